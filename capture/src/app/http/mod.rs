@@ -1,0 +1,434 @@
+//! HTTP/1.x on reassembled streams: requests and responses paired into
+//! transactions with exact message byte counts.
+//!
+//! Each direction runs its own small state machine (headers, body by
+//! Content-Length, chunked, or until close). Headers are parsed with
+//! httparse straight from the packet data when a header block sits in one
+//! chunk, and copied into a capped buffer only when it spans chunks.
+//! A parse error or a gap inside framing leaves the direction "lost" until a
+//! chunk starts with something that looks like a new message; bytes keep
+//! being counted by the flow either way.
+
+mod chunked;
+mod head;
+
+use chunked::{Chunked, ChunkedStep};
+use head::{parse_request, parse_response, Parsed};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// One request and its response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpTransaction {
+    /// Request method; absent when only the response was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Host header of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Request target as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// User-Agent of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Request protocol version, e.g. `HTTP/1.1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Final response status (1xx interim responses are counted, not kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Content-Type of the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Request bytes: request line, headers and body as sent.
+    pub request_bytes: u64,
+    /// Response bytes: interim and final status lines, headers and body.
+    pub response_bytes: u64,
+    /// Request body bytes after de-chunking.
+    pub request_body_bytes: u64,
+    /// Response body bytes after de-chunking.
+    pub response_body_bytes: u64,
+}
+
+/// Limits the parser works within.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Transactions recorded per flow.
+    pub max_transactions: usize,
+    /// Bytes of a header block buffered while incomplete.
+    pub max_header_bytes: usize,
+    /// Longest string kept from a header.
+    pub max_field_len: usize,
+}
+
+/// Counters the parser reports to the shard's statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpCounters {
+    /// Transactions started (request or orphan response seen).
+    pub transactions: u64,
+    /// Header blocks that failed to parse, or framing that broke.
+    pub parse_errors: u64,
+    /// Transactions beyond the per-flow cap (not recorded).
+    pub dropped: u64,
+}
+
+/// What the parser asks of its caller after a chunk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Carry on.
+    Continue,
+    /// The connection left HTTP (CONNECT established, 101 Switching
+    /// Protocols); the bytes from this offset of the chunk on are another
+    /// protocol.
+    Upgraded(usize),
+}
+
+#[derive(Debug)]
+enum Body {
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Headers,
+    Body(Body),
+    /// Lost track: wait for a chunk that starts a message.
+    Lost,
+    /// No longer HTTP.
+    Tunnel,
+}
+
+/// A request still waiting for its response.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    tx: Option<usize>,
+    head: bool,
+    connect: bool,
+}
+
+#[derive(Debug)]
+struct Side {
+    phase: Phase,
+    buf: Vec<u8>,
+    /// Transaction whose message this side is reading.
+    tx: Option<usize>,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            phase: Phase::Headers,
+            buf: Vec::new(),
+            tx: None,
+        }
+    }
+}
+
+/// HTTP state of one connection.
+#[derive(Debug)]
+pub struct Http {
+    /// Transactions in request order.
+    pub txs: Vec<HttpTransaction>,
+    /// Counters for statistics.
+    pub counters: HttpCounters,
+    req: Side,
+    resp: Side,
+    pending: VecDeque<Pending>,
+    limits: HttpLimits,
+}
+
+impl Http {
+    /// A parser for a new connection.
+    pub fn new(limits: HttpLimits) -> Self {
+        Http {
+            txs: Vec::new(),
+            counters: HttpCounters::default(),
+            req: Side::new(),
+            resp: Side::new(),
+            pending: VecDeque::new(),
+            limits,
+        }
+    }
+
+    fn side(&mut self, to_server: bool) -> &mut Side {
+        if to_server {
+            &mut self.req
+        } else {
+            &mut self.resp
+        }
+    }
+
+    fn tx_mut(&mut self, idx: Option<usize>) -> Option<&mut HttpTransaction> {
+        idx.and_then(|i| self.txs.get_mut(i))
+    }
+
+    fn add_bytes(&mut self, to_server: bool, idx: Option<usize>, msg: u64, body: u64) {
+        if let Some(tx) = self.tx_mut(idx) {
+            if to_server {
+                tx.request_bytes += msg;
+                tx.request_body_bytes += body;
+            } else {
+                tx.response_bytes += msg;
+                tx.response_body_bytes += body;
+            }
+        }
+    }
+
+    fn new_tx(&mut self, tx: HttpTransaction) -> Option<usize> {
+        self.counters.transactions += 1;
+        if self.txs.len() < self.limits.max_transactions {
+            self.txs.push(tx);
+            Some(self.txs.len() - 1)
+        } else {
+            self.counters.dropped += 1;
+            None
+        }
+    }
+
+    /// Feeds contiguous bytes of one direction.
+    pub fn data(&mut self, to_server: bool, chunk: &[u8]) -> Feed {
+        let mut at = 0;
+        while at < chunk.len() {
+            let rest = chunk.get(at..).unwrap_or(&[]);
+            let side = self.side(to_server);
+            match &mut side.phase {
+                Phase::Tunnel => return Feed::Upgraded(at),
+                Phase::Lost => {
+                    if starts_message(to_server, rest) {
+                        side.phase = Phase::Headers;
+                    } else {
+                        return Feed::Continue;
+                    }
+                }
+                Phase::Headers => {
+                    if side.buf.is_empty() {
+                        // Stray CRLFs between messages belong to no message.
+                        let skip = rest
+                            .iter()
+                            .take_while(|b| matches!(b, b'\r' | b'\n'))
+                            .count();
+                        if skip > 0 {
+                            at += skip;
+                            continue;
+                        }
+                    }
+                    match self.headers(to_server, rest) {
+                        Some(used) => at += used,
+                        None => return Feed::Continue,
+                    }
+                }
+                Phase::Body(body) => {
+                    let idx = side.tx;
+                    let (used, decoded, done) = match body {
+                        Body::Length(left) => {
+                            let n = (*left).min(rest.len() as u64);
+                            *left -= n;
+                            (n as usize, n, *left == 0)
+                        }
+                        Body::UntilClose => (rest.len(), rest.len() as u64, false),
+                        Body::Chunked(c) => match c.step(rest) {
+                            ChunkedStep::Progress { used, data } => (used, data, false),
+                            ChunkedStep::Done { used, data } => (used, data, true),
+                            ChunkedStep::Invalid => {
+                                self.counters.parse_errors += 1;
+                                self.side(to_server).phase = Phase::Lost;
+                                return Feed::Continue;
+                            }
+                        },
+                    };
+                    at += used;
+                    self.add_bytes(to_server, idx, used as u64, decoded);
+                    if done {
+                        self.side(to_server).phase = Phase::Headers;
+                    }
+                }
+            }
+        }
+        Feed::Continue
+    }
+
+    /// Parses a header block from `data` (plus what is buffered). Returns
+    /// the bytes of `data` used, or `None` when all of it was used up
+    /// (buffered, or the side got lost).
+    fn headers(&mut self, to_server: bool, data: &[u8]) -> Option<usize> {
+        let max = self.limits.max_header_bytes;
+        let field = self.limits.max_field_len;
+        let side = self.side(to_server);
+        let held = side.buf.len();
+        let parsed = if held == 0 {
+            parse(to_server, data, field)
+        } else {
+            let room = max.saturating_sub(held);
+            let take = data.len().min(room);
+            side.buf.extend_from_slice(data.get(..take).unwrap_or(&[]));
+            parse(to_server, &side.buf, field)
+        };
+        match parsed {
+            Parsed::Complete(len, head) => {
+                let side = self.side(to_server);
+                side.buf = Vec::new();
+                let used = len.saturating_sub(held);
+                if to_server {
+                    self.on_request(len as u64, head);
+                } else {
+                    self.on_response(len as u64, head);
+                }
+                Some(used)
+            }
+            Parsed::Partial => {
+                let side = self.side(to_server);
+                if held == 0 {
+                    if data.len() >= max {
+                        self.lost_with_error(to_server);
+                    } else {
+                        side.buf.extend_from_slice(data);
+                    }
+                } else if side.buf.len() >= max {
+                    self.lost_with_error(to_server);
+                }
+                None
+            }
+            Parsed::Invalid => {
+                self.lost_with_error(to_server);
+                None
+            }
+        }
+    }
+
+    fn lost_with_error(&mut self, to_server: bool) {
+        self.counters.parse_errors += 1;
+        let side = self.side(to_server);
+        side.buf = Vec::new();
+        side.phase = Phase::Lost;
+    }
+
+    fn on_request(&mut self, len: u64, head: head::Head) {
+        let method = head.method.unwrap_or_default();
+        let is_head = method.eq_ignore_ascii_case("HEAD");
+        let connect = method.eq_ignore_ascii_case("CONNECT");
+        let tx = self.new_tx(HttpTransaction {
+            method: Some(method),
+            host: head.host,
+            uri: head.uri,
+            user_agent: head.user_agent,
+            version: head.version,
+            request_bytes: len,
+            ..HttpTransaction::default()
+        });
+        self.pending.push_back(Pending {
+            tx,
+            head: is_head,
+            connect,
+        });
+        self.req.tx = tx;
+        self.req.phase = match head.framing {
+            head::Framing::Chunked => Phase::Body(Body::Chunked(Chunked::default())),
+            head::Framing::Length(n) if n > 0 => Phase::Body(Body::Length(n)),
+            // A request without framing has no body (RFC 9112 6.3).
+            _ => Phase::Headers,
+        };
+    }
+
+    fn on_response(&mut self, len: u64, head: head::Head) {
+        let status = head.status.unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            // Interim (100 Continue, 103 Early Hints): part of the exchange
+            // of the request waiting at the front, which stays waiting.
+            let idx = match self.pending.front() {
+                Some(p) => p.tx,
+                None => self.new_tx(HttpTransaction::default()),
+            };
+            self.add_bytes(false, idx, len, 0);
+            return;
+        }
+        let pending = self.pending.pop_front();
+        let idx = match pending {
+            Some(p) => p.tx,
+            // A response with no request seen (capture started mid-way).
+            None => self.new_tx(HttpTransaction::default()),
+        };
+        if let Some(tx) = self.tx_mut(idx) {
+            tx.status = head.status;
+            tx.content_type = head.content_type;
+            tx.response_bytes += len;
+        }
+        self.resp.tx = idx;
+        let p = pending.unwrap_or(Pending {
+            tx: None,
+            head: false,
+            connect: false,
+        });
+        let tunnel = status == 101 || (p.connect && (200..300).contains(&status));
+        self.resp.phase = if tunnel {
+            self.req.phase = Phase::Tunnel;
+            Phase::Tunnel
+        } else if p.head || status == 204 || status == 304 {
+            Phase::Headers
+        } else {
+            match head.framing {
+                head::Framing::Chunked => Phase::Body(Body::Chunked(Chunked::default())),
+                head::Framing::Length(0) => Phase::Headers,
+                head::Framing::Length(n) => Phase::Body(Body::Length(n)),
+                head::Framing::None => Phase::Body(Body::UntilClose),
+            }
+        };
+    }
+
+    /// `len` bytes of one direction are missing from the capture.
+    pub fn gap(&mut self, to_server: bool, len: u64) {
+        let side = self.side(to_server);
+        match &mut side.phase {
+            Phase::Body(Body::Length(left)) if len < *left => *left -= len,
+            Phase::Body(Body::Length(_)) => side.phase = Phase::Headers,
+            Phase::Body(Body::Chunked(c)) => {
+                if !c.skip(len) {
+                    side.phase = Phase::Lost;
+                }
+            }
+            Phase::Body(Body::UntilClose) | Phase::Tunnel | Phase::Lost => {}
+            Phase::Headers => {
+                side.buf = Vec::new();
+                side.phase = Phase::Lost;
+            }
+        }
+    }
+
+    /// True once the connection left HTTP.
+    pub fn upgraded(&self) -> bool {
+        matches!(self.req.phase, Phase::Tunnel)
+    }
+}
+
+fn parse(to_server: bool, data: &[u8], field: usize) -> Parsed {
+    if to_server {
+        parse_request(data, field)
+    } else {
+        parse_response(data, field)
+    }
+}
+
+/// Whether a chunk looks like the start of an HTTP message of this
+/// direction: a method token and a space, or `HTTP/`. A chunk shorter than
+/// that counts when it is a prefix of one.
+pub fn starts_message(to_server: bool, data: &[u8]) -> bool {
+    if to_server {
+        let token = data
+            .iter()
+            .take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_')
+            .count();
+        match data.get(token) {
+            Some(b' ') => (3..=20).contains(&token),
+            None => token == data.len() && token <= 20,
+            Some(_) => false,
+        }
+    } else {
+        let n = data.len().min(5);
+        data.get(..n) == b"HTTP/".get(..n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+use super::*;
+
+const LIMITS: HttpLimits = HttpLimits {
+    max_transactions: 16,
+    max_header_bytes: 4096,
+    max_field_len: 256,
+};
+
+fn feed_all(h: &mut Http, to_server: bool, data: &[u8], split: usize) {
+    for part in data.chunks(split.max(1)) {
+        assert_eq!(h.data(to_server, part), Feed::Continue);
+    }
+}
+
+#[test]
+fn keep_alive_pipelined_any_split() {
+    let reqs = b"GET /a HTTP/1.1\r\nHost: x.test\r\nUser-Agent: t/1\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x.test\r\n\r\nPOST /c HTTP/1.1\r\nHost: x.test\r\nContent-Length: 5\r\n\r\nhello";
+    let resps = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nabcHTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    for split in [1, 2, 7, 50, 10_000] {
+        let mut h = Http::new(LIMITS);
+        feed_all(&mut h, true, reqs, split);
+        feed_all(&mut h, false, resps, split);
+        assert_eq!(h.txs.len(), 3, "split {split}");
+        let a = &h.txs[0];
+        assert_eq!(a.method.as_deref(), Some("GET"));
+        assert_eq!(a.uri.as_deref(), Some("/a"));
+        assert_eq!(a.host.as_deref(), Some("x.test"));
+        assert_eq!(a.user_agent.as_deref(), Some("t/1"));
+        assert_eq!(a.status, Some(200));
+        assert_eq!(a.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(a.request_bytes, 50);
+        assert_eq!(a.response_bytes, 67);
+        assert_eq!(a.response_body_bytes, 3);
+        // HEAD: the Content-Length describes a body that is not sent.
+        assert_eq!(h.txs[1].response_body_bytes, 0);
+        assert_eq!(h.txs[1].response_bytes, 41);
+        let c = &h.txs[2];
+        assert_eq!(c.request_body_bytes, 5);
+        assert_eq!(c.request_bytes, 58);
+        assert_eq!(c.status, Some(201));
+        assert_eq!(c.response_body_bytes, 2);
+        assert_eq!(c.response_bytes, 64);
+    }
+}
+
+#[test]
+fn continue_then_final_response() {
+    let mut h = Http::new(LIMITS);
+    feed_all(
+        &mut h,
+        true,
+        b"PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        100,
+    );
+    feed_all(&mut h, false, b"HTTP/1.1 100 Continue\r\n\r\n", 100);
+    feed_all(&mut h, true, b"data", 100);
+    feed_all(&mut h, false, b"HTTP/1.1 204 No Content\r\n\r\n", 100);
+    assert_eq!(h.txs.len(), 1);
+    assert_eq!(h.txs[0].status, Some(204));
+    assert_eq!(h.txs[0].response_bytes, 25 + 27);
+    assert_eq!(h.txs[0].request_body_bytes, 4);
+}
+
+#[test]
+fn connect_switches_to_tunnel() {
+    let mut h = Http::new(LIMITS);
+    feed_all(
+        &mut h,
+        true,
+        b"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
+        100,
+    );
+    feed_all(
+        &mut h,
+        false,
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        100,
+    );
+    assert!(h.upgraded());
+    assert_eq!(h.data(true, b"\x16\x03\x01"), Feed::Upgraded(0));
+    assert_eq!(h.txs[0].uri.as_deref(), Some("a.test:443"));
+}
+
+#[test]
+fn gap_inside_body_keeps_sync() {
+    let mut h = Http::new(LIMITS);
+    feed_all(
+        &mut h,
+        true,
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        100,
+    );
+    feed_all(
+        &mut h,
+        false,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+        100,
+    );
+    h.gap(false, 5);
+    feed_all(&mut h, false, b"cde", 100);
+    feed_all(
+        &mut h,
+        false,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        100,
+    );
+    assert_eq!(h.txs[0].response_body_bytes, 5);
+    assert_eq!(h.txs[1].status, Some(404));
+}
+
+#[test]
+fn garbage_is_a_counted_error_and_resyncs() {
+    let mut h = Http::new(LIMITS);
+    feed_all(&mut h, false, b"HTTP/1.1 2XX OK\r\n\r\n", 100);
+    assert_eq!(h.counters.parse_errors, 1);
+    feed_all(
+        &mut h,
+        false,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        100,
+    );
+    assert_eq!(h.txs.len(), 1);
+    assert_eq!(h.txs[0].status, Some(200));
+}
+
+#[test]
+fn transaction_cap_counts_drops() {
+    let limits = HttpLimits {
+        max_transactions: 2,
+        ..LIMITS
+    };
+    let mut h = Http::new(limits);
+    for _ in 0..5 {
+        feed_all(&mut h, true, b"GET / HTTP/1.1\r\n\r\n", 100);
+    }
+    assert_eq!(h.txs.len(), 2);
+    assert_eq!(h.counters.dropped, 3);
+    assert_eq!(h.counters.transactions, 5);
+}
+
+#[test]
+fn detects_message_starts() {
+    assert!(starts_message(true, b"GET / HTTP/1.1"));
+    assert!(starts_message(true, b"PROPFIND /x"));
+    assert!(starts_message(true, b"GE"));
+    assert!(!starts_message(true, b"get / HTTP/1.1"));
+    assert!(!starts_message(true, b"\x16\x03\x01"));
+    assert!(starts_message(false, b"HTTP/1.0 200"));
+    assert!(starts_message(false, b"HTT"));
+    assert!(!starts_message(false, b"SSH-2.0"));
+}

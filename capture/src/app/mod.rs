@@ -1,0 +1,208 @@
+//! Application protocols on reassembled streams: detection by content (any
+//! port), then HTTP/1.x or TLS.
+
+pub mod http;
+pub mod tls;
+
+use http::{Feed, Http, HttpLimits};
+use tls::Tls;
+
+/// Bytes per direction in which an unrecognised stream is still watched for
+/// a TLS handshake (STARTTLS upgrades in SMTP, LDAP, IMAP...).
+const STARTTLS_WINDOW: u64 = 64 << 10;
+
+/// Which parser a connection's bytes go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Nothing seen yet.
+    Undecided,
+    /// HTTP/1.x.
+    Http,
+    /// TLS records.
+    Tls,
+    /// Something else; only watched for a TLS start.
+    Opaque,
+}
+
+/// Limits for the parsers.
+#[derive(Debug, Clone, Copy)]
+pub struct AppLimits {
+    /// HTTP limits.
+    pub http: HttpLimits,
+    /// Bytes of a TLS hello kept while incomplete.
+    pub max_tls_hello: usize,
+}
+
+/// Application-layer state of one connection.
+#[derive(Debug)]
+pub struct App {
+    mode: Mode,
+    /// HTTP parser, once HTTP was seen.
+    pub http: Option<Box<Http>>,
+    /// TLS parser, once TLS was seen.
+    pub tls: Option<Box<Tls>>,
+    /// Bytes seen per direction while opaque.
+    opaque_seen: [u64; 2],
+    /// A first chunk too short to tell the protocol by, per direction.
+    stash: [Stash; 2],
+    limits: AppLimits,
+}
+
+/// Up to 7 leading bytes kept inline until the protocol can be told.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stash {
+    len: u8,
+    bytes: [u8; 7],
+}
+
+/// The protocol a record reports, as DESIGN names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.x (also when a CONNECT tunnel later carried TLS).
+    Http,
+    /// TLS.
+    Tls,
+}
+
+impl App {
+    /// Fresh state for a new connection.
+    pub fn new(limits: AppLimits) -> Self {
+        App {
+            mode: Mode::Undecided,
+            http: None,
+            tls: None,
+            opaque_seen: [0; 2],
+            stash: [Stash::default(); 2],
+            limits,
+        }
+    }
+
+    /// The protocol the connection speaks, if recognised.
+    pub fn protocol(&self) -> Option<Protocol> {
+        if self
+            .http
+            .as_ref()
+            .is_some_and(|h| !h.txs.is_empty() || self.mode == Mode::Http)
+        {
+            Some(Protocol::Http)
+        } else if self.tls.is_some() {
+            Some(Protocol::Tls)
+        } else {
+            None
+        }
+    }
+
+    /// Feeds contiguous bytes of one direction.
+    pub fn data(&mut self, to_server: bool, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        if self.mode == Mode::Undecided {
+            let idx = usize::from(!to_server);
+            let stash = self.stash.get(idx).copied().unwrap_or_default();
+            let held = stash.bytes.get(..usize::from(stash.len)).unwrap_or(&[]);
+            let mut probe = [0u8; 16];
+            let n = held.len() + chunk.len().min(probe.len() - held.len());
+            let (a, b) = probe.split_at_mut(held.len());
+            a.copy_from_slice(held);
+            if let Some(dst) = b.get_mut(..n - held.len()) {
+                dst.copy_from_slice(chunk.get(..n - held.len()).unwrap_or(&[]));
+            }
+            let view = probe.get(..n).unwrap_or(&[]);
+            if n < 7 && (http::starts_message(to_server, view) || tls::starts_record(view)) {
+                // Too short to tell: keep it and wait for more.
+                if let Some(s) = self.stash.get_mut(idx) {
+                    let dst = s.bytes.get_mut(held.len()..n);
+                    if let Some(dst) = dst {
+                        dst.copy_from_slice(chunk);
+                    }
+                    s.len = n as u8;
+                }
+                return;
+            }
+            self.mode = self.detect(to_server, view);
+            if let Some(s) = self.stash.get_mut(idx) {
+                s.len = 0;
+            }
+            if !held.is_empty() {
+                let held = held.to_vec();
+                self.dispatch(to_server, &held);
+            }
+        }
+        self.dispatch(to_server, chunk);
+    }
+
+    fn detect(&mut self, to_server: bool, view: &[u8]) -> Mode {
+        if http::starts_message(to_server, view) {
+            self.http
+                .get_or_insert_with(|| Box::new(Http::new(self.limits.http)));
+            Mode::Http
+        } else if tls::starts_record(view) {
+            self.tls
+                .get_or_insert_with(|| Box::new(Tls::new(self.limits.max_tls_hello)));
+            Mode::Tls
+        } else {
+            Mode::Opaque
+        }
+    }
+
+    fn dispatch(&mut self, to_server: bool, chunk: &[u8]) {
+        match self.mode {
+            Mode::Http => {
+                let Some(h) = self.http.as_mut() else { return };
+                if let Feed::Upgraded(at) = h.data(to_server, chunk) {
+                    // CONNECT or Upgrade: what follows is another protocol.
+                    self.mode = Mode::Undecided;
+                    if let Some(rest) = chunk.get(at..) {
+                        self.data(to_server, rest);
+                    }
+                }
+            }
+            Mode::Tls => {
+                if let Some(t) = self.tls.as_mut() {
+                    t.data(to_server, chunk);
+                }
+            }
+            Mode::Opaque => {
+                let idx = usize::from(!to_server);
+                let seen = self.opaque_seen.get(idx).copied().unwrap_or(0);
+                if seen < STARTTLS_WINDOW
+                    && chunk.len() >= 3
+                    && tls::starts_record(chunk)
+                    && chunk.first() == Some(&22)
+                {
+                    self.tls
+                        .get_or_insert_with(|| Box::new(Tls::new(self.limits.max_tls_hello)));
+                    self.mode = Mode::Tls;
+                    self.dispatch(to_server, chunk);
+                    return;
+                }
+                if let Some(s) = self.opaque_seen.get_mut(idx) {
+                    *s += chunk.len() as u64;
+                }
+            }
+            Mode::Undecided => self.data(to_server, chunk),
+        }
+    }
+
+    /// `len` bytes of one direction are missing from the capture.
+    pub fn gap(&mut self, to_server: bool, len: u64) {
+        match self.mode {
+            Mode::Http => {
+                if let Some(h) = self.http.as_mut() {
+                    h.gap(to_server, len);
+                }
+            }
+            Mode::Tls => {
+                if let Some(t) = self.tls.as_mut() {
+                    t.gap(to_server, len);
+                }
+            }
+            Mode::Undecided | Mode::Opaque => {
+                if let Some(s) = self.opaque_seen.get_mut(usize::from(!to_server)) {
+                    *s += len;
+                }
+            }
+        }
+    }
+}

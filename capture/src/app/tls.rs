@@ -1,0 +1,330 @@
+//! TLS on reassembled streams, recognised by its record header: the hello
+//! fields (SNI, ALPN, offered and chosen versions) and application-data
+//! bytes each way, without decryption.
+//!
+//! Records are followed by their 5-byte headers; only handshake bytes are
+//! copied, only until each side's hello is parsed, and never beyond a cap.
+
+use serde::Serialize;
+use tls_parser::{
+    parse_tls_extensions, parse_tls_message_handshake, TlsExtension, TlsMessage,
+    TlsMessageHandshake,
+};
+
+const CONTENT_HANDSHAKE: u8 = 22;
+const CONTENT_APPLICATION_DATA: u8 = 23;
+/// Largest record a peer may send (2^14 plus expansion, RFC 8446 5.2).
+const MAX_RECORD: usize = (1 << 14) + 2048;
+
+/// TLS facts of one connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// ClientHello server name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols the client offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// Versions the client offered (supported_versions, else its hello
+    /// version), GREASE values left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_versions: Vec<String>,
+    /// Version the ServerHello chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// ALPN protocol the server chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn_chosen: Option<String>,
+    /// Application-data record payload bytes, client to server.
+    pub app_bytes_out: u64,
+    /// Application-data record payload bytes, server to client.
+    pub app_bytes_in: u64,
+}
+
+/// Counters for statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsCounters {
+    /// ClientHellos parsed.
+    pub client_hellos: u64,
+    /// Records or hellos that did not parse.
+    pub parse_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Direction {
+    header: [u8; 5],
+    header_len: u8,
+    /// Body bytes left in the current record.
+    left: usize,
+    content: u8,
+    records: u64,
+    /// Handshake bytes kept until this side's hello is parsed.
+    hello: Vec<u8>,
+    hello_done: bool,
+    lost: bool,
+}
+
+/// TLS state of one connection.
+#[derive(Debug, Default)]
+pub struct Tls {
+    /// What was learnt so far.
+    pub info: TlsInfo,
+    /// Counters.
+    pub counters: TlsCounters,
+    dirs: [Direction; 2],
+    max_hello: usize,
+}
+
+/// True when `data` starts with a TLS record header (or an SSLv2
+/// ClientHello); shorter input counts when it could be the start of one.
+pub fn starts_record(data: &[u8]) -> bool {
+    match data {
+        [] => false,
+        [t] => (20..=23).contains(t),
+        [t, 3, ..] if (20..=23).contains(t) => data.get(2).is_none_or(|minor| *minor <= 4),
+        // SSLv2 ClientHello: 2-byte length with the top bit set, type 1.
+        [h, _, 1, 0 | 3, ..] if h & 0x80 != 0 => true,
+        _ => false,
+    }
+}
+
+/// Names a TLS protocol version as logs usually do.
+pub fn version_name(v: u16) -> String {
+    match v {
+        0x0002 => "SSL 2.0".into(),
+        0x0300 => "SSL 3.0".into(),
+        0x0301 => "TLS 1.0".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0304 => "TLS 1.3".into(),
+        0x7f00..=0x7fff => format!("TLS 1.3 draft {}", v & 0xff),
+        _ => format!("0x{v:04x}"),
+    }
+}
+
+/// GREASE values (RFC 8701) are offered to keep peers honest, not used.
+fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+}
+
+impl Tls {
+    /// A parser keeping at most `max_hello` bytes of a hello.
+    pub fn new(max_hello: usize) -> Self {
+        Tls {
+            max_hello,
+            ..Tls::default()
+        }
+    }
+
+    /// Feeds contiguous bytes of one direction.
+    pub fn data(&mut self, to_server: bool, mut chunk: &[u8]) {
+        let idx = usize::from(!to_server);
+        while !chunk.is_empty() {
+            let Some(d) = self.dirs.get_mut(idx) else {
+                return;
+            };
+            if d.lost {
+                return;
+            }
+            if d.left == 0 {
+                // Gather the 5-byte header.
+                let want = 5 - usize::from(d.header_len);
+                let take = want.min(chunk.len());
+                let (head, rest) = chunk.split_at(take);
+                if let Some(dst) = d
+                    .header
+                    .get_mut(usize::from(d.header_len)..usize::from(d.header_len) + take)
+                {
+                    dst.copy_from_slice(head);
+                }
+                d.header_len += take as u8;
+                chunk = rest;
+                if d.header_len < 5 {
+                    return;
+                }
+                d.header_len = 0;
+                self.start_record(idx, to_server);
+                continue;
+            }
+            let take = d.left.min(chunk.len());
+            let (body, rest) = chunk.split_at(take);
+            d.left -= take;
+            chunk = rest;
+            if d.content == CONTENT_HANDSHAKE && !d.hello_done {
+                if d.hello.len() + body.len() > self.max_hello {
+                    d.hello_done = true;
+                    d.hello = Vec::new();
+                    self.counters.parse_errors += 1;
+                } else {
+                    d.hello.extend_from_slice(body);
+                    self.try_hello(idx);
+                }
+            }
+        }
+    }
+
+    fn start_record(&mut self, idx: usize, to_server: bool) {
+        let Some(d) = self.dirs.get_mut(idx) else {
+            return;
+        };
+        let [t, major, minor, hi, lo] = d.header;
+        let first = d.records == 0;
+        d.records += 1;
+        if first && t & 0x80 != 0 && minor == 1 {
+            // SSLv2-framed ClientHello: [0x80 | len_hi, len_lo, type 1,
+            // version (2 bytes)], the rest of the hello follows.
+            let len = usize::from(t & 0x7f) << 8 | usize::from(major);
+            d.left = len.saturating_sub(3);
+            d.content = 0;
+            d.hello_done = true;
+            if to_server {
+                let version = u16::from_be_bytes([hi, lo]);
+                self.info.client_versions = vec![version_name(version)];
+                self.counters.client_hellos += 1;
+            }
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if !(20..=24).contains(&t) || major != 3 || minor > 4 || len > MAX_RECORD {
+            d.lost = true;
+            self.counters.parse_errors += 1;
+            return;
+        }
+        d.content = t;
+        d.left = len;
+        if t == CONTENT_APPLICATION_DATA {
+            if to_server {
+                self.info.app_bytes_out += len as u64;
+            } else {
+                self.info.app_bytes_in += len as u64;
+            }
+        }
+    }
+
+    /// Parses the first handshake message once all of it is buffered.
+    fn try_hello(&mut self, idx: usize) {
+        let Some(d) = self.dirs.get_mut(idx) else {
+            return;
+        };
+        let Some(&[_, a, b, c]) = d.hello.get(..4) else {
+            return;
+        };
+        let need = 4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c));
+        if d.hello.len() < need {
+            return;
+        }
+        let msg = std::mem::take(&mut d.hello);
+        d.hello_done = true;
+        let parsed = parse_tls_message_handshake(msg.get(..need).unwrap_or(&[]));
+        match parsed {
+            Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) => {
+                self.counters.client_hellos += 1;
+                let mut offered = Vec::new();
+                if let Some(ext) = ch.ext {
+                    if let Ok((_, exts)) = parse_tls_extensions(ext) {
+                        for e in exts {
+                            match e {
+                                TlsExtension::SNI(names) => {
+                                    if let Some((_, name)) = names.first() {
+                                        self.info.sni =
+                                            Some(String::from_utf8_lossy(name).into_owned());
+                                    }
+                                }
+                                TlsExtension::ALPN(protos) => {
+                                    self.info.alpn = protos
+                                        .iter()
+                                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                                        .collect();
+                                }
+                                TlsExtension::SupportedVersions(vs) => {
+                                    offered =
+                                        vs.iter().map(|v| v.0).filter(|v| !is_grease(*v)).collect();
+                                }
+                                _ => {}
+                            }
+                        }
+                    } else {
+                        self.counters.parse_errors += 1;
+                    }
+                }
+                if offered.is_empty() {
+                    offered.push(ch.version.0);
+                }
+                self.info.client_versions = offered.into_iter().map(version_name).collect();
+            }
+            Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) => {
+                let mut chosen = sh.version.0;
+                if let Some(Ok((_, exts))) = sh.ext.map(parse_tls_extensions) {
+                    for e in exts {
+                        match e {
+                            TlsExtension::SupportedVersions(vs) => {
+                                if let Some(v) = vs.first() {
+                                    chosen = v.0;
+                                }
+                            }
+                            TlsExtension::ALPN(protos) => {
+                                self.info.alpn_chosen = protos
+                                    .first()
+                                    .map(|p| String::from_utf8_lossy(p).into_owned());
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                self.info.version = Some(version_name(chosen));
+            }
+            Ok(_) => {}
+            Err(_) => self.counters.parse_errors += 1,
+        }
+    }
+
+    /// `len` bytes of one direction are missing: record framing is lost.
+    pub fn gap(&mut self, to_server: bool, len: u64) {
+        let idx = usize::from(!to_server);
+        if let Some(d) = self.dirs.get_mut(idx) {
+            if (len as usize) < d.left && d.content != CONTENT_HANDSHAKE {
+                d.left -= len as usize;
+            } else {
+                d.lost = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_start_probe() {
+        assert!(starts_record(&[0x16, 0x03, 0x01, 0x02, 0x00]));
+        assert!(starts_record(&[0x17, 0x03, 0x03]));
+        assert!(starts_record(&[0x16]));
+        assert!(!starts_record(b"GET / HTTP/1.1"));
+        assert!(!starts_record(&[0x16, 0x03, 0x09]));
+        assert!(starts_record(&[0x80, 0x2e, 0x01, 0x03, 0x01]));
+    }
+
+    #[test]
+    fn grease_and_names() {
+        assert!(is_grease(0x0a0a));
+        assert!(is_grease(0xfafa));
+        assert!(!is_grease(0x0304));
+        assert_eq!(version_name(0x0303), "TLS 1.2");
+        assert_eq!(version_name(0x0301), "TLS 1.0");
+    }
+
+    #[test]
+    fn application_data_counted_across_splits() {
+        let mut t = Tls::new(1 << 16);
+        let rec = [0x17, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4];
+        let two: Vec<u8> = rec.iter().chain(rec.iter()).copied().collect();
+        for piece in two.chunks(3) {
+            t.data(true, piece);
+        }
+        assert_eq!(t.info.app_bytes_out, 8);
+        t.data(false, &rec);
+        assert_eq!(t.info.app_bytes_in, 4);
+        assert_eq!(t.counters.parse_errors, 0);
+    }
+}

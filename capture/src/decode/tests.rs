@@ -1,0 +1,120 @@
+use super::*;
+use etherparse::PacketBuilder;
+
+fn eth_tcp_v4(payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [203, 0, 113, 5], 64)
+        .tcp(40000, 80, 1000, 65535)
+        .ack(77);
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("build");
+    v
+}
+
+#[test]
+fn ethernet_ipv4_tcp() {
+    let frame = eth_tcp_v4(b"GET / HTTP/1.1\r\n\r\n");
+    let p = decode(LinkType::Ethernet, &frame).expect("decodes");
+    assert_eq!(p.src, Addr::V4([10, 0, 0, 1]));
+    assert_eq!(p.dport, 80);
+    assert_eq!(p.payload, b"GET / HTTP/1.1\r\n\r\n");
+    let tcp = p.tcp.expect("tcp");
+    assert_eq!(
+        (tcp.seq, tcp.ack, tcp.flags & tcp_flags::ACK),
+        (1000, 77, tcp_flags::ACK)
+    );
+    assert_eq!(p.ip_len, 20 + 20 + 18);
+    assert!(!p.truncated());
+}
+
+#[test]
+fn ethernet_padding_is_not_payload() {
+    let mut frame = eth_tcp_v4(b"");
+    frame.extend_from_slice(&[0u8; 6]); // minimum frame size padding
+    let p = decode(LinkType::Ethernet, &frame).expect("decodes");
+    assert!(p.payload.is_empty());
+}
+
+#[test]
+fn qinq_vlan_ipv6_udp() {
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .double_vlan(10.try_into().expect("id"), 20.try_into().expect("id"))
+        .ipv6([0xfd; 16], [0x20; 16], 64)
+        .udp(5353, 53);
+    let mut frame = Vec::new();
+    b.write(&mut frame, b"abcd").expect("build");
+    let p = decode(LinkType::Ethernet, &frame).expect("decodes");
+    assert_eq!(p.transport, Transport::Udp);
+    assert_eq!(p.payload, b"abcd");
+    assert_eq!(p.dst, Addr::V6([0x20; 16]));
+}
+
+#[test]
+fn snaplen_cut_is_flagged() {
+    let frame = eth_tcp_v4(&[b'x'; 200]);
+    let p = decode(LinkType::Ethernet, frame.get(..96).expect("len")).expect("decodes");
+    assert_eq!(p.payload.len(), 96 - 54);
+    assert_eq!(p.payload_cut, 200 - 42);
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    assert_eq!(
+        decode(LinkType::Ethernet, &[0u8; 10]),
+        Err(DecodeError::LinkTruncated)
+    );
+    let mut arp = eth_tcp_v4(b"");
+    arp[12] = 0x08;
+    arp[13] = 0x06;
+    assert_eq!(
+        decode(LinkType::Ethernet, &arp).err(),
+        Some(DecodeError::NotIp)
+    );
+    let mut bad_ihl = eth_tcp_v4(b"");
+    bad_ihl[14] = 0x44; // IHL 4 words
+    assert_eq!(
+        decode(LinkType::Ethernet, &bad_ihl).err(),
+        Some(DecodeError::IpMalformed)
+    );
+    let mut bad_off = eth_tcp_v4(b"");
+    bad_off[14 + 20 + 12] = 0x20; // data offset 2 words
+    assert_eq!(
+        decode(LinkType::Ethernet, &bad_off).err(),
+        Some(DecodeError::TcpBadOffset)
+    );
+    let frame = eth_tcp_v4(b"");
+    assert_eq!(
+        decode(LinkType::Ethernet, &frame[..20]).err(),
+        Some(DecodeError::IpTruncated)
+    );
+    assert_eq!(
+        decode(LinkType::Unsupported(147), &frame).err(),
+        Some(DecodeError::UnsupportedLink)
+    );
+    // Every prefix of a valid frame decodes or fails cleanly.
+    for n in 0..frame.len() {
+        let _ = decode(LinkType::Ethernet, &frame[..n]);
+    }
+}
+
+#[test]
+fn null_and_sll_links() {
+    let b = PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64).tcp(1, 2, 3, 4);
+    let mut ip = Vec::new();
+    b.write(&mut ip, b"z").expect("build");
+    let mut null = vec![2, 0, 0, 0];
+    null.extend_from_slice(&ip);
+    assert_eq!(decode(LinkType::Null, &null).expect("null").payload, b"z");
+    let mut sll = vec![0u8; 14];
+    sll.extend_from_slice(&[0x08, 0x00]);
+    sll.extend_from_slice(&ip);
+    assert_eq!(decode(LinkType::LinuxSll, &sll).expect("sll").payload, b"z");
+    let mut sll2 = vec![0x08, 0x00];
+    sll2.extend_from_slice(&[0u8; 18]);
+    sll2.extend_from_slice(&ip);
+    assert_eq!(
+        decode(LinkType::LinuxSll2, &sll2).expect("sll2").payload,
+        b"z"
+    );
+    assert_eq!(decode(LinkType::Raw, &ip).expect("raw").payload, b"z");
+}

@@ -1,0 +1,79 @@
+//! The packet path without threads: decode, pick the shard by the flow's
+//! symmetric hash, hand the packet to it. The threaded pipeline runs the
+//! same shards, one per worker.
+
+use crate::config::FlowConfig;
+use crate::decode::{decode, LinkType};
+use crate::flow::{FlowKey, Shard};
+use crate::record::FlowRecord;
+use crate::stats::Stats;
+use crate::time::Micros;
+
+/// Decoder plus shards.
+pub struct Engine {
+    shards: Vec<Shard>,
+    /// Frame-level counters (read, decode failures, truncation).
+    frames: Stats,
+}
+
+impl Engine {
+    /// An engine with `shards` shards (at least one), each owning
+    /// `cfg.max_flows` flows at most.
+    pub fn new(cfg: FlowConfig, shards: usize) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| Shard::new(cfg.clone()))
+            .collect();
+        Engine {
+            shards,
+            frames: Stats::default(),
+        }
+    }
+
+    /// Processes one captured frame; `wire_len` is its length on the wire.
+    pub fn process_frame(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        self.frames.packets += 1;
+        self.frames.bytes += frame.len() as u64;
+        if (frame.len() as u64) < u64::from(wire_len) {
+            self.frames.truncated_packets += 1;
+        }
+        match decode(link, frame) {
+            Ok(pkt) => {
+                let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+                let n = self.shards.len() as u64;
+                let idx = (key.shard_hash() % n) as usize;
+                if let Some(shard) = self.shards.get_mut(idx) {
+                    shard.process(&pkt, ts, frame.len() as u32, out);
+                }
+            }
+            Err(e) => self.frames.decode_errors.add(e),
+        }
+    }
+
+    /// Writes out every flow still open.
+    pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        for shard in &mut self.shards {
+            shard.finish(out);
+        }
+    }
+
+    /// Counters of the whole engine.
+    pub fn stats(&self) -> Stats {
+        let mut total = self.frames.clone();
+        for s in &self.shards {
+            total.merge(&s.stats);
+        }
+        total
+    }
+
+    /// Flows tracked now, all shards together.
+    pub fn flows(&self) -> usize {
+        self.shards.iter().map(Shard::flows).sum()
+    }
+}

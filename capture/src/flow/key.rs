@@ -1,0 +1,148 @@
+//! Flow keys: a small `Copy` canonical 5-tuple with a symmetric hash.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IP address, kept as raw bytes so keys are `Copy` and hash cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Addr {
+    /// IPv4 address bytes.
+    V4([u8; 4]),
+    /// IPv6 address bytes.
+    V6([u8; 16]),
+}
+
+impl Addr {
+    /// As a standard library address.
+    pub fn ip(self) -> IpAddr {
+        match self {
+            Addr::V4(a) => IpAddr::V4(Ipv4Addr::from(a)),
+            Addr::V6(a) => IpAddr::V6(Ipv6Addr::from(a)),
+        }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(a) => Addr::V4(a.octets()),
+            IpAddr::V6(a) => Addr::V6(a.octets()),
+        }
+    }
+}
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Transport {
+    /// IANA protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+        }
+    }
+
+    /// Lower-case name as written in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+/// Canonical flow key: the lower (address, port) endpoint first, so both
+/// directions of a flow map to the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Lower endpoint address.
+    pub lo: Addr,
+    /// Higher endpoint address.
+    pub hi: Addr,
+    /// Port of `lo`.
+    pub lo_port: u16,
+    /// Port of `hi`.
+    pub hi_port: u16,
+    /// Transport protocol.
+    pub transport: Transport,
+}
+
+impl FlowKey {
+    /// Builds the key of a packet; the flag is true when the packet travels
+    /// from `lo` to `hi`.
+    pub fn of(src: Addr, sport: u16, dst: Addr, dport: u16, transport: Transport) -> (Self, bool) {
+        if (src, sport) <= (dst, dport) {
+            let key = FlowKey {
+                lo: src,
+                hi: dst,
+                lo_port: sport,
+                hi_port: dport,
+                transport,
+            };
+            (key, true)
+        } else {
+            let key = FlowKey {
+                lo: dst,
+                hi: src,
+                lo_port: dport,
+                hi_port: sport,
+                transport,
+            };
+            (key, false)
+        }
+    }
+
+    /// A hash that is the same for both directions and for every run, used to
+    /// pick the shard (worker) that owns the flow. Table lookups use their own
+    /// seeded hasher, so a crafted flood cannot collide inside one table.
+    pub fn shard_hash(&self) -> u64 {
+        let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(self.transport.number());
+        for word in [addr_word(self.lo), addr_word(self.hi)] {
+            h = mix(h ^ word);
+        }
+        mix(h ^ (u64::from(self.lo_port) << 16 | u64::from(self.hi_port)))
+    }
+}
+
+fn addr_word(a: Addr) -> u64 {
+    match a {
+        Addr::V4(b) => u64::from(u32::from_be_bytes(b)),
+        Addr::V6(b) => {
+            let x = u128::from_be_bytes(b);
+            (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
+        }
+    }
+}
+
+/// The 64-bit finaliser of splitmix64: cheap and well spread.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_directions_share_key_and_hash() {
+        let a = Addr::V4([10, 0, 0, 1]);
+        let b = Addr::V4([203, 0, 113, 5]);
+        let (k1, fwd1) = FlowKey::of(a, 40000, b, 80, Transport::Tcp);
+        let (k2, fwd2) = FlowKey::of(b, 80, a, 40000, Transport::Tcp);
+        assert_eq!(k1, k2);
+        assert_ne!(fwd1, fwd2);
+        assert_eq!(k1.shard_hash(), k2.shard_hash());
+        let (k3, _) = FlowKey::of(a, 40001, b, 80, Transport::Tcp);
+        assert_ne!(k1.shard_hash(), k3.shard_hash());
+        let (k4, _) = FlowKey::of(a, 40000, b, 80, Transport::Udp);
+        assert_ne!(k1, k4);
+    }
+}

@@ -1,0 +1,11 @@
+//! Flow tracking: keys, per-flow state, the bounded table and the shard that
+//! owns it.
+
+pub mod history;
+pub mod key;
+pub mod shard;
+pub mod state;
+pub mod table;
+
+pub use key::{Addr, FlowKey, Transport};
+pub use shard::Shard;

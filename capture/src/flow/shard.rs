@@ -1,0 +1,367 @@
+//! A shard: the flows one worker owns, and everything done to them per
+//! packet. Nothing here is shared, so the hot path takes no locks.
+
+use super::key::{FlowKey, Transport};
+use super::state::{CloseReason, Flow, TO_CLIENT, TO_SERVER};
+use super::table::FlowTable;
+use crate::app::http::HttpLimits;
+use crate::app::{App, AppLimits, Protocol};
+use crate::community_id::community_id_v1;
+use crate::config::FlowConfig;
+use crate::decode::{tcp_flags, Packet};
+use crate::record::{EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields};
+use crate::stats::Stats;
+use crate::tcp::reassembly::Budget;
+use crate::tcp::{Chunk, Stream, StreamLimits};
+use crate::time::{Micros, SECOND};
+use std::collections::VecDeque;
+
+/// Flows owned by one worker.
+pub struct Shard {
+    cfg: FlowConfig,
+    table: FlowTable,
+    /// Flows that saw FIN both ways or RST, with when to look at them again.
+    closing: VecDeque<(Micros, FlowKey)>,
+    now: Micros,
+    next_sweep: Micros,
+    budget: Budget,
+    stream_limits: StreamLimits,
+    app_limits: AppLimits,
+    /// Counters of this shard.
+    pub stats: Stats,
+}
+
+impl Shard {
+    /// An empty shard.
+    pub fn new(cfg: FlowConfig) -> Self {
+        let stream_limits = StreamLimits {
+            max_ooo_bytes: cfg.max_ooo_bytes_per_stream,
+            max_ooo_segments: cfg.max_ooo_segments_per_stream,
+        };
+        let app_limits = AppLimits {
+            http: HttpLimits {
+                max_transactions: cfg.max_http_transactions,
+                max_header_bytes: cfg.max_http_header_bytes,
+                max_field_len: cfg.max_field_len,
+            },
+            max_tls_hello: cfg.max_tls_hello_bytes,
+        };
+        Shard {
+            table: FlowTable::new(cfg.max_flows),
+            budget: Budget {
+                used: 0,
+                max: cfg.max_ooo_bytes_per_shard,
+            },
+            closing: VecDeque::new(),
+            now: 0,
+            next_sweep: 0,
+            stream_limits,
+            app_limits,
+            stats: Stats::default(),
+            cfg,
+        }
+    }
+
+    /// Flows tracked now.
+    pub fn flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Processes one decoded packet of captured length `frame_len`.
+    pub fn process(
+        &mut self,
+        pkt: &Packet<'_>,
+        ts: Micros,
+        frame_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        self.stats.decoded += 1;
+        if ts > self.now {
+            self.now = ts;
+            if ts >= self.next_sweep {
+                self.expire(out);
+                self.next_sweep = ts + SECOND;
+            }
+        }
+        let (key, forward) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+        let flags = pkt.tcp.map_or(0, |t| t.flags);
+        let opening_syn = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        if opening_syn {
+            // A new SYN on a flow that already closed reuses its ports:
+            // write the old flow out and start afresh.
+            if self.table.peek(&key).is_some_and(|f| f.closing.is_some()) {
+                if let Some(old) = self.table.remove(&key) {
+                    let reason = old.closing.unwrap_or(CloseReason::Fin);
+                    self.emit(old, reason, out);
+                }
+            }
+        }
+        if self.table.peek(&key).is_none() {
+            if self.table.full() {
+                if let Some(victim) = self.table.pop_oldest() {
+                    self.stats.flows_evicted += 1;
+                    self.emit(victim, CloseReason::Evicted, out);
+                }
+            }
+            let flow = self.new_flow(key, forward, pkt, ts);
+            self.table.insert(flow);
+        }
+        let Shard {
+            table,
+            budget,
+            stream_limits,
+            closing,
+            cfg,
+            ..
+        } = self;
+        let Some(flow) = table.get_mut(&key) else {
+            return;
+        };
+        let dir = flow.dir(forward);
+        if let Some(v) = flow.packets.get_mut(dir) {
+            *v += 1;
+        }
+        if let Some(v) = flow.bytes.get_mut(dir) {
+            *v += u64::from(frame_len);
+        }
+        if let Some(v) = flow.ip_bytes.get_mut(dir) {
+            *v += u64::from(pkt.ip_len);
+        }
+        flow.last = flow.last.max(ts);
+        let Some(tcp) = pkt.tcp else {
+            if let Some(v) = flow.udp_payload.get_mut(dir) {
+                *v += pkt.payload.len() as u64;
+            }
+            return;
+        };
+        let to_server = dir == TO_SERVER;
+        flow.history
+            .add(to_server, tcp.flags, !pkt.payload.is_empty());
+        if tcp.flags & tcp_flags::RST != 0 {
+            // RST payload is diagnostic text at best: not stream data.
+            if flow.closing.is_none() {
+                flow.closing = Some(CloseReason::Rst);
+                closing.push_back((ts + cfg.closed_timeout, key));
+            }
+            return;
+        }
+        let (Some(streams), Some(app)) = (flow.streams.as_mut(), flow.app.as_mut()) else {
+            return;
+        };
+        let [to_srv, to_cli] = &mut **streams;
+        let (mine, theirs) = if to_server {
+            (to_srv, to_cli)
+        } else {
+            (to_cli, to_srv)
+        };
+        let syn = tcp.flags & tcp_flags::SYN != 0;
+        if syn {
+            mine.syn(tcp.seq);
+        }
+        let seq = if syn {
+            tcp.seq.wrapping_add(1)
+        } else {
+            tcp.seq
+        };
+        let fin = tcp.flags & tcp_flags::FIN != 0;
+        if !syn || !pkt.payload.is_empty() || fin {
+            mine.segment(seq, pkt.payload, fin, *stream_limits, budget, &mut |c| {
+                feed(app, to_server, c)
+            });
+        }
+        if tcp.flags & tcp_flags::ACK != 0 {
+            theirs.peer_ack(tcp.ack, budget, &mut |c| feed(app, !to_server, c));
+        }
+        if fin {
+            if let Some(f) = flow.fin.get_mut(dir) {
+                *f = true;
+            }
+            if flow.fin == [true, true] && flow.closing.is_none() {
+                flow.closing = Some(CloseReason::Fin);
+                closing.push_back((ts + cfg.closed_timeout, key));
+            }
+        }
+    }
+
+    fn new_flow(&mut self, key: FlowKey, forward: bool, pkt: &Packet<'_>, ts: Micros) -> Flow {
+        self.stats.flows_created += 1;
+        let flags = pkt.tcp.map_or(0, |t| t.flags);
+        let syn = flags & tcp_flags::SYN != 0;
+        let ack = flags & tcp_flags::ACK != 0;
+        let sender_is_client = match pkt.transport {
+            Transport::Udp => true,
+            Transport::Tcp if syn => !ack,
+            // No SYN seen: the side on the higher (ephemeral) port is the
+            // client; with equal ports, the first sender.
+            Transport::Tcp => pkt.sport >= pkt.dport,
+        };
+        let midstream = pkt.transport == Transport::Tcp && !syn;
+        if midstream {
+            self.stats.flows_midstream += 1;
+        }
+        let tcp = pkt.transport == Transport::Tcp;
+        Flow {
+            key,
+            client_is_lo: sender_is_client == forward,
+            start: ts,
+            last: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            ip_bytes: [0; 2],
+            udp_payload: [0; 2],
+            history: Default::default(),
+            midstream,
+            fin: [false; 2],
+            closing: None,
+            streams: tcp.then(|| Box::new([Stream::default(), Stream::default()])),
+            app: tcp.then(|| Box::new(App::new(self.app_limits))),
+        }
+    }
+
+    /// Writes out flows that closed and went quiet, and idle flows.
+    fn expire(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        let now = self.now;
+        while let Some(&(due, key)) = self.closing.front() {
+            if due > now {
+                break;
+            }
+            self.closing.pop_front();
+            let Some(flow) = self.table.peek(&key) else {
+                continue;
+            };
+            let Some(reason) = flow.closing else { continue };
+            let quiet_until = flow.last + self.cfg.closed_timeout;
+            if quiet_until <= now {
+                if let Some(flow) = self.table.remove(&key) {
+                    self.emit(flow, reason, out);
+                }
+            } else {
+                self.closing.push_back((quiet_until, key));
+            }
+        }
+        for (t, timeout) in [
+            (Transport::Tcp, self.cfg.tcp_idle_timeout),
+            (Transport::Udp, self.cfg.udp_idle_timeout),
+        ] {
+            let cutoff = now.saturating_sub(timeout);
+            while let Some(flow) = self.table.pop_idle(t, cutoff) {
+                let reason = flow.closing.unwrap_or(CloseReason::Idle);
+                self.emit(flow, reason, out);
+            }
+        }
+    }
+
+    /// End of input: writes out every flow still tracked, oldest first.
+    pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        self.closing.clear();
+        let mut flows = self.table.drain();
+        flows.sort_by_key(|f| (f.start, f.key));
+        for flow in flows {
+            let reason = flow.closing.unwrap_or(CloseReason::EndOfInput);
+            self.emit(flow, reason, out);
+        }
+    }
+
+    fn emit(&mut self, mut flow: Flow, reason: CloseReason, out: &mut dyn FnMut(FlowRecord)) {
+        let mut payload = flow.udp_payload;
+        let mut missed = 0;
+        let mut retransmitted = 0;
+        if let (Some(streams), Some(app)) = (flow.streams.as_mut(), flow.app.as_mut()) {
+            for (dir, stream) in streams.iter_mut().enumerate() {
+                let to_server = dir == TO_SERVER;
+                stream.finish(&mut self.budget, &mut |c| feed(app, to_server, c));
+                let c = stream.counters;
+                if let Some(p) = payload.get_mut(dir) {
+                    *p = c.delivered;
+                }
+                missed += c.missed;
+                retransmitted += c.retransmitted;
+                self.stats.reassembled_bytes += c.delivered;
+                self.stats.reassembly_gaps += c.gaps;
+                self.stats.missed_bytes += c.missed;
+                self.stats.retransmitted_bytes += c.retransmitted;
+                self.stats.out_of_order_segments += c.out_of_order;
+                self.stats.reassembly_overflows += c.overflows;
+            }
+        }
+        let (client, cport) = flow.client();
+        let (server, sport) = flow.server();
+        let mut http = Vec::new();
+        let mut tls = None;
+        let mut protocol = None;
+        if let Some(app) = flow.app.take() {
+            let app = *app;
+            protocol = app.protocol().map(|p| match p {
+                Protocol::Http => "http",
+                Protocol::Tls => "tls",
+            });
+            if let Some(h) = app.http {
+                self.stats.http_transactions += h.counters.transactions;
+                self.stats.http_parse_errors += h.counters.parse_errors;
+                self.stats.http_transactions_dropped += h.counters.dropped;
+                http = h.txs;
+            }
+            if let Some(t) = app.tls {
+                self.stats.tls_client_hellos += t.counters.client_hellos;
+                self.stats.tls_parse_errors += t.counters.parse_errors;
+                tls = Some(t.info);
+            }
+        }
+        let [pkts_out, pkts_in] = flow.packets;
+        let [bytes_out, bytes_in] = flow.bytes;
+        let [payload_out, payload_in] = payload;
+        let record = FlowRecord {
+            community_id: community_id_v1(
+                self.cfg.community_id_seed,
+                flow.key.transport.number(),
+                client.ip(),
+                cport,
+                server.ip(),
+                sport,
+            ),
+            event: EventFields {
+                start: flow.start,
+                end: flow.last,
+                reason: reason.name(),
+            },
+            network: NetworkFields {
+                transport: flow.key.transport.name(),
+                protocol,
+            },
+            source: EndpointFields {
+                ip: client.ip(),
+                port: cport,
+                packets: pkts_out,
+                bytes: bytes_out,
+            },
+            destination: EndpointFields {
+                ip: server.ip(),
+                port: sport,
+                packets: pkts_in,
+                bytes: bytes_in,
+            },
+            flow: FlowFields {
+                payload_out,
+                payload_in,
+                missed_bytes: missed,
+                retransmitted_bytes: retransmitted,
+                ip_bytes_out: flow.ip_bytes.get(TO_SERVER).copied().unwrap_or(0),
+                ip_bytes_in: flow.ip_bytes.get(TO_CLIENT).copied().unwrap_or(0),
+                history: flow.history.as_str().to_string(),
+                midstream: flow.midstream,
+            },
+            http,
+            tls,
+        };
+        self.stats.flows_emitted += 1;
+        out(record);
+    }
+}
+
+/// Hands a reassembled chunk to the application parsers.
+fn feed(app: &mut App, to_server: bool, chunk: Chunk<'_>) {
+    match chunk {
+        Chunk::Data(d) => app.data(to_server, d),
+        Chunk::Gap(n) => app.gap(to_server, n),
+    }
+}

@@ -1,0 +1,117 @@
+//! Run statistics: plain counters owned by one shard, merged at the end.
+
+use crate::decode::{DecodeError, DECODE_ERROR_KINDS};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Decode failures by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeErrors([u64; DECODE_ERROR_KINDS.len()]);
+
+impl DecodeErrors {
+    /// Counts one failure.
+    pub fn add(&mut self, e: DecodeError) {
+        if let Some(c) = self.0.get_mut(e.index()) {
+            *c += 1;
+        }
+    }
+
+    /// Failures of one reason.
+    pub fn get(&self, e: DecodeError) -> u64 {
+        self.0.get(e.index()).copied().unwrap_or(0)
+    }
+
+    /// All failures.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    fn merge(&mut self, other: &DecodeErrors) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+}
+
+impl Serialize for DecodeErrors {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for kind in DECODE_ERROR_KINDS {
+            let n = self.get(kind);
+            if n > 0 {
+                m.serialize_entry(kind.name(), &n)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Everything a run counts. All counters are u64 and add up across shards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Frames read.
+    pub packets: u64,
+    /// Captured bytes read (frame lengths as captured).
+    pub bytes: u64,
+    /// Frames decoded into a TCP or UDP packet.
+    pub decoded: u64,
+    /// Frames not decoded, by reason.
+    pub decode_errors: DecodeErrors,
+    /// Packets the capture cut short of their IP length (snaplen).
+    pub truncated_packets: u64,
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flow records emitted.
+    pub flows_emitted: u64,
+    /// Flows evicted because the table was full.
+    pub flows_evicted: u64,
+    /// TCP flows picked up without a SYN.
+    pub flows_midstream: u64,
+    /// Payload bytes delivered in order by reassembly.
+    pub reassembled_bytes: u64,
+    /// Gaps in TCP streams.
+    pub reassembly_gaps: u64,
+    /// Payload bytes missing in those gaps.
+    pub missed_bytes: u64,
+    /// Payload bytes seen twice (retransmissions, overlaps).
+    pub retransmitted_bytes: u64,
+    /// Segments that arrived ahead of a hole.
+    pub out_of_order_segments: u64,
+    /// Times an out-of-order cap forced a gap.
+    pub reassembly_overflows: u64,
+    /// HTTP transactions parsed.
+    pub http_transactions: u64,
+    /// HTTP messages that failed to parse.
+    pub http_parse_errors: u64,
+    /// HTTP transactions not recorded: the per-flow cap was reached.
+    pub http_transactions_dropped: u64,
+    /// TLS sessions whose ClientHello was parsed.
+    pub tls_client_hellos: u64,
+    /// TLS records or hellos that failed to parse.
+    pub tls_parse_errors: u64,
+}
+
+impl Stats {
+    /// Adds another shard's counters into these.
+    pub fn merge(&mut self, o: &Stats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.decoded += o.decoded;
+        self.decode_errors.merge(&o.decode_errors);
+        self.truncated_packets += o.truncated_packets;
+        self.flows_created += o.flows_created;
+        self.flows_emitted += o.flows_emitted;
+        self.flows_evicted += o.flows_evicted;
+        self.flows_midstream += o.flows_midstream;
+        self.reassembled_bytes += o.reassembled_bytes;
+        self.reassembly_gaps += o.reassembly_gaps;
+        self.missed_bytes += o.missed_bytes;
+        self.retransmitted_bytes += o.retransmitted_bytes;
+        self.out_of_order_segments += o.out_of_order_segments;
+        self.reassembly_overflows += o.reassembly_overflows;
+        self.http_transactions += o.http_transactions;
+        self.http_parse_errors += o.http_parse_errors;
+        self.http_transactions_dropped += o.http_transactions_dropped;
+        self.tls_client_hellos += o.tls_client_hellos;
+        self.tls_parse_errors += o.tls_parse_errors;
+    }
+}

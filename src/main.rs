@@ -1,0 +1,23 @@
+//! procflow: which process on which host sent this outbound web traffic,
+//! how much, and is that normal here.
+
+mod cli;
+mod flows;
+mod progress;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Flows(a) => flows::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("procflow: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
