@@ -14,7 +14,8 @@ pub struct FlowConfig {
     /// A UDP flow with no packet for this long is closed.
     pub udp_idle_timeout: Micros,
     /// After FIN both ways or a RST, the flow is emitted once it has been
-    /// quiet this long, so trailing ACKs and retransmitted FINs still count.
+    /// quiet this long, so trailing ACKs and retransmitted FINs (which back
+    /// off up to about a minute) still count. Suricata's default is the same.
     pub closed_timeout: Micros,
     /// Out-of-order bytes held per TCP direction.
     pub max_ooo_bytes_per_stream: usize,
@@ -40,7 +41,7 @@ impl Default for FlowConfig {
             max_flows: 1_000_000,
             tcp_idle_timeout: 300 * SECOND,
             udp_idle_timeout: 60 * SECOND,
-            closed_timeout: 5 * SECOND,
+            closed_timeout: 60 * SECOND,
             max_ooo_bytes_per_stream: 1 << 20,
             max_ooo_segments_per_stream: 256,
             max_ooo_bytes_per_shard: 256 << 20,

@@ -48,6 +48,15 @@ pub struct App {
     limits: AppLimits,
 }
 
+/// True when a stream start settles the protocol on its own: a method and
+/// a space, `HTTP/`, or a whole TLS record-header prefix.
+fn decisive(to_server: bool, view: &[u8]) -> bool {
+    if http::starts_message(to_server, view) {
+        return if to_server { view.contains(&b' ') } else { view.len() >= 5 };
+    }
+    tls::starts_record(view) && view.len() >= 3
+}
+
 /// Up to 7 leading bytes kept inline until the protocol can be told.
 #[derive(Debug, Clone, Copy, Default)]
 struct Stash {
@@ -109,11 +118,11 @@ impl App {
                 dst.copy_from_slice(chunk.get(..n - held.len()).unwrap_or(&[]));
             }
             let view = probe.get(..n).unwrap_or(&[]);
-            if n < 7 && (http::starts_message(to_server, view) || tls::starts_record(view)) {
+            let could_be = http::starts_message(to_server, view) || tls::starts_record(view);
+            if n < 7 && could_be && !decisive(to_server, view) {
                 // Too short to tell: keep it and wait for more.
                 if let Some(s) = self.stash.get_mut(idx) {
-                    let dst = s.bytes.get_mut(held.len()..n);
-                    if let Some(dst) = dst {
+                    if let Some(dst) = s.bytes.get_mut(held.len()..n) {
                         dst.copy_from_slice(chunk);
                     }
                     s.len = n as u8;
@@ -128,6 +137,10 @@ impl App {
                 let held = held.to_vec();
                 self.dispatch(to_server, &held);
             }
+            self.dispatch(to_server, chunk);
+            // The other direction may have been waiting on a short start.
+            self.flush_stash(!to_server);
+            return;
         }
         self.dispatch(to_server, chunk);
     }
@@ -182,6 +195,35 @@ impl App {
                 }
             }
             Mode::Undecided => self.data(to_server, chunk),
+        }
+    }
+
+    /// Hands a direction's held first bytes to the parser, deciding the
+    /// protocol on them if nothing decided it yet.
+    fn flush_stash(&mut self, to_server: bool) {
+        let idx = usize::from(!to_server);
+        let Some(stash) = self.stash.get_mut(idx) else { return };
+        if stash.len == 0 {
+            return;
+        }
+        let n = usize::from(stash.len);
+        stash.len = 0;
+        let bytes = stash.bytes;
+        let held = bytes.get(..n).unwrap_or(&[]);
+        if self.mode == Mode::Undecided {
+            self.mode = self.detect(to_server, held);
+        }
+        self.dispatch(to_server, held);
+    }
+
+    /// End of the connection: parsers record what they still hold.
+    pub fn finish(&mut self) {
+        // A stream that ended before its first bytes told the protocol
+        // (`GET` and a close) is decided on what it has.
+        self.flush_stash(true);
+        self.flush_stash(false);
+        if let Some(h) = self.http.as_mut() {
+            h.finish();
         }
     }
 

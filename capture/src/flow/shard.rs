@@ -87,11 +87,16 @@ impl Shard {
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let opening_syn = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if opening_syn {
-            // A new SYN on a flow that already closed reuses its ports:
-            // write the old flow out and start afresh.
-            if self.table.peek(&key).is_some_and(|f| f.closing.is_some()) {
+            // A new SYN on a flow that closed, or a SYN with another initial
+            // sequence number, is a new connection on the same ports (a new
+            // connect()): write the old flow out and start afresh.
+            let seq = pkt.tcp.map_or(0, |t| t.seq);
+            let reused = self.table.peek(&key).is_some_and(|f| {
+                f.closing.is_some() || (f.dir(forward) == TO_SERVER && f.syn_seq.is_some_and(|s| s != seq))
+            });
+            if reused {
                 if let Some(old) = self.table.remove(&key) {
-                    let reason = old.closing.unwrap_or(CloseReason::Fin);
+                    let reason = old.closing.unwrap_or(CloseReason::Idle);
                     self.emit(old, reason, out);
                 }
             }
@@ -157,6 +162,9 @@ impl Shard {
         let syn = tcp.flags & tcp_flags::SYN != 0;
         if syn {
             mine.syn(tcp.seq);
+            if to_server && tcp.flags & tcp_flags::ACK == 0 {
+                flow.syn_seq.get_or_insert(tcp.seq);
+            }
         }
         let seq = if syn {
             tcp.seq.wrapping_add(1)
@@ -211,6 +219,7 @@ impl Shard {
             udp_payload: [0; 2],
             history: Default::default(),
             midstream,
+            syn_seq: None,
             fin: [false; 2],
             closing: None,
             streams: tcp.then(|| Box::new([Stream::default(), Stream::default()])),
@@ -289,7 +298,8 @@ impl Shard {
         let mut http = Vec::new();
         let mut tls = None;
         let mut protocol = None;
-        if let Some(app) = flow.app.take() {
+        if let Some(mut app) = flow.app.take() {
+            app.finish();
             let app = *app;
             protocol = app.protocol().map(|p| match p {
                 Protocol::Http => "http",

@@ -62,6 +62,8 @@ pub struct Flow {
     pub history: History,
     /// TCP picked up without a SYN.
     pub midstream: bool,
+    /// Sequence number of the client's SYN, when seen.
+    pub syn_seq: Option<u32>,
     /// FIN seen from each side.
     pub fin: [bool; 2],
     /// Set once FIN both ways or RST: the flow ends when it goes quiet.

@@ -1,14 +1,18 @@
 //! Header blocks: httparse into a stack array, then only the fields kept.
 
 /// How the message body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
     /// Neither Content-Length nor chunked.
+    #[default]
     None,
     /// Content-Length.
     Length(u64),
     /// Transfer-Encoding: chunked.
     Chunked,
+    /// Conflicting Content-Length headers: the body length cannot be known
+    /// (and guessing is how request smuggling works).
+    Ambiguous,
 }
 
 /// The fields kept from one header block.
@@ -22,12 +26,6 @@ pub struct Head {
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
     pub framing: Framing,
-}
-
-impl Default for Framing {
-    fn default() -> Self {
-        Framing::None
-    }
 }
 
 /// Result of parsing a header block.
@@ -48,7 +46,7 @@ fn text(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(cut).into_owned()
 }
 
-fn fill(head: &mut Head, headers: &[httparse::Header<'_>], max: usize) -> bool {
+fn fill(head: &mut Head, headers: &[httparse::Header<'_>], max: usize) {
     let mut length: Option<u64> = None;
     for h in headers {
         let name = h.name;
@@ -68,9 +66,11 @@ fn fill(head: &mut Head, headers: &[httparse::Header<'_>], max: usize) -> bool {
             match v.and_then(|v| v.parse::<u64>().ok()) {
                 // Two different lengths is how request smuggling starts:
                 // refuse to guess.
-                Some(n) if length.is_some_and(|l| l != n) => return false,
-                Some(n) => length = Some(n),
-                None => return false,
+                Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                _ => {
+                    head.framing = Framing::Ambiguous;
+                    return;
+                }
             }
         }
     }
@@ -79,7 +79,6 @@ fn fill(head: &mut Head, headers: &[httparse::Header<'_>], max: usize) -> bool {
             head.framing = Framing::Length(n);
         }
     }
-    true
 }
 
 fn version_text(v: Option<u8>) -> Option<String> {
@@ -98,14 +97,65 @@ pub fn parse_request(data: &[u8], max: usize) -> Parsed {
                 version: version_text(req.version),
                 ..Head::default()
             };
-            if !fill(&mut head, req.headers, max) {
-                return Parsed::Invalid;
-            }
+            fill(&mut head, req.headers, max);
             Parsed::Complete(len, head)
+        }
+        Ok(httparse::Status::Partial) => Parsed::Partial,
+        Err(_) => lenient_request(data, max),
+    }
+}
+
+/// A request line httparse refuses (a space inside the target, as in
+/// `GET /a b HTTP/1.1`) is still a request the server sees: take the method,
+/// everything up to the last ` HTTP/1.x` as the target, and parse the
+/// headers that follow.
+fn lenient_request(data: &[u8], max: usize) -> Parsed {
+    let Some(eol) = data.iter().position(|b| *b == b'\n') else {
+        return Parsed::Partial;
+    };
+    let line = data.get(..eol).unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some((method, target, version)) = split_request_line(line) else {
+        return Parsed::Invalid;
+    };
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let rest = data.get(eol + 1..).unwrap_or(&[]);
+    match httparse::parse_headers(rest, &mut headers) {
+        Ok(httparse::Status::Complete((n, hs))) => {
+            let mut head = Head {
+                method: Some(text(method, max)),
+                uri: Some(text(target, max)),
+                version,
+                ..Head::default()
+            };
+            fill(&mut head, hs, max);
+            Parsed::Complete(eol + 1 + n, head)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
         Err(_) => Parsed::Invalid,
     }
+}
+
+/// Splits `METHOD SP target [SP HTTP/1.x]`; the method must be an
+/// upper-case token. Without a version it is an HTTP/0.9-style line.
+pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8], Option<String>)> {
+    let sp = line.iter().position(|b| *b == b' ')?;
+    let method = line.get(..sp)?;
+    if method.is_empty() || !method.iter().all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_') {
+        return None;
+    }
+    let rest = line.get(sp + 1..)?;
+    let (target, version) = match rest.windows(6).rposition(|w| w == b" HTTP/") {
+        Some(at) => {
+            let v = rest.get(at + 1..)?;
+            (rest.get(..at)?, Some(String::from_utf8_lossy(v).into_owned()))
+        }
+        None => (rest, None),
+    };
+    if target.is_empty() || target.iter().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    Some((method, target, version))
 }
 
 /// Parses a response header block.
@@ -119,9 +169,7 @@ pub fn parse_response(data: &[u8], max: usize) -> Parsed {
                 version: version_text(resp.version),
                 ..Head::default()
             };
-            if !fill(&mut head, resp.headers, max) {
-                return Parsed::Invalid;
-            }
+            fill(&mut head, resp.headers, max);
             Parsed::Complete(len, head)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,

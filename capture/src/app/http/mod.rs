@@ -327,6 +327,10 @@ impl Http {
         self.req.phase = match head.framing {
             head::Framing::Chunked => Phase::Body(Body::Chunked(Chunked::default())),
             head::Framing::Length(n) if n > 0 => Phase::Body(Body::Length(n)),
+            head::Framing::Ambiguous => {
+                self.counters.parse_errors += 1;
+                Phase::Lost
+            }
             // A request without framing has no body (RFC 9112 6.3).
             _ => Phase::Headers,
         };
@@ -373,6 +377,10 @@ impl Http {
                 head::Framing::Length(0) => Phase::Headers,
                 head::Framing::Length(n) => Phase::Body(Body::Length(n)),
                 head::Framing::None => Phase::Body(Body::UntilClose),
+                head::Framing::Ambiguous => {
+                    self.counters.parse_errors += 1;
+                    Phase::Lost
+                }
             }
         };
     }
@@ -393,6 +401,30 @@ impl Http {
                 side.buf = Vec::new();
                 side.phase = Phase::Lost;
             }
+        }
+    }
+
+    /// End of the connection. A request line still waiting for its end of
+    /// headers (an HTTP/0.9-style `GET /`, or a client cut off) is recorded
+    /// as the request it is.
+    pub fn finish(&mut self) {
+        if !matches!(self.req.phase, Phase::Headers) || self.req.buf.is_empty() {
+            return;
+        }
+        let buf = std::mem::take(&mut self.req.buf);
+        let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some((method, target, version)) = head::split_request_line(line) {
+            let max = self.limits.max_field_len;
+            let field = |b: &[u8]| String::from_utf8_lossy(b.get(..max).unwrap_or(b)).into_owned();
+            let tx = HttpTransaction {
+                method: Some(field(method)),
+                uri: Some(field(target)),
+                version,
+                request_bytes: buf.len() as u64,
+                ..HttpTransaction::default()
+            };
+            self.new_tx(tx);
         }
     }
 

@@ -1,0 +1,72 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The corpus of captures written by others, found through
+/// `PROCFLOW_CORPUS` (default `../shared/corpus` from the repository root).
+/// `None` (and a line saying the test was skipped) when it is absent.
+pub fn corpus(test: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("PROCFLOW_CORPUS") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+    };
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("{test}: skipped: corpus not found at {} (set PROCFLOW_CORPUS)", dir.display());
+        None
+    }
+}
+
+/// A file under the repository's `pcaps/`.
+pub fn pcap(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(name)
+}
+
+/// The result of one `procflow` run.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Flow records printed on stdout.
+    pub fn records(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+}
+
+/// Runs the procflow binary.
+pub fn procflow(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_procflow"))
+        .args(args)
+        .output()
+        .expect("procflow runs");
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `procflow flows FILES...`, asserting it succeeded; the records.
+pub fn flows(files: &[&Path]) -> Vec<Value> {
+    let mut args = vec!["flows", "--no-progress"];
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let run = procflow(&args);
+    assert!(run.status.success(), "procflow failed on {names:?}: {}", run.stderr);
+    run.records()
+}
+
+/// Follows a dotted path (`source.ip`) into a record.
+pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
