@@ -62,7 +62,7 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
         let outcome = src.for_each(|ts, frame, wire_len| {
             engine.process_frame(link, ts, frame, wire_len, &mut emit);
             n += 1;
-            if n % 65_536 == 0 {
+            if n.is_multiple_of(65_536) {
                 progress.set(done + n * 16);
             }
         });
@@ -85,7 +85,6 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     }
     engine.finish(&mut emit);
     progress.finish();
-    drop(emit);
     if let Some(e) = write_err {
         return Err(e).context("writing flow records");
     }

@@ -6,6 +6,8 @@
 //! skipped with its reason. A check that maps and fails must be listed in
 //! `KNOWN_DIFFERENCES` with the reason it differs; a listed check that
 //! passes fails the test, so the list stays true.
+// Test code: serde_json indexing yields Null, never panics; slices are of known files.
+#![allow(clippy::indexing_slicing)]
 
 mod common;
 
@@ -52,36 +54,92 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
     ("vxlan-decoder-03", "tshark:tcp#3", TUNNEL),
     // ICMP is not a flow procflow tracks (the check names no field, so it
     // cannot be skipped by field).
-    ("detect-icmp-id-01", "suricata#0", "ICMP flows are not tracked"),
-    ("detect-icmp-id-02", "suricata#0", "ICMP flows are not tracked"),
+    (
+        "detect-icmp-id-01",
+        "suricata#0",
+        "ICMP flows are not tracked",
+    ),
+    (
+        "detect-icmp-id-02",
+        "suricata#0",
+        "ICMP flows are not tracked",
+    ),
     // Upstream enables HTTP logging only for transactions a rule matched
     // (conditional logging); procflow records every transaction.
-    ("cond-log-http-testmyids", "suricata#0", "Suricata conditional logging configuration"),
+    (
+        "cond-log-http-testmyids",
+        "suricata#0",
+        "Suricata conditional logging configuration",
+    ),
     // HTTP/2 (h2c, prior knowledge) is not parsed; Suricata logs HTTP/2
     // streams as http events.
-    ("http2-compression-bug", "suricata#0", "HTTP/2 is not parsed"),
+    (
+        "http2-compression-bug",
+        "suricata#0",
+        "HTTP/2 is not parsed",
+    ),
     ("http2-long-frame", "suricata#0", "HTTP/2 is not parsed"),
     // tshark pairs no response with these requests after a gap or a
     // retransmission; the captures hold a response for each (checked with
     // tcpdump: one status line per request, in order), and Suricata's own
     // checks on the gap captures (status 200 for /2 in http-gap-simple)
     // agree with procflow.
-    ("http-body-inspect", "tshark:http#0", "tshark misses the 200 after retransmissions"),
-    ("http-gap-beyond-body", "tshark:http#0", "tshark misses statuses after the gap"),
-    ("http-gap-simple", "tshark:http#0", "tshark misses the status after the gap"),
-    ("http-gap-simple-frames", "tshark:http#0", "tshark misses the status after the gap"),
-    ("http-gap-whole-body", "tshark:http#0", "tshark misses the status after the gap"),
-    ("http-pipeline-files-with-gap", "tshark:http#0", "tshark misses statuses after the gap"),
-    ("http-range-file", "tshark:http#0", "tshark misses the first 206"),
+    (
+        "http-body-inspect",
+        "tshark:http#0",
+        "tshark misses the 200 after retransmissions",
+    ),
+    (
+        "http-gap-beyond-body",
+        "tshark:http#0",
+        "tshark misses statuses after the gap",
+    ),
+    (
+        "http-gap-simple",
+        "tshark:http#0",
+        "tshark misses the status after the gap",
+    ),
+    (
+        "http-gap-simple-frames",
+        "tshark:http#0",
+        "tshark misses the status after the gap",
+    ),
+    (
+        "http-gap-whole-body",
+        "tshark:http#0",
+        "tshark misses the status after the gap",
+    ),
+    (
+        "http-pipeline-files-with-gap",
+        "tshark:http#0",
+        "tshark misses statuses after the gap",
+    ),
+    (
+        "http-range-file",
+        "tshark:http#0",
+        "tshark misses the first 206",
+    ),
     // tshark reassembles only 5 of the 40 keep-alive requests here;
     // Suricata's check (40 transactions, all HTTP/1.1) passes for procflow.
-    ("http-protocol-nodup", "tshark:http#0", "tshark sees 5 of 40 requests"),
+    (
+        "http-protocol-nodup",
+        "tshark:http#0",
+        "tshark sees 5 of 40 requests",
+    ),
     // `GET /uri afterspace HTTP/1.1`: the target the server received is
     // "/uri afterspace" (its 400 page quotes it); tshark cuts at the space.
-    ("http-uri-spaces", "tshark:http#0", "procflow keeps the whole request target"),
+    (
+        "http-uri-spaces",
+        "tshark:http#0",
+        "procflow keeps the whole request target",
+    ),
     // Status "2XX" is not a number: procflow records the transaction
     // without a status; tshark reads the leading digit.
-    ("http1-noint-status", "tshark:http#0", "non-numeric status is not a status code"),
+    (
+        "http1-noint-status",
+        "tshark:http#0",
+        "non-numeric status is not a status code",
+    ),
 ];
 
 const TUNNEL: &str = "tunnel decapsulation (GRE, ERSPAN, VXLAN, GENEVE, NSH) not implemented";
@@ -99,10 +157,14 @@ struct Tally {
 impl Tally {
     fn outcome(&mut self, test: &str, check: &str, ok: bool, detail: String) {
         self.mapped += 1;
-        let known = KNOWN_DIFFERENCES.iter().any(|(t, c, _)| *t == test && *c == check);
+        let known = KNOWN_DIFFERENCES
+            .iter()
+            .any(|(t, c, _)| *t == test && *c == check);
         match (ok, known) {
             (true, false) => self.passed += 1,
-            (true, true) => self.stale.push(format!("{test} {check}: listed as different but passes")),
+            (true, true) => self
+                .stale
+                .push(format!("{test} {check}: listed as different but passes")),
             (false, true) => self.known += 1,
             (false, false) => self.failures.push(format!("{test} {check}: {detail}")),
         }
@@ -114,7 +176,10 @@ impl Tally {
 }
 
 fn ip_eq(a: &Value, b: &Value) -> bool {
-    match (a.as_str().and_then(|s| s.parse::<IpAddr>().ok()), b.as_str().and_then(|s| s.parse::<IpAddr>().ok())) {
+    match (
+        a.as_str().and_then(|s| s.parse::<IpAddr>().ok()),
+        b.as_str().and_then(|s| s.parse::<IpAddr>().ok()),
+    ) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
@@ -125,7 +190,9 @@ fn host_without_port(h: &str) -> &str {
     if h.starts_with('[') {
         return h.split_once(']').map_or(h, |(a, _)| &h[..a.len() + 1]);
     }
-    h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(a, _)| a)
+    h.rsplit_once(':')
+        .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        .map_or(h, |(a, _)| a)
 }
 
 /// Suricata's version names to procflow's.
@@ -184,7 +251,9 @@ fn field_matches(ev: &Event<'_>, key: &str, want: &Value) -> Result<bool, &'stat
         "tls.version" => {
             let want = tls_version_name(want.as_str().unwrap_or(""));
             // Without a ServerHello, Suricata names the ClientHello's version.
-            let got = f["tls"]["version"].as_str().or_else(|| f["tls"]["client_versions"][0].as_str());
+            let got = f["tls"]["version"]
+                .as_str()
+                .or_else(|| f["tls"]["client_versions"][0].as_str());
             got == Some(want.as_str())
         }
         _ => return Err("Suricata-specific field"),
@@ -193,31 +262,60 @@ fn field_matches(ev: &Event<'_>, key: &str, want: &Value) -> Result<bool, &'stat
 
 fn check_suricata(test: &Value, records: &[Value], tally: &mut Tally) {
     let name = test["name"].as_str().unwrap_or("?");
-    let Some(checks) = test["checks"].as_array() else { return };
+    let Some(checks) = test["checks"].as_array() else {
+        return;
+    };
     for (i, check) in checks.iter().enumerate() {
         let want = check["count"].as_u64().unwrap_or(0) as usize;
-        let Some(m) = check["match"].as_object() else { continue };
+        let Some(m) = check["match"].as_object() else {
+            continue;
+        };
         let events: Vec<Event<'_>> = match m.get("event_type").and_then(Value::as_str) {
-            Some("flow") => records.iter().map(|flow| Event { flow, tx: None }).collect(),
+            Some("flow") => records
+                .iter()
+                .map(|flow| Event { flow, tx: None })
+                .collect(),
             Some("http") => records
                 .iter()
                 .flat_map(|flow| {
-                    flow["http"].as_array().into_iter().flatten().map(move |tx| Event { flow, tx: Some(tx) })
+                    flow["http"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |tx| Event { flow, tx: Some(tx) })
                 })
                 .collect(),
-            Some("tls") => records.iter().filter(|f| f.get("tls").is_some()).map(|flow| Event { flow, tx: None }).collect(),
+            Some("tls") => records
+                .iter()
+                .filter(|f| f.get("tls").is_some())
+                .map(|flow| Event { flow, tx: None })
+                .collect(),
             _ => {
                 tally.skip("event type other than flow/http/tls");
                 continue;
             }
         };
-        let probe = Event { flow: &Value::Null, tx: None };
-        if let Some(why) = m.iter().find_map(|(k, v)| field_matches(&probe, k, v).err()) {
+        let probe = Event {
+            flow: &Value::Null,
+            tx: None,
+        };
+        if let Some(why) = m
+            .iter()
+            .find_map(|(k, v)| field_matches(&probe, k, v).err())
+        {
             tally.skip(why);
             continue;
         }
-        let count = events.iter().filter(|ev| m.iter().all(|(k, v)| field_matches(ev, k, v) == Ok(true))).count();
-        tally.outcome(name, &format!("suricata#{i}"), count == want, format!("{check} matched {count} records"));
+        let count = events
+            .iter()
+            .filter(|ev| m.iter().all(|(k, v)| field_matches(ev, k, v) == Ok(true)))
+            .count();
+        tally.outcome(
+            name,
+            &format!("suricata#{i}"),
+            count == want,
+            format!("{check} matched {count} records"),
+        );
     }
 }
 
@@ -227,11 +325,17 @@ fn split_endpoint(s: &str) -> (IpAddr, u64) {
 }
 
 fn endpoint(v: &Value) -> (IpAddr, u64) {
-    (v["ip"].as_str().and_then(|s| s.parse().ok()).expect("ip"), v["port"].as_u64().expect("port"))
+    (
+        v["ip"].as_str().and_then(|s| s.parse().ok()).expect("ip"),
+        v["port"].as_u64().expect("port"),
+    )
 }
 
 fn compare_tshark(name: &str, tshark: &Value, records: &[Value], tally: &mut Tally) {
-    let mut tcp: Vec<&Value> = records.iter().filter(|r| r["network"]["transport"] == "tcp").collect();
+    let mut tcp: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["network"]["transport"] == "tcp")
+        .collect();
     tcp.sort_by_key(|r| r["event"]["start"].as_str().unwrap_or("").to_string());
     let mut used = vec![false; tcp.len()];
     // stream number -> our record
@@ -246,26 +350,43 @@ fn compare_tshark(name: &str, tshark: &Value, records: &[Value], tally: &mut Tal
         });
         let check = format!("tshark:tcp#{stream}");
         let Some((i, r)) = found else {
-            tally.outcome(name, &check, false, "no flow record for this connection".into());
+            tally.outcome(
+                name,
+                &check,
+                false,
+                "no flow record for this connection".into(),
+            );
             continue;
         };
         used[i] = true;
         by_stream.insert(stream, r);
         let same_way = endpoint(&r["source"]) == c;
-        let (ours_out, ours_in) = if same_way { ("source", "destination") } else { ("destination", "source") };
+        let (ours_out, ours_in) = if same_way {
+            ("source", "destination")
+        } else {
+            ("destination", "source")
+        };
         let got = (
             &r[ours_out]["packets"],
             &r[ours_out]["bytes"],
             &r[ours_in]["packets"],
             &r[ours_in]["bytes"],
         );
-        let want = (&conn["pkts_toserver"], &conn["bytes_toserver"], &conn["pkts_toclient"], &conn["bytes_toclient"]);
+        let want = (
+            &conn["pkts_toserver"],
+            &conn["bytes_toserver"],
+            &conn["pkts_toclient"],
+            &conn["bytes_toclient"],
+        );
         let oriented = same_way || conn["syn_seen"] != true;
         tally.outcome(
             name,
             &check,
             got == want && oriented,
-            format!("tshark {want:?} procflow {got:?} (client {})", if same_way { "same" } else { "swapped" }),
+            format!(
+                "tshark {want:?} procflow {got:?} (client {})",
+                if same_way { "same" } else { "swapped" }
+            ),
         );
     }
     // HTTP requests: method, host, uri and status per connection, in order.
@@ -290,9 +411,21 @@ fn compare_tshark(name: &str, tshark: &Value, records: &[Value], tally: &mut Tal
             .into_iter()
             .flatten()
             .filter(|t| t.get("method").is_some())
-            .map(|t| (t["method"].clone(), t["host"].clone(), t["uri"].clone(), t["status"].clone()))
+            .map(|t| {
+                (
+                    t["method"].clone(),
+                    t["host"].clone(),
+                    t["uri"].clone(),
+                    t["status"].clone(),
+                )
+            })
             .collect();
-        tally.outcome(name, &check, got == want, format!("tshark {want:?} procflow {got:?}"));
+        tally.outcome(
+            name,
+            &check,
+            got == want,
+            format!("tshark {want:?} procflow {got:?}"),
+        );
     }
     for (i, t) in tshark["tls"].as_array().into_iter().flatten().enumerate() {
         let stream = t["stream"].as_u64().unwrap_or(0);
@@ -301,17 +434,29 @@ fn compare_tshark(name: &str, tshark: &Value, records: &[Value], tally: &mut Tal
             tally.outcome(name, &check, false, "no flow for the stream".into());
             continue;
         };
-        let version = t["server_version"].as_str().and_then(|v| u16::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+        let version = t["server_version"]
+            .as_str()
+            .and_then(|v| u16::from_str_radix(v.trim_start_matches("0x"), 16).ok());
         let want_version = version.map(capture::app::tls::version_name);
-        let got = (r["tls"]["sni"].as_str(), r["tls"]["version"].as_str().map(str::to_string));
+        let got = (
+            r["tls"]["sni"].as_str(),
+            r["tls"]["version"].as_str().map(str::to_string),
+        );
         let want = (t["sni"].as_str(), want_version);
-        tally.outcome(name, &check, got == want, format!("tshark {want:?} procflow {got:?}"));
+        tally.outcome(
+            name,
+            &check,
+            got == want,
+            format!("tshark {want:?} procflow {got:?}"),
+        );
     }
 }
 
 #[test]
 fn suricata_verify_corpus() {
-    let Some(corpus) = common::corpus("suricata_verify_corpus") else { return };
+    let Some(corpus) = common::corpus("suricata_verify_corpus") else {
+        return;
+    };
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(corpus.join("suricata-verify/manifest.json")).expect("manifest"),
     )
@@ -343,6 +488,15 @@ fn suricata_verify_corpus() {
     for s in &tally.stale {
         eprintln!("STALE {s}");
     }
-    assert!(tally.failures.is_empty() && tally.stale.is_empty(), "{} failures, {} stale", tally.failures.len(), tally.stale.len());
-    assert!(tally.mapped > 100, "too few checks mapped: {}", tally.mapped);
+    assert!(
+        tally.failures.is_empty() && tally.stale.is_empty(),
+        "{} failures, {} stale",
+        tally.failures.len(),
+        tally.stale.len()
+    );
+    assert!(
+        tally.mapped > 100,
+        "too few checks mapped: {}",
+        tally.mapped
+    );
 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the end-to-end tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::indexing_slicing)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -16,14 +16,19 @@ pub fn corpus(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("{test}: skipped: corpus not found at {} (set PROCFLOW_CORPUS)", dir.display());
+        eprintln!(
+            "{test}: skipped: corpus not found at {} (set PROCFLOW_CORPUS)",
+            dir.display()
+        );
         None
     }
 }
 
 /// A file under the repository's `pcaps/`.
 pub fn pcap(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("pcaps")
+        .join(name)
 }
 
 /// The result of one `procflow` run.
@@ -62,7 +67,11 @@ pub fn flows(files: &[&Path]) -> Vec<Value> {
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     args.extend(names.iter().map(String::as_str));
     let run = procflow(&args);
-    assert!(run.status.success(), "procflow failed on {names:?}: {}", run.stderr);
+    assert!(
+        run.status.success(),
+        "procflow failed on {names:?}: {}",
+        run.stderr
+    );
     run.records()
 }
 

@@ -52,7 +52,11 @@ pub struct App {
 /// a space, `HTTP/`, or a whole TLS record-header prefix.
 fn decisive(to_server: bool, view: &[u8]) -> bool {
     if http::starts_message(to_server, view) {
-        return if to_server { view.contains(&b' ') } else { view.len() >= 5 };
+        return if to_server {
+            view.contains(&b' ')
+        } else {
+            view.len() >= 5
+        };
     }
     tls::starts_record(view) && view.len() >= 3
 }
@@ -202,7 +206,9 @@ impl App {
     /// protocol on them if nothing decided it yet.
     fn flush_stash(&mut self, to_server: bool) {
         let idx = usize::from(!to_server);
-        let Some(stash) = self.stash.get_mut(idx) else { return };
+        let Some(stash) = self.stash.get_mut(idx) else {
+            return;
+        };
         if stash.len == 0 {
             return;
         }

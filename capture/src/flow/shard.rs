@@ -92,7 +92,8 @@ impl Shard {
             // connect()): write the old flow out and start afresh.
             let seq = pkt.tcp.map_or(0, |t| t.seq);
             let reused = self.table.peek(&key).is_some_and(|f| {
-                f.closing.is_some() || (f.dir(forward) == TO_SERVER && f.syn_seq.is_some_and(|s| s != seq))
+                f.closing.is_some()
+                    || (f.dir(forward) == TO_SERVER && f.syn_seq.is_some_and(|s| s != seq))
             });
             if reused {
                 if let Some(old) = self.table.remove(&key) {

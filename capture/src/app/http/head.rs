@@ -141,14 +141,21 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed {
 pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8], Option<String>)> {
     let sp = line.iter().position(|b| *b == b' ')?;
     let method = line.get(..sp)?;
-    if method.is_empty() || !method.iter().all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_') {
+    if method.is_empty()
+        || !method
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_')
+    {
         return None;
     }
     let rest = line.get(sp + 1..)?;
     let (target, version) = match rest.windows(6).rposition(|w| w == b" HTTP/") {
         Some(at) => {
             let v = rest.get(at + 1..)?;
-            (rest.get(..at)?, Some(String::from_utf8_lossy(v).into_owned()))
+            (
+                rest.get(..at)?,
+                Some(String::from_utf8_lossy(v).into_owned()),
+            )
         }
         None => (rest, None),
     };

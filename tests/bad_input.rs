@@ -1,0 +1,158 @@
+//! Unusable input is a one-line error and a non-zero exit; damaged input is
+//! counted, reported and read as far as it goes. Never a panic.
+// Test code: serde_json indexing yields Null, never panics; slices are of known files.
+#![allow(clippy::indexing_slicing)]
+
+mod common;
+
+use common::{pcap, procflow};
+use std::io::Write;
+
+fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("procflow-bad-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .expect("write");
+    path
+}
+
+fn assert_clean_error(args: &[&str], expect: &str) {
+    let run = procflow(args);
+    assert!(!run.status.success(), "{args:?} should fail");
+    assert_eq!(run.status.code(), Some(1));
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line of error, got {:?}", run.stderr);
+    assert!(lines[0].starts_with("procflow: error: "), "{}", lines[0]);
+    assert!(
+        lines[0].contains(expect),
+        "{:?} should mention {expect:?}",
+        lines[0]
+    );
+    assert!(run.stdout.is_empty(), "nothing written on failure");
+}
+
+#[test]
+fn not_a_capture() {
+    let p = temp("notes.txt", b"this is a text file, not a packet capture\n");
+    assert_clean_error(
+        &["flows", p.to_str().expect("path")],
+        "not a pcap or pcapng capture",
+    );
+}
+
+#[test]
+fn empty_file() {
+    let p = temp("empty.pcap", b"");
+    assert_clean_error(&["flows", p.to_str().expect("path")], "empty file");
+}
+
+#[test]
+fn missing_file_and_directory() {
+    assert_clean_error(&["flows", "/nonexistent/x.pcap"], "No such file");
+    let dir = std::env::temp_dir();
+    assert_clean_error(&["flows", dir.to_str().expect("path")], "is a directory");
+}
+
+#[test]
+fn header_only_capture_has_no_flows() {
+    let whole = std::fs::read(pcap("loopback-http-tls.pcap")).expect("pcap");
+    let p = temp("header-only.pcap", &whole[..24]);
+    let run = procflow(&["flows", p.to_str().expect("path")]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("0 packets"), "{}", run.stderr);
+}
+
+#[test]
+fn truncated_capture_keeps_flows_before_the_cut() {
+    let whole = std::fs::read(pcap("loopback-http-tls.pcap")).expect("pcap");
+    // Walk the record headers to cut 10 bytes into packet 40's data.
+    let mut at = 24usize;
+    for _ in 0..39 {
+        let caplen = u32::from_le_bytes(whole[at + 8..at + 12].try_into().expect("len")) as usize;
+        at += 16 + caplen;
+    }
+    let cut_offset = at;
+    let p = temp("cut.pcap", &whole[..at + 16 + 10]);
+    let run = procflow(&["flows", "--no-progress", p.to_str().expect("path")]);
+    assert!(run.status.success(), "{}", run.stderr);
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("cut off"))
+        .expect("says where it was cut");
+    assert!(warning.contains("after packet 39"), "{warning}");
+    assert!(
+        warning.contains(&format!("byte offset {cut_offset}")),
+        "{warning}"
+    );
+    let records = run.records();
+    // The first three connections (16 + 12 + 16 packets) hold packets 1..44;
+    // the first two are whole before the cut, the third is cut short.
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["event"]["reason"], "fin");
+    assert_eq!(records[0]["flow"]["payload_in"], 100_150);
+    assert_eq!(records[1]["http"][0]["request_body_bytes"], 5000);
+    assert_eq!(records[2]["event"]["reason"], "end_of_input");
+}
+
+#[test]
+fn generated_damage_is_counted_not_fatal() {
+    let run = procflow(&[
+        "flows",
+        "--no-progress",
+        pcap("bad-ip.pcap").to_str().expect("path"),
+    ]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("decode errors by reason"),
+        "{}",
+        run.stderr
+    );
+    let records = run.records();
+    let good: Vec<_> = records
+        .iter()
+        .filter(|r| r["http"][0]["status"] == 200)
+        .collect();
+    assert_eq!(
+        good.len(),
+        1,
+        "the good exchange is still read: {records:?}"
+    );
+}
+
+#[test]
+fn snaplen_cut_packets_are_counted() {
+    let path = pcap("snaplen.pcap");
+    // Count frames the writer cut (captured length < length on the wire)
+    // straight from the record headers.
+    let bytes = std::fs::read(&path).expect("pcap");
+    let (mut at, mut frames, mut cut) = (24usize, 0u64, 0u64);
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("len"));
+        let len = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().expect("len"));
+        frames += 1;
+        cut += u64::from(caplen < len);
+        at += 16 + caplen as usize;
+    }
+    assert!(cut > 0);
+    let stats_file =
+        std::env::temp_dir().join(format!("procflow-snaplen-{}.json", std::process::id()));
+    let run = procflow(&[
+        "flows",
+        "--no-progress",
+        "--stats",
+        stats_file.to_str().expect("path"),
+        path.to_str().expect("path"),
+    ]);
+    assert!(run.status.success(), "{}", run.stderr);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_file).expect("stats"))
+            .expect("stats JSON");
+    assert_eq!(stats["stats"]["packets"], frames);
+    assert_eq!(stats["stats"]["truncated_packets"], cut);
+    assert_eq!(stats["files"][0]["packets"], frames);
+    assert!(!run.records().is_empty());
+}
