@@ -174,9 +174,15 @@ impl Shard {
         };
         let fin = tcp.flags & tcp_flags::FIN != 0;
         if !syn || !pkt.payload.is_empty() || fin {
-            mine.segment(seq, pkt.payload, fin, *stream_limits, budget, &mut |c| {
-                feed(app, to_server, c)
-            });
+            mine.segment(
+                seq,
+                pkt.payload,
+                pkt.payload_cut,
+                fin,
+                *stream_limits,
+                budget,
+                &mut |c| feed(app, to_server, c),
+            );
         }
         if tcp.flags & tcp_flags::ACK != 0 {
             theirs.peer_ack(tcp.ack, budget, &mut |c| feed(app, !to_server, c));

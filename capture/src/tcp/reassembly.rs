@@ -86,10 +86,14 @@ impl Stream {
     }
 
     /// Feeds one segment's payload; hands out whatever became contiguous.
+    /// `cut` is how many payload bytes past `data` the capture's snap
+    /// length cut off: they are a gap, and a FIN sits after them.
+    #[allow(clippy::too_many_arguments)]
     pub fn segment(
         &mut self,
         seq: u32,
         data: &[u8],
+        cut: u32,
         fin: bool,
         limits: StreamLimits,
         budget: &mut Budget,
@@ -99,10 +103,22 @@ impl Stream {
         let start = unwrap(seq, base, self.next);
         let len = data.len() as i64;
         if fin {
-            let at = (start + len).max(0) as u64;
+            let at = (start + len + i64::from(cut)).max(0) as u64;
             self.fin_at = Some(self.fin_at.map_or(at, |f| f.min(at)));
         }
         if data.is_empty() {
+            return;
+        }
+        if cut > 0 && start <= self.next as i64 && start + len > self.next as i64 {
+            // In order: deliver what was captured, then the cut is a gap.
+            let skip = (self.next as i64 - start) as usize;
+            self.counters.retransmitted += skip as u64;
+            if let Some(fresh) = data.get(skip..) {
+                self.deliver(fresh, sink);
+            }
+            let end = self.next + u64::from(cut);
+            self.gap_to(end, sink);
+            self.drain(budget, sink);
             return;
         }
         let end = start + len;

@@ -386,21 +386,49 @@ impl Http {
     }
 
     /// `len` bytes of one direction are missing from the capture.
+    ///
+    /// Inside a body of known length (Content-Length, or chunk data) the
+    /// missing bytes still belong to the message: they were sent, only not
+    /// captured. They count in the message and body bytes, so transaction
+    /// sizes follow the framing; the flow's `missed_bytes` says how much was
+    /// not seen.
     pub fn gap(&mut self, to_server: bool, len: u64) {
         let side = self.side(to_server);
-        match &mut side.phase {
-            Phase::Body(Body::Length(left)) if len < *left => *left -= len,
-            Phase::Body(Body::Length(_)) => side.phase = Phase::Headers,
+        let idx = side.tx;
+        let counted = match &mut side.phase {
+            Phase::Body(Body::Length(left)) if len < *left => {
+                *left -= len;
+                len
+            }
+            Phase::Body(Body::Length(left)) => {
+                let rest = *left;
+                // A gap that runs past the body also swallowed whatever came
+                // next: lost until a message start shows up.
+                side.phase = if len == rest {
+                    Phase::Headers
+                } else {
+                    Phase::Lost
+                };
+                rest
+            }
             Phase::Body(Body::Chunked(c)) => {
-                if !c.skip(len) {
+                if c.skip(len) {
+                    len
+                } else {
                     side.phase = Phase::Lost;
+                    0
                 }
             }
-            Phase::Body(Body::UntilClose) | Phase::Tunnel | Phase::Lost => {}
+            Phase::Body(Body::UntilClose) => len,
+            Phase::Tunnel | Phase::Lost => 0,
             Phase::Headers => {
                 side.buf = Vec::new();
                 side.phase = Phase::Lost;
+                0
             }
+        };
+        if counted > 0 {
+            self.add_bytes(to_server, idx, counted, counted);
         }
     }
 

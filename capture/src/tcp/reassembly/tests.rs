@@ -37,8 +37,8 @@ fn in_order_after_syn() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(1000);
-    s.segment(1001, b"hello ", false, BIG, &mut b, &mut out.sink());
-    s.segment(1007, b"world", true, BIG, &mut b, &mut out.sink());
+    s.segment(1001, b"hello ", 0, false, BIG, &mut b, &mut out.sink());
+    s.segment(1007, b"world", 0, true, BIG, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
     assert_eq!(out.bytes, b"hello world");
     assert_eq!(s.counters.delivered, 11);
@@ -51,9 +51,9 @@ fn retransmission_and_overlap_count_once() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(0);
-    s.segment(1, b"abcdef", false, BIG, &mut b, &mut out.sink());
-    s.segment(1, b"abcdef", false, BIG, &mut b, &mut out.sink());
-    s.segment(4, b"defghi", false, BIG, &mut b, &mut out.sink());
+    s.segment(1, b"abcdef", 0, false, BIG, &mut b, &mut out.sink());
+    s.segment(1, b"abcdef", 0, false, BIG, &mut b, &mut out.sink());
+    s.segment(4, b"defghi", 0, false, BIG, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"abcdefghi");
     assert_eq!(s.counters.delivered, 9);
     assert_eq!(s.counters.retransmitted, 9);
@@ -65,10 +65,10 @@ fn out_of_order_is_held_then_delivered() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(0);
-    s.segment(1, b"aa", false, BIG, &mut b, &mut out.sink());
-    s.segment(5, b"cc", false, BIG, &mut b, &mut out.sink());
+    s.segment(1, b"aa", 0, false, BIG, &mut b, &mut out.sink());
+    s.segment(5, b"cc", 0, false, BIG, &mut b, &mut out.sink());
     assert_eq!(b.used, 2);
-    s.segment(3, b"bb", false, BIG, &mut b, &mut out.sink());
+    s.segment(3, b"bb", 0, false, BIG, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"aabbcc");
     assert_eq!(b.used, 0);
     assert_eq!(s.counters.out_of_order, 1);
@@ -80,8 +80,8 @@ fn sequence_wrap_around() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(u32::MAX - 2); // data starts at MAX-1: two bytes before the wrap
-    s.segment(u32::MAX - 1, b"xyz", false, BIG, &mut b, &mut out.sink());
-    s.segment(1, b"12", false, BIG, &mut b, &mut out.sink());
+    s.segment(u32::MAX - 1, b"xyz", 0, false, BIG, &mut b, &mut out.sink());
+    s.segment(1, b"12", 0, false, BIG, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"xyz12");
 }
 
@@ -91,8 +91,8 @@ fn acked_hole_becomes_gap_at_once() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(0);
-    s.segment(1, b"0123", false, BIG, &mut b, &mut out.sink());
-    s.segment(9, b"89", false, BIG, &mut b, &mut out.sink());
+    s.segment(1, b"0123", 0, false, BIG, &mut b, &mut out.sink());
+    s.segment(9, b"89", 0, false, BIG, &mut b, &mut out.sink());
     s.peer_ack(11, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"0123????89");
     assert_eq!(out.gaps, vec![4]);
@@ -110,12 +110,26 @@ fn cap_forces_gap() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(0);
-    s.segment(1, b"ab", false, tight, &mut b, &mut out.sink());
-    s.segment(5, b"ef", false, tight, &mut b, &mut out.sink());
-    s.segment(7, b"ghi", false, tight, &mut b, &mut out.sink());
+    s.segment(1, b"ab", 0, false, tight, &mut b, &mut out.sink());
+    s.segment(5, b"ef", 0, false, tight, &mut b, &mut out.sink());
+    s.segment(7, b"ghi", 0, false, tight, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"ab??efghi");
     assert_eq!(s.counters.overflows, 1);
     assert_eq!(b.used, 0);
+}
+
+#[test]
+fn snaplen_cut_is_a_gap_and_fin_follows_it() {
+    let mut s = Stream::default();
+    let mut b = budget();
+    let mut out = Out::default();
+    s.syn(0);
+    s.segment(1, b"abc", 7, false, BIG, &mut b, &mut out.sink());
+    s.segment(11, b"xy", 0, true, BIG, &mut b, &mut out.sink());
+    s.peer_ack(14, &mut b, &mut out.sink());
+    s.finish(&mut b, &mut out.sink());
+    assert_eq!(out.bytes, b"abc???????xy");
+    assert_eq!(s.counters.missed, 7);
 }
 
 #[test]
@@ -124,14 +138,14 @@ fn acked_tail_never_seen_is_missed_at_finish() {
     let mut b = budget();
     let mut out = Out::default();
     s.syn(0);
-    s.segment(1, b"abc", false, BIG, &mut b, &mut out.sink());
+    s.segment(1, b"abc", 0, false, BIG, &mut b, &mut out.sink());
     s.peer_ack(11, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
     assert_eq!(s.counters.missed, 7);
     // A FIN's sequence number is not a missed byte.
     let mut t = Stream::default();
     t.syn(0);
-    t.segment(1, b"abc", true, BIG, &mut b, &mut out.sink());
+    t.segment(1, b"abc", 0, true, BIG, &mut b, &mut out.sink());
     t.peer_ack(5, &mut b, &mut out.sink());
     t.finish(&mut b, &mut out.sink());
     assert_eq!(t.counters.missed, 0);
@@ -178,7 +192,15 @@ fn shuffled_duplicated_segments_reassemble_exactly() {
         s.syn(isn);
         for (a, e) in &segs {
             let seq = isn.wrapping_add(1).wrapping_add(*a as u32);
-            s.segment(seq, &original[*a..*e], false, BIG, &mut b, &mut out.sink());
+            s.segment(
+                seq,
+                &original[*a..*e],
+                0,
+                false,
+                BIG,
+                &mut b,
+                &mut out.sink(),
+            );
         }
         s.finish(&mut b, &mut out.sink());
         assert_eq!(out.bytes, original, "round {round}");

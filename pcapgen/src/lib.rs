@@ -1,0 +1,34 @@
+//! `pcapgen`: a deterministic generator of classic pcap captures for
+//! procflow's tests and benchmark.
+//!
+//! * [`scenarios()`] builds small captures, each with the flows a correct
+//!   reader must report ([`ExpectedFlow`]), known by construction.
+//! * [`write_bench()`] streams a large capture of mixed traffic.
+//! * The building blocks are public: [`PcapWriter`], [`Capture`] (in-memory
+//!   capture with the scenario clock), [`TcpConn`] / [`UdpFlow`]
+//!   (connection models that count what they emit), frame builders in
+//!   [`wire`], and message builders in [`http`], [`tls`] and [`dns`].
+//!
+//! There is no randomness except [`rng::SplitMix64`] with fixed seeds, so
+//! every output is byte-identical on every run and machine.
+// All inputs of this generator are its own, so indexing and unwrap are
+// used freely where a failure would be a bug in the generator itself.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+pub mod bench;
+pub mod conn;
+pub mod dns;
+pub mod expected;
+pub mod http;
+pub mod pcap;
+pub mod rng;
+pub mod scenarios;
+pub mod tls;
+pub mod wire;
+
+pub use bench::{try_write_bench, write_bench, BenchSummary};
+pub use conn::{Dir, FlowStats, SegOp, TcpConn, UdpFlow};
+pub use expected::{ExpectedFlow, ExpectedHttp, ExpectedTls, Scenario};
+pub use pcap::{Capture, PcapWriter, START_TIME_US};
+pub use scenarios::scenarios;
+pub use wire::{Link, LinkCtx};

@@ -1,0 +1,189 @@
+//! Classic pcap file writing.
+//!
+//! Format: 24-byte global header (magic `0xa1b2c3d4` written little-endian,
+//! version 2.4, microsecond timestamps), then per packet a 16-byte record
+//! header (seconds, microseconds, captured length, original length, all
+//! little-endian u32) followed by the captured bytes.
+
+use std::io::{self, Write};
+
+/// The pcap magic number for microsecond timestamps.
+pub const PCAP_MAGIC: u32 = 0xa1b2_c3d4;
+/// The default snapshot length.
+pub const DEFAULT_SNAPLEN: u32 = 65535;
+/// Timestamp of the first packet of every scenario: 1 700 000 000 s, in µs.
+pub const START_TIME_US: u64 = 1_700_000_000 * 1_000_000;
+/// How far the scenario clock advances after each packet (1 ms).
+pub const PACKET_SPACING_US: u64 = 1_000;
+
+/// Writes a classic little-endian pcap stream.
+#[derive(Debug)]
+pub struct PcapWriter<W: Write> {
+    w: W,
+    snaplen: u32,
+}
+
+impl<W: Write> PcapWriter<W> {
+    /// Writes the global header (linktype and snaplen as given) and returns
+    /// the writer.
+    pub fn new(mut w: W, linktype: u32, snaplen: u32) -> io::Result<Self> {
+        let mut h = [0u8; 24];
+        h[0..4].copy_from_slice(&PCAP_MAGIC.to_le_bytes());
+        h[4..6].copy_from_slice(&2u16.to_le_bytes());
+        h[6..8].copy_from_slice(&4u16.to_le_bytes());
+        // thiszone (8..12) and sigfigs (12..16) stay zero.
+        h[16..20].copy_from_slice(&snaplen.to_le_bytes());
+        h[20..24].copy_from_slice(&linktype.to_le_bytes());
+        w.write_all(&h)?;
+        Ok(Self { w, snaplen })
+    }
+
+    /// The snapshot length declared in the global header.
+    pub fn snaplen(&self) -> u32 {
+        self.snaplen
+    }
+
+    /// Writes one packet. Frames longer than the snaplen are cut to it (the
+    /// record keeps the original length). Returns the captured length.
+    pub fn write_packet(&mut self, ts_micros: u64, frame: &[u8]) -> io::Result<usize> {
+        let caplen = frame.len().min(self.snaplen as usize);
+        self.write_packet_cut(ts_micros, frame, caplen)?;
+        Ok(caplen)
+    }
+
+    /// Writes the first `caplen` bytes of `frame`, recording `frame.len()` as
+    /// the original length. `caplen` is clamped to the frame length.
+    pub fn write_packet_cut(
+        &mut self,
+        ts_micros: u64,
+        frame: &[u8],
+        caplen: usize,
+    ) -> io::Result<()> {
+        let caplen = caplen.min(frame.len());
+        let mut h = [0u8; 16];
+        h[0..4].copy_from_slice(&((ts_micros / 1_000_000) as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&((ts_micros % 1_000_000) as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&(caplen as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.w.write_all(&h)?;
+        self.w.write_all(&frame[..caplen])
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.w.flush()?;
+        Ok(self.w)
+    }
+}
+
+/// An in-memory capture with the scenario clock: every emitted packet is
+/// stamped with the current time, then the clock advances by 1 ms.
+///
+/// Connections ([`crate::TcpConn`], [`crate::UdpFlow`]) emit into a shared
+/// `Capture`, so packets of several connections interleave in the order they
+/// were emitted.
+#[derive(Debug)]
+pub struct Capture {
+    writer: PcapWriter<Vec<u8>>,
+    linktype: u32,
+    clock_us: u64,
+    packets: u64,
+}
+
+impl Capture {
+    /// A capture with the default snaplen (65535).
+    pub fn new(linktype: u32) -> Self {
+        Self::with_snaplen(linktype, DEFAULT_SNAPLEN)
+    }
+
+    /// A capture whose frames are cut to `snaplen` bytes.
+    pub fn with_snaplen(linktype: u32, snaplen: u32) -> Self {
+        let writer =
+            PcapWriter::new(Vec::new(), linktype, snaplen).expect("writing to a Vec cannot fail");
+        Self {
+            writer,
+            linktype,
+            clock_us: START_TIME_US,
+            packets: 0,
+        }
+    }
+
+    /// The link type of the capture.
+    pub fn linktype(&self) -> u32 {
+        self.linktype
+    }
+
+    /// The timestamp the next packet will get.
+    pub fn now_us(&self) -> u64 {
+        self.clock_us
+    }
+
+    /// Moves the clock forward (idle time between packets).
+    pub fn advance_us(&mut self, us: u64) {
+        self.clock_us += us;
+    }
+
+    /// Packets emitted so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Writes one frame (cut to the snaplen) and returns its captured length.
+    pub fn emit(&mut self, frame: &[u8]) -> usize {
+        let n = self
+            .writer
+            .write_packet(self.clock_us, frame)
+            .expect("writing to a Vec cannot fail");
+        self.tick();
+        n
+    }
+
+    /// Writes the first `caplen` bytes of a frame (original length kept) and
+    /// returns the captured length.
+    pub fn emit_cut(&mut self, frame: &[u8], caplen: usize) -> usize {
+        let caplen = caplen.min(frame.len()).min(self.writer.snaplen() as usize);
+        self.writer
+            .write_packet_cut(self.clock_us, frame, caplen)
+            .expect("writing to a Vec cannot fail");
+        self.tick();
+        caplen
+    }
+
+    fn tick(&mut self) {
+        self.clock_us += PACKET_SPACING_US;
+        self.packets += 1;
+    }
+
+    /// The finished pcap file.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.writer
+            .into_inner()
+            .expect("writing to a Vec cannot fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_record_layout() {
+        let mut w = PcapWriter::new(Vec::new(), 1, 96).unwrap();
+        assert_eq!(w.write_packet(1_500_000, &[7u8; 100]).unwrap(), 96);
+        w.write_packet_cut(2_000_001, &[1, 2, 3, 4], 2).unwrap();
+        let b = w.into_inner().unwrap();
+        assert_eq!(&b[0..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+        assert_eq!(&b[4..8], &[2, 0, 4, 0]);
+        assert_eq!(&b[16..24], &[96, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(
+            &b[24..40],
+            &[1, 0, 0, 0, 0x20, 0xa1, 0x07, 0, 96, 0, 0, 0, 100, 0, 0, 0]
+        );
+        let second = 24 + 16 + 96;
+        assert_eq!(
+            &b[second..second + 16],
+            &[2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]
+        );
+        assert_eq!(&b[second + 16..], &[1, 2]);
+    }
+}
