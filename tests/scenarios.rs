@@ -164,3 +164,32 @@ fn keepalive_figures_spelt_out() {
         .collect();
     assert_eq!(sizes, [&json!(1000), &json!(5000), &json!(10)]);
 }
+
+/// IPv4 fragments are counted as such and never read as TCP or UDP: the
+/// capture holds a UDP datagram in 3 fragments and a TCP segment in 2 (the
+/// first carrying the TCP header), beside one ordinary HTTP exchange.
+#[test]
+fn ipv4_fragments_are_counted_not_misparsed() {
+    let stats_file =
+        std::env::temp_dir().join(format!("procflow-frag-{}.json", std::process::id()));
+    let path = pcap("ipv4-fragments.pcap");
+    let run = procflow(&[
+        "flows",
+        "--no-progress",
+        "--stats",
+        stats_file.to_str().expect("path"),
+        path.to_str().expect("path"),
+    ]);
+    assert!(run.status.success(), "{}", run.stderr);
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats_file).expect("stats")).expect("JSON");
+    assert_eq!(stats["stats"]["decode_errors"], json!({ "ip_fragment": 5 }));
+    let records = run.records();
+    assert_eq!(
+        records.len(),
+        1,
+        "only the HTTP exchange is a flow: {records:?}"
+    );
+    assert_eq!(records[0]["destination"]["port"], 80);
+    assert_eq!(records[0]["source"]["port"], 40002);
+}
