@@ -149,6 +149,8 @@ struct Tally {
     mapped: usize,
     passed: usize,
     known: usize,
+    /// Suricata checks mapped / passed.
+    suricata: (usize, usize),
     skipped: BTreeMap<String, usize>,
     failures: Vec<String>,
     stale: Vec<String>,
@@ -160,6 +162,10 @@ impl Tally {
         let known = KNOWN_DIFFERENCES
             .iter()
             .any(|(t, c, _)| *t == test && *c == check);
+        if check.starts_with("suricata") {
+            self.suricata.0 += 1;
+            self.suricata.1 += usize::from(ok);
+        }
         match (ok, known) {
             (true, false) => self.passed += 1,
             (true, true) => self
@@ -475,11 +481,15 @@ fn suricata_verify_corpus() {
         }
     }
     eprintln!(
-        "corpus: {} captures; {} checks mapped: {} pass, {} known differences; skipped: {:?}",
+        "corpus: {} captures; {} checks mapped: {} pass, {} known differences; Suricata checks {} mapped, {} pass; tshark comparisons {} , {} pass; skipped: {:?}",
         tests.len(),
         tally.mapped,
         tally.passed,
         tally.known,
+        tally.suricata.0,
+        tally.suricata.1,
+        tally.mapped - tally.suricata.0,
+        tally.passed - tally.suricata.1,
         tally.skipped
     );
     for f in &tally.failures {
@@ -498,5 +508,52 @@ fn suricata_verify_corpus() {
         tally.mapped > 100,
         "too few checks mapped: {}",
         tally.mapped
+    );
+}
+
+/// Captures of the endpoint corpus in other containers: a pcapng written on
+/// a Windows host (its README gives 4,425 packets), and a classic capture
+/// that really is cut off after its 153rd packet.
+#[test]
+fn endpoint_captures_pcapng_and_truncated() {
+    let Some(corpus) = common::corpus("endpoint_captures_pcapng_and_truncated") else {
+        return;
+    };
+    let stats_file =
+        std::env::temp_dir().join(format!("procflow-endpoint-{}.json", std::process::id()));
+    let stats_arg = stats_file.display().to_string();
+    let read = |rel: &str| {
+        let path = corpus.join(rel).display().to_string();
+        let run = common::procflow(&[
+            "flows",
+            "--no-progress",
+            "--out",
+            "/dev/null",
+            "--stats",
+            &stats_arg,
+            &path,
+        ]);
+        assert!(run.status.success(), "{rel}: {}", run.stderr);
+        let stats: Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats_file).expect("stats"))
+                .expect("JSON");
+        (stats, run.stderr)
+    };
+    let (lsass, _) = read("endpoint/otrf-security-datasets/lsass-campaign-01/metasploit_logonpasswords_lsass_memory_dump.pcapng");
+    assert_eq!(lsass["files"][0]["packets"], 4425);
+    assert!(lsass["files"][0].get("truncated").is_none());
+    assert!(lsass["stats"]["flows_emitted"].as_u64().expect("flows") > 100);
+
+    let (cut, stderr) = read(
+        "endpoint/security-datasets/covenant_psremoting_command/covenant_psremoting_command_2020-08-06115603.cap",
+    );
+    assert_eq!(cut["files"][0]["packets"], 153);
+    assert!(cut["files"][0]["truncated"]
+        .as_str()
+        .expect("truncated")
+        .contains("truncated dump file"));
+    assert!(
+        stderr.contains("cut off after packet 153 (byte offset 435312)"),
+        "{stderr}"
     );
 }
