@@ -68,12 +68,8 @@ fn header_only_capture_has_no_flows() {
 #[test]
 fn truncated_capture_keeps_flows_before_the_cut() {
     let whole = std::fs::read(pcap("loopback-http-tls.pcap")).expect("pcap");
-    // Walk the record headers to cut 10 bytes into packet 40's data.
-    let mut at = 24usize;
-    for _ in 0..39 {
-        let caplen = u32::from_le_bytes(whole[at + 8..at + 12].try_into().expect("len")) as usize;
-        at += 16 + caplen;
-    }
+    // Cut 10 bytes into packet 40's data.
+    let (at, _, _) = common::pcap_records(&whole)[39];
     let cut_offset = at;
     let p = temp("cut.pcap", &whole[..at + 16 + 10]);
     let run = procflow(&["flows", "--no-progress", p.to_str().expect("path")]);
@@ -126,33 +122,17 @@ fn generated_damage_is_counted_not_fatal() {
 #[test]
 fn snaplen_cut_packets_are_counted() {
     let path = pcap("snaplen.pcap");
-    // Count frames the writer cut (captured length < length on the wire)
+    // Frames the writer cut (captured length < length on the wire), counted
     // straight from the record headers.
-    let bytes = std::fs::read(&path).expect("pcap");
-    let (mut at, mut frames, mut cut) = (24usize, 0u64, 0u64);
-    while at + 16 <= bytes.len() {
-        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("len"));
-        let len = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().expect("len"));
-        frames += 1;
-        cut += u64::from(caplen < len);
-        at += 16 + caplen as usize;
-    }
+    let records = common::pcap_records(&std::fs::read(&path).expect("pcap"));
+    let cut = records
+        .iter()
+        .filter(|(_, caplen, len)| caplen < len)
+        .count();
     assert!(cut > 0);
-    let stats_file =
-        std::env::temp_dir().join(format!("procflow-snaplen-{}.json", std::process::id()));
-    let run = procflow(&[
-        "flows",
-        "--no-progress",
-        "--stats",
-        stats_file.to_str().expect("path"),
-        path.to_str().expect("path"),
-    ]);
-    assert!(run.status.success(), "{}", run.stderr);
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&stats_file).expect("stats"))
-            .expect("stats JSON");
-    assert_eq!(stats["stats"]["packets"], frames);
+    let (run, stats) = common::flows_with_stats(&[path.to_str().expect("path")]);
+    assert_eq!(stats["stats"]["packets"], records.len());
     assert_eq!(stats["stats"]["truncated_packets"], cut);
-    assert_eq!(stats["files"][0]["packets"], frames);
+    assert_eq!(stats["files"][0]["packets"], records.len());
     assert!(!run.records().is_empty());
 }

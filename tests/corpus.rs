@@ -519,24 +519,9 @@ fn endpoint_captures_pcapng_and_truncated() {
     let Some(corpus) = common::corpus("endpoint_captures_pcapng_and_truncated") else {
         return;
     };
-    let stats_file =
-        std::env::temp_dir().join(format!("procflow-endpoint-{}.json", std::process::id()));
-    let stats_arg = stats_file.display().to_string();
     let read = |rel: &str| {
         let path = corpus.join(rel).display().to_string();
-        let run = common::procflow(&[
-            "flows",
-            "--no-progress",
-            "--out",
-            "/dev/null",
-            "--stats",
-            &stats_arg,
-            &path,
-        ]);
-        assert!(run.status.success(), "{rel}: {}", run.stderr);
-        let stats: Value =
-            serde_json::from_str(&std::fs::read_to_string(&stats_file).expect("stats"))
-                .expect("JSON");
+        let (run, stats) = common::flows_with_stats(&["--out", "/dev/null", &path]);
         (stats, run.stderr)
     };
     let (lsass, _) = read("endpoint/otrf-security-datasets/lsass-campaign-01/metasploit_logonpasswords_lsass_memory_dump.pcapng");

@@ -60,17 +60,13 @@ fn observed(r: &Value) -> Value {
     })
 }
 
-/// Bytes the capture cut off, from the record headers: wire length minus
-/// captured length of every frame.
+/// Bytes the capture cut off: wire length minus captured length of every
+/// frame, from the record headers.
 fn cut_bytes(pcap: &[u8]) -> u64 {
-    let (mut at, mut cut) = (24usize, 0u64);
-    while at + 16 <= pcap.len() {
-        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().expect("len"));
-        let len = u32::from_le_bytes(pcap[at + 12..at + 16].try_into().expect("len"));
-        cut += u64::from(len.saturating_sub(caplen));
-        at += 16 + caplen as usize;
-    }
-    cut
+    common::pcap_records(pcap)
+        .iter()
+        .map(|(_, caplen, len)| u64::from(len - caplen))
+        .sum()
 }
 
 fn check(s: &Scenario) {
@@ -170,19 +166,8 @@ fn keepalive_figures_spelt_out() {
 /// first carrying the TCP header), beside one ordinary HTTP exchange.
 #[test]
 fn ipv4_fragments_are_counted_not_misparsed() {
-    let stats_file =
-        std::env::temp_dir().join(format!("procflow-frag-{}.json", std::process::id()));
     let path = pcap("ipv4-fragments.pcap");
-    let run = procflow(&[
-        "flows",
-        "--no-progress",
-        "--stats",
-        stats_file.to_str().expect("path"),
-        path.to_str().expect("path"),
-    ]);
-    assert!(run.status.success(), "{}", run.stderr);
-    let stats: Value =
-        serde_json::from_str(&std::fs::read_to_string(&stats_file).expect("stats")).expect("JSON");
+    let (run, stats) = common::flows_with_stats(&[path.to_str().expect("path")]);
     assert_eq!(stats["stats"]["decode_errors"], json!({ "ip_fragment": 5 }));
     let records = run.records();
     assert_eq!(

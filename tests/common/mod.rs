@@ -79,3 +79,33 @@ pub fn flows(files: &[&Path]) -> Vec<Value> {
 pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| &v[k])
 }
+
+/// `procflow flows --stats FILE ARGS...`: the run and the statistics JSON.
+pub fn flows_with_stats(args: &[&str]) -> (Run, Value) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("procflow-stats-{}-{n}.json", std::process::id()));
+    let file_arg = file.display().to_string();
+    let mut all = vec!["flows", "--no-progress", "--stats", file_arg.as_str()];
+    all.extend_from_slice(args);
+    let run = procflow(&all);
+    assert!(run.status.success(), "procflow {args:?}: {}", run.stderr);
+    let stats = serde_json::from_str(&std::fs::read_to_string(&file).expect("stats file"))
+        .expect("stats JSON");
+    let _ = std::fs::remove_file(&file);
+    (run, stats)
+}
+
+/// Record headers of a little-endian classic pcap: (offset, captured
+/// length, length on the wire) of every packet.
+pub fn pcap_records(bytes: &[u8]) -> Vec<(usize, u32, u32)> {
+    let mut out = Vec::new();
+    let mut at = 24usize;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("len"));
+        let len = u32::from_le_bytes(bytes[at + 12..at + 16].try_into().expect("len"));
+        out.push((at, caplen, len));
+        at += 16 + caplen as usize;
+    }
+    out
+}
