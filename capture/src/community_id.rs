@@ -19,13 +19,14 @@ pub fn community_id_v1(
 ) -> String {
     let mut hasher = Sha1::new();
     hasher.update(seed.to_be_bytes());
-    let (a, pa, b, pb) = if (ip_bytes(&src), sport) <= (ip_bytes(&dst), dport) {
-        (src, sport, dst, dport)
+    let (s, d) = (ip_bytes(&src), ip_bytes(&dst));
+    let (a, pa, b, pb) = if (s.as_slice(), sport) <= (d.as_slice(), dport) {
+        (s, sport, d, dport)
     } else {
-        (dst, dport, src, sport)
+        (d, dport, s, sport)
     };
-    hasher.update(ip_bytes(&a).as_slice());
-    hasher.update(ip_bytes(&b).as_slice());
+    hasher.update(a.as_slice());
+    hasher.update(b.as_slice());
     hasher.update([proto, 0]);
     hasher.update(pa.to_be_bytes());
     hasher.update(pb.to_be_bytes());
@@ -36,12 +37,32 @@ pub fn community_id_v1(
     )
 }
 
-/// Network-order address bytes; compared as bytes, as the spec orders them.
-fn ip_bytes(ip: &IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
+/// Network-order address bytes, without allocating.
+struct IpBytes {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl IpBytes {
+    fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
     }
+}
+
+/// Compared as bytes, as the spec orders endpoints.
+fn ip_bytes(ip: &IpAddr) -> IpBytes {
+    let mut bytes = [0u8; 16];
+    let len = match ip {
+        IpAddr::V4(a) => {
+            bytes[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            bytes = a.octets();
+            16
+        }
+    };
+    IpBytes { bytes, len }
 }
 
 #[cfg(test)]

@@ -45,9 +45,14 @@ impl Engine {
         }
         match decode(link, frame) {
             Ok(pkt) => {
-                let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
                 let n = self.shards.len() as u64;
-                let idx = (key.shard_hash() % n) as usize;
+                let idx = if n == 1 {
+                    0
+                } else {
+                    let (key, _) =
+                        FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+                    (key.shard_hash() % n) as usize
+                };
                 if let Some(shard) = self.shards.get_mut(idx) {
                     shard.process(&pkt, ts, frame.len() as u32, out);
                 }

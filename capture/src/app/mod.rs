@@ -134,13 +134,7 @@ impl App {
                 return;
             }
             self.mode = self.detect(to_server, view);
-            if let Some(s) = self.stash.get_mut(idx) {
-                s.len = 0;
-            }
-            if !held.is_empty() {
-                let held = held.to_vec();
-                self.dispatch(to_server, &held);
-            }
+            self.flush_stash(to_server);
             self.dispatch(to_server, chunk);
             // The other direction may have been waiting on a short start.
             self.flush_stash(!to_server);
