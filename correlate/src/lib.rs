@@ -1,7 +1,13 @@
 //! Endpoint socket feeds in, flows attributed to host and process out.
 //!
-//! This crate reads the endpoint socket feed (native JSON lines, Sysmon
-//! Event ID 3, osquery, auditd, local /proc), indexes sockets by 5-tuple and
-//! time, and attaches host and process to each flow record from `capture`.
-//! It knows nothing of detection rules. It holds no code yet: attribution is
-//! the next piece of work on the pipeline.
+//! Feeds (native JSON lines, Sysmon Event ID 3 as XML or JSON, Windows
+//! Security 5156, auditd, osquery) are read into one [`SocketEvent`] model;
+//! sockets are indexed by 5-tuple and time; each flow record from `capture`
+//! is matched to the process on either end; per-process windows aggregate
+//! what each (host, image) sent and received. Nothing here knows of rules.
+
+pub mod event;
+pub mod feed;
+pub mod timestamp;
+
+pub use event::{EventKind, Os, Process, Proto, SocketEvent};

@@ -1,0 +1,1 @@
+//! Endpoint feed readers: every supported format into [`crate::SocketEvent`].
