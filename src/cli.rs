@@ -18,17 +18,69 @@ pub struct Cli {
 pub enum Command {
     /// Read captures and write one JSON line per flow (HTTP and TLS included).
     Flows(FlowsArgs),
+    /// Read captures and endpoint socket feeds: attribute every flow to the
+    /// host and process on each end, and sum traffic per process window.
+    Read(ReadArgs),
 }
 
 /// Arguments of `procflow flows`.
 #[derive(Args, Debug)]
 pub struct FlowsArgs {
-    /// pcap or pcapng files, read one after another as one capture.
-    #[arg(required = true, value_name = "CAPTURE")]
-    pub captures: Vec<PathBuf>,
     /// Write flow records here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Captures and flow-table settings.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+/// Arguments of `procflow read`.
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// Endpoint socket feed files (native JSON lines, Sysmon Event ID 3 as
+    /// XML or JSON, Windows Security 5156, Sysmon for Linux, auditd, osquery).
+    #[arg(long = "feed", value_name = "FILE")]
+    pub feeds: Vec<PathBuf>,
+    /// Feed format: auto (detected per file), jsonl, sysmon, osquery, auditd.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub feed_format: String,
+    /// Host name for feed records that carry none (auditd without node=);
+    /// default: the feed file's name without its extension.
+    #[arg(long, value_name = "NAME")]
+    pub feed_host: Option<String>,
+    /// Write attributed flow records (JSON lines) here.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+    /// Write per-process windows (JSON lines) here.
+    #[arg(long, value_name = "FILE")]
+    pub processes: Option<PathBuf>,
+    /// Process window length in seconds of packet time.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub window: u64,
+    /// Seconds an endpoint clock and its events may be off the flow for an
+    /// exact match.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub time_tolerance: f64,
+    /// Seconds of packet time a flow waits for a late event.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub late_window: f64,
+    /// Sockets held in the index; the least recently used are evicted.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_sockets: usize,
+    /// Process windows open at once; the oldest is written early beyond it.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_windows: usize,
+    /// Captures and flow-table settings.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+/// Captures and flow-table settings shared by `flows` and `read`.
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// pcap or pcapng files, read one after another as one capture.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
     /// Also write the run statistics here as JSON.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,

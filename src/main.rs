@@ -3,7 +3,9 @@
 
 mod cli;
 mod flows;
+mod pipeline;
 mod progress;
+mod read;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -12,6 +14,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
         cli::Command::Flows(a) => flows::run(&a),
+        cli::Command::Read(a) => read::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

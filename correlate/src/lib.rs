@@ -11,3 +11,17 @@ pub mod feed;
 pub mod timestamp;
 
 pub use event::{EventKind, Os, Process, Proto, SocketEvent};
+pub mod attribute;
+pub mod config;
+pub mod hosts;
+pub mod index;
+pub mod attributor;
+pub mod output;
+pub mod window;
+
+pub use attribute::{Attribution, Quality, Side};
+pub use attributor::Attributor;
+pub use config::AttributionConfig;
+pub use index::SocketIndex;
+pub use output::AttributedFlow;
+pub use window::{ProcessWindow, ProcessWindows};

@@ -1,0 +1,315 @@
+//! Matching a flow to the sockets on either end of it.
+
+use crate::event::{Os, Process, Proto};
+use crate::hosts::{ClockId, HostId};
+use crate::index::{Socket, SocketIndex};
+use capture::FlowRecord;
+use serde::Serialize;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// How a flow was tied to a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    /// Full 5-tuple, event time within the tolerance of the flow.
+    Exact,
+    /// Host and remote endpoint, event time nearest the flow's start: the
+    /// feed had no local port.
+    RemoteOnly,
+    /// Full 5-tuple, but the event time is outside the tolerance and within
+    /// the late-event window.
+    TimeWindow,
+    /// No socket names the flow, or several disagree.
+    None,
+}
+
+impl Quality {
+    /// The name written in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quality::Exact => "exact",
+            Quality::RemoteOnly => "remote_only",
+            Quality::TimeWindow => "time_window",
+            Quality::None => "none",
+        }
+    }
+}
+
+/// The process on one end of a flow.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// Host id in the index's host table.
+    pub host: HostId,
+    /// Host name.
+    pub host_name: Arc<str>,
+    /// Operating system, when known.
+    pub os: Option<Os>,
+    /// The process.
+    pub process: Arc<Process>,
+    /// How the match was made.
+    pub quality: Quality,
+}
+
+/// What a flow was matched to.
+#[derive(Debug, Clone, Default)]
+pub struct Attribution {
+    /// The process that opened the flow (the client's).
+    pub client: Option<Side>,
+    /// The process that accepted it (the server's).
+    pub server: Option<Side>,
+    /// Sockets named the client side but disagreed.
+    pub client_conflict: bool,
+    /// Sockets named the server side but disagreed.
+    pub server_conflict: bool,
+}
+
+/// The flow facts matching needs.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowKeyTime {
+    /// Transport.
+    pub proto: Proto,
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Server address and port.
+    pub server: (IpAddr, u16),
+    /// First packet (µs, sensor time).
+    pub start: u64,
+    /// Last packet.
+    pub end: u64,
+    /// The SYN was not seen: the socket may be older than the flow.
+    pub midstream: bool,
+}
+
+impl FlowKeyTime {
+    /// The facts of a flow record; `None` for a transport the feeds do not cover.
+    pub fn of(r: &FlowRecord) -> Option<Self> {
+        let proto = Proto::parse(r.network.transport)?;
+        Some(Self {
+            proto,
+            client: (r.source.ip, r.source.port),
+            server: (r.destination.ip, r.destination.port),
+            start: r.event.start,
+            end: r.event.end,
+            midstream: r.flow.midstream,
+        })
+    }
+}
+
+/// A socket that fits, with how well.
+struct Candidate<'a> {
+    sock: &'a Socket,
+    quality: Quality,
+    /// Distance in time from the flow (µs), to rank candidates.
+    distance: u64,
+}
+
+impl SocketIndex {
+    /// Offset samples from a flow: where exactly one socket of a host's feed
+    /// clock, opened by connect or accept, names the flow's 5-tuple, the
+    /// difference between the flow's start and that event estimates the
+    /// clock's offset. Call for every flow as soon as it is known, before
+    /// [`SocketIndex::attribute`].
+    pub fn observe(&mut self, f: &FlowKeyTime) {
+        if f.midstream {
+            return;
+        }
+        let mut samples: Vec<(ClockId, i64)> = Vec::new();
+        for (local, remote) in [(f.client, f.server), (f.server, f.client)] {
+            let socks = self.exact(f.proto, local, remote);
+            for s in socks.iter().filter(|s| s.starts) {
+                let alone = socks
+                    .iter()
+                    .filter(|o| o.starts && o.clock == s.clock)
+                    .count()
+                    == 1;
+                if alone {
+                    samples.push((s.clock, f.start as i64 - s.first as i64));
+                }
+            }
+        }
+        for (clock, sample) in samples {
+            self.hosts.add_sample(clock, sample);
+        }
+    }
+
+    /// Matches a flow to the processes on both its ends.
+    pub fn attribute(&self, f: &FlowKeyTime) -> Attribution {
+        let (client, client_conflict) = self.side(f, f.client, f.server);
+        let (server, server_conflict) = self.side(f, f.server, f.client);
+        Attribution {
+            client,
+            server,
+            client_conflict,
+            server_conflict,
+        }
+    }
+
+    /// The process whose local side is `local`.
+    fn side(&self, f: &FlowKeyTime, local: (IpAddr, u16), remote: (IpAddr, u16)) -> (Option<Side>, bool) {
+        let cands: Vec<Candidate> = self
+            .exact(f.proto, local, remote)
+            .iter()
+            .filter_map(|s| self.fit_exact(f, s))
+            .collect();
+        if !cands.is_empty() {
+            return self.decide(cands, 0);
+        }
+        let cands: Vec<Candidate> = self
+            .by_remote(remote)
+            .iter()
+            .filter(|s| s.proto.is_none_or(|p| p == f.proto))
+            .filter(|s| match s.local_ip {
+                Some(ip) => ip == local.0,
+                None => self.hosts.may_own(s.host, local.0),
+            })
+            .filter_map(|s| self.fit_remote(f, s))
+            .collect();
+        if !cands.is_empty() {
+            return self.decide(cands, self.config().remote_only_margin);
+        }
+        (None, false)
+    }
+
+    fn adjusted(&self, s: &Socket) -> (i64, i64) {
+        let off = self.hosts.offset(s.clock);
+        (s.first as i64 + off, s.last as i64 + off)
+    }
+
+    fn fit_exact<'a>(&self, f: &FlowKeyTime, s: &'a Socket) -> Option<Candidate<'a>> {
+        let tol = self.config().time_tolerance as i64;
+        let late = self.config().late_window as i64;
+        let (first, last) = self.adjusted(s);
+        let (start, end) = (f.start as i64, f.end as i64);
+        let (quality, distance) = if s.starts {
+            let d = first - start;
+            if d.abs() <= tol {
+                (Quality::Exact, d.unsigned_abs())
+            } else if f.midstream && d < 0 && (!s.closed || last >= start - tol) {
+                (Quality::Exact, d.unsigned_abs())
+            } else if d > tol && first <= end + late {
+                (Quality::TimeWindow, d.unsigned_abs())
+            } else if d < -tol && d >= -late {
+                (Quality::TimeWindow, d.unsigned_abs())
+            } else {
+                return None;
+            }
+        } else {
+            // A sighting or a close: the socket lived over [first, last].
+            let gap = if last < start {
+                start - last
+            } else if first > end {
+                first - end
+            } else {
+                0
+            };
+            if gap <= tol {
+                (Quality::Exact, gap.unsigned_abs())
+            } else if gap <= late {
+                (Quality::TimeWindow, gap.unsigned_abs())
+            } else {
+                return None;
+            }
+        };
+        Some(Candidate {
+            sock: s,
+            quality,
+            distance,
+        })
+    }
+
+    fn fit_remote<'a>(&self, f: &FlowKeyTime, s: &'a Socket) -> Option<Candidate<'a>> {
+        let tol = self.config().time_tolerance as i64;
+        let (first, last) = self.adjusted(s);
+        let start = f.start as i64;
+        let distance = if s.starts {
+            (first - start).unsigned_abs()
+        } else if first - tol <= f.end as i64 && last + tol >= start {
+            0
+        } else {
+            return None;
+        };
+        (distance <= tol.unsigned_abs()).then_some(Candidate {
+            sock: s,
+            quality: Quality::RemoteOnly,
+            distance,
+        })
+    }
+
+    /// Keeps the best-quality candidates; they must all be the same process
+    /// (or, for remote-only matches, every other process must be more than
+    /// `margin` farther in time than the nearest candidate).
+    fn decide(&self, mut cands: Vec<Candidate>, margin: u64) -> (Option<Side>, bool) {
+        let Some(best_q) = cands.iter().map(|c| c.quality).min() else {
+            return (None, false);
+        };
+        cands.retain(|c| c.quality == best_q);
+        cands.sort_by_key(|c| (c.distance, std::cmp::Reverse(richness(&c.sock.process))));
+        let Some(best) = cands.first() else {
+            return (None, false);
+        };
+        let conflict = cands.iter().skip(1).any(|c| {
+            !self.same_process(best.sock, c.sock, margin > 0)
+                && c.distance <= best.distance.saturating_add(margin)
+        });
+        if conflict {
+            return (None, true);
+        }
+        let host = self.hosts.get(best.sock.host);
+        let side = Side {
+            host: best.sock.host,
+            host_name: Arc::from(host.map_or("", |h| h.name.as_str())),
+            os: host.and_then(|h| h.os),
+            process: best.sock.process.clone(),
+            quality: best_q,
+        };
+        (Some(side), false)
+    }
+
+    /// Two sockets name the same process: same host, and the same pid where
+    /// both have one (else the same image). With `by_image`, the same image
+    /// is enough (one program run many times: the unit rules count).
+    fn same_process(&self, a: &Socket, b: &Socket, by_image: bool) -> bool {
+        if a.host != b.host {
+            return false;
+        }
+        let same_image = match (&a.process.executable, &b.process.executable) {
+            (Some(x), Some(y)) => image_key(x) == image_key(y),
+            _ => false,
+        };
+        match (a.process.pid, b.process.pid) {
+            (Some(x), Some(y)) if x == y => true,
+            (Some(_), Some(_)) => by_image && same_image,
+            _ => same_image,
+        }
+    }
+}
+
+/// How much a process record says, to prefer the fuller of two that agree.
+fn richness(p: &Process) -> u8 {
+    u8::from(p.executable.is_some())
+        + u8::from(p.user.is_some())
+        + u8::from(p.pid.is_some())
+        + u8::from(p.cmdline.is_some())
+        + u8::from(p.sha256.is_some())
+        + u8::from(p.executable.as_deref().is_some_and(|e| !e.starts_with("\\device\\")))
+}
+
+/// An executable path reduced for comparison: Windows paths are
+/// case-folded and lose their volume (`C:` or `\Device\HarddiskVolumeN`),
+/// so Sysmon's and the firewall log's names of one file compare equal.
+pub fn image_key(exe: &str) -> String {
+    if exe.contains('\\') {
+        let lower = exe.to_lowercase();
+        let rest = if let Some(r) = lower.strip_prefix("\\device\\") {
+            r.find('\\').map_or(r, |i| r.get(i..).unwrap_or(r))
+        } else if lower.as_bytes().get(1) == Some(&b':') {
+            lower.get(2..).unwrap_or(&lower)
+        } else {
+            &lower
+        };
+        rest.to_string()
+    } else {
+        exe.to_string()
+    }
+}

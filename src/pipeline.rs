@@ -1,0 +1,148 @@
+//! The capture loop both `flows` and `read` run: open every input, feed
+//! each frame to the engine, hand records and packet time to the caller.
+
+use crate::cli::CaptureArgs;
+use crate::progress::Progress;
+use anyhow::Result;
+use capture::source::OfflineSource;
+use capture::{Engine, FlowConfig, FlowRecord, Stats};
+use std::path::PathBuf;
+
+/// How one input file was read.
+#[derive(Debug, serde::Serialize)]
+pub struct FileReport {
+    path: String,
+    link_type: i32,
+    packets: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<String>,
+}
+
+/// What the capture loop hands on.
+pub enum Tick {
+    /// A flow ended.
+    Record(FlowRecord),
+    /// Packet time has reached this point (sent every few thousand packets).
+    Time(u64),
+}
+
+/// Packets between two [`Tick::Time`].
+const TIME_EVERY: u64 = 4096;
+
+/// Opens every capture first, so an unusable one stops the run before any
+/// output is written.
+pub fn open(paths: &[PathBuf]) -> Result<Vec<OfflineSource>> {
+    let mut sources = Vec::with_capacity(paths.len());
+    for path in paths {
+        let src = OfflineSource::open(path)?;
+        if !src.link.is_supported() {
+            anyhow::bail!("{}: link type {} is not supported", path.display(), src.dlt);
+        }
+        sources.push(src);
+    }
+    Ok(sources)
+}
+
+/// The flow-table settings the arguments ask for.
+pub fn flow_config(a: &CaptureArgs) -> FlowConfig {
+    FlowConfig {
+        max_flows: a.max_flows,
+        tcp_idle_timeout: a.tcp_timeout.saturating_mul(capture::time::SECOND),
+        udp_idle_timeout: a.udp_timeout.saturating_mul(capture::time::SECOND),
+        community_id_seed: a.community_id_seed,
+        ..FlowConfig::default()
+    }
+}
+
+/// Reads every source through a new engine, then flushes it.
+pub fn run(
+    sources: &mut [OfflineSource],
+    a: &CaptureArgs,
+    sink: &mut dyn FnMut(Tick),
+) -> (Vec<FileReport>, Stats) {
+    let mut engine = Engine::new(flow_config(a), a.shards);
+    let total: u64 = sources.iter().map(|s| s.size).sum();
+    let progress = Progress::new(total, a.no_progress);
+    let mut done = 0u64;
+    let mut reports = Vec::new();
+    for src in sources.iter_mut() {
+        let link = src.link;
+        let mut n = 0u64;
+        let outcome = src.for_each(|ts, frame, wire_len| {
+            engine.process_frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
+            n += 1;
+            if n.is_multiple_of(TIME_EVERY) {
+                sink(Tick::Time(ts));
+                if n.is_multiple_of(65_536) {
+                    progress.set(done + n * 16);
+                }
+            }
+        });
+        done += src.size;
+        progress.set(done);
+        if let Some(why) = &outcome.truncated {
+            eprintln!(
+                "procflow: warning: {}: capture cut off after packet {} (byte offset {}): {why}; flows up to the cut are written",
+                src.path.display(),
+                outcome.packets,
+                outcome.offset
+            );
+        }
+        reports.push(FileReport {
+            path: src.path.display().to_string(),
+            link_type: src.dlt,
+            packets: outcome.packets,
+            truncated: outcome.truncated,
+        });
+    }
+    engine.finish(&mut |r| sink(Tick::Record(r)));
+    progress.finish();
+    (reports, engine.stats())
+}
+
+/// Prints the capture half of the run summary on stderr.
+pub fn print_summary(s: &Stats) {
+    eprintln!(
+        "procflow: {} packets ({} bytes), {} flows ({} evicted, {} midstream), {} decode errors, {} truncated packets",
+        s.packets,
+        s.bytes,
+        s.flows_emitted,
+        s.flows_evicted,
+        s.flows_midstream,
+        s.decode_errors.total(),
+        s.truncated_packets
+    );
+    if s.decode_errors.total() > 0 {
+        let by_reason = serde_json::to_string(&s.decode_errors).unwrap_or_default();
+        eprintln!("procflow: decode errors by reason: {by_reason}");
+    }
+    eprintln!(
+        "procflow: reassembly: {} bytes, {} gaps ({} bytes missed), {} bytes retransmitted, {} out-of-order segments, {} overflows",
+        s.reassembled_bytes,
+        s.reassembly_gaps,
+        s.missed_bytes,
+        s.retransmitted_bytes,
+        s.out_of_order_segments,
+        s.reassembly_overflows
+    );
+    eprintln!(
+        "procflow: http: {} transactions, {} parse errors, {} not recorded (cap); tls: {} client hellos, {} parse errors",
+        s.http_transactions,
+        s.http_parse_errors,
+        s.http_transactions_dropped,
+        s.tls_client_hellos,
+        s.tls_parse_errors
+    );
+}
+
+/// Opens an output file, or standard output when `path` is `None`.
+pub fn writer(path: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write>> {
+    use anyhow::Context;
+    use std::io::BufWriter;
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}

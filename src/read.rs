@@ -1,0 +1,253 @@
+//! `procflow read`: captures and endpoint feeds in; attributed flows,
+//! per-process windows and a coverage summary out.
+
+use crate::cli::ReadArgs;
+use crate::pipeline::{self, Tick};
+use anyhow::{Context, Result};
+use correlate::feed::{self, FeedFormat, FeedReport};
+use correlate::{AttributedFlow, AttributionConfig, Attributor, ProcessWindow, ProcessWindows, SocketIndex};
+use std::io::Write;
+use std::path::Path;
+
+/// Seconds as microseconds, refusing negative or absurd values.
+fn micros(secs: f64, what: &str) -> Result<u64> {
+    if !(0.0..=1e9).contains(&secs) {
+        anyhow::bail!("--{what} must be between 0 and 1e9 seconds, not {secs}");
+    }
+    Ok((secs * 1e6).round() as u64)
+}
+
+/// Runs the command.
+pub fn run(args: &ReadArgs) -> Result<()> {
+    let format: FeedFormat = args
+        .feed_format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--feed-format: {e}"))?;
+    if args.window == 0 {
+        anyhow::bail!("--window must be at least 1 second");
+    }
+    let cfg = AttributionConfig {
+        time_tolerance: micros(args.time_tolerance, "time-tolerance")?,
+        late_window: micros(args.late_window, "late-window")?,
+        max_sockets: args.max_sockets.max(1),
+        ..AttributionConfig::default()
+    };
+    let mut sources = pipeline::open(&args.capture.captures)?;
+    let mut index = SocketIndex::new(cfg.clone());
+    let mut feed_reports = Vec::new();
+    for (i, path) in args.feeds.iter().enumerate() {
+        let id = u16::try_from(i).context("too many --feed files (at most 65,535)")?;
+        let host = args.feed_host.clone().unwrap_or_else(|| default_host(path));
+        let report = feed::read_file(path, format, &host, &mut |ev| index.insert(ev, id))?;
+        print_feed(&report);
+        feed_reports.push(report);
+    }
+    if args.feeds.is_empty() {
+        eprintln!("procflow: no --feed given: every flow is reported unattributed");
+    }
+
+    let mut flows_out = args.flows.as_deref().map(|p| pipeline::writer(Some(p))).transpose()?;
+    let mut procs_out = args
+        .processes
+        .as_deref()
+        .map(|p| pipeline::writer(Some(p)))
+        .transpose()?;
+    let window_len = args.window.saturating_mul(capture::time::SECOND);
+    // A flow is reported up to an idle timeout after its last packet, then
+    // waits out the late-event window: only then is its window complete.
+    let close_lag = args
+        .capture
+        .tcp_timeout
+        .max(args.capture.udp_timeout)
+        .saturating_mul(capture::time::SECOND)
+        .saturating_add(cfg.late_window);
+    let mut windows = ProcessWindows::new(window_len, close_lag, args.max_windows.max(1));
+    let mut attributor = Attributor::new(index);
+    let mut out = Outputs {
+        flows: flows_out.take(),
+        windows: procs_out.take(),
+        err: None,
+    };
+    let mut last_tick = 0u64;
+    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &mut |t| match t {
+        Tick::Record(r) => attributor.push(r, &mut |f| out.flow(f, &mut windows)),
+        Tick::Time(ts) => {
+            attributor.advance(ts, &mut |f| out.flow(f, &mut windows));
+            // Closing windows scans the open ones: once a second of packet time is plenty.
+            if ts >= last_tick + capture::time::SECOND {
+                last_tick = ts;
+                windows.advance(ts, &mut |w| out.window(w));
+            }
+        }
+    });
+    attributor.finish(&mut |f| out.flow(f, &mut windows));
+    windows.finish(&mut |w| out.window(w));
+    out.finish()?;
+
+    pipeline::print_summary(&stats);
+    print_attribution(&attributor, &windows);
+    if let Some(path) = &args.capture.stats {
+        let clocks: Vec<serde_json::Value> = attributor
+            .index
+            .hosts
+            .clocks()
+            .map(|c| {
+                serde_json::json!({
+                    "host": attributor.index.hosts.get(c.host).map(|h| h.name.clone()),
+                    "feed": args.feeds.get(usize::from(c.feed)).map(|p| p.display().to_string()),
+                    "offset_us": c.offset(),
+                    "samples": c.sample_count,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "files": reports,
+            "stats": stats,
+            "feeds": feed_reports,
+            "index": attributor.index.stats,
+            "clocks": clocks,
+            "coverage": attributor.coverage,
+            "unattributed_talkers": attributor.top_unattributed(10),
+            "windows": windows.stats,
+        });
+        let text = serde_json::to_string_pretty(&doc)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Where attributed flows and process windows go.
+struct Outputs {
+    flows: Option<Box<dyn Write>>,
+    windows: Option<Box<dyn Write>>,
+    err: Option<std::io::Error>,
+}
+
+impl Outputs {
+    fn flow(&mut self, f: AttributedFlow, windows: &mut ProcessWindows) {
+        windows.add(&f, &mut |w| self.window(w));
+        if let (Some(out), None) = (self.flows.as_mut(), self.err.as_ref()) {
+            if let Err(e) = writeln!(out, "{}", f.to_json()) {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    fn window(&mut self, w: ProcessWindow) {
+        if let (Some(out), None) = (self.windows.as_mut(), self.err.as_ref()) {
+            if let Err(e) = writeln!(out, "{}", w.to_json()) {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<()> {
+        if let Some(e) = self.err.take() {
+            return Err(e).context("writing output");
+        }
+        for out in [self.flows.as_mut(), self.windows.as_mut()].into_iter().flatten() {
+            out.flush().context("writing output")?;
+        }
+        Ok(())
+    }
+}
+
+/// Host name for feeds without one: the file name up to its first dot.
+fn default_host(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn print_feed(r: &FeedReport) {
+    let skipped: Vec<String> = r.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    eprintln!(
+        "procflow: feed {}: {}, {} lines, {} socket events, {} bad lines{}",
+        r.path,
+        r.format,
+        r.lines,
+        r.events,
+        r.bad_lines,
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", skipped: {}", skipped.join(", "))
+        }
+    );
+    for b in &r.bad_examples {
+        eprintln!("procflow: feed {}: line {}: {}", r.path, b.line, b.reason);
+    }
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
+}
+
+fn print_attribution(a: &Attributor, w: &ProcessWindows) {
+    let ix = &a.index.stats;
+    eprintln!(
+        "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full)",
+        ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts
+    );
+    for c in a.index.hosts.clocks() {
+        let name = a.index.hosts.get(c.host).map_or("?", |h| h.name.as_str());
+        match c.offset() {
+            Some(off) => eprintln!(
+                "procflow: clock of {name} (feed {}): {:+.3} s from packet time ({} samples)",
+                c.feed + 1,
+                off as f64 / 1e6,
+                c.sample_count
+            ),
+            None => eprintln!(
+                "procflow: clock of {name} (feed {}): offset unknown (no unambiguous match), tolerance applies",
+                c.feed + 1
+            ),
+        }
+    }
+    let c = &a.coverage;
+    eprintln!(
+        "procflow: attribution: {} of {} flows ({:.1} %), {} of {} payload bytes ({:.1} %); client side: {} exact, {} remote_only, {} time_window; server side: {}; {} conflicts left unattributed",
+        c.attributed(),
+        c.flows,
+        pct(c.attributed(), c.flows),
+        c.bytes_attributed,
+        c.bytes,
+        pct(c.bytes_attributed, c.bytes),
+        c.client_exact,
+        c.client_remote_only,
+        c.client_time_window,
+        c.server_attributed,
+        c.conflicts
+    );
+    if c.released_early > 0 {
+        eprintln!(
+            "procflow: warning: {} flows attributed before their late-event wait ended (too many waiting)",
+            c.released_early
+        );
+    }
+    let top = a.top_unattributed(10);
+    if !top.is_empty() {
+        eprintln!("procflow: top unattributed talkers (blind spots):");
+        for t in top {
+            eprintln!(
+                "procflow:   {:<39} {:>8} flows {:>14} bytes  (largest to port {})",
+                t.ip.map(|i| i.to_string()).unwrap_or_default(),
+                t.flows,
+                t.bytes,
+                t.top_port
+            );
+        }
+    }
+    eprintln!(
+        "procflow: process windows: {} written ({} early, table full), {} flows arrived after their window was written",
+        w.stats.emitted, w.stats.evicted, w.stats.late_flows
+    );
+}
