@@ -5,7 +5,9 @@ use crate::cli::ReadArgs;
 use crate::pipeline::{self, Tick};
 use anyhow::{Context, Result};
 use correlate::feed::{self, FeedFormat, FeedReport};
-use correlate::{AttributedFlow, AttributionConfig, Attributor, ProcessWindow, ProcessWindows, SocketIndex};
+use correlate::{
+    AttributedFlow, AttributionConfig, Attributor, ProcessWindow, ProcessWindows, SocketIndex,
+};
 use std::io::Write;
 use std::path::Path;
 
@@ -46,7 +48,11 @@ pub fn run(args: &ReadArgs) -> Result<()> {
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
 
-    let mut flows_out = args.flows.as_deref().map(|p| pipeline::writer(Some(p))).transpose()?;
+    let mut flows_out = args
+        .flows
+        .as_deref()
+        .map(|p| pipeline::writer(Some(p)))
+        .transpose()?;
     let mut procs_out = args
         .processes
         .as_deref()
@@ -146,7 +152,10 @@ impl Outputs {
         if let Some(e) = self.err.take() {
             return Err(e).context("writing output");
         }
-        for out in [self.flows.as_mut(), self.windows.as_mut()].into_iter().flatten() {
+        for out in [self.flows.as_mut(), self.windows.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             out.flush().context("writing output")?;
         }
         Ok(())

@@ -146,14 +146,19 @@ impl SocketIndex {
     }
 
     /// The process whose local side is `local`.
-    fn side(&self, f: &FlowKeyTime, local: (IpAddr, u16), remote: (IpAddr, u16)) -> (Option<Side>, bool) {
+    fn side(
+        &self,
+        f: &FlowKeyTime,
+        local: (IpAddr, u16),
+        remote: (IpAddr, u16),
+    ) -> (Option<Side>, bool) {
         let cands: Vec<Candidate> = self
             .exact(f.proto, local, remote)
             .iter()
             .filter_map(|s| self.fit_exact(f, s))
             .collect();
         if !cands.is_empty() {
-            return self.decide(cands, 0);
+            return self.decide(cands, None);
         }
         let cands: Vec<Candidate> = self
             .by_remote(remote)
@@ -166,7 +171,7 @@ impl SocketIndex {
             .filter_map(|s| self.fit_remote(f, s))
             .collect();
         if !cands.is_empty() {
-            return self.decide(cands, self.config().remote_only_margin);
+            return self.decide(cands, Some(self.config().remote_only_margin));
         }
         (None, false)
     }
@@ -237,9 +242,9 @@ impl SocketIndex {
     }
 
     /// Keeps the best-quality candidates; they must all be the same process
-    /// (or, for remote-only matches, every other process must be more than
-    /// `margin` farther in time than the nearest candidate).
-    fn decide(&self, mut cands: Vec<Candidate>, margin: u64) -> (Option<Side>, bool) {
+    /// (or, with a `margin` (remote-only matches), every other process must
+    /// be more than `margin` farther in time than the nearest candidate).
+    fn decide(&self, mut cands: Vec<Candidate>, margin: Option<u64>) -> (Option<Side>, bool) {
         let Some(best_q) = cands.iter().map(|c| c.quality).min() else {
             return (None, false);
         };
@@ -249,8 +254,8 @@ impl SocketIndex {
             return (None, false);
         };
         let conflict = cands.iter().skip(1).any(|c| {
-            !self.same_process(best.sock, c.sock, margin > 0)
-                && c.distance <= best.distance.saturating_add(margin)
+            !self.same_process(best.sock, c.sock, margin.is_some())
+                && margin.is_none_or(|m| c.distance <= best.distance.saturating_add(m))
         });
         if conflict {
             return (None, true);
@@ -292,7 +297,11 @@ fn richness(p: &Process) -> u8 {
         + u8::from(p.pid.is_some())
         + u8::from(p.cmdline.is_some())
         + u8::from(p.sha256.is_some())
-        + u8::from(p.executable.as_deref().is_some_and(|e| !e.starts_with("\\device\\")))
+        + u8::from(
+            p.executable
+                .as_deref()
+                .is_some_and(|e| !e.starts_with("\\device\\")),
+        )
 }
 
 /// An executable path reduced for comparison: Windows paths are

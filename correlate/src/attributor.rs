@@ -124,7 +124,12 @@ impl Attributor {
     /// Unattributed client addresses by payload bytes, largest first.
     pub fn top_unattributed(&self, n: usize) -> Vec<Talker> {
         let mut v: Vec<Talker> = self.talkers.values().cloned().collect();
-        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.flows.cmp(&a.flows)).then(a.ip.cmp(&b.ip)));
+        v.sort_by(|a, b| {
+            b.bytes
+                .cmp(&a.bytes)
+                .then(b.flows.cmp(&a.flows))
+                .then(a.ip.cmp(&b.ip))
+        });
         v.truncate(n);
         v
     }

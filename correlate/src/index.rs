@@ -3,7 +3,7 @@
 //! log the local port.
 
 use crate::config::AttributionConfig;
-use crate::event::{EventKind, Os, Proto, Process, SocketEvent};
+use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
 use crate::hosts::{ClockId, HostId, Hosts};
 use foldhash::quality::RandomState;
 use lru::LruCache;
@@ -164,7 +164,8 @@ impl SocketIndex {
                     insert_sorted(list, sock);
                     self.exact.total += 1;
                     self.stats.sockets += 1;
-                    self.exact.shrink(self.cfg.max_sockets, &mut self.stats.evicted);
+                    self.exact
+                        .shrink(self.cfg.max_sockets, &mut self.stats.evicted);
                 }
             }
             _ => {

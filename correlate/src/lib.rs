@@ -12,10 +12,10 @@ pub mod timestamp;
 
 pub use event::{EventKind, Os, Process, Proto, SocketEvent};
 pub mod attribute;
+pub mod attributor;
 pub mod config;
 pub mod hosts;
 pub mod index;
-pub mod attributor;
 pub mod output;
 pub mod window;
 

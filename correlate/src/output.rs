@@ -114,7 +114,10 @@ fn process_out(s: &Side) -> ProcessOut<'_> {
         command_line: p.cmdline.as_deref(),
         parent: p.ppid.map(|pid| ParentOut { pid }),
         hash: p.sha256.as_deref().map(|sha256| HashOut { sha256 }),
-        code_signature: p.signer.as_deref().map(|subject_name| SignerOut { subject_name }),
+        code_signature: p
+            .signer
+            .as_deref()
+            .map(|subject_name| SignerOut { subject_name }),
     }
 }
 

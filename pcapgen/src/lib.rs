@@ -15,6 +15,7 @@
 // used freely where a failure would be a bug in the generator itself.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+pub mod attribution;
 pub mod bench;
 pub mod conn;
 pub mod dns;

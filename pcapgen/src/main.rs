@@ -56,6 +56,22 @@ fn main() -> anyhow::Result<()> {
                     pcap.display()
                 );
             }
+            let a = pcapgen::attribution::attribution();
+            let pcap = out.join("attribution.pcap");
+            fs::write(&pcap, &a.pcap).with_context(|| format!("writing {}", pcap.display()))?;
+            let feed = out.join("attribution.feed.jsonl");
+            fs::write(&feed, &a.feed).with_context(|| format!("writing {}", feed.display()))?;
+            let json = out.join("attribution.expected.json");
+            let mut text = serde_json::to_string_pretty(&a.flows)?;
+            text.push('\n');
+            fs::write(&json, text).with_context(|| format!("writing {}", json.display()))?;
+            println!(
+                "{:<18} {:>3} flows  {:>7} bytes  {}",
+                "attribution",
+                a.flows.len(),
+                a.pcap.len(),
+                pcap.display()
+            );
         }
         Command::Bench { out, size_mb, seed } => {
             let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;

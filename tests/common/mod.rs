@@ -109,3 +109,82 @@ pub fn pcap_records(bytes: &[u8]) -> Vec<(usize, u32, u32)> {
     }
     out
 }
+
+/// What one `procflow read` run wrote.
+pub struct ReadRun {
+    pub run: Run,
+    pub flows: Vec<Value>,
+    pub processes: Vec<Value>,
+    pub stats: Value,
+}
+
+fn temp_file(what: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("procflow-{what}-{}-{n}", std::process::id()))
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// `procflow read ARGS... --flows F --processes P --stats S`, asserting it
+/// succeeded.
+pub fn read(args: &[&str]) -> ReadRun {
+    let (f, p, s) = (temp_file("flows"), temp_file("procs"), temp_file("stats"));
+    let (fa, pa, sa) = (
+        f.display().to_string(),
+        p.display().to_string(),
+        s.display().to_string(),
+    );
+    let mut all = vec![
+        "read",
+        "--no-progress",
+        "--flows",
+        &fa,
+        "--processes",
+        &pa,
+        "--stats",
+        &sa,
+    ];
+    all.extend_from_slice(args);
+    let run = procflow(&all);
+    assert!(run.status.success(), "procflow {args:?}: {}", run.stderr);
+    let stats = serde_json::from_str(&std::fs::read_to_string(&s).expect("stats file"))
+        .expect("stats JSON");
+    let out = ReadRun {
+        flows: json_lines(&f),
+        processes: json_lines(&p),
+        stats,
+        run,
+    };
+    for x in [f, p, s] {
+        let _ = std::fs::remove_file(x);
+    }
+    out
+}
+
+/// The flow whose client or server is `a` and whose other end is `b`
+/// (addresses as "ip:port"; IPv6 as "[ip]:port").
+pub fn flow_between<'a>(flows: &'a [Value], a: &str, b: &str) -> Vec<&'a Value> {
+    let ep = |v: &Value, side: &str| {
+        let ip = v[side]["ip"].as_str().unwrap_or_default().to_string();
+        let port = &v[side]["port"];
+        if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        }
+    };
+    flows
+        .iter()
+        .filter(|v| {
+            let (s, d) = (ep(v, "source"), ep(v, "destination"));
+            (s == a && d == b) || (s == b && d == a)
+        })
+        .collect()
+}

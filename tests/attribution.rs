@@ -1,0 +1,174 @@
+//! Generated capture + feed: every attribution case gives the exact
+//! process and quality (see pcapgen's `attribution` module).
+#![allow(clippy::indexing_slicing)]
+
+mod common;
+
+use common::{pcap, read};
+
+#[test]
+fn committed_files_are_what_the_generator_writes() {
+    let a = pcapgen::attribution::attribution();
+    assert_eq!(
+        std::fs::read(pcap("attribution.pcap")).expect("pcap"),
+        a.pcap
+    );
+    assert_eq!(
+        std::fs::read_to_string(pcap("attribution.feed.jsonl")).expect("feed"),
+        a.feed
+    );
+}
+
+#[test]
+fn every_case_is_attributed_as_expected() {
+    let a = pcapgen::attribution::attribution();
+    let (p, f) = (pcap("attribution.pcap"), pcap("attribution.feed.jsonl"));
+    let r = read(&[&p.display().to_string(), "--feed", &f.display().to_string()]);
+    assert_eq!(r.flows.len(), a.flows.len());
+    for (got, want) in r.flows.iter().zip(&a.flows) {
+        let case = want.case;
+        assert_eq!(
+            got["source"]["port"],
+            want.client.port(),
+            "{case}: flow order"
+        );
+        assert_eq!(got["source"]["ip"], want.client.ip().to_string(), "{case}");
+        let att = &got["attribution"];
+        match &want.client_process {
+            Some(w) => {
+                assert_eq!(att["quality"], w.quality, "{case}: {got}");
+                assert_eq!(got["process"]["pid"], w.pid, "{case}");
+                assert_eq!(got["process"]["executable"], w.executable, "{case}");
+                assert_eq!(got["host"]["name"], w.host, "{case}");
+                assert_eq!(got["host"]["ip"], want.client.ip().to_string(), "{case}");
+            }
+            None => {
+                assert_eq!(att["quality"], "none", "{case}: {got}");
+                assert!(
+                    got.get("process").is_none() && got.get("host").is_none(),
+                    "{case}"
+                );
+            }
+        }
+        assert_eq!(
+            att["conflict"].as_bool().unwrap_or(false),
+            want.conflict,
+            "{case}"
+        );
+        match &want.server_process {
+            Some(w) => {
+                assert_eq!(att["server"]["quality"], w.quality, "{case}");
+                assert_eq!(att["server"]["process"]["pid"], w.pid, "{case}");
+                assert_eq!(
+                    att["server"]["process"]["executable"], w.executable,
+                    "{case}"
+                );
+                assert_eq!(att["server"]["host"]["name"], w.host, "{case}");
+            }
+            None => assert_eq!(att["server"]["quality"], "none", "{case}"),
+        }
+    }
+    // Clock offsets: estimated from the exact matches, to the microsecond.
+    let clocks = r.stats["clocks"].as_array().expect("clocks");
+    for (host, offset) in &a.clock_offsets {
+        let c = clocks
+            .iter()
+            .find(|c| c["host"] == *host)
+            .expect("clock listed");
+        assert_eq!(c["offset_us"].as_i64(), Some(*offset), "{host}");
+    }
+    let ws2 = clocks.iter().find(|c| c["host"] == "ws2").expect("ws2");
+    assert!(
+        ws2["offset_us"].is_null(),
+        "no exact match on ws2, no estimate"
+    );
+    // Coverage and blind spots.
+    let cov = &r.stats["coverage"];
+    assert_eq!(cov["flows"], 19);
+    assert_eq!(cov["unattributed"], 2);
+    assert_eq!(cov["client_exact"], 15);
+    assert_eq!(cov["client_remote_only"], 1);
+    assert_eq!(cov["client_time_window"], 1);
+    assert_eq!(cov["server_attributed"], 1);
+    assert_eq!(cov["conflicts"], 1);
+    let talkers = r.stats["unattributed_talkers"].as_array().expect("talkers");
+    assert_eq!(talkers[0]["ip"], "10.1.0.66");
+    assert_eq!(talkers[0]["bytes"], 5189);
+    assert!(
+        r.run.stderr.contains("top unattributed talkers"),
+        "{}",
+        r.run.stderr
+    );
+}
+
+#[test]
+fn process_windows_sum_each_process() {
+    let (p, f) = (pcap("attribution.pcap"), pcap("attribution.feed.jsonl"));
+    let r = read(&[&p.display().to_string(), "--feed", &f.display().to_string()]);
+    let flows_of = |host: &str, exe: &str| -> Vec<&serde_json::Value> {
+        r.flows
+            .iter()
+            .filter(|f| f["host"]["name"] == host && f["process"]["executable"] == exe)
+            .collect()
+    };
+    // Every window's figures are the sums of its flows.
+    let mut seen = 0;
+    for w in &r.processes {
+        let host = w["host"]["name"].as_str().expect("host");
+        let exe = w["process"]["executable"].as_str().expect("exe");
+        let start = w["window"]["start"].as_str().expect("start");
+        let flows: Vec<_> = flows_of(host, exe)
+            .into_iter()
+            .filter(|f| f["event"]["start"].as_str().expect("ts")[..15] == start[..15])
+            .collect();
+        assert!(!flows.is_empty(), "{w}");
+        seen += flows.len();
+        let sum = |k: &str| {
+            flows
+                .iter()
+                .map(|f| f["flow"][k].as_u64().expect("n"))
+                .sum::<u64>()
+        };
+        assert_eq!(w["metrics"]["connections"], flows.len() as u64, "{w}");
+        assert_eq!(w["metrics"]["bytes_out"], sum("payload_out"), "{w}");
+        assert_eq!(w["metrics"]["bytes_in"], sum("payload_in"), "{w}");
+        let reqs: usize = flows
+            .iter()
+            .map(|f| f["http"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(w["metrics"]["http_requests"], reqs as u64, "{w}");
+    }
+    assert_eq!(seen, 17, "every client-attributed flow is in one window");
+    // One window in detail: curl on ws1, the four on-time connections, the
+    // first of the reused port and the one to 10.2.0.20.
+    let curl = r
+        .processes
+        .iter()
+        .find(|w| w["host"]["name"] == "ws1" && w["process"]["executable"] == "/usr/bin/curl")
+        .expect("ws1 curl window");
+    assert_eq!(curl["process"]["pid"], serde_json::json!([1100, 2010]));
+    assert_eq!(curl["metrics"]["connections"], 6);
+    assert_eq!(curl["metrics"]["http_requests"], 6);
+    assert_eq!(curl["metrics"]["bytes_out"], 6 * 99);
+    assert_eq!(curl["metrics"]["destinations"], 3);
+    assert_eq!(curl["destinations"][0]["ip"], "203.0.113.10");
+    assert_eq!(curl["destinations"][0]["connections"], 4);
+    assert_eq!(curl["destinations"][0]["domain"], "app.example.net");
+    assert_eq!(curl["window"]["start"], "2023-11-14T22:10:00.000000Z");
+    assert_eq!(curl["window"]["end"], "2023-11-14T22:20:00.000000Z");
+    assert_eq!(r.processes.len(), 8);
+}
+
+#[test]
+fn without_a_feed_everything_is_unattributed() {
+    let p = pcap("attribution.pcap");
+    let r = read(&[&p.display().to_string()]);
+    assert_eq!(r.flows.len(), 19);
+    assert!(r
+        .flows
+        .iter()
+        .all(|f| f["attribution"]["quality"] == "none"));
+    assert!(r.processes.is_empty());
+    assert_eq!(r.stats["coverage"]["unattributed"], 19);
+    assert!(r.run.stderr.contains("no --feed given"), "{}", r.run.stderr);
+}
