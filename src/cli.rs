@@ -21,6 +21,32 @@ pub enum Command {
     /// Read captures and endpoint socket feeds: attribute every flow to the
     /// host and process on each end, and sum traffic per process window.
     Read(ReadArgs),
+    /// Poll this host's /proc and write its sockets as a native feed
+    /// (an `open` event when a socket appears, `close` when it is gone).
+    Sockets(SocketsArgs),
+}
+
+/// Arguments of `procflow sockets`.
+#[derive(Args, Debug)]
+pub struct SocketsArgs {
+    /// Write the feed here instead of standard output (flushed every poll).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Milliseconds between two polls.
+    #[arg(long, default_value_t = 20, value_name = "MS")]
+    pub interval_ms: u64,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Host name to write (default: the kernel's host name).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// The proc file system to read.
+    #[arg(long, default_value = "/proc", value_name = "DIR")]
+    pub proc_root: PathBuf,
+    /// Most live sockets tracked at once.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_sockets: usize,
 }
 
 /// Arguments of `procflow flows`.

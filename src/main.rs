@@ -6,6 +6,7 @@ mod flows;
 mod pipeline;
 mod progress;
 mod read;
+mod sockets;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         cli::Command::Flows(a) => flows::run(&a),
         cli::Command::Read(a) => read::run(&a),
+        cli::Command::Sockets(a) => sockets::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

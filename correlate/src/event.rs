@@ -159,3 +159,41 @@ pub struct SocketEvent {
     /// The process.
     pub process: Arc<Process>,
 }
+
+impl SocketEvent {
+    /// The event as one line of the native feed (DESIGN.md), which every
+    /// reader of the feed takes back unchanged.
+    pub fn to_native_json(&self) -> String {
+        let p = &self.process;
+        let mut v = serde_json::json!({
+            "ts": capture::time::rfc3339(self.ts),
+            "host": self.host,
+            "event": match self.kind {
+                EventKind::Connect => "connect",
+                EventKind::Accept => "accept",
+                EventKind::Open => "open",
+                EventKind::Close => "close",
+            },
+            "dst_ip": self.remote_ip.to_string(),
+            "dst_port": self.remote_port,
+        });
+        let mut put = |k: &str, val: Option<serde_json::Value>| {
+            if let (Some(val), Some(obj)) = (val, v.as_object_mut()) {
+                obj.insert(k.to_string(), val);
+            }
+        };
+        put("proto", self.proto.map(|x| x.name().into()));
+        put("os", self.os.map(|x| x.name().into()));
+        put("src_ip", self.local_ip.map(|x| x.to_string().into()));
+        put("src_port", self.local_port.map(Into::into));
+        put("host_ip", self.host_ip.map(|x| x.to_string().into()));
+        put("pid", p.pid.map(Into::into));
+        put("ppid", p.ppid.map(Into::into));
+        put("process", p.executable.clone().map(Into::into));
+        put("user", p.user.clone().map(Into::into));
+        put("cmdline", p.cmdline.clone().map(Into::into));
+        put("sha256", p.sha256.clone().map(Into::into));
+        put("signer", p.signer.clone().map(Into::into));
+        v.to_string()
+    }
+}

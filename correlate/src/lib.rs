@@ -17,6 +17,7 @@ pub mod config;
 pub mod hosts;
 pub mod index;
 pub mod output;
+pub mod procfs;
 pub mod window;
 
 pub use attribute::{Attribution, Quality, Side};
