@@ -99,7 +99,7 @@ pub fn run(args: &ReadArgs) -> Result<()> {
             .clocks()
             .map(|c| {
                 serde_json::json!({
-                    "host": attributor.index.hosts.get(c.host).map(|h| h.name.clone()),
+                    "host": attributor.index.hosts.get(c.host).map(|h| h.name.to_string()),
                     "feed": args.feeds.get(usize::from(c.feed)).map(|p| p.display().to_string()),
                     "offset_us": c.offset(),
                     "samples": c.sample_count,
@@ -207,7 +207,7 @@ fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts
     );
     for c in a.index.hosts.clocks() {
-        let name = a.index.hosts.get(c.host).map_or("?", |h| h.name.as_str());
+        let name = a.index.hosts.get(c.host).map_or("?", |h| &*h.name);
         match c.offset() {
             Some(off) => eprintln!(
                 "procflow: clock of {name} (feed {}): {:+.3} s from packet time ({} samples)",

@@ -114,7 +114,7 @@ impl SocketIndex {
         if f.midstream {
             return;
         }
-        let mut samples: Vec<(ClockId, i64)> = Vec::new();
+        let mut samples: Vec<(ClockId, i64)> = Vec::with_capacity(2);
         for (local, remote) in [(f.client, f.server), (f.server, f.client)] {
             let socks = self.exact(f.proto, local, remote);
             for s in socks.iter().filter(|s| s.starts) {
@@ -263,7 +263,7 @@ impl SocketIndex {
         let host = self.hosts.get(best.sock.host);
         let side = Side {
             host: best.sock.host,
-            host_name: Arc::from(host.map_or("", |h| h.name.as_str())),
+            host_name: host.map_or_else(|| Arc::from(""), |h| h.name.clone()),
             os: host.and_then(|h| h.os),
             process: best.sock.process.clone(),
             quality: best_q,

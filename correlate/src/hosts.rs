@@ -5,6 +5,7 @@ use crate::event::Os;
 use foldhash::quality::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Index of a host in [`Hosts`].
 pub type HostId = u32;
@@ -23,7 +24,7 @@ const MAX_SAMPLES: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Host {
     /// Host name as the feed gave it.
-    pub name: String,
+    pub name: Arc<str>,
     /// Operating system, when a feed told it.
     pub os: Option<Os>,
     /// Local addresses its events used (at most 16).
@@ -55,9 +56,13 @@ impl Clock {
         }
         self.samples.push_back(sample);
         self.sample_count += 1;
-        let mut v: Vec<i64> = self.samples.iter().copied().collect();
-        v.sort_unstable();
-        self.estimate = v.get(v.len() / 2).copied();
+        // The median moves slowly once there are a few samples: refresh it
+        // on every one of the first 16, then on every 16th.
+        if self.sample_count <= 16 || self.sample_count.is_multiple_of(16) {
+            let mut v: Vec<i64> = self.samples.iter().copied().collect();
+            v.sort_unstable();
+            self.estimate = v.get(v.len() / 2).copied();
+        }
     }
 }
 
@@ -94,7 +99,7 @@ impl Hosts {
                 }
                 let id = HostId::try_from(self.hosts.len()).ok()?;
                 self.hosts.push(Host {
-                    name: name.to_string(),
+                    name: Arc::from(name),
                     os: None,
                     ips: Vec::new(),
                 });
