@@ -19,7 +19,11 @@ fn endpoint(s: &str) -> (IpAddr, u16) {
 fn flow_endpoints(f: &Value) -> [(IpAddr, u16); 2] {
     let ep = |side: &str| {
         (
-            f[side]["ip"].as_str().expect("ip").parse::<IpAddr>().expect("ip"),
+            f[side]["ip"]
+                .as_str()
+                .expect("ip")
+                .parse::<IpAddr>()
+                .expect("ip"),
             f[side]["port"].as_u64().expect("port") as u16,
         )
     };
@@ -54,13 +58,25 @@ fn security_datasets_sysmon_joins() {
         let capture = std::fs::read_dir(&dir)
             .expect("pair dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "cap" || x == "pcapng" || x == "pcap"))
+            .find(|p| {
+                p.extension()
+                    .is_some_and(|x| x == "cap" || x == "pcapng" || x == "pcap")
+            })
             .expect("capture in pair");
-        let name = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let expected: Value =
-            serde_json::from_str(&std::fs::read_to_string(&expected_path).expect("read")).expect("json");
+            serde_json::from_str(&std::fs::read_to_string(&expected_path).expect("read"))
+                .expect("json");
         let feed = dir.join("sysmon-eid3.jsonl");
-        let r = common::read(&[&capture.display().to_string(), "--feed", &feed.display().to_string()]);
+        let r = common::read(&[
+            &capture.display().to_string(),
+            "--feed",
+            &feed.display().to_string(),
+        ]);
         pairs += 1;
         let mut listed = Vec::new();
         for want in expected["attributable"].as_array().expect("list") {
@@ -76,7 +92,9 @@ fn security_datasets_sysmon_joins() {
                 .iter()
                 .filter(|f| {
                     let fe = flow_endpoints(f);
-                    f["network"]["transport"] == want["proto"] && eps.contains(&fe[0]) && eps.contains(&fe[1])
+                    f["network"]["transport"] == want["proto"]
+                        && eps.contains(&fe[0])
+                        && eps.contains(&fe[1])
                 })
                 .collect();
             assert!(!flows.is_empty(), "{name}: no flow for {want}");
@@ -96,7 +114,10 @@ fn security_datasets_sysmon_joins() {
         // Every other connection stays unattributed: no guesses.
         for f in &r.flows {
             let fe = flow_endpoints(f);
-            if listed.iter().any(|eps| eps.contains(&fe[0]) && eps.contains(&fe[1])) {
+            if listed
+                .iter()
+                .any(|eps| eps.contains(&fe[0]) && eps.contains(&fe[1]))
+            {
                 continue;
             }
             assert_eq!(f["attribution"]["quality"], "none", "{name}: {f}");
@@ -131,7 +152,10 @@ fn packet_pids(bytes: &[u8]) -> HashMap<(u8, (IpAddr, u16), (IpAddr, u16)), BTre
                 }
                 if code == 1 {
                     let text = String::from_utf8_lossy(&bytes[opt + 4..opt + 4 + olen]);
-                    pid = text.trim().strip_prefix("PID=").and_then(|p| p.parse::<u32>().ok());
+                    pid = text
+                        .trim()
+                        .strip_prefix("PID=")
+                        .and_then(|p| p.parse::<u32>().ok());
                 }
                 opt += 4 + olen.div_ceil(4) * 4;
             }
@@ -188,10 +212,18 @@ fn lsass_campaign_pids_match_packet_comments() {
     let pids = packet_pids(&std::fs::read(&capture).expect("capture"));
     assert!(pids.len() > 100, "comments read: {}", pids.len());
     for feed in ["MKT01.sysmon3.ndjson", "MKT01.security5156.ndjson"] {
-        let r = common::read(&[&capture.display().to_string(), "--feed", &dir.join(feed).display().to_string()]);
+        let r = common::read(&[
+            &capture.display().to_string(),
+            "--feed",
+            &dir.join(feed).display().to_string(),
+        ]);
         let (mut agree, mut differ) = (0, Vec::new());
         for f in &r.flows {
-            let proto = if f["network"]["transport"] == "tcp" { 6 } else { 17 };
+            let proto = if f["network"]["transport"] == "tcp" {
+                6
+            } else {
+                17
+            };
             let [c, s] = flow_endpoints(f);
             let Some(truth) = pids.get(&(proto, c, s)) else {
                 continue;
@@ -219,7 +251,10 @@ fn lsass_campaign_pids_match_packet_comments() {
                 "{feed}: pid {pid} for {c:?} -> {s:?}, packets say {truth:?}"
             );
         }
-        assert!(agree >= 100, "{feed}: only {agree} attributions agree with the packet comments");
+        assert!(
+            agree >= 100,
+            "{feed}: only {agree} attributions agree with the packet comments"
+        );
         eprintln!("lsass {feed}: {agree} attributed connection ends equal the packet comments, {} NetBIOS by System", differ.len());
         // The host clock is days off the packets: the offset was estimated.
         let clock = &r.stats["clocks"][0];
@@ -235,12 +270,19 @@ fn auditd_loopback_names_each_client_executable() {
     };
     let dir = corpus.join("endpoint/auditd-loopback");
     let capture = dir.join("capture.pcap");
-    let r = common::read(&[&capture.display().to_string(), "--feed", &dir.join("audit.log").display().to_string()]);
+    let r = common::read(&[
+        &capture.display().to_string(),
+        "--feed",
+        &dir.join("audit.log").display().to_string(),
+    ]);
     assert_eq!(r.flows.len(), 47);
     let mut by_exe: HashMap<String, usize> = HashMap::new();
     for f in &r.flows {
         assert_eq!(f["attribution"]["quality"], "remote_only", "{f}");
-        let exe = f["process"]["executable"].as_str().expect("exe").to_string();
+        let exe = f["process"]["executable"]
+            .as_str()
+            .expect("exe")
+            .to_string();
         // What the traffic itself says about its client.
         let ua = f["http"][0]["user_agent"].as_str().unwrap_or("");
         let want = if f["destination"]["port"] == 18443 {

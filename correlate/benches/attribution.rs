@@ -19,7 +19,10 @@ const T0: u64 = 1_700_000_000_000_000;
 
 fn client(i: u32) -> (IpAddr, u16) {
     let h = i % HOSTS;
-    (IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | h)), 1024 + (i / HOSTS % 60_000) as u16)
+    (
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | h)),
+        1024 + (i / HOSTS % 60_000) as u16,
+    )
 }
 
 fn server(i: u32) -> (IpAddr, u16) {
@@ -66,7 +69,14 @@ fn flow(i: u32, hit: bool) -> FlowKeyTime {
     let (cip, cport) = client(i);
     FlowKeyTime {
         proto: Proto::Tcp,
-        client: (cip, if hit { cport } else { cport.wrapping_add(7) | 1 }),
+        client: (
+            cip,
+            if hit {
+                cport
+            } else {
+                cport.wrapping_add(7) | 1
+            },
+        ),
         server: server(i),
         start: T0 + u64::from(i) * 1000 + 500,
         end: T0 + u64::from(i) * 1000 + 90_000,

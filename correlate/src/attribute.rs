@@ -322,3 +322,7 @@ pub fn image_key(exe: &str) -> String {
         exe.to_string()
     }
 }
+
+#[cfg(test)]
+#[path = "attribute_tests.rs"]
+mod tests;
