@@ -8,7 +8,6 @@ mod common;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
 
 /// "ip:port" (IPv6 in any form, unbracketed) to a normalised pair.
 fn endpoint(s: &str) -> (IpAddr, u16) {
@@ -32,7 +31,7 @@ fn flow_endpoints(f: &Value) -> [(IpAddr, u16); 2] {
 
 /// The process fields of one side of a flow: the client's at the top
 /// level, the server's under `attribution.server`.
-fn side<'a>(f: &'a Value, client: bool) -> (&'a Value, &'a Value, &'a Value) {
+fn side(f: &Value, client: bool) -> (&Value, &Value, &Value) {
     if client {
         (&f["attribution"]["quality"], &f["process"], &f["host"])
     } else {
@@ -128,9 +127,12 @@ fn security_datasets_sysmon_joins() {
     eprintln!("security_datasets_sysmon_joins: {pairs} pairs, {checked} listed flows attributed");
 }
 
+/// IP protocol, then the two endpoints.
+type FiveTuple = (u8, (IpAddr, u16), (IpAddr, u16));
+
 /// Per 5-tuple (both orders), the PIDs named by the `PID=N` comments of
 /// the packets of a little-endian pcapng with Ethernet frames.
-fn packet_pids(bytes: &[u8]) -> HashMap<(u8, (IpAddr, u16), (IpAddr, u16)), BTreeSet<u32>> {
+fn packet_pids(bytes: &[u8]) -> HashMap<FiveTuple, BTreeSet<u32>> {
     let u32le = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let mut out: HashMap<_, BTreeSet<u32>> = HashMap::new();
     let mut at = 0;
@@ -172,7 +174,7 @@ fn packet_pids(bytes: &[u8]) -> HashMap<(u8, (IpAddr, u16), (IpAddr, u16)), BTre
 }
 
 /// Protocol and endpoints of an Ethernet frame carrying TCP or UDP.
-fn five_tuple(f: &[u8]) -> Option<(u8, (IpAddr, u16), (IpAddr, u16))> {
+fn five_tuple(f: &[u8]) -> Option<FiveTuple> {
     let mut at = 12;
     let mut ethertype = u16::from_be_bytes([*f.get(at)?, *f.get(at + 1)?]);
     if ethertype == 0x8100 {
@@ -306,5 +308,4 @@ fn auditd_loopback_names_each_client_executable() {
     assert_eq!(by_exe["/usr/bin/python3.11"], 3);
     assert_eq!(by_exe["/usr/bin/curl"], 3);
     assert_eq!(by_exe["/usr/bin/openssl"], 1);
-    let _ = Path::new("");
 }

@@ -4,7 +4,7 @@
 //! connect events from 10,000 hosts; flows are looked up that match an
 //! event (hit), that no event names (miss), and the offset observation
 //! every flow goes through.
-#![allow(missing_docs, clippy::unwrap_used)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use correlate::attribute::FlowKeyTime;
 use correlate::{AttributionConfig, EventKind, Os, Process, Proto, SocketEvent, SocketIndex};

@@ -188,13 +188,14 @@ impl SocketIndex {
         let (start, end) = (f.start as i64, f.end as i64);
         let (quality, distance) = if s.starts {
             let d = first - start;
-            if d.abs() <= tol {
+            // A socket opened before a flow picked up mid-stream may be
+            // any age, as long as it was not closed before the flow.
+            let older_open = f.midstream && d < 0 && (!s.closed || last >= start - tol);
+            let late_event = d > tol && first <= end + late;
+            let early_event = d < -tol && d >= -late;
+            if d.abs() <= tol || older_open {
                 (Quality::Exact, d.unsigned_abs())
-            } else if f.midstream && d < 0 && (!s.closed || last >= start - tol) {
-                (Quality::Exact, d.unsigned_abs())
-            } else if d > tol && first <= end + late {
-                (Quality::TimeWindow, d.unsigned_abs())
-            } else if d < -tol && d >= -late {
+            } else if late_event || early_event {
                 (Quality::TimeWindow, d.unsigned_abs())
             } else {
                 return None;
