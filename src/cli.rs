@@ -74,10 +74,11 @@ pub struct ReadArgs {
     /// default: the feed file's name without its extension.
     #[arg(long, value_name = "NAME")]
     pub feed_host: Option<String>,
-    /// Write attributed flow records (JSON lines) here.
+    /// Write attributed flow records (JSON lines) here ("-": standard
+    /// output, also the default when neither --flows nor --processes is given).
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
-    /// Write per-process windows (JSON lines) here.
+    /// Write per-process windows (JSON lines) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
     /// Process window length in seconds of packet time.

@@ -48,16 +48,13 @@ pub fn run(args: &ReadArgs) -> Result<()> {
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
 
-    let mut flows_out = args
-        .flows
-        .as_deref()
-        .map(|p| pipeline::writer(Some(p)))
-        .transpose()?;
-    let mut procs_out = args
-        .processes
-        .as_deref()
-        .map(|p| pipeline::writer(Some(p)))
-        .transpose()?;
+    // "-" is standard output; with neither file named, flows go there.
+    let open = |p: &Path| pipeline::writer(if p == Path::new("-") { None } else { Some(p) });
+    let mut flows_out = match (&args.flows, &args.processes) {
+        (None, None) => Some(pipeline::writer(None)?),
+        (f, _) => f.as_deref().map(open).transpose()?,
+    };
+    let mut procs_out = args.processes.as_deref().map(open).transpose()?;
     let window_len = args.window.saturating_mul(capture::time::SECOND);
     // A flow is reported up to an idle timeout after its last packet, then
     // waits out the late-event window: only then is its window complete.
