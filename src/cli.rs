@@ -121,7 +121,12 @@ pub struct CaptureArgs {
     /// Seconds without a packet after which a UDP flow ends.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub udp_timeout: u64,
-    /// Flow-table shards (the flows are split by a symmetric hash; the
+    /// Worker threads, each owning the flows of its share of the symmetric
+    /// flow hash (default: the number of cores). 1 runs everything on the
+    /// reading thread. The records are the same set for any number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Flow-table shards on the reading thread when --threads is 1 (the
     /// output is the same set of records for any number).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub shards: usize,

@@ -4,6 +4,8 @@
 use crate::cli::CaptureArgs;
 use crate::progress::Progress;
 use anyhow::Result;
+use capture::decode::LinkType;
+use capture::parallel::ParallelEngine;
 use capture::source::OfflineSource;
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
 use std::path::PathBuf;
@@ -57,13 +59,59 @@ pub fn flow_config(a: &CaptureArgs) -> FlowConfig {
     }
 }
 
+/// The engine on the reading thread, or worker threads.
+enum Runner {
+    Inline(Engine),
+    Threads(ParallelEngine),
+}
+
+impl Runner {
+    fn new(a: &CaptureArgs) -> Self {
+        let threads = a
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads <= 1 {
+            Runner::Inline(Engine::new(flow_config(a), a.shards))
+        } else {
+            Runner::Threads(ParallelEngine::new(flow_config(a), threads))
+        }
+    }
+
+    fn frame(
+        &mut self,
+        link: LinkType,
+        ts: u64,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        match self {
+            Runner::Inline(e) => e.process_frame(link, ts, frame, wire_len, out),
+            Runner::Threads(e) => e.process_frame(link, ts, frame, wire_len, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) -> Stats {
+        match self {
+            Runner::Inline(e) => {
+                e.finish(out);
+                e.stats()
+            }
+            Runner::Threads(e) => {
+                e.finish(out);
+                e.stats()
+            }
+        }
+    }
+}
+
 /// Reads every source through a new engine, then flushes it.
 pub fn run(
     sources: &mut [OfflineSource],
     a: &CaptureArgs,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
-    let mut engine = Engine::new(flow_config(a), a.shards);
+    let mut engine = Runner::new(a);
     let total: u64 = sources.iter().map(|s| s.size).sum();
     let progress = Progress::new(total, a.no_progress);
     let mut done = 0u64;
@@ -72,7 +120,7 @@ pub fn run(
         let link = src.link;
         let mut n = 0u64;
         let outcome = src.for_each(|ts, frame, wire_len| {
-            engine.process_frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
+            engine.frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
             n += 1;
             if n.is_multiple_of(TIME_EVERY) {
                 sink(Tick::Time(ts));
@@ -98,9 +146,9 @@ pub fn run(
             truncated: outcome.truncated,
         });
     }
-    engine.finish(&mut |r| sink(Tick::Record(r)));
+    let stats = engine.finish(&mut |r| sink(Tick::Record(r)));
     progress.finish();
-    (reports, engine.stats())
+    (reports, stats)
 }
 
 /// Prints the capture half of the run summary on stderr.

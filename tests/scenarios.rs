@@ -125,23 +125,49 @@ fn every_scenario_matches_its_construction() {
 }
 
 #[test]
-fn shard_count_does_not_change_the_records() {
+fn shards_and_threads_do_not_change_the_records() {
     let paths: Vec<String> = pcapgen::scenarios()
         .iter()
         .map(|s| pcap(&format!("{}.pcap", s.name)).display().to_string())
+        .chain(
+            ["attribution.pcap", "loopback-http-tls.pcap"].map(|n| pcap(n).display().to_string()),
+        )
         .collect();
-    let run = |shards: &str| {
-        let mut args = vec!["flows", "--no-progress", "--shards", shards];
-        args.extend(paths.iter().map(String::as_str));
+    let run = |files: &[&str], split: &[&str]| {
+        let mut args = vec!["flows", "--no-progress"];
+        args.extend_from_slice(split);
+        args.extend_from_slice(files);
         let r = procflow(&args);
         assert!(r.status.success(), "{}", r.stderr);
         let mut lines: Vec<String> = r.stdout.lines().map(str::to_string).collect();
         lines.sort();
         lines
     };
-    let one = run("1");
+    let splits: [&[&str]; 4] = [
+        &["--threads", "1", "--shards", "4"],
+        &["--threads", "2"],
+        &["--threads", "3"],
+        &["--threads", "8"],
+    ];
+    for p in &paths {
+        let one = run(&[p], &["--threads", "1"]);
+        assert!(!one.is_empty(), "{p}");
+        for split in splits {
+            assert_eq!(one, run(&[p], split), "{p} {split:?}");
+        }
+    }
+    // The scenario captures read as one: packet time runs forward within
+    // each file and the flows of different files never meet.
+    let scenario_files: Vec<&str> = paths
+        .iter()
+        .take(pcapgen::scenarios().len())
+        .map(String::as_str)
+        .collect();
+    let one = run(&scenario_files, &["--threads", "1"]);
     assert!(one.len() > 20);
-    assert_eq!(one, run("4"));
+    for split in splits {
+        assert_eq!(one, run(&scenario_files, split), "{split:?}");
+    }
 }
 
 /// A few figures spelt out, so a reader sees what the generator promises.

@@ -24,6 +24,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod flow;
+pub mod parallel;
 pub mod record;
 pub mod source;
 pub mod stats;

@@ -1,0 +1,268 @@
+//! The packet path on threads: the caller's thread reads and decodes just
+//! enough to pick the worker by the flow's symmetric hash, copies the frame
+//! into that worker's batch, and sends full batches over a bounded channel;
+//! each worker owns one [`Shard`] (its flows, reassembly and parsers) for
+//! the whole run, so no lock is taken. Batches go back to the reader once
+//! processed and are filled again: nothing is allocated per packet.
+//!
+//! Each shard sees its packets in capture order, exactly as the shards of
+//! [`crate::Engine`] do, so the records are the same set for any number of
+//! workers.
+
+use crate::config::FlowConfig;
+use crate::decode::{decode, LinkType};
+use crate::flow::{FlowKey, Shard};
+use crate::record::FlowRecord;
+use crate::stats::Stats;
+use crate::time::Micros;
+use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
+use std::thread::JoinHandle;
+
+/// Packets per batch.
+const BATCH_PACKETS: usize = 512;
+/// Frame bytes per batch (a batch is sent when either fills).
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches in flight per worker (the channel's bound: backpressure beyond).
+const IN_FLIGHT: usize = 4;
+
+/// One packet's place in a batch.
+#[derive(Clone, Copy)]
+struct Slot {
+    link: LinkType,
+    ts: Micros,
+    start: u32,
+    len: u32,
+}
+
+/// Frames for one worker, copied back to back.
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    slots: Vec<Slot>,
+}
+
+impl Batch {
+    fn with_capacity() -> Self {
+        Batch {
+            data: Vec::with_capacity(BATCH_BYTES + 65_536),
+            slots: Vec::with_capacity(BATCH_PACKETS),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.slots.clear();
+    }
+
+    fn full(&self) -> bool {
+        self.slots.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
+    }
+}
+
+/// What a worker sends back.
+enum Done {
+    /// Flow records that ended while processing a batch.
+    Records(Vec<FlowRecord>),
+    /// The worker's counters, when its input ended.
+    Finished(Box<Stats>),
+}
+
+struct Worker {
+    tx: Sender<Batch>,
+    free: Receiver<Batch>,
+    filling: Batch,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// The threaded engine: same interface as [`crate::Engine`].
+pub struct ParallelEngine {
+    workers: Vec<Worker>,
+    done: Receiver<Done>,
+    frames: Stats,
+    finished: Vec<Stats>,
+}
+
+fn work(cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
+    let mut shard = Shard::new(cfg);
+    let mut records: Vec<FlowRecord> = Vec::new();
+    for mut batch in rx {
+        {
+            let mut out = |r: FlowRecord| records.push(r);
+            for s in &batch.slots {
+                let Some(frame) = batch.data.get(s.start as usize..(s.start + s.len) as usize)
+                else {
+                    continue;
+                };
+                // The reader decoded this frame once already: it cannot fail now.
+                if let Ok(pkt) = decode(s.link, frame) {
+                    shard.process(&pkt, s.ts, s.len, &mut out);
+                }
+            }
+        }
+        if !records.is_empty() {
+            let _ = done.send(Done::Records(std::mem::take(&mut records)));
+        }
+        batch.clear();
+        // The reader may have stopped taking batches back; dropping one then is fine.
+        let _ = free.try_send(batch);
+    }
+    shard.finish(&mut |r| records.push(r));
+    if !records.is_empty() {
+        let _ = done.send(Done::Records(records));
+    }
+    let _ = done.send(Done::Finished(Box::new(shard.stats.clone())));
+}
+
+impl ParallelEngine {
+    /// An engine with `workers` worker threads (at least one), each owning
+    /// `cfg.max_flows` flows at most.
+    pub fn new(cfg: FlowConfig, workers: usize) -> Self {
+        let n = workers.max(1);
+        let (done_tx, done) = bounded::<Done>(n * IN_FLIGHT * 4);
+        let workers = (0..n)
+            .map(|i| {
+                let (tx, rx) = bounded::<Batch>(IN_FLIGHT);
+                let (free_tx, free) = bounded::<Batch>(IN_FLIGHT + 2);
+                let (cfg, done_tx) = (cfg.clone(), done_tx.clone());
+                let handle = std::thread::Builder::new()
+                    .name(format!("procflow-worker-{i}"))
+                    .spawn(move || work(cfg, rx, free_tx, done_tx))
+                    .ok();
+                Worker {
+                    tx,
+                    free,
+                    filling: Batch::with_capacity(),
+                    handle,
+                }
+            })
+            .collect();
+        ParallelEngine {
+            workers,
+            done,
+            frames: Stats::default(),
+            finished: Vec::new(),
+        }
+    }
+
+    /// Takes one captured frame; records of flows that ended on the workers
+    /// meanwhile are handed to `out`.
+    pub fn process_frame(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        self.frames.packets += 1;
+        self.frames.bytes += frame.len() as u64;
+        if (frame.len() as u64) < u64::from(wire_len) {
+            self.frames.truncated_packets += 1;
+        }
+        let idx = match decode(link, frame) {
+            Ok(pkt) => {
+                let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+                (key.shard_hash() % self.workers.len() as u64) as usize
+            }
+            Err(e) => {
+                self.frames.decode_errors.add(e);
+                return;
+            }
+        };
+        let Some(w) = self.workers.get_mut(idx) else {
+            return;
+        };
+        let start = w.filling.data.len() as u32;
+        w.filling.data.extend_from_slice(frame);
+        w.filling.slots.push(Slot {
+            link,
+            ts,
+            start,
+            len: frame.len() as u32,
+        });
+        if w.filling.full() {
+            let next = w.free.try_recv().unwrap_or_else(|_| Batch::with_capacity());
+            let full = std::mem::replace(&mut w.filling, next);
+            self.send(idx, full, out);
+            self.drain(out);
+        }
+    }
+
+    /// Sends a batch to worker `idx`; while its queue is full, takes the
+    /// records workers send back, so neither side can wait on the other.
+    fn send(&mut self, idx: usize, mut batch: Batch, out: &mut dyn FnMut(FlowRecord)) {
+        loop {
+            let Some(tx) = self.workers.get(idx).map(|w| w.tx.clone()) else {
+                return;
+            };
+            match tx.try_send(batch) {
+                // A worker that died has dropped its receiver: its packets
+                // are lost, and its missing counters show it.
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(b)) => {
+                    batch = b;
+                    let mut sel = Select::new();
+                    sel.send(&tx);
+                    sel.recv(&self.done);
+                    if sel.ready() == 1 {
+                        self.drain(out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        while let Ok(d) = self.done.try_recv() {
+            self.take(d, out);
+        }
+    }
+
+    fn take(&mut self, d: Done, out: &mut dyn FnMut(FlowRecord)) {
+        match d {
+            Done::Records(rs) => rs.into_iter().for_each(&mut *out),
+            Done::Finished(s) => self.finished.push(*s),
+        }
+    }
+
+    /// Sends what is left, lets every worker write out its open flows, and
+    /// waits for them.
+    pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        for idx in 0..self.workers.len() {
+            let last = match self.workers.get_mut(idx) {
+                Some(w) => std::mem::take(&mut w.filling),
+                None => continue,
+            };
+            if !last.slots.is_empty() {
+                self.send(idx, last, out);
+            }
+        }
+        let mut handles = Vec::new();
+        for w in &mut self.workers {
+            // Closing the channel ends the worker's loop.
+            let (closed, _) = bounded(0);
+            drop(std::mem::replace(&mut w.tx, closed));
+            handles.extend(w.handle.take());
+        }
+        let n = handles.len();
+        while self.finished.len() < n {
+            match self.done.recv() {
+                Ok(d) => self.take(d, out),
+                Err(_) => break,
+            }
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        self.drain(out);
+    }
+
+    /// Counters of the whole engine (complete after [`ParallelEngine::finish`]).
+    pub fn stats(&self) -> Stats {
+        let mut total = self.frames.clone();
+        for s in &self.finished {
+            total.merge(s);
+        }
+        total
+    }
+}
