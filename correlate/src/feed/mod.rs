@@ -1,124 +1,501 @@
-//! TEMPORARY STUB (replaced by the real readers): native JSON lines only.
-#![allow(missing_docs)]
-use crate::event::*;
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+//! Endpoint socket feeds: every supported format read into [`SocketEvent`]s.
+//!
+//! Formats: the native JSON lines of DESIGN.md; Sysmon Event ID 3 as flat
+//! (NXLog) JSON, Winlogbeat/ECS JSON, Windows event XML, and Sysmon for
+//! Linux (XML inside syslog, as JSON rows or text lines); Windows Security
+//! 5156 (Windows Filtering Platform); Linux auditd raw logs; osquery
+//! results (`socket_events`, `process_open_sockets`).
+//!
+//! A file is streamed: line by line (each line capped at [`MAX_LINE`]), or
+//! event by event for an XML document. A broken line is counted with its
+//! line number and reason and reading goes on; records that are valid but
+//! carry no socket event (other event ids, failed syscalls, unix sockets,
+//! ...) are counted as skipped, by reason. Only an input that is not a
+//! feed at all is an error.
 
-#[derive(Debug, Clone, Copy)]
+mod auditd;
+mod detect;
+mod fields;
+mod lines;
+mod native;
+mod osquery;
+mod sysmon;
+mod sysmon_json;
+mod sysmon_xml;
+mod wfp;
+
+use crate::event::SocketEvent;
+use detect::{JsonKind, Sniff};
+use lines::{Line, Lines};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+/// Longest line (or XML event) read, in bytes; a longer one is a bad line.
+pub const MAX_LINE: usize = 1 << 20;
+/// Bad lines kept as examples in a report.
+pub const MAX_BAD_EXAMPLES: usize = 10;
+/// Non-empty lines looked at to recognise a file's format.
+const SNIFF_LINES: usize = 8;
+
+/// Which reader to use for a feed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedFormat {
+    /// Recognise the format from the content (per line for JSON lines).
     Auto,
+    /// Native JSON lines (DESIGN.md).
     Jsonl,
+    /// Sysmon Event ID 3: JSON (NXLog, Winlogbeat, syslog rows) or XML.
     Sysmon,
+    /// Windows Security event 5156 (Windows Filtering Platform), JSON or XML.
+    Wfp,
+    /// osquery result logs.
     Osquery,
+    /// Linux auditd raw logs.
     Auditd,
 }
+
+impl FeedFormat {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedFormat::Auto => "auto",
+            FeedFormat::Jsonl => "jsonl",
+            FeedFormat::Sysmon => "sysmon",
+            FeedFormat::Wfp => "wfp",
+            FeedFormat::Osquery => "osquery",
+            FeedFormat::Auditd => "auditd",
+        }
+    }
+}
+
 impl std::str::FromStr for FeedFormat {
     type Err = String;
+
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Self::Auto,
-            "jsonl" => Self::Jsonl,
+            "jsonl" | "native" => Self::Jsonl,
             "sysmon" => Self::Sysmon,
+            "wfp" | "5156" => Self::Wfp,
             "osquery" => Self::Osquery,
-            "auditd" => Self::Auditd,
-            _ => return Err(format!("unknown format {s}")),
+            "auditd" | "audit" => Self::Auditd,
+            _ => {
+                return Err(format!(
+                    "unknown feed format {s:?} (auto, jsonl, sysmon, wfp, osquery, auditd)"
+                ))
+            }
         })
     }
 }
-#[derive(Debug, Clone, serde::Serialize)]
+
+/// One line that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BadLine {
+    /// Line number, from 1 (for XML, the line where the event starts).
     pub line: u64,
+    /// What is wrong with it.
     pub reason: String,
 }
+
+/// What reading one feed gave.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FeedReport {
+    /// The file (or stream) name.
     pub path: String,
+    /// The format read ("jsonl", "sysmon", "wfp", "osquery", "auditd",
+    /// "vmconnection", "mixed" when lines of several formats were found,
+    /// "empty").
     pub format: &'static str,
+    /// Lines read.
     pub lines: u64,
+    /// Socket events produced.
     pub events: u64,
+    /// Valid records that carry no socket event, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Lines (records) that could not be used.
     pub bad_lines: u64,
+    /// The first few of them.
     pub bad_examples: Vec<BadLine>,
-}
-#[derive(Debug, thiserror::Error)]
-pub enum FeedError {
-    #[error("{0}")]
-    Io(String),
+    /// auditd events ended before their last record was seen because too
+    /// many were pending.
+    pub evicted: u64,
 }
 
+impl FeedReport {
+    fn new(path: &str) -> Self {
+        Self {
+            path: path.to_string(),
+            format: "empty",
+            lines: 0,
+            events: 0,
+            skipped: BTreeMap::new(),
+            bad_lines: 0,
+            bad_examples: Vec::new(),
+            evicted: 0,
+        }
+    }
+}
+
+/// A feed that cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The file cannot be opened (missing, a directory, no permission).
+    #[error("feed {path}: cannot open: {reason}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading failed part way.
+    #[error("feed {path}: read error: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The content is not a feed format this reader knows.
+    #[error("feed {path}: {reason}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What was found.
+        reason: String,
+    },
+}
+
+/// What a reader made of one record.
+pub(crate) enum Rec {
+    /// A socket event.
+    Event(SocketEvent),
+    /// A valid record without a socket event, and why.
+    Skip(&'static str),
+    /// A broken record, and what is wrong.
+    Bad(String),
+}
+
+impl From<Result<SocketEvent, String>> for Rec {
+    fn from(r: Result<SocketEvent, String>) -> Self {
+        match r {
+            Ok(e) => Rec::Event(e),
+            Err(e) => Rec::Bad(e),
+        }
+    }
+}
+
+/// Where readers put what they found.
+pub(crate) struct Ctx<'a> {
+    report: &'a mut FeedReport,
+    sink: &'a mut dyn FnMut(SocketEvent),
+    /// Host name for formats that carry none.
+    pub(crate) default_host: &'a str,
+    seen: Option<&'static str>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn event(&mut self, ev: SocketEvent) {
+        self.report.events += 1;
+        (self.sink)(ev);
+    }
+
+    pub(crate) fn skip(&mut self, reason: &'static str) {
+        *self.report.skipped.entry(reason).or_default() += 1;
+    }
+
+    pub(crate) fn bad(&mut self, line: u64, reason: String) {
+        self.report.bad_lines += 1;
+        if self.report.bad_examples.len() < MAX_BAD_EXAMPLES {
+            self.report.bad_examples.push(BadLine { line, reason });
+        }
+    }
+
+    pub(crate) fn rec(&mut self, line: u64, rec: Rec) {
+        match rec {
+            Rec::Event(e) => self.event(e),
+            Rec::Skip(r) => self.skip(r),
+            Rec::Bad(r) => self.bad(line, r),
+        }
+    }
+
+    /// Notes that a record of `format` was found.
+    pub(crate) fn seen(&mut self, format: &'static str) {
+        self.seen = match self.seen {
+            None => Some(format),
+            Some(f) if f == format => Some(f),
+            Some(_) => Some("mixed"),
+        };
+    }
+
+    pub(crate) fn evicted(&mut self) {
+        self.report.evicted += 1;
+    }
+}
+
+/// Reads a feed file, giving every socket event to `sink`. `default_host`
+/// names the endpoint for formats that carry no host name (auditd).
 pub fn read_file(
     path: &Path,
-    _f: FeedFormat,
-    _h: &str,
+    format: FeedFormat,
+    default_host: &str,
     sink: &mut dyn FnMut(SocketEvent),
 ) -> Result<FeedReport, FeedError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| FeedError::Io(format!("{}: {e}", path.display())))?;
-    let mut r = FeedReport {
-        path: path.display().to_string(),
-        format: "jsonl",
-        lines: 0,
-        events: 0,
-        skipped: BTreeMap::new(),
-        bad_lines: 0,
-        bad_examples: vec![],
+    let name = path.display().to_string();
+    let open = |reason: String| FeedError::Open {
+        path: name.clone(),
+        reason,
     };
-    for (i, l) in text.lines().enumerate() {
-        r.lines += 1;
-        let v: serde_json::Value = match serde_json::from_str(l) {
-            Ok(v) => v,
-            Err(e) => {
-                r.bad_lines += 1;
-                r.bad_examples.push(BadLine {
-                    line: i as u64 + 1,
-                    reason: e.to_string(),
-                });
-                continue;
+    let meta = std::fs::metadata(path).map_err(|e| open(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(open("is a directory".into()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| open(e.to_string()))?;
+    read_reader(
+        BufReader::with_capacity(1 << 16, file),
+        &name,
+        format,
+        default_host,
+        sink,
+    )
+}
+
+/// Reads a feed from any buffered reader (a file, a socket, bytes in a
+/// test); `name` is what reports and errors call it.
+pub fn read_reader<R: BufRead>(
+    mut reader: R,
+    name: &str,
+    format: FeedFormat,
+    default_host: &str,
+    sink: &mut dyn FnMut(SocketEvent),
+) -> Result<FeedReport, FeedError> {
+    let read_err = |e: io::Error| FeedError::Read {
+        path: name.to_string(),
+        reason: e.to_string(),
+    };
+    let format_err = |reason: String| FeedError::Format {
+        path: name.to_string(),
+        reason,
+    };
+    let mut report = FeedReport::new(name);
+    let start = detect::skip_leading(&mut reader).map_err(read_err)?;
+    let mut ctx = Ctx {
+        report: &mut report,
+        sink,
+        default_host,
+        seen: None,
+    };
+    match start.kind {
+        detect::Start::Empty => {
+            ctx.report.lines = start.line.saturating_sub(1);
+            if format != FeedFormat::Auto {
+                ctx.report.format = format.name();
             }
-        };
-        let s = |k: &str| {
-            v.get(k).and_then(|x| {
-                x.as_str()
-                    .map(String::from)
-                    .or_else(|| x.as_u64().map(|n| n.to_string()))
-            })
-        };
-        let ev = (|| {
-            Some(SocketEvent {
-                ts: crate::timestamp::parse(&s("ts")?)?,
-                host: s("host")?,
-                host_ip: None,
-                os: s("os").map(|o| Os::parse(&o)),
-                kind: s("event")
-                    .map(|e| EventKind::parse(&e))
-                    .unwrap_or(Some(EventKind::Connect))?,
-                proto: Proto::parse(&s("proto")?),
-                local_ip: s("src_ip").and_then(|x| x.parse().ok()),
-                local_port: s("src_port").and_then(|x| x.parse().ok()),
-                remote_ip: s("dst_ip")?.parse().ok()?,
-                remote_port: s("dst_port")?.parse().ok()?,
-                process: Arc::new(Process {
-                    pid: s("pid").and_then(|p| p.parse().ok()),
-                    executable: s("process"),
-                    user: s("user"),
-                    ..Process::default()
-                }),
-            })
-        })();
-        match ev {
-            Some(e) => {
-                r.events += 1;
-                sink(e)
+            return Ok(report);
+        }
+        detect::Start::Utf16 => {
+            return Err(format_err(
+                "UTF-16 text: convert the export to UTF-8 first".into(),
+            ))
+        }
+        detect::Start::Xml
+            if matches!(
+                format,
+                FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp
+            ) =>
+        {
+            let doc = sysmon_xml::read_document(&mut reader, &mut ctx, start.line, format)
+                .map_err(read_err)?;
+            if format == FeedFormat::Auto && doc.events == 0 && !doc.root {
+                return Err(format_err(
+                    "XML without <Event> elements: not a Windows event export".into(),
+                ));
             }
-            None => {
-                r.bad_lines += 1;
-                r.bad_examples.push(BadLine {
-                    line: i as u64 + 1,
-                    reason: "missing field".into(),
-                })
+            ctx.report.lines = doc.lines;
+            let seen = ctx.seen.unwrap_or("sysmon");
+            report.format = seen;
+            return Ok(report);
+        }
+        _ => {}
+    }
+
+    let mut lines = Lines::new(reader, MAX_LINE, start.line);
+    // In auto mode the first lines decide what the file is; they are held
+    // and then read like the rest.
+    let mut held: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
+    let layout = match format {
+        FeedFormat::Auto => {
+            let mut looked = 0;
+            let mut first_problem: Option<String> = None;
+            let mut found = None;
+            while let Some((no, line)) = lines.next_line().map_err(read_err)? {
+                let text = match line {
+                    Line::Text(t) => t,
+                    Line::TooLong => {
+                        held.push((no, None));
+                        looked += 1;
+                        first_problem.get_or_insert_with(|| format!("line {no} is too long"));
+                        if looked >= SNIFF_LINES {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                let sniff = detect::sniff(text);
+                // Blank lines say nothing and yield nothing: not held.
+                if !matches!(sniff, Sniff::Blank) {
+                    held.push((no, Some(text.to_vec())));
+                }
+                match sniff {
+                    Sniff::Blank => continue,
+                    Sniff::Known(layout) => {
+                        found = Some(layout);
+                        break;
+                    }
+                    Sniff::Binary => {
+                        return Err(format_err(format!("binary data at line {no}, not a feed")))
+                    }
+                    Sniff::Unknown(why) => {
+                        first_problem.get_or_insert_with(|| format!("line {no}: {why}"));
+                        looked += 1;
+                        if looked >= SNIFF_LINES {
+                            break;
+                        }
+                    }
+                }
+            }
+            match found {
+                Some(l) => l,
+                None => match first_problem {
+                    None => {
+                        ctx.report.lines = lines.number;
+                        return Ok(report);
+                    }
+                    Some(p) => {
+                        return Err(format_err(format!(
+                            "not a known feed format (native JSON lines, Sysmon, 5156, osquery, auditd): {p}"
+                        )))
+                    }
+                },
+            }
+        }
+        FeedFormat::Auditd => detect::Layout::Auditd,
+        _ => detect::Layout::Json,
+    };
+
+    let mut st = LineState {
+        format,
+        layout,
+        decided: format != FeedFormat::Sysmon,
+        audit: auditd::Assembler::new(),
+    };
+    for (no, text) in held {
+        match text {
+            Some(t) => st.line(&mut ctx, no, &t),
+            None => st.too_long(&mut ctx, no),
+        }
+    }
+    while let Some((no, line)) = lines.next_line().map_err(read_err)? {
+        match line {
+            Line::Text(t) => st.line(&mut ctx, no, t),
+            Line::TooLong => st.too_long(&mut ctx, no),
+        }
+    }
+    st.audit.finish(&mut ctx);
+    ctx.report.lines = lines.number;
+    let seen = ctx.seen;
+    report.format = match (format, seen) {
+        (FeedFormat::Auto, Some(s)) => s,
+        (FeedFormat::Auto, None) => layout.name(),
+        (f, _) => f.name(),
+    };
+    Ok(report)
+}
+
+/// Reading state of a line-based feed.
+struct LineState {
+    format: FeedFormat,
+    layout: detect::Layout,
+    /// The layout is known; forced Sysmon learns from the first line
+    /// whether it reads JSON rows or syslog text.
+    decided: bool,
+    audit: auditd::Assembler,
+}
+
+impl LineState {
+    fn too_long(&mut self, ctx: &mut Ctx, no: u64) {
+        ctx.bad(no, format!("line longer than {} bytes", MAX_LINE));
+    }
+
+    fn line(&mut self, ctx: &mut Ctx, no: u64, bytes: &[u8]) {
+        let bytes = bytes.trim_ascii();
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.decided {
+            self.decided = true;
+            if bytes.first() != Some(&b'{') {
+                self.layout = detect::Layout::SyslogXml;
+            }
+        }
+        match self.layout {
+            detect::Layout::Auditd => self.audit.line(ctx, no, bytes),
+            detect::Layout::SyslogXml => sysmon_xml::syslog_line(ctx, no, bytes, self.format),
+            detect::Layout::Json => {
+                if bytes.first() == Some(&b'{') {
+                    json_line(ctx, no, bytes, self.format);
+                } else if matches!(self.format, FeedFormat::Auto | FeedFormat::Sysmon)
+                    && detect::has_event_xml(bytes)
+                {
+                    sysmon_xml::syslog_line(ctx, no, bytes, self.format);
+                } else {
+                    ctx.bad(no, "not a JSON object".into());
+                }
             }
         }
     }
-    Ok(r)
 }
+
+/// One JSON line: classified by its keys (in auto mode) and read.
+fn json_line(ctx: &mut Ctx, no: u64, bytes: &[u8], format: FeedFormat) {
+    let obj: Map<String, Value> = match serde_json::from_slice(bytes) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => return ctx.bad(no, "not a JSON object".into()),
+        Err(e) => return ctx.bad(no, format!("not JSON: {e}")),
+    };
+    let kind = detect::classify(&obj);
+    let rec = match (format, kind) {
+        (FeedFormat::Jsonl, _) | (FeedFormat::Auto, JsonKind::Native) => {
+            ctx.seen("jsonl");
+            native::record(&obj)
+        }
+        (FeedFormat::Osquery, _) | (FeedFormat::Auto, JsonKind::Osquery) => {
+            ctx.seen("osquery");
+            return osquery::line(ctx, no, &obj);
+        }
+        (FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp, JsonKind::Windows) => {
+            sysmon_json::windows_flat(ctx, &obj, format)
+        }
+        (FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp, JsonKind::Winlogbeat) => {
+            sysmon_json::winlogbeat(ctx, &obj, format)
+        }
+        (FeedFormat::Auto | FeedFormat::Sysmon, JsonKind::Syslog) => {
+            sysmon_json::syslog_row(ctx, &obj, format)
+        }
+        (FeedFormat::Auto, JsonKind::VmConnection) => {
+            ctx.seen("vmconnection");
+            // Per-process summaries of an aggregation interval, without
+            // pid or local port: not socket events.
+            Rec::Skip("VMConnection summary")
+        }
+        (FeedFormat::Auto, _) => Rec::Bad(detect::unknown_record(&obj)),
+        (FeedFormat::Sysmon, _) => Rec::Bad("not a Sysmon record".into()),
+        (FeedFormat::Wfp, _) => Rec::Bad("not a Windows event record".into()),
+        (FeedFormat::Auditd, _) => Rec::Bad("not an audit record".into()),
+    };
+    ctx.rec(no, rec);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! Recognising a feed's format from its first bytes and lines, and a JSON
+//! record's kind from its keys.
+
+use super::fields;
+use serde_json::{Map, Value};
+use std::io::{self, BufRead};
+
+/// How the input begins, once a byte-order mark and blank space are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Nothing but blank space.
+    Empty,
+    /// A UTF-16 byte-order mark.
+    Utf16,
+    /// `<` not followed by a digit: an XML document (a syslog line starts
+    /// `<13>`).
+    Xml,
+    /// Anything else: a line-based format.
+    Lines,
+}
+
+/// Where the content starts.
+pub(crate) struct Leading {
+    pub(crate) kind: Start,
+    /// Number of the line the first content byte is on.
+    pub(crate) line: u64,
+}
+
+/// Skips a UTF-8 byte-order mark and leading blank space (counting the
+/// lines it spans), and tells what comes next, without consuming it.
+pub(crate) fn skip_leading(r: &mut impl BufRead) -> io::Result<Leading> {
+    let mut line = 1u64;
+    let mut first = true;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(Leading {
+                kind: Start::Empty,
+                line,
+            });
+        }
+        if first {
+            first = false;
+            if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+                return Ok(Leading {
+                    kind: Start::Utf16,
+                    line,
+                });
+            }
+            if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                r.consume(3);
+                continue;
+            }
+        }
+        let blank = buf
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(buf.len());
+        line += buf.iter().take(blank).filter(|&&b| b == b'\n').count() as u64;
+        if blank < buf.len() {
+            let kind = match (buf.get(blank), buf.get(blank + 1)) {
+                (Some(b'<'), Some(d)) if d.is_ascii_digit() => Start::Lines,
+                (Some(b'<'), _) => Start::Xml,
+                _ => Start::Lines,
+            };
+            // Only whole blank lines are dropped, so line numbers and
+            // the first line's text stay as they are.
+            let keep = buf
+                .iter()
+                .take(blank)
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            r.consume(keep);
+            return Ok(Leading { kind, line });
+        }
+        r.consume(blank);
+    }
+}
+
+/// The line-based layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// One JSON object a line (classified per line).
+    Json,
+    /// auditd records.
+    Auditd,
+    /// Syslog text lines carrying a Sysmon for Linux `<Event>`.
+    SyslogXml,
+}
+
+impl Layout {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Layout::Json => "jsonl",
+            Layout::Auditd => "auditd",
+            Layout::SyslogXml => "sysmon",
+        }
+    }
+}
+
+/// What one of the first lines says about the file.
+pub(crate) enum Sniff {
+    /// Blank.
+    Blank,
+    /// A record of a known format.
+    Known(Layout),
+    /// Not text.
+    Binary,
+    /// Text of no known format, and why.
+    Unknown(String),
+}
+
+/// Looks at one of the first lines.
+pub(crate) fn sniff(line: &[u8]) -> Sniff {
+    let t = line.trim_ascii();
+    if t.is_empty() {
+        return Sniff::Blank;
+    }
+    if t.contains(&0) || std::str::from_utf8(t).is_err() {
+        return Sniff::Binary;
+    }
+    if t.first() == Some(&b'{') {
+        return match serde_json::from_slice::<Value>(t) {
+            Ok(Value::Object(o)) => match classify(&o) {
+                JsonKind::Unknown => Sniff::Unknown(unknown_record(&o)),
+                _ => Sniff::Known(Layout::Json),
+            },
+            Ok(_) => Sniff::Unknown("not a JSON object".into()),
+            Err(e) => Sniff::Unknown(format!("not JSON: {e}")),
+        };
+    }
+    if contains(t, b"msg=audit(") && contains(t, b"type=") {
+        return Sniff::Known(Layout::Auditd);
+    }
+    if has_event_xml(t) {
+        return Sniff::Known(Layout::SyslogXml);
+    }
+    let start: String = String::from_utf8_lossy(t).chars().take(40).collect();
+    Sniff::Unknown(format!("starts {start:?}"))
+}
+
+/// True when the line holds a Windows/Sysmon event as XML.
+pub(crate) fn has_event_xml(t: &[u8]) -> bool {
+    contains(t, b"<Event") && contains(t, b"</Event>")
+}
+
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What a JSON line is, by its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonKind {
+    /// Native feed line (`ts`, `dst_ip`, ...).
+    Native,
+    /// A Windows event with flat fields (`EventID`, NXLog and similar).
+    Windows,
+    /// Winlogbeat / Elastic Agent (`winlog.event_id`, `winlog.event_data`).
+    Winlogbeat,
+    /// A syslog row whose `SyslogMessage` may hold a Sysmon for Linux event.
+    Syslog,
+    /// An osquery result line.
+    Osquery,
+    /// Azure VM Insights `VMConnection` summary.
+    VmConnection,
+    /// None of these.
+    Unknown,
+}
+
+/// Classifies a JSON record by the keys it has.
+pub(crate) fn classify(o: &Map<String, Value>) -> JsonKind {
+    if o.contains_key("ts") && o.contains_key("dst_ip") {
+        JsonKind::Native
+    } else if o.get("winlog").is_some_and(Value::is_object) {
+        JsonKind::Winlogbeat
+    } else if o.contains_key("EventID") {
+        JsonKind::Windows
+    } else if o.contains_key("SyslogMessage") {
+        JsonKind::Syslog
+    } else if o.contains_key("hostIdentifier")
+        || o.contains_key("diffResults")
+        || o.contains_key("snapshot")
+        || (o.contains_key("columns") && o.contains_key("name"))
+    {
+        JsonKind::Osquery
+    } else if o.get("Type").and_then(Value::as_str) == Some("VMConnection") {
+        JsonKind::VmConnection
+    } else {
+        JsonKind::Unknown
+    }
+}
+
+/// The bad-line reason for a JSON record of no known kind.
+pub(crate) fn unknown_record(o: &Map<String, Value>) -> String {
+    let keys: Vec<&str> = o.keys().take(6).map(String::as_str).collect();
+    let more = if o.len() > keys.len() { ", ..." } else { "" };
+    format!(
+        "unknown record (keys {}{more})",
+        fields::quote(&keys.join(", "))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(input: &[u8]) -> (Start, u64, Vec<u8>) {
+        let mut r = input;
+        let l = skip_leading(&mut r).unwrap();
+        (l.kind, l.line, r.to_vec())
+    }
+
+    #[test]
+    fn leading_bytes() {
+        assert_eq!(start(b"").0, Start::Empty);
+        assert_eq!(start(b" \n\n  ").0, Start::Empty);
+        assert_eq!(start(b"\xFF\xFE<\x00").0, Start::Utf16);
+        let (k, line, rest) = start(b"\xEF\xBB\xBF\n\n  <Events>");
+        assert_eq!((k, line, rest), (Start::Xml, 3, b"  <Events>".to_vec()));
+        assert_eq!(start(b"<13>Oct 11 host sysmon: <Event>").0, Start::Lines);
+        assert_eq!(start(b"{\"ts\":1}").1, 1);
+    }
+
+    #[test]
+    fn first_lines() {
+        assert!(matches!(
+            sniff(br#"{"ts":"1","dst_ip":"1.2.3.4"}"#),
+            Sniff::Known(Layout::Json)
+        ));
+        assert!(matches!(
+            sniff(b"type=EOE msg=audit(1.2:3):"),
+            Sniff::Known(Layout::Auditd)
+        ));
+        assert!(matches!(
+            sniff(b"Oct 11 h sysmon: <Event><System/></Event>"),
+            Sniff::Known(Layout::SyslogXml)
+        ));
+        assert!(matches!(sniff(b"\x00\x01garbage"), Sniff::Binary));
+        assert!(matches!(sniff(b"\xC3\x28"), Sniff::Binary));
+        match sniff(br#"{"a":1}"#) {
+            Sniff::Unknown(why) => assert_eq!(why, "unknown record (keys \"a\")"),
+            _ => panic!("unknown"),
+        }
+        assert!(matches!(sniff(b"hello"), Sniff::Unknown(_)));
+    }
+}

@@ -1,0 +1,168 @@
+//! The native feed: one JSON object a line (DESIGN.md, "Endpoint socket
+//! feed: native JSON lines"). `src` is the endpoint's own side.
+//!
+//! `ts`, `host`, `dst_ip`, `dst_port` and `pid` or `process` must be there.
+//! `proto`, `src_ip` and `src_port` must be valid when present but may be
+//! left out, as for an event of a feed that does not log them (auditd):
+//! [`SocketEvent::to_native_json`] leaves them out then, and the project's
+//! own attribution fixture has such a line (no local port).
+
+use super::fields::{opt_string, optional, parse_ip, parse_pid, parse_port, quote, required};
+use super::Rec;
+use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::timestamp;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Reads one native line.
+pub(crate) fn record(o: &Map<String, Value>) -> Rec {
+    event(o).into()
+}
+
+fn event(o: &Map<String, Value>) -> Result<SocketEvent, String> {
+    let ts = required(o, "ts", timestamp::parse)?;
+    let host = opt_string(o, "host").ok_or("missing host")?;
+    let proto = optional(o, "proto", Proto::parse)?;
+    let local_ip = optional(o, "src_ip", parse_ip)?;
+    let local_port = optional(o, "src_port", parse_port)?;
+    let remote_ip = required(o, "dst_ip", parse_ip)?;
+    let remote_port = required(o, "dst_port", parse_port)?;
+    let pid = optional(o, "pid", parse_pid)?;
+    let executable = opt_string(o, "process");
+    if pid.is_none() && executable.is_none() {
+        return Err("missing pid or process".into());
+    }
+    let kind = optional(o, "event", EventKind::parse)?.unwrap_or(EventKind::Connect);
+    let host_ip = optional(o, "host_ip", parse_ip)?;
+    let os = opt_string(o, "os").map(|s| Os::parse(&s));
+    let ppid = optional(o, "ppid", parse_pid)?;
+    let sha256 = opt_string(o, "sha256").map(|s| s.to_ascii_lowercase());
+    if let Some(h) = &sha256 {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("bad sha256 {}", quote(h)));
+        }
+    }
+    Ok(SocketEvent {
+        ts,
+        host,
+        host_ip,
+        os,
+        kind,
+        proto,
+        local_ip,
+        local_port,
+        remote_ip,
+        remote_port,
+        process: Arc::new(Process {
+            pid,
+            ppid,
+            executable,
+            user: opt_string(o, "user"),
+            cmdline: opt_string(o, "cmdline"),
+            sha256,
+            signer: opt_string(o, "signer"),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn read(line: &str) -> Result<SocketEvent, String> {
+        let v: Map<String, Value> = serde_json::from_str(line).unwrap();
+        event(&v)
+    }
+
+    #[test]
+    fn every_field() {
+        let e = read(
+            r#"{"ts":"2023-11-14T22:13:20.000900Z","host":"ws1","event":"accept","os":"linux",
+            "proto":"tcp","src_ip":"10.1.0.5","src_port":"8080","dst_ip":"fe80:0000:0000:0000:0000:0000:0000:0001",
+            "dst_port":41001,"pid":"1100","ppid":1,"process":"/usr/sbin/nginx","user":"www-data",
+            "sha256":"AB00000000000000000000000000000000000000000000000000000000000000",
+            "signer":"Debian","cmdline":"nginx -g daemon off;","host_ip":"192.0.2.1","extra":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(capture::time::rfc3339(e.ts), "2023-11-14T22:13:20.000900Z");
+        assert_eq!(e.host, "ws1");
+        assert_eq!(e.kind, EventKind::Accept);
+        assert_eq!(e.os, Some(Os::Linux));
+        assert_eq!(e.proto, Some(Proto::Tcp));
+        assert_eq!(e.local_ip, Some("10.1.0.5".parse::<IpAddr>().unwrap()));
+        assert_eq!(e.local_port, Some(8080));
+        assert_eq!(e.remote_ip, "fe80::1".parse::<IpAddr>().unwrap());
+        assert_eq!(e.remote_port, 41001);
+        assert_eq!(e.host_ip, Some("192.0.2.1".parse().unwrap()));
+        let p = &e.process;
+        assert_eq!(p.pid, Some(1100));
+        assert_eq!(p.ppid, Some(1));
+        assert_eq!(p.executable.as_deref(), Some("/usr/sbin/nginx"));
+        assert_eq!(p.user.as_deref(), Some("www-data"));
+        assert_eq!(p.cmdline.as_deref(), Some("nginx -g daemon off;"));
+        assert_eq!(p.signer.as_deref(), Some("Debian"));
+        assert!(p.sha256.as_deref().unwrap().starts_with("ab00"));
+    }
+
+    #[test]
+    fn minimal_line_and_epoch_seconds() {
+        let e = read(
+            r#"{"ts":1700000000.25,"host":"h","proto":"udp","src_ip":"10.0.0.1","src_port":5353,
+            "dst_ip":"224.0.0.251","dst_port":5353,"process":"C:\\Windows\\svchost.exe"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.ts, 1_700_000_000_250_000);
+        assert_eq!(e.kind, EventKind::Connect);
+        assert_eq!(e.process.pid, None);
+        assert_eq!(e.os, None);
+    }
+
+    #[test]
+    fn bad_lines_name_the_problem() {
+        let base = r#""ts":"1700000000","host":"h","proto":"tcp","src_ip":"10.0.0.1","src_port":1,"dst_ip":"10.0.0.2","dst_port":2,"pid":3"#;
+        let err = |extra: &str, drop: &str| {
+            let line = format!("{{{base}{extra}}}");
+            let mut v: Map<String, Value> = serde_json::from_str(&line).unwrap();
+            v.remove(drop);
+            event(&v).unwrap_err()
+        };
+        assert_eq!(err("", "dst_port"), "missing dst_port");
+        assert_eq!(err("", "ts"), "missing ts");
+        assert_eq!(err("", "host"), "missing host");
+        assert_eq!(err(r#","src_ip":"x""#, ""), "bad src_ip \"x\"");
+        assert_eq!(err(r#","dst_port":"70000""#, ""), "bad dst_port \"70000\"");
+        assert_eq!(err(r#","proto":"icmp""#, ""), "bad proto \"icmp\"");
+        assert_eq!(err(r#","event":"listen""#, ""), "bad event \"listen\"");
+        assert_eq!(err(r#","ts":"yesterday""#, ""), "bad ts \"yesterday\"");
+        assert_eq!(err(r#","pid":-1"#, ""), "bad pid \"-1\"");
+        assert_eq!(err("", "pid"), "missing pid or process");
+    }
+
+    #[test]
+    fn transport_and_local_side_may_be_left_out() {
+        let e = read(
+            r#"{"ts":"1700000000","host":"ws2","dst_ip":"198.51.100.7","dst_port":8080,"pid":3100,"src_ip":"10.1.0.7"}"#,
+        )
+        .unwrap();
+        assert_eq!((e.proto, e.local_port), (None, None));
+        assert_eq!(e.local_ip, Some("10.1.0.7".parse().unwrap()));
+        // An auditd-like event (remote side only) goes through the native
+        // form and back unchanged.
+        let mut a = e.clone();
+        a.local_ip = None;
+        assert_eq!(read(&a.to_native_json()).unwrap(), a);
+    }
+
+    #[test]
+    fn what_the_event_model_writes_reads_back() {
+        let e = read(
+            r#"{"ts":"2023-01-01T00:00:00.5Z","host":"h","proto":"tcp","src_ip":"::1","src_port":1,
+            "dst_ip":"::1","dst_port":2,"pid":3,"process":"/bin/x","event":"close","os":"windows",
+            "user":"u","cmdline":"x -y","ppid":2}"#,
+        )
+        .unwrap();
+        let back = read(&e.to_native_json()).unwrap();
+        assert_eq!(back, e);
+    }
+}
