@@ -27,7 +27,8 @@ pub struct FileReport {
 pub enum Tick {
     /// A flow ended.
     Record(FlowRecord),
-    /// Packet time has reached this point (sent every few thousand packets).
+    /// Every record of a flow that ended by this packet time has been
+    /// handed on (sent every few thousand packets).
     Time(u64),
 }
 
@@ -91,6 +92,14 @@ impl Runner {
         }
     }
 
+    /// Packet time up to which every flow due to end has been handed out.
+    fn watermark(&self) -> u64 {
+        match self {
+            Runner::Inline(e) => e.watermark(),
+            Runner::Threads(e) => e.watermark(),
+        }
+    }
+
     fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) -> Stats {
         match self {
             Runner::Inline(e) => {
@@ -123,7 +132,9 @@ pub fn run(
             engine.frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
             n += 1;
             if n.is_multiple_of(TIME_EVERY) {
-                sink(Tick::Time(ts));
+                // Not the packet's own time: workers may still hold records
+                // of flows that ended before it.
+                sink(Tick::Time(engine.watermark()));
                 if n.is_multiple_of(65_536) {
                     progress.set(done + n * 16);
                 }

@@ -7,13 +7,17 @@ use crate::decode::{decode, LinkType};
 use crate::flow::{FlowKey, Shard};
 use crate::record::FlowRecord;
 use crate::stats::Stats;
-use crate::time::Micros;
+use crate::time::{Micros, SECOND};
 
 /// Decoder plus shards.
 pub struct Engine {
     shards: Vec<Shard>,
     /// Frame-level counters (read, decode failures, truncation).
     frames: Stats,
+    /// Latest packet time.
+    now: Micros,
+    /// When every shard's clock is next brought up to `now`.
+    next_sync: Micros,
 }
 
 impl Engine {
@@ -26,6 +30,8 @@ impl Engine {
         Engine {
             shards,
             frames: Stats::default(),
+            now: 0,
+            next_sync: 0,
         }
     }
 
@@ -43,6 +49,17 @@ impl Engine {
         if (frame.len() as u64) < u64::from(wire_len) {
             self.frames.truncated_packets += 1;
         }
+        if ts > self.now {
+            self.now = ts;
+            if ts >= self.next_sync && self.shards.len() > 1 {
+                // Once a second of packet time, shards that saw no packet
+                // lately end their idle flows too.
+                for shard in &mut self.shards {
+                    shard.advance(ts, out);
+                }
+                self.next_sync = ts + SECOND;
+            }
+        }
         match decode(link, frame) {
             Ok(pkt) => {
                 let n = self.shards.len() as u64;
@@ -59,6 +76,11 @@ impl Engine {
             }
             Err(e) => self.frames.decode_errors.add(e),
         }
+    }
+
+    /// Packet time up to which every flow due to end has been handed out.
+    pub fn watermark(&self) -> Micros {
+        self.now
     }
 
     /// Writes out every flow still open.

@@ -8,13 +8,20 @@
 //! Each shard sees its packets in capture order, exactly as the shards of
 //! [`crate::Engine`] do, so the records are the same set for any number of
 //! workers.
+//!
+//! Once a second of packet time the reader sends every worker what it has
+//! (an empty batch too) stamped with the reader's clock; the worker brings
+//! its shard's clock up to it, ends what went idle, and answers with the
+//! records and the clock. The smallest clock answered is the
+//! [`ParallelEngine::watermark`]: every record of a flow due to end by then
+//! has been handed out, so windows downstream can close on it.
 
 use crate::config::FlowConfig;
 use crate::decode::{decode, LinkType};
 use crate::flow::{FlowKey, Shard};
 use crate::record::FlowRecord;
 use crate::stats::Stats;
-use crate::time::Micros;
+use crate::time::{Micros, SECOND};
 use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
 use std::thread::JoinHandle;
 
@@ -39,6 +46,8 @@ struct Slot {
 struct Batch {
     data: Vec<u8>,
     slots: Vec<Slot>,
+    /// The reader's packet time when the batch was sent.
+    clock: Micros,
 }
 
 impl Batch {
@@ -46,12 +55,14 @@ impl Batch {
         Batch {
             data: Vec::with_capacity(BATCH_BYTES + 65_536),
             slots: Vec::with_capacity(BATCH_PACKETS),
+            clock: 0,
         }
     }
 
     fn clear(&mut self) {
         self.data.clear();
         self.slots.clear();
+        self.clock = 0;
     }
 
     fn full(&self) -> bool {
@@ -61,13 +72,16 @@ impl Batch {
 
 /// What a worker sends back.
 enum Done {
-    /// Flow records that ended while processing a batch.
-    Records(Vec<FlowRecord>),
+    /// Flow records that ended while processing a batch of worker `.0`,
+    /// whose clock was `.1`.
+    Records(usize, Micros, Vec<FlowRecord>),
     /// The worker's counters, when its input ended.
     Finished(Box<Stats>),
 }
 
 struct Worker {
+    /// Clock of the latest batch this worker has answered.
+    acked: Micros,
     tx: Sender<Batch>,
     free: Receiver<Batch>,
     filling: Batch,
@@ -80,9 +94,16 @@ pub struct ParallelEngine {
     done: Receiver<Done>,
     frames: Stats,
     finished: Vec<Stats>,
+    /// Latest packet time read.
+    now: Micros,
+    /// When every worker is next sent its batch, full or not.
+    next_sync: Micros,
 }
 
-fn work(cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
+/// Packet time between two clock syncs of every worker.
+const SYNC_EVERY: Micros = SECOND;
+
+fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
     let mut shard = Shard::new(cfg);
     let mut records: Vec<FlowRecord> = Vec::new();
     for mut batch in rx {
@@ -98,18 +119,16 @@ fn work(cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<
                     shard.process(&pkt, s.ts, s.len, &mut out);
                 }
             }
+            shard.advance(batch.clock, &mut out);
         }
-        if !records.is_empty() {
-            let _ = done.send(Done::Records(std::mem::take(&mut records)));
-        }
+        // Answered even when empty: the answer carries the clock.
+        let _ = done.send(Done::Records(id, batch.clock, std::mem::take(&mut records)));
         batch.clear();
         // The reader may have stopped taking batches back; dropping one then is fine.
         let _ = free.try_send(batch);
     }
     shard.finish(&mut |r| records.push(r));
-    if !records.is_empty() {
-        let _ = done.send(Done::Records(records));
-    }
+    let _ = done.send(Done::Records(id, Micros::MAX, records));
     let _ = done.send(Done::Finished(Box::new(shard.stats.clone())));
 }
 
@@ -126,9 +145,10 @@ impl ParallelEngine {
                 let (cfg, done_tx) = (cfg.clone(), done_tx.clone());
                 let handle = std::thread::Builder::new()
                     .name(format!("procflow-worker-{i}"))
-                    .spawn(move || work(cfg, rx, free_tx, done_tx))
+                    .spawn(move || work(i, cfg, rx, free_tx, done_tx))
                     .ok();
                 Worker {
+                    acked: 0,
                     tx,
                     free,
                     filling: Batch::with_capacity(),
@@ -141,7 +161,15 @@ impl ParallelEngine {
             done,
             frames: Stats::default(),
             finished: Vec::new(),
+            now: 0,
+            next_sync: 0,
         }
+    }
+
+    /// Packet time up to which every flow due to end has been handed out:
+    /// the oldest clock a worker has answered.
+    pub fn watermark(&self) -> Micros {
+        self.workers.iter().map(|w| w.acked).min().unwrap_or(0)
     }
 
     /// Takes one captured frame; records of flows that ended on the workers
@@ -158,6 +186,13 @@ impl ParallelEngine {
         self.frames.bytes += frame.len() as u64;
         if (frame.len() as u64) < u64::from(wire_len) {
             self.frames.truncated_packets += 1;
+        }
+        if ts > self.now {
+            self.now = ts;
+            if ts >= self.next_sync {
+                self.next_sync = ts + SYNC_EVERY;
+                self.sync(out);
+            }
         }
         let idx = match decode(link, frame) {
             Ok(pkt) => {
@@ -182,10 +217,25 @@ impl ParallelEngine {
         });
         if w.filling.full() {
             let next = w.free.try_recv().unwrap_or_else(|_| Batch::with_capacity());
-            let full = std::mem::replace(&mut w.filling, next);
+            let mut full = std::mem::replace(&mut w.filling, next);
+            full.clock = self.now;
             self.send(idx, full, out);
             self.drain(out);
         }
+    }
+
+    /// Sends every worker its batch as it is, stamped with the clock.
+    fn sync(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        for idx in 0..self.workers.len() {
+            let Some(w) = self.workers.get_mut(idx) else {
+                continue;
+            };
+            let next = w.free.try_recv().unwrap_or_else(|_| Batch::with_capacity());
+            let mut batch = std::mem::replace(&mut w.filling, next);
+            batch.clock = self.now;
+            self.send(idx, batch, out);
+        }
+        self.drain(out);
     }
 
     /// Sends a batch to worker `idx`; while its queue is full, takes the
@@ -220,7 +270,12 @@ impl ParallelEngine {
 
     fn take(&mut self, d: Done, out: &mut dyn FnMut(FlowRecord)) {
         match d {
-            Done::Records(rs) => rs.into_iter().for_each(&mut *out),
+            Done::Records(id, clock, rs) => {
+                rs.into_iter().for_each(&mut *out);
+                if let Some(w) = self.workers.get_mut(id) {
+                    w.acked = w.acked.max(clock);
+                }
+            }
             Done::Finished(s) => self.finished.push(*s),
         }
     }
@@ -234,6 +289,8 @@ impl ParallelEngine {
                 None => continue,
             };
             if !last.slots.is_empty() {
+                let mut last = last;
+                last.clock = self.now;
                 self.send(idx, last, out);
             }
         }

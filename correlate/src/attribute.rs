@@ -96,10 +96,17 @@ impl FlowKeyTime {
     }
 }
 
+/// A way to fit a flow to a socket given the socket's (first, last) times
+/// on the sensor's clock: the quality and the distance in time.
+type FitFn<'a> = fn(&SocketIndex, &FlowKeyTime, &'a Socket, (i64, i64)) -> Option<(Quality, u64)>;
+
 /// A socket that fits, with how well.
 struct Candidate<'a> {
     sock: &'a Socket,
     quality: Quality,
+    /// It fits without the clock offset estimate: the stronger evidence
+    /// when another socket fits only with it.
+    raw: bool,
     /// Distance in time from the flow (µs), to rank candidates.
     distance: u64,
 }
@@ -127,6 +134,12 @@ impl SocketIndex {
                     samples.push((s.clock, f.start as i64 - s.first as i64));
                 }
             }
+        }
+        // When some feed names the flow at its own time, a far-off match in
+        // another feed is a reused 5-tuple, not evidence of a wrong clock.
+        let tol = self.config().time_tolerance as i64;
+        if samples.iter().any(|&(_, d)| d.abs() <= tol) {
+            samples.retain(|&(_, d)| d.abs() <= tol);
         }
         for (clock, sample) in samples {
             self.hosts.add_sample(clock, sample);
@@ -176,15 +189,51 @@ impl SocketIndex {
         (None, false)
     }
 
-    fn adjusted(&self, s: &Socket) -> (i64, i64) {
-        let off = self.hosts.offset(s.clock);
+    /// The socket's times on the sensor's clock: with the clock's offset
+    /// estimate, or as the feed wrote them.
+    fn times(&self, s: &Socket, raw: bool) -> (i64, i64) {
+        let off = if raw { 0 } else { self.hosts.offset(s.clock) };
         (s.first as i64 + off, s.last as i64 + off)
     }
 
+    /// The better of the fits with and without the offset estimate.
+    fn fit<'a>(&self, f: &FlowKeyTime, s: &'a Socket, how: FitFn<'a>) -> Option<Candidate<'a>> {
+        let adjusted = how(self, f, s, self.times(s, false));
+        let raw = if self.hosts.offset(s.clock) == 0 {
+            adjusted
+        } else {
+            how(self, f, s, self.times(s, true))
+        };
+        let pick = match (adjusted, raw) {
+            (Some(a), Some(r)) if a.0 < r.0 => Some((a, false)),
+            (_, Some(r)) => Some((r, true)),
+            (Some(a), None) => Some((a, false)),
+            (None, None) => None,
+        };
+        pick.map(|((quality, distance), raw)| Candidate {
+            sock: s,
+            quality,
+            raw,
+            distance,
+        })
+    }
+
     fn fit_exact<'a>(&self, f: &FlowKeyTime, s: &'a Socket) -> Option<Candidate<'a>> {
+        self.fit(f, s, Self::exact_fit)
+    }
+
+    fn fit_remote<'a>(&self, f: &FlowKeyTime, s: &'a Socket) -> Option<Candidate<'a>> {
+        self.fit(f, s, Self::remote_fit)
+    }
+
+    fn exact_fit(
+        &self,
+        f: &FlowKeyTime,
+        s: &Socket,
+        (first, last): (i64, i64),
+    ) -> Option<(Quality, u64)> {
         let tol = self.config().time_tolerance as i64;
         let late = self.config().late_window as i64;
-        let (first, last) = self.adjusted(s);
         let (start, end) = (f.start as i64, f.end as i64);
         let (quality, distance) = if s.starts {
             let d = first - start;
@@ -217,16 +266,16 @@ impl SocketIndex {
                 return None;
             }
         };
-        Some(Candidate {
-            sock: s,
-            quality,
-            distance,
-        })
+        Some((quality, distance))
     }
 
-    fn fit_remote<'a>(&self, f: &FlowKeyTime, s: &'a Socket) -> Option<Candidate<'a>> {
+    fn remote_fit(
+        &self,
+        f: &FlowKeyTime,
+        s: &Socket,
+        (first, last): (i64, i64),
+    ) -> Option<(Quality, u64)> {
         let tol = self.config().time_tolerance as i64;
-        let (first, last) = self.adjusted(s);
         let start = f.start as i64;
         let distance = if s.starts {
             (first - start).unsigned_abs()
@@ -235,11 +284,7 @@ impl SocketIndex {
         } else {
             return None;
         };
-        (distance <= tol.unsigned_abs()).then_some(Candidate {
-            sock: s,
-            quality: Quality::RemoteOnly,
-            distance,
-        })
+        (distance <= tol.unsigned_abs()).then_some((Quality::RemoteOnly, distance))
     }
 
     /// Keeps the best-quality candidates; they must all be the same process
@@ -250,6 +295,10 @@ impl SocketIndex {
             return (None, false);
         };
         cands.retain(|c| c.quality == best_q);
+        // A fit at the feed's own time outranks one that needs the offset.
+        if cands.iter().any(|c| c.raw) && cands.iter().any(|c| !c.raw) {
+            cands.retain(|c| c.raw);
+        }
         cands.sort_by_key(|c| (c.distance, std::cmp::Reverse(richness(&c.sock.process))));
         let Some(best) = cands.first() else {
             return (None, false);

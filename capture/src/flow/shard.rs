@@ -67,6 +67,19 @@ impl Shard {
         self.table.len()
     }
 
+    /// Moves this shard's clock to `now` (packet time seen elsewhere in the
+    /// capture) and writes out what went idle or quiet by then, so a shard
+    /// whose own flows fell silent still ends them on time.
+    pub fn advance(&mut self, now: Micros, out: &mut dyn FnMut(FlowRecord)) {
+        if now > self.now {
+            self.now = now;
+            if now >= self.next_sweep {
+                self.expire(out);
+                self.next_sweep = now + SECOND;
+            }
+        }
+    }
+
     /// Processes one decoded packet of captured length `frame_len`.
     pub fn process(
         &mut self,
