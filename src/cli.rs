@@ -19,8 +19,13 @@ pub enum Command {
     /// Read captures and write one JSON line per flow (HTTP and TLS included).
     Flows(FlowsArgs),
     /// Read captures and endpoint socket feeds: attribute every flow to the
-    /// host and process on each end, and sum traffic per process window.
+    /// host and process on each end, sum traffic per process window, and
+    /// (with --alerts) run AN0144 / AN0145 against the baseline.
     Read(ReadArgs),
+    /// Fold captures and feeds into the baseline without alerting.
+    Learn(LearnArgs),
+    /// Print the documented default configuration, or check a file.
+    Config(ConfigArgs),
     /// Poll this host's /proc and write its sockets as a native feed
     /// (an `open` event when a socket appears, `close` when it is gone).
     Sockets(SocketsArgs),
@@ -63,6 +68,52 @@ pub struct FlowsArgs {
 /// Arguments of `procflow read`.
 #[derive(Args, Debug)]
 pub struct ReadArgs {
+    /// Write alerts (JSON lines) here ("-": standard output).
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// Judge against the baseline in this file (SQLite; created when
+    /// missing). Without it every process counts as unseen.
+    #[arg(long, value_name = "DB")]
+    pub baseline: Option<PathBuf>,
+    /// Detection settings (TOML; `procflow config --default` prints them).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not fold what this run sees into the baseline.
+    #[arg(long)]
+    pub no_learn: bool,
+    /// Feeds, outputs, attribution and capture settings.
+    #[command(flatten)]
+    pub attribute: AttributeArgs,
+}
+
+/// Arguments of `procflow learn`.
+#[derive(Args, Debug)]
+pub struct LearnArgs {
+    /// The baseline file to fold into (SQLite; created when missing).
+    #[arg(long, value_name = "DB", required = true)]
+    pub baseline: PathBuf,
+    /// Detection settings (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Feeds, outputs, attribution and capture settings.
+    #[command(flatten)]
+    pub attribute: AttributeArgs,
+}
+
+/// Arguments of `procflow config`.
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Print the default configuration, every key documented.
+    #[arg(long = "default", conflicts_with = "check")]
+    pub print_default: bool,
+    /// Check a configuration file and say what is wrong with it.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
+
+/// What `read` and `learn` share.
+#[derive(Args, Debug)]
+pub struct AttributeArgs {
     /// Endpoint socket feed files (native JSON lines, Sysmon Event ID 3 as
     /// XML or JSON, Windows Security 5156, Sysmon for Linux, auditd, osquery).
     #[arg(long = "feed", value_name = "FILE")]
@@ -75,15 +126,16 @@ pub struct ReadArgs {
     #[arg(long, value_name = "NAME")]
     pub feed_host: Option<String>,
     /// Write attributed flow records (JSON lines) here ("-": standard
-    /// output, also the default when neither --flows nor --processes is given).
+    /// output, also the default for `read` when no other output is named).
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
     /// Write per-process windows (JSON lines) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
-    /// Process window length in seconds of packet time.
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
-    pub window: u64,
+    /// Process window length in seconds of packet time (default: the
+    /// configuration's window_secs, 600).
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<u64>,
     /// Seconds an endpoint clock and its events may be off the flow for an
     /// exact match.
     #[arg(long, default_value_t = 2.0, value_name = "SECS")]

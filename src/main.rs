@@ -2,6 +2,7 @@
 //! how much, and is that normal here.
 
 mod cli;
+mod detection;
 mod flows;
 mod pipeline;
 mod progress;
@@ -16,6 +17,8 @@ fn main() -> ExitCode {
     let result = match args.command {
         cli::Command::Flows(a) => flows::run(&a),
         cli::Command::Read(a) => read::run(&a),
+        cli::Command::Learn(a) => read::learn(&a),
+        cli::Command::Config(a) => detection::config_command(&a),
         cli::Command::Sockets(a) => sockets::run(&a),
     };
     match result {

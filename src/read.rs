@@ -1,13 +1,17 @@
-//! `procflow read`: captures and endpoint feeds in; attributed flows,
-//! per-process windows and a coverage summary out.
+//! `procflow read` and `procflow learn`: captures and endpoint feeds in;
+//! attributed flows, per-process windows, alerts and a summary out, and
+//! the baseline brought up to date.
 
-use crate::cli::ReadArgs;
+use crate::cli::{AttributeArgs, LearnArgs, ReadArgs};
+use crate::detection;
 use crate::pipeline::{self, Tick};
 use anyhow::{Context, Result};
 use correlate::feed::{self, FeedFormat, FeedReport};
 use correlate::{
     AttributedFlow, AttributionConfig, Attributor, ProcessWindow, ProcessWindows, SocketIndex,
 };
+use rules::baseline::StoreError;
+use rules::{Detector, Mode};
 use std::io::Write;
 use std::path::Path;
 
@@ -19,15 +23,46 @@ fn micros(secs: f64, what: &str) -> Result<u64> {
     Ok((secs * 1e6).round() as u64)
 }
 
-/// Runs the command.
+/// `procflow read`.
 pub fn run(args: &ReadArgs) -> Result<()> {
+    let mode = Mode {
+        detect: true,
+        learn: !args.no_learn,
+    };
+    let detector = detection::setup(args.baseline.as_deref(), args.config.as_deref(), mode)?;
+    // Without any other output named, flows go to standard output.
+    let a = &args.attribute;
+    let flows_default = a.flows.is_none() && a.processes.is_none() && args.alerts.is_none();
+    run_job(a, detector, args.alerts.as_deref(), flows_default)
+}
+
+/// `procflow learn`.
+pub fn learn(args: &LearnArgs) -> Result<()> {
+    let mode = Mode {
+        detect: false,
+        learn: true,
+    };
+    let detector = detection::setup(Some(&args.baseline), args.config.as_deref(), mode)?;
+    run_job(&args.attribute, detector, None, false)
+}
+
+fn run_job(
+    args: &AttributeArgs,
+    mut detector: Detector,
+    alerts: Option<&Path>,
+    flows_default: bool,
+) -> Result<()> {
     let format: FeedFormat = args
         .feed_format
         .parse()
         .map_err(|e| anyhow::anyhow!("--feed-format: {e}"))?;
-    if args.window == 0 {
+    let window_secs = args.window.unwrap_or(detector.policy().config.window_secs);
+    if window_secs == 0 {
         anyhow::bail!("--window must be at least 1 second");
     }
+    detector.set_window_secs(window_secs);
+    let detector_detects = detector.detects();
+    detection::check_window(&detector, window_secs);
     let cfg = AttributionConfig {
         time_tolerance: micros(args.time_tolerance, "time-tolerance")?,
         late_window: micros(args.late_window, "late-window")?,
@@ -48,14 +83,15 @@ pub fn run(args: &ReadArgs) -> Result<()> {
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
 
-    // "-" is standard output; with neither file named, flows go there.
+    // "-" is standard output.
     let open = |p: &Path| pipeline::writer(if p == Path::new("-") { None } else { Some(p) });
-    let mut flows_out = match (&args.flows, &args.processes) {
-        (None, None) => Some(pipeline::writer(None)?),
-        (f, _) => f.as_deref().map(open).transpose()?,
+    let flows_out = match &args.flows {
+        None if flows_default => Some(pipeline::writer(None)?),
+        f => f.as_deref().map(open).transpose()?,
     };
-    let mut procs_out = args.processes.as_deref().map(open).transpose()?;
-    let window_len = args.window.saturating_mul(capture::time::SECOND);
+    let procs_out = args.processes.as_deref().map(open).transpose()?;
+    let alerts_out = alerts.map(open).transpose()?;
+    let window_len = window_secs.saturating_mul(capture::time::SECOND);
     // A flow is reported up to an idle timeout after its last packet, then
     // waits out the late-event window: only then is its window complete.
     let close_lag = args
@@ -67,9 +103,12 @@ pub fn run(args: &ReadArgs) -> Result<()> {
     let mut windows = ProcessWindows::new(window_len, close_lag, args.max_windows.max(1));
     let mut attributor = Attributor::new(index);
     let mut out = Outputs {
-        flows: flows_out.take(),
-        windows: procs_out.take(),
+        flows: flows_out,
+        windows: procs_out,
+        alerts: alerts_out,
+        detector,
         err: None,
+        baseline_err: None,
     };
     let mut last_tick = 0u64;
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &mut |t| match t {
@@ -80,15 +119,20 @@ pub fn run(args: &ReadArgs) -> Result<()> {
             if ts >= last_tick + capture::time::SECOND {
                 last_tick = ts;
                 windows.advance(ts, &mut |w| out.window(w));
+                out.judge();
             }
         }
     });
     attributor.finish(&mut |f| out.flow(f, &mut windows));
     windows.finish(&mut |w| out.window(w));
-    out.finish()?;
+    out.judge();
+    let (detector, err, baseline_err) = out.finish()?;
+    let (baseline, summary) = detector.into_parts();
 
     pipeline::print_summary(&stats);
     print_attribution(&attributor, &windows);
+    let written = detector_detects.then_some(alerts.is_some());
+    detection::print_summary(&summary, &baseline, written);
     if let Some(path) = &args.capture.stats {
         let clocks: Vec<serde_json::Value> = attributor
             .index
@@ -112,19 +156,29 @@ pub fn run(args: &ReadArgs) -> Result<()> {
             "coverage": attributor.coverage,
             "unattributed_talkers": attributor.top_unattributed(10),
             "windows": windows.stats,
+            "detection": detection::stats_json(&summary, &baseline),
         });
         let text = serde_json::to_string_pretty(&doc)?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
+    if let Some(e) = err {
+        return Err(e).context("writing output");
+    }
+    if let Some(e) = baseline_err {
+        return Err(e.into());
+    }
     Ok(())
 }
 
-/// Where attributed flows and process windows go.
+/// Where attributed flows, process windows and alerts go.
 struct Outputs {
     flows: Option<Box<dyn Write>>,
     windows: Option<Box<dyn Write>>,
+    alerts: Option<Box<dyn Write>>,
+    detector: Detector,
     err: Option<std::io::Error>,
+    baseline_err: Option<StoreError>,
 }
 
 impl Outputs {
@@ -143,19 +197,45 @@ impl Outputs {
                 self.err = Some(e);
             }
         }
+        self.detector.push(w);
     }
 
-    fn finish(mut self) -> Result<()> {
-        if let Some(e) = self.err.take() {
-            return Err(e).context("writing output");
+    /// Judges the windows closed so far; each alert line is flushed at once
+    /// so a reader following the file sees it.
+    fn judge(&mut self) {
+        if self.baseline_err.is_some() {
+            return;
         }
-        for out in [self.flows.as_mut(), self.windows.as_mut()]
+        let (alerts, err) = (&mut self.alerts, &mut self.err);
+        let result = self.detector.flush(&mut |a| {
+            if let (Some(out), None) = (alerts.as_mut(), err.as_ref()) {
+                if let Err(e) = writeln!(out, "{}", a.to_json()).and_then(|()| out.flush()) {
+                    *err = Some(e);
+                }
+            }
+        });
+        if let Err(e) = result {
+            self.baseline_err = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> Result<(Detector, Option<std::io::Error>, Option<StoreError>)> {
+        if self.err.is_none() {
+            for out in [
+                self.flows.as_mut(),
+                self.windows.as_mut(),
+                self.alerts.as_mut(),
+            ]
             .into_iter()
             .flatten()
-        {
-            out.flush().context("writing output")?;
+            {
+                if let Err(e) = out.flush() {
+                    self.err = Some(e);
+                    break;
+                }
+            }
         }
-        Ok(())
+        Ok((self.detector, self.err, self.baseline_err))
     }
 }
 

@@ -39,9 +39,18 @@ fn every_case_is_attributed_as_expected() {
                     && f["event"]["start"] == start.as_str()
             })
             .collect();
-        assert_eq!(matching.len(), 1, "{case}: one flow from {} at {start}", want.client);
+        assert_eq!(
+            matching.len(),
+            1,
+            "{case}: one flow from {} at {start}",
+            want.client
+        );
         let got = matching[0];
-        assert_eq!(got["destination"]["ip"], want.server.ip().to_string(), "{case}");
+        assert_eq!(
+            got["destination"]["ip"],
+            want.server.ip().to_string(),
+            "{case}"
+        );
         let att = &got["attribution"];
         match &want.client_process {
             Some(w) => {

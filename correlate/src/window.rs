@@ -13,8 +13,8 @@ use std::net::IpAddr;
 const MAX_DESTINATIONS: usize = 256;
 /// Destinations listed in a written window.
 const TOP_DESTINATIONS: usize = 5;
-/// Community IDs kept per destination.
-const MAX_COMMUNITY_IDS: usize = 16;
+/// Community IDs kept per destination (the alert lists these).
+const MAX_COMMUNITY_IDS: usize = 64;
 /// Pids and users kept per window.
 const MAX_PIDS: usize = 32;
 
@@ -36,10 +36,118 @@ pub struct Destination {
     pub bytes_out: u64,
     /// Payload bytes received.
     pub bytes_in: u64,
+    /// Connections that carried HTTP.
+    pub http_connections: u64,
+    /// Connections that carried TLS.
+    pub tls_connections: u64,
     /// TLS application-data bytes sent (HTTPS volume without decryption).
     pub tls_app_bytes_out: u64,
-    /// Community IDs of the flows (at most 16).
-    pub community_ids: Vec<String>,
+    /// TLS application-data bytes received.
+    pub tls_app_bytes_in: u64,
+    /// Request volume: HTTP request messages (headers + body) and TLS
+    /// application data sent, for the flows that carried either.
+    pub request_bytes: u64,
+    /// Response volume: HTTP response messages and TLS application data
+    /// received.
+    pub response_bytes: u64,
+    /// Earliest flow start (µs).
+    pub first_start: u64,
+    /// Community IDs of the earliest flows (at most 64), with their start,
+    /// in (start, id) order: the same whatever order the flows came in.
+    pub community_ids: Vec<(u64, String)>,
+    /// (start, community ID) of the flow the domain was taken from.
+    domain_from: Option<(u64, String)>,
+}
+
+/// Keeps `(start, id)` in `list` if it is among the `cap` earliest.
+pub fn keep_earliest(list: &mut Vec<(u64, String)>, item: (u64, String), cap: usize) {
+    let at = list.partition_point(|x| *x < item);
+    if at < cap && list.get(at) != Some(&item) {
+        list.insert(at, item);
+        list.truncate(cap);
+    }
+}
+
+/// Takes `value` into `slot` when the flow giving it is the earliest so far.
+fn offer(
+    slot: &mut Option<String>,
+    from: &mut Option<(u64, String)>,
+    value: Option<&String>,
+    start: u64,
+    id: &str,
+) {
+    if let Some(v) = value {
+        if earlier(start, id, from) {
+            *slot = Some(v.clone());
+            *from = Some((start, id.to_string()));
+        }
+    }
+}
+
+/// True when the flow `(start, id)` comes before `than` (or `than` is none).
+fn earlier(start: u64, id: &str, than: &Option<(u64, String)>) -> bool {
+    than.as_ref()
+        .is_none_or(|(s, i)| (start, id) < (*s, i.as_str()))
+}
+
+impl Destination {
+    fn add(&mut self, f: &AttributedFlow) {
+        let r = &f.record;
+        // Flows come in any order (threads): facts that one flow gives are
+        // taken from the earliest flow that gives them.
+        if let Some(d) = flow_domain(r) {
+            if earlier(r.event.start, &r.community_id, &self.domain_from) {
+                self.domain = Some(d);
+                self.domain_from = Some((r.event.start, r.community_id.clone()));
+            }
+        }
+        if self.connections == 0 || r.event.start < self.first_start {
+            self.first_start = r.event.start;
+        }
+        let (req, resp) = request_response(r);
+        self.connections += 1;
+        self.http_requests += r.http.len() as u64;
+        self.http_connections += u64::from(r.network.protocol == Some("http"));
+        self.tls_connections += u64::from(r.network.protocol == Some("tls"));
+        self.bytes_out += r.flow.payload_out;
+        self.bytes_in += r.flow.payload_in;
+        self.tls_app_bytes_out += r.tls.as_ref().map_or(0, |t| t.app_bytes_out);
+        self.tls_app_bytes_in += r.tls.as_ref().map_or(0, |t| t.app_bytes_in);
+        self.request_bytes += req;
+        self.response_bytes += resp;
+        keep_earliest(
+            &mut self.community_ids,
+            (r.event.start, r.community_id.clone()),
+            MAX_COMMUNITY_IDS,
+        );
+    }
+}
+
+/// TLS server name, else the first HTTP Host.
+fn flow_domain(r: &capture::FlowRecord) -> Option<String> {
+    r.tls
+        .as_ref()
+        .and_then(|t| t.sni.clone())
+        .or_else(|| r.http.iter().find_map(|h| h.host.clone()))
+}
+
+/// Request and response volume of one flow (DESIGN.md): HTTP message bytes
+/// each way, or TLS application-data bytes; 0 for other flows. For HTTP the
+/// payload is the floor, since transactions past the per-flow cap are not
+/// recorded one by one.
+fn request_response(r: &capture::FlowRecord) -> (u64, u64) {
+    match r.network.protocol {
+        Some("http") => {
+            let req: u64 = r.http.iter().map(|h| h.request_bytes).sum();
+            let resp: u64 = r.http.iter().map(|h| h.response_bytes).sum();
+            (req.max(r.flow.payload_out), resp.max(r.flow.payload_in))
+        }
+        Some("tls") => r
+            .tls
+            .as_ref()
+            .map_or((0, 0), |t| (t.app_bytes_out, t.app_bytes_in)),
+        _ => (0, 0),
+    }
 }
 
 /// One (host, image) in one window.
@@ -51,8 +159,20 @@ pub struct ProcessWindow {
     pub host_ips: BTreeSet<IpAddr>,
     /// Operating system, when known.
     pub os: Option<&'static str>,
-    /// Executable as first reported.
+    /// Executable, as the earliest flow's process reported it.
     pub executable: String,
+    /// The image key: the executable normalised (case-folded, drive or
+    /// volume prefix removed on Windows), the unit of prevalence.
+    pub image: String,
+    /// SHA-256 of the executable, when a feed reported it.
+    pub sha256: Option<String>,
+    /// Code signer, when a feed reported it.
+    pub signer: Option<String>,
+    /// A command line of the process, when reported.
+    pub command_line: Option<String>,
+    /// (start, community ID) of the flow each of executable, sha256,
+    /// signer and command line was taken from.
+    facts_from: [Option<(u64, String)>; 4],
     /// File name of the executable.
     pub name: String,
     /// Pids seen (at most 32).
@@ -79,10 +199,14 @@ pub struct ProcessWindow {
     pub frame_bytes_out: u64,
     /// Captured frame bytes received.
     pub frame_bytes_in: u64,
+    /// Earliest flow start (µs).
+    pub first_start: u64,
     /// Per destination (ip, port).
     pub destinations: HashMap<(IpAddr, u16), Destination, RandomState>,
-    /// Destinations not kept because the window was full.
+    /// Destinations not kept apart because the window was full.
     pub destinations_dropped: u64,
+    /// What went to the destinations not kept apart, summed (no address).
+    pub other: Destination,
 }
 
 impl ProcessWindow {
@@ -93,6 +217,25 @@ impl ProcessWindow {
         } else {
             self.bytes_in as f64 / self.bytes_out as f64
         }
+    }
+
+    /// Request volume over every destination (HTTP messages, TLS
+    /// application data).
+    pub fn request_bytes(&self) -> u64 {
+        self.destinations
+            .values()
+            .map(|d| d.request_bytes)
+            .sum::<u64>()
+            + self.other.request_bytes
+    }
+
+    /// Response volume over every destination.
+    pub fn response_bytes(&self) -> u64 {
+        self.destinations
+            .values()
+            .map(|d| d.response_bytes)
+            .sum::<u64>()
+            + self.other.response_bytes
     }
 
     /// Destinations by bytes sent, largest first.
@@ -113,20 +256,41 @@ impl ProcessWindow {
         let r = &f.record;
         self.host_ips.insert(r.source.ip);
         if let Some(c) = &f.attribution.client {
-            if let Some(pid) = c.process.pid {
+            let p = &c.process;
+            if let Some(pid) = p.pid {
                 if self.pids.len() < MAX_PIDS {
                     self.pids.insert(pid);
                 }
             }
-            if let Some(u) = &c.process.user {
+            if let Some(u) = &p.user {
                 if self.users.len() < MAX_PIDS && !self.users.contains(u) {
                     self.users.insert(u.clone());
                 }
             }
+            let (start, id) = (r.event.start, r.community_id.as_str());
+            let [exe_from, sha_from, signer_from, cmd_from] = &mut self.facts_from;
+            if let Some(exe) = &p.executable {
+                if earlier(start, id, exe_from) {
+                    *exe_from = Some((start, id.to_string()));
+                    self.executable.clone_from(exe);
+                    self.name = p.name().unwrap_or(exe).to_string();
+                }
+            }
+            offer(&mut self.sha256, sha_from, p.sha256.as_ref(), start, id);
+            offer(&mut self.signer, signer_from, p.signer.as_ref(), start, id);
+            offer(
+                &mut self.command_line,
+                cmd_from,
+                p.cmdline.as_ref(),
+                start,
+                id,
+            );
         }
-        let requests = r.http.len() as u64;
+        if self.connections == 0 || r.event.start < self.first_start {
+            self.first_start = r.event.start;
+        }
         self.connections += 1;
-        self.http_requests += requests;
+        self.http_requests += r.http.len() as u64;
         self.http_connections += u64::from(r.network.protocol == Some("http"));
         self.tls_connections += u64::from(r.network.protocol == Some("tls"));
         self.bytes_out += r.flow.payload_out;
@@ -136,26 +300,13 @@ impl ProcessWindow {
         let key = (r.destination.ip, r.destination.port);
         if !self.destinations.contains_key(&key) && self.destinations.len() >= MAX_DESTINATIONS {
             self.destinations_dropped += 1;
+            self.other.add(f);
             return;
         }
         let d = self.destinations.entry(key).or_default();
         d.ip = Some(r.destination.ip);
         d.port = r.destination.port;
-        if d.domain.is_none() {
-            d.domain = r
-                .tls
-                .as_ref()
-                .and_then(|t| t.sni.clone())
-                .or_else(|| r.http.iter().find_map(|h| h.host.clone()));
-        }
-        d.connections += 1;
-        d.http_requests += requests;
-        d.bytes_out += r.flow.payload_out;
-        d.bytes_in += r.flow.payload_in;
-        d.tls_app_bytes_out += r.tls.as_ref().map_or(0, |t| t.app_bytes_out);
-        if d.community_ids.len() < MAX_COMMUNITY_IDS {
-            d.community_ids.push(r.community_id.clone());
-        }
+        d.add(f);
     }
 
     /// The window as one NDJSON line with ECS-style names.
@@ -168,13 +319,19 @@ impl ProcessWindow {
                     "ip": d.ip, "port": d.port, "domain": d.domain,
                     "connections": d.connections, "http_requests": d.http_requests,
                     "bytes_out": d.bytes_out, "bytes_in": d.bytes_in,
+                    "request_bytes": d.request_bytes, "response_bytes": d.response_bytes,
                 })
             })
             .collect();
         let doc = serde_json::json!({
             "window": { "start": rfc3339(self.start), "end": rfc3339(self.end) },
             "host": { "name": self.host_name, "ip": self.host_ips, "os": self.os.map(|f| serde_json::json!({"family": f})) },
-            "process": { "executable": self.executable, "name": self.name, "pid": self.pids },
+            "process": {
+                "executable": self.executable, "name": self.name, "pid": self.pids,
+                "command_line": self.command_line,
+                "hash": self.sha256.as_ref().map(|h| serde_json::json!({"sha256": h})),
+                "code_signature": self.signer.as_ref().map(|s| serde_json::json!({"subject_name": s})),
+            },
             "user": { "name": self.users },
             "metrics": {
                 "connections": self.connections,
@@ -185,6 +342,8 @@ impl ProcessWindow {
                 "bytes_in": self.bytes_in,
                 "frame_bytes_out": self.frame_bytes_out,
                 "frame_bytes_in": self.frame_bytes_in,
+                "request_bytes": self.request_bytes(),
+                "response_bytes": self.response_bytes(),
                 "response_ratio": (self.response_ratio() * 1e6).round() / 1e6,
                 "destinations": self.destinations.len() as u64 + self.destinations_dropped,
             },
@@ -256,10 +415,12 @@ impl ProcessWindows {
             }
         }
         let length = self.length;
+        let image = key.1.clone();
         let w = self.open.entry(key).or_insert_with(|| ProcessWindow {
             host_name: c.host_name.to_string(),
             os: c.os.map(|o| o.name()),
             name: c.process.name().unwrap_or(&exe).to_string(),
+            image,
             executable: exe.clone(),
             start,
             end: start + length,

@@ -81,7 +81,7 @@ struct Ev<'a> {
     exe: &'a str,
 }
 
-fn rfc3339(us: i64) -> String {
+pub(crate) fn rfc3339(us: i64) -> String {
     let us = u64::try_from(us).unwrap_or(0);
     let secs = us / 1_000_000;
     let days = (secs / 86_400) as i64;

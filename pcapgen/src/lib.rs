@@ -18,6 +18,7 @@
 pub mod attribution;
 pub mod bench;
 pub mod conn;
+pub mod detection;
 pub mod dns;
 pub mod expected;
 pub mod http;

@@ -23,6 +23,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the AN0144 / AN0145 detection scenario: history and detection
+    /// captures with their feeds, a configuration, and the expected alerts.
+    Detection {
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Multiplies the bulk volumes (1.0: about 1.6 GB of traffic).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
     /// Write a benchmark capture of mixed traffic.
     Bench {
         /// Output pcap file.
@@ -71,6 +81,23 @@ fn main() -> anyhow::Result<()> {
                 a.flows.len(),
                 a.pcap.len(),
                 pcap.display()
+            );
+        }
+        Command::Detection { out, scale } => {
+            fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let s = pcapgen::detection::write(&out, scale)
+                .with_context(|| format!("writing into {}", out.display()))?;
+            let json = out.join("expected.json");
+            let mut text = serde_json::to_string_pretty(&s)?;
+            text.push('\n');
+            fs::write(&json, text).with_context(|| format!("writing {}", json.display()))?;
+            println!(
+                "{}: history {} packets, detection {} packets, {} expected alerts, {} silent cases",
+                out.display(),
+                s.history_packets,
+                s.detection_packets,
+                s.alerts.len(),
+                s.silent.len()
             );
         }
         Command::Bench { out, size_mb, seed } => {

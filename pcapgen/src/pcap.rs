@@ -84,7 +84,7 @@ impl<W: Write> PcapWriter<W> {
 /// were emitted.
 #[derive(Debug)]
 pub struct Capture {
-    writer: PcapWriter<Vec<u8>>,
+    writer: PcapWriter<Sink>,
     linktype: u32,
     clock_us: u64,
     packets: u64,
@@ -98,13 +98,33 @@ impl Capture {
 
     /// A capture whose frames are cut to `snaplen` bytes.
     pub fn with_snaplen(linktype: u32, snaplen: u32) -> Self {
-        let writer =
-            PcapWriter::new(Vec::new(), linktype, snaplen).expect("writing to a Vec cannot fail");
+        let writer = PcapWriter::new(Sink::Memory(Vec::new()), linktype, snaplen)
+            .expect("writing to a Vec cannot fail");
         Self {
             writer,
             linktype,
             clock_us: START_TIME_US,
             packets: 0,
+        }
+    }
+
+    /// A capture written straight to `path` (for captures too large to
+    /// hold in memory); end it with [`Capture::finish_file`].
+    pub fn to_file(linktype: u32, path: &std::path::Path) -> io::Result<Self> {
+        let file = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+        Ok(Self {
+            writer: PcapWriter::new(Sink::File(file), linktype, DEFAULT_SNAPLEN)?,
+            linktype,
+            clock_us: START_TIME_US,
+            packets: 0,
+        })
+    }
+
+    /// Flushes a capture made by [`Capture::to_file`].
+    pub fn finish_file(self) -> io::Result<()> {
+        match self.writer.into_inner()? {
+            Sink::File(mut f) => f.flush(),
+            Sink::Memory(_) => Ok(()),
         }
     }
 
@@ -133,7 +153,7 @@ impl Capture {
         let n = self
             .writer
             .write_packet(self.clock_us, frame)
-            .expect("writing to a Vec cannot fail");
+            .expect("writing the capture failed (disk full?)");
         self.tick();
         n
     }
@@ -144,7 +164,7 @@ impl Capture {
         let caplen = caplen.min(frame.len()).min(self.writer.snaplen() as usize);
         self.writer
             .write_packet_cut(self.clock_us, frame, caplen)
-            .expect("writing to a Vec cannot fail");
+            .expect("writing the capture failed (disk full?)");
         self.tick();
         caplen
     }
@@ -154,11 +174,39 @@ impl Capture {
         self.packets += 1;
     }
 
-    /// The finished pcap file.
+    /// The finished pcap file (empty for a capture written to a file).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.writer
+        match self
+            .writer
             .into_inner()
             .expect("writing to a Vec cannot fail")
+        {
+            Sink::Memory(v) => v,
+            Sink::File(_) => Vec::new(),
+        }
+    }
+}
+
+/// Where a [`Capture`] goes.
+#[derive(Debug)]
+enum Sink {
+    Memory(Vec<u8>),
+    File(io::BufWriter<std::fs::File>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Memory(v) => v.write(buf),
+            Sink::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Memory(_) => Ok(()),
+            Sink::File(f) => f.flush(),
+        }
     }
 }
 

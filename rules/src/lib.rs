@@ -1,4 +1,43 @@
 //! Baselines, the AN0144 / AN0145 detections, and alerts.
 //!
-//! This crate sees only attributed, aggregated per-process records from
-//! `correlate`. It holds no code yet: the detections come after attribution.
+//! The crate sees only attributed, aggregated records: the per-process
+//! windows of `correlate`. A [`Detector`] judges each closed window against
+//! the [`Baseline`] (which hosts ran the image and since when, and its
+//! volume history per host role), writes [`Alert`]s, and folds the window
+//! into the baseline, which a [`baseline::Store`] keeps in an SQLite file.
+//! What "uncommon", "unseen", "custom" and each threshold mean comes from
+//! a TOML [`config::Config`], compiled into a [`Policy`].
+//!
+//! ```
+//! use rules::{config::Config, Baseline, Detector, Mode, Policy};
+//!
+//! let config = Config::default();
+//! let baseline = Baseline::new(config.baseline.clone());
+//! let mut detector = Detector::new(
+//!     Policy::new(config),
+//!     baseline,
+//!     None, // in memory only; `baseline::Store::open` gives a file
+//!     Mode { detect: true, learn: true },
+//!     600,
+//! );
+//! // detector.push(window) for each closed correlate::ProcessWindow, then:
+//! let mut alerts = Vec::new();
+//! detector.flush(&mut |a| alerts.push(a)).unwrap();
+//! assert!(alerts.is_empty());
+//! ```
+
+pub mod alert;
+pub mod baseline;
+pub mod cidr;
+pub mod config;
+pub mod detect;
+pub mod format;
+pub mod glob;
+pub mod policy;
+pub mod summary;
+
+pub use alert::Alert;
+pub use baseline::Baseline;
+pub use detect::{Detector, Mode};
+pub use policy::Policy;
+pub use summary::Summary;

@@ -1,0 +1,226 @@
+//! One process window as the rules see it: its platform, role, rarity, and
+//! its outbound traffic grouped by remote host.
+
+use crate::baseline::{Baseline, Observation, Prevalence};
+use crate::policy::allowlist::host_part;
+use crate::policy::{Platform, Policy, Role};
+use correlate::ProcessWindow;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Community IDs kept per remote host.
+const MAX_COMMUNITY_IDS: usize = 64;
+
+/// Outbound traffic of the process to one remote host: one domain (TLS
+/// server name or HTTP Host) when known, else one address.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteHost {
+    /// The domain, when one was seen.
+    pub domain: Option<String>,
+    /// The address that carried the most request volume.
+    pub ip: Option<IpAddr>,
+    /// Its port.
+    pub port: Option<u16>,
+    /// Request volume of the top address (to pick it).
+    top_volume: u64,
+    /// Connections.
+    pub connections: u64,
+    /// Connections that carried HTTP.
+    pub http_connections: u64,
+    /// Connections that carried TLS.
+    pub tls_connections: u64,
+    /// HTTP requests.
+    pub http_requests: u64,
+    /// Request volume, HTTP and TLS.
+    pub request_bytes: u64,
+    /// Response volume, HTTP and TLS.
+    pub response_bytes: u64,
+    /// Of those, TLS application data sent.
+    pub tls_bytes_out: u64,
+    /// TLS application data received.
+    pub tls_bytes_in: u64,
+    /// The earliest flows behind it: (start, Community ID).
+    pub community_ids: Vec<(u64, String)>,
+}
+
+impl RemoteHost {
+    /// HTTP request volume alone (TLS taken out).
+    pub fn http_request_bytes(&self) -> u64 {
+        self.request_bytes.saturating_sub(self.tls_bytes_out)
+    }
+
+    /// HTTP response volume alone.
+    pub fn http_response_bytes(&self) -> u64 {
+        self.response_bytes.saturating_sub(self.tls_bytes_in)
+    }
+
+    /// The domain, else the address, as text.
+    pub fn label(&self) -> String {
+        match (&self.domain, self.ip) {
+            (Some(d), Some(ip)) => format!("{ip} ({d})"),
+            (Some(d), None) => d.clone(),
+            (None, Some(ip)) => ip.to_string(),
+            (None, None) => "other destinations".to_string(),
+        }
+    }
+}
+
+/// Whether the baseline knew the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Novelty {
+    /// No record at all.
+    Never,
+    /// First seen this long ago (µs), within the "unseen" span.
+    Recent(u64),
+    /// Known for longer.
+    Known(u64),
+}
+
+impl Novelty {
+    /// Counts as "previously unseen".
+    pub fn unseen(self) -> bool {
+        !matches!(self, Novelty::Known(_))
+    }
+}
+
+/// A window with everything the rules ask of it.
+pub struct Subject<'a> {
+    /// The window.
+    pub w: &'a ProcessWindow,
+    /// Platform.
+    pub platform: Platform,
+    /// Host role.
+    pub role: &'a Role,
+    /// Prevalence as of the window's start.
+    pub prevalence: Prevalence,
+    /// Hosts in the baseline within the horizon.
+    pub hosts_total: u64,
+    /// Novelty of the image.
+    pub novelty: Novelty,
+    /// Uncommon by the prevalence settings.
+    pub uncommon: bool,
+    /// The allowlist entry that exempts the process.
+    pub allowlisted: Option<String>,
+    /// Outbound traffic by remote host, allowlisted destinations left out,
+    /// in a fixed order (label).
+    pub remote: Vec<RemoteHost>,
+    /// What went to destinations the window could not keep apart.
+    pub other: RemoteHost,
+}
+
+impl<'a> Subject<'a> {
+    /// Looks the window up in the baseline.
+    pub fn new(
+        w: &'a ProcessWindow,
+        policy: &'a Policy,
+        baseline: &Baseline,
+        hosts_total: u64,
+    ) -> Self {
+        let platform = Platform::of(w.os, &w.executable);
+        let role = policy.roles.of(&w.host_name, w.host_ips.iter());
+        let now = w.start;
+        let prevalence = baseline.prevalence(&w.image, now, policy.horizon);
+        let novelty = match prevalence.first_seen {
+            None => Novelty::Never,
+            Some(t) if now.saturating_sub(t) < policy.unseen_within => {
+                Novelty::Recent(now.saturating_sub(t))
+            }
+            Some(t) => Novelty::Known(now.saturating_sub(t)),
+        };
+        let p = &policy.prevalence;
+        let uncommon = !prevalence.overflow
+            && (prevalence.hosts <= p.uncommon_max_hosts
+                || (prevalence.hosts as f64) * 100.0
+                    <= p.uncommon_max_percent.0 * hosts_total as f64);
+        let allowlisted =
+            policy
+                .allowlist
+                .process(&w.executable, w.sha256.as_deref(), w.signer.as_deref());
+        let mut by_host: BTreeMap<String, RemoteHost> = BTreeMap::new();
+        let mut dests: Vec<_> = w.destinations.values().collect();
+        // HashMap order differs between runs; the grouping must not.
+        dests.sort_by(|a, b| a.ip.cmp(&b.ip).then(a.port.cmp(&b.port)));
+        for d in dests {
+            let Some(ip) = d.ip else { continue };
+            if !policy.is_outside(ip) {
+                continue;
+            }
+            let domain = d
+                .domain
+                .as_deref()
+                .map(|s| host_part(s).to_ascii_lowercase());
+            if policy.allowlist.destination(Some(ip), domain.as_deref()) {
+                continue;
+            }
+            let key = domain.clone().unwrap_or_else(|| ip.to_string());
+            let r = by_host.entry(key).or_default();
+            r.domain.clone_from(&domain);
+            if r.ip.is_none() || d.request_bytes > r.top_volume {
+                r.ip = Some(ip);
+                r.port = Some(d.port);
+                r.top_volume = d.request_bytes;
+            }
+            add(r, d);
+        }
+        let mut other = RemoteHost::default();
+        add(&mut other, &w.other);
+        Subject {
+            w,
+            platform,
+            role,
+            prevalence,
+            hosts_total,
+            novelty,
+            uncommon,
+            allowlisted,
+            remote: by_host.into_values().collect(),
+            other,
+        }
+    }
+
+    /// What this window adds to the baseline.
+    pub fn observation(&self) -> Observation {
+        let out: Vec<u64> = self
+            .remote
+            .iter()
+            .map(|r| r.request_bytes)
+            .filter(|&b| b > 0)
+            .collect();
+        let all = self.remote.iter().chain(std::iter::once(&self.other));
+        let (mut bytes_out, mut bytes_in, mut http) = (0u64, 0u64, 0u64);
+        for r in all {
+            bytes_out += r.request_bytes;
+            bytes_in += r.response_bytes;
+            http += r.http_connections;
+        }
+        Observation {
+            host: self.w.host_name.to_lowercase(),
+            host_name: self.w.host_name.clone(),
+            image: self.w.image.clone(),
+            executable: self.w.executable.clone(),
+            os: Some(self.platform.name().to_string()),
+            role: self.role.name.clone(),
+            start: self.w.start,
+            end: self.w.end,
+            first_flow: self.w.first_start,
+            dest_bytes_out: out,
+            bytes_out,
+            bytes_in,
+            http_connections: http,
+        }
+    }
+}
+
+fn add(r: &mut RemoteHost, d: &correlate::window::Destination) {
+    r.connections += d.connections;
+    r.http_connections += d.http_connections;
+    r.tls_connections += d.tls_connections;
+    r.http_requests += d.http_requests;
+    r.request_bytes += d.request_bytes;
+    r.response_bytes += d.response_bytes;
+    r.tls_bytes_out += d.tls_app_bytes_out;
+    r.tls_bytes_in += d.tls_app_bytes_in;
+    for c in &d.community_ids {
+        correlate::window::keep_earliest(&mut r.community_ids, c.clone(), MAX_COMMUNITY_IDS);
+    }
+}

@@ -1,0 +1,447 @@
+//! The detector on hand-made windows: each threshold, gate and
+//! exemption, and the batch semantics.
+
+use super::*;
+use crate::config::{parse, Config};
+use correlate::window::Destination;
+use std::net::IpAddr;
+
+const MIN: u64 = 60_000_000;
+const T0: u64 = 1_700_000_400_000_000;
+
+struct W {
+    host: &'static str,
+    exe: &'static str,
+    os: Option<&'static str>,
+    start: u64,
+}
+
+fn window(w: W, dests: &[(&str, u16, Option<&str>, Dest)]) -> ProcessWindow {
+    let mut pw = ProcessWindow::default();
+    pw.host_name = w.host.to_string();
+    pw.os = w.os;
+    pw.executable = w.exe.to_string();
+    pw.image = correlate::attribute::image_key(w.exe);
+    pw.name = w
+        .exe
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(w.exe)
+        .to_string();
+    pw.start = w.start;
+    pw.end = w.start + 10 * MIN;
+    pw.first_start = w.start + 1_000_000;
+    pw.host_ips.insert("10.0.0.5".parse().unwrap());
+    pw.pids.insert(4242);
+    for (ip, port, domain, d) in dests {
+        let ip: IpAddr = ip.parse().unwrap();
+        let mut dest = Destination::default();
+        dest.ip = Some(ip);
+        dest.port = *port;
+        dest.domain = domain.map(str::to_string);
+        dest.connections = d.conns;
+        dest.http_requests = d.reqs;
+        dest.http_connections = if d.tls { 0 } else { d.conns };
+        dest.tls_connections = if d.tls { d.conns } else { 0 };
+        dest.tls_app_bytes_out = if d.tls { d.out } else { 0 };
+        dest.tls_app_bytes_in = if d.tls { d.back } else { 0 };
+        dest.request_bytes = d.out;
+        dest.response_bytes = d.back;
+        dest.bytes_out = d.out;
+        dest.bytes_in = d.back;
+        dest.first_start = w.start;
+        dest.community_ids = vec![(w.start, format!("1:{ip}"))];
+        pw.destinations.insert((ip, *port), dest);
+        pw.connections += d.conns;
+    }
+    pw
+}
+
+#[derive(Clone, Copy)]
+struct Dest {
+    conns: u64,
+    reqs: u64,
+    out: u64,
+    back: u64,
+    tls: bool,
+}
+
+fn tls(out: u64, back: u64) -> Dest {
+    Dest {
+        conns: 1,
+        reqs: 0,
+        out,
+        back,
+        tls: true,
+    }
+}
+
+fn http(conns: u64, out: u64, back: u64) -> Dest {
+    Dest {
+        conns,
+        reqs: conns,
+        out,
+        back,
+        tls: false,
+    }
+}
+
+fn detector(config: Config) -> Detector {
+    let b = Baseline::new(config.baseline.clone());
+    Detector::new(
+        Policy::new(config),
+        b,
+        None,
+        Mode {
+            detect: true,
+            learn: true,
+        },
+        600,
+    )
+}
+
+fn run(d: &mut Detector, windows: Vec<ProcessWindow>) -> Vec<Alert> {
+    let mut out = Vec::new();
+    for w in windows {
+        d.push(w);
+    }
+    d.flush(&mut |a| out.push(a)).unwrap();
+    out
+}
+
+fn win(host: &'static str, exe: &'static str, start: u64) -> W {
+    W {
+        host,
+        exe,
+        os: Some("windows"),
+        start,
+    }
+}
+
+fn lin(host: &'static str, exe: &'static str, start: u64) -> W {
+    W {
+        host,
+        exe,
+        os: Some("linux"),
+        start,
+    }
+}
+
+const UPD: &str = r"C:\Users\a\AppData\Local\Temp\upd.exe";
+
+#[test]
+fn an0144_fires_over_the_role_threshold_for_an_unseen_image() {
+    let mut d = detector(Config::default());
+    let alerts = run(
+        &mut d,
+        vec![window(
+            win("WS1", UPD, T0),
+            &[
+                (
+                    "203.0.113.50",
+                    443,
+                    Some("sync.example.net"),
+                    tls(412_000_000, 9000),
+                ),
+                (
+                    "203.0.113.51",
+                    443,
+                    Some("cdn.example.net"),
+                    tls(9_000_000, 9000),
+                ),
+            ],
+        )],
+    );
+    assert_eq!(alerts.len(), 1, "one remote host is over the threshold");
+    let a = &alerts[0];
+    assert_eq!(a.rule, "AN0144");
+    assert_eq!(a.destination.domain.as_deref(), Some("sync.example.net"));
+    assert_eq!(a.destination.port, Some(443));
+    assert_eq!(a.metrics.bytes_out, 412_000_000);
+    assert_eq!(a.metrics.tls_connections, 1);
+    assert_eq!(a.baseline.novelty, "never");
+    assert_eq!(a.severity, "critical");
+    assert_eq!(a.risk_score, 100);
+    assert_eq!(a.timestamp, "2023-11-14T22:30:00.000000Z");
+    assert_eq!(
+        a.reasons,
+        [
+            r"C:\Users\a\AppData\Local\Temp\upd.exe had never been seen before on any host (the baseline holds no host yet)",
+            "it sent 412 MB to 203.0.113.50 (sync.example.net) in 10 minutes, 41x its role's threshold of 10.0 MB",
+            "over 1 TLS connection, counted from TLS application data; 9.00 KB came back (response ratio under 0.0001)",
+        ]
+    );
+    assert_eq!(a.community_ids, ["1:203.0.113.50"]);
+    assert_eq!(a.destinations.len(), 2);
+    // Exactly at the threshold is not over it.
+    let mut d = detector(Config::default());
+    let alerts = run(
+        &mut d,
+        vec![window(
+            win("WS1", UPD, T0),
+            &[("203.0.113.50", 443, None, tls(10_000_000, 10))],
+        )],
+    );
+    assert!(alerts.is_empty());
+}
+
+#[test]
+fn an0144_needs_a_rare_image_a_windows_host_and_an_outside_server() {
+    let mut d = detector(Config::default());
+    // Eight hosts run the image in the first window: common from then on.
+    let first: Vec<ProcessWindow> = ["A", "B", "C", "D", "E", "F", "G", "H"]
+        .iter()
+        .map(|h| {
+            window(
+                win(h, r"C:\Agent\sync.exe", T0),
+                &[("198.51.100.9", 443, None, tls(1000, 10))],
+            )
+        })
+        .collect();
+    // Judged against an empty baseline, small traffic raises nothing.
+    assert!(run(&mut d, first).is_empty());
+    let later = T0 + 8 * 24 * 60 * MIN;
+    let big = [("198.51.100.9", 443, None, tls(50_000_000, 10))];
+    assert!(run(
+        &mut d,
+        vec![window(win("A", r"C:\Agent\sync.exe", later), &big)]
+    )
+    .is_empty());
+    // A new image on a Linux host: not AN0144's platform...
+    assert!(run(&mut d, vec![window(lin("l1", "/opt/x/up", later), &big)]).is_empty());
+    // ...unless both rules run everywhere.
+    let mut c = Config::default();
+    c.rules.all_platforms = true;
+    let mut d2 = detector(c);
+    assert_eq!(
+        run(&mut d2, vec![window(lin("l1", "/opt/x/up", later), &big)]).len(),
+        1
+    );
+    // Inside home_net is not outbound.
+    let inside = [("10.9.9.9", 443, None, tls(50_000_000, 10))];
+    assert!(run(&mut d, vec![window(win("A", UPD, later), &inside)]).is_empty());
+    // The platform comes from the path when the feed gives none.
+    let mut w = window(win("A", r"C:\Temp\new.exe", later), &big);
+    w.os = None;
+    assert_eq!(run(&mut d, vec![w]).len(), 1);
+}
+
+#[test]
+fn an0144_compares_with_the_images_own_history() {
+    let mut d = detector(Config::default());
+    let exe = r"C:\Program Files\Tool\report.exe";
+    for i in 0..6 {
+        let w = window(
+            win("A", exe, T0 + i * 10 * MIN),
+            &[("203.0.113.60", 443, None, tls(200_000, 10))],
+        );
+        run(&mut d, vec![w]);
+    }
+    let at = T0 + 60 * MIN;
+    // One batch: 1.9 MB from host A (under the role's 10 MB and under 10x
+    // the p99 of 200 KB), 5 MB from host B (25x the p99).
+    let small = window(
+        win("A", exe, at),
+        &[("203.0.113.60", 443, None, tls(1_900_000, 10))],
+    );
+    let big = window(
+        win("B", exe, at),
+        &[("203.0.113.60", 443, None, tls(5_000_000, 10))],
+    );
+    let a = run(&mut d, vec![small, big]);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].host.name, "B");
+    assert_eq!(a[0].baseline.p99_bytes_out, Some(200_000));
+    assert_eq!(a[0].baseline.history_windows, 6);
+    assert!(
+        a[0].reasons[1].ends_with("25x its own p99 of 200 KB per window"),
+        "{:?}",
+        a[0].reasons
+    );
+    assert_eq!(a[0].baseline.novelty, "recent");
+    assert!(
+        a[0].reasons[0].starts_with(
+            r"C:\Program Files\Tool\report.exe was first seen 60 minutes ago, on 1 of 1 host"
+        ),
+        "{}",
+        a[0].reasons[0]
+    );
+}
+
+#[test]
+fn allowlists_exempt_processes_and_destinations() {
+    let big = [(
+        "203.0.113.50",
+        443,
+        Some("download.windowsupdate.com"),
+        tls(50_000_000, 10),
+    )];
+    let other = [("203.0.113.51", 443, Some("x.example"), tls(50_000_000, 10))];
+    let mut d = detector(Config::default());
+    let chrome = r"C:\Program Files\Google\Chrome\Application\chrome.exe";
+    assert!(run(&mut d, vec![window(win("A", chrome, T0), &other)]).is_empty());
+    assert!(run(&mut d, vec![window(win("A", UPD, T0), &big)]).is_empty());
+    assert_eq!(d.summary.allowlisted_windows, 1);
+    let c = parse(
+        &format!(
+            "[allowlist]\nsha256 = [\"{}\"]\ncidrs = [\"203.0.113.0/24\"]\n",
+            "ab".repeat(32)
+        ),
+        "t",
+    )
+    .unwrap();
+    let mut d = detector(c);
+    assert!(run(&mut d, vec![window(win("A", UPD, T0), &other)]).is_empty());
+    let mut w = window(
+        win("A", UPD, T0),
+        &[("198.51.100.1", 443, None, tls(50_000_000, 10))],
+    );
+    w.sha256 = Some("AB".repeat(32));
+    assert!(run(&mut d, vec![w]).is_empty());
+}
+
+#[test]
+fn an0145_custom_or_unseen_many_connections_little_back() {
+    let beacon = [(
+        "198.51.100.77",
+        80,
+        Some("c2.example.net"),
+        http(300, 300 * 600, 300 * 80),
+    )];
+    let mut d = detector(Config::default());
+    let a = run(
+        &mut d,
+        vec![window(lin("l1", "/tmp/.x/agent", T0), &beacon)],
+    );
+    assert_eq!(a.len(), 1);
+    let a = &a[0];
+    assert_eq!(a.rule, "AN0145");
+    assert_eq!(a.metrics.http_connections, 300);
+    assert_eq!(a.metrics.http_requests, 300);
+    assert_eq!(a.metrics.mean_response_bytes, 80);
+    assert_eq!(a.metrics.response_ratio, 0.133333);
+    assert_eq!(a.destination.domain.as_deref(), Some("c2.example.net"));
+    assert_eq!(
+        a.reasons[0],
+        "/tmp/.x/agent is a custom binary: its path matches /tmp/*"
+    );
+    assert_eq!(
+        a.reasons[2],
+        "it opened 300 HTTP connections (300 requests) to 1 remote host in 10 minutes, 6.0x its role's threshold of 50 connections or 200 requests"
+    );
+    assert_eq!(a.severity, "critical");
+
+    let later = T0 + 8 * 24 * 60 * MIN;
+    // Known and package-managed: silent.
+    run(
+        &mut d,
+        vec![window(lin("l1", "/usr/sbin/agentd", T0), &beacon)],
+    );
+    assert!(run(
+        &mut d,
+        vec![window(lin("l1", "/usr/sbin/agentd", later), &beacon)]
+    )
+    .is_empty());
+    // Custom but known is still custom.
+    assert_eq!(
+        run(
+            &mut d,
+            vec![window(lin("l1", "/tmp/.x/agent", later), &beacon)]
+        )
+        .len(),
+        1
+    );
+    // Big responses: silent.
+    let down = [(
+        "198.51.100.77",
+        80,
+        None,
+        http(300, 300 * 600, 300 * 100_000),
+    )];
+    assert!(run(&mut d, vec![window(lin("l1", "/tmp/y", later), &down)]).is_empty());
+    // Ratio low but each response over the mean limit: silent.
+    let fat = [("198.51.100.77", 80, None, http(60, 60 * 10_000, 60 * 2_500))];
+    assert!(run(&mut d, vec![window(lin("l1", "/tmp/z", later), &fat)]).is_empty());
+    // Few connections, but many requests on them (keep-alive): fires.
+    let mut keepalive = http(4, 250 * 600, 250 * 20);
+    keepalive.reqs = 250;
+    let a = run(
+        &mut d,
+        vec![window(
+            lin("l1", "/tmp/k", later),
+            &[("198.51.100.77", 80, None, keepalive)],
+        )],
+    );
+    assert_eq!(a.len(), 1);
+    // TLS does not count by default.
+    let beacon_tls = [(
+        "198.51.100.77",
+        443,
+        None,
+        Dest {
+            tls: true,
+            ..http(300, 300 * 600, 300 * 80)
+        },
+    )];
+    assert!(run(
+        &mut d,
+        vec![window(lin("l1", "/tmp/t", later), &beacon_tls)]
+    )
+    .is_empty());
+    // Windows hosts are AN0144's.
+    assert!(run(
+        &mut d,
+        vec![window(win("w1", r"C:\Temp\b.exe", later), &beacon)]
+    )
+    .is_empty());
+}
+
+#[test]
+fn roles_set_their_own_thresholds() {
+    let c = parse(
+        "[[roles]]\nname = \"servers\"\nhosts = [\"srv-*\"]\n[roles.an0145]\nmin_http_connections = 100\n",
+        "t",
+    )
+    .unwrap();
+    let mut d = detector(c);
+    let sixty = [("198.51.100.77", 80, None, http(60, 60 * 600, 60 * 20))];
+    let ws = run(&mut d, vec![window(lin("ws-1", "/tmp/h", T0), &sixty)]);
+    assert_eq!(ws.len(), 1);
+    assert_eq!(ws[0].host.role, "default");
+    assert!(run(&mut d, vec![window(lin("SRV-1", "/tmp/h", T0), &sixty)]).is_empty());
+}
+
+#[test]
+fn a_batch_is_judged_before_any_of_it_is_learned() {
+    let big = [("203.0.113.50", 443, None, tls(50_000_000, 10))];
+    let mut d = detector(Config::default());
+    // Three hosts, same window: each is judged as never seen.
+    let ws: Vec<ProcessWindow> = ["A", "B", "C"]
+        .iter()
+        .map(|h| window(win(h, UPD, T0), &big))
+        .collect();
+    let a = run(&mut d, ws);
+    assert_eq!(a.len(), 3);
+    assert!(a.iter().all(|a| a.baseline.novelty == "never"));
+    let hosts: Vec<&str> = a.iter().map(|a| a.host.name.as_str()).collect();
+    assert_eq!(hosts, ["A", "B", "C"]);
+    assert_eq!(d.baseline.meta.batches, 1);
+    assert_eq!(
+        d.baseline
+            .prevalence(
+                &correlate::attribute::image_key(UPD),
+                T0 + 20 * MIN,
+                u64::MAX
+            )
+            .hosts,
+        3
+    );
+    // The same window again (a late flow) does not alert twice.
+    assert!(run(&mut d, vec![window(win("A", UPD, T0), &big)]).is_empty());
+    assert_eq!(d.summary.duplicate_alerts, 1);
+    // Without learning, nothing is folded.
+    let mut c = detector(Config::default());
+    c.mode.learn = false;
+    run(&mut c, vec![window(win("A", UPD, T0), &big)]);
+    assert!(c.baseline.images.is_empty());
+}
