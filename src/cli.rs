@@ -118,7 +118,8 @@ pub struct AttributeArgs {
     /// XML or JSON, Windows Security 5156, Sysmon for Linux, auditd, osquery).
     #[arg(long = "feed", value_name = "FILE")]
     pub feeds: Vec<PathBuf>,
-    /// Feed format: auto (detected per file), jsonl, sysmon, osquery, auditd.
+    /// Feed format: auto (detected per file), jsonl, sysmon, wfp (Windows
+    /// Security 5156), osquery, auditd.
     #[arg(long, default_value = "auto", value_name = "FORMAT")]
     pub feed_format: String,
     /// Host name for feed records that carry none (auditd without node=);

@@ -32,12 +32,36 @@ impl Glob {
     /// True when the whole of `text` matches; `fold_case` compares without
     /// case (Windows paths, host names).
     pub fn matches(&self, text: &str, fold_case: bool) -> bool {
-        if fold_case {
-            let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
-            wildcard(&self.lower, &t)
+        self.matches_prepared(&Prepared::new(text, fold_case))
+    }
+
+    /// [`Glob::matches`] on text prepared once for many patterns.
+    pub fn matches_prepared(&self, t: &Prepared) -> bool {
+        if t.folded {
+            wildcard(&self.lower, &t.chars)
         } else {
-            let t: Vec<char> = text.chars().collect();
-            wildcard(&self.chars, &t)
+            wildcard(&self.chars, &t.chars)
+        }
+    }
+}
+
+/// Text to match against many patterns, split into characters once.
+pub struct Prepared {
+    chars: Vec<char>,
+    folded: bool,
+}
+
+impl Prepared {
+    /// `text`, lower-cased when `fold_case`.
+    pub fn new(text: &str, fold_case: bool) -> Self {
+        let chars = if fold_case {
+            text.chars().flat_map(char::to_lowercase).collect()
+        } else {
+            text.chars().collect()
+        };
+        Prepared {
+            chars,
+            folded: fold_case,
         }
     }
 }

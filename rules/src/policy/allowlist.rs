@@ -3,7 +3,7 @@
 use super::platform::folds_case;
 use crate::cidr::{any_contains, Cidr};
 use crate::config::AllowlistConfig;
-use crate::glob::Glob;
+use crate::glob::{Glob, Prepared};
 use correlate::attribute::image_key;
 use std::net::IpAddr;
 
@@ -48,12 +48,16 @@ impl Allowlist {
         signer: Option<&str>,
     ) -> Option<String> {
         let fold = folds_case(executable);
-        let key = image_key(executable);
+        let text = if fold {
+            Prepared::new(&image_key(executable), true)
+        } else {
+            Prepared::new(executable, false)
+        };
         for (raw, normalised) in &self.images {
             let hit = if fold {
-                normalised.matches(&key, true)
+                normalised.matches_prepared(&text)
             } else {
-                raw.matches(executable, false)
+                raw.matches_prepared(&text)
             };
             if hit {
                 return Some(format!("image {}", raw.as_str()));

@@ -2,7 +2,7 @@
 //! put there (AN0145).
 
 use crate::config::LinuxConfig;
-use crate::glob::Glob;
+use crate::glob::{Glob, Prepared};
 
 /// The compiled `[linux]` settings.
 #[derive(Debug, Clone)]
@@ -30,7 +30,8 @@ impl CustomPaths {
     /// Why `executable` is custom, or `None` when it is not. A bare name
     /// (Sysmon for Linux sometimes gives only `java`) is not judged.
     pub fn why(&self, executable: &str) -> Option<String> {
-        if let Some(p) = self.patterns.iter().find(|p| p.matches(executable, false)) {
+        let text = Prepared::new(executable, false);
+        if let Some(p) = self.patterns.iter().find(|p| p.matches_prepared(&text)) {
             return Some(format!("its path matches {}", p.as_str()));
         }
         if self.outside_managed
