@@ -189,4 +189,8 @@ pub struct CaptureArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Read the files through libpcap instead of procflow's own reader
+    /// (same packets, slower: one more copy per frame).
+    #[arg(long)]
+    pub libpcap: bool,
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 
 /// Runs the command.
 pub fn run(args: &FlowsArgs) -> Result<()> {
-    let mut sources = pipeline::open(&args.capture.captures)?;
+    let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
     let mut out = pipeline::writer(args.out.as_deref())?;
     let mut write_err: Option<std::io::Error> = None;
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &mut |t| {

@@ -5,10 +5,12 @@ use crate::cli::CaptureArgs;
 use crate::progress::Progress;
 use anyhow::Result;
 use capture::decode::LinkType;
+use capture::file::{Chunk, FileSource, PacketRef};
 use capture::parallel::ParallelEngine;
-use capture::source::OfflineSource;
+use capture::source::{OfflineSource, ReadOutcome};
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How one input file was read.
 #[derive(Debug, serde::Serialize)]
@@ -35,15 +37,57 @@ pub enum Tick {
 /// Packets between two [`Tick::Time`].
 const TIME_EVERY: u64 = 4096;
 
+/// An open capture file: procflow's own reader, or libpcap's.
+pub enum Source {
+    /// Read in large chunks handed to the workers as they are.
+    File(FileSource),
+    /// Read through libpcap (`--libpcap`).
+    Libpcap(OfflineSource),
+}
+
+impl Source {
+    fn path(&self) -> &Path {
+        match self {
+            Source::File(s) => &s.path,
+            Source::Libpcap(s) => &s.path,
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Source::File(s) => s.size,
+            Source::Libpcap(s) => s.size,
+        }
+    }
+
+    fn dlt(&self) -> i32 {
+        match self {
+            Source::File(s) => s.dlt,
+            Source::Libpcap(s) => s.dlt,
+        }
+    }
+}
+
 /// Opens every capture first, so an unusable one stops the run before any
 /// output is written.
-pub fn open(paths: &[PathBuf]) -> Result<Vec<OfflineSource>> {
+pub fn open(paths: &[PathBuf], libpcap: bool) -> Result<Vec<Source>> {
     let mut sources = Vec::with_capacity(paths.len());
     for path in paths {
-        let src = OfflineSource::open(path)?;
-        if !src.link.is_supported() {
-            anyhow::bail!("{}: link type {} is not supported", path.display(), src.dlt);
-        }
+        let src = if libpcap {
+            let s = OfflineSource::open(path)?;
+            if !s.link.is_supported() {
+                anyhow::bail!("{}: link type {} is not supported", path.display(), s.dlt);
+            }
+            Source::Libpcap(s)
+        } else {
+            let s = FileSource::open(path)?;
+            // pcapng may mix link types: only an unsupported first one stops
+            // the run; frames of another unsupported interface are counted.
+            if !s.link.is_supported() {
+                anyhow::bail!("{}: link type {} is not supported", path.display(), s.dlt);
+            }
+            Source::File(s)
+        };
         sources.push(src);
     }
     Ok(sources)
@@ -92,6 +136,22 @@ impl Runner {
         }
     }
 
+    fn chunk(
+        &mut self,
+        chunk: &Arc<Chunk>,
+        packets: &[PacketRef],
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        match self {
+            Runner::Inline(e) => {
+                for p in packets {
+                    e.process_frame(p.link, p.ts, chunk.frame(p), p.wire_len, out);
+                }
+            }
+            Runner::Threads(e) => e.process_chunk(chunk, packets, out),
+        }
+    }
+
     /// Packet time up to which every flow due to end has been handed out.
     fn watermark(&self) -> u64 {
         match self {
@@ -116,43 +176,62 @@ impl Runner {
 
 /// Reads every source through a new engine, then flushes it.
 pub fn run(
-    sources: &mut [OfflineSource],
+    sources: &mut [Source],
     a: &CaptureArgs,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
     let mut engine = Runner::new(a);
-    let total: u64 = sources.iter().map(|s| s.size).sum();
+    let total: u64 = sources.iter().map(Source::size).sum();
     let progress = Progress::new(total, a.no_progress);
     let mut done = 0u64;
     let mut reports = Vec::new();
     for src in sources.iter_mut() {
-        let link = src.link;
         let mut n = 0u64;
-        let outcome = src.for_each(|ts, frame, wire_len| {
-            engine.frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
-            n += 1;
-            if n.is_multiple_of(TIME_EVERY) {
-                // Not the packet's own time: workers may still hold records
-                // of flows that ended before it.
-                sink(Tick::Time(engine.watermark()));
-                if n.is_multiple_of(65_536) {
-                    progress.set(done + n * 16);
-                }
+        let mut next_tick = TIME_EVERY;
+        let outcome: ReadOutcome = match src {
+            Source::File(f) => {
+                let mut read = 0u64;
+                f.for_each_chunk(|chunk, packets| {
+                    engine.chunk(chunk, packets, &mut |r| sink(Tick::Record(r)));
+                    n += packets.len() as u64;
+                    read += chunk.bytes().len() as u64;
+                    if n >= next_tick {
+                        next_tick = n + TIME_EVERY;
+                        // Not the packets' own time: workers may still hold
+                        // records of flows that ended before it.
+                        sink(Tick::Time(engine.watermark()));
+                        progress.set(done + read);
+                    }
+                })
             }
-        });
-        done += src.size;
+            Source::Libpcap(s) => {
+                let link = s.link;
+                s.for_each(|ts, frame, wire_len| {
+                    engine.frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
+                    n += 1;
+                    if n >= next_tick {
+                        next_tick = n + TIME_EVERY;
+                        sink(Tick::Time(engine.watermark()));
+                        if n.is_multiple_of(65_536) {
+                            progress.set(done + n * 16);
+                        }
+                    }
+                })
+            }
+        };
+        done += src.size();
         progress.set(done);
         if let Some(why) = &outcome.truncated {
             eprintln!(
                 "procflow: warning: {}: capture cut off after packet {} (byte offset {}): {why}; flows up to the cut are written",
-                src.path.display(),
+                src.path().display(),
                 outcome.packets,
                 outcome.offset
             );
         }
         reports.push(FileReport {
-            path: src.path.display().to_string(),
-            link_type: src.dlt,
+            path: src.path().display().to_string(),
+            link_type: src.dlt(),
             packets: outcome.packets,
             truncated: outcome.truncated,
         });

@@ -69,7 +69,7 @@ fn run_job(
         max_sockets: args.max_sockets.max(1),
         ..AttributionConfig::default()
     };
-    let mut sources = pipeline::open(&args.capture.captures)?;
+    let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
     let mut index = SocketIndex::new(cfg.clone());
     let mut feed_reports = Vec::new();
     for (i, path) in args.feeds.iter().enumerate() {

@@ -124,6 +124,8 @@ fn every_scenario_matches_its_construction() {
     }
 }
 
+/// Shards, threads and the reader (procflow's own, or libpcap) change
+/// nothing in the records.
 #[test]
 fn shards_and_threads_do_not_change_the_records() {
     let paths: Vec<String> = pcapgen::scenarios()
@@ -143,11 +145,13 @@ fn shards_and_threads_do_not_change_the_records() {
         lines.sort();
         lines
     };
-    let splits: [&[&str]; 4] = [
+    let splits: [&[&str]; 6] = [
         &["--threads", "1", "--shards", "4"],
         &["--threads", "2"],
         &["--threads", "3"],
         &["--threads", "8"],
+        &["--threads", "1", "--libpcap"],
+        &["--threads", "2", "--libpcap"],
     ];
     for p in &paths {
         let one = run(&[p], &["--threads", "1"]);

@@ -23,6 +23,7 @@ pub mod community_id;
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod file;
 pub mod flow;
 pub mod parallel;
 pub mod record;

@@ -1,9 +1,14 @@
-//! The packet path on threads: the caller's thread reads and decodes just
-//! enough to pick the worker by the flow's symmetric hash, copies the frame
-//! into that worker's batch, and sends full batches over a bounded channel;
-//! each worker owns one [`Shard`] (its flows, reassembly and parsers) for
-//! the whole run, so no lock is taken. Batches go back to the reader once
-//! processed and are filled again: nothing is allocated per packet.
+//! The packet path on threads: the caller's thread reads just enough of
+//! each frame to pick the worker by the flow's symmetric hash
+//! ([`crate::decode::shard_hint`]), and each worker owns one [`Shard`] (its
+//! flows, reassembly and parsers) for the whole run, so no lock is taken.
+//!
+//! Frames reach the workers in batches over bounded channels, two ways:
+//! read from a file, a batch names frames inside the file's shared
+//! [`Chunk`]s (no copy); handed over one by one (live capture), they are
+//! copied into the batch. Batches go back to the reader once processed and
+//! are filled again, and chunks go back to the file reader when the last
+//! batch naming them is done: nothing is allocated per packet.
 //!
 //! Each shard sees its packets in capture order, exactly as the shards of
 //! [`crate::Engine`] do, so the records are the same set for any number of
@@ -17,34 +22,48 @@
 //! has been handed out, so windows downstream can close on it.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode, LinkType};
+use crate::decode::{decode, shard_hint, LinkType};
+use crate::file::{Chunk, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::record::FlowRecord;
 use crate::stats::Stats;
 use crate::time::{Micros, SECOND};
 use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Packets per batch.
 const BATCH_PACKETS: usize = 512;
-/// Frame bytes per batch (a batch is sent when either fills).
+/// Copied frame bytes per batch (a batch is sent when either fills).
 const BATCH_BYTES: usize = 1 << 20;
+/// File chunks one batch may hold: a worker that sees few packets must not
+/// keep many chunks from going back to the reader.
+const BATCH_CHUNKS: usize = 4;
 /// Batches in flight per worker (the channel's bound: backpressure beyond).
 const IN_FLIGHT: usize = 4;
+/// Slot marker: the frame is in the batch's own `data`.
+const OWN: u16 = u16::MAX;
+/// Packet time between two clock syncs of every worker.
+const SYNC_EVERY: Micros = SECOND;
 
 /// One packet's place in a batch.
 #[derive(Clone, Copy)]
 struct Slot {
     link: LinkType,
     ts: Micros,
+    /// Index in the batch's `chunks`, or [`OWN`].
+    chunk: u16,
     start: u32,
     len: u32,
 }
 
-/// Frames for one worker, copied back to back.
+/// Packets for one worker.
 #[derive(Default)]
 struct Batch {
+    /// Frames copied in (live capture).
     data: Vec<u8>,
+    /// File chunks the slots point into.
+    chunks: Vec<Arc<Chunk>>,
     slots: Vec<Slot>,
     /// The reader's packet time when the batch was sent.
     clock: Micros,
@@ -53,20 +72,35 @@ struct Batch {
 impl Batch {
     fn with_capacity() -> Self {
         Batch {
-            data: Vec::with_capacity(BATCH_BYTES + 65_536),
+            data: Vec::new(),
+            chunks: Vec::with_capacity(BATCH_CHUNKS),
             slots: Vec::with_capacity(BATCH_PACKETS),
             clock: 0,
         }
     }
 
+    /// Empties the batch; the chunks it held may go back to the reader.
     fn clear(&mut self) {
         self.data.clear();
+        self.chunks.clear();
         self.slots.clear();
         self.clock = 0;
     }
 
     fn full(&self) -> bool {
         self.slots.len() >= BATCH_PACKETS || self.data.len() >= BATCH_BYTES
+    }
+
+    fn frame(&self, s: &Slot) -> Option<&[u8]> {
+        let (start, end) = (s.start as usize, s.start as usize + s.len as usize);
+        if s.chunk == OWN {
+            self.data.get(start..end)
+        } else {
+            self.chunks
+                .get(usize::from(s.chunk))?
+                .bytes()
+                .get(start..end)
+        }
     }
 }
 
@@ -88,7 +122,8 @@ struct Worker {
     handle: Option<JoinHandle<()>>,
 }
 
-/// The threaded engine: same interface as [`crate::Engine`].
+/// The threaded engine: same interface as [`crate::Engine`], plus
+/// [`ParallelEngine::process_chunk`] for frames read from a file.
 pub struct ParallelEngine {
     workers: Vec<Worker>,
     done: Receiver<Done>,
@@ -100,9 +135,6 @@ pub struct ParallelEngine {
     next_sync: Micros,
 }
 
-/// Packet time between two clock syncs of every worker.
-const SYNC_EVERY: Micros = SECOND;
-
 fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
     let mut shard = Shard::new(cfg);
     let mut records: Vec<FlowRecord> = Vec::new();
@@ -110,13 +142,13 @@ fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, do
         {
             let mut out = |r: FlowRecord| records.push(r);
             for s in &batch.slots {
-                let Some(frame) = batch.data.get(s.start as usize..(s.start + s.len) as usize)
-                else {
+                let Some(frame) = batch.frame(s) else {
                     continue;
                 };
-                // The reader decoded this frame once already: it cannot fail now.
-                if let Ok(pkt) = decode(s.link, frame) {
-                    shard.process(&pkt, s.ts, s.len, &mut out);
+                match decode(s.link, frame) {
+                    Ok(pkt) => shard.process(&pkt, s.ts, s.len, &mut out),
+                    // The reader only read the addresses and ports.
+                    Err(e) => shard.stats.decode_errors.add(e),
                 }
             }
             shard.advance(batch.clock, &mut out);
@@ -172,16 +204,16 @@ impl ParallelEngine {
         self.workers.iter().map(|w| w.acked).min().unwrap_or(0)
     }
 
-    /// Takes one captured frame; records of flows that ended on the workers
-    /// meanwhile are handed to `out`.
-    pub fn process_frame(
+    /// Counts a frame and picks its worker; `None` when it cannot be
+    /// decoded (counted here, by reason).
+    fn route(
         &mut self,
         link: LinkType,
         ts: Micros,
         frame: &[u8],
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
-    ) {
+    ) -> Option<usize> {
         self.frames.packets += 1;
         self.frames.bytes += frame.len() as u64;
         if (frame.len() as u64) < u64::from(wire_len) {
@@ -194,15 +226,33 @@ impl ParallelEngine {
                 self.sync(out);
             }
         }
-        let idx = match decode(link, frame) {
-            Ok(pkt) => {
-                let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-                (key.shard_hash() % self.workers.len() as u64) as usize
-            }
-            Err(e) => {
-                self.frames.decode_errors.add(e);
-                return;
-            }
+        let hash = match shard_hint(link, frame) {
+            Some(h) => h,
+            None => match decode(link, frame) {
+                Ok(pkt) => FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
+                    .0
+                    .shard_hash(),
+                Err(e) => {
+                    self.frames.decode_errors.add(e);
+                    return None;
+                }
+            },
+        };
+        Some((hash % self.workers.len() as u64) as usize)
+    }
+
+    /// Takes one captured frame, copying it; records of flows that ended
+    /// on the workers meanwhile are handed to `out`.
+    pub fn process_frame(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let Some(idx) = self.route(link, ts, frame, wire_len, out) else {
+            return;
         };
         let Some(w) = self.workers.get_mut(idx) else {
             return;
@@ -212,30 +262,80 @@ impl ParallelEngine {
         w.filling.slots.push(Slot {
             link,
             ts,
+            chunk: OWN,
             start,
             len: frame.len() as u32,
         });
         if w.filling.full() {
-            let next = w.free.try_recv().unwrap_or_else(|_| Batch::with_capacity());
-            let mut full = std::mem::replace(&mut w.filling, next);
-            full.clock = self.now;
-            self.send(idx, full, out);
-            self.drain(out);
+            self.ship(idx, out);
         }
+    }
+
+    /// Takes the packets of one file chunk without copying them: the
+    /// batches hold the chunk itself.
+    pub fn process_chunk(
+        &mut self,
+        chunk: &Arc<Chunk>,
+        packets: &[PacketRef],
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        for p in packets {
+            let frame = chunk.frame(p);
+            let Some(idx) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
+                continue;
+            };
+            let Some(w) = self.workers.get_mut(idx) else {
+                continue;
+            };
+            let same = w
+                .filling
+                .chunks
+                .last()
+                .is_some_and(|c| Arc::ptr_eq(c, chunk));
+            if !same {
+                if w.filling.chunks.len() >= BATCH_CHUNKS {
+                    self.ship(idx, out);
+                }
+                let Some(w) = self.workers.get_mut(idx) else {
+                    continue;
+                };
+                w.filling.chunks.push(Arc::clone(chunk));
+            }
+            let Some(w) = self.workers.get_mut(idx) else {
+                continue;
+            };
+            let at = w.filling.chunks.len().saturating_sub(1) as u16;
+            w.filling.slots.push(Slot {
+                link: p.link,
+                ts: p.ts,
+                chunk: at,
+                start: p.start,
+                len: p.len,
+            });
+            if w.filling.full() {
+                self.ship(idx, out);
+            }
+        }
+    }
+
+    /// Sends worker `idx` its batch as it is and starts a new one.
+    fn ship(&mut self, idx: usize, out: &mut dyn FnMut(FlowRecord)) {
+        let now = self.now;
+        let Some(w) = self.workers.get_mut(idx) else {
+            return;
+        };
+        let next = w.free.try_recv().unwrap_or_else(|_| Batch::with_capacity());
+        let mut batch = std::mem::replace(&mut w.filling, next);
+        batch.clock = now;
+        self.send(idx, batch, out);
+        self.drain(out);
     }
 
     /// Sends every worker its batch as it is, stamped with the clock.
     fn sync(&mut self, out: &mut dyn FnMut(FlowRecord)) {
         for idx in 0..self.workers.len() {
-            let Some(w) = self.workers.get_mut(idx) else {
-                continue;
-            };
-            let next = w.free.try_recv().unwrap_or_else(|_| Batch::with_capacity());
-            let mut batch = std::mem::replace(&mut w.filling, next);
-            batch.clock = self.now;
-            self.send(idx, batch, out);
+            self.ship(idx, out);
         }
-        self.drain(out);
     }
 
     /// Sends a batch to worker `idx`; while its queue is full, takes the

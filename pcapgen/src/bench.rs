@@ -170,6 +170,9 @@ struct TcpSession {
     mss: usize,
     phase: Phase,
     msgs: VecDeque<Msg>,
+    /// The process that opens the connection, for the feed: host index,
+    /// executable, pid.
+    owner: (usize, &'static str, u32),
 }
 
 struct DnsSession {
@@ -204,6 +207,8 @@ fn side(dir: Dir) -> usize {
 
 struct Out<W: Write> {
     w: PcapWriter<BufWriter<W>>,
+    /// The endpoint feed: one connect event per TCP connection.
+    feed: Option<BufWriter<Box<dyn Write>>>,
     rng: SplitMix64,
     clock: u64,
     frame: Vec<u8>,
@@ -296,6 +301,20 @@ impl<W: Write> Out<W> {
     fn step_tcp(&mut self, t: &mut TcpSession) -> io::Result<()> {
         match t.phase {
             Phase::Handshake => {
+                if let Some(feed) = self.feed.as_mut() {
+                    let (h, exe, pid) = t.owner;
+                    let [c, s] = t.addr;
+                    let line = serde_json::json!({
+                        "ts": crate::attribution::rfc3339((self.clock + 150) as i64),
+                        "host": format!("host{h:03}"),
+                        "os": if h % 2 == 0 { "windows" } else { "linux" },
+                        "event": "connect", "proto": "tcp",
+                        "src_ip": c.ip().to_string(), "src_port": c.port(),
+                        "dst_ip": s.ip().to_string(), "dst_port": s.port(),
+                        "pid": pid, "process": exe,
+                    });
+                    writeln!(feed, "{line}")?;
+                }
                 let opts = syn_options(t.mss as u16);
                 let isn_c = t.next[0];
                 self.tcp(t, Dir::ToServer, isn_c, TCP_SYN, &opts, 0)?;
@@ -500,7 +519,17 @@ impl World {
         } else {
             http_post(rng, &srv.name, &mut msgs);
         }
+        let exe = match (h % 2 == 0, want_tls, kind) {
+            (true, true, _) => r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            (true, false, k) if k >= 95 => r"C:\Program Files\Contoso Backup\cbagent.exe",
+            (true, false, _) => r"C:\Windows\System32\svchost.exe",
+            (false, true, _) => "/usr/bin/firefox",
+            (false, false, k) if k >= 95 => "/usr/bin/rsync",
+            (false, false, _) => "/usr/bin/curl",
+        };
+        let pid = 1000 + (h as u32) * 7 + (kind as u32 % 5);
         Session::Tcp(TcpSession {
+            owner: (h, exe, pid),
             l2,
             addr: [client, server],
             next: [rng.next_u32(), rng.next_u32()],
@@ -608,6 +637,19 @@ fn tls_session(rng: &mut SplitMix64, host: &str, msgs: &mut VecDeque<Msg>) {
 /// `target_bytes` or more (it overshoots by less than 64 KiB); connections
 /// still open then stay unfinished.
 pub fn try_write_bench<W: Write>(w: W, target_bytes: u64, seed: u64) -> io::Result<BenchSummary> {
+    try_write_bench_with_feed(w, None, target_bytes, seed)
+}
+
+/// [`try_write_bench`], also writing to `feed` the native endpoint feed of
+/// the traffic: one `connect` event per TCP connection, 150 µs after its
+/// SYN, from `host000`..`host199` (even ones Windows, odd ones Linux) with
+/// a browser, an agent or a command-line tool as the process.
+pub fn try_write_bench_with_feed<W: Write>(
+    w: W,
+    feed: Option<Box<dyn Write>>,
+    target_bytes: u64,
+    seed: u64,
+) -> io::Result<BenchSummary> {
     let mut rng = SplitMix64::new(seed ^ 0x7063_6170_6765_6e00);
     let mut pattern = vec![0u8; PATTERN_LEN + 2048];
     rng.fill(&mut pattern);
@@ -617,6 +659,7 @@ pub fn try_write_bench<W: Write>(w: W, target_bytes: u64, seed: u64) -> io::Resu
             LINKTYPE_ETHERNET,
             65535,
         )?,
+        feed: feed.map(|f| BufWriter::with_capacity(1 << 16, f)),
         rng: SplitMix64::new(rng.next_u64()),
         clock: START_TIME_US,
         frame: Vec::with_capacity(2048),
@@ -640,6 +683,9 @@ pub fn try_write_bench<W: Write>(w: W, target_bytes: u64, seed: u64) -> io::Resu
         .into_inner()?
         .into_inner()
         .map_err(|e| e.into_error())?;
+    if let Some(mut f) = out.feed.take() {
+        f.flush()?;
+    }
     Ok(out.summary)
 }
 

@@ -4,6 +4,7 @@
 //! * [`scenarios()`] builds small captures, each with the flows a correct
 //!   reader must report ([`ExpectedFlow`]), known by construction.
 //! * [`write_bench()`] streams a large capture of mixed traffic.
+//! * [`flood::write_flood()`] streams N concurrent TCP connections.
 //! * The building blocks are public: [`PcapWriter`], [`Capture`] (in-memory
 //!   capture with the scenario clock), [`TcpConn`] / [`UdpFlow`]
 //!   (connection models that count what they emit), frame builders in
@@ -21,6 +22,7 @@ pub mod conn;
 pub mod detection;
 pub mod dns;
 pub mod expected;
+pub mod flood;
 pub mod http;
 pub mod pcap;
 pub mod rng;
@@ -31,6 +33,7 @@ pub mod wire;
 pub use bench::{try_write_bench, write_bench, BenchSummary};
 pub use conn::{Dir, FlowStats, SegOp, TcpConn, UdpFlow};
 pub use expected::{ExpectedFlow, ExpectedHttp, ExpectedTls, Scenario};
+pub use flood::{Flood, FloodPayload, FloodSummary};
 pub use pcap::{Capture, PcapWriter, START_TIME_US};
 pub use scenarios::scenarios;
 pub use wire::{Link, LinkCtx};

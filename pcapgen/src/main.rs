@@ -1,5 +1,5 @@
-//! `pcapgen` command line: writes the scenario captures or a benchmark
-//! capture.
+//! `pcapgen` command line: writes the scenario captures, a benchmark
+//! capture or a flood of concurrent connections.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use anyhow::Context;
@@ -44,7 +44,39 @@ enum Command {
         /// Seed of the traffic mix.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write the endpoint feed of the traffic here (native JSON
+        /// lines: a connect event per TCP connection).
+        #[arg(long)]
+        feed: Option<PathBuf>,
     },
+    /// Write N concurrent TCP connections: every one opened (handshake and
+    /// a small request) before any is closed, then all closed in order.
+    Flood {
+        /// Output pcap file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Connections.
+        #[arg(long)]
+        flows: u64,
+        /// What each client sends after its handshake: http, opaque, none.
+        #[arg(long, default_value = "http", value_parser = parse_payload)]
+        payload: pcapgen::FloodPayload,
+        /// Microseconds between two packets.
+        #[arg(long, default_value_t = 1)]
+        spacing_us: u64,
+        /// Leave every connection open (no close phase).
+        #[arg(long)]
+        no_close: bool,
+    },
+}
+
+fn parse_payload(s: &str) -> Result<pcapgen::FloodPayload, String> {
+    match s {
+        "http" => Ok(pcapgen::FloodPayload::Http),
+        "opaque" => Ok(pcapgen::FloodPayload::Opaque),
+        "none" => Ok(pcapgen::FloodPayload::None),
+        _ => Err(format!("{s:?}: expected http, opaque or none")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,10 +132,22 @@ fn main() -> anyhow::Result<()> {
                 s.silent.len()
             );
         }
-        Command::Bench { out, size_mb, seed } => {
+        Command::Bench {
+            out,
+            size_mb,
+            seed,
+            feed,
+        } => {
             let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-            let summary = pcapgen::try_write_bench(file, size_mb << 20, seed)
-                .with_context(|| format!("writing {}", out.display()))?;
+            let feed_file: Option<Box<dyn std::io::Write>> = match &feed {
+                Some(p) => Some(Box::new(
+                    File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => None,
+            };
+            let summary =
+                pcapgen::bench::try_write_bench_with_feed(file, feed_file, size_mb << 20, seed)
+                    .with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "{}: {} packets, {} frame bytes, {} tcp flows, {} udp flows",
                 out.display(),
@@ -111,6 +155,32 @@ fn main() -> anyhow::Result<()> {
                 summary.bytes,
                 summary.tcp_flows,
                 summary.udp_flows
+            );
+        }
+        Command::Flood {
+            out,
+            flows,
+            payload,
+            spacing_us,
+            no_close,
+        } => {
+            let spec = pcapgen::Flood {
+                flows,
+                payload,
+                spacing_us,
+                close: !no_close,
+            };
+            let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            let s = pcapgen::flood::write_flood(file, &spec)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}: {} connections, {} packets ({} in the open phase), {} frame bytes, {:.3} s of packet time",
+                out.display(),
+                s.flows,
+                s.packets,
+                s.open_packets,
+                s.bytes,
+                (s.last_ts_us - s.first_ts_us) as f64 / 1e6
             );
         }
     }

@@ -76,6 +76,37 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
+/// One packet record read back by [`records`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Timestamp in microseconds.
+    pub ts_us: u64,
+    /// Captured bytes.
+    pub data: &'a [u8],
+    /// Length on the wire.
+    pub orig_len: u32,
+}
+
+/// The packet records of a classic little-endian, microsecond pcap stream
+/// as [`PcapWriter`] writes it (what [`Capture::into_bytes`] returns), for
+/// tests and benchmarks that hand frames to a reader without a file.
+/// Reading stops at the first incomplete record.
+pub fn records(pcap: &[u8]) -> impl Iterator<Item = Record<'_>> {
+    let mut at = 24;
+    std::iter::from_fn(move || {
+        let h = pcap.get(at..at + 16)?;
+        let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+        let caplen = word(8) as usize;
+        let data = pcap.get(at + 16..at + 16 + caplen)?;
+        at += 16 + caplen;
+        Some(Record {
+            ts_us: u64::from(word(0)) * 1_000_000 + u64::from(word(4)),
+            data,
+            orig_len: word(12),
+        })
+    })
+}
+
 /// An in-memory capture with the scenario clock: every emitted packet is
 /// stamped with the current time, then the clock advances by 1 ms.
 ///
@@ -233,5 +264,15 @@ mod tests {
             &[2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]
         );
         assert_eq!(&b[second + 16..], &[1, 2]);
+        let back: Vec<Record<'_>> = records(&b).collect();
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            (back[0].ts_us, back[0].data.len(), back[0].orig_len),
+            (1_500_000, 96, 100)
+        );
+        assert_eq!(
+            (back[1].ts_us, back[1].data, back[1].orig_len),
+            (2_000_001, &[1u8, 2][..], 4)
+        );
     }
 }

@@ -75,6 +75,45 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     decode_ip(ip)
 }
 
+/// The shard hash of a frame's flow ([`crate::flow::FlowKey::shard_hash`])
+/// read from the few header fields it needs, without decoding the rest:
+/// for plain IPv4 and IPv6 TCP/UDP. `None` for anything else (fragments,
+/// IPv6 extension headers, damage): the caller then decodes the frame in
+/// full, which gives the same key or the error to count.
+pub fn shard_hint(link: LinkType, frame: &[u8]) -> Option<u64> {
+    let ip = link::strip(link, frame).ok()?;
+    let first = *ip.first()?;
+    let (proto, src, dst, l4) = match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+            // More fragments, or an offset: a fragment.
+            if ihl < 20 || frag & 0x3fff != 0 {
+                return None;
+            }
+            let s: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            (*ip.get(9)?, Addr::V4(s), Addr::V4(d), ihl)
+        }
+        6 => {
+            let s: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            (*ip.get(6)?, Addr::V6(s), Addr::V6(d), 40)
+        }
+        _ => return None,
+    };
+    let transport = match proto {
+        6 => Transport::Tcp,
+        17 => Transport::Udp,
+        _ => return None,
+    };
+    let sport = u16::from_be_bytes([*ip.get(l4)?, *ip.get(l4 + 1)?]);
+    let dport = u16::from_be_bytes([*ip.get(l4 + 2)?, *ip.get(l4 + 3)?]);
+    Some(crate::flow::key::symmetric_hash(
+        src, sport, dst, dport, transport,
+    ))
+}
+
 /// Decodes an IP packet (no link header).
 pub fn decode_ip(ip: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let (slice, ext_err) = LaxIpSlice::from_slice(ip).map_err(DecodeError::from_ip)?;

@@ -59,7 +59,7 @@ impl Transport {
 
 /// Canonical flow key: the lower (address, port) endpoint first, so both
 /// directions of a flow map to the same key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     /// Lower endpoint address.
     pub lo: Addr,
@@ -102,11 +102,48 @@ impl FlowKey {
     /// pick the shard (worker) that owns the flow. Table lookups use their own
     /// seeded hasher, so a crafted flood cannot collide inside one table.
     pub fn shard_hash(&self) -> u64 {
-        let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(self.transport.number());
-        for word in [addr_word(self.lo), addr_word(self.hi)] {
-            h = mix(h ^ word);
+        symmetric_hash(self.lo, self.lo_port, self.hi, self.hi_port, self.transport)
+    }
+}
+
+/// The shard hash from a packet's endpoints in either order: each endpoint
+/// is hashed on its own and the two combined by addition, which does not
+/// care which comes first, so the reader need not order them.
+pub fn symmetric_hash(a: Addr, a_port: u16, b: Addr, b_port: u16, t: Transport) -> u64 {
+    let end = |addr: Addr, port: u16| {
+        mix(addr_word(addr) ^ (u64::from(port) << 48) ^ 0x9e37_79b9_7f4a_7c15)
+    };
+    mix(end(a, a_port).wrapping_add(end(b, b_port)) ^ u64::from(t.number()))
+}
+
+// Hashing for the tables: the key's words fed straight to the hasher,
+// rather than field by field with enum discriminants and length prefixes.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match (self.lo, self.hi) {
+            (Addr::V4(a), Addr::V4(b)) => {
+                h.write_u64(
+                    u64::from(u32::from_be_bytes(a)) << 32 | u64::from(u32::from_be_bytes(b)),
+                );
+            }
+            (lo, hi) => {
+                h.write_u128(addr_u128(lo));
+                h.write_u128(addr_u128(hi));
+            }
         }
-        mix(h ^ (u64::from(self.lo_port) << 16 | u64::from(self.hi_port)))
+        h.write_u64(
+            u64::from(self.lo_port) << 32
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.transport.number()),
+        );
+    }
+}
+
+fn addr_u128(a: Addr) -> u128 {
+    match a {
+        // Mapped into IPv6 space so a v4 and a v6 key never hash alike by form.
+        Addr::V4(b) => 0xffff_0000_0000 | u128::from(u32::from_be_bytes(b)),
+        Addr::V6(b) => u128::from_be_bytes(b),
     }
 }
 

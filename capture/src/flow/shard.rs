@@ -115,16 +115,35 @@ impl Shard {
                 }
             }
         }
-        if self.table.peek(&key).is_none() {
-            if self.table.full() {
-                if let Some(victim) = self.table.pop_oldest() {
-                    self.stats.flows_evicted += 1;
-                    self.emit(victim, CloseReason::Evicted, out);
-                }
+        {
+            // The common case, one lookup: a packet of a flow already tracked.
+            let Shard {
+                table,
+                budget,
+                stream_limits,
+                closing,
+                cfg,
+                ..
+            } = self;
+            if let Some(flow) = table.get_mut(&key) {
+                let ctx = Ctx {
+                    budget,
+                    stream_limits: *stream_limits,
+                    closing,
+                    closed_timeout: cfg.closed_timeout,
+                };
+                update(flow, ctx, pkt, ts, frame_len, forward, key);
+                return;
             }
-            let flow = self.new_flow(key, forward, pkt, ts);
-            self.table.insert(flow);
         }
+        if self.table.full() {
+            if let Some(victim) = self.table.pop_oldest() {
+                self.stats.flows_evicted += 1;
+                self.emit(victim, CloseReason::Evicted, out);
+            }
+        }
+        let flow = self.new_flow(key, forward, pkt, ts);
+        self.table.insert(flow);
         let Shard {
             table,
             budget,
@@ -133,81 +152,14 @@ impl Shard {
             cfg,
             ..
         } = self;
-        let Some(flow) = table.get_mut(&key) else {
-            return;
-        };
-        let dir = flow.dir(forward);
-        if let Some(v) = flow.packets.get_mut(dir) {
-            *v += 1;
-        }
-        if let Some(v) = flow.bytes.get_mut(dir) {
-            *v += u64::from(frame_len);
-        }
-        if let Some(v) = flow.ip_bytes.get_mut(dir) {
-            *v += u64::from(pkt.ip_len);
-        }
-        flow.last = flow.last.max(ts);
-        let Some(tcp) = pkt.tcp else {
-            if let Some(v) = flow.udp_payload.get_mut(dir) {
-                *v += pkt.payload.len() as u64;
-            }
-            return;
-        };
-        let to_server = dir == TO_SERVER;
-        flow.history
-            .add(to_server, tcp.flags, !pkt.payload.is_empty());
-        if tcp.flags & tcp_flags::RST != 0 {
-            // RST payload is diagnostic text at best: not stream data.
-            if flow.closing.is_none() {
-                flow.closing = Some(CloseReason::Rst);
-                closing.push_back((ts + cfg.closed_timeout, key));
-            }
-            return;
-        }
-        let (Some(streams), Some(app)) = (flow.streams.as_mut(), flow.app.as_mut()) else {
-            return;
-        };
-        let [to_srv, to_cli] = &mut **streams;
-        let (mine, theirs) = if to_server {
-            (to_srv, to_cli)
-        } else {
-            (to_cli, to_srv)
-        };
-        let syn = tcp.flags & tcp_flags::SYN != 0;
-        if syn {
-            mine.syn(tcp.seq);
-            if to_server && tcp.flags & tcp_flags::ACK == 0 {
-                flow.syn_seq.get_or_insert(tcp.seq);
-            }
-        }
-        let seq = if syn {
-            tcp.seq.wrapping_add(1)
-        } else {
-            tcp.seq
-        };
-        let fin = tcp.flags & tcp_flags::FIN != 0;
-        if !syn || !pkt.payload.is_empty() || fin {
-            mine.segment(
-                seq,
-                pkt.payload,
-                pkt.payload_cut,
-                fin,
-                *stream_limits,
+        if let Some(flow) = table.get_mut(&key) {
+            let ctx = Ctx {
                 budget,
-                &mut |c| feed(app, to_server, c),
-            );
-        }
-        if tcp.flags & tcp_flags::ACK != 0 {
-            theirs.peer_ack(tcp.ack, budget, &mut |c| feed(app, !to_server, c));
-        }
-        if fin {
-            if let Some(f) = flow.fin.get_mut(dir) {
-                *f = true;
-            }
-            if flow.fin == [true, true] && flow.closing.is_none() {
-                flow.closing = Some(CloseReason::Fin);
-                closing.push_back((ts + cfg.closed_timeout, key));
-            }
+                stream_limits: *stream_limits,
+                closing,
+                closed_timeout: cfg.closed_timeout,
+            };
+            update(flow, ctx, pkt, ts, frame_len, forward, key);
         }
     }
 
@@ -385,6 +337,99 @@ impl Shard {
         };
         self.stats.flows_emitted += 1;
         out(record);
+    }
+}
+
+/// What a packet's update needs of its shard besides the flow.
+struct Ctx<'a> {
+    budget: &'a mut Budget,
+    stream_limits: StreamLimits,
+    closing: &'a mut VecDeque<(Micros, FlowKey)>,
+    closed_timeout: Micros,
+}
+
+/// Counts a packet into its flow and feeds its payload to reassembly.
+fn update(
+    flow: &mut Flow,
+    ctx: Ctx<'_>,
+    pkt: &Packet<'_>,
+    ts: Micros,
+    frame_len: u32,
+    forward: bool,
+    key: FlowKey,
+) {
+    let dir = flow.dir(forward);
+    if let Some(v) = flow.packets.get_mut(dir) {
+        *v += 1;
+    }
+    if let Some(v) = flow.bytes.get_mut(dir) {
+        *v += u64::from(frame_len);
+    }
+    if let Some(v) = flow.ip_bytes.get_mut(dir) {
+        *v += u64::from(pkt.ip_len);
+    }
+    flow.last = flow.last.max(ts);
+    let Some(tcp) = pkt.tcp else {
+        if let Some(v) = flow.udp_payload.get_mut(dir) {
+            *v += pkt.payload.len() as u64;
+        }
+        return;
+    };
+    let to_server = dir == TO_SERVER;
+    flow.history
+        .add(to_server, tcp.flags, !pkt.payload.is_empty());
+    if tcp.flags & tcp_flags::RST != 0 {
+        // RST payload is diagnostic text at best: not stream data.
+        if flow.closing.is_none() {
+            flow.closing = Some(CloseReason::Rst);
+            ctx.closing.push_back((ts + ctx.closed_timeout, key));
+        }
+        return;
+    }
+    let (Some(streams), Some(app)) = (flow.streams.as_mut(), flow.app.as_mut()) else {
+        return;
+    };
+    let [to_srv, to_cli] = &mut **streams;
+    let (mine, theirs) = if to_server {
+        (to_srv, to_cli)
+    } else {
+        (to_cli, to_srv)
+    };
+    let syn = tcp.flags & tcp_flags::SYN != 0;
+    if syn {
+        mine.syn(tcp.seq);
+        if to_server && tcp.flags & tcp_flags::ACK == 0 {
+            flow.syn_seq.get_or_insert(tcp.seq);
+        }
+    }
+    let seq = if syn {
+        tcp.seq.wrapping_add(1)
+    } else {
+        tcp.seq
+    };
+    let fin = tcp.flags & tcp_flags::FIN != 0;
+    if !syn || !pkt.payload.is_empty() || fin {
+        mine.segment(
+            seq,
+            pkt.payload,
+            pkt.payload_cut,
+            fin,
+            ctx.stream_limits,
+            ctx.budget,
+            &mut |c| feed(app, to_server, c),
+        );
+    }
+    if tcp.flags & tcp_flags::ACK != 0 {
+        theirs.peer_ack(tcp.ack, ctx.budget, &mut |c| feed(app, !to_server, c));
+    }
+    if fin {
+        if let Some(f) = flow.fin.get_mut(dir) {
+            *f = true;
+        }
+        if flow.fin == [true, true] && flow.closing.is_none() {
+            flow.closing = Some(CloseReason::Fin);
+            ctx.closing.push_back((ts + ctx.closed_timeout, key));
+        }
     }
 }
 
