@@ -59,7 +59,7 @@ if [ "$reference" = 1 ] && [ -f "$gen" ]; then
   captures+=("$ref")
 fi
 
-# measure NAME CMD...: runs CMD $runs times; prints "NAME seconds peak_KB" of the median run.
+# measure NAME CMD...: runs CMD $runs times; prints "seconds peak_KB" of the median run.
 measure() {
   local name=$1; shift
   local n=$runs
@@ -69,7 +69,7 @@ measure() {
       echo "bench: $name failed:" >&2; cat "$out/stderr.txt" >&2; exit 1; }
     times+=("$(cat "$out/time.txt")")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk -v n="$n" -v name="$name" 'NR == int((n + 1) / 2) { print name, $1, $2 }'
+  printf '%s\n' "${times[@]}" | sort -n | awk -v n="$n" 'NR == int((n + 1) / 2) { print $1, $2 }'
 }
 
 row() { # name seconds kb packets bytes floor_seconds
@@ -81,26 +81,26 @@ row() { # name seconds kb packets bytes floor_seconds
 for cap in "${captures[@]}"; do
   cat "$cap" "$cap.feed.jsonl" >/dev/null # page cache: every reader sees the same disk
   bytes=$(stat -c %s "$cap")
-  packets=$("$out/pcap_floor" "$cap")
+  packets=$("$out/pcap_floor" "$cap" | tr -dc 0-9)
   feed="$cap.feed.jsonl"
   floor=$(measure "libpcap floor (touch 64 B)" "$out/pcap_floor" -t "$cap")
-  set -- $floor; floor_s=$2
+  set -- $floor; floor_s=$1
   echo
   echo "capture: $cap, $bytes bytes, $packets packets; medians of $runs runs"
   printf '%-30s %8s %12s %8s %9s %9s\n' reader wall_s packets/s Gbit/s peak_MiB of_floor
-  row "libpcap floor (touch 64 B)" "$2" "$3" "$packets" "$bytes" "$floor_s"
+  row "libpcap floor (touch 64 B)" "$1" "$2" "$packets" "$bytes" "$floor_s"
   for t in 1 2; do
     r=$(measure "flows $t" "$pf" flows --no-progress --threads "$t" --out /dev/null "$cap")
-    set -- $r; row "procflow flows, $t thread(s)" "$2" "$3" "$packets" "$bytes" "$floor_s"
+    set -- $r; row "procflow flows, $t thread(s)" "$1" "$2" "$packets" "$bytes" "$floor_s"
   done
   for t in 1 2; do
     r=$(measure "read $t" "$pf" read --no-progress --threads "$t" --feed "$feed" \
       --flows /dev/null --processes /dev/null --alerts /dev/null "$cap")
-    set -- $r; row "procflow read + feed, $t thr." "$2" "$3" "$packets" "$bytes" "$floor_s"
+    set -- $r; row "procflow read + feed, $t thr." "$1" "$2" "$packets" "$bytes" "$floor_s"
   done
   if command -v tshark >/dev/null; then
     r=$(runs=1 measure tshark tshark -q -n -z conv,tcp -r "$cap")
-    set -- $r; row "tshark -z conv,tcp (1 run)" "$2" "$3" "$packets" "$bytes" "$floor_s"
+    set -- $r; row "tshark -z conv,tcp (1 run)" "$1" "$2" "$packets" "$bytes" "$floor_s"
   fi
 done
 

@@ -9,6 +9,7 @@ use capture::file::{Chunk, FileSource, PacketRef};
 use capture::parallel::ParallelEngine;
 use capture::source::{OfflineSource, ReadOutcome};
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
+use crossbeam_channel::bounded;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ pub enum Tick {
     /// handed on (sent every few thousand packets).
     Time(u64),
 }
+
+/// File chunks read ahead of the engine.
+const READ_AHEAD: usize = 4;
 
 /// Packets between two [`Tick::Time`].
 const TIME_EVERY: u64 = 4096;
@@ -190,18 +194,38 @@ pub fn run(
         let mut next_tick = TIME_EVERY;
         let outcome: ReadOutcome = match src {
             Source::File(f) => {
-                let mut read = 0u64;
-                f.for_each_chunk(|chunk, packets| {
-                    engine.chunk(chunk, packets, &mut |r| sink(Tick::Record(r)));
-                    n += packets.len() as u64;
-                    read += chunk.bytes().len() as u64;
-                    if n >= next_tick {
-                        next_tick = n + TIME_EVERY;
-                        // Not the packets' own time: workers may still hold
-                        // records of flows that ended before it.
-                        sink(Tick::Time(engine.watermark()));
-                        progress.set(done + read);
+                // The file is read ahead on a thread of its own, so the copy
+                // from the page cache overlaps the work on what was read.
+                let (tx, rx) = bounded::<(Arc<Chunk>, Vec<PacketRef>)>(READ_AHEAD);
+                let (back, spare) = bounded::<Vec<PacketRef>>(READ_AHEAD + 2);
+                std::thread::scope(|scope| {
+                    let reader = scope.spawn(move || {
+                        f.for_each_chunk(|chunk, packets| {
+                            let mut list = spare.try_recv().unwrap_or_default();
+                            list.clear();
+                            list.extend_from_slice(packets);
+                            // The receiver only goes away once reading is over.
+                            let _ = tx.send((Arc::clone(chunk), list));
+                        })
+                    });
+                    let mut read = 0u64;
+                    for (chunk, packets) in rx {
+                        engine.chunk(&chunk, &packets, &mut |r| sink(Tick::Record(r)));
+                        n += packets.len() as u64;
+                        read += chunk.bytes().len() as u64;
+                        if n >= next_tick {
+                            next_tick = n + TIME_EVERY;
+                            // Not the packets' own time: workers may still hold
+                            // records of flows that ended before it.
+                            sink(Tick::Time(engine.watermark()));
+                            progress.set(done + read);
+                        }
+                        let _ = back.try_send(packets);
                     }
+                    reader.join().unwrap_or_else(|_| ReadOutcome {
+                        truncated: Some("the reading thread failed".to_string()),
+                        ..ReadOutcome::default()
+                    })
                 })
             }
             Source::Libpcap(s) => {
