@@ -26,6 +26,10 @@ pub enum Command {
     Learn(LearnArgs),
     /// Print the documented default configuration, or check a file.
     Config(ConfigArgs),
+    /// Capture live from interfaces: attribute flows (from /proc, feed
+    /// files followed as they grow, or agents streaming over TCP), judge
+    /// process windows as they close, write alerts as they happen.
+    Live(Box<LiveArgs>),
     /// Poll this host's /proc and write its sockets as a native feed
     /// (an `open` event when a socket appears, `close` when it is gone).
     Sockets(SocketsArgs),
@@ -98,6 +102,126 @@ pub struct LearnArgs {
     /// Feeds, outputs, attribution and capture settings.
     #[command(flatten)]
     pub attribute: AttributeArgs,
+}
+
+/// Arguments of `procflow live`.
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    /// Interface to capture on (repeat for several).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required = true)]
+    pub interfaces: Vec<String>,
+    /// BPF filter applied to every interface.
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Bytes captured per packet.
+    #[arg(long, default_value_t = 65535, value_name = "BYTES")]
+    pub snaplen: i32,
+    /// Do not put the interfaces in promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Kernel capture buffer per interface, in MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub buffer_mb: i32,
+    /// Deliver each packet at once instead of in kernel batches.
+    #[arg(long)]
+    pub immediate: bool,
+    /// Attribute this host's own connections from /proc (sidecar mode).
+    #[arg(long)]
+    pub procfs: bool,
+    /// The proc file system for --procfs.
+    #[arg(long, default_value = "/proc", value_name = "DIR")]
+    pub proc_root: PathBuf,
+    /// Milliseconds between two /proc polls (a new connection also
+    /// triggers one).
+    #[arg(long, default_value_t = 20, value_name = "MS")]
+    pub procfs_interval_ms: u64,
+    /// Endpoint feed files, followed as agents append to them (like tail -F).
+    #[arg(long = "feed", value_name = "FILE")]
+    pub feeds: Vec<PathBuf>,
+    /// Feed format of --feed files and listener connections.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub feed_format: String,
+    /// Read --feed files from their start (default: only what is appended).
+    #[arg(long)]
+    pub feed_from_start: bool,
+    /// Listen for endpoint agents streaming socket events (ADDR:PORT). A
+    /// non-loopback address needs --tls-cert/--tls-key/--tls-client-ca or
+    /// --feed-token.
+    #[arg(long, value_name = "ADDR")]
+    pub feed_listen: Option<String>,
+    /// Shared token agents send on their first line (`token TOKEN`), read
+    /// from this file.
+    #[arg(long, value_name = "FILE")]
+    pub feed_token_file: Option<PathBuf>,
+    /// Server certificate (PEM) for the feed listener.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) agents' client certificates must chain to.
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Write alerts (JSON lines, each flushed) here ("-": standard output).
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// Write attributed flow records here.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+    /// Write process windows here.
+    #[arg(long, value_name = "FILE")]
+    pub processes: Option<PathBuf>,
+    /// The baseline file (SQLite; created when missing), updated as windows close.
+    #[arg(long, value_name = "DB")]
+    pub baseline: Option<PathBuf>,
+    /// Detection settings (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not fold what this run sees into the baseline.
+    #[arg(long)]
+    pub no_learn: bool,
+    /// Once the interfaces are open, run as this user (as tcpdump -Z does).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Seconds between two statistics lines on standard error (0: none).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub stats_interval: u64,
+    /// Stop after this many seconds (default: until SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Also write the run statistics here as JSON at the end.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Process window length in seconds (default: the configuration's).
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<u64>,
+    /// Seconds an endpoint clock and its events may be off the flow.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub time_tolerance: f64,
+    /// Seconds of packet time a flow waits for a late event.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub late_window: f64,
+    /// Sockets held in the index.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_sockets: usize,
+    /// Process windows open at once.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_windows: usize,
+    /// Flows tracked at once per worker.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_flows: usize,
+    /// Seconds without a packet after which a TCP flow ends.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub tcp_timeout: u64,
+    /// Seconds without a packet after which a UDP flow ends.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub udp_timeout: u64,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Arguments of `procflow config`.

@@ -4,10 +4,12 @@
 mod cli;
 mod detection;
 mod flows;
+mod live;
 mod pipeline;
 mod progress;
 mod read;
 mod sockets;
+mod stage;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Read(a) => read::run(&a),
         cli::Command::Learn(a) => read::learn(&a),
         cli::Command::Config(a) => detection::config_command(&a),
+        cli::Command::Live(a) => live::run(&a),
         cli::Command::Sockets(a) => sockets::run(&a),
     };
     match result {

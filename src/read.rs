@@ -5,18 +5,15 @@
 use crate::cli::{AttributeArgs, LearnArgs, ReadArgs};
 use crate::detection;
 use crate::pipeline::{self, Tick};
+use crate::stage::{Outputs, Stage};
 use anyhow::{Context, Result};
 use correlate::feed::{self, FeedFormat, FeedReport};
-use correlate::{
-    AttributedFlow, AttributionConfig, Attributor, ProcessWindow, ProcessWindows, SocketIndex,
-};
-use rules::baseline::StoreError;
+use correlate::{AttributionConfig, Attributor, ProcessWindows, SocketIndex};
 use rules::{Detector, Mode};
-use std::io::Write;
 use std::path::Path;
 
 /// Seconds as microseconds, refusing negative or absurd values.
-fn micros(secs: f64, what: &str) -> Result<u64> {
+pub fn micros(secs: f64, what: &str) -> Result<u64> {
     if !(0.0..=1e9).contains(&secs) {
         anyhow::bail!("--{what} must be between 0 and 1e9 seconds, not {secs}");
     }
@@ -100,33 +97,17 @@ fn run_job(
         .max(args.capture.udp_timeout)
         .saturating_mul(capture::time::SECOND)
         .saturating_add(cfg.late_window);
-    let mut windows = ProcessWindows::new(window_len, close_lag, args.max_windows.max(1));
-    let mut attributor = Attributor::new(index);
-    let mut out = Outputs {
-        flows: flows_out,
-        windows: procs_out,
-        alerts: alerts_out,
-        detector,
-        err: None,
-        baseline_err: None,
-    };
-    let mut last_tick = 0u64;
+    let windows = ProcessWindows::new(window_len, close_lag, args.max_windows.max(1));
+    let mut stage = Stage::new(
+        Attributor::new(index),
+        windows,
+        Outputs::new(flows_out, procs_out, alerts_out, detector),
+    );
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &mut |t| match t {
-        Tick::Record(r) => attributor.push(r, &mut |f| out.flow(f, &mut windows)),
-        Tick::Time(ts) => {
-            attributor.advance(ts, &mut |f| out.flow(f, &mut windows));
-            // Closing windows scans the open ones: once a second of packet time is plenty.
-            if ts >= last_tick + capture::time::SECOND {
-                last_tick = ts;
-                windows.advance(ts, &mut |w| out.window(w));
-                out.judge();
-            }
-        }
+        Tick::Record(r) => stage.record(r),
+        Tick::Time(ts) => stage.time(ts),
     });
-    attributor.finish(&mut |f| out.flow(f, &mut windows));
-    windows.finish(&mut |w| out.window(w));
-    out.judge();
-    let (detector, err, baseline_err) = out.finish()?;
+    let (attributor, windows, detector, err, baseline_err) = stage.finish();
     let (baseline, summary) = detector.into_parts();
 
     pipeline::print_summary(&stats);
@@ -162,85 +143,11 @@ fn run_job(
         std::fs::write(path, text + "\n")
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    if let Some(e) = err {
-        return Err(e).context("writing output");
-    }
-    if let Some(e) = baseline_err {
-        return Err(e.into());
-    }
-    Ok(())
-}
-
-/// Where attributed flows, process windows and alerts go.
-struct Outputs {
-    flows: Option<Box<dyn Write>>,
-    windows: Option<Box<dyn Write>>,
-    alerts: Option<Box<dyn Write>>,
-    detector: Detector,
-    err: Option<std::io::Error>,
-    baseline_err: Option<StoreError>,
-}
-
-impl Outputs {
-    fn flow(&mut self, f: AttributedFlow, windows: &mut ProcessWindows) {
-        windows.add(&f, &mut |w| self.window(w));
-        if let (Some(out), None) = (self.flows.as_mut(), self.err.as_ref()) {
-            if let Err(e) = writeln!(out, "{}", f.to_json()) {
-                self.err = Some(e);
-            }
-        }
-    }
-
-    fn window(&mut self, w: ProcessWindow) {
-        if let (Some(out), None) = (self.windows.as_mut(), self.err.as_ref()) {
-            if let Err(e) = writeln!(out, "{}", w.to_json()) {
-                self.err = Some(e);
-            }
-        }
-        self.detector.push(w);
-    }
-
-    /// Judges the windows closed so far; each alert line is flushed at once
-    /// so a reader following the file sees it.
-    fn judge(&mut self) {
-        if self.baseline_err.is_some() {
-            return;
-        }
-        let (alerts, err) = (&mut self.alerts, &mut self.err);
-        let result = self.detector.flush(&mut |a| {
-            if let (Some(out), None) = (alerts.as_mut(), err.as_ref()) {
-                if let Err(e) = writeln!(out, "{}", a.to_json()).and_then(|()| out.flush()) {
-                    *err = Some(e);
-                }
-            }
-        });
-        if let Err(e) = result {
-            self.baseline_err = Some(e);
-        }
-    }
-
-    fn finish(mut self) -> Result<(Detector, Option<std::io::Error>, Option<StoreError>)> {
-        if self.err.is_none() {
-            for out in [
-                self.flows.as_mut(),
-                self.windows.as_mut(),
-                self.alerts.as_mut(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if let Err(e) = out.flush() {
-                    self.err = Some(e);
-                    break;
-                }
-            }
-        }
-        Ok((self.detector, self.err, self.baseline_err))
-    }
+    crate::stage::result(err, baseline_err)
 }
 
 /// Host name for feeds without one: the file name up to its first dot.
-fn default_host(path: &Path) -> String {
+pub fn default_host(path: &Path) -> String {
     path.file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.split('.').next())
@@ -249,7 +156,8 @@ fn default_host(path: &Path) -> String {
         .to_string()
 }
 
-fn print_feed(r: &FeedReport) {
+/// Prints what reading one feed gave.
+pub fn print_feed(r: &FeedReport) {
     let skipped: Vec<String> = r.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
     eprintln!(
         "procflow: feed {}: {}, {} lines, {} socket events, {} bad lines{}",
@@ -277,7 +185,8 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn print_attribution(a: &Attributor, w: &ProcessWindows) {
+/// Prints the attribution half of the run summary.
+pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
     let ix = &a.index.stats;
     eprintln!(
         "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full)",

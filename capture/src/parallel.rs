@@ -133,6 +133,9 @@ pub struct ParallelEngine {
     now: Micros,
     /// When every worker is next sent its batch, full or not.
     next_sync: Micros,
+    /// Drop a batch whose worker's queue is full instead of waiting (live
+    /// capture must never block).
+    lossy: bool,
 }
 
 fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
@@ -195,7 +198,27 @@ impl ParallelEngine {
             finished: Vec::new(),
             now: 0,
             next_sync: 0,
+            lossy: false,
         }
+    }
+
+    /// From now on, a batch for a worker whose queue is full is dropped and
+    /// its packets counted in `queue_drops`, rather than waited for.
+    pub fn set_lossy(&mut self, lossy: bool) {
+        self.lossy = lossy;
+    }
+
+    /// Moves packet time to `now` without a packet (live capture when the
+    /// link is quiet): every worker ends what went idle by then.
+    pub fn advance(&mut self, now: Micros, out: &mut dyn FnMut(FlowRecord)) {
+        if now > self.now {
+            self.now = now;
+            if now >= self.next_sync {
+                self.next_sync = now + SYNC_EVERY;
+                self.sync(out);
+            }
+        }
+        self.drain(out);
     }
 
     /// Packet time up to which every flow due to end has been handed out:
@@ -349,6 +372,17 @@ impl ParallelEngine {
                 // A worker that died has dropped its receiver: its packets
                 // are lost, and its missing counters show it.
                 Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(mut b)) if self.lossy => {
+                    self.frames.queue_drops += b.slots.len() as u64;
+                    b.clear();
+                    if let Some(w) = self.workers.get_mut(idx) {
+                        if w.filling.slots.is_empty() {
+                            // Reuse its buffers for the next batch.
+                            std::mem::swap(&mut w.filling, &mut b);
+                        }
+                    }
+                    return;
+                }
                 Err(TrySendError::Full(b)) => {
                     batch = b;
                     let mut sel = Select::new();
@@ -412,6 +446,12 @@ impl ParallelEngine {
             let _ = h.join();
         }
         self.drain(out);
+    }
+
+    /// The reader's own counters so far (frames, bytes, decode errors,
+    /// queue drops), for live statistics before the end.
+    pub fn frame_stats(&self) -> &Stats {
+        &self.frames
     }
 
     /// Counters of the whole engine (complete after [`ParallelEngine::finish`]).

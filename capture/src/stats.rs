@@ -50,6 +50,9 @@ impl Serialize for DecodeErrors {
 pub struct Stats {
     /// Frames read.
     pub packets: u64,
+    /// Frames dropped because a worker's queue was full (live capture only:
+    /// reading a file waits instead).
+    pub queue_drops: u64,
     /// Captured bytes read (frame lengths as captured).
     pub bytes: u64,
     /// Frames decoded into a TCP or UDP packet.
@@ -94,6 +97,7 @@ impl Stats {
     /// Adds another shard's counters into these.
     pub fn merge(&mut self, o: &Stats) {
         self.packets += o.packets;
+        self.queue_drops += o.queue_drops;
         self.bytes += o.bytes;
         self.decoded += o.decoded;
         self.decode_errors.merge(&o.decode_errors);

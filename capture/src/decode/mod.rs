@@ -114,6 +114,23 @@ pub fn shard_hint(link: LinkType, frame: &[u8]) -> Option<u64> {
     ))
 }
 
+/// True for a TCP segment with SYN set, read from the headers without a
+/// full decode (plain IPv4/IPv6 only): a connection is opening.
+pub fn syn_hint(link: LinkType, frame: &[u8]) -> bool {
+    let Ok(ip) = link::strip(link, frame) else {
+        return false;
+    };
+    let (proto, l4) = match ip.first().map(|b| b >> 4) {
+        Some(4) => (
+            ip.get(9).copied(),
+            usize::from(ip.first().map_or(0, |b| b & 0x0f)) * 4,
+        ),
+        Some(6) => (ip.get(6).copied(), 40),
+        _ => return false,
+    };
+    proto == Some(6) && ip.get(l4 + 13).is_some_and(|f| f & tcp_flags::SYN != 0)
+}
+
 /// Decodes an IP packet (no link header).
 pub fn decode_ip(ip: &[u8]) -> Result<Packet<'_>, DecodeError> {
     let (slice, ext_err) = LaxIpSlice::from_slice(ip).map_err(DecodeError::from_ip)?;

@@ -1,0 +1,165 @@
+//! Live counters, shared between the capture, feed and processing threads
+//! as atomics (no lock on any packet path), and served in the Prometheus
+//! text format.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counters of a live run.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Frames read from the interfaces.
+    pub packets: AtomicU64,
+    /// Captured bytes read.
+    pub bytes: AtomicU64,
+    /// Packets the kernel dropped (pcap_stats `ps_drop`, all interfaces).
+    pub kernel_drops: AtomicU64,
+    /// Packets the interfaces dropped (`ps_ifdrop`).
+    pub if_drops: AtomicU64,
+    /// Packets dropped because a worker's queue was full.
+    pub queue_drops: AtomicU64,
+    /// Flow records dropped because processing fell behind.
+    pub records_dropped: AtomicU64,
+    /// Flows written.
+    pub flows: AtomicU64,
+    /// Flows with a process on either end.
+    pub flows_attributed: AtomicU64,
+    /// Socket events taken from the feeds (/proc, files, agents).
+    pub feed_events: AtomicU64,
+    /// Socket events dropped because processing fell behind.
+    pub feed_events_dropped: AtomicU64,
+    /// Alerts by AN0144.
+    pub alerts_an0144: AtomicU64,
+    /// Alerts by AN0145.
+    pub alerts_an0145: AtomicU64,
+}
+
+impl Metrics {
+    /// The counters in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Relaxed);
+        let mut s = String::new();
+        let mut put = |name: &str, help: &str, v: u64| {
+            s.push_str(&format!(
+                "# HELP procflow_{name} {help}\n# TYPE procflow_{name} counter\nprocflow_{name} {v}\n"
+            ));
+        };
+        put(
+            "packets_total",
+            "Frames read from the interfaces.",
+            g(&self.packets),
+        );
+        put("bytes_total", "Captured bytes read.", g(&self.bytes));
+        put(
+            "kernel_drops_total",
+            "Packets the kernel dropped.",
+            g(&self.kernel_drops),
+        );
+        put(
+            "interface_drops_total",
+            "Packets the interfaces dropped.",
+            g(&self.if_drops),
+        );
+        put(
+            "queue_drops_total",
+            "Packets dropped at a full worker queue.",
+            g(&self.queue_drops),
+        );
+        put(
+            "records_dropped_total",
+            "Flow records dropped by a full processing queue.",
+            g(&self.records_dropped),
+        );
+        put("flows_total", "Flows written.", g(&self.flows));
+        put(
+            "flows_attributed_total",
+            "Flows with a process on either end.",
+            g(&self.flows_attributed),
+        );
+        put(
+            "feed_events_total",
+            "Socket events taken from the feeds.",
+            g(&self.feed_events),
+        );
+        put(
+            "feed_events_dropped_total",
+            "Socket events dropped by a full processing queue.",
+            g(&self.feed_events_dropped),
+        );
+        s.push_str("# HELP procflow_alerts_total Alerts written, by rule.\n# TYPE procflow_alerts_total counter\n");
+        s.push_str(&format!(
+            "procflow_alerts_total{{rule=\"AN0144\"}} {}\n",
+            g(&self.alerts_an0144)
+        ));
+        s.push_str(&format!(
+            "procflow_alerts_total{{rule=\"AN0145\"}} {}\n",
+            g(&self.alerts_an0145)
+        ));
+        s
+    }
+}
+
+/// Serves `/metrics` on `listener` until `stop` is set.
+pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
+    // Non-blocking accept, so the thread sees `stop` within 100 ms.
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !stop.load(Relaxed) {
+        match listener.accept() {
+            Ok((conn, _)) => answer(conn, &metrics),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// One request: read the request head (bounded, 2 s), answer with the
+/// counters whatever the path.
+fn answer(conn: TcpStream, metrics: &Metrics) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut reader = BufReader::new(&conn);
+    let mut total = 0usize;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                total += n;
+                if line == "\r\n" || line == "\n" || total > 8192 {
+                    break;
+                }
+            }
+        }
+    }
+    let body = metrics.render();
+    let mut w = &conn;
+    let _ = write!(
+        w,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_counter() {
+        let m = Metrics::default();
+        m.packets.store(12, Relaxed);
+        m.alerts_an0145.store(1, Relaxed);
+        let t = m.render();
+        assert!(t.contains("procflow_packets_total 12\n"));
+        assert!(t.contains("procflow_alerts_total{rule=\"AN0145\"} 1\n"));
+        assert!(t.contains("# TYPE procflow_kernel_drops_total counter\n"));
+    }
+}

@@ -1,0 +1,209 @@
+//! What happens to flow records once the capture engine has written them,
+//! for `read`, `learn` and `live` alike: attribution, process windows,
+//! detection, and the outputs they feed.
+
+use anyhow::Result;
+use capture::FlowRecord;
+use correlate::{AttributedFlow, Attributor, ProcessWindow, ProcessWindows};
+use rules::baseline::StoreError;
+use rules::Detector;
+use std::io::Write;
+
+/// Packet time between two looks at the open windows.
+const WINDOW_TICK: u64 = capture::time::SECOND;
+
+/// Where attributed flows, process windows and alerts go.
+pub struct Outputs {
+    flows: Option<Box<dyn Write>>,
+    windows: Option<Box<dyn Write>>,
+    alerts: Option<Box<dyn Write>>,
+    detector: Detector,
+    err: Option<std::io::Error>,
+    baseline_err: Option<StoreError>,
+    /// Alerts written so far.
+    pub alerts_written: u64,
+}
+
+impl Outputs {
+    /// Outputs to these writers (each optional) and the detector.
+    pub fn new(
+        flows: Option<Box<dyn Write>>,
+        windows: Option<Box<dyn Write>>,
+        alerts: Option<Box<dyn Write>>,
+        detector: Detector,
+    ) -> Self {
+        Outputs {
+            flows,
+            windows,
+            alerts,
+            detector,
+            err: None,
+            baseline_err: None,
+            alerts_written: 0,
+        }
+    }
+
+    fn flow(&mut self, f: AttributedFlow, windows: &mut ProcessWindows) {
+        windows.add(&f, &mut |w| self.window(w));
+        if let (Some(out), None) = (self.flows.as_mut(), self.err.as_ref()) {
+            if let Err(e) = writeln!(out, "{}", f.to_json()) {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    fn window(&mut self, w: ProcessWindow) {
+        if let (Some(out), None) = (self.windows.as_mut(), self.err.as_ref()) {
+            if let Err(e) = writeln!(out, "{}", w.to_json()) {
+                self.err = Some(e);
+            }
+        }
+        self.detector.push(w);
+    }
+
+    /// Judges the windows closed so far; each alert line is flushed at once
+    /// so a reader following the file sees it.
+    fn judge(&mut self) {
+        if self.baseline_err.is_some() {
+            return;
+        }
+        let (alerts, err, written) = (&mut self.alerts, &mut self.err, &mut self.alerts_written);
+        let result = self.detector.flush(&mut |a| {
+            *written += 1;
+            if let (Some(out), None) = (alerts.as_mut(), err.as_ref()) {
+                if let Err(e) = writeln!(out, "{}", a.to_json()).and_then(|()| out.flush()) {
+                    *err = Some(e);
+                }
+            }
+        });
+        if let Err(e) = result {
+            self.baseline_err = Some(e);
+        }
+    }
+
+    /// Flushes the writers.
+    fn flush(&mut self) {
+        if self.err.is_some() {
+            return;
+        }
+        for out in [
+            self.flows.as_mut(),
+            self.windows.as_mut(),
+            self.alerts.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Err(e) = out.flush() {
+                self.err = Some(e);
+                return;
+            }
+        }
+    }
+
+    /// Alerts written so far by AN0144 and by AN0145.
+    pub fn alerts_by_rule(&self) -> (u64, u64) {
+        let a = &self.detector.summary.alerts;
+        (
+            a.get("AN0144").copied().unwrap_or(0),
+            a.get("AN0145").copied().unwrap_or(0),
+        )
+    }
+}
+
+/// Attribution, windows and outputs, fed by the capture loop.
+pub struct Stage {
+    /// The attribution stage (its index takes feed events).
+    pub attributor: Attributor,
+    /// Open process windows.
+    pub windows: ProcessWindows,
+    /// Outputs and the detector.
+    pub out: Outputs,
+    last_tick: u64,
+}
+
+impl Stage {
+    /// A stage over these parts.
+    pub fn new(attributor: Attributor, windows: ProcessWindows, out: Outputs) -> Self {
+        Stage {
+            attributor,
+            windows,
+            out,
+            last_tick: 0,
+        }
+    }
+
+    /// A flow the engine wrote.
+    pub fn record(&mut self, r: FlowRecord) {
+        let Stage {
+            attributor,
+            windows,
+            out,
+            ..
+        } = self;
+        attributor.push(r, &mut |f| out.flow(f, windows));
+    }
+
+    /// Every flow that ended by packet time `ts` has been handed over.
+    pub fn time(&mut self, ts: u64) {
+        let Stage {
+            attributor,
+            windows,
+            out,
+            last_tick,
+        } = self;
+        attributor.advance(ts, &mut |f| out.flow(f, windows));
+        // Closing windows scans the open ones: once a second of packet time is plenty.
+        if ts >= *last_tick + WINDOW_TICK {
+            *last_tick = ts;
+            windows.advance(ts, &mut |w| out.window(w));
+            out.judge();
+        }
+    }
+
+    /// Flushes the writers (live mode, between packets).
+    pub fn flush(&mut self) {
+        self.out.flush();
+    }
+
+    /// End of input: every waiting flow, every open window, every pending
+    /// judgement; the parts back, and the first errors.
+    pub fn finish(
+        self,
+    ) -> (
+        Attributor,
+        ProcessWindows,
+        Detector,
+        Option<std::io::Error>,
+        Option<StoreError>,
+    ) {
+        let Stage {
+            mut attributor,
+            mut windows,
+            mut out,
+            ..
+        } = self;
+        attributor.finish(&mut |f| out.flow(f, &mut windows));
+        windows.finish(&mut |w| out.window(w));
+        out.judge();
+        out.flush();
+        let Outputs {
+            detector,
+            err,
+            baseline_err,
+            ..
+        } = out;
+        (attributor, windows, detector, err, baseline_err)
+    }
+}
+
+/// Turns `Stage::finish`'s errors into the run's result.
+pub fn result(err: Option<std::io::Error>, baseline_err: Option<StoreError>) -> Result<()> {
+    if let Some(e) = err {
+        return Err(anyhow::Error::new(e).context("writing output"));
+    }
+    if let Some(e) = baseline_err {
+        return Err(e.into());
+    }
+    Ok(())
+}
