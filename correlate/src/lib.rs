@@ -5,6 +5,11 @@
 //! sockets are indexed by 5-tuple and time; each flow record from `capture`
 //! is matched to the process on either end; per-process windows aggregate
 //! what each (host, image) sent and received. Nothing here knows of rules.
+//!
+//! Live feeds: [`listen::FeedListener`] takes events streamed by endpoint
+//! agents over TCP (TLS, client certificates or a token), and
+//! [`follow::FileFollower`] follows a file an agent appends to; both send
+//! to a bounded channel and count what they read, drop and refuse.
 
 pub mod event;
 pub mod feed;
@@ -14,8 +19,11 @@ pub use event::{EventKind, Os, Process, Proto, SocketEvent};
 pub mod attribute;
 pub mod attributor;
 pub mod config;
+pub mod follow;
 pub mod hosts;
 pub mod index;
+pub mod listen;
+pub mod live;
 pub mod output;
 pub mod procfs;
 pub mod window;

@@ -10,6 +10,7 @@
 //! detection. Nothing upstream ever waits for it: when the channel is full
 //! what does not fit is dropped and counted.
 
+mod feeds;
 mod interfaces;
 mod metrics;
 mod privileges;
@@ -94,6 +95,8 @@ pub fn run(args: &LiveArgs) -> Result<()> {
             filter: args.filter.clone(),
         },
     )?;
+    // Feeds start before privileges go (a listener may want a low port).
+    let feeds = feeds::Feeds::start(args, FEED_PROCFS + 1)?;
     let metrics_listener = args
         .metrics
         .as_deref()
@@ -174,6 +177,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
             // Every sender is gone: capture ended and the helpers stopped.
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        drain_feeds(&mut stage, &feeds.sources, &metrics);
         if capture_thread.is_finished() {
             helpers_stop.store(true, Relaxed);
         }
@@ -189,6 +193,27 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
     for h in helpers {
         let _ = h.join();
+    }
+    let sources = feeds.sources.clone();
+    let feeds_end = feeds.shutdown();
+    drain_feeds(&mut stage, &sources, &metrics);
+    for f in &feeds_end.followed {
+        eprintln!(
+            "procflow: feed {} followed: {} lines, {} socket events, {} bad lines, {} rotations, {} truncations{}",
+            f.path,
+            f.lines,
+            f.events,
+            f.bad_lines,
+            f.rotations,
+            f.truncations,
+            f.error.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+        );
+    }
+    if let Some(l) = &feeds_end.listener {
+        eprintln!(
+            "procflow: feed listener: {} connections ({} refused at the cap, {} failed authentication), {} lines, {} socket events, {} bad lines, {} dropped",
+            l.accepted, l.refused, l.auth_failed, l.totals.lines, l.totals.events, l.totals.bad_lines, l.totals.dropped
+        );
     }
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
     let (baseline, summary) = detector.into_parts();
@@ -219,6 +244,8 @@ pub fn run(args: &LiveArgs) -> Result<()> {
                 "name": n, "received": r, "kernel_drops": k, "interface_drops": i,
             })).collect::<Vec<_>>(),
             "records_dropped": metrics.records_dropped.load(Relaxed),
+            "followed": feeds_end.followed,
+            "listener": feeds_end.listener,
             "feed_events": metrics.feed_events.load(Relaxed),
             "feed_events_dropped": metrics.feed_events_dropped.load(Relaxed),
             "coverage": attributor.coverage,
@@ -240,6 +267,20 @@ fn take(stage: &mut Stage, msg: Msg, metrics: &Metrics) {
             for e in events {
                 stage.attributor.index.insert(e, feed);
             }
+        }
+    }
+}
+
+/// Takes what the feed sources have sent (a bounded amount per call).
+fn drain_feeds(
+    stage: &mut Stage,
+    sources: &[(u16, crossbeam_channel::Receiver<SocketEvent>)],
+    metrics: &Metrics,
+) {
+    for (id, rx) in sources {
+        for e in rx.try_iter().take(65_536) {
+            metrics.feed_events.fetch_add(1, Relaxed);
+            stage.attributor.index.insert(e, *id);
         }
     }
 }

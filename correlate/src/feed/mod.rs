@@ -12,6 +12,11 @@
 //! carry no socket event (other event ids, failed syscalls, unix sockets,
 //! ...) are counted as skipped, by reason. Only an input that is not a
 //! feed at all is an error.
+//!
+//! Line-based sources that are read as they grow (a stream from an
+//! endpoint agent, a followed file) use the same pieces one line at a
+//! time: [`LineSplitter`] cuts arriving bytes into capped lines and
+//! [`LineParser`] reads each line exactly as [`read_reader`] does.
 
 mod auditd;
 mod detect;
@@ -19,15 +24,15 @@ mod fields;
 mod lines;
 mod native;
 mod osquery;
+mod parser;
+mod split;
 mod sysmon;
 mod sysmon_json;
 mod sysmon_xml;
 mod wfp;
 
 use crate::event::SocketEvent;
-use detect::{JsonKind, Sniff};
 use lines::{Line, Lines};
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -36,8 +41,8 @@ use std::path::Path;
 pub const MAX_LINE: usize = 1 << 20;
 /// Bad lines kept as examples in a report.
 pub const MAX_BAD_EXAMPLES: usize = 10;
-/// Non-empty lines looked at to recognise a file's format.
-const SNIFF_LINES: usize = 8;
+pub use parser::{LineParser, SNIFF_LINES};
+pub use split::{LineSplitter, Piece};
 
 /// Which reader to use for a feed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +129,8 @@ pub struct FeedReport {
 }
 
 impl FeedReport {
-    fn new(path: &str) -> Self {
+    /// An empty report of the feed called `path`.
+    pub fn new(path: &str) -> Self {
         Self {
             path: path.to_string(),
             format: "empty",
@@ -139,7 +145,7 @@ impl FeedReport {
 }
 
 /// A feed that cannot be used at all.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FeedError {
     /// The file cannot be opened (missing, a directory, no permission).
     #[error("feed {path}: cannot open: {reason}")]
@@ -321,180 +327,15 @@ pub fn read_reader<R: BufRead>(
     }
 
     let mut lines = Lines::new(reader, MAX_LINE, start.line);
-    // In auto mode the first lines decide what the file is; they are held
-    // and then read like the rest.
-    let mut held: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
-    let layout = match format {
-        FeedFormat::Auto => {
-            let mut looked = 0;
-            let mut first_problem: Option<String> = None;
-            let mut found = None;
-            while let Some((no, line)) = lines.next_line().map_err(read_err)? {
-                let text = match line {
-                    Line::Text(t) => t,
-                    Line::TooLong => {
-                        held.push((no, None));
-                        looked += 1;
-                        first_problem.get_or_insert_with(|| format!("line {no} is too long"));
-                        if looked >= SNIFF_LINES {
-                            break;
-                        }
-                        continue;
-                    }
-                };
-                let sniff = detect::sniff(text);
-                // Blank lines say nothing and yield nothing: not held.
-                if !matches!(sniff, Sniff::Blank) {
-                    held.push((no, Some(text.to_vec())));
-                }
-                match sniff {
-                    Sniff::Blank => continue,
-                    Sniff::Known(layout) => {
-                        found = Some(layout);
-                        break;
-                    }
-                    Sniff::Binary => {
-                        return Err(format_err(format!("binary data at line {no}, not a feed")))
-                    }
-                    Sniff::Unknown(why) => {
-                        first_problem.get_or_insert_with(|| format!("line {no}: {why}"));
-                        looked += 1;
-                        if looked >= SNIFF_LINES {
-                            break;
-                        }
-                    }
-                }
-            }
-            match found {
-                Some(l) => l,
-                None => match first_problem {
-                    None => {
-                        ctx.report.lines = lines.number;
-                        return Ok(report);
-                    }
-                    Some(p) => {
-                        return Err(format_err(format!(
-                            "not a known feed format (native JSON lines, Sysmon, 5156, osquery, auditd): {p}"
-                        )))
-                    }
-                },
-            }
-        }
-        FeedFormat::Auditd => detect::Layout::Auditd,
-        _ => detect::Layout::Json,
-    };
-
-    let mut st = LineState {
-        format,
-        layout,
-        decided: format != FeedFormat::Sysmon,
-        audit: auditd::Assembler::new(),
-    };
-    for (no, text) in held {
-        match text {
-            Some(t) => st.line(&mut ctx, no, &t),
-            None => st.too_long(&mut ctx, no),
-        }
-    }
-    while let Some((no, line)) = lines.next_line().map_err(read_err)? {
+    let mut parser = LineParser::new(name, format, default_host).starting_at(start.line);
+    while let Some((_, line)) = lines.next_line().map_err(read_err)? {
         match line {
-            Line::Text(t) => st.line(&mut ctx, no, t),
-            Line::TooLong => st.too_long(&mut ctx, no),
+            Line::Text(t) => parser.line(t, sink)?,
+            Line::TooLong => parser.too_long(sink)?,
         }
     }
-    st.audit.finish(&mut ctx);
-    ctx.report.lines = lines.number;
-    let seen = ctx.seen;
-    report.format = match (format, seen) {
-        (FeedFormat::Auto, Some(s)) => s,
-        (FeedFormat::Auto, None) => layout.name(),
-        (f, _) => f.name(),
-    };
-    Ok(report)
-}
-
-/// Reading state of a line-based feed.
-struct LineState {
-    format: FeedFormat,
-    layout: detect::Layout,
-    /// The layout is known; forced Sysmon learns from the first line
-    /// whether it reads JSON rows or syslog text.
-    decided: bool,
-    audit: auditd::Assembler,
-}
-
-impl LineState {
-    fn too_long(&mut self, ctx: &mut Ctx, no: u64) {
-        ctx.bad(no, format!("line longer than {} bytes", MAX_LINE));
-    }
-
-    fn line(&mut self, ctx: &mut Ctx, no: u64, bytes: &[u8]) {
-        let bytes = bytes.trim_ascii();
-        if bytes.is_empty() {
-            return;
-        }
-        if !self.decided {
-            self.decided = true;
-            if bytes.first() != Some(&b'{') {
-                self.layout = detect::Layout::SyslogXml;
-            }
-        }
-        match self.layout {
-            detect::Layout::Auditd => self.audit.line(ctx, no, bytes),
-            detect::Layout::SyslogXml => sysmon_xml::syslog_line(ctx, no, bytes, self.format),
-            detect::Layout::Json => {
-                if bytes.first() == Some(&b'{') {
-                    json_line(ctx, no, bytes, self.format);
-                } else if matches!(self.format, FeedFormat::Auto | FeedFormat::Sysmon)
-                    && detect::has_event_xml(bytes)
-                {
-                    sysmon_xml::syslog_line(ctx, no, bytes, self.format);
-                } else {
-                    ctx.bad(no, "not a JSON object".into());
-                }
-            }
-        }
-    }
-}
-
-/// One JSON line: classified by its keys (in auto mode) and read.
-fn json_line(ctx: &mut Ctx, no: u64, bytes: &[u8], format: FeedFormat) {
-    let obj: Map<String, Value> = match serde_json::from_slice(bytes) {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => return ctx.bad(no, "not a JSON object".into()),
-        Err(e) => return ctx.bad(no, format!("not JSON: {e}")),
-    };
-    let kind = detect::classify(&obj);
-    let rec = match (format, kind) {
-        (FeedFormat::Jsonl, _) | (FeedFormat::Auto, JsonKind::Native) => {
-            ctx.seen("jsonl");
-            native::record(&obj)
-        }
-        (FeedFormat::Osquery, _) | (FeedFormat::Auto, JsonKind::Osquery) => {
-            ctx.seen("osquery");
-            return osquery::line(ctx, no, &obj);
-        }
-        (FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp, JsonKind::Windows) => {
-            sysmon_json::windows_flat(ctx, &obj, format)
-        }
-        (FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp, JsonKind::Winlogbeat) => {
-            sysmon_json::winlogbeat(ctx, &obj, format)
-        }
-        (FeedFormat::Auto | FeedFormat::Sysmon, JsonKind::Syslog) => {
-            sysmon_json::syslog_row(ctx, &obj, format)
-        }
-        (FeedFormat::Auto, JsonKind::VmConnection) => {
-            ctx.seen("vmconnection");
-            // Per-process summaries of an aggregation interval, without
-            // pid or local port: not socket events.
-            Rec::Skip("VMConnection summary")
-        }
-        (FeedFormat::Auto, _) => Rec::Bad(detect::unknown_record(&obj)),
-        (FeedFormat::Sysmon, _) => Rec::Bad("not a Sysmon record".into()),
-        (FeedFormat::Wfp, _) => Rec::Bad("not a Windows event record".into()),
-        (FeedFormat::Auditd, _) => Rec::Bad("not an audit record".into()),
-    };
-    ctx.rec(no, rec);
+    parser.finish(sink)?;
+    Ok(parser.into_report())
 }
 
 #[cfg(test)]

@@ -203,3 +203,168 @@ fn mangled_input_never_panics() {
         }
     }
 }
+
+/// Reads `input` as a live source does: cut into pieces of `chunk` bytes,
+/// split into lines, each given to a [`LineParser`].
+fn stream(
+    input: &[u8],
+    format: FeedFormat,
+    chunk: usize,
+) -> Result<(FeedReport, Vec<SocketEvent>), String> {
+    use std::ops::ControlFlow;
+    let mut got = Vec::new();
+    let mut parser = LineParser::new("feed.x", format, "dflt");
+    let mut split = LineSplitter::new(MAX_LINE);
+    let mut err = None;
+    let mut each = |p: Piece<'_>| {
+        let r = match p {
+            Piece::Line(l) => parser.line(l, &mut |e| got.push(e)),
+            Piece::TooLong => parser.too_long(&mut |e| got.push(e)),
+        };
+        match r {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                err = Some(e.to_string());
+                ControlFlow::Break(())
+            }
+        }
+    };
+    for piece in input.chunks(chunk.max(1)) {
+        if split.push(piece, &mut each).is_break() {
+            break;
+        }
+    }
+    let _ = split.finish(&mut each);
+    if let Some(e) = err {
+        return Err(e);
+    }
+    parser
+        .finish(&mut |e| got.push(e))
+        .map_err(|e| e.to_string())?;
+    Ok((parser.into_report(), got))
+}
+
+fn same(
+    a: &Result<(FeedReport, Vec<SocketEvent>), String>,
+    b: &Result<(FeedReport, Vec<SocketEvent>), String>,
+) -> bool {
+    match (a, b) {
+        (Ok((ra, ea)), Ok((rb, eb))) => {
+            (
+                ra.format,
+                ra.lines,
+                ra.events,
+                ra.bad_lines,
+                &ra.bad_examples,
+                &ra.skipped,
+                ra.evicted,
+            ) == (
+                rb.format,
+                rb.lines,
+                rb.events,
+                rb.bad_lines,
+                &rb.bad_examples,
+                &rb.skipped,
+                rb.evicted,
+            ) && ea == eb
+        }
+        (Err(x), Err(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Lines given one at a time, however the bytes arrive, read exactly as
+/// the file reader reads them: same events, counts, bad lines, errors.
+#[test]
+fn a_stream_reads_like_a_file() {
+    let audit = "type=SYSCALL msg=audit(1492752520.441:8832): arch=c000003e syscall=42 success=no exit=-115 a0=3 ppid=1 pid=1663 uid=0 exe=\"/usr/bin/curl\"\ntype=SOCKADDR msg=audit(1492752520.441:8832): saddr=0200E31C4853E6640000000000000000\ntype=EOE msg=audit(1492752520.441:8832):\ntype=SYSCALL msg=audit(1492752521.441:8833): arch=c000003e syscall=42 success=no exit=-115 a0=3 ppid=1 pid=1664 uid=0 exe=\"/usr/bin/wget\"\ntype=SOCKADDR msg=audit(1492752521.441:8833): saddr=0200E31C4853E6640000000000000000\n";
+    let syslog = "Oct 11 10:00:00 h cron[1]: job\nOct 11 10:00:01 h sysmon: <Event><System><Provider Name=\"Linux-Sysmon\"/><EventID>3</EventID><Computer>h</Computer></System><EventData><Data Name=\"UtcTime\">2022-05-11 18:10:21.925</Data><Data Name=\"Protocol\">tcp</Data><Data Name=\"Initiated\">true</Data><Data Name=\"SourceIp\">10.0.0.1</Data><Data Name=\"SourcePort\">1</Data><Data Name=\"DestinationIp\">10.0.0.2</Data><Data Name=\"DestinationPort\">2</Data></EventData></Event>\n";
+    let osq = r#"{"name":"socket_events","hostIdentifier":"h","unixTime":1,"snapshot":[{"action":"connect","pid":"1","remote_address":"1.2.3.4","remote_port":"80","family":"2","protocol":"6","time":"5"}]}"#;
+    let long = "x".repeat(MAX_LINE + 1);
+    let inputs: Vec<String> = vec![
+        format!("{NATIVE}\n\nnot json\n{{\"ts\":1}}\n[1,2]\n{{\"broken\": \n{long}\n{NATIVE}"),
+        format!("\u{feff}\n\n{NATIVE}\nbad\n"),
+        format!("{NATIVE}\n{SYSMON}\n"),
+        format!("{{broken\n{long}\n{NATIVE}\r\n"),
+        "hello world\nsecond line\n".into(),
+        "{\"a\":1}\n{\"b\":2}\n".into(),
+        "\x7fELF\x02\x01\x01\x00\x00".into(),
+        "\n\n  \n".into(),
+        audit.into(),
+        syslog.into(),
+        format!("{osq}\n{osq}"),
+        format!("{SYSMON}\n{NATIVE}"),
+    ];
+    let formats = [
+        FeedFormat::Auto,
+        FeedFormat::Jsonl,
+        FeedFormat::Sysmon,
+        FeedFormat::Wfp,
+        FeedFormat::Osquery,
+        FeedFormat::Auditd,
+    ];
+    for input in &inputs {
+        for f in formats {
+            let want = read(input.as_bytes(), f);
+            for chunk in [1, 7, 100, 1 << 20] {
+                let got = stream(input.as_bytes(), f, chunk);
+                assert!(
+                    same(&want, &got),
+                    "{f:?} chunk {chunk}: {:?}\n{want:?}\n{got:?}",
+                    &input[..input.len().min(60)]
+                );
+            }
+        }
+    }
+    // Every event of the auditd sample, the one still open included.
+    let (r, got) = stream(audit.as_bytes(), FeedFormat::Auto, 13).unwrap();
+    assert_eq!((r.format, r.events, got.len()), ("auditd", 2, 2));
+}
+
+/// An event comes out of the parser with its line: the format lookahead
+/// holds only lines that yield none.
+#[test]
+fn events_are_not_held_back() {
+    let mut got = 0;
+    let mut p = LineParser::new("s", FeedFormat::Auto, "h");
+    p.line(b"{broken", &mut |_| got += 1).unwrap();
+    p.line(b"", &mut |_| got += 1).unwrap();
+    assert_eq!((got, p.report().bad_lines), (0, 0));
+    p.line(NATIVE.as_bytes(), &mut |_| got += 1).unwrap();
+    assert_eq!(
+        (got, p.report().bad_lines, p.report().format),
+        (1, 1, "jsonl")
+    );
+    p.line(NATIVE.as_bytes(), &mut |_| got += 1).unwrap();
+    assert_eq!((got, p.report().lines), (2, 4));
+    assert_eq!(p.report().bad_examples[0].line, 1);
+}
+
+/// A line-based source cannot carry a multi-line XML document; the parser
+/// says so. One `<Event>` per line is read.
+#[test]
+fn streams_take_one_xml_event_per_line() {
+    let mut p = LineParser::new("s", FeedFormat::Auto, "h");
+    let e = p.line(b"<Events>", &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("one <Event> per line"), "{e}");
+    assert!(
+        p.line(NATIVE.as_bytes(), &mut |_| {}).is_err(),
+        "stays failed"
+    );
+    let ev = "<Event><System><Provider Name=\"Microsoft-Windows-Sysmon\"/><EventID>3</EventID><Computer>c</Computer></System><EventData><Data Name=\"UtcTime\">2019-07-19 14:50:20.871</Data><Data Name=\"ProcessId\">1</Data><Data Name=\"Protocol\">tcp</Data><Data Name=\"Initiated\">true</Data><Data Name=\"SourceIp\">10.0.0.1</Data><Data Name=\"SourcePort\">1</Data><Data Name=\"DestinationIp\">10.0.0.2</Data><Data Name=\"DestinationPort\">2</Data></EventData></Event>";
+    for f in [FeedFormat::Auto, FeedFormat::Sysmon] {
+        let mut p = LineParser::new("s", f, "h");
+        let mut got = Vec::new();
+        p.line(ev.as_bytes(), &mut |e| got.push(e)).unwrap();
+        p.line(ev.as_bytes(), &mut |e| got.push(e)).unwrap();
+        assert_eq!((got.len(), p.report().format), (2, "sysmon"), "{f:?}");
+        assert_eq!(got[0].process.pid, Some(1));
+    }
+    // A line cap of the caller's is the one named.
+    let mut p = LineParser::new("s", FeedFormat::Jsonl, "h").with_max_line(100);
+    p.too_long(&mut |_| {}).unwrap();
+    assert_eq!(
+        p.report().bad_examples[0].reason,
+        "line longer than 100 bytes"
+    );
+}

@@ -1,0 +1,355 @@
+//! One connection, on its own thread: authentication (TLS handshake, token
+//! line), then its lines read into events under its limits (line length,
+//! line rate, idle time), counted as they go.
+//!
+//! The socket is read with a short timeout so that the thread sees a stop,
+//! the authentication deadline and the idle timeout in time; a partial
+//! line waits in the [`LineSplitter`] across reads.
+
+use super::stats::{publish, PeerState};
+use super::throttle::Bucket;
+use super::token::{self, TokenLine};
+use super::Shared;
+use crate::feed::{LineParser, LineSplitter, Piece};
+use crate::live::{sleep_unless_stopped, Sent};
+use rustls::{ServerConnection, StreamOwned};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How often a waiting read looks at the clock and the stop flag.
+const TICK: Duration = Duration::from_millis(200);
+/// Longest a write (TLS handshake, alerts) may block.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read at a time.
+const READ_BUF: usize = 16 << 10;
+
+/// Serves one connection until it ends, then closes it in the table.
+pub(crate) fn serve(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) {
+    let mut guard = CloseGuard {
+        sh,
+        id,
+        done: false,
+    };
+    let (reason, auth_failed) = match run(stream, id, peer, sh) {
+        End::Closed(r) => (r, false),
+        End::AuthFailed(r) => (format!("authentication failed: {r}"), true),
+    };
+    guard.done = true;
+    let notice = sh.table.lock().close(id, reason, auth_failed);
+    if let Some(n) = notice {
+        (sh.cfg.log)(&n);
+    }
+}
+
+/// Closes the connection's table entry even if its thread panics, so its
+/// place under the cap is given back.
+struct CloseGuard<'a> {
+    sh: &'a Shared,
+    id: u64,
+    done: bool,
+}
+
+impl Drop for CloseGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.sh.table.lock().close(
+                self.id,
+                "connection thread ended unexpectedly".into(),
+                false,
+            );
+        }
+    }
+}
+
+/// How a connection ended.
+enum End {
+    /// Closed, and why.
+    Closed(String),
+    /// It did not authenticate: nothing it sent was used.
+    AuthFailed(String),
+}
+
+/// The connection's byte stream.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+
+    fn handshaking(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(s) => s.conn.is_handshaking(),
+        }
+    }
+
+    /// The subject of the client's certificate, if it showed one.
+    fn subject(&self) -> Option<String> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(s) => {
+                let cert = s.conn.peer_certificates()?.first()?;
+                Some(
+                    super::subject::subject(cert.as_ref())
+                        .unwrap_or_else(|| "certificate (subject unreadable)".into()),
+                )
+            }
+        }
+    }
+
+    /// Ends the stream: TLS close_notify (best effort), then the socket.
+    fn close(&mut self) {
+        let sock = match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(s) => {
+                s.conn.send_close_notify();
+                while s.conn.wants_write() {
+                    if s.conn.write_tls(&mut s.sock).is_err() {
+                        break;
+                    }
+                }
+                let _ = s.sock.flush();
+                &mut s.sock
+            }
+        };
+        let _ = sock.shutdown(Shutdown::Both);
+    }
+}
+
+/// Where authentication stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Handshake,
+    Token,
+    Done,
+}
+
+/// The reading side of a connection: what each line goes through.
+struct Reader<'a> {
+    sh: &'a Shared,
+    id: u64,
+    auth: Auth,
+    identity: Option<String>,
+    parser: LineParser,
+    bucket: Option<Bucket>,
+    dropped: u64,
+    throttled: Duration,
+    sink_closed: bool,
+    end: Option<End>,
+}
+
+impl Reader<'_> {
+    /// One line (or an over-long one) of the connection.
+    fn piece(&mut self, piece: Piece<'_>) -> ControlFlow<()> {
+        if let Some(b) = &mut self.bucket {
+            let wait = b.take(Instant::now());
+            if !wait.is_zero() {
+                self.throttled += wait;
+                if !sleep_unless_stopped(wait, &self.sh.stop) {
+                    return self.stop(End::Closed("listener shut down".into()));
+                }
+            }
+        }
+        if self.auth == Auth::Token {
+            let expected = self.sh.cfg.token.as_deref().unwrap_or_default().as_bytes();
+            let got = match piece {
+                Piece::Line(l) => token::check(l, expected),
+                Piece::TooLong => TokenLine::Missing,
+            };
+            if got != TokenLine::Right {
+                return self.stop(End::AuthFailed(got.reason().into()));
+            }
+            self.auth = Auth::Done;
+            self.identity.get_or_insert_with(|| "token".into());
+            return ControlFlow::Continue(());
+        }
+        let sh = self.sh;
+        let (dropped, closed) = (&mut self.dropped, &mut self.sink_closed);
+        let mut deliver = |ev| match sh.sink.send(ev, &sh.stop) {
+            Sent::Yes => {}
+            Sent::Dropped => *dropped += 1,
+            Sent::Closed => {
+                *dropped += 1;
+                *closed = true;
+            }
+        };
+        let r = match piece {
+            Piece::Line(l) => self.parser.line(l, &mut deliver),
+            Piece::TooLong => self.parser.too_long(&mut deliver),
+        };
+        if let Err(e) = r {
+            return self.stop(End::Closed(format!("not a feed: {e}")));
+        }
+        if self.sink_closed {
+            return self.stop(End::Closed("sink closed".into()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn stop(&mut self, end: End) -> ControlFlow<()> {
+        self.end = Some(end);
+        ControlFlow::Break(())
+    }
+
+    /// Copies the counts into the table.
+    fn publish(&self) {
+        let state = if self.auth == Auth::Done {
+            PeerState::Open
+        } else {
+            PeerState::Authenticating
+        };
+        self.sh.table.lock().update(self.id, |p| {
+            p.state = state;
+            if p.identity != self.identity {
+                p.identity.clone_from(&self.identity);
+            }
+            publish(p, self.parser.report());
+            p.dropped = self.dropped;
+            p.throttled_ms = u64::try_from(self.throttled.as_millis()).unwrap_or(u64::MAX);
+        });
+    }
+}
+
+fn run(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) -> End {
+    let cfg = &sh.cfg;
+    if let Err(e) = stream
+        .set_read_timeout(Some(TICK))
+        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
+    {
+        return End::Closed(format!("socket setup failed: {e}"));
+    }
+    let mut io = match &sh.tls {
+        Some(tls) => match ServerConnection::new(tls.clone()) {
+            Ok(c) => Transport::Tls(Box::new(StreamOwned::new(c, stream))),
+            Err(e) => return End::Closed(format!("TLS: {e}")),
+        },
+        None => Transport::Plain(stream),
+    };
+    let host = cfg
+        .default_host
+        .clone()
+        .unwrap_or_else(|| peer.ip().to_string());
+    let first_line = if cfg.token.is_some() { 2 } else { 1 };
+    let mut r = Reader {
+        sh,
+        id,
+        auth: match (&sh.tls, &cfg.token) {
+            (Some(_), _) => Auth::Handshake,
+            (None, Some(_)) => Auth::Token,
+            (None, None) => Auth::Done,
+        },
+        identity: None,
+        parser: LineParser::new(&peer.to_string(), cfg.format, &host)
+            .with_max_line(cfg.max_line)
+            .starting_at(first_line),
+        bucket: Bucket::new(cfg.max_lines_per_sec, Instant::now()),
+        dropped: 0,
+        throttled: Duration::ZERO,
+        sink_closed: false,
+        end: None,
+    };
+    r.publish();
+    let mut split = LineSplitter::new(cfg.max_line);
+    let mut buf = vec![0u8; READ_BUF];
+    let started = Instant::now();
+    let mut last_data = started;
+    // The end, and whether the peer's last bytes are still to be read.
+    let (end, flush) = loop {
+        if sh.stop.load(Ordering::Relaxed) {
+            break (End::Closed("listener shut down".into()), true);
+        }
+        let read = io.read(&mut buf);
+        if r.auth == Auth::Handshake && !io.handshaking() {
+            r.identity = io.subject();
+            r.auth = if cfg.token.is_some() {
+                Auth::Token
+            } else {
+                Auth::Done
+            };
+            r.publish();
+        }
+        match read {
+            Ok(0) => break (eof(sh), true),
+            Ok(n) => {
+                last_data = Instant::now();
+                let bytes = buf.get(..n).unwrap_or_default();
+                if split.push(bytes, &mut |p| r.piece(p)).is_break() {
+                    let end = r.end.take().unwrap_or(End::Closed("closed".into()));
+                    break (end, false);
+                }
+                r.publish();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if r.auth == Auth::Handshake => {
+                break (End::AuthFailed(format!("TLS: {e}")), false)
+            }
+            // TLS without close_notify: the peer is gone all the same.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break (eof(sh), true),
+            Err(e) => break (End::Closed(format!("read error: {e}")), true),
+        }
+        if r.auth != Auth::Done && started.elapsed() >= cfg.auth_timeout {
+            let t = human(cfg.auth_timeout);
+            break (
+                End::AuthFailed(format!("not authenticated within {t}")),
+                false,
+            );
+        }
+        if last_data.elapsed() >= cfg.idle_timeout {
+            let t = human(cfg.idle_timeout);
+            break (
+                End::Closed(format!("idle timeout ({t} without data)")),
+                true,
+            );
+        }
+    };
+    let end = if flush && r.auth == Auth::Done {
+        // What the peer sent last, unfinished, is its last line; held
+        // lines and auditd events are read to the end.
+        let _ = split.finish(&mut |p| r.piece(p));
+        let mut deliver = |ev| {
+            if sh.sink.send(ev, &sh.stop) != Sent::Yes {
+                r.dropped += 1;
+            }
+        };
+        let finished = r.parser.finish(&mut deliver);
+        match (r.end.take(), finished) {
+            (Some(e), _) => e,
+            (None, Err(e)) => End::Closed(format!("not a feed: {e}")),
+            (None, Ok(())) => end,
+        }
+    } else {
+        end
+    };
+    r.publish();
+    io.close();
+    end
+}
+
+/// A timeout as people write it: `300 ms`, `10 s`.
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// The peer closed its side (or the listener shut the socket to stop).
+fn eof(sh: &Shared) -> End {
+    if sh.stop.load(Ordering::Relaxed) {
+        End::Closed("listener shut down".into())
+    } else {
+        End::Closed("closed by peer".into())
+    }
+}
