@@ -219,7 +219,8 @@ pub struct LiveArgs {
     /// Seconds without a packet after which a UDP flow ends.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub udp_timeout: u64,
-    /// Worker threads (default: the number of cores).
+    /// Worker threads (default: the number of cores less one, for the
+    /// capture thread; at least 1).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -299,8 +300,9 @@ pub struct CaptureArgs {
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub udp_timeout: u64,
     /// Worker threads, each owning the flows of its share of the symmetric
-    /// flow hash (default: the number of cores). 1 runs everything on the
-    /// reading thread. The records are the same set for any number.
+    /// flow hash (default: the number of cores less one, for the reading
+    /// thread; at least 1). 1 runs the engine on the reading thread. The
+    /// records are the same set for any number.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Flow-table shards on the reading thread when --threads is 1 (the

@@ -97,6 +97,13 @@ pub fn open(paths: &[PathBuf], libpcap: bool) -> Result<Vec<Source>> {
     Ok(sources)
 }
 
+/// Worker threads when `--threads` is not given: one per core but one, since
+/// the reading thread needs a core of its own (measured: on two cores, the
+/// reader plus two workers is slower than the reader plus one engine).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
 /// The flow-table settings the arguments ask for.
 pub fn flow_config(a: &CaptureArgs) -> FlowConfig {
     FlowConfig {
@@ -116,9 +123,7 @@ enum Runner {
 
 impl Runner {
     fn new(a: &CaptureArgs) -> Self {
-        let threads = a
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = a.threads.unwrap_or_else(crate::pipeline::default_threads);
         if threads <= 1 {
             Runner::Inline(Engine::new(flow_config(a), a.shards))
         } else {

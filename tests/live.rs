@@ -354,3 +354,57 @@ fn nix_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn live_drops_root_once_the_interface_is_open() {
+    if !nix_is_root() {
+        assert!(!required(), "live capture needs root");
+        eprintln!("live: skipped: not root");
+        return;
+    }
+    let mut live = Killed(
+        Command::new(env!("CARGO_BIN_EXE_procflow"))
+            .args([
+                "live",
+                "-i",
+                "lo",
+                "-f",
+                "tcp port 9",
+                "--user",
+                "nobody",
+                "--stats-interval",
+                "0",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("procflow live starts"),
+    );
+    let err = live.0.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(err).lines().map_while(Result::ok);
+    assert!(
+        lines
+            .by_ref()
+            .any(|l| l.contains("procflow: running as nobody")),
+        "says it dropped root"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", live.0.id())).expect("status");
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .expect("Uid line")
+        .to_string();
+    let nobody = Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .expect("id");
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    for field in uid.split_whitespace().skip(1) {
+        assert_eq!(field, nobody, "{uid}");
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &live.0.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    assert!(live.0.wait().expect("exit").success());
+}

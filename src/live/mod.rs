@@ -117,7 +117,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let (tx, rx) = bounded::<Msg>(QUEUE);
     let threads = args
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(crate::pipeline::default_threads);
     let until = args
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
