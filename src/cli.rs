@@ -195,21 +195,9 @@ pub struct LiveArgs {
     /// Also write the run statistics here as JSON at the end.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
-    /// Process window length in seconds (default: the configuration's).
-    #[arg(long, value_name = "SECS")]
-    pub window: Option<u64>,
-    /// Seconds an endpoint clock and its events may be off the flow.
-    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
-    pub time_tolerance: f64,
-    /// Seconds of packet time a flow waits for a late event.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
-    pub late_window: f64,
-    /// Sockets held in the index.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    pub max_sockets: usize,
-    /// Process windows open at once.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_windows: usize,
+    /// Attribution and window settings.
+    #[command(flatten)]
+    pub attribution: AttributionOpts,
     /// Flows tracked at once per worker.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub max_flows: usize,
@@ -223,6 +211,28 @@ pub struct LiveArgs {
     /// capture thread; at least 1).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// Attribution and window settings shared by `read`, `learn` and `live`.
+#[derive(Args, Debug)]
+pub struct AttributionOpts {
+    /// Process window length in seconds of packet time (default: the
+    /// configuration's window_secs, 600).
+    #[arg(long, value_name = "SECS")]
+    pub window: Option<u64>,
+    /// Seconds an endpoint clock and its events may be off the flow for an
+    /// exact match.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub time_tolerance: f64,
+    /// Seconds of packet time a flow waits for a late event.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub late_window: f64,
+    /// Sockets held in the index; the least recently used are evicted.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_sockets: usize,
+    /// Process windows open at once; the oldest is written early beyond it.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_windows: usize,
 }
 
 /// Arguments of `procflow config`.
@@ -258,23 +268,9 @@ pub struct AttributeArgs {
     /// Write per-process windows (JSON lines) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
-    /// Process window length in seconds of packet time (default: the
-    /// configuration's window_secs, 600).
-    #[arg(long, value_name = "SECS")]
-    pub window: Option<u64>,
-    /// Seconds an endpoint clock and its events may be off the flow for an
-    /// exact match.
-    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
-    pub time_tolerance: f64,
-    /// Seconds of packet time a flow waits for a late event.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
-    pub late_window: f64,
-    /// Sockets held in the index; the least recently used are evicted.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    pub max_sockets: usize,
-    /// Process windows open at once; the oldest is written early beyond it.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub max_windows: usize,
+    /// Attribution and window settings.
+    #[command(flatten)]
+    pub attribution: AttributionOpts,
     /// Captures and flow-table settings.
     #[command(flatten)]
     pub capture: CaptureArgs,

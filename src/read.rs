@@ -2,7 +2,7 @@
 //! attributed flows, per-process windows, alerts and a summary out, and
 //! the baseline brought up to date.
 
-use crate::cli::{AttributeArgs, LearnArgs, ReadArgs};
+use crate::cli::{AttributeArgs, AttributionOpts, LearnArgs, ReadArgs};
 use crate::detection;
 use crate::pipeline::{self, Tick};
 use crate::stage::{Outputs, Stage};
@@ -18,6 +18,16 @@ pub fn micros(secs: f64, what: &str) -> Result<u64> {
         anyhow::bail!("--{what} must be between 0 and 1e9 seconds, not {secs}");
     }
     Ok((secs * 1e6).round() as u64)
+}
+
+/// The attribution settings the options ask for.
+pub fn attribution_config(o: &AttributionOpts) -> Result<AttributionConfig> {
+    Ok(AttributionConfig {
+        time_tolerance: micros(o.time_tolerance, "time-tolerance")?,
+        late_window: micros(o.late_window, "late-window")?,
+        max_sockets: o.max_sockets.max(1),
+        ..AttributionConfig::default()
+    })
 }
 
 /// `procflow read`.
@@ -53,19 +63,17 @@ fn run_job(
         .feed_format
         .parse()
         .map_err(|e| anyhow::anyhow!("--feed-format: {e}"))?;
-    let window_secs = args.window.unwrap_or(detector.policy().config.window_secs);
+    let window_secs = args
+        .attribution
+        .window
+        .unwrap_or(detector.policy().config.window_secs);
     if window_secs == 0 {
         anyhow::bail!("--window must be at least 1 second");
     }
     detector.set_window_secs(window_secs);
     let detector_detects = detector.detects();
     detection::check_window(&detector, window_secs);
-    let cfg = AttributionConfig {
-        time_tolerance: micros(args.time_tolerance, "time-tolerance")?,
-        late_window: micros(args.late_window, "late-window")?,
-        max_sockets: args.max_sockets.max(1),
-        ..AttributionConfig::default()
-    };
+    let cfg = attribution_config(&args.attribution)?;
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
     let mut index = SocketIndex::new(cfg.clone());
     let mut feed_reports = Vec::new();
@@ -97,7 +105,7 @@ fn run_job(
         .max(args.capture.udp_timeout)
         .saturating_mul(capture::time::SECOND)
         .saturating_add(cfg.late_window);
-    let windows = ProcessWindows::new(window_len, close_lag, args.max_windows.max(1));
+    let windows = ProcessWindows::new(window_len, close_lag, args.attribution.max_windows.max(1));
     let mut stage = Stage::new(
         Attributor::new(index),
         windows,

@@ -8,32 +8,18 @@
 //! lose no flow.
 #![allow(clippy::indexing_slicing)]
 
+mod common;
+
+use common::{is_root, stderr_lines, which, Killed};
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-        .and_then(|p| std::fs::canonicalize(p).ok())
-}
 
 fn required() -> bool {
     std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_some()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A namespace holding the server's end of a veth pair; removed on drop.
@@ -111,7 +97,7 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
             return;
         }
     };
-    if !nix_is_root() {
+    if !is_root() {
         assert!(!required(), "live capture needs root");
         eprintln!("live: skipped: not root");
         return;
@@ -187,17 +173,7 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
             .spawn()
             .expect("procflow live starts"),
     );
-    let (tx, rx) = mpsc::channel::<String>();
-    let err = live.0.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (rx, reader) = stderr_lines(&mut live.0);
     let began = Instant::now();
     loop {
         let line = rx
@@ -343,21 +319,9 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn nix_is_root() -> bool {
-    // The effective uid, from /proc (no libc call needed).
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn live_drops_root_once_the_interface_is_open() {
-    if !nix_is_root() {
+    if !is_root() {
         assert!(!required(), "live capture needs root");
         eprintln!("live: skipped: not root");
         return;

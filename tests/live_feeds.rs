@@ -4,39 +4,15 @@
 //! traffic is real (curl from fixed local ports to a server on loopback).
 #![allow(clippy::indexing_slicing)]
 
+mod common;
+
+use common::{is_root, stderr_lines, which, Killed};
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -181,17 +157,7 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
             .spawn()
             .expect("procflow live"),
     );
-    let (tx, rx) = mpsc::channel::<String>();
-    let err = live.0.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (rx, reader) = stderr_lines(&mut live.0);
     let mut feed_port = None;
     while feed_port.is_none() || !rx.try_iter().any(|l| l.contains("procflow: live on")) {
         let line = rx

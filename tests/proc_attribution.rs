@@ -6,21 +6,13 @@
 
 mod common;
 
+use common::{which, Killed};
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Absolute path of a program on PATH, symlinks resolved (what
-/// /proc/PID/exe shows).
-fn which(prog: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-        .and_then(|p| std::fs::canonicalize(p).ok())
-}
 
 /// Tools this test needs; CI installs them and sets PROCFLOW_REQUIRE_TOOLS,
 /// so there a missing tool fails the test instead of skipping it.
@@ -47,15 +39,6 @@ fn tools() -> Option<(PathBuf, PathBuf, PathBuf)> {
             eprintln!("proc_attribution: skipped: tcpdump, curl or python3 missing ({found:?})");
             None
         }
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -17,12 +17,12 @@ mod privileges;
 mod procfs;
 
 use crate::cli::LiveArgs;
-use crate::read::{micros, print_attribution};
+use crate::read::{attribution_config, print_attribution};
 use crate::stage::{Outputs, Stage};
 use crate::{detection, pipeline};
 use anyhow::{Context, Result};
 use capture::FlowRecord;
-use correlate::{AttributionConfig, Attributor, ProcessWindows, SocketEvent, SocketIndex};
+use correlate::{Attributor, ProcessWindows, SocketEvent, SocketIndex};
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use metrics::Metrics;
 use rules::Mode;
@@ -58,18 +58,16 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         learn: !args.no_learn,
     };
     let mut detector = detection::setup(args.baseline.as_deref(), args.config.as_deref(), mode)?;
-    let window_secs = args.window.unwrap_or(detector.policy().config.window_secs);
+    let window_secs = args
+        .attribution
+        .window
+        .unwrap_or(detector.policy().config.window_secs);
     if window_secs == 0 {
         anyhow::bail!("--window must be at least 1 second");
     }
     detector.set_window_secs(window_secs);
     detection::check_window(&detector, window_secs);
-    let cfg = AttributionConfig {
-        time_tolerance: micros(args.time_tolerance, "time-tolerance")?,
-        late_window: micros(args.late_window, "late-window")?,
-        max_sockets: args.max_sockets.max(1),
-        ..AttributionConfig::default()
-    };
+    let cfg = attribution_config(&args.attribution)?;
     let flow_cfg = capture::FlowConfig {
         max_flows: args.max_flows,
         tcp_idle_timeout: args.tcp_timeout.saturating_mul(capture::time::SECOND),
@@ -165,7 +163,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         .max(args.udp_timeout)
         .saturating_mul(capture::time::SECOND)
         .saturating_add(cfg.late_window);
-    let windows = ProcessWindows::new(window_len, close_lag, args.max_windows.max(1));
+    let windows = ProcessWindows::new(window_len, close_lag, args.attribution.max_windows.max(1));
     let mut stage = Stage::new(Attributor::new(SocketIndex::new(cfg)), windows, outputs);
     let started = Instant::now();
     let mut last_line = Instant::now();

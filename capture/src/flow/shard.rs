@@ -115,26 +115,9 @@ impl Shard {
                 }
             }
         }
-        {
-            // The common case, one lookup: a packet of a flow already tracked.
-            let Shard {
-                table,
-                budget,
-                stream_limits,
-                closing,
-                cfg,
-                ..
-            } = self;
-            if let Some(flow) = table.get_mut(&key) {
-                let ctx = Ctx {
-                    budget,
-                    stream_limits: *stream_limits,
-                    closing,
-                    closed_timeout: cfg.closed_timeout,
-                };
-                update(flow, ctx, pkt, ts, frame_len, forward, key);
-                return;
-            }
+        // The common case, one lookup: a packet of a flow already tracked.
+        if self.update_tracked(key, forward, pkt, ts, frame_len) {
+            return;
         }
         if self.table.full() {
             if let Some(victim) = self.table.pop_oldest() {
@@ -144,6 +127,19 @@ impl Shard {
         }
         let flow = self.new_flow(key, forward, pkt, ts);
         self.table.insert(flow);
+        self.update_tracked(key, forward, pkt, ts, frame_len);
+    }
+
+    /// Counts the packet into the flow of `key`; false when no flow of
+    /// that key is tracked.
+    fn update_tracked(
+        &mut self,
+        key: FlowKey,
+        forward: bool,
+        pkt: &Packet<'_>,
+        ts: Micros,
+        frame_len: u32,
+    ) -> bool {
         let Shard {
             table,
             budget,
@@ -152,15 +148,17 @@ impl Shard {
             cfg,
             ..
         } = self;
-        if let Some(flow) = table.get_mut(&key) {
-            let ctx = Ctx {
-                budget,
-                stream_limits: *stream_limits,
-                closing,
-                closed_timeout: cfg.closed_timeout,
-            };
-            update(flow, ctx, pkt, ts, frame_len, forward, key);
-        }
+        let Some(flow) = table.get_mut(&key) else {
+            return false;
+        };
+        let ctx = Ctx {
+            budget,
+            stream_limits: *stream_limits,
+            closing,
+            closed_timeout: cfg.closed_timeout,
+        };
+        update(flow, ctx, pkt, ts, frame_len, forward, key);
+        true
     }
 
     fn new_flow(&mut self, key: FlowKey, forward: bool, pkt: &Packet<'_>, ts: Micros) -> Flow {
