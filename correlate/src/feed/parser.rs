@@ -388,6 +388,18 @@ impl LineState {
 
 /// One JSON line: classified by its keys (in auto mode) and read.
 fn json_line(ctx: &mut Ctx, no: u64, bytes: &[u8], format: FeedFormat) {
+    // Native lines (the bulk of most feeds) are read straight into their
+    // fields; anything else, or a line that is not even JSON, goes through
+    // the general map below, which also words the errors.
+    if matches!(format, FeedFormat::Jsonl | FeedFormat::Auto) {
+        if let Ok(line) = serde_json::from_slice::<native::NativeLine>(bytes) {
+            if line.is_native() {
+                ctx.seen("jsonl");
+                let rec = native::record_fast(&line);
+                return ctx.rec(no, rec);
+            }
+        }
+    }
     let obj: Map<String, Value> = match serde_json::from_slice(bytes) {
         Ok(Value::Object(o)) => o,
         Ok(_) => return ctx.bad(no, "not a JSON object".into()),
