@@ -198,19 +198,33 @@ pub struct LiveArgs {
     /// Attribution and window settings.
     #[command(flatten)]
     pub attribution: AttributionOpts,
-    /// Flows tracked at once per worker.
+    /// Flow-table and thread settings.
+    #[command(flatten)]
+    pub flow: FlowOpts,
+}
+
+/// Flow-table and thread settings shared by every command that reads packets.
+#[derive(Args, Debug)]
+pub struct FlowOpts {
+    /// Flows tracked at once per shard (worker); the least recently active
+    /// is evicted (and counted) beyond it.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub max_flows: usize,
-    /// Seconds without a packet after which a TCP flow ends.
+    /// Seconds without a packet (packet time) after which a TCP flow ends.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub tcp_timeout: u64,
     /// Seconds without a packet after which a UDP flow ends.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub udp_timeout: u64,
-    /// Worker threads (default: the number of cores less one, for the
-    /// capture thread; at least 1).
+    /// Worker threads, each owning the flows of its share of the symmetric
+    /// flow hash (default: the number of cores less one, for the reading
+    /// or capture thread; at least 1). Reading a file, 1 runs the engine on
+    /// the reading thread. The records are the same set for any number.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Community ID seed.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub community_id_seed: u16,
 }
 
 /// Attribution and window settings shared by `read`, `learn` and `live`.
@@ -285,29 +299,13 @@ pub struct CaptureArgs {
     /// Also write the run statistics here as JSON.
     #[arg(long, value_name = "FILE")]
     pub stats: Option<PathBuf>,
-    /// Flows tracked at once per shard; the least recently active is
-    /// evicted (and counted) beyond it.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    pub max_flows: usize,
-    /// Seconds without a packet (packet time) after which a TCP flow ends.
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    pub tcp_timeout: u64,
-    /// Seconds without a packet after which a UDP flow ends.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub udp_timeout: u64,
-    /// Worker threads, each owning the flows of its share of the symmetric
-    /// flow hash (default: the number of cores less one, for the reading
-    /// thread; at least 1). 1 runs the engine on the reading thread. The
-    /// records are the same set for any number.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Flow-table and thread settings.
+    #[command(flatten)]
+    pub flow: FlowOpts,
     /// Flow-table shards on the reading thread when --threads is 1 (the
     /// output is the same set of records for any number).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub shards: usize,
-    /// Community ID seed.
-    #[arg(long, default_value_t = 0, value_name = "SEED")]
-    pub community_id_seed: u16,
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,

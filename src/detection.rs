@@ -48,15 +48,22 @@ pub fn setup(baseline: Option<&Path>, config_path: Option<&Path>, mode: Mode) ->
     Ok(Detector::new(policy, base, store, mode, window_secs))
 }
 
-/// Warns when the windows of this run differ from the baseline's.
-pub fn check_window(d: &Detector, window_secs: u64) {
+/// Settles the window length (`--window`, else the configuration's) and
+/// tells the detector; warns when the baseline was learned with another.
+pub fn set_window(d: &mut Detector, asked: Option<u64>) -> Result<u64> {
+    let secs = asked.unwrap_or(d.policy().config.window_secs);
+    if secs == 0 {
+        anyhow::bail!("--window must be at least 1 second");
+    }
+    d.set_window_secs(secs);
     if let Some(learned) = d.learned_window_secs() {
-        if learned != window_secs {
+        if learned != secs {
             eprintln!(
-                "procflow: warning: the baseline was learned with {learned} s windows, this run uses {window_secs} s: volume history compares unlike windows"
+                "procflow: warning: the baseline was learned with {learned} s windows, this run uses {secs} s: volume history compares unlike windows"
             );
         }
     }
+    Ok(secs)
 }
 
 /// `procflow config`.

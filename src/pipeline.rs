@@ -1,7 +1,7 @@
 //! The capture loop both `flows` and `read` run: open every input, feed
 //! each frame to the engine, hand records and packet time to the caller.
 
-use crate::cli::CaptureArgs;
+use crate::cli::{CaptureArgs, FlowOpts};
 use crate::progress::Progress;
 use anyhow::Result;
 use capture::decode::LinkType;
@@ -104,15 +104,35 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-/// The flow-table settings the arguments ask for.
-pub fn flow_config(a: &CaptureArgs) -> FlowConfig {
+/// The flow-table settings the options ask for.
+pub fn flow_config(o: &FlowOpts) -> FlowConfig {
     FlowConfig {
-        max_flows: a.max_flows,
-        tcp_idle_timeout: a.tcp_timeout.saturating_mul(capture::time::SECOND),
-        udp_idle_timeout: a.udp_timeout.saturating_mul(capture::time::SECOND),
-        community_id_seed: a.community_id_seed,
+        max_flows: o.max_flows,
+        tcp_idle_timeout: o.tcp_timeout.saturating_mul(capture::time::SECOND),
+        udp_idle_timeout: o.udp_timeout.saturating_mul(capture::time::SECOND),
+        community_id_seed: o.community_id_seed,
         ..FlowConfig::default()
     }
+}
+
+/// Worker threads the options ask for.
+pub fn threads(o: &FlowOpts) -> usize {
+    o.threads.unwrap_or_else(default_threads).max(1)
+}
+
+/// How long after a window's end its flows may still come in: a flow is
+/// written up to an idle timeout after its last packet, then waits out the
+/// late-event window (µs).
+pub fn close_lag(o: &FlowOpts, late_window: u64) -> u64 {
+    o.tcp_timeout
+        .max(o.udp_timeout)
+        .saturating_mul(capture::time::SECOND)
+        .saturating_add(late_window)
+}
+
+/// Opens an output named on the command line, "-" being standard output.
+pub fn output(path: &Path) -> Result<Box<dyn std::io::Write>> {
+    writer((path != Path::new("-")).then_some(path))
 }
 
 /// The engine on the reading thread, or worker threads.
@@ -123,11 +143,11 @@ enum Runner {
 
 impl Runner {
     fn new(a: &CaptureArgs) -> Self {
-        let threads = a.threads.unwrap_or_else(crate::pipeline::default_threads);
+        let threads = threads(&a.flow);
         if threads <= 1 {
-            Runner::Inline(Engine::new(flow_config(a), a.shards))
+            Runner::Inline(Engine::new(flow_config(&a.flow), a.shards))
         } else {
-            Runner::Threads(ParallelEngine::new(flow_config(a), threads))
+            Runner::Threads(ParallelEngine::new(flow_config(&a.flow), threads))
         }
     }
 

@@ -63,16 +63,8 @@ fn run_job(
         .feed_format
         .parse()
         .map_err(|e| anyhow::anyhow!("--feed-format: {e}"))?;
-    let window_secs = args
-        .attribution
-        .window
-        .unwrap_or(detector.policy().config.window_secs);
-    if window_secs == 0 {
-        anyhow::bail!("--window must be at least 1 second");
-    }
-    detector.set_window_secs(window_secs);
+    let window_secs = detection::set_window(&mut detector, args.attribution.window)?;
     let detector_detects = detector.detects();
-    detection::check_window(&detector, window_secs);
     let cfg = attribution_config(&args.attribution)?;
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
     let mut index = SocketIndex::new(cfg.clone());
@@ -88,24 +80,21 @@ fn run_job(
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
 
-    // "-" is standard output.
-    let open = |p: &Path| pipeline::writer(if p == Path::new("-") { None } else { Some(p) });
     let flows_out = match &args.flows {
         None if flows_default => Some(pipeline::writer(None)?),
-        f => f.as_deref().map(open).transpose()?,
+        f => f.as_deref().map(pipeline::output).transpose()?,
     };
-    let procs_out = args.processes.as_deref().map(open).transpose()?;
-    let alerts_out = alerts.map(open).transpose()?;
-    let window_len = window_secs.saturating_mul(capture::time::SECOND);
-    // A flow is reported up to an idle timeout after its last packet, then
-    // waits out the late-event window: only then is its window complete.
-    let close_lag = args
-        .capture
-        .tcp_timeout
-        .max(args.capture.udp_timeout)
-        .saturating_mul(capture::time::SECOND)
-        .saturating_add(cfg.late_window);
-    let windows = ProcessWindows::new(window_len, close_lag, args.attribution.max_windows.max(1));
+    let procs_out = args
+        .processes
+        .as_deref()
+        .map(pipeline::output)
+        .transpose()?;
+    let alerts_out = alerts.map(pipeline::output).transpose()?;
+    let windows = ProcessWindows::new(
+        window_secs.saturating_mul(capture::time::SECOND),
+        pipeline::close_lag(&args.capture.flow, cfg.late_window),
+        args.attribution.max_windows.max(1),
+    );
     let mut stage = Stage::new(
         Attributor::new(index),
         windows,

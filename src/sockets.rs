@@ -3,7 +3,7 @@
 use crate::cli::SocketsArgs;
 use crate::pipeline;
 use anyhow::{Context, Result};
-use correlate::procfs::{user_names, Poller};
+use correlate::procfs::{host_name, user_names, Poller};
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,9 +17,7 @@ pub fn run(args: &SocketsArgs) -> Result<()> {
     }
     let host = match &args.host {
         Some(h) => h.clone(),
-        None => std::fs::read_to_string(args.proc_root.join("sys/kernel/hostname"))
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".to_string()),
+        None => host_name(&args.proc_root),
     };
     let mut out = pipeline::writer(args.out.as_deref())?;
     let mut poller = Poller::new(

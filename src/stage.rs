@@ -20,8 +20,6 @@ pub struct Outputs {
     detector: Detector,
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
-    /// Alerts written so far.
-    pub alerts_written: u64,
 }
 
 impl Outputs {
@@ -39,7 +37,6 @@ impl Outputs {
             detector,
             err: None,
             baseline_err: None,
-            alerts_written: 0,
         }
     }
 
@@ -67,9 +64,8 @@ impl Outputs {
         if self.baseline_err.is_some() {
             return;
         }
-        let (alerts, err, written) = (&mut self.alerts, &mut self.err, &mut self.alerts_written);
+        let (alerts, err) = (&mut self.alerts, &mut self.err);
         let result = self.detector.flush(&mut |a| {
-            *written += 1;
             if let (Some(out), None) = (alerts.as_mut(), err.as_ref()) {
                 if let Err(e) = writeln!(out, "{}", a.to_json()).and_then(|()| out.flush()) {
                     *err = Some(e);

@@ -310,28 +310,24 @@ impl ParallelEngine {
             let Some(w) = self.workers.get_mut(idx) else {
                 continue;
             };
-            let same = w
+            let new_chunk = !w
                 .filling
                 .chunks
                 .last()
                 .is_some_and(|c| Arc::ptr_eq(c, chunk));
-            if !same {
-                if w.filling.chunks.len() >= BATCH_CHUNKS {
-                    self.ship(idx, out);
-                }
-                let Some(w) = self.workers.get_mut(idx) else {
-                    continue;
-                };
-                w.filling.chunks.push(Arc::clone(chunk));
+            if new_chunk && w.filling.chunks.len() >= BATCH_CHUNKS {
+                self.ship(idx, out);
             }
             let Some(w) = self.workers.get_mut(idx) else {
                 continue;
             };
-            let at = w.filling.chunks.len().saturating_sub(1) as u16;
+            if new_chunk {
+                w.filling.chunks.push(Arc::clone(chunk));
+            }
             w.filling.slots.push(Slot {
                 link: p.link,
                 ts: p.ts,
-                chunk: at,
+                chunk: w.filling.chunks.len().saturating_sub(1) as u16,
                 start: p.start,
                 len: p.len,
             });

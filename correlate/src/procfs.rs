@@ -179,6 +179,16 @@ pub fn process(root: &Path, pid: u32) -> Process {
     }
 }
 
+/// The host name the kernel behind `root` (a proc file system) reports,
+/// or `localhost`.
+pub fn host_name(root: &Path) -> String {
+    std::fs::read_to_string(root.join("sys/kernel/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 /// Polls /proc and reports each socket once when it appears (`open`) and
 /// once when it is gone (`close`), so a short poll interval gives each
 /// socket's lifetime without repeating it.

@@ -2,7 +2,7 @@
 //! as atomics (no lock on any packet path), and served in the Prometheus
 //! text format.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -119,24 +119,25 @@ pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>
     }
 }
 
-/// One request: read the request head (bounded, 2 s), answer with the
-/// counters whatever the path.
+/// One request: read at most 8 KiB of request head for at most 2 s, then
+/// answer with the counters whatever the path.
 fn answer(conn: TcpStream, metrics: &Metrics) {
     let _ = conn.set_nonblocking(false);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut reader = BufReader::new(&conn);
-    let mut total = 0usize;
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                total += n;
-                if line == "\r\n" || line == "\n" || total > 8192 {
-                    break;
-                }
-            }
+    let began = std::time::Instant::now();
+    let mut reader = BufReader::new((&conn).take(8192));
+    let mut line = Vec::new();
+    while began.elapsed() < Duration::from_secs(2) {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) if line == b"\r\n" || line == b"\n" => break,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
         }
     }
     let body = metrics.render();

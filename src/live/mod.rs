@@ -26,7 +26,6 @@ use correlate::{Attributor, ProcessWindows, SocketEvent, SocketIndex};
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use metrics::Metrics;
 use rules::Mode;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,11 +45,6 @@ const QUEUE: usize = 65_536;
 /// Feed ids: /proc is 0; feed files and agents follow.
 const FEED_PROCFS: u16 = 0;
 
-fn open_output(p: Option<&Path>) -> Result<Option<Box<dyn std::io::Write>>> {
-    p.map(|p| pipeline::writer(if p == Path::new("-") { None } else { Some(p) }))
-        .transpose()
-}
-
 /// Runs the command.
 pub fn run(args: &LiveArgs) -> Result<()> {
     let mode = Mode {
@@ -58,26 +52,14 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         learn: !args.no_learn,
     };
     let mut detector = detection::setup(args.baseline.as_deref(), args.config.as_deref(), mode)?;
-    let window_secs = args
-        .attribution
-        .window
-        .unwrap_or(detector.policy().config.window_secs);
-    if window_secs == 0 {
-        anyhow::bail!("--window must be at least 1 second");
-    }
-    detector.set_window_secs(window_secs);
-    detection::check_window(&detector, window_secs);
+    let window_secs = detection::set_window(&mut detector, args.attribution.window)?;
     let cfg = attribution_config(&args.attribution)?;
-    let flow_cfg = capture::FlowConfig {
-        max_flows: args.max_flows,
-        tcp_idle_timeout: args.tcp_timeout.saturating_mul(capture::time::SECOND),
-        udp_idle_timeout: args.udp_timeout.saturating_mul(capture::time::SECOND),
-        ..capture::FlowConfig::default()
-    };
+    let flow_cfg = pipeline::flow_config(&args.flow);
+    let open = |p: &Option<std::path::PathBuf>| p.as_deref().map(pipeline::output).transpose();
     let outputs = Outputs::new(
-        open_output(args.flows.as_deref())?,
-        open_output(args.processes.as_deref())?,
-        open_output(args.alerts.as_deref())?,
+        open(&args.flows)?,
+        open(&args.processes)?,
+        open(&args.alerts)?,
         detector,
     );
     if args.alerts.is_none() {
@@ -113,9 +95,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     }
     let metrics = Arc::new(Metrics::default());
     let (tx, rx) = bounded::<Msg>(QUEUE);
-    let threads = args
-        .threads
-        .unwrap_or_else(crate::pipeline::default_threads);
+    let threads = pipeline::threads(&args.flow);
     let until = args
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
@@ -157,13 +137,11 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         }
     );
 
-    let window_len = window_secs.saturating_mul(capture::time::SECOND);
-    let close_lag = args
-        .tcp_timeout
-        .max(args.udp_timeout)
-        .saturating_mul(capture::time::SECOND)
-        .saturating_add(cfg.late_window);
-    let windows = ProcessWindows::new(window_len, close_lag, args.attribution.max_windows.max(1));
+    let windows = ProcessWindows::new(
+        window_secs.saturating_mul(capture::time::SECOND),
+        pipeline::close_lag(&args.flow, cfg.late_window),
+        args.attribution.max_windows.max(1),
+    );
     let mut stage = Stage::new(Attributor::new(SocketIndex::new(cfg)), windows, outputs);
     let started = Instant::now();
     let mut last_line = Instant::now();

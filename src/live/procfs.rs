@@ -6,10 +6,10 @@
 use super::metrics::Metrics;
 use super::Msg;
 use anyhow::Result;
-use correlate::procfs::{user_names, Poller};
+use correlate::procfs::{host_name, user_names, Poller};
 use correlate::SocketEvent;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,12 +29,9 @@ impl Sidecar {
                 root.display()
             );
         }
-        let host = std::fs::read_to_string(root.join("sys/kernel/hostname"))
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".to_string());
-        let root: PathBuf = root.to_path_buf();
+        let host = host_name(root);
         Ok(Sidecar {
-            poller: Poller::new(&root, &host, user_names("/etc/passwd".as_ref()), 1_000_000),
+            poller: Poller::new(root, &host, user_names("/etc/passwd".as_ref()), 1_000_000),
             interval: Duration::from_millis(interval_ms.max(1)),
         })
     }

@@ -117,8 +117,6 @@ pub struct FileSource {
     /// Bytes of the file before the first record (the file header).
     header_len: usize,
     pool: Vec<Arc<Chunk>>,
-    /// Chunks allocated over the run (the rest were reused).
-    pub chunks_allocated: u64,
 }
 
 fn fail(path: &Path, reason: impl Into<String>) -> SourceError {
@@ -158,13 +156,13 @@ impl FileSource {
         let head = head.get(..got).unwrap_or(&[]);
         let (parser, link, dlt, header_len, format) = match head.get(..4) {
             Some([0x0a, 0x0d, 0x0d, 0x0a]) => {
-                let (p, dlt, header_len) =
-                    pcapng::PcapngParser::open(head).map_err(|r| fail(path, r))?;
+                // The section header is read again as the first block.
+                let (p, dlt) = pcapng::PcapngParser::open(head).map_err(|r| fail(path, r))?;
                 (
                     Parser::Pcapng(p),
                     LinkType::from_dlt(dlt),
                     dlt,
-                    header_len,
+                    0,
                     FileFormat::Pcapng,
                 )
             }
@@ -199,7 +197,6 @@ impl FileSource {
             format,
             header_len,
             pool: Vec::new(),
-            chunks_allocated: 0,
         })
     }
 
@@ -212,7 +209,6 @@ impl FileSource {
         {
             return self.pool.swap_remove(i);
         }
-        self.chunks_allocated += 1;
         Arc::new(Chunk::with_capacity(min.max(CHUNK_BYTES)))
     }
 

@@ -91,11 +91,10 @@ fn section_order(block: &[u8]) -> Option<bool> {
 }
 
 impl PcapngParser {
-    /// Reads the first section header: the parser, the first interface's
-    /// link-type number (from the first interface block when it is in
-    /// `head`, else Ethernet) and the header's length. The section header
-    /// is parsed again as a record, so the length returned is 0.
-    pub(crate) fn open(head: &[u8]) -> Result<(Self, i32, usize), String> {
+    /// Reads the first section header: the parser, and the first
+    /// interface's link-type number (from the first interface block when it
+    /// is in `head`, else Ethernet).
+    pub(crate) fn open(head: &[u8]) -> Result<(Self, i32), String> {
         let big_endian = section_order(head)
             .ok_or("not a pcapng capture: bad byte-order magic in the section header")?;
         let mut probe = PcapngParser {
@@ -117,7 +116,7 @@ impl PcapngParser {
             interfaces: Vec::new(),
             last_ts: 0,
         };
-        Ok((p, dlt, 0))
+        Ok((p, dlt))
     }
 
     fn interface(&mut self, body: &[u8]) -> Result<(), String> {

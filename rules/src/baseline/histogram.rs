@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 const EXACT: u64 = 16;
 const SUB_BITS: u32 = 3;
 const SUBS: u64 = 1 << SUB_BITS;
+/// The bucket of `u64::MAX`: no bucket lies beyond.
+const LAST_BUCKET: u16 = 495;
 
 /// Sparse bucket counts, sorted by bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,8 +93,13 @@ impl Histogram {
             [a, b] => a.0 < b.0,
             _ => true,
         });
-        let total: u64 = h.buckets.iter().map(|&(_, n)| n).sum();
-        (sorted && total == h.count).then_some(h)
+        // A bucket past the last is a damaged (or crafted) file.
+        let in_range = h.buckets.iter().all(|&(b, _)| b <= LAST_BUCKET);
+        let total = h
+            .buckets
+            .iter()
+            .try_fold(0u64, |t, &(_, n)| t.checked_add(n));
+        (sorted && in_range && total == Some(h.count)).then_some(h)
     }
 }
 
@@ -107,8 +114,8 @@ mod tests {
         assert_eq!(bucket_of(15), 15);
         assert_eq!(bucket_of(16), 16);
         assert_eq!(upper_bound(16), 17);
-        assert_eq!(bucket_of(u64::MAX), 495);
-        assert_eq!(upper_bound(495), u64::MAX);
+        assert_eq!(bucket_of(u64::MAX), LAST_BUCKET);
+        assert_eq!(upper_bound(LAST_BUCKET), u64::MAX);
         for v in [16u64, 17, 100, 1_000_000, 1 << 40, u64::MAX / 3] {
             let b = bucket_of(v);
             assert!(upper_bound(b) >= v);
@@ -134,6 +141,18 @@ mod tests {
             None
         );
         assert_eq!(Histogram::from_json("not json"), None);
+        // Buckets past u64::MAX's, or counts that overflow: refused.
+        assert_eq!(
+            Histogram::from_json("{\"buckets\":[[4000,1]],\"count\":1,\"max\":3}"),
+            None
+        );
+        assert_eq!(
+            Histogram::from_json(&format!(
+                "{{\"buckets\":[[1,{m}],[2,{m}]],\"count\":1,\"max\":3}}",
+                m = u64::MAX
+            )),
+            None
+        );
     }
 
     proptest! {

@@ -331,6 +331,9 @@ impl Store {
             }
         }
         self.damaged_rows = damaged;
+        // A file larger than this run's caps is cut down at once, so memory
+        // stays within them; the next commit writes the cut.
+        b.enforce_caps();
         Ok(b)
     }
 

@@ -210,11 +210,6 @@ impl Detector {
         self.mode.detect
     }
 
-    /// True when the baseline lives in a file.
-    pub fn has_store(&self) -> bool {
-        self.store.is_some()
-    }
-
     /// Ends the run: the baseline (as last written) and the run's totals.
     /// Windows still pending are not judged: call [`Detector::flush`] first.
     pub fn into_parts(self) -> (Baseline, Summary) {
