@@ -78,17 +78,6 @@ impl Engine {
         }
     }
 
-    /// Moves packet time to `now` without a packet (live capture when the
-    /// link is quiet): every shard ends what went idle by then.
-    pub fn advance(&mut self, now: Micros, out: &mut dyn FnMut(FlowRecord)) {
-        if now > self.now {
-            self.now = now;
-            for shard in &mut self.shards {
-                shard.advance(now, out);
-            }
-        }
-    }
-
     /// Packet time up to which every flow due to end has been handed out.
     pub fn watermark(&self) -> Micros {
         self.now
@@ -99,11 +88,6 @@ impl Engine {
         for shard in &mut self.shards {
             shard.finish(out);
         }
-    }
-
-    /// The frame counters so far (frames, bytes, decode errors).
-    pub fn frame_stats(&self) -> &Stats {
-        &self.frames
     }
 
     /// Counters of the whole engine.

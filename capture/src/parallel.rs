@@ -211,14 +211,19 @@ impl ParallelEngine {
     /// Moves packet time to `now` without a packet (live capture when the
     /// link is quiet): every worker ends what went idle by then.
     pub fn advance(&mut self, now: Micros, out: &mut dyn FnMut(FlowRecord)) {
-        if now > self.now {
-            self.now = now;
-            if now >= self.next_sync {
-                self.next_sync = now + SYNC_EVERY;
+        self.tick(now, out);
+        self.drain(out);
+    }
+
+    /// Packet time is `ts`: once a second of it, every worker is synced.
+    fn tick(&mut self, ts: Micros, out: &mut dyn FnMut(FlowRecord)) {
+        if ts > self.now {
+            self.now = ts;
+            if ts >= self.next_sync {
+                self.next_sync = ts + SYNC_EVERY;
                 self.sync(out);
             }
         }
-        self.drain(out);
     }
 
     /// Packet time up to which every flow due to end has been handed out:
@@ -242,13 +247,7 @@ impl ParallelEngine {
         if (frame.len() as u64) < u64::from(wire_len) {
             self.frames.truncated_packets += 1;
         }
-        if ts > self.now {
-            self.now = ts;
-            if ts >= self.next_sync {
-                self.next_sync = ts + SYNC_EVERY;
-                self.sync(out);
-            }
-        }
+        self.tick(ts, out);
         let hash = match shard_hint(link, frame) {
             Some(h) => h,
             None => match decode(link, frame) {

@@ -89,13 +89,7 @@ impl Shard {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         self.stats.decoded += 1;
-        if ts > self.now {
-            self.now = ts;
-            if ts >= self.next_sweep {
-                self.expire(out);
-                self.next_sweep = ts + SECOND;
-            }
-        }
+        self.advance(ts, out);
         let (key, forward) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let opening_syn = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
