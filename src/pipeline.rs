@@ -302,6 +302,14 @@ pub fn print_summary(s: &Stats) {
         s.decode_errors.total(),
         s.truncated_packets
     );
+    if s.flows_peak > 0 {
+        eprintln!(
+            "procflow: flow table: at most {} flows tracked at once, {} bytes of slots and index ({} bytes per tracked flow)",
+            s.flows_peak,
+            s.flow_table_bytes,
+            s.flow_table_bytes / s.flows_peak
+        );
+    }
     if s.decode_errors.total() > 0 {
         let by_reason = serde_json::to_string(&s.decode_errors).unwrap_or_default();
         eprintln!("procflow: decode errors by reason: {by_reason}");

@@ -99,6 +99,12 @@ impl Engine {
         total
     }
 
+    /// Heap bytes the flow tables hold now (slots and index), all shards
+    /// together.
+    pub fn table_bytes(&self) -> usize {
+        self.shards.iter().map(Shard::table_bytes).sum()
+    }
+
     /// Flows tracked now, all shards together.
     pub fn flows(&self) -> usize {
         self.shards.iter().map(Shard::flows).sum()

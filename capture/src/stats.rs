@@ -67,6 +67,12 @@ pub struct Stats {
     pub flows_emitted: u64,
     /// Flows evicted because the table was full.
     pub flows_evicted: u64,
+    /// Most flows tracked at once (each shard's peak, summed).
+    pub flows_peak: u64,
+    /// Heap the flow tables hold: their slots and hash index, without the
+    /// parser state some flows box (`flows_peak` divides it into bytes per
+    /// tracked flow).
+    pub flow_table_bytes: u64,
     /// TCP flows picked up without a SYN.
     pub flows_midstream: u64,
     /// Payload bytes delivered in order by reassembly.
@@ -105,6 +111,8 @@ impl Stats {
         self.flows_created += o.flows_created;
         self.flows_emitted += o.flows_emitted;
         self.flows_evicted += o.flows_evicted;
+        self.flows_peak += o.flows_peak;
+        self.flow_table_bytes += o.flow_table_bytes;
         self.flows_midstream += o.flows_midstream;
         self.reassembled_bytes += o.reassembled_bytes;
         self.reassembly_gaps += o.reassembly_gaps;

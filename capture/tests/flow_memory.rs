@@ -1,19 +1,22 @@
 //! Memory per tracked flow, measured two ways and checked against each
 //! other.
 //!
-//! * **From the types**: what one TCP flow puts on the heap is its table
-//!   entry (the `lru` crate boxes key, `Flow` and two list pointers), its
-//!   two reassembly `Stream`s (one box) and its `App` (one box), plus its
-//!   share of the hash table (16 bytes and a control byte per bucket).
+//! * **From the types**: a tracked flow costs its table slot (`Flow` plus
+//!   two 32-bit list links, in pages of slots) and its share of the hash
+//!   index (a 4-byte slot number and a control byte per bucket, buckets a
+//!   power of two at most 7/8 full). Nothing else is allocated for an idle
+//!   flow: reassembly and protocol-detection state are inline, parsers and
+//!   held segments are boxed only once needed.
 //! * **Measured**: an `Engine` (one shard) is loaded with 100,000 idle
-//!   flows from a pcapgen flood (handshake, one small client write, no
-//!   close), in a child process of its own, which reports the heap bytes
-//!   requested (counted by `allocation-counter`) and the growth of its
+//!   flows from a pcapgen flood (handshake, then nothing, one small opaque
+//!   client write, or one HTTP request), in a child process of its own,
+//!   which reports the heap bytes requested (counted by
+//!   `allocation-counter`), the live blocks, and the growth of its
 //!   resident set (`VmRSS`), each divided by the number of flows.
 //!
-//! The requested heap bytes of a flow without parser state must equal the
-//! sum from the types exactly; the resident set adds what malloc rounds up
-//! to and its headers.
+//! For flows without parser state the heap must equal the table's own
+//! account of its size, with no allocation per flow, and stay within the
+//! 256-byte target; the resident set must agree with it.
 //!
 //! `cargo test -p capture --test flow_memory -- --nocapture` prints the
 //! figures.
@@ -24,75 +27,54 @@ use capture::app::tls::Tls;
 use capture::app::App;
 use capture::decode::LinkType;
 use capture::flow::history::History;
-use capture::flow::state::{CloseReason, Flow};
-use capture::flow::{Addr, FlowKey};
+use capture::flow::state::{Flow, Proto, TcpState};
+use capture::flow::table::{PAGE_SLOTS, SLOT_BYTES};
+use capture::flow::FlowKey;
 use capture::tcp::Stream;
-use capture::time::Micros;
 use capture::{Engine, FlowConfig, FlowRecord};
 use pcapgen::flood::{for_each_frame, Flood, FloodPayload};
 use std::mem::size_of;
 use std::process::Command;
 
 const FLOWS: u64 = 100_000;
-/// Two list pointers the `lru` crate keeps beside key and value.
-const LRU_LINKS: usize = 2 * size_of::<usize>();
+/// The per-idle-flow target.
+const TARGET: f64 = 256.0;
 
-/// Bytes glibc malloc takes for a request of `n` bytes (an 8-byte header,
-/// 16-byte granules, 32 bytes at least).
-fn chunk(n: usize) -> usize {
-    (n + 8).div_ceil(16).max(2) * 16
+/// Index bytes of a hashbrown table of 4-byte entries holding `n`: a
+/// power of two of buckets at most 7/8 full, 5 bytes each, and one group
+/// of control bytes more.
+fn index_bytes(n: usize) -> usize {
+    let buckets = (n * 8).div_ceil(7).next_power_of_two();
+    (buckets * 4).next_multiple_of(16) + buckets + 16
 }
 
-/// Buckets of a hashbrown table holding `n` entries (load factor 7/8,
-/// powers of two), and the bytes of its allocation for 16-byte slots.
-fn hash_table(n: usize) -> (usize, usize) {
-    let buckets = (n * 8 / 7).next_power_of_two();
-    (buckets, buckets * 16 + buckets + 16)
+/// Slot bytes for `n` flows: full pages, and a last page grown by
+/// doubling.
+fn slot_bytes(n: usize) -> usize {
+    let full = n / PAGE_SLOTS;
+    let rest = n % PAGE_SLOTS;
+    let last = if rest == 0 {
+        0
+    } else {
+        rest.next_power_of_two().max(4)
+    };
+    (full * PAGE_SLOTS + last) * SLOT_BYTES
 }
 
-struct Layout {
-    entry: usize,
-    streams: usize,
-    app: usize,
-}
-
-fn layout() -> Layout {
-    Layout {
-        entry: size_of::<FlowKey>() + size_of::<Flow>() + LRU_LINKS,
-        streams: size_of::<[Stream; 2]>(),
-        app: size_of::<App>(),
-    }
+fn per_flow(n: usize) -> f64 {
+    (slot_bytes(n) + index_bytes(n)) as f64 / n as f64
 }
 
 #[test]
 fn sizes_of_the_flow_state() {
-    let l = layout();
-    println!("size_of FlowKey           {:4}", size_of::<FlowKey>());
+    println!("slot (Flow and two u32 links) {SLOT_BYTES:4}");
     println!("size_of Flow              {:4}", size_of::<Flow>());
     println!("  key FlowKey             {:4}", size_of::<FlowKey>());
-    println!("  start, last Micros      {:4}", 2 * size_of::<Micros>());
-    println!(
-        "  packets, bytes, ip_bytes, udp_payload [u64; 2] {:4}",
-        4 * size_of::<[u64; 2]>()
-    );
     println!("  history History         {:4}", size_of::<History>());
-    println!("  syn_seq Option<u32>     {:4}", size_of::<Option<u32>>());
-    println!(
-        "  closing Option<CloseReason> {:4}",
-        size_of::<Option<CloseReason>>()
-    );
-    println!("  client_is_lo, midstream, fin[2] bool {:4}", 4);
-    println!(
-        "  streams Option<Box<[Stream; 2]>> {:4}",
-        size_of::<Option<Box<[Stream; 2]>>>()
-    );
-    println!(
-        "  app Option<Box<App>>    {:4}",
-        size_of::<Option<Box<App>>>()
-    );
-    println!("size_of Addr              {:4}", size_of::<Addr>());
-    println!("size_of Stream            {:4}", size_of::<Stream>());
-    println!("size_of App               {:4}", size_of::<App>());
+    println!("  proto Proto             {:4}", size_of::<Proto>());
+    println!("    TcpState              {:4}", size_of::<TcpState>());
+    println!("      Stream (x2)         {:4}", size_of::<Stream>());
+    println!("      App                 {:4}", size_of::<App>());
     println!(
         "size_of Http (boxed once HTTP is seen) {:4}",
         size_of::<Http>()
@@ -105,31 +87,23 @@ fn sizes_of_the_flow_state() {
         "size_of Tls (boxed once TLS is seen)   {:4}",
         size_of::<Tls>()
     );
-    let (buckets, table) = hash_table(FLOWS as usize);
-    let per_flow_table = table as f64 / FLOWS as f64;
-    let requested = (l.entry + l.streams + l.app) as f64 + per_flow_table;
-    let taken = (chunk(l.entry) + chunk(l.streams) + chunk(l.app)) as f64 + per_flow_table;
-    println!(
-        "per idle TCP flow: lru entry {} (malloc {}), streams {} ({}), app {} ({}), \
-         hash table {per_flow_table:.1} at {FLOWS} flows ({buckets} buckets)",
-        l.entry,
-        chunk(l.entry),
-        l.streams,
-        chunk(l.streams),
-        l.app,
-        chunk(l.app)
-    );
-    println!(
-        "bytes per idle TCP flow, from the types: {requested:.1} requested, {taken:.1} with malloc's rounding"
-    );
-    // The Flow itself is within the 256-byte budget; what it owns is not.
-    assert!(size_of::<Flow>() <= 256);
+    for n in [10_000usize, 100_000, 1_000_000, 4_000_000] {
+        println!(
+            "bytes per idle flow at {n:>9} flows, from the types: {:.1}",
+            per_flow(n)
+        );
+    }
+    // Just after the index doubles it is 7/16 full: the worst case.
+    let worst = SLOT_BYTES as f64 + 5.0 * 16.0 / 7.0;
+    println!("at worst (index just grown): {worst:.1} (target {TARGET})");
+    assert!(worst <= TARGET, "{worst} bytes per idle flow at worst");
+    assert_eq!(SLOT_BYTES, size_of::<Flow>() + 8);
 }
 
 /// Runs the `probe` test below in a child process for one payload kind and
 /// returns what it printed: (heap bytes per flow, live heap blocks per
-/// flow, RSS bytes per flow).
-fn run_probe(payload: &str) -> (f64, f64, f64) {
+/// flow, RSS bytes per flow, the table's own account per flow).
+fn run_probe(payload: &str) -> (f64, f64, f64, f64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "probe",
@@ -149,39 +123,40 @@ fn run_probe(payload: &str) -> (f64, f64, f64) {
         .and_then(|(_, rest)| rest.lines().next())
         .unwrap_or_else(|| panic!("no PROBE line in {stdout}"));
     let v: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
-    (v[0], v[1], v[2])
+    (v[0], v[1], v[2], v[3])
 }
 
 #[test]
 fn bytes_per_idle_flow() {
-    let l = layout();
-    let (_, table) = hash_table(FLOWS as usize);
-    let computed = (l.entry + l.streams + l.app) as f64 + table as f64 / FLOWS as f64;
-    let with_malloc =
-        (chunk(l.entry) + chunk(l.streams) + chunk(l.app)) as f64 + table as f64 / FLOWS as f64;
+    let computed = per_flow(FLOWS as usize);
     for payload in ["none", "opaque", "http"] {
-        let (heap, blocks, rss) = run_probe(payload);
+        let (heap, blocks, rss, table) = run_probe(payload);
         println!(
-            "{payload:>6}: {heap:.1} heap bytes per flow in {blocks:.2} blocks, {rss:.1} resident bytes per flow"
+            "{payload:>6}: {heap:.1} heap bytes per flow in {blocks:.3} blocks, \
+             {rss:.1} resident, table {table:.1}"
         );
-        if payload != "http" {
-            assert!(
-                (heap - computed).abs() < 0.5,
-                "{payload}: measured {heap} heap bytes per flow, the types say {computed}: \
-                 the accounting in this test is out of date"
-            );
-            assert!(
-                (blocks - 3.0).abs() < 0.01,
-                "{payload}: {blocks} blocks per flow"
-            );
-            // The resident set also holds malloc's headers and rounding.
-            assert!(
-                rss > 0.9 * with_malloc && rss < 1.2 * with_malloc,
-                "{payload}: {rss} resident bytes per flow, expected about {with_malloc}"
-            );
+        if payload == "http" {
+            // A parsed request boxes the HTTP parser and its transaction.
+            assert!(heap > table + (size_of::<Http>() + size_of::<HttpTransaction>()) as f64);
+            continue;
         }
+        // The types leave out the small vector of pages.
+        assert!(
+            (table - computed).abs() < 0.1,
+            "{payload}: the table holds {table} bytes per flow, the types say {computed}"
+        );
+        assert!(
+            (heap - table).abs() < 0.01,
+            "{payload}: {heap} heap bytes per flow, {table} of them the table's"
+        );
+        assert!(blocks < 0.01, "{payload}: {blocks} blocks per flow");
+        assert!(
+            rss > 0.9 * heap && rss < 1.1 * heap,
+            "{payload}: {rss} resident bytes per flow, {heap} on the heap"
+        );
+        assert!(heap <= TARGET, "{payload}: {heap} bytes per idle flow");
     }
-    println!("bytes per idle TCP flow: {computed:.1} requested, about {with_malloc:.1} resident (target 256)");
+    println!("bytes per idle TCP flow: {computed:.1} (target {TARGET})");
 }
 
 fn vm_rss() -> u64 {
@@ -240,10 +215,11 @@ fn probe() {
     assert_eq!(engine.flows() as u64, FLOWS);
     let n = FLOWS as f64;
     println!(
-        "PROBE {} {} {}",
+        "PROBE {} {} {} {}",
         info.bytes_current as f64 / n,
         info.count_current as f64 / n,
-        after.saturating_sub(before) as f64 / n
+        after.saturating_sub(before) as f64 / n,
+        engine.table_bytes() as f64 / n
     );
     drop(engine);
 }

@@ -33,7 +33,8 @@ pub struct AppLimits {
     pub max_tls_hello: usize,
 }
 
-/// Application-layer state of one connection.
+/// Application-layer state of one connection: 40 bytes until a parser is
+/// needed (the limits come from the shard on every call, not kept here).
 #[derive(Debug)]
 pub struct App {
     mode: Mode,
@@ -41,11 +42,11 @@ pub struct App {
     pub http: Option<Box<Http>>,
     /// TLS parser, once TLS was seen.
     pub tls: Option<Box<Tls>>,
-    /// Bytes seen per direction while opaque.
-    opaque_seen: [u64; 2],
+    /// Bytes seen per direction while opaque (saturating: only compared
+    /// with the STARTTLS window).
+    opaque_seen: [u32; 2],
     /// A first chunk too short to tell the protocol by, per direction.
     stash: [Stash; 2],
-    limits: AppLimits,
 }
 
 /// True when a stream start settles the protocol on its own: a method and
@@ -61,11 +62,12 @@ fn decisive(to_server: bool, view: &[u8]) -> bool {
     tls::starts_record(view) && view.len() >= 3
 }
 
-/// Up to 7 leading bytes kept inline until the protocol can be told.
+/// Up to 6 leading bytes kept inline until the protocol can be told (7
+/// always tell it).
 #[derive(Debug, Clone, Copy, Default)]
 struct Stash {
     len: u8,
-    bytes: [u8; 7],
+    bytes: [u8; 6],
 }
 
 /// The protocol a record reports, as DESIGN names it.
@@ -77,16 +79,21 @@ pub enum Protocol {
     Tls,
 }
 
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
 impl App {
     /// Fresh state for a new connection.
-    pub fn new(limits: AppLimits) -> Self {
+    pub fn new() -> Self {
         App {
             mode: Mode::Undecided,
             http: None,
             tls: None,
             opaque_seen: [0; 2],
             stash: [Stash::default(); 2],
-            limits,
         }
     }
 
@@ -106,7 +113,7 @@ impl App {
     }
 
     /// Feeds contiguous bytes of one direction.
-    pub fn data(&mut self, to_server: bool, chunk: &[u8]) {
+    pub fn data(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) {
         if chunk.is_empty() {
             return;
         }
@@ -133,31 +140,31 @@ impl App {
                 }
                 return;
             }
-            self.mode = self.detect(to_server, view);
-            self.flush_stash(to_server);
-            self.dispatch(to_server, chunk);
+            self.mode = self.detect(limits, to_server, view);
+            self.flush_stash(limits, to_server);
+            self.dispatch(limits, to_server, chunk);
             // The other direction may have been waiting on a short start.
-            self.flush_stash(!to_server);
+            self.flush_stash(limits, !to_server);
             return;
         }
-        self.dispatch(to_server, chunk);
+        self.dispatch(limits, to_server, chunk);
     }
 
-    fn detect(&mut self, to_server: bool, view: &[u8]) -> Mode {
+    fn detect(&mut self, limits: &AppLimits, to_server: bool, view: &[u8]) -> Mode {
         if http::starts_message(to_server, view) {
             self.http
-                .get_or_insert_with(|| Box::new(Http::new(self.limits.http)));
+                .get_or_insert_with(|| Box::new(Http::new(limits.http)));
             Mode::Http
         } else if tls::starts_record(view) {
             self.tls
-                .get_or_insert_with(|| Box::new(Tls::new(self.limits.max_tls_hello)));
+                .get_or_insert_with(|| Box::new(Tls::new(limits.max_tls_hello)));
             Mode::Tls
         } else {
             Mode::Opaque
         }
     }
 
-    fn dispatch(&mut self, to_server: bool, chunk: &[u8]) {
+    fn dispatch(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) {
         match self.mode {
             Mode::Http => {
                 let Some(h) = self.http.as_mut() else { return };
@@ -165,7 +172,7 @@ impl App {
                     // CONNECT or Upgrade: what follows is another protocol.
                     self.mode = Mode::Undecided;
                     if let Some(rest) = chunk.get(at..) {
-                        self.data(to_server, rest);
+                        self.data(limits, to_server, rest);
                     }
                 }
             }
@@ -176,29 +183,29 @@ impl App {
             }
             Mode::Opaque => {
                 let idx = usize::from(!to_server);
-                let seen = self.opaque_seen.get(idx).copied().unwrap_or(0);
+                let seen = u64::from(self.opaque_seen.get(idx).copied().unwrap_or(0));
                 if seen < STARTTLS_WINDOW
                     && chunk.len() >= 3
                     && tls::starts_record(chunk)
                     && chunk.first() == Some(&22)
                 {
                     self.tls
-                        .get_or_insert_with(|| Box::new(Tls::new(self.limits.max_tls_hello)));
+                        .get_or_insert_with(|| Box::new(Tls::new(limits.max_tls_hello)));
                     self.mode = Mode::Tls;
-                    self.dispatch(to_server, chunk);
+                    self.dispatch(limits, to_server, chunk);
                     return;
                 }
                 if let Some(s) = self.opaque_seen.get_mut(idx) {
-                    *s += chunk.len() as u64;
+                    *s = s.saturating_add(u32::try_from(chunk.len()).unwrap_or(u32::MAX));
                 }
             }
-            Mode::Undecided => self.data(to_server, chunk),
+            Mode::Undecided => self.data(limits, to_server, chunk),
         }
     }
 
     /// Hands a direction's held first bytes to the parser, deciding the
     /// protocol on them if nothing decided it yet.
-    fn flush_stash(&mut self, to_server: bool) {
+    fn flush_stash(&mut self, limits: &AppLimits, to_server: bool) {
         let idx = usize::from(!to_server);
         let Some(stash) = self.stash.get_mut(idx) else {
             return;
@@ -211,17 +218,17 @@ impl App {
         let bytes = stash.bytes;
         let held = bytes.get(..n).unwrap_or(&[]);
         if self.mode == Mode::Undecided {
-            self.mode = self.detect(to_server, held);
+            self.mode = self.detect(limits, to_server, held);
         }
-        self.dispatch(to_server, held);
+        self.dispatch(limits, to_server, held);
     }
 
     /// End of the connection: parsers record what they still hold.
-    pub fn finish(&mut self) {
+    pub fn finish(&mut self, limits: &AppLimits) {
         // A stream that ended before its first bytes told the protocol
         // (`GET` and a close) is decided on what it has.
-        self.flush_stash(true);
-        self.flush_stash(false);
+        self.flush_stash(limits, true);
+        self.flush_stash(limits, false);
         if let Some(h) = self.http.as_mut() {
             h.finish();
         }
@@ -242,7 +249,7 @@ impl App {
             }
             Mode::Undecided | Mode::Opaque => {
                 if let Some(s) = self.opaque_seen.get_mut(usize::from(!to_server)) {
-                    *s += len;
+                    *s = s.saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
                 }
             }
         }

@@ -2,8 +2,8 @@
 //! packet. Nothing here is shared, so the hot path takes no locks.
 
 use super::key::{FlowKey, Transport};
-use super::state::{CloseReason, Flow, TO_CLIENT, TO_SERVER};
-use super::table::FlowTable;
+use super::state::{CloseReason, Flow, Proto, TO_CLIENT, TO_SERVER};
+use super::table::{FlowTable, List};
 use crate::app::http::HttpLimits;
 use crate::app::{App, AppLimits, Protocol};
 use crate::community_id::community_id_v1;
@@ -12,16 +12,13 @@ use crate::decode::{tcp_flags, Packet};
 use crate::record::{EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields};
 use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
-use crate::tcp::{Chunk, Stream, StreamLimits};
+use crate::tcp::{Chunk, StreamLimits};
 use crate::time::{Micros, SECOND};
-use std::collections::VecDeque;
 
 /// Flows owned by one worker.
 pub struct Shard {
     cfg: FlowConfig,
     table: FlowTable,
-    /// Flows that saw FIN both ways or RST, with when to look at them again.
-    closing: VecDeque<(Micros, FlowKey)>,
     now: Micros,
     next_sweep: Micros,
     budget: Budget,
@@ -52,7 +49,6 @@ impl Shard {
                 used: 0,
                 max: cfg.max_ooo_bytes_per_shard,
             },
-            closing: VecDeque::new(),
             now: 0,
             next_sweep: 0,
             stream_limits,
@@ -65,6 +61,11 @@ impl Shard {
     /// Flows tracked now.
     pub fn flows(&self) -> usize {
         self.table.len()
+    }
+
+    /// Heap bytes the flow table holds now (slots and index).
+    pub fn table_bytes(&self) -> usize {
+        self.table.heap_bytes()
     }
 
     /// Moves this shard's clock to `now` (packet time seen elsewhere in the
@@ -98,61 +99,53 @@ impl Shard {
             // sequence number, is a new connection on the same ports (a new
             // connect()): write the old flow out and start afresh.
             let seq = pkt.tcp.map_or(0, |t| t.seq);
-            let reused = self.table.peek(&key).is_some_and(|f| {
+            let found = self.table.find(&key);
+            let reused = found.and_then(|id| self.table.get(id)).is_some_and(|f| {
                 f.closing.is_some()
-                    || (f.dir(forward) == TO_SERVER && f.syn_seq.is_some_and(|s| s != seq))
+                    || (f.dir(forward) == TO_SERVER && f.syn_seq().is_some_and(|s| s != seq))
             });
-            if reused {
-                if let Some(old) = self.table.remove(&key) {
+            if let Some(id) = found.filter(|_| reused) {
+                if let Some(old) = self.table.remove(id) {
                     let reason = old.closing.unwrap_or(CloseReason::Idle);
                     self.emit(old, reason, out);
                 }
             }
         }
         // The common case, one lookup: a packet of a flow already tracked.
-        if self.update_tracked(key, forward, pkt, ts, frame_len) {
-            return;
-        }
-        if self.table.full() {
-            if let Some(victim) = self.table.pop_oldest() {
-                self.stats.flows_evicted += 1;
-                self.emit(victim, CloseReason::Evicted, out);
+        let id = match self.table.find(&key) {
+            Some(id) => id,
+            None => {
+                if self.table.full() {
+                    if let Some(victim) = self.table.pop_oldest() {
+                        self.stats.flows_evicted += 1;
+                        self.emit(victim, CloseReason::Evicted, out);
+                    }
+                }
+                let flow = self.new_flow(key, forward, pkt, ts);
+                let id = self.table.insert(flow);
+                self.stats.flows_peak = self.stats.flows_peak.max(self.table.len() as u64);
+                id
             }
-        }
-        let flow = self.new_flow(key, forward, pkt, ts);
-        self.table.insert(flow);
-        self.update_tracked(key, forward, pkt, ts, frame_len);
-    }
-
-    /// Counts the packet into the flow of `key`; false when no flow of
-    /// that key is tracked.
-    fn update_tracked(
-        &mut self,
-        key: FlowKey,
-        forward: bool,
-        pkt: &Packet<'_>,
-        ts: Micros,
-        frame_len: u32,
-    ) -> bool {
+        };
+        self.table.touch(id);
         let Shard {
             table,
             budget,
             stream_limits,
-            closing,
-            cfg,
+            app_limits,
             ..
         } = self;
-        let Some(flow) = table.get_mut(&key) else {
-            return false;
+        let Some(flow) = table.get_mut(id) else {
+            return;
         };
         let ctx = Ctx {
             budget,
             stream_limits: *stream_limits,
-            closing,
-            closed_timeout: cfg.closed_timeout,
+            app_limits,
         };
-        update(flow, ctx, pkt, ts, frame_len, forward, key);
-        true
+        if let Some(reason) = update(flow, ctx, pkt, ts, frame_len, forward) {
+            table.close(id, reason);
+        }
     }
 
     fn new_flow(&mut self, key: FlowKey, forward: bool, pkt: &Packet<'_>, ts: Micros) -> Flow {
@@ -171,53 +164,24 @@ impl Shard {
         if midstream {
             self.stats.flows_midstream += 1;
         }
-        let tcp = pkt.transport == Transport::Tcp;
-        Flow {
-            key,
-            client_is_lo: sender_is_client == forward,
-            start: ts,
-            last: ts,
-            packets: [0; 2],
-            bytes: [0; 2],
-            ip_bytes: [0; 2],
-            udp_payload: [0; 2],
-            history: Default::default(),
-            midstream,
-            syn_seq: None,
-            fin: [false; 2],
-            closing: None,
-            streams: tcp.then(|| Box::new([Stream::default(), Stream::default()])),
-            app: tcp.then(|| Box::new(App::new(self.app_limits))),
-        }
+        Flow::new(key, ts, sender_is_client == forward, midstream)
     }
 
     /// Writes out flows that closed and went quiet, and idle flows.
     fn expire(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        self.stats.flow_table_bytes = self.table.heap_bytes() as u64;
         let now = self.now;
-        while let Some(&(due, key)) = self.closing.front() {
-            if due > now {
-                break;
-            }
-            self.closing.pop_front();
-            let Some(flow) = self.table.peek(&key) else {
-                continue;
-            };
-            let Some(reason) = flow.closing else { continue };
-            let quiet_until = flow.last + self.cfg.closed_timeout;
-            if quiet_until <= now {
-                if let Some(flow) = self.table.remove(&key) {
-                    self.emit(flow, reason, out);
-                }
-            } else {
-                self.closing.push_back((quiet_until, key));
-            }
-        }
-        for (t, timeout) in [
-            (Transport::Tcp, self.cfg.tcp_idle_timeout),
-            (Transport::Udp, self.cfg.udp_idle_timeout),
+        for (list, timeout) in [
+            // A closed flow never waits longer than an open one would.
+            (
+                List::Closing,
+                self.cfg.closed_timeout.min(self.cfg.tcp_idle_timeout),
+            ),
+            (List::Tcp, self.cfg.tcp_idle_timeout),
+            (List::Udp, self.cfg.udp_idle_timeout),
         ] {
             let cutoff = now.saturating_sub(timeout);
-            while let Some(flow) = self.table.pop_idle(t, cutoff) {
+            while let Some(flow) = self.table.pop_idle(list, cutoff) {
                 let reason = flow.closing.unwrap_or(CloseReason::Idle);
                 self.emit(flow, reason, out);
             }
@@ -226,7 +190,7 @@ impl Shard {
 
     /// End of input: writes out every flow still tracked, oldest first.
     pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
-        self.closing.clear();
+        self.stats.flow_table_bytes = self.table.heap_bytes() as u64;
         let mut flows = self.table.drain();
         flows.sort_by_key(|f| (f.start, f.key));
         for flow in flows {
@@ -236,14 +200,19 @@ impl Shard {
     }
 
     fn emit(&mut self, mut flow: Flow, reason: CloseReason, out: &mut dyn FnMut(FlowRecord)) {
-        let mut payload = flow.udp_payload;
+        let mut payload = [0; 2];
         let mut missed = 0;
         let mut retransmitted = 0;
-        if let (Some(streams), Some(app)) = (flow.streams.as_mut(), flow.app.as_mut()) {
-            for (dir, stream) in streams.iter_mut().enumerate() {
+        let limits = &self.app_limits;
+        if let Proto::Udp(p) = flow.proto {
+            payload = p;
+        }
+        if let Proto::Tcp(tcp) = &mut flow.proto {
+            let app = &mut tcp.app;
+            for (dir, stream) in tcp.streams.iter_mut().enumerate() {
                 let to_server = dir == TO_SERVER;
-                stream.finish(&mut self.budget, &mut |c| feed(app, to_server, c));
-                let c = stream.counters;
+                stream.finish(&mut self.budget, &mut |c| feed(app, limits, to_server, c));
+                let c = stream.counters();
                 if let Some(p) = payload.get_mut(dir) {
                     *p = c.delivered;
                 }
@@ -259,12 +228,13 @@ impl Shard {
         }
         let (client, cport) = flow.client();
         let (server, sport) = flow.server();
+        let midstream = flow.midstream();
         let mut http = Vec::new();
         let mut tls = None;
         let mut protocol = None;
-        if let Some(mut app) = flow.app.take() {
-            app.finish();
-            let app = *app;
+        if let Proto::Tcp(tcp) = flow.proto {
+            let mut app = tcp.app;
+            app.finish(limits);
             protocol = app.protocol().map(|p| match p {
                 Protocol::Http => "http",
                 Protocol::Tls => "tls",
@@ -321,8 +291,8 @@ impl Shard {
                 retransmitted_bytes: retransmitted,
                 ip_bytes_out: flow.ip_bytes.get(TO_SERVER).copied().unwrap_or(0),
                 ip_bytes_in: flow.ip_bytes.get(TO_CLIENT).copied().unwrap_or(0),
-                history: flow.history.as_str().to_string(),
-                midstream: flow.midstream,
+                history: flow.history.render(),
+                midstream,
             },
             http,
             tls,
@@ -336,11 +306,11 @@ impl Shard {
 struct Ctx<'a> {
     budget: &'a mut Budget,
     stream_limits: StreamLimits,
-    closing: &'a mut VecDeque<(Micros, FlowKey)>,
-    closed_timeout: Micros,
+    app_limits: &'a AppLimits,
 }
 
-/// Counts a packet into its flow and feeds its payload to reassembly.
+/// Counts a packet into its flow and feeds its payload to reassembly;
+/// returns why the flow closed if this packet closed it.
 fn update(
     flow: &mut Flow,
     ctx: Ctx<'_>,
@@ -348,8 +318,7 @@ fn update(
     ts: Micros,
     frame_len: u32,
     forward: bool,
-    key: FlowKey,
-) {
+) -> Option<CloseReason> {
     let dir = flow.dir(forward);
     if let Some(v) = flow.packets.get_mut(dir) {
         *v += 1;
@@ -361,45 +330,48 @@ fn update(
         *v += u64::from(pkt.ip_len);
     }
     flow.last = flow.last.max(ts);
-    let Some(tcp) = pkt.tcp else {
-        if let Some(v) = flow.udp_payload.get_mut(dir) {
-            *v += pkt.payload.len() as u64;
+    let tcp = match (pkt.tcp, &mut flow.proto) {
+        (Some(tcp), Proto::Tcp(_)) => tcp,
+        (_, Proto::Udp(payload)) => {
+            if let Some(v) = payload.get_mut(dir) {
+                *v += pkt.payload.len() as u64;
+            }
+            return None;
         }
-        return;
+        (None, Proto::Tcp(_)) => return None,
     };
     let to_server = dir == TO_SERVER;
     flow.history
         .add(to_server, tcp.flags, !pkt.payload.is_empty());
     if tcp.flags & tcp_flags::RST != 0 {
         // RST payload is diagnostic text at best: not stream data.
-        if flow.closing.is_none() {
-            flow.closing = Some(CloseReason::Rst);
-            ctx.closing.push_back((ts + ctx.closed_timeout, key));
-        }
-        return;
+        return flow.closing.is_none().then_some(CloseReason::Rst);
     }
-    let (Some(streams), Some(app)) = (flow.streams.as_mut(), flow.app.as_mut()) else {
-        return;
+    let syn = tcp.flags & tcp_flags::SYN != 0;
+    if syn && to_server && tcp.flags & tcp_flags::ACK == 0 {
+        flow.note_syn(tcp.seq);
+    }
+    let fin = tcp.flags & tcp_flags::FIN != 0;
+    let both_fin = fin && flow.note_fin(dir);
+    let Proto::Tcp(state) = &mut flow.proto else {
+        return None;
     };
-    let [to_srv, to_cli] = &mut **streams;
+    let app = &mut state.app;
+    let [to_srv, to_cli] = &mut state.streams;
     let (mine, theirs) = if to_server {
         (to_srv, to_cli)
     } else {
         (to_cli, to_srv)
     };
-    let syn = tcp.flags & tcp_flags::SYN != 0;
     if syn {
         mine.syn(tcp.seq);
-        if to_server && tcp.flags & tcp_flags::ACK == 0 {
-            flow.syn_seq.get_or_insert(tcp.seq);
-        }
     }
     let seq = if syn {
         tcp.seq.wrapping_add(1)
     } else {
         tcp.seq
     };
-    let fin = tcp.flags & tcp_flags::FIN != 0;
+    let limits = ctx.app_limits;
     if !syn || !pkt.payload.is_empty() || fin {
         mine.segment(
             seq,
@@ -408,27 +380,21 @@ fn update(
             fin,
             ctx.stream_limits,
             ctx.budget,
-            &mut |c| feed(app, to_server, c),
+            &mut |c| feed(app, limits, to_server, c),
         );
     }
     if tcp.flags & tcp_flags::ACK != 0 {
-        theirs.peer_ack(tcp.ack, ctx.budget, &mut |c| feed(app, !to_server, c));
+        theirs.peer_ack(tcp.ack, ctx.budget, &mut |c| {
+            feed(app, limits, !to_server, c)
+        });
     }
-    if fin {
-        if let Some(f) = flow.fin.get_mut(dir) {
-            *f = true;
-        }
-        if flow.fin == [true, true] && flow.closing.is_none() {
-            flow.closing = Some(CloseReason::Fin);
-            ctx.closing.push_back((ts + ctx.closed_timeout, key));
-        }
-    }
+    (both_fin && flow.closing.is_none()).then_some(CloseReason::Fin)
 }
 
 /// Hands a reassembled chunk to the application parsers.
-fn feed(app: &mut App, to_server: bool, chunk: Chunk<'_>) {
+fn feed(app: &mut App, limits: &AppLimits, to_server: bool, chunk: Chunk<'_>) {
     match chunk {
-        Chunk::Data(d) => app.data(to_server, d),
+        Chunk::Data(d) => app.data(limits, to_server, d),
         Chunk::Gap(n) => app.gap(to_server, n),
     }
 }

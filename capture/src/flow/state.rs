@@ -1,7 +1,7 @@
 //! The state of one tracked flow.
 
 use super::history::History;
-use super::key::{Addr, FlowKey};
+use super::key::{Addr, FlowKey, Transport};
 use crate::app::App;
 use crate::tcp::Stream;
 use crate::time::Micros;
@@ -39,13 +39,22 @@ pub const TO_SERVER: usize = 0;
 /// See [`TO_SERVER`].
 pub const TO_CLIENT: usize = 1;
 
-/// One flow being tracked.
+/// One flow being tracked: 224 bytes for a TCP flow with its reassembly
+/// and parser-detection state inline; parsers, held segments and rare
+/// counters are boxed once they are needed.
 #[derive(Debug)]
 pub struct Flow {
     /// Canonical key.
     pub key: FlowKey,
-    /// True when the key's `lo` endpoint is the client.
-    pub client_is_lo: bool,
+    /// Bits of [`CLIENT_IS_LO`], [`MIDSTREAM`], [`FIN_TO_SERVER`],
+    /// [`FIN_TO_CLIENT`] and [`SYN_SEEN`].
+    flags: u8,
+    /// Set once FIN both ways or RST: the flow ends when it goes quiet.
+    pub closing: Option<CloseReason>,
+    /// TCP flags seen.
+    pub history: History,
+    /// Sequence number of the client's SYN, with [`SYN_SEEN`].
+    syn_seq: u32,
     /// First packet time.
     pub start: Micros,
     /// Last packet time.
@@ -56,28 +65,100 @@ pub struct Flow {
     pub bytes: [u64; 2],
     /// IP bytes each way, from the IP headers (what was on the wire).
     pub ip_bytes: [u64; 2],
-    /// UDP payload bytes each way (TCP counts in its streams).
-    pub udp_payload: [u64; 2],
-    /// TCP flags seen.
-    pub history: History,
-    /// TCP picked up without a SYN.
-    pub midstream: bool,
-    /// Sequence number of the client's SYN, when seen.
-    pub syn_seq: Option<u32>,
-    /// FIN seen from each side.
-    pub fin: [bool; 2],
-    /// Set once FIN both ways or RST: the flow ends when it goes quiet.
-    pub closing: Option<CloseReason>,
-    /// TCP streams, client to server then server to client.
-    pub streams: Option<Box<[Stream; 2]>>,
-    /// HTTP / TLS state (TCP only).
-    pub app: Option<Box<App>>,
+    /// What the transport keeps.
+    pub proto: Proto,
+}
+
+const CLIENT_IS_LO: u8 = 1;
+const MIDSTREAM: u8 = 2;
+const FIN_TO_SERVER: u8 = 4;
+const FIN_TO_CLIENT: u8 = 8;
+const SYN_SEEN: u8 = 16;
+
+/// Transport state of a flow.
+#[derive(Debug)]
+pub enum Proto {
+    /// UDP: payload bytes each way.
+    Udp([u64; 2]),
+    /// TCP: both streams and the application layer.
+    Tcp(TcpState),
+}
+
+/// What a TCP flow keeps beyond the counters.
+#[derive(Debug, Default)]
+pub struct TcpState {
+    /// Streams, client to server then server to client.
+    pub streams: [Stream; 2],
+    /// HTTP / TLS state.
+    pub app: App,
 }
 
 impl Flow {
+    /// A flow of `key` with no packet counted yet. `client_is_lo` says
+    /// which endpoint is the client; `midstream` that TCP was picked up
+    /// without a SYN.
+    pub fn new(key: FlowKey, ts: Micros, client_is_lo: bool, midstream: bool) -> Flow {
+        let mut flags = 0;
+        if client_is_lo {
+            flags |= CLIENT_IS_LO;
+        }
+        if midstream {
+            flags |= MIDSTREAM;
+        }
+        Flow {
+            key,
+            flags,
+            closing: None,
+            history: History::default(),
+            syn_seq: 0,
+            start: ts,
+            last: ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            ip_bytes: [0; 2],
+            proto: match key.transport {
+                Transport::Tcp => Proto::Tcp(TcpState::default()),
+                Transport::Udp => Proto::Udp([0; 2]),
+            },
+        }
+    }
+
+    /// True when the key's `lo` endpoint is the client.
+    pub fn client_is_lo(&self) -> bool {
+        self.flags & CLIENT_IS_LO != 0
+    }
+
+    /// TCP picked up without a SYN.
+    pub fn midstream(&self) -> bool {
+        self.flags & MIDSTREAM != 0
+    }
+
+    /// Sequence number of the client's SYN, when seen.
+    pub fn syn_seq(&self) -> Option<u32> {
+        (self.flags & SYN_SEEN != 0).then_some(self.syn_seq)
+    }
+
+    /// Keeps the client's SYN sequence number unless one is known.
+    pub fn note_syn(&mut self, seq: u32) {
+        if self.flags & SYN_SEEN == 0 {
+            self.syn_seq = seq;
+            self.flags |= SYN_SEEN;
+        }
+    }
+
+    /// Notes a FIN from direction `dir`; true once both sides sent one.
+    pub fn note_fin(&mut self, dir: usize) -> bool {
+        self.flags |= if dir == TO_SERVER {
+            FIN_TO_SERVER
+        } else {
+            FIN_TO_CLIENT
+        };
+        self.flags & (FIN_TO_SERVER | FIN_TO_CLIENT) == FIN_TO_SERVER | FIN_TO_CLIENT
+    }
+
     /// Address and port of the client.
     pub fn client(&self) -> (Addr, u16) {
-        if self.client_is_lo {
+        if self.client_is_lo() {
             (self.key.lo, self.key.lo_port)
         } else {
             (self.key.hi, self.key.hi_port)
@@ -86,7 +167,7 @@ impl Flow {
 
     /// Address and port of the server.
     pub fn server(&self) -> (Addr, u16) {
-        if self.client_is_lo {
+        if self.client_is_lo() {
             (self.key.hi, self.key.hi_port)
         } else {
             (self.key.lo, self.key.lo_port)
@@ -95,7 +176,7 @@ impl Flow {
 
     /// Direction index of a packet travelling lo -> hi (`forward`) or back.
     pub fn dir(&self, forward: bool) -> usize {
-        if forward == self.client_is_lo {
+        if forward == self.client_is_lo() {
             TO_SERVER
         } else {
             TO_CLIENT

@@ -1,114 +1,406 @@
-//! The bounded flow table of one shard: least-recently-active order per
-//! transport, so idle expiry only ever looks at flows that are due.
+//! The bounded flow table of one shard.
+//!
+//! Flows live in fixed pages of slots (a page is never moved or resized, so
+//! growth copies nothing), found through a hash index that holds only slot
+//! numbers, and threaded on intrusive recency lists by slot number: one
+//! for open TCP flows, one for UDP, one for flows that closed (FIN both
+//! ways or RST). Each list's timeout is fixed, so the head of each list is
+//! always its next flow to expire. A tracked flow costs its slot (the
+//! `Flow` and two 32-bit links) and its share of the index (4 bytes and a
+//! control byte per bucket): no allocation of its own.
 
 use super::key::{FlowKey, Transport};
-use super::state::Flow;
+use super::state::{CloseReason, Flow};
 use crate::time::Micros;
-use lru::LruCache;
+use foldhash::quality::RandomState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
-type Map = LruCache<FlowKey, Flow, foldhash::quality::RandomState>;
+/// A slot number; stable while the flow is tracked.
+pub type FlowId = u32;
 
-/// Flows of one shard. TCP and UDP sit in separate recency lists because
-/// their idle timeouts differ: the oldest flow of each list is always the
-/// next to expire.
+/// No slot: the end of a list.
+const NIL: u32 = u32::MAX;
+/// Slots per page, as a power of two.
+const PAGE_BITS: u32 = 10;
+const PAGE: usize = 1 << PAGE_BITS;
+/// Slots per page: the table grows a page at a time.
+pub const PAGE_SLOTS: usize = PAGE;
+/// Bytes of one slot: a flow and its two list links.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// Which recency list a flow is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// Open TCP flows.
+    Tcp = 0,
+    /// UDP flows.
+    Udp = 1,
+    /// TCP flows that closed and wait to go quiet.
+    Closing = 2,
+}
+
+impl List {
+    fn of(flow: &Flow) -> List {
+        match (flow.closing, flow.key.transport) {
+            (Some(_), _) => List::Closing,
+            (None, Transport::Tcp) => List::Tcp,
+            (None, Transport::Udp) => List::Udp,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// The flow, or `None` for a free slot.
+    flow: Option<Flow>,
+    /// Neighbours on the flow's list (the free list uses `next`).
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY: Ends = Ends {
+    head: NIL,
+    tail: NIL,
+};
+
+/// Flows of one shard.
 pub struct FlowTable {
-    tcp: Map,
-    udp: Map,
+    pages: Vec<Vec<Slot>>,
+    /// Head of the free-slot list.
+    free: u32,
+    index: HashTable<FlowId>,
+    hasher: RandomState,
+    lists: [Ends; 3],
+    len: usize,
     max: usize,
+}
+
+fn page_of(id: FlowId) -> (usize, usize) {
+    ((id >> PAGE_BITS) as usize, id as usize & (PAGE - 1))
+}
+
+fn slot(pages: &[Vec<Slot>], id: FlowId) -> Option<&Slot> {
+    let (p, o) = page_of(id);
+    pages.get(p)?.get(o)
+}
+
+fn slot_mut(pages: &mut [Vec<Slot>], id: FlowId) -> Option<&mut Slot> {
+    let (p, o) = page_of(id);
+    pages.get_mut(p)?.get_mut(o)
+}
+
+/// The key of the flow in slot `id` (free slots never sit in the index).
+fn key_of(pages: &[Vec<Slot>], id: FlowId) -> Option<&FlowKey> {
+    slot(pages, id)?.flow.as_ref().map(|f| &f.key)
 }
 
 impl FlowTable {
     /// A table holding at most `max` flows.
     pub fn new(max: usize) -> Self {
         FlowTable {
-            tcp: LruCache::unbounded_with_hasher(foldhash::quality::RandomState::default()),
-            udp: LruCache::unbounded_with_hasher(foldhash::quality::RandomState::default()),
-            max: max.max(1),
-        }
-    }
-
-    fn map(&mut self, t: Transport) -> &mut Map {
-        match t {
-            Transport::Tcp => &mut self.tcp,
-            Transport::Udp => &mut self.udp,
+            pages: Vec::new(),
+            free: NIL,
+            index: HashTable::new(),
+            hasher: RandomState::default(),
+            lists: [EMPTY; 3],
+            len: 0,
+            max: max.clamp(1, NIL as usize),
         }
     }
 
     /// Flows tracked now.
     pub fn len(&self) -> usize {
-        self.tcp.len() + self.udp.len()
+        self.len
     }
 
     /// True when no flow is tracked.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// Heap bytes the table holds: its pages of slots and its index.
+    pub fn heap_bytes(&self) -> usize {
+        self.pages.iter().map(Vec::capacity).sum::<usize>() * SLOT_BYTES
+            + self.pages.capacity() * std::mem::size_of::<Vec<Slot>>()
+            + self.index.allocation_size()
     }
 
     /// True when inserting would exceed the cap.
     pub fn full(&self) -> bool {
-        self.len() >= self.max
+        self.len >= self.max
     }
 
-    /// Looks a flow up and marks it most recently active.
-    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Flow> {
-        self.map(key.transport).get_mut(key)
+    /// The slot of the flow of `key`.
+    pub fn find(&self, key: &FlowKey) -> Option<FlowId> {
+        let hash = self.hasher.hash_one(key);
+        let pages = &self.pages;
+        self.index
+            .find(hash, |&id| key_of(pages, id) == Some(key))
+            .copied()
+    }
+
+    /// The flow in slot `id`.
+    pub fn get(&self, id: FlowId) -> Option<&Flow> {
+        slot(&self.pages, id)?.flow.as_ref()
+    }
+
+    /// The flow in slot `id`, for update.
+    pub fn get_mut(&mut self, id: FlowId) -> Option<&mut Flow> {
+        slot_mut(&mut self.pages, id)?.flow.as_mut()
     }
 
     /// Looks a flow up without touching its recency.
     pub fn peek(&self, key: &FlowKey) -> Option<&Flow> {
-        match key.transport {
-            Transport::Tcp => self.tcp.peek(key),
-            Transport::Udp => self.udp.peek(key),
+        self.get(self.find(key)?)
+    }
+
+    /// Marks the flow in slot `id` the most recently active of its list.
+    pub fn touch(&mut self, id: FlowId) {
+        let Some(list) = self.get(id).map(List::of) else {
+            return;
+        };
+        if self.lists.get(list as usize).is_some_and(|e| e.tail != id) {
+            self.unlink(list, id);
+            self.link_back(list, id);
         }
     }
 
-    /// Adds a flow (the caller made room).
-    pub fn insert(&mut self, flow: Flow) {
-        let key = flow.key;
-        self.map(key.transport).put(key, flow);
+    /// Marks the flow in slot `id` closed for `reason`: it moves to the
+    /// closing list, where it waits to go quiet.
+    pub fn close(&mut self, id: FlowId, reason: CloseReason) {
+        let Some(list) = self.get(id).map(List::of) else {
+            return;
+        };
+        self.unlink(list, id);
+        if let Some(f) = self.get_mut(id) {
+            f.closing = Some(reason);
+        }
+        self.link_back(List::Closing, id);
     }
 
-    /// Removes a flow.
-    pub fn remove(&mut self, key: &FlowKey) -> Option<Flow> {
-        self.map(key.transport).pop(key)
+    /// Adds a flow whose key is not tracked (the caller made room).
+    pub fn insert(&mut self, flow: Flow) -> FlowId {
+        let hash = self.hasher.hash_one(flow.key);
+        let list = List::of(&flow);
+        let id = self.take_slot(flow);
+        let FlowTable {
+            index,
+            pages,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(hash, id, |&i| {
+            key_of(pages, i).map_or(0, |k| hasher.hash_one(k))
+        });
+        self.len += 1;
+        self.link_back(list, id);
+        id
     }
 
-    /// Removes the least recently active flow of either list.
+    fn take_slot(&mut self, flow: Flow) -> FlowId {
+        if let Some(s) = slot_mut(&mut self.pages, self.free) {
+            let id = self.free;
+            self.free = s.next;
+            s.flow = Some(flow);
+            return id;
+        }
+        if self.pages.last().is_none_or(|p| p.len() >= PAGE) {
+            // A page grows as a Vec does (no pointer into it is kept), so a
+            // small capture holds a small table.
+            self.pages.push(Vec::new());
+        }
+        let page_no = self.pages.len().saturating_sub(1);
+        let Some(page) = self.pages.last_mut() else {
+            return NIL;
+        };
+        let id = ((page_no << PAGE_BITS) | page.len()) as FlowId;
+        page.push(Slot {
+            flow: Some(flow),
+            prev: NIL,
+            next: NIL,
+        });
+        id
+    }
+
+    /// Removes the flow in slot `id`.
+    pub fn remove(&mut self, id: FlowId) -> Option<Flow> {
+        let list = List::of(self.get(id)?);
+        let hash = self.hasher.hash_one(self.get(id)?.key);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
+            entry.remove();
+        }
+        self.unlink(list, id);
+        let free = self.free;
+        let s = slot_mut(&mut self.pages, id)?;
+        let flow = s.flow.take();
+        s.next = free;
+        self.free = id;
+        self.len -= 1;
+        flow
+    }
+
+    /// Removes the least recently active flow of any list.
     pub fn pop_oldest(&mut self) -> Option<Flow> {
-        let t = self.tcp.peek_lru().map(|(_, f)| f.last);
-        let u = self.udp.peek_lru().map(|(_, f)| f.last);
-        let from_tcp = match (t, u) {
-            (Some(t), Some(u)) => t <= u,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let map = if from_tcp {
-            &mut self.tcp
-        } else {
-            &mut self.udp
-        };
-        map.pop_lru().map(|(_, f)| f)
+        let oldest = self
+            .lists
+            .iter()
+            .filter_map(|e| Some((self.get(e.head)?.last, e.head)))
+            .min()?;
+        self.remove(oldest.1)
     }
 
-    /// Removes the oldest flow of a transport if it was last active at or
-    /// before `cutoff`.
-    pub fn pop_idle(&mut self, t: Transport, cutoff: Micros) -> Option<Flow> {
-        let map = self.map(t);
-        match map.peek_lru() {
-            Some((_, f)) if f.last <= cutoff => map.pop_lru().map(|(_, f)| f),
-            _ => None,
+    /// Removes the oldest flow of a list if it was last active at or before
+    /// `cutoff`.
+    pub fn pop_idle(&mut self, list: List, cutoff: Micros) -> Option<Flow> {
+        let head = self.lists.get(list as usize)?.head;
+        if self.get(head)?.last <= cutoff {
+            self.remove(head)
+        } else {
+            None
         }
     }
 
     /// Removes every flow.
     pub fn drain(&mut self) -> Vec<Flow> {
-        let mut all = Vec::with_capacity(self.len());
-        while let Some((_, f)) = self.tcp.pop_lru() {
-            all.push(f);
+        let mut all = Vec::with_capacity(self.len);
+        for page in &mut self.pages {
+            all.extend(page.drain(..).filter_map(|s| s.flow));
         }
-        while let Some((_, f)) = self.udp.pop_lru() {
-            all.push(f);
-        }
+        self.pages.clear();
+        self.index.clear();
+        self.free = NIL;
+        self.lists = [EMPTY; 3];
+        self.len = 0;
         all
+    }
+
+    fn link_back(&mut self, list: List, id: FlowId) {
+        let Some(ends) = self.lists.get_mut(list as usize) else {
+            return;
+        };
+        let tail = ends.tail;
+        ends.tail = id;
+        if tail == NIL {
+            ends.head = id;
+        }
+        if let Some(t) = slot_mut(&mut self.pages, tail) {
+            t.next = id;
+        }
+        if let Some(s) = slot_mut(&mut self.pages, id) {
+            s.prev = tail;
+            s.next = NIL;
+        }
+    }
+
+    fn unlink(&mut self, list: List, id: FlowId) {
+        let Some((prev, next)) = slot(&self.pages, id).map(|s| (s.prev, s.next)) else {
+            return;
+        };
+        let Some(ends) = self.lists.get_mut(list as usize) else {
+            return;
+        };
+        if ends.head == id {
+            ends.head = next;
+        }
+        if ends.tail == id {
+            ends.tail = prev;
+        }
+        if let Some(p) = slot_mut(&mut self.pages, prev) {
+            p.next = next;
+        }
+        if let Some(n) = slot_mut(&mut self.pages, next) {
+            n.prev = prev;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Addr;
+
+    fn key(i: u32, t: Transport) -> FlowKey {
+        FlowKey::of(
+            Addr::V4(i.to_be_bytes()),
+            40000,
+            Addr::V4([192, 0, 2, 1]),
+            80,
+            t,
+        )
+        .0
+    }
+
+    fn flow(i: u32, t: Transport, last: Micros) -> Flow {
+        let mut f = Flow::new(key(i, t), last, true, false);
+        f.last = last;
+        f
+    }
+
+    #[test]
+    fn lists_keep_recency_and_slots_are_reused() {
+        let mut t = FlowTable::new(10);
+        let a = t.insert(flow(1, Transport::Tcp, 10));
+        let b = t.insert(flow(2, Transport::Tcp, 20));
+        let c = t.insert(flow(3, Transport::Udp, 5));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.find(&key(2, Transport::Tcp)), Some(b));
+        assert_eq!(t.find(&key(2, Transport::Udp)), None);
+        // a becomes the most recent TCP flow: b is now the oldest.
+        t.get_mut(a).unwrap().last = 30;
+        t.touch(a);
+        assert!(t.pop_idle(List::Tcp, 19).is_none());
+        assert_eq!(
+            t.pop_idle(List::Tcp, 20).unwrap().key,
+            key(2, Transport::Tcp)
+        );
+        assert_eq!(t.find(&key(2, Transport::Tcp)), None);
+        // The oldest of all is the UDP flow, then a.
+        assert_eq!(t.pop_oldest().unwrap().key, key(3, Transport::Udp));
+        // Freed slots are taken again, newest freed first.
+        let d = t.insert(flow(4, Transport::Udp, 40));
+        assert_eq!(d, c);
+        let e = t.insert(flow(5, Transport::Tcp, 50));
+        assert_eq!(e, b);
+        assert_eq!(t.len(), 3);
+        t.close(a, CloseReason::Fin);
+        assert!(t.pop_idle(List::Tcp, 100).unwrap().key == key(5, Transport::Tcp));
+        assert!(t.pop_idle(List::Tcp, 100).is_none());
+        let closed = t.pop_idle(List::Closing, 100).unwrap();
+        assert_eq!(closed.closing, Some(CloseReason::Fin));
+        assert_eq!(t.drain().len(), 1);
+        assert!(t.is_empty());
+        assert_eq!(t.find(&key(4, Transport::Udp)), None);
+    }
+
+    #[test]
+    fn many_flows_across_pages() {
+        let n = 3 * PAGE as u32 + 7;
+        let mut t = FlowTable::new(n as usize);
+        for i in 0..n {
+            t.insert(flow(i, Transport::Tcp, u64::from(i)));
+        }
+        assert!(t.full());
+        for i in (0..n).step_by(3) {
+            let id = t.find(&key(i, Transport::Tcp)).unwrap();
+            assert_eq!(t.remove(id).unwrap().start, u64::from(i));
+        }
+        for i in 0..n {
+            assert_eq!(t.find(&key(i, Transport::Tcp)).is_some(), i % 3 != 0, "{i}");
+        }
+        // What is left expires in insertion order.
+        let mut last = None;
+        while let Some(f) = t.pop_idle(List::Tcp, Micros::MAX) {
+            assert!(last < Some(f.start));
+            assert_ne!(f.start % 3, 0);
+            last = Some(f.start);
+        }
+        assert!(t.is_empty());
     }
 }

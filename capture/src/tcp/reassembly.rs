@@ -54,35 +54,102 @@ pub struct StreamCounters {
     pub overflows: u64,
 }
 
-/// One direction of a TCP connection.
+/// One direction of a TCP connection, in 32 bytes while nothing unusual
+/// happened: stream positions far from `next` are kept as their low 32
+/// bits and read back as the offset nearest `next` (they never lie 2 GiB
+/// away from it: acknowledgements more than 1 GiB ahead are ignored, and
+/// one that `next` passes is dropped). Held segments and the rarer
+/// counters live in a box made at the first retransmission, hole or gap.
 #[derive(Debug, Default)]
 pub struct Stream {
-    /// Sequence number of stream offset 0, once known.
-    base: Option<u32>,
     /// Offset of the next byte expected.
     next: u64,
+    /// Sequence number of stream offset 0, with [`STARTED`].
+    base: u32,
+    /// Low bits of the highest offset the peer acknowledged, with
+    /// [`ACKED`], while that offset is ahead of `next`.
+    acked: u32,
+    /// Low bits of the offset of this side's FIN, with [`FIN`].
+    fin_at: u32,
+    flags: u8,
+    extra: Option<Box<Extra>>,
+}
+
+const STARTED: u8 = 1;
+const ACKED: u8 = 2;
+const FIN: u8 = 4;
+
+/// What a stream keeps only once something unusual happened.
+#[derive(Debug, Default)]
+struct Extra {
     /// Segments ahead of `next`, sorted by offset.
     held: Vec<(u64, Vec<u8>)>,
     held_bytes: usize,
-    /// Highest offset the peer acknowledged.
-    acked: u64,
-    /// Offset of this side's FIN.
-    fin_at: Option<u64>,
-    /// Counters.
-    pub counters: StreamCounters,
+    missed: u64,
+    retransmitted: u64,
+    gaps: u64,
+    out_of_order: u64,
+    overflows: u64,
+}
+
+/// The offset whose low 32 bits are `low`, nearest to `next`.
+fn near(low: u32, next: u64) -> i64 {
+    unwrap(low, 0, next)
 }
 
 impl Stream {
     /// A SYN from this side: data starts one past its sequence number.
     pub fn syn(&mut self, isn: u32) {
-        if self.base.is_none() || (self.next == 0 && self.held.is_empty()) {
-            self.base = Some(isn.wrapping_add(1));
+        if self.flags & STARTED == 0 || (self.next == 0 && self.held_bytes() == 0) {
+            self.base = isn.wrapping_add(1);
+            self.flags |= STARTED;
         }
     }
 
     /// True once the stream knows where it starts.
     pub fn started(&self) -> bool {
-        self.base.is_some()
+        self.flags & STARTED != 0
+    }
+
+    /// Counters of this stream so far.
+    pub fn counters(&self) -> StreamCounters {
+        let mut c = StreamCounters::default();
+        if let Some(x) = &self.extra {
+            c.missed = x.missed;
+            c.retransmitted = x.retransmitted;
+            c.gaps = x.gaps;
+            c.out_of_order = x.out_of_order;
+            c.overflows = x.overflows;
+        }
+        // Every offset below `next` was either delivered or declared missed.
+        c.delivered = self.next - c.missed;
+        c
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn retransmitted(&mut self, n: u64) {
+        if n > 0 {
+            self.extra().retransmitted += n;
+        }
+    }
+
+    /// The peer's highest acknowledged offset, if ahead of `next`.
+    fn acked(&self) -> Option<u64> {
+        (self.flags & ACKED != 0)
+            .then(|| near(self.acked, self.next))
+            .filter(|&a| a > self.next as i64)
+            .map(|a| a as u64)
+    }
+
+    /// Moves `next` forward, forgetting an acknowledgement it passed.
+    fn advance(&mut self, to: u64) {
+        self.next = to;
+        if self.flags & ACKED != 0 && self.acked().is_none() {
+            self.flags &= !ACKED;
+        }
     }
 
     /// Feeds one segment's payload; hands out whatever became contiguous.
@@ -99,12 +166,18 @@ impl Stream {
         budget: &mut Budget,
         sink: &mut dyn FnMut(Chunk<'_>),
     ) {
-        let base = *self.base.get_or_insert(seq);
-        let start = unwrap(seq, base, self.next);
+        if self.flags & STARTED == 0 {
+            self.base = seq;
+            self.flags |= STARTED;
+        }
+        let start = unwrap(seq, self.base, self.next);
         let len = data.len() as i64;
         if fin {
-            let at = (start + len + i64::from(cut)).max(0) as u64;
-            self.fin_at = Some(self.fin_at.map_or(at, |f| f.min(at)));
+            let at = (start + len + i64::from(cut)).max(0);
+            if self.flags & FIN == 0 || at < near(self.fin_at, self.next) {
+                self.fin_at = at as u32;
+                self.flags |= FIN;
+            }
         }
         if data.is_empty() {
             return;
@@ -112,7 +185,7 @@ impl Stream {
         if cut > 0 && start <= self.next as i64 && start + len > self.next as i64 {
             // In order: deliver what was captured, then the cut is a gap.
             let skip = (self.next as i64 - start) as usize;
-            self.counters.retransmitted += skip as u64;
+            self.retransmitted(skip as u64);
             if let Some(fresh) = data.get(skip..) {
                 self.deliver(fresh, sink);
             }
@@ -124,12 +197,12 @@ impl Stream {
         let end = start + len;
         let next = self.next as i64;
         if end <= next {
-            self.counters.retransmitted += data.len() as u64;
+            self.retransmitted(data.len() as u64);
             return;
         }
         if start <= next {
             let skip = (next - start) as usize;
-            self.counters.retransmitted += skip as u64;
+            self.retransmitted(skip as u64);
             if let Some(fresh) = data.get(skip..) {
                 self.deliver(fresh, sink);
             }
@@ -137,16 +210,17 @@ impl Stream {
             return;
         }
         // Ahead of a hole: hold a copy, unless a cap says declare the gap.
-        self.counters.out_of_order += 1;
         let offset = start as u64;
-        let over_cap = self.held_bytes + data.len() > limits.max_ooo_bytes
-            || self.held.len() >= limits.max_ooo_segments
+        let x = self.extra();
+        x.out_of_order += 1;
+        let over_cap = x.held_bytes + data.len() > limits.max_ooo_bytes
+            || x.held.len() >= limits.max_ooo_segments
             || budget.used + data.len() > budget.max;
         if over_cap {
-            self.counters.overflows += 1;
+            x.overflows += 1;
             // Give up on every hole before this segment: hand out what is
             // held before it, declare the holes, then deliver it at once.
-            while let Some(first) = self.held.first().map(|(o, _)| *o) {
+            while let Some(first) = self.first_held() {
                 if first > offset {
                     break;
                 }
@@ -156,7 +230,7 @@ impl Stream {
             self.gap_to(offset, sink);
             let skip = self.next.saturating_sub(offset) as usize;
             if let Some(fresh) = data.get(skip..) {
-                self.counters.retransmitted += skip as u64;
+                self.retransmitted(skip as u64);
                 self.deliver(fresh, sink);
             }
             self.drain(budget, sink);
@@ -165,16 +239,21 @@ impl Stream {
         self.hold(offset, data, budget);
     }
 
+    fn first_held(&self) -> Option<u64> {
+        self.extra.as_ref()?.held.first().map(|(o, _)| *o)
+    }
+
     fn hold(&mut self, offset: u64, data: &[u8], budget: &mut Budget) {
-        let at = self.held.partition_point(|(o, _)| *o < offset);
-        if let Some((o, d)) = self.held.get(at) {
+        let x = self.extra();
+        let at = x.held.partition_point(|(o, _)| *o < offset);
+        if let Some((o, d)) = x.held.get(at) {
             if *o == offset && d.len() >= data.len() {
-                self.counters.retransmitted += data.len() as u64;
+                x.retransmitted += data.len() as u64;
                 return;
             }
         }
-        self.held.insert(at, (offset, data.to_vec()));
-        self.held_bytes += data.len();
+        x.held.insert(at, (offset, data.to_vec()));
+        x.held_bytes += data.len();
         budget.used += data.len();
     }
 
@@ -182,34 +261,35 @@ impl Stream {
         if data.is_empty() {
             return;
         }
-        self.next += data.len() as u64;
-        self.counters.delivered += data.len() as u64;
+        self.advance(self.next + data.len() as u64);
         sink(Chunk::Data(data));
     }
 
     fn gap_to(&mut self, offset: u64, sink: &mut dyn FnMut(Chunk<'_>)) {
         if offset > self.next {
             let len = offset - self.next;
-            self.counters.missed += len;
-            self.counters.gaps += 1;
-            self.next = offset;
+            let x = self.extra();
+            x.missed += len;
+            x.gaps += 1;
+            self.advance(offset);
             sink(Chunk::Gap(len));
         }
     }
 
     /// Hands out held segments that the stream has caught up with.
     fn drain(&mut self, budget: &mut Budget, sink: &mut dyn FnMut(Chunk<'_>)) {
-        while self.held.first().is_some_and(|(o, _)| *o <= self.next) {
-            let (offset, data) = self.held.remove(0);
-            self.held_bytes -= data.len();
+        while self.first_held().is_some_and(|o| o <= self.next) {
+            let Some(x) = self.extra.as_mut() else { return };
+            let (offset, data) = x.held.remove(0);
+            x.held_bytes -= data.len();
             budget.used = budget.used.saturating_sub(data.len());
             let end = offset + data.len() as u64;
             if end <= self.next {
-                self.counters.retransmitted += data.len() as u64;
+                x.retransmitted += data.len() as u64;
                 continue;
             }
             let skip = (self.next - offset) as usize;
-            self.counters.retransmitted += skip as u64;
+            x.retransmitted += skip as u64;
             if let Some(fresh) = data.get(skip..) {
                 self.deliver(fresh, sink);
             }
@@ -219,20 +299,23 @@ impl Stream {
     /// The peer acknowledged up to `ack`. Data it acknowledged that we hold
     /// no segment for will never be seen: declare the gap at once.
     pub fn peer_ack(&mut self, ack: u32, budget: &mut Budget, sink: &mut dyn FnMut(Chunk<'_>)) {
-        let Some(base) = self.base else { return };
-        let at = unwrap(ack, base, self.next);
-        if at <= 0 {
+        if self.flags & STARTED == 0 {
+            return;
+        }
+        let at = unwrap(ack, self.base, self.next);
+        // Only an acknowledgement ahead of what was seen matters; ignore
+        // those more than 1 GiB ahead: a broken or foreign ACK field, not
+        // a real acknowledgement.
+        if at <= self.next as i64 || at as u64 > self.next + (1 << 30) {
             return;
         }
         let at = at as u64;
-        // Ignore acknowledgements more than 1 GiB ahead: a broken or
-        // foreign ACK field, not a real acknowledgement.
-        if at > self.next + (1 << 30) {
-            return;
+        if self.acked().is_none_or(|a| a < at) {
+            self.acked = at as u32;
+            self.flags |= ACKED;
         }
-        self.acked = self.acked.max(at);
-        while let Some(first) = self.held.first().map(|(o, _)| *o) {
-            if self.acked < first || first <= self.next {
+        while let (Some(first), Some(acked)) = (self.first_held(), self.acked()) {
+            if acked < first || first <= self.next {
                 break;
             }
             self.gap_to(first, sink);
@@ -243,24 +326,25 @@ impl Stream {
     /// End of the flow: hand out everything held, gaps included, and count
     /// acknowledged bytes that never appeared as missed.
     pub fn finish(&mut self, budget: &mut Budget, sink: &mut dyn FnMut(Chunk<'_>)) {
-        while let Some(first) = self.held.first().map(|(o, _)| *o) {
+        while let Some(first) = self.first_held() {
             self.gap_to(first, sink);
             self.drain(budget, sink);
         }
-        let fin_seq = u64::from(self.fin_at == Some(self.next));
-        let end = self.next + fin_seq;
-        if self.acked > end {
-            let len = self.acked - end;
-            self.counters.missed += len;
-            self.counters.gaps += 1;
-            self.next += len;
+        let fin_here = self.flags & FIN != 0 && near(self.fin_at, self.next) == self.next as i64;
+        let end = self.next + u64::from(fin_here);
+        if let Some(acked) = self.acked().filter(|&a| a > end) {
+            let len = acked - end;
+            let x = self.extra();
+            x.missed += len;
+            x.gaps += 1;
+            self.advance(self.next + len);
             sink(Chunk::Gap(len));
         }
     }
 
     /// Bytes held ahead of holes right now.
     pub fn held_bytes(&self) -> usize {
-        self.held_bytes
+        self.extra.as_ref().map_or(0, |x| x.held_bytes)
     }
 }
 

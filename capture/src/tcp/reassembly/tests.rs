@@ -41,8 +41,8 @@ fn in_order_after_syn() {
     s.segment(1007, b"world", 0, true, BIG, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
     assert_eq!(out.bytes, b"hello world");
-    assert_eq!(s.counters.delivered, 11);
-    assert_eq!(s.counters.missed, 0);
+    assert_eq!(s.counters().delivered, 11);
+    assert_eq!(s.counters().missed, 0);
 }
 
 #[test]
@@ -55,8 +55,8 @@ fn retransmission_and_overlap_count_once() {
     s.segment(1, b"abcdef", 0, false, BIG, &mut b, &mut out.sink());
     s.segment(4, b"defghi", 0, false, BIG, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"abcdefghi");
-    assert_eq!(s.counters.delivered, 9);
-    assert_eq!(s.counters.retransmitted, 9);
+    assert_eq!(s.counters().delivered, 9);
+    assert_eq!(s.counters().retransmitted, 9);
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn out_of_order_is_held_then_delivered() {
     s.segment(3, b"bb", 0, false, BIG, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"aabbcc");
     assert_eq!(b.used, 0);
-    assert_eq!(s.counters.out_of_order, 1);
+    assert_eq!(s.counters().out_of_order, 1);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn acked_hole_becomes_gap_at_once() {
     s.peer_ack(11, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"0123????89");
     assert_eq!(out.gaps, vec![4]);
-    assert_eq!(s.counters.missed, 4);
+    assert_eq!(s.counters().missed, 4);
     assert_eq!(b.used, 0);
 }
 
@@ -114,7 +114,7 @@ fn cap_forces_gap() {
     s.segment(5, b"ef", 0, false, tight, &mut b, &mut out.sink());
     s.segment(7, b"ghi", 0, false, tight, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"ab??efghi");
-    assert_eq!(s.counters.overflows, 1);
+    assert_eq!(s.counters().overflows, 1);
     assert_eq!(b.used, 0);
 }
 
@@ -129,7 +129,7 @@ fn snaplen_cut_is_a_gap_and_fin_follows_it() {
     s.peer_ack(14, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
     assert_eq!(out.bytes, b"abc???????xy");
-    assert_eq!(s.counters.missed, 7);
+    assert_eq!(s.counters().missed, 7);
 }
 
 #[test]
@@ -141,14 +141,14 @@ fn acked_tail_never_seen_is_missed_at_finish() {
     s.segment(1, b"abc", 0, false, BIG, &mut b, &mut out.sink());
     s.peer_ack(11, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
-    assert_eq!(s.counters.missed, 7);
+    assert_eq!(s.counters().missed, 7);
     // A FIN's sequence number is not a missed byte.
     let mut t = Stream::default();
     t.syn(0);
     t.segment(1, b"abc", 0, true, BIG, &mut b, &mut out.sink());
     t.peer_ack(5, &mut b, &mut out.sink());
     t.finish(&mut b, &mut out.sink());
-    assert_eq!(t.counters.missed, 0);
+    assert_eq!(t.counters().missed, 0);
 }
 
 /// Random segmentation, order and duplication of a known stream must give
@@ -204,8 +204,8 @@ fn shuffled_duplicated_segments_reassemble_exactly() {
         }
         s.finish(&mut b, &mut out.sink());
         assert_eq!(out.bytes, original, "round {round}");
-        assert_eq!(s.counters.delivered, len as u64);
-        assert_eq!(s.counters.missed, 0);
+        assert_eq!(s.counters().delivered, len as u64);
+        assert_eq!(s.counters().missed, 0);
         assert_eq!(b.used, 0);
     }
 }
