@@ -3,18 +3,19 @@
 # the project's own generated capture and, when the shared reference
 # generator is there, on the reference capture other sensors were measured
 # on. One run prints, per capture and reader: median wall seconds of
-# several whole-process runs, packets/s, Gbit/s of capture, peak RSS, and
-# the reader's throughput as a share of the floor's; then the start-up time
-# on a 2,000-packet file.
+# several whole-process runs taken in interleaved rounds, packets/s,
+# Gbit/s of capture, peak RSS, and the reader's throughput as a share of
+# the floor's; then the start-up time on a 2,000-packet file.
 #
 #   bench/run.sh [--size-mb N] [--runs R] [--no-reference] [--install-tshark]
 #
-# Defaults: 1024 MB captures, 3 runs. tshark (`-z conv,tcp`) is measured
+# Defaults: 1024 MB captures, 5 rounds (each reader once per round, in
+# turn; the medians are printed). tshark (`-z conv,tcp`) is measured
 # once when installed; --install-tshark installs it (Debian package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=1024
-runs=3
+runs=5
 reference=1
 install_tshark=0
 while [ $# -gt 0 ]; do
@@ -59,17 +60,17 @@ if [ "$reference" = 1 ] && [ -f "$gen" ]; then
   captures+=("$ref")
 fi
 
-# measure NAME CMD...: runs CMD $runs times; prints "seconds peak_KB" of the median run.
-measure() {
+# once NAME CMD...: runs CMD once; prints "seconds peak_KB".
+once() {
   local name=$1; shift
-  local n=$runs
-  local times=()
-  for _ in $(seq "$n"); do
-    /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" >/dev/null 2>"$out/stderr.txt" || {
-      echo "bench: $name failed:" >&2; cat "$out/stderr.txt" >&2; exit 1; }
-    times+=("$(cat "$out/time.txt")")
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk -v n="$n" 'NR == int((n + 1) / 2) { print $1, $2 }'
+  /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" >/dev/null 2>"$out/stderr.txt" || {
+    echo "bench: $name failed:" >&2; cat "$out/stderr.txt" >&2; exit 1; }
+  cat "$out/time.txt"
+}
+
+# median FILE: the "seconds peak_KB" line of the median run.
+median() {
+  sort -n "$1" | awk -v n="$(wc -l <"$1")" 'NR == int((n + 1) / 2) { print $1, $2 }'
 }
 
 row() { # name seconds kb packets bytes floor_seconds
@@ -83,24 +84,36 @@ for cap in "${captures[@]}"; do
   bytes=$(stat -c %s "$cap")
   packets=$("$out/pcap_floor" "$cap" | tr -dc 0-9)
   feed="$cap.feed.jsonl"
-  floor=$(measure "libpcap floor (touch 64 B)" "$out/pcap_floor" -t "$cap")
-  set -- $floor; floor_s=$1
-  echo
-  echo "capture: $cap, $bytes bytes, $packets packets; medians of $runs runs"
-  printf '%-30s %8s %12s %8s %9s %9s\n' reader wall_s packets/s Gbit/s peak_MiB of_floor
-  row "libpcap floor (touch 64 B)" "$1" "$2" "$packets" "$bytes" "$floor_s"
+  names=("libpcap floor (touch 64 B)")
+  cmds=("$out/pcap_floor -t $cap")
   for t in 1 2; do
-    r=$(measure "flows $t" "$pf" flows --no-progress --threads "$t" --out /dev/null "$cap")
-    set -- $r; row "procflow flows, $t thread(s)" "$1" "$2" "$packets" "$bytes" "$floor_s"
+    names+=("procflow flows, $t thread(s)")
+    cmds+=("$pf flows --no-progress --threads $t --out /dev/null $cap")
   done
   for t in 1 2; do
-    r=$(measure "read $t" "$pf" read --no-progress --threads "$t" --feed "$feed" \
-      --flows /dev/null --processes /dev/null --alerts /dev/null "$cap")
-    set -- $r; row "procflow read + feed, $t thr." "$1" "$2" "$packets" "$bytes" "$floor_s"
+    names+=("procflow read + feed, $t thr.")
+    cmds+=("$pf read --no-progress --threads $t --feed $feed --flows /dev/null --processes /dev/null --alerts /dev/null $cap")
+  done
+  # Rounds of every reader in turn, so a change in the machine's load
+  # falls on all of them alike rather than on whoever ran at the time.
+  for i in "${!cmds[@]}"; do : >"$out/runs.$i"; done
+  for _ in $(seq "$runs"); do
+    for i in "${!cmds[@]}"; do
+      # shellcheck disable=SC2086 # the command line is split on purpose
+      once "${names[$i]}" ${cmds[$i]} >>"$out/runs.$i"
+    done
+  done
+  set -- $(median "$out/runs.0"); floor_s=$1
+  echo
+  echo "capture: $cap, $bytes bytes, $packets packets; medians of $runs rounds"
+  printf '%-30s %8s %12s %8s %9s %9s\n' reader wall_s packets/s Gbit/s peak_MiB of_floor
+  for i in "${!cmds[@]}"; do
+    set -- $(median "$out/runs.$i")
+    row "${names[$i]}" "$1" "$2" "$packets" "$bytes" "$floor_s"
   done
   if command -v tshark >/dev/null; then
-    r=$(runs=1 measure tshark tshark -q -n -z conv,tcp -r "$cap")
-    set -- $r; row "tshark -z conv,tcp (1 run)" "$1" "$2" "$packets" "$bytes" "$floor_s"
+    set -- $(once tshark tshark -q -n -z conv,tcp -r "$cap")
+    row "tshark -z conv,tcp (1 run)" "$1" "$2" "$packets" "$bytes" "$floor_s"
   fi
 done
 

@@ -10,7 +10,8 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
     let mut out = pipeline::writer(args.out.as_deref())?;
     let mut write_err: Option<std::io::Error> = None;
-    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &mut |t| {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, &mut |t| {
         if let Tick::Record(r) = t {
             if write_err.is_none() {
                 if let Err(e) = writeln!(out, "{}", r.to_json()) {
@@ -18,7 +19,7 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
                 }
             }
         }
-    });
+    })?;
     if let Some(e) = write_err {
         return Err(e).context("writing flow records");
     }

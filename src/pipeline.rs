@@ -11,6 +11,7 @@ use capture::source::{OfflineSource, ReadOutcome};
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
 use crossbeam_channel::bounded;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// How one input file was read.
@@ -131,7 +132,7 @@ pub fn close_lag(o: &FlowOpts, late_window: u64) -> u64 {
 }
 
 /// Opens an output named on the command line, "-" being standard output.
-pub fn output(path: &Path) -> Result<Box<dyn std::io::Write>> {
+pub fn output(path: &Path) -> Result<Box<dyn std::io::Write + Send>> {
     writer((path != Path::new("-")).then_some(path))
 }
 
@@ -203,10 +204,64 @@ impl Runner {
     }
 }
 
-/// Reads every source through a new engine, then flushes it.
+/// Batches of ticks queued for the stage thread.
+const STAGE_QUEUE: usize = 8;
+/// Records in a batch, at most (a batch also ends at every time tick).
+const STAGE_BATCH: usize = 512;
+
+/// Reads every source through a new engine, then flushes it. `sink` runs
+/// on a thread of its own (the stage), fed batches in order, so what is
+/// done with the records (attribution, windows, detection, output)
+/// overlaps reading and flow tracking instead of waiting its turn on the
+/// reading thread.
+/// Reading stops early, and the engine is flushed, once `stop` is set.
 pub fn run(
     sources: &mut [Source],
     a: &CaptureArgs,
+    stop: &AtomicBool,
+    sink: &mut (dyn FnMut(Tick) + Send),
+) -> Result<(Vec<FileReport>, Stats)> {
+    let (tx, rx) = bounded::<Vec<Tick>>(STAGE_QUEUE);
+    let (back, spare) = bounded::<Vec<Tick>>(STAGE_QUEUE + 2);
+    std::thread::scope(|scope| {
+        let stage = std::thread::Builder::new()
+            .name("procflow-stage".into())
+            .spawn_scoped(scope, move || {
+                for mut batch in rx {
+                    for t in batch.drain(..) {
+                        sink(t);
+                    }
+                    let _ = back.try_send(batch);
+                }
+            });
+        let stage = stage.map_err(|e| anyhow::anyhow!("cannot start a thread: {e}"))?;
+        let mut batch = Vec::with_capacity(STAGE_BATCH);
+        let result = read_all(sources, a, stop, &mut |t| {
+            let time = matches!(t, Tick::Time(_));
+            batch.push(t);
+            if time || batch.len() >= STAGE_BATCH {
+                let next = spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(STAGE_BATCH));
+                // The stage only goes away once its queue is closed.
+                let _ = tx.send(std::mem::replace(&mut batch, next));
+            }
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        if let Err(panic) = stage.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(result)
+    })
+}
+
+fn read_all(
+    sources: &mut [Source],
+    a: &CaptureArgs,
+    stop: &AtomicBool,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
     let mut engine = Runner::new(a);
@@ -229,8 +284,8 @@ pub fn run(
                             let mut list = spare.try_recv().unwrap_or_default();
                             list.clear();
                             list.extend_from_slice(packets);
-                            // The receiver only goes away once reading is over.
-                            let _ = tx.send((Arc::clone(chunk), list));
+                            // The receiver goes away when reading stops early.
+                            tx.send((Arc::clone(chunk), list)).is_ok()
                         })
                     });
                     let mut read = 0u64;
@@ -246,6 +301,9 @@ pub fn run(
                             progress.set(done + read);
                         }
                         let _ = back.try_send(packets);
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                     }
                     reader.join().unwrap_or_else(|_| ReadOutcome {
                         truncated: Some("the reading thread failed".to_string()),
@@ -284,6 +342,9 @@ pub fn run(
             packets: outcome.packets,
             truncated: outcome.truncated,
         });
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
     }
     let stats = engine.finish(&mut |r| sink(Tick::Record(r)));
     progress.finish();
@@ -334,13 +395,14 @@ pub fn print_summary(s: &Stats) {
 }
 
 /// Opens an output file, or standard output when `path` is `None`.
-pub fn writer(path: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write>> {
+pub fn writer(path: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write + Send>> {
     use anyhow::Context;
     use std::io::BufWriter;
     Ok(match path {
         Some(p) => Box::new(BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
         )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+        // Not a lock: the writer may be handed to the stage thread.
+        None => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout())),
     })
 }

@@ -11,6 +11,7 @@ use correlate::feed::{self, FeedFormat, FeedReport};
 use correlate::{AttributionConfig, Attributor, ProcessWindows, SocketIndex};
 use rules::{Detector, Mode};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Seconds as microseconds, refusing negative or absurd values.
 pub fn micros(secs: f64, what: &str) -> Result<u64> {
@@ -67,18 +68,31 @@ fn run_job(
     let detector_detects = detector.detects();
     let cfg = attribution_config(&args.attribution)?;
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
-    let mut index = SocketIndex::new(cfg.clone());
-    let mut feed_reports = Vec::new();
+    // Every feed is opened now, so a missing one stops the run before any
+    // output; they are read on a thread of their own while the capture
+    // starts, and the first record waits for them.
+    let mut feeds = Vec::with_capacity(args.feeds.len());
     for (i, path) in args.feeds.iter().enumerate() {
         let id = u16::try_from(i).context("too many --feed files (at most 65,535)")?;
         let host = args.feed_host.clone().unwrap_or_else(|| default_host(path));
-        let report = feed::read_file(path, format, &host, &mut |ev| index.insert(ev, id))?;
-        print_feed(&report);
-        feed_reports.push(report);
+        feeds.push((feed::open(path)?, path.clone(), id, host));
     }
     if args.feeds.is_empty() {
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
+    let index_cfg = cfg.clone();
+    let loader = std::thread::Builder::new()
+        .name("procflow-feeds".into())
+        .spawn(move || {
+            let mut index = SocketIndex::new(index_cfg);
+            let mut reports = Vec::with_capacity(feeds.len());
+            for (file, path, id, host) in feeds {
+                let sink = &mut |ev| index.insert(ev, id);
+                reports.push(feed::read_open(file, &path, format, &host, sink)?);
+            }
+            Ok((index, reports))
+        })
+        .context("cannot start a thread")?;
 
     let flows_out = match &args.flows {
         None if flows_default => Some(pipeline::writer(None)?),
@@ -95,15 +109,27 @@ fn run_job(
         pipeline::close_lag(&args.capture.flow, cfg.late_window),
         args.attribution.max_windows.max(1),
     );
-    let mut stage = Stage::new(
-        Attributor::new(index),
+    let mut pending = Pending::Feeds {
+        loader,
         windows,
-        Outputs::new(flows_out, procs_out, alerts_out, detector),
-    );
-    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &mut |t| match t {
-        Tick::Record(r) => stage.record(r),
-        Tick::Time(ts) => stage.time(ts),
-    });
+        outputs: Outputs::new(flows_out, procs_out, alerts_out, detector),
+    };
+    let stop = AtomicBool::new(false);
+    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &stop, &mut |t| {
+        let Some(stage) = pending.stage(&stop) else {
+            return;
+        };
+        match t {
+            Tick::Record(r) => stage.record(r),
+            Tick::Time(ts) => stage.time(ts),
+        }
+    })?;
+    pending.stage(&stop);
+    let (stage, feed_reports) = match pending {
+        Pending::Ready(stage, reports) => (stage, reports),
+        Pending::Failed(e) => return Err(e),
+        Pending::Feeds { .. } | Pending::Taken => anyhow::bail!("the feeds were never read"),
+    };
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
     let (baseline, summary) = detector.into_parts();
 
@@ -141,6 +167,62 @@ fn run_job(
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     crate::stage::result(err, baseline_err)
+}
+
+/// What the feed-reading thread hands back.
+type Loaded = std::result::Result<(SocketIndex, Vec<FeedReport>), feed::FeedError>;
+
+/// The stage, once the feeds it attributes by are read.
+// One per run, never stored in bulk: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Pending {
+    /// The feeds are being read; the stage's other parts wait here.
+    Feeds {
+        loader: std::thread::JoinHandle<Loaded>,
+        windows: ProcessWindows,
+        outputs: Outputs,
+    },
+    /// Running, with what reading the feeds gave.
+    Ready(Stage, Vec<FeedReport>),
+    /// A feed could not be read: the run stops with this error.
+    Failed(anyhow::Error),
+    /// Only while changing state.
+    Taken,
+}
+
+impl Pending {
+    /// The stage, waiting for the feeds on first use; `None` (and `stop`
+    /// set, so reading ends early) when a feed could not be read.
+    fn stage(&mut self, stop: &AtomicBool) -> Option<&mut Stage> {
+        if matches!(self, Pending::Feeds { .. }) {
+            let Pending::Feeds {
+                loader,
+                windows,
+                outputs,
+            } = std::mem::replace(self, Pending::Taken)
+            else {
+                return None;
+            };
+            *self = match loader.join() {
+                Ok(Ok((index, reports))) => {
+                    for r in &reports {
+                        print_feed(r);
+                    }
+                    let stage = Stage::new(Attributor::new(index), windows, outputs);
+                    Pending::Ready(stage, reports)
+                }
+                Ok(Err(e)) => Pending::Failed(e.into()),
+                Err(_) => Pending::Failed(anyhow::anyhow!("the feed-reading thread failed")),
+            };
+        }
+        match self {
+            Pending::Ready(stage, _) => Some(stage),
+            _ => {
+                stop.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
 }
 
 /// Host name for feeds without one: the file name up to its first dot.

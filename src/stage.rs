@@ -14,9 +14,9 @@ const WINDOW_TICK: u64 = capture::time::SECOND;
 
 /// Where attributed flows, process windows and alerts go.
 pub struct Outputs {
-    flows: Option<Box<dyn Write>>,
-    windows: Option<Box<dyn Write>>,
-    alerts: Option<Box<dyn Write>>,
+    flows: Option<Box<dyn Write + Send>>,
+    windows: Option<Box<dyn Write + Send>>,
+    alerts: Option<Box<dyn Write + Send>>,
     detector: Detector,
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
@@ -25,9 +25,9 @@ pub struct Outputs {
 impl Outputs {
     /// Outputs to these writers (each optional) and the detector.
     pub fn new(
-        flows: Option<Box<dyn Write>>,
-        windows: Option<Box<dyn Write>>,
-        alerts: Option<Box<dyn Write>>,
+        flows: Option<Box<dyn Write + Send>>,
+        windows: Option<Box<dyn Write + Send>>,
+        alerts: Option<Box<dyn Write + Send>>,
         detector: Detector,
     ) -> Self {
         Outputs {

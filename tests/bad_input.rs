@@ -22,7 +22,12 @@ fn assert_clean_error(args: &[&str], expect: &str) {
     let run = procflow(args);
     assert!(!run.status.success(), "{args:?} should fail");
     assert_eq!(run.status.code(), Some(1));
-    let lines: Vec<&str> = run.stderr.lines().collect();
+    // `read` without a baseline warns first that it keeps nothing.
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !(args.first() == Some(&"read") && l.contains("warning: no --baseline")))
+        .collect();
     assert_eq!(lines.len(), 1, "one line of error, got {:?}", run.stderr);
     assert!(lines[0].starts_with("procflow: error: "), "{}", lines[0]);
     assert!(
@@ -137,4 +142,32 @@ fn snaplen_cut_packets_are_counted() {
     assert_eq!(stats["stats"]["truncated_packets"], cut);
     assert_eq!(stats["files"][0]["packets"], records.len());
     assert!(!run.records().is_empty());
+}
+
+#[test]
+fn unusable_feed_stops_the_read() {
+    let cap = pcap("attribution.pcap");
+    let cap = cap.to_str().expect("path");
+    // Missing or a directory: refused before anything is read.
+    assert_clean_error(
+        &["read", "--feed", "/nonexistent/feed.jsonl", cap],
+        "No such file",
+    );
+    let dir = std::env::temp_dir();
+    assert_clean_error(
+        &["read", "--feed", dir.to_str().expect("path"), cap],
+        "is a directory",
+    );
+    // Unreadable as a feed: found while the capture is read (the feeds are
+    // read beside it), and still one line, no records written.
+    let utf16: Vec<u8> = "{\"ts\":1}\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let bom = [&[0xff, 0xfe][..], &utf16].concat();
+    let feed = temp("utf16.jsonl", &bom);
+    assert_clean_error(
+        &["read", "--feed", feed.to_str().expect("path"), cap],
+        "UTF-16",
+    );
 }

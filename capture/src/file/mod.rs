@@ -215,8 +215,11 @@ impl FileSource {
     /// Calls `f(chunk, packets)` for every chunk of the file, in file
     /// order; `packets` lists the packets whose frames lie in `chunk`.
     /// Reading stops at the end of the file, at a cut, or at the first
-    /// corrupt record, which the outcome tells.
-    pub fn for_each_chunk(&mut self, mut f: impl FnMut(&Arc<Chunk>, &[PacketRef])) -> ReadOutcome {
+    /// corrupt record, which the outcome tells, or when `f` returns false.
+    pub fn for_each_chunk(
+        &mut self,
+        mut f: impl FnMut(&Arc<Chunk>, &[PacketRef]) -> bool,
+    ) -> ReadOutcome {
         let mut out = ReadOutcome {
             offset: self.header_len as u64,
             ..ReadOutcome::default()
@@ -277,10 +280,11 @@ impl FileSource {
                 }
             }
             out.offset += pos as u64;
-            if !packets.is_empty() {
-                f(&chunk, &packets);
-            }
+            let go_on = packets.is_empty() || f(&chunk, &packets);
             self.pool.push(chunk);
+            if !go_on {
+                break;
+            }
             if let Some(why) = stop {
                 out.truncated = Some(why);
                 break;
@@ -305,6 +309,7 @@ impl FileSource {
             for p in packets {
                 f(p.link, p.ts, chunk.frame(p), p.wire_len);
             }
+            true
         })
     }
 }

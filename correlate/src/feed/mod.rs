@@ -248,19 +248,35 @@ pub fn read_file(
     default_host: &str,
     sink: &mut dyn FnMut(SocketEvent),
 ) -> Result<FeedReport, FeedError> {
-    let name = path.display().to_string();
+    let file = open(path)?;
+    read_open(file, path, format, default_host, sink)
+}
+
+/// Opens a feed file, refusing what cannot be one (a directory), so a
+/// caller can learn that a feed is unusable before it reads anything.
+pub fn open(path: &Path) -> Result<std::fs::File, FeedError> {
     let open = |reason: String| FeedError::Open {
-        path: name.clone(),
+        path: path.display().to_string(),
         reason,
     };
     let meta = std::fs::metadata(path).map_err(|e| open(e.to_string()))?;
     if meta.is_dir() {
         return Err(open("is a directory".into()));
     }
-    let file = std::fs::File::open(path).map_err(|e| open(e.to_string()))?;
+    std::fs::File::open(path).map_err(|e| open(e.to_string()))
+}
+
+/// Reads a feed file [`open`] opened; `path` names it in reports.
+pub fn read_open(
+    file: std::fs::File,
+    path: &Path,
+    format: FeedFormat,
+    default_host: &str,
+    sink: &mut dyn FnMut(SocketEvent),
+) -> Result<FeedReport, FeedError> {
     read_reader(
         BufReader::with_capacity(1 << 16, file),
-        &name,
+        &path.display().to_string(),
         format,
         default_host,
         sink,
