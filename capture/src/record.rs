@@ -3,12 +3,12 @@
 
 use crate::app::http::HttpTransaction;
 use crate::app::tls::TlsInfo;
-use crate::time::{rfc3339, Micros};
+use crate::time::{Micros, Rfc3339};
 use serde::{Serialize, Serializer};
 use std::net::IpAddr;
 
 fn ser_ts<S: Serializer>(ts: &Micros, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ts))
+    s.serialize_str(Rfc3339::new(*ts).as_str())
 }
 
 /// `event.*`: when the flow was seen and why it was written.

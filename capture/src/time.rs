@@ -12,17 +12,89 @@ pub const SECOND: Micros = 1_000_000;
 /// Formats packet time as RFC 3339 in UTC with microseconds,
 /// e.g. `2023-11-14T22:13:20.000001Z`.
 pub fn rfc3339(ts: Micros) -> String {
-    let secs = ts / SECOND;
-    let micros = ts % SECOND;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    Rfc3339::new(ts).as_str().to_string()
+}
+
+/// Packet time written out as RFC 3339 in a buffer of its own: what
+/// [`rfc3339`] gives, without an allocation or the formatting machinery
+/// (a record holds several times, and millions of records are written).
+pub struct Rfc3339 {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Rfc3339 {
+    /// The text of `ts`.
+    pub fn new(ts: Micros) -> Self {
+        let secs = ts / SECOND;
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days(days as i64);
+        let mut out = Rfc3339 {
+            buf: [0; 32],
+            len: 0,
+        };
+        // Years past 9999 (not a capture's) are written in full.
+        let y = y.clamp(0, 999_999) as u64;
+        if y > 9999 {
+            let mut digits = [0u8; 6];
+            let mut n = y;
+            let mut k = 0;
+            while n > 0 {
+                if let Some(c) = digits.get_mut(k) {
+                    *c = b'0' + (n % 10) as u8;
+                }
+                n /= 10;
+                k += 1;
+            }
+            for &c in digits.get(..k).unwrap_or(&[]).iter().rev() {
+                out.push(c);
+            }
+        } else {
+            out.digits(y, 4);
+        }
+        out.push(b'-');
+        out.digits(u64::from(m), 2);
+        out.push(b'-');
+        out.digits(u64::from(d), 2);
+        out.push(b'T');
+        out.digits(rem / 3600, 2);
+        out.push(b':');
+        out.digits((rem / 60) % 60, 2);
+        out.push(b':');
+        out.digits(rem % 60, 2);
+        out.push(b'.');
+        out.digits(ts % SECOND, 6);
+        out.push(b'Z');
+        out
+    }
+
+    fn push(&mut self, c: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = c;
+            self.len += 1;
+        }
+    }
+
+    /// Writes `n` as exactly `width` digits (the low ones).
+    fn digits(&mut self, mut n: u64, width: usize) {
+        let start = self.len;
+        for _ in 0..width {
+            self.push(b'0');
+        }
+        for i in (start..start + width).rev() {
+            if let Some(slot) = self.buf.get_mut(i) {
+                *slot = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators were written.
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
+    }
 }
 
 /// Converts days since the epoch to a proleptic Gregorian date
@@ -57,5 +129,32 @@ mod tests {
             rfc3339(1_704_067_199_999_999),
             "2023-12-31T23:59:59.999999Z"
         );
+        // The far future is still a valid, longer year.
+        assert_eq!(
+            rfc3339(253_402_300_800 * SECOND),
+            "10000-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(rfc3339(u64::MAX), "586524-01-19T08:01:49.551615Z");
+    }
+
+    #[test]
+    fn same_text_as_the_formatting_machinery() {
+        let reference = |ts: Micros| {
+            let secs = ts / SECOND;
+            let rem = secs % 86_400;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+                rem / 3600,
+                (rem / 60) % 60,
+                rem % 60,
+                ts % SECOND
+            )
+        };
+        let mut ts: Micros = 1;
+        for _ in 0..10_000 {
+            assert_eq!(rfc3339(ts), reference(ts), "{ts}");
+            ts = ts.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) >> 11;
+        }
     }
 }
