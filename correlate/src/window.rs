@@ -360,8 +360,9 @@ pub struct WindowStats {
     pub emitted: u64,
     /// Windows written early because the table was full.
     pub evicted: u64,
-    /// Flows that arrived for a window already written (a second record
-    /// for that window follows).
+    /// Flows that outlived the wait of the window they started in (it was
+    /// written already): each counts in the window it ended in instead, so
+    /// no window is written, judged or learnt from twice.
     pub late_flows: u64,
 }
 
@@ -401,9 +402,14 @@ impl ProcessWindows {
             .executable
             .clone()
             .unwrap_or_else(|| format!("pid:{}", c.process.pid.unwrap_or(0)));
-        let start = f.record.event.start / self.length * self.length;
+        let mut start = f.record.event.start / self.length * self.length;
         if start < self.latest_closed {
+            // The window it started in is written. The one it ended in is
+            // still open (a flow is written within the wait after its
+            // end); the first window not written is the bound, whatever
+            // the record says.
             self.stats.late_flows += 1;
+            start = (f.record.event.end / self.length * self.length).max(self.latest_closed);
         }
         let key = (c.host_name.to_string(), image_key(&exe), start);
         if !self.open.contains_key(&key) && self.open.len() >= self.cap {
@@ -464,5 +470,91 @@ impl ProcessWindows {
     fn emit(&mut self, w: ProcessWindow, out: &mut dyn FnMut(ProcessWindow)) {
         self.stats.emitted += 1;
         out(w);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::attribute::{Attribution, Quality, Side};
+    use crate::event::Process;
+    use capture::record::{EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields};
+    use std::sync::Arc;
+
+    const S: u64 = 1_000_000;
+    const T: u64 = 1_700_000_400 * S; // a window boundary for 600 s windows
+
+    fn flow(start: u64, end: u64, bytes_out: u64) -> AttributedFlow {
+        let ep = |ip: [u8; 4], port, bytes| EndpointFields {
+            ip: IpAddr::from(ip),
+            port,
+            packets: 1,
+            bytes,
+        };
+        AttributedFlow {
+            record: FlowRecord {
+                community_id: "1:x".into(),
+                event: EventFields {
+                    start,
+                    end,
+                    reason: "fin",
+                },
+                network: NetworkFields {
+                    transport: "tcp",
+                    protocol: None,
+                },
+                source: ep([10, 0, 0, 1], 40000, bytes_out),
+                destination: ep([192, 0, 2, 1], 443, 100),
+                flow: FlowFields {
+                    payload_out: bytes_out,
+                    payload_in: 0,
+                    missed_bytes: 0,
+                    retransmitted_bytes: 0,
+                    ip_bytes_out: bytes_out,
+                    ip_bytes_in: 100,
+                    history: String::new(),
+                    midstream: false,
+                },
+                http: Vec::new(),
+                tls: None,
+            },
+            attribution: Attribution {
+                client: Some(Side {
+                    host: 0,
+                    host_name: Arc::from("h1"),
+                    os: None,
+                    process: Arc::new(Process {
+                        pid: Some(7),
+                        executable: Some("/usr/bin/up".into()),
+                        ..Process::default()
+                    }),
+                    quality: Quality::Exact,
+                }),
+                ..Attribution::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_flow_outliving_its_window_counts_where_it_ended() {
+        let mut w = ProcessWindows::new(600 * S, 360 * S, 100);
+        let mut out = Vec::new();
+        w.add(&flow(T + 5 * S, T + 10 * S, 1000), &mut |x| out.push(x));
+        w.advance(T + 960 * S, &mut |x| out.push(x));
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].start, out[0].connections), (T, 1));
+        // Started in the window written above, ended 2,000 s in.
+        w.add(&flow(T + 20 * S, T + 2000 * S, 5000), &mut |x| out.push(x));
+        w.finish(&mut |x| out.push(x));
+        assert_eq!(out.len(), 2, "no second record of the first window");
+        assert_eq!(out[1].start, T + 1800 * S);
+        assert_eq!((out[1].connections, out[1].bytes_out), (1, 5000));
+        assert_eq!(w.stats.late_flows, 1);
+        // A record claiming to end before the written windows still lands
+        // in the first window not written.
+        w.add(&flow(T + 30 * S, T + 40 * S, 1), &mut |x| out.push(x));
+        w.finish(&mut |x| out.push(x));
+        assert_eq!(out[2].start, T + 600 * S);
     }
 }
