@@ -23,9 +23,9 @@ pub type FlowId = u32;
 const NIL: u32 = u32::MAX;
 /// Slots per page, as a power of two.
 const PAGE_BITS: u32 = 10;
-const PAGE: usize = 1 << PAGE_BITS;
-/// Slots per page: the table grows a page at a time.
-pub const PAGE_SLOTS: usize = PAGE;
+/// Slots per page: the table grows a page at a time (a page itself grows
+/// as a `Vec` does until full).
+pub const PAGE_SLOTS: usize = 1 << PAGE_BITS;
 /// Bytes of one slot: a flow and its two list links.
 pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
@@ -83,7 +83,7 @@ pub struct FlowTable {
 }
 
 fn page_of(id: FlowId) -> (usize, usize) {
-    ((id >> PAGE_BITS) as usize, id as usize & (PAGE - 1))
+    ((id >> PAGE_BITS) as usize, id as usize & (PAGE_SLOTS - 1))
 }
 
 fn slot(pages: &[Vec<Slot>], id: FlowId) -> Option<&Slot> {
@@ -211,7 +211,7 @@ impl FlowTable {
             s.flow = Some(flow);
             return id;
         }
-        if self.pages.last().is_none_or(|p| p.len() >= PAGE) {
+        if self.pages.last().is_none_or(|p| p.len() >= PAGE_SLOTS) {
             // A page grows as a Vec does (no pointer into it is kept), so a
             // small capture holds a small table.
             self.pages.push(Vec::new());
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn many_flows_across_pages() {
-        let n = 3 * PAGE as u32 + 7;
+        let n = 3 * PAGE_SLOTS as u32 + 7;
         let mut t = FlowTable::new(n as usize);
         for i in 0..n {
             t.insert(flow(i, Transport::Tcp, u64::from(i)));
