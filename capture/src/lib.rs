@@ -25,6 +25,7 @@ pub mod decode;
 pub mod engine;
 pub mod file;
 pub mod flow;
+pub mod json;
 pub mod parallel;
 pub mod record;
 pub mod source;

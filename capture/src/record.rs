@@ -3,6 +3,7 @@
 
 use crate::app::http::HttpTransaction;
 use crate::app::tls::TlsInfo;
+use crate::json::JsonObject;
 use crate::time::{Micros, Rfc3339};
 use serde::{Serialize, Serializer};
 use std::net::IpAddr;
@@ -93,9 +94,58 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
-    /// The record as one JSON line (no trailing newline).
+    /// The record as one JSON line (no trailing newline): what its
+    /// `Serialize` gives, written directly.
     pub fn to_json(&self) -> String {
-        // Serialising plain structs of strings and integers cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(768);
+        let mut o = JsonObject::begin(&mut out);
+        self.write_fields(&mut o);
+        o.end();
+        // Only whole `str`s and ASCII were written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Writes the record's members into an open object (a caller may add
+    /// its own after them).
+    pub fn write_fields(&self, o: &mut JsonObject<'_>) {
+        o.str("community_id", &self.community_id);
+        let mut ev = o.object("event");
+        ev.str("start", Rfc3339::new(self.event.start).as_str());
+        ev.str("end", Rfc3339::new(self.event.end).as_str());
+        ev.str("reason", self.event.reason);
+        ev.end();
+        let mut net = o.object("network");
+        net.str("transport", self.network.transport);
+        net.opt_str("protocol", self.network.protocol);
+        net.end();
+        for (key, e) in [("source", &self.source), ("destination", &self.destination)] {
+            let mut x = o.object(key);
+            x.ip("ip", e.ip);
+            x.u64("port", u64::from(e.port));
+            x.u64("packets", e.packets);
+            x.u64("bytes", e.bytes);
+            x.end();
+        }
+        let f = &self.flow;
+        let mut x = o.object("flow");
+        x.u64("payload_out", f.payload_out);
+        x.u64("payload_in", f.payload_in);
+        x.u64("missed_bytes", f.missed_bytes);
+        x.u64("retransmitted_bytes", f.retransmitted_bytes);
+        x.u64("ip_bytes_out", f.ip_bytes_out);
+        x.u64("ip_bytes_in", f.ip_bytes_in);
+        if !f.history.is_empty() {
+            x.str("history", &f.history);
+        }
+        x.bool("midstream", f.midstream);
+        x.end();
+        if !self.http.is_empty() {
+            o.objects("http", &self.http, HttpTransaction::write_fields);
+        }
+        if let Some(t) = &self.tls {
+            let mut x = o.object("tls");
+            t.write_fields(&mut x);
+            x.end();
+        }
     }
 }

@@ -41,6 +41,23 @@ pub struct TlsInfo {
     pub app_bytes_in: u64,
 }
 
+impl TlsInfo {
+    /// Writes the members (as its `Serialize` does).
+    pub fn write_fields(&self, o: &mut crate::json::JsonObject<'_>) {
+        o.opt_str("sni", self.sni.as_deref());
+        if !self.alpn.is_empty() {
+            o.strs("alpn", &self.alpn);
+        }
+        if !self.client_versions.is_empty() {
+            o.strs("client_versions", &self.client_versions);
+        }
+        o.opt_str("version", self.version.as_deref());
+        o.opt_str("alpn_chosen", self.alpn_chosen.as_deref());
+        o.u64("app_bytes_out", self.app_bytes_out);
+        o.u64("app_bytes_in", self.app_bytes_in);
+    }
+}
+
 /// Counters for statistics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TlsCounters {

@@ -51,6 +51,25 @@ pub struct HttpTransaction {
     pub response_body_bytes: u64,
 }
 
+impl HttpTransaction {
+    /// Writes the transaction's members (as its `Serialize` does).
+    pub fn write_fields(&self, o: &mut crate::json::JsonObject<'_>) {
+        o.opt_str("method", self.method.as_deref());
+        o.opt_str("host", self.host.as_deref());
+        o.opt_str("uri", self.uri.as_deref());
+        o.opt_str("user_agent", self.user_agent.as_deref());
+        o.opt_str("version", self.version.as_deref());
+        if let Some(s) = self.status {
+            o.u64("status", u64::from(s));
+        }
+        o.opt_str("content_type", self.content_type.as_deref());
+        o.u64("request_bytes", self.request_bytes);
+        o.u64("response_bytes", self.response_bytes);
+        o.u64("request_body_bytes", self.request_body_bytes);
+        o.u64("response_body_bytes", self.response_body_bytes);
+    }
+}
+
 /// Limits the parser works within.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
