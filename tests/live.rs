@@ -112,7 +112,13 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
     let custom = std::fs::canonicalize(&custom).expect("path");
     let config = dir.join("live.toml");
     // Only 10/8 is ours: the server (198.18.99.2, or 127.0.0.1) is outside.
-    std::fs::write(&config, "home_net = [\"10.0.0.0/8\"]\n").expect("config");
+    // Day-long windows: the traffic runs on the wall clock, and must not
+    // straddle a window boundary (the window is judged at the end anyway).
+    std::fs::write(
+        &config,
+        "home_net = [\"10.0.0.0/8\"]\nwindow_secs = 86400\n",
+    )
+    .expect("config");
 
     // PROCFLOW_TEST_LOOPBACK=1 takes the fallback on purpose.
     let net = if std::env::var_os("PROCFLOW_TEST_LOOPBACK").is_some() {

@@ -21,6 +21,7 @@
 mod auditd;
 mod detect;
 mod fields;
+mod flat;
 mod lines;
 mod native;
 mod osquery;

@@ -40,15 +40,64 @@ const KEYS: [&str; 17] = [
 /// is its value as text (numbers and booleans in their JSON spelling);
 /// objects, arrays and null count as absent, and the last of duplicated
 /// keys wins, as in the map.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct NativeLine<'a> {
-    values: [Option<Cow<'a, str>>; 17],
+    values: [Option<Cow<'a, str>>; KEYS.len()],
     /// Keys `ts` and `dst_ip` are there (whatever their values): the line
     /// is a native one, as detection tells it.
     has_ts: bool,
     has_dst_ip: bool,
 }
 
-impl NativeLine<'_> {
+/// Where a key sits in [`KEYS`].
+fn key_index(key: &str) -> Option<usize> {
+    Some(match key {
+        "ts" => 0,
+        "host" => 1,
+        "proto" => 2,
+        "src_ip" => 3,
+        "src_port" => 4,
+        "dst_ip" => 5,
+        "dst_port" => 6,
+        "pid" => 7,
+        "process" => 8,
+        "event" => 9,
+        "host_ip" => 10,
+        "os" => 11,
+        "ppid" => 12,
+        "sha256" => 13,
+        "user" => 14,
+        "cmdline" => 15,
+        "signer" => 16,
+        _ => return None,
+    })
+}
+
+impl<'a> NativeLine<'a> {
+    fn empty() -> Self {
+        NativeLine {
+            values: Default::default(),
+            has_ts: false,
+            has_dst_ip: false,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Option<Cow<'a, str>>) {
+        let Some(i) = key_index(key) else { return };
+        self.has_ts |= i == 0;
+        self.has_dst_ip |= i == 5;
+        if let Some(slot) = self.values.get_mut(i) {
+            *slot = value;
+        }
+    }
+
+    /// Reads a flat line in one pass (see [`super::flat`]); `None` when
+    /// the line needs serde_json.
+    pub(crate) fn scan(line: &'a [u8]) -> Option<Self> {
+        let mut out = NativeLine::empty();
+        super::flat::scan(line, &mut |k, v| out.set(k, v)).then_some(out)
+    }
+
     /// True when the line is a native one.
     pub(crate) fn is_native(&self) -> bool {
         self.has_ts && self.has_dst_ip
@@ -57,8 +106,10 @@ impl NativeLine<'_> {
 
 impl Fields for NativeLine<'_> {
     fn get(&self, key: &str) -> Option<Cow<'_, str>> {
-        let i = KEYS.iter().position(|k| *k == key)?;
-        self.values.get(i)?.as_deref().map(Cow::Borrowed)
+        self.values
+            .get(key_index(key)?)?
+            .as_deref()
+            .map(Cow::Borrowed)
     }
 }
 
@@ -129,24 +180,13 @@ impl<'de> Deserialize<'de> for NativeLine<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<NativeLine<'de>, A::Error> {
-                let mut line = NativeLine {
-                    values: Default::default(),
-                    has_ts: false,
-                    has_dst_ip: false,
-                };
+                let mut line = NativeLine::empty();
                 while let Some(key) = m.next_key::<Cow<'de, str>>()? {
-                    match KEYS.iter().position(|k| *k == key) {
-                        Some(i) => {
-                            let v: Scalar<'de> = m.next_value()?;
-                            line.has_ts |= i == 0;
-                            line.has_dst_ip |= i == 5;
-                            if let Some(slot) = line.values.get_mut(i) {
-                                *slot = v.0;
-                            }
-                        }
-                        None => {
-                            m.next_value::<IgnoredAny>()?;
-                        }
+                    if key_index(&key).is_some() {
+                        let v: Scalar<'de> = m.next_value()?;
+                        line.set(&key, v.0);
+                    } else {
+                        m.next_value::<IgnoredAny>()?;
                     }
                 }
                 Ok(line)
@@ -312,6 +352,67 @@ mod tests {
         }
         let not: NativeLine = serde_json::from_str(r#"{"EventID":3,"ts":1}"#).unwrap();
         assert!(!not.is_native());
+    }
+
+    #[test]
+    fn keys_are_where_the_table_says() {
+        for (i, k) in KEYS.iter().enumerate() {
+            assert_eq!(key_index(k), Some(i));
+        }
+        assert_eq!(key_index("process_path"), None);
+    }
+
+    /// What the one-pass scanner accepts, it reads as serde_json does: on
+    /// the lines above, on lines as endpoint agents write them, and on
+    /// thousands of damaged copies of those (one byte changed, cut, or
+    /// doubled), where it must either refuse or agree.
+    #[test]
+    fn the_scanner_reads_as_serde_json() {
+        let lines = [
+            r#"{"ts":"2025-03-04T08:59:40.006508Z","event":"connect","host":"WS-1040","os":"windows","host_ip":"10.0.10.51","pid":4332,"process_name":"msedge.exe","process_path":"C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe","process":"C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe","user":"CORP\\sven.chen","proto":"tcp","src_ip":"10.0.10.51","src_port":59689,"dst_ip":"146.205.88.157","dst_port":443}"#,
+            r#"{"ts":"2023-11-14T22:13:20.000900Z","host":"ws1","event":"accept","os":"linux","proto":"tcp","src_ip":"10.1.0.5","src_port":"8080","dst_ip":"fe80::1","dst_port":41001,"pid":"1100","ppid":1,"process":"/usr/sbin/nginx","user":"www-data","signer":"Debian","cmdline":"nginx -g \"daemon off;\"\t","host_ip":"192.0.2.1"}"#,
+            r#"{"ts":"1700000000","host":"h","dst_ip":"10.0.0.2","dst_port":2,"pid":3,"pid":4,"x":null,"y":true}"#,
+            r#"{"ts":"1700000000","host":null,"dst_ip":"10.0.0.2","dst_port":-2,"pid":false}"#,
+        ];
+        let mut accepted = 0;
+        let mut checked = 0;
+        for l in lines {
+            let fast = NativeLine::scan(l.as_bytes()).expect("a flat line");
+            let slow: NativeLine = serde_json::from_str(l).unwrap();
+            assert_eq!(fast, slow, "{l}");
+            let b = l.as_bytes();
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            for i in 0..b.len() {
+                for c in [
+                    b'"', b'\\', b',', b':', b'{', b'}', b'1', b'.', b'e', b' ', b'n', 0x01,
+                ] {
+                    let mut v = b.to_vec();
+                    v[i] = c;
+                    variants.push(v);
+                }
+                variants.push(b[..i].to_vec());
+                variants.push([&b[..i], &b[i..i + 1], &b[i..]].concat());
+            }
+            for v in variants {
+                checked += 1;
+                if let Some(fast) = NativeLine::scan(&v) {
+                    accepted += 1;
+                    let slow: Result<NativeLine, _> = serde_json::from_slice(&v);
+                    assert_eq!(
+                        Ok(&fast),
+                        slow.as_ref().map_err(|_| ()),
+                        "{}",
+                        String::from_utf8_lossy(&v)
+                    );
+                }
+            }
+        }
+        // Both ways are exercised: damage to the structure is refused, a
+        // changed letter inside a string still makes a line.
+        assert!(
+            accepted > 3000 && checked - accepted > 3000,
+            "{accepted} of {checked}"
+        );
     }
 
     #[test]

@@ -392,7 +392,9 @@ fn json_line(ctx: &mut Ctx, no: u64, bytes: &[u8], format: FeedFormat) {
     // fields; anything else, or a line that is not even JSON, goes through
     // the general map below, which also words the errors.
     if matches!(format, FeedFormat::Jsonl | FeedFormat::Auto) {
-        if let Ok(line) = serde_json::from_slice::<native::NativeLine>(bytes) {
+        let line = native::NativeLine::scan(bytes)
+            .or_else(|| serde_json::from_slice::<native::NativeLine>(bytes).ok());
+        if let Some(line) = line {
             if line.is_native() {
                 ctx.seen("jsonl");
                 let rec = native::record_fast(&line);
