@@ -243,8 +243,11 @@ pub fn run(
                 let next = spare
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(STAGE_BATCH));
-                // The stage only goes away once its queue is closed.
-                let _ = tx.send(std::mem::replace(&mut batch, next));
+                // The stage goes away before its queue closes only when it
+                // failed: read no further (its failure is raised below).
+                if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
             }
         });
         if !batch.is_empty() {
@@ -313,7 +316,7 @@ fn read_all(
             }
             Source::Libpcap(s) => {
                 let link = s.link;
-                s.for_each(|ts, frame, wire_len| {
+                s.for_each_until(|ts, frame, wire_len| {
                     engine.frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
                     n += 1;
                     if n >= next_tick {
@@ -322,7 +325,9 @@ fn read_all(
                         if n.is_multiple_of(65_536) {
                             progress.set(done + n * 16);
                         }
+                        return !stop.load(Ordering::Relaxed);
                     }
+                    true
                 })
             }
         };

@@ -94,16 +94,20 @@ fn run_job(
         })
         .context("cannot start a thread")?;
 
-    let flows_out = match &args.flows {
-        None if flows_default => Some(pipeline::writer(None)?),
-        f => f.as_deref().map(pipeline::output).transpose()?,
-    };
-    let procs_out = args
-        .processes
-        .as_deref()
-        .map(pipeline::output)
-        .transpose()?;
-    let alerts_out = alerts.map(pipeline::output).transpose()?;
+    // Outputs are created once the feeds are read, so a feed found unusable
+    // leaves files of an earlier run as they were.
+    let (flows, processes) = (args.flows.clone(), args.processes.clone());
+    let alerts_written = alerts.is_some();
+    let alerts = alerts.map(Path::to_path_buf);
+    let open_outputs: OpenOutputs = Box::new(move |detector| {
+        let flows_out = match &flows {
+            None if flows_default => Some(pipeline::writer(None)?),
+            f => f.as_deref().map(pipeline::output).transpose()?,
+        };
+        let procs_out = processes.as_deref().map(pipeline::output).transpose()?;
+        let alerts_out = alerts.as_deref().map(pipeline::output).transpose()?;
+        Ok(Outputs::new(flows_out, procs_out, alerts_out, detector))
+    });
     let windows = ProcessWindows::new(
         window_secs.saturating_mul(capture::time::SECOND),
         pipeline::close_lag(&args.capture.flow, cfg.late_window),
@@ -112,7 +116,8 @@ fn run_job(
     let mut pending = Pending::Feeds {
         loader,
         windows,
-        outputs: Outputs::new(flows_out, procs_out, alerts_out, detector),
+        detector,
+        open_outputs,
     };
     let stop = AtomicBool::new(false);
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &stop, &mut |t| {
@@ -135,7 +140,7 @@ fn run_job(
 
     pipeline::print_summary(&stats);
     print_attribution(&attributor, &windows);
-    let written = detector_detects.then_some(alerts.is_some());
+    let written = detector_detects.then_some(alerts_written);
     detection::print_summary(&summary, &baseline, written);
     if let Some(path) = &args.capture.stats {
         let clocks: Vec<serde_json::Value> = attributor
@@ -172,6 +177,9 @@ fn run_job(
 /// What the feed-reading thread hands back.
 type Loaded = std::result::Result<(SocketIndex, Vec<FeedReport>), feed::FeedError>;
 
+/// Creates the outputs, handing them the detector.
+type OpenOutputs = Box<dyn FnOnce(Detector) -> Result<Outputs> + Send>;
+
 /// The stage, once the feeds it attributes by are read.
 // One per run, never stored in bulk: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
@@ -180,7 +188,8 @@ enum Pending {
     Feeds {
         loader: std::thread::JoinHandle<Loaded>,
         windows: ProcessWindows,
-        outputs: Outputs,
+        detector: Detector,
+        open_outputs: OpenOutputs,
     },
     /// Running, with what reading the feeds gave.
     Ready(Stage, Vec<FeedReport>),
@@ -198,7 +207,8 @@ impl Pending {
             let Pending::Feeds {
                 loader,
                 windows,
-                outputs,
+                detector,
+                open_outputs,
             } = std::mem::replace(self, Pending::Taken)
             else {
                 return None;
@@ -208,8 +218,13 @@ impl Pending {
                     for r in &reports {
                         print_feed(r);
                     }
-                    let stage = Stage::new(Attributor::new(index), windows, outputs);
-                    Pending::Ready(stage, reports)
+                    match open_outputs(detector) {
+                        Ok(outputs) => {
+                            let stage = Stage::new(Attributor::new(index), windows, outputs);
+                            Pending::Ready(stage, reports)
+                        }
+                        Err(e) => Pending::Failed(e),
+                    }
                 }
                 Ok(Err(e)) => Pending::Failed(e.into()),
                 Err(_) => Pending::Failed(anyhow::anyhow!("the feed-reading thread failed")),

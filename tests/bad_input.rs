@@ -170,4 +170,14 @@ fn unusable_feed_stops_the_read() {
         &["read", "--feed", feed.to_str().expect("path"), cap],
         "UTF-16",
     );
+    // Outputs are created only once the feeds are read: those of an
+    // earlier run stay as they were.
+    let earlier = temp("earlier-flows.jsonl", b"{\"earlier\":true}\n");
+    let feed = feed.to_str().expect("path");
+    let out = earlier.to_str().expect("path");
+    assert_clean_error(&["read", "--feed", feed, "--flows", out, cap], "UTF-16");
+    assert_eq!(
+        std::fs::read(&earlier).expect("still there"),
+        b"{\"earlier\":true}\n"
+    );
 }

@@ -107,6 +107,15 @@ impl OfflineSource {
     /// Calls `f(timestamp, frame, wire_length)` for every packet, in file
     /// order. Reading stops at the end of the file or where it is cut.
     pub fn for_each(&mut self, mut f: impl FnMut(Micros, &[u8], u32)) -> ReadOutcome {
+        self.for_each_until(|ts, frame, wire| {
+            f(ts, frame, wire);
+            true
+        })
+    }
+
+    /// As [`OfflineSource::for_each`], stopping after the first packet for
+    /// which `f` returns false.
+    pub fn for_each_until(&mut self, mut f: impl FnMut(Micros, &[u8], u32) -> bool) -> ReadOutcome {
         let mut out = ReadOutcome {
             offset: 24,
             ..ReadOutcome::default()
@@ -126,11 +135,14 @@ impl OfflineSource {
                         FileFormat::Pcap => 16 + u64::from(h.caplen),
                         FileFormat::Pcapng => 32 + u64::from(h.caplen).next_multiple_of(4),
                     };
-                    f(
+                    let go_on = f(
                         secs.saturating_mul(1_000_000).saturating_add(frac),
                         p.data,
                         h.len,
                     );
+                    if !go_on {
+                        break;
+                    }
                 }
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(e) => {

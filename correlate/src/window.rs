@@ -358,11 +358,13 @@ impl ProcessWindow {
 pub struct WindowStats {
     /// Windows written.
     pub emitted: u64,
-    /// Windows written early because the table was full.
+    /// Windows written early because the table was full (every window of
+    /// the oldest start at once).
     pub evicted: u64,
-    /// Flows that outlived the wait of the window they started in (it was
-    /// written already): each counts in the window it ended in instead, so
-    /// no window is written, judged or learnt from twice.
+    /// Flows whose window was written already (they outlived its wait, or
+    /// a full table wrote it early): each counts in the window it ended in,
+    /// or the first still open, so no window is written, judged or learnt
+    /// from twice.
     pub late_flows: u64,
 }
 
@@ -402,24 +404,20 @@ impl ProcessWindows {
             .executable
             .clone()
             .unwrap_or_else(|| format!("pid:{}", c.process.pid.unwrap_or(0)));
-        let mut start = f.record.event.start / self.length * self.length;
-        if start < self.latest_closed {
-            // The window it started in is written. The one it ended in is
-            // still open (a flow is written within the wait after its
-            // end); the first window not written is the bound, whatever
-            // the record says.
+        let image = image_key(&exe);
+        let mut start = self.start_of(f);
+        if !self
+            .open
+            .contains_key(&(c.host_name.to_string(), image.clone(), start))
+            && self.open.len() >= self.cap
+        {
+            self.evict_oldest(out);
+            start = self.start_of(f);
+        }
+        if start != f.record.event.start / self.length * self.length {
             self.stats.late_flows += 1;
-            start = (f.record.event.end / self.length * self.length).max(self.latest_closed);
         }
-        let key = (c.host_name.to_string(), image_key(&exe), start);
-        if !self.open.contains_key(&key) && self.open.len() >= self.cap {
-            if let Some(oldest) = self.open.keys().min_by_key(|k| k.2).cloned() {
-                if let Some(w) = self.open.remove(&oldest) {
-                    self.stats.evicted += 1;
-                    self.emit(w, out);
-                }
-            }
-        }
+        let key = (c.host_name.to_string(), image, start);
         let length = self.length;
         let image = key.1.clone();
         let w = self.open.entry(key).or_insert_with(|| ProcessWindow {
@@ -433,6 +431,40 @@ impl ProcessWindows {
             ..ProcessWindow::default()
         });
         w.add(f);
+    }
+
+    /// The start of the window a flow counts in: the one it started in,
+    /// unless that one is written already. Then the one it ended in, which
+    /// is still open (a flow is written within the wait after its end), or
+    /// the first window not written, whatever the record says.
+    fn start_of(&self, f: &AttributedFlow) -> u64 {
+        let start = f.record.event.start / self.length * self.length;
+        if start >= self.latest_closed {
+            return start;
+        }
+        (f.record.event.end / self.length * self.length).max(self.latest_closed)
+    }
+
+    /// The table is full: writes every window of the oldest start, so that
+    /// no window before the new bound is ever opened again.
+    fn evict_oldest(&mut self, out: &mut dyn FnMut(ProcessWindow)) {
+        let Some(oldest) = self.open.keys().map(|k| k.2).min() else {
+            return;
+        };
+        let mut due: Vec<(String, String, u64)> = self
+            .open
+            .keys()
+            .filter(|k| k.2 == oldest)
+            .cloned()
+            .collect();
+        due.sort();
+        for k in due {
+            if let Some(w) = self.open.remove(&k) {
+                self.stats.evicted += 1;
+                self.latest_closed = self.latest_closed.max(w.end);
+                self.emit(w, out);
+            }
+        }
     }
 
     /// Writes the windows that packet time `now` has left behind.
@@ -486,6 +518,10 @@ mod tests {
     const T: u64 = 1_700_000_400 * S; // a window boundary for 600 s windows
 
     fn flow(start: u64, end: u64, bytes_out: u64) -> AttributedFlow {
+        flow_of("/usr/bin/up", start, end, bytes_out)
+    }
+
+    fn flow_of(exe: &str, start: u64, end: u64, bytes_out: u64) -> AttributedFlow {
         let ep = |ip: [u8; 4], port, bytes| EndpointFields {
             ip: IpAddr::from(ip),
             port,
@@ -526,7 +562,7 @@ mod tests {
                     os: None,
                     process: Arc::new(Process {
                         pid: Some(7),
-                        executable: Some("/usr/bin/up".into()),
+                        executable: Some(exe.into()),
                         ..Process::default()
                     }),
                     quality: Quality::Exact,
@@ -556,5 +592,39 @@ mod tests {
         w.add(&flow(T + 30 * S, T + 40 * S, 1), &mut |x| out.push(x));
         w.finish(&mut |x| out.push(x));
         assert_eq!(out[2].start, T + 600 * S);
+    }
+
+    #[test]
+    fn a_window_pushed_out_of_a_full_table_is_not_opened_again() {
+        let mut w = ProcessWindows::new(600 * S, 360 * S, 1);
+        let mut out = Vec::new();
+        w.add(&flow_of("/bin/a", T + S, T + 2 * S, 1), &mut |x| {
+            out.push(x)
+        });
+        // The table holds one window: W0 is written for every process to
+        // make room, so b's flow counts in the next window.
+        w.add(&flow_of("/bin/b", T + S, T + 2 * S, 2), &mut |x| {
+            out.push(x)
+        });
+        assert_eq!(out.len(), 1);
+        // Another flow of a in W0 finds W0 written and W1 full: W1 goes
+        // out in turn, and the flow counts in W2. No window twice.
+        w.add(&flow_of("/bin/a", T + 3 * S, T + 4 * S, 3), &mut |x| {
+            out.push(x)
+        });
+        w.finish(&mut |x| out.push(x));
+        let seen: Vec<(&str, u64, u64)> = out
+            .iter()
+            .map(|x| (x.executable.as_str(), x.start, x.bytes_out))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("/bin/a", T, 1),
+                ("/bin/b", T + 600 * S, 2),
+                ("/bin/a", T + 1200 * S, 3)
+            ]
+        );
+        assert_eq!((w.stats.evicted, w.stats.late_flows), (2, 2));
     }
 }

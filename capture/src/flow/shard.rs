@@ -101,12 +101,12 @@ impl Shard {
             let seq = pkt.tcp.map_or(0, |t| t.seq);
             let found = self.table.find(&key);
             let reused = found.and_then(|id| self.table.get(id)).is_some_and(|f| {
-                f.closing.is_some()
+                f.closing().is_some()
                     || (f.dir(forward) == TO_SERVER && f.syn_seq().is_some_and(|s| s != seq))
             });
             if let Some(id) = found.filter(|_| reused) {
                 if let Some(old) = self.table.remove(id) {
-                    let reason = old.closing.unwrap_or(CloseReason::Idle);
+                    let reason = old.closing().unwrap_or(CloseReason::Idle);
                     self.emit(old, reason, out);
                 }
             }
@@ -182,7 +182,7 @@ impl Shard {
         ] {
             let cutoff = now.saturating_sub(timeout);
             while let Some(flow) = self.table.pop_idle(list, cutoff) {
-                let reason = flow.closing.unwrap_or(CloseReason::Idle);
+                let reason = flow.closing().unwrap_or(CloseReason::Idle);
                 self.emit(flow, reason, out);
             }
         }
@@ -194,7 +194,7 @@ impl Shard {
         let mut flows = self.table.drain();
         flows.sort_by_key(|f| (f.start, f.key));
         for flow in flows {
-            let reason = flow.closing.unwrap_or(CloseReason::EndOfInput);
+            let reason = flow.closing().unwrap_or(CloseReason::EndOfInput);
             self.emit(flow, reason, out);
         }
     }
@@ -345,7 +345,7 @@ fn update(
         .add(to_server, tcp.flags, !pkt.payload.is_empty());
     if tcp.flags & tcp_flags::RST != 0 {
         // RST payload is diagnostic text at best: not stream data.
-        return flow.closing.is_none().then_some(CloseReason::Rst);
+        return flow.closing().is_none().then_some(CloseReason::Rst);
     }
     let syn = tcp.flags & tcp_flags::SYN != 0;
     if syn && to_server && tcp.flags & tcp_flags::ACK == 0 {
@@ -388,7 +388,7 @@ fn update(
             feed(app, limits, !to_server, c)
         });
     }
-    (both_fin && flow.closing.is_none()).then_some(CloseReason::Fin)
+    (both_fin && flow.closing().is_none()).then_some(CloseReason::Fin)
 }
 
 /// Hands a reassembled chunk to the application parsers.

@@ -50,7 +50,8 @@ pub struct Flow {
     /// [`FIN_TO_CLIENT`] and [`SYN_SEEN`].
     flags: u8,
     /// Set once FIN both ways or RST: the flow ends when it goes quiet.
-    pub closing: Option<CloseReason>,
+    /// Only the table sets it, as it moves the flow to its closing list.
+    closing: Option<CloseReason>,
     /// TCP flags seen.
     pub history: History,
     /// Sequence number of the client's SYN, with [`SYN_SEEN`].
@@ -121,6 +122,17 @@ impl Flow {
                 Transport::Udp => Proto::Udp([0; 2]),
             },
         }
+    }
+
+    /// Why the flow is closing (FIN both ways or RST), once it is.
+    pub fn closing(&self) -> Option<CloseReason> {
+        self.closing
+    }
+
+    /// Marks the flow closing; the table does, as it moves the flow to its
+    /// closing list (a flow's list follows from this field).
+    pub(super) fn set_closing(&mut self, reason: CloseReason) {
+        self.closing = Some(reason);
     }
 
     /// True when the key's `lo` endpoint is the client.

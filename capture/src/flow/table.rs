@@ -1,13 +1,14 @@
 //! The bounded flow table of one shard.
 //!
-//! Flows live in fixed pages of slots (a page is never moved or resized, so
-//! growth copies nothing), found through a hash index that holds only slot
-//! numbers, and threaded on intrusive recency lists by slot number: one
-//! for open TCP flows, one for UDP, one for flows that closed (FIN both
-//! ways or RST). Each list's timeout is fixed, so the head of each list is
-//! always its next flow to expire. A tracked flow costs its slot (the
-//! `Flow` and two 32-bit links) and its share of the index (4 bytes and a
-//! control byte per bucket): no allocation of its own.
+//! Flows live in pages of slots, found through a hash index that holds
+//! only slot numbers, and are threaded on intrusive recency lists by slot
+//! number: one for open TCP flows, one for UDP, one for flows that closed
+//! (FIN both ways or RST). A page grows as a `Vec` does up to its fixed
+//! size and then never moves, so growing the table copies at most one
+//! page. Each list's timeout is fixed, so the head of each list is always
+//! its next flow to expire. A tracked flow costs its slot (the `Flow` and
+//! two 32-bit links) and its share of the index (4 bytes and a control
+//! byte per bucket): no allocation of its own.
 
 use super::key::{FlowKey, Transport};
 use super::state::{CloseReason, Flow};
@@ -42,7 +43,7 @@ pub enum List {
 
 impl List {
     fn of(flow: &Flow) -> List {
-        match (flow.closing, flow.key.transport) {
+        match (flow.closing(), flow.key.transport) {
             (Some(_), _) => List::Closing,
             (None, Transport::Tcp) => List::Tcp,
             (None, Transport::Udp) => List::Udp,
@@ -180,7 +181,7 @@ impl FlowTable {
         };
         self.unlink(list, id);
         if let Some(f) = self.get_mut(id) {
-            f.closing = Some(reason);
+            f.set_closing(reason);
         }
         self.link_back(List::Closing, id);
     }
@@ -373,7 +374,7 @@ mod tests {
         assert!(t.pop_idle(List::Tcp, 100).unwrap().key == key(5, Transport::Tcp));
         assert!(t.pop_idle(List::Tcp, 100).is_none());
         let closed = t.pop_idle(List::Closing, 100).unwrap();
-        assert_eq!(closed.closing, Some(CloseReason::Fin));
+        assert_eq!(closed.closing(), Some(CloseReason::Fin));
         assert_eq!(t.drain().len(), 1);
         assert!(t.is_empty());
         assert_eq!(t.find(&key(4, Transport::Udp)), None);

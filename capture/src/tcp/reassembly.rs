@@ -55,10 +55,10 @@ pub struct StreamCounters {
 }
 
 /// One direction of a TCP connection, in 32 bytes while nothing unusual
-/// happened: stream positions far from `next` are kept as their low 32
+/// happened: stream positions other than `next` are kept as their low 32
 /// bits and read back as the offset nearest `next` (they never lie 2 GiB
-/// away from it: acknowledgements more than 1 GiB ahead are ignored, and
-/// one that `next` passes is dropped). Held segments and the rarer
+/// away from it: acknowledgements and FINs more than 1 GiB from it are
+/// ignored, and an acknowledgement that `next` passes is dropped). Held segments and the rarer
 /// counters live in a box made at the first retransmission, hole or gap.
 #[derive(Debug, Default)]
 pub struct Stream {
@@ -76,6 +76,8 @@ pub struct Stream {
 }
 
 const STARTED: u8 = 1;
+/// How far from `next` an acknowledgement or a FIN may be and still count.
+const FAR: u64 = 1 << 30;
 const ACKED: u8 = 2;
 const FIN: u8 = 4;
 
@@ -172,6 +174,9 @@ impl Stream {
         }
         let start = unwrap(seq, self.base, self.next);
         let len = data.len() as i64;
+        // A FIN more than 1 GiB from where the stream is: a broken or
+        // foreign sequence number, not this side's end.
+        let fin = fin && (start + len + i64::from(cut)).abs_diff(self.next as i64) <= FAR;
         if fin {
             let at = (start + len + i64::from(cut)).max(0);
             if self.flags & FIN == 0 || at < near(self.fin_at, self.next) {
@@ -303,16 +308,15 @@ impl Stream {
             return;
         }
         let at = unwrap(ack, self.base, self.next);
-        // Only an acknowledgement ahead of what was seen matters; ignore
-        // those more than 1 GiB ahead: a broken or foreign ACK field, not
+        // Only an acknowledgement ahead of what was seen moves the mark;
+        // one more than 1 GiB ahead is a broken or foreign ACK field, not
         // a real acknowledgement.
-        if at <= self.next as i64 || at as u64 > self.next + (1 << 30) {
-            return;
-        }
-        let at = at as u64;
-        if self.acked().is_none_or(|a| a < at) {
-            self.acked = at as u32;
-            self.flags |= ACKED;
+        if at > self.next as i64 && at as u64 <= self.next + FAR {
+            let at = at as u64;
+            if self.acked().is_none_or(|a| a < at) {
+                self.acked = at as u32;
+                self.flags |= ACKED;
+            }
         }
         while let (Some(first), Some(acked)) = (self.first_held(), self.acked()) {
             if acked < first || first <= self.next {
