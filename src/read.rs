@@ -336,7 +336,7 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         }
     }
     eprintln!(
-        "procflow: process windows: {} written ({} early, table full), {} flows arrived after their window was written",
+        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written)",
         w.stats.emitted, w.stats.evicted, w.stats.late_flows
     );
 }
