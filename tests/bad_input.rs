@@ -181,3 +181,73 @@ fn unusable_feed_stops_the_read() {
         b"{\"earlier\":true}\n"
     );
 }
+
+/// A pcapng block: type, length, body padded to 4, length again.
+fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = body.to_vec();
+    b.resize(body.len().div_ceil(4) * 4, 0);
+    let len = (12 + b.len()) as u32;
+    [
+        &kind.to_le_bytes()[..],
+        &len.to_le_bytes(),
+        &b,
+        &len.to_le_bytes(),
+    ]
+    .concat()
+}
+
+#[test]
+fn packet_times_past_year_9999_are_held_there() {
+    // A pcapng capture whose 64-bit timestamps are at the very top of the
+    // range, then back at 1970: one TCP SYN three times.
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut idb = vec![1, 0, 0, 0];
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    let mut frame = vec![0u8; 6];
+    frame.extend_from_slice(&[0x11; 6]);
+    frame.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0]);
+    frame.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+    frame.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02]);
+    frame.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    let mut bytes = [block(0x0A0D_0D0A, &shb), block(1, &idb)].concat();
+    for ts in [u64::MAX, u64::MAX - 1, 5] {
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&frame);
+        bytes.extend_from_slice(&block(6, &epb));
+    }
+    let p = temp("far-future.pcapng", &bytes);
+    let p = p.to_str().expect("path");
+    let feed = temp(
+        "far-future.jsonl",
+        b"{\"ts\":\"9999-12-31T23:59:59Z\",\"host\":\"h\",\"proto\":\"tcp\",\"src_ip\":\"10.0.0.1\",\"src_port\":40000,\"dst_ip\":\"10.0.0.2\",\"dst_port\":80,\"pid\":3}\n",
+    );
+    for threads in ["1", "2"] {
+        let run = procflow(&["flows", "--threads", threads, p]);
+        assert!(run.status.success(), "{}", run.stderr);
+        let records: Vec<serde_json::Value> = run
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("record"))
+            .collect();
+        assert_eq!(records.len(), 1, "{}", run.stdout);
+        assert_eq!(records[0]["event"]["start"], "9999-12-31T23:59:59.999999Z");
+        assert_eq!(records[0]["source"]["packets"], 3);
+        let run = procflow(&[
+            "read",
+            "--threads",
+            threads,
+            "--feed",
+            feed.to_str().expect("path"),
+            "--no-learn",
+            p,
+        ]);
+        assert!(run.status.success(), "{}", run.stderr);
+        assert!(run.stdout.contains("\"pid\":3"), "{}", run.stdout);
+    }
+}

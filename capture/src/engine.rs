@@ -57,7 +57,7 @@ impl Engine {
                 for shard in &mut self.shards {
                     shard.advance(ts, out);
                 }
-                self.next_sync = ts + SECOND;
+                self.next_sync = ts.saturating_add(SECOND);
             }
         }
         match decode(link, frame) {

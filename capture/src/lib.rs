@@ -33,6 +33,9 @@ pub mod stats;
 pub mod tcp;
 pub mod time;
 
+#[cfg(test)]
+mod test_captures;
+
 pub use config::FlowConfig;
 pub use engine::Engine;
 pub use record::FlowRecord;

@@ -220,7 +220,7 @@ impl ParallelEngine {
         if ts > self.now {
             self.now = ts;
             if ts >= self.next_sync {
-                self.next_sync = ts + SYNC_EVERY;
+                self.next_sync = ts.saturating_add(SYNC_EVERY);
                 self.sync(out);
             }
         }

@@ -135,11 +135,7 @@ impl OfflineSource {
                         FileFormat::Pcap => 16 + u64::from(h.caplen),
                         FileFormat::Pcapng => 32 + u64::from(h.caplen).next_multiple_of(4),
                     };
-                    let go_on = f(
-                        secs.saturating_mul(1_000_000).saturating_add(frac),
-                        p.data,
-                        h.len,
-                    );
+                    let go_on = f(crate::time::from_parts(secs, frac), p.data, h.len);
                     if !go_on {
                         break;
                     }

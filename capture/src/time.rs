@@ -9,6 +9,19 @@ pub type Micros = u64;
 /// One second in [`Micros`].
 pub const SECOND: Micros = 1_000_000;
 
+/// The latest packet time procflow keeps, 9999-12-31T23:59:59.999999Z: a
+/// capture's later times are taken as this one, so every sum and every
+/// signed difference of packet times stays in range.
+pub const LATEST: Micros = 253_402_300_799_999_999;
+
+/// Packet time from a capture's seconds and microseconds, held to
+/// [`LATEST`].
+pub fn from_parts(secs: u64, micros: u64) -> Micros {
+    secs.saturating_mul(SECOND)
+        .saturating_add(micros)
+        .min(LATEST)
+}
+
 /// Formats packet time as RFC 3339 in UTC with microseconds,
 /// e.g. `2023-11-14T22:13:20.000001Z`.
 pub fn rfc3339(ts: Micros) -> String {

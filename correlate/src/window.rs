@@ -427,7 +427,7 @@ impl ProcessWindows {
             image,
             executable: exe.clone(),
             start,
-            end: start + length,
+            end: start.saturating_add(length),
             ..ProcessWindow::default()
         });
         w.add(f);

@@ -141,10 +141,10 @@ pub fn run(
                 match iface.cap.next_packet() {
                     Ok(p) => {
                         got += 1;
-                        let ts = u64::try_from(p.header.ts.tv_sec)
-                            .unwrap_or(0)
-                            .saturating_mul(1_000_000)
-                            .saturating_add(u64::try_from(p.header.ts.tv_usec).unwrap_or(0));
+                        let ts = capture::time::from_parts(
+                            u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
+                            u64::try_from(p.header.ts.tv_usec).unwrap_or(0),
+                        );
                         if let Some(poke) = &poke {
                             if syn_hint(iface.link, p.data) {
                                 let _ = poke.try_send(());

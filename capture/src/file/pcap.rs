@@ -88,9 +88,7 @@ impl PcapParser {
         } else {
             u64::from(frac)
         };
-        let ts = u64::from(secs)
-            .saturating_mul(1_000_000)
-            .saturating_add(micros);
+        let ts = crate::time::from_parts(u64::from(secs), micros);
         Record::Packet(
             PacketRef {
                 link: self.link,

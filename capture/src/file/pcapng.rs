@@ -46,11 +46,12 @@ impl Interface {
             }
         };
         let off = self.offset_secs.saturating_mul(1_000_000);
-        if off >= 0 {
+        let ts = if off >= 0 {
             us.saturating_add(off.unsigned_abs())
         } else {
             us.saturating_sub(off.unsigned_abs())
-        }
+        };
+        ts.min(crate::time::LATEST)
     }
 }
 

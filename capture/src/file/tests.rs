@@ -31,37 +31,9 @@ fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-fn captures_in(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            captures_in(&p, out);
-        } else if p
-            .extension()
-            .is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap")
-        {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn same_packets_as_libpcap_on_every_capture() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = Vec::new();
-    captures_in(&root.join("pcaps"), &mut files);
-    let corpus = std::env::var_os("PROCFLOW_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/corpus"));
-    let before = files.len();
-    captures_in(&corpus, &mut files);
-    if files.len() == before {
-        eprintln!("same_packets_as_libpcap_on_every_capture: corpus not found at {}: only pcaps/ compared", corpus.display());
-    }
-    files.sort();
+    let files = crate::test_captures::every_capture("same_packets_as_libpcap_on_every_capture");
     let mut packets = 0usize;
     for f in &files {
         let (a, ao) = ours(f);
@@ -349,13 +321,7 @@ fn pcapng_sections_interfaces_and_resolutions() {
 
 #[test]
 fn the_shard_hint_agrees_with_the_full_decode() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = Vec::new();
-    captures_in(&root.join("pcaps"), &mut files);
-    let corpus = std::env::var_os("PROCFLOW_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/corpus"));
-    captures_in(&corpus, &mut files);
+    let files = crate::test_captures::every_capture("the_shard_hint_agrees_with_the_full_decode");
     let (mut hinted, mut fallback) = (0u64, 0u64);
     for f in &files {
         let mut src = FileSource::open(f).unwrap();

@@ -76,7 +76,7 @@ impl Shard {
             self.now = now;
             if now >= self.next_sweep {
                 self.expire(out);
-                self.next_sweep = now + SECOND;
+                self.next_sweep = now.saturating_add(SECOND);
             }
         }
     }
@@ -94,25 +94,26 @@ impl Shard {
         let (key, forward) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let opening_syn = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-        if opening_syn {
+        // One lookup per packet, whatever happens below.
+        let mut found = self.table.find(&key);
+        if let (true, Some(id)) = (opening_syn, found) {
             // A new SYN on a flow that closed, or a SYN with another initial
             // sequence number, is a new connection on the same ports (a new
             // connect()): write the old flow out and start afresh.
             let seq = pkt.tcp.map_or(0, |t| t.seq);
-            let found = self.table.find(&key);
-            let reused = found.and_then(|id| self.table.get(id)).is_some_and(|f| {
+            let reused = self.table.get(id).is_some_and(|f| {
                 f.closing().is_some()
                     || (f.dir(forward) == TO_SERVER && f.syn_seq().is_some_and(|s| s != seq))
             });
-            if let Some(id) = found.filter(|_| reused) {
+            if reused {
+                found = None;
                 if let Some(old) = self.table.remove(id) {
                     let reason = old.closing().unwrap_or(CloseReason::Idle);
                     self.emit(old, reason, out);
                 }
             }
         }
-        // The common case, one lookup: a packet of a flow already tracked.
-        let id = match self.table.find(&key) {
+        let id = match found {
             Some(id) => id,
             None => {
                 if self.table.full() {

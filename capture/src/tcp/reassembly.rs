@@ -124,7 +124,7 @@ impl Stream {
             c.overflows = x.overflows;
         }
         // Every offset below `next` was either delivered or declared missed.
-        c.delivered = self.next - c.missed;
+        c.delivered = self.next.saturating_sub(c.missed);
         c
     }
 
