@@ -151,9 +151,17 @@ impl App {
     }
 
     fn detect(&mut self, limits: &AppLimits, to_server: bool, view: &[u8]) -> Mode {
+        let switched = self.http.as_ref().is_some_and(|h| h.upgraded());
         if http::starts_message(to_server, view) {
-            self.http
-                .get_or_insert_with(|| Box::new(Http::new(limits.http)));
+            match self.http.as_mut() {
+                // HTTP inside a CONNECT tunnel: read as HTTP again.
+                Some(h) if h.in_connect_tunnel() => h.reopen(),
+                // After a 101 the stream speaks another protocol (WebSocket,
+                // HTTP/2): handed over, its bytes counted by the flow.
+                Some(_) if switched => return Mode::Opaque,
+                Some(_) => {}
+                None => self.http = Some(Box::new(Http::new(limits.http))),
+            }
             Mode::Http
         } else if tls::starts_record(view) {
             self.tls
@@ -253,5 +261,112 @@ impl App {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tunnel_tests {
+    use super::*;
+
+    fn limits() -> AppLimits {
+        AppLimits {
+            http: HttpLimits {
+                max_transactions: 64,
+                max_header_bytes: 16 << 10,
+                max_field_len: 256,
+            },
+            max_tls_hello: 1 << 16,
+        }
+    }
+
+    fn run(exchange: &[(bool, &[u8])]) -> App {
+        let l = limits();
+        let mut app = App::new();
+        for (to_server, bytes) in exchange {
+            app.data(&l, *to_server, bytes);
+        }
+        app.finish(&l);
+        app
+    }
+
+    #[test]
+    fn http_inside_connect_is_read_as_http() {
+        let app = run(&[
+            (
+                true,
+                b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n",
+            ),
+            (false, b"HTTP/1.1 200 Connection established\r\n\r\n"),
+            (true, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+            (false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ]);
+        let txs = &app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+        assert_eq!(txs.len(), 2);
+        assert_eq!(txs[0].method.as_deref(), Some("CONNECT"));
+        assert_eq!((txs[0].request_bytes, txs[0].response_bytes), (57, 39));
+        assert_eq!(txs[1].method.as_deref(), Some("GET"));
+        assert_eq!(txs[1].host.as_deref(), Some("example.com"));
+        assert_eq!((txs[1].request_bytes, txs[1].response_bytes), (37, 40));
+        assert_eq!(txs[1].response_body_bytes, 2);
+        assert_eq!(app.protocol(), Some(Protocol::Http));
+    }
+
+    #[test]
+    fn inner_bytes_in_the_same_chunk_as_the_answer() {
+        let app = run(&[
+            (
+                true,
+                b"CONNECT a:80 HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            ),
+            (
+                false,
+                b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            ),
+            (true, b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ]);
+        let txs = app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+        let got: Vec<_> = txs.iter().map(|t| (t.uri.as_deref(), t.status)).collect();
+        // /x was sent before the tunnel opened: a pipelined request that
+        // waits behind the CONNECT. The 204 inside the tunnel has no
+        // request the parser saw inside it; /y follows inside.
+        assert_eq!(
+            got,
+            [
+                (Some("a:80"), Some(200)),
+                (Some("/x"), None),
+                (None, Some(204)),
+                (Some("/y"), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn after_101_the_stream_is_handed_over() {
+        for inner in [
+            &b"GET /again HTTP/1.1\r\n\r\n"[..],
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ] {
+            let app = run(&[
+                (true, b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"),
+                (false, b"HTTP/1.1 101 Switching Protocols\r\n\r\n"),
+                (true, inner),
+                (false, b"\x81\x02hi"),
+            ]);
+            let txs = app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+            assert_eq!(txs.len(), 1);
+            assert_eq!(txs[0].status, Some(101));
+            assert_eq!(app.mode, Mode::Opaque);
+        }
+    }
+
+    #[test]
+    fn nested_connects_never_loop() {
+        let mut ex: Vec<(bool, &[u8])> = Vec::new();
+        for _ in 0..1000 {
+            ex.push((true, b"CONNECT a:80 HTTP/1.1\r\n\r\n"));
+            ex.push((false, b"HTTP/1.1 200 OK\r\n\r\n"));
+        }
+        let app = run(&ex);
+        assert_eq!(app.http.as_ref().map(|h| h.txs.len()), Some(64));
     }
 }

@@ -167,6 +167,10 @@ impl Tls {
             let (body, rest) = chunk.split_at(take);
             d.left -= take;
             chunk = rest;
+            if d.content == CONTENT_APPLICATION_DATA {
+                self.count_app(to_server, take);
+                continue;
+            }
             if d.content == CONTENT_HANDSHAKE && !d.hello_done {
                 if d.hello.len() + body.len() > self.max_hello {
                     d.hello_done = true;
@@ -209,13 +213,18 @@ impl Tls {
         }
         d.content = t;
         d.left = len;
-        if t == CONTENT_APPLICATION_DATA {
-            if to_server {
-                self.info.app_bytes_out += len as u64;
-            } else {
-                self.info.app_bytes_in += len as u64;
-            }
-        }
+    }
+
+    /// Application-data bytes of one direction, counted as they arrive
+    /// (never the record's declared length: a record cut by the end of the
+    /// capture counts what was sent of it).
+    fn count_app(&mut self, to_server: bool, n: usize) {
+        let app = if to_server {
+            &mut self.info.app_bytes_out
+        } else {
+            &mut self.info.app_bytes_in
+        };
+        *app += n as u64;
     }
 
     /// Parses the first handshake message once all of it is buffered.
@@ -301,6 +310,11 @@ impl Tls {
         if let Some(d) = self.dirs.get_mut(idx) {
             if (len as usize) < d.left && d.content != CONTENT_HANDSHAKE {
                 d.left -= len as usize;
+                // Sent inside the record, only not captured (as HTTP bodies
+                // count gaps); the flow's missed bytes say so.
+                if d.content == CONTENT_APPLICATION_DATA {
+                    self.count_app(to_server, len as usize);
+                }
             } else {
                 d.lost = true;
             }
@@ -343,5 +357,19 @@ mod tests {
         t.data(false, &rec);
         assert_eq!(t.info.app_bytes_in, 4);
         assert_eq!(t.counters.parse_errors, 0);
+    }
+
+    #[test]
+    fn record_cut_by_the_capture_counts_what_was_seen() {
+        let mut t = Tls::new(1 << 16);
+        // A record declaring 18,432 bytes of which 67 were captured.
+        let mut rec = vec![0x17, 0x03, 0x03, 0x48, 0x00];
+        rec.extend(std::iter::repeat_n(7u8, 67));
+        t.data(true, &rec);
+        assert_eq!(t.info.app_bytes_out, 67);
+        // A gap inside the record counts as sent, then the rest arrives.
+        t.gap(true, 100);
+        t.data(true, &[1u8; 33]);
+        assert_eq!(t.info.app_bytes_out, 200);
     }
 }

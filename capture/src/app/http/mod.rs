@@ -157,6 +157,9 @@ pub struct Http {
     resp: Side,
     pending: VecDeque<Pending>,
     limits: HttpLimits,
+    /// The tunnel was opened by CONNECT (HTTP may run inside it), not by
+    /// a 101 switch to another protocol.
+    connect_tunnel: bool,
 }
 
 impl Http {
@@ -169,6 +172,7 @@ impl Http {
             resp: Side::new(),
             pending: VecDeque::new(),
             limits,
+            connect_tunnel: false,
         }
     }
 
@@ -386,6 +390,7 @@ impl Http {
         });
         let tunnel = status == 101 || (p.connect && (200..300).contains(&status));
         self.resp.phase = if tunnel {
+            self.connect_tunnel = status != 101;
             self.req.phase = Phase::Tunnel;
             Phase::Tunnel
         } else if p.head || status == 204 || status == 304 {
@@ -478,6 +483,21 @@ impl Http {
     /// True once the connection left HTTP.
     pub fn upgraded(&self) -> bool {
         matches!(self.req.phase, Phase::Tunnel)
+    }
+
+    /// True when the connection left HTTP through a CONNECT tunnel, inside
+    /// which HTTP may run again (a 101 switch leaves HTTP/1.x for good).
+    pub fn in_connect_tunnel(&self) -> bool {
+        self.upgraded() && self.connect_tunnel
+    }
+
+    /// Reads the tunnel's own HTTP: both directions start again at a
+    /// message head; the transactions recorded so far are kept.
+    pub fn reopen(&mut self) {
+        self.req = Side::new();
+        self.resp = Side::new();
+        self.pending.clear();
+        self.connect_tunnel = false;
     }
 }
 
