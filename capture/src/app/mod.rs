@@ -300,7 +300,7 @@ mod tunnel_tests {
             (true, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
             (false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
         ]);
-        let txs = &app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+        let txs = app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
         assert_eq!(txs.len(), 2);
         assert_eq!(txs[0].method.as_deref(), Some("CONNECT"));
         assert_eq!((txs[0].request_bytes, txs[0].response_bytes), (57, 39));
