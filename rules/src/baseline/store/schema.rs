@@ -133,23 +133,28 @@ pub fn quick_check(conn: &Connection, path: &str) -> Result<(), StoreError> {
             },
             other => other,
         })?;
-    match problems.first() {
-        Some(ok) if ok == "ok" => Ok(()),
-        first => {
-            let count = match problems.len() {
-                n if n >= 10 => "10 or more problems".to_string(),
-                1 => "1 problem".to_string(),
-                n => format!("{n} problems"),
-            };
-            Err(StoreError::Damaged {
-                path: path.into(),
-                why: format!(
-                    "{} (PRAGMA quick_check found {count})",
-                    first.map_or("no answer", String::as_str)
-                ),
-            })
-        }
+    if problems.first().map(String::as_str) == Some("ok") {
+        return Ok(());
     }
+    // One line for the user: SQLite heads a report with the database's
+    // name and puts several problems in one row.
+    let lines: Vec<&str> = problems
+        .iter()
+        .flat_map(|p| p.lines())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("*** in database"))
+        .collect();
+    let count = match lines.len() {
+        n if problems.len() >= 10 => format!("{n} or more problems"),
+        1 => "1 problem".to_string(),
+        n => format!("{n} problems"),
+    };
+    Err(StoreError::Damaged {
+        path: path.into(),
+        why: format!(
+            "{} (PRAGMA quick_check found {count})",
+            lines.first().copied().unwrap_or("no answer")
+        ),
+    })
 }
 
 /// Writes one row back unchanged and commits: the file, its directory and
