@@ -61,14 +61,25 @@ fn learn(db: &Path, config: &str) -> Command {
 
 /// `procflow read` of the new traffic against `db`, alerts on stdout.
 fn read(db: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_procflow"));
+    read_from(
+        Path::new(env!("CARGO_BIN_EXE_procflow")),
+        scenario(),
+        db,
+        extra,
+    )
+}
+
+/// `read` with the binary and the scenario's files found elsewhere.
+fn read_from(bin: &Path, inputs: &Path, db: &Path, extra: &[&str]) -> Command {
+    let f = |name: &str| s(&inputs.join(name));
+    let mut c = Command::new(bin);
     c.args([
         "read",
-        &file("detection.pcap"),
+        &f("detection.pcap"),
         "--feed",
-        &file("detection.feed.jsonl"),
+        &f("detection.feed.jsonl"),
     ])
-    .args(["--baseline", &s(db), "--config", &file("config.toml")])
+    .args(["--baseline", &s(db), "--config", &f("config.toml")])
     .args(["--alerts", "-", "--no-progress"])
     .args(extra);
     c
@@ -212,13 +223,48 @@ fn two_writers_that_wait_keep_every_window() {
     assert_eq!(dump(&db), dump(&seq), "the same as one run after the other");
 }
 
-/// Runs `c` as an unprivileged user when this is root (for whom file
-/// modes do not stop a write), as this user otherwise.
+/// Whether the read-only cases run as `nobody`: this is root, for whom
+/// file modes do not stop a write.
+fn as_nobody() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 fn unprivileged(mut c: Command) -> Command {
-    if nix::unistd::geteuid().is_root() {
+    if as_nobody() {
         c.uid(65534).gid(65534);
     }
     c
+}
+
+/// Whether every folder above `p` lets others through and `p` lets them
+/// read it.
+fn others_reach(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |q: &Path| std::fs::metadata(q).map_or(0, |m| m.permissions().mode());
+    mode(p) & 0o004 != 0
+        && p.ancestors()
+            .skip(1)
+            .all(|a| a.as_os_str().is_empty() || mode(a) & 0o001 != 0)
+}
+
+/// The binary and the scenario's files where `nobody` can read them: in
+/// place when it can, else copied under the system's temporary folder.
+fn reachable_inputs() -> (PathBuf, PathBuf) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_procflow"));
+    let names = ["detection.pcap", "detection.feed.jsonl", "config.toml"];
+    let in_place = others_reach(bin) && names.iter().all(|n| others_reach(&scenario().join(n)));
+    if !as_nobody() || in_place {
+        return (bin.to_path_buf(), scenario().to_path_buf());
+    }
+    let to = std::env::temp_dir().join(format!("procflow-baseline-ro-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&to);
+    std::fs::create_dir_all(&to).expect("temp dir");
+    set_mode(&to, 0o755);
+    std::fs::copy(bin, to.join("procflow")).expect("copy the binary");
+    for n in names {
+        std::fs::copy(scenario().join(n), to.join(n)).expect("copy an input");
+    }
+    (to.join("procflow"), to)
 }
 
 fn set_mode(p: &Path, mode: u32) {
@@ -238,11 +284,18 @@ fn listing(d: &Path) -> Vec<String> {
 
 #[test]
 fn a_read_only_baseline_is_judged_against_and_refused_for_learning() {
-    let d = dir("read-only");
+    let (bin, inputs) = reachable_inputs();
+    let d = if inputs == scenario() {
+        dir("read-only")
+    } else {
+        inputs.join("read-only")
+    };
+    std::fs::create_dir_all(&d).expect("dir");
     let learned = d.join("learned.db");
     ok(learn(&learned, &file("config.toml")));
     let want = ok(read(&learned, &["--no-learn"])).stdout;
     assert!(!want.is_empty(), "the scenario raises alerts");
+    let read = |db: &Path, extra: &[&str]| read_from(&bin, &inputs, db, extra);
     // A read-only file in a read-only directory, and a writable file in
     // a read-only directory.
     for (name, file_mode) in [("ro-file", 0o444), ("ro-dir", 0o666)] {
@@ -279,6 +332,9 @@ fn a_read_only_baseline_is_judged_against_and_refused_for_learning() {
             "{name}: nothing created beside it"
         );
         set_mode(&ro, 0o755);
+    }
+    if inputs != scenario() {
+        let _ = std::fs::remove_dir_all(&inputs);
     }
 }
 
@@ -319,4 +375,165 @@ fn a_damaged_baseline_is_reported_at_start() {
         assert!(err.starts_with(&want), "{what}: {err}");
         assert!(err.contains("(PRAGMA quick_check"), "{what}: {err}");
     }
+}
+
+/// Removes the baseline (not its lock file, which a killed writer held),
+/// then puts `start` in its place when given.
+fn reset(db: &Path, start: Option<&Path>) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    if let Some(s) = start {
+        std::fs::copy(s, db).expect("copy");
+    }
+}
+
+/// Runs `c` until it stops inside its commit `n`, and kills it there.
+fn stop_in_commit(mut c: Command, n: u64) {
+    let mut child = c
+        .env("PROCFLOW_FAILPOINT", format!("baseline-commit:{n}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let want = format!("failpoint baseline-commit:{n} reached");
+    let mut seen = String::new();
+    while !seen.contains(&want) {
+        let got = std::io::BufRead::read_line(&mut err, &mut seen).expect("stderr");
+        assert!(got > 0, "ended before commit {n}:\n{seen}");
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}
+
+/// What the baseline can hold after a kill: the dump after each number of
+/// commits (found by stopping inside the next one), and how long an
+/// uninterrupted run takes.
+fn committed_states(
+    cmd: &dyn Fn() -> Command,
+    db: &Path,
+    start: Option<&Path>,
+) -> (Vec<Vec<String>>, Duration) {
+    reset(db, start);
+    let before = start.map_or(0, |s| meta(s, "batches"));
+    let t = Instant::now();
+    ok(cmd());
+    let took = t.elapsed();
+    let last = dump(db);
+    let commits = meta(db, "batches") - before;
+    let mut states = Vec::new();
+    for n in 1..=commits {
+        reset(db, start);
+        stop_in_commit(cmd(), n);
+        states.push(dump(db));
+    }
+    states.push(last);
+    (states, took)
+}
+
+/// splitmix64: the kill moments, repeatable from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+/// What a killed run left: "absent", "empty" (no table yet) or
+/// "N commits"; panics on anything else.
+fn state_after_kill(db: &Path, states: &[Vec<String>], may_be_new: bool) -> String {
+    if !db.exists() {
+        assert!(may_be_new, "the baseline is gone");
+        return "absent".into();
+    }
+    let c = rusqlite::Connection::open(db).expect("opens after a kill");
+    let check: String = c
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .expect("quick_check");
+    assert_eq!(check, "ok");
+    let tables: i64 = c
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .expect("tables");
+    drop(c);
+    if tables == 0 {
+        assert!(may_be_new, "an existing baseline lost its tables");
+        return "empty".into();
+    }
+    let now = dump(db);
+    match states.iter().position(|s| *s == now) {
+        Some(n) => format!("{n} commits"),
+        None => panic!("not a state a commit leaves: {now:#?}"),
+    }
+}
+
+/// SIGKILL at random moments in `learn` (from no file) and `read` (from a
+/// learned baseline): after every kill the file opens, passes quick_check
+/// and holds exactly what some number of whole commits left, and the next
+/// writer gets the lock. `PROCFLOW_KILLS` (default 20; 100 for the full
+/// loop) and `PROCFLOW_KILL_SEED` (default from the clock) steer it.
+#[test]
+fn killed_at_random_moments_the_baseline_holds_the_last_commit() {
+    let d = dir("kills");
+    let (db, learned) = (d.join("baseline.db"), d.join("learned.db"));
+    let config = file("config.toml");
+    ok(learn(&learned, &config));
+    let learn_cmd = || learn(&db, &config);
+    let read_cmd = || read(&db, &[]);
+    let (learn_states, learn_time) = committed_states(&learn_cmd, &db, None);
+    let (read_states, read_time) = committed_states(&read_cmd, &db, Some(&learned));
+    assert_eq!(learn_states.len(), 1 + HISTORY_BATCHES as usize);
+    assert_eq!(read_states.len(), 3, "the new traffic's two batches");
+    assert_eq!(read_states[0], dump(&learned));
+
+    let kills = env_u64("PROCFLOW_KILLS").unwrap_or(20);
+    let seed = env_u64("PROCFLOW_KILL_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |t| t.as_nanos() as u64)
+    });
+    eprintln!("kill loop: {kills} kills, seed {seed} (PROCFLOW_KILL_SEED={seed} repeats them)");
+    let mut rng = Rng(seed);
+    let mut seen = std::collections::BTreeMap::<String, u64>::new();
+    for i in 0..kills {
+        let learning = i % 2 == 0;
+        let (cmd, states, took, start): (&dyn Fn() -> Command, _, _, _) = if learning {
+            (&learn_cmd, &learn_states, learn_time, None)
+        } else {
+            (&read_cmd, &read_states, read_time, Some(learned.as_path()))
+        };
+        reset(&db, start);
+        // Anywhere in the run and a little past its usual end; every
+        // other time near the end, where `read` commits.
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(10);
+        let at = Duration::from_micros(match i % 4 < 2 {
+            true => rng.next() % (us / 10 * 12),
+            false => us / 10 * 8 + rng.next() % (us / 10 * 3),
+        });
+        let mut child = cmd()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(at);
+        let _ = child.kill();
+        child.wait().expect("wait");
+        let state = state_after_kill(&db, states, learning);
+        // The kernel released the lock: the next writer opens the file.
+        let caps = rules::config::BaselineConfig::default();
+        drop(rules::baseline::Store::open(&db, caps).expect("the next writer opens it"));
+        let what = if learning { "learn" } else { "read" };
+        *seen.entry(format!("{what}: {state}")).or_default() += 1;
+    }
+    eprintln!("kill loop: states left (seed {seed}): {seen:?}");
+    assert_eq!(seen.values().sum::<u64>(), kills);
 }
