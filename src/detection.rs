@@ -8,8 +8,9 @@ use rules::format;
 use rules::{Baseline, Detector, Mode, Policy, Summary};
 use std::path::Path;
 
-/// Reads the configuration and opens the baseline, saying loudly when
-/// every process will count as unseen.
+/// Reads the configuration and opens the baseline: for writing (one writer
+/// at a time, checked whole and writable) when the run learns, read-only
+/// otherwise. Says loudly when every process will count as unseen.
 pub fn setup(baseline: Option<&Path>, config_path: Option<&Path>, mode: Mode) -> Result<Detector> {
     let config = match config_path {
         Some(p) => config::load(p)?,
@@ -17,24 +18,29 @@ pub fn setup(baseline: Option<&Path>, config_path: Option<&Path>, mode: Mode) ->
     };
     let window_secs = config.window_secs;
     let policy = Policy::new(config);
+    let caps = policy.config.baseline.clone();
     let (store, base) = match baseline {
-        Some(path) => {
-            let (store, base) = Store::open(path, policy.config.baseline.clone())?;
-            if store.damaged_rows > 0 {
-                eprintln!(
-                    "procflow: warning: baseline {}: {} damaged rows skipped",
-                    path.display(),
-                    store.damaged_rows
-                );
-            }
-            if mode.detect && base.images.is_empty() {
-                eprintln!(
-                    "procflow: warning: baseline {} is {}: every process counts as previously unseen",
-                    path.display(),
-                    if store.created { "new" } else { "empty" }
-                );
-            }
+        Some(path) if mode.learn => {
+            let (store, base) = Store::open(path, caps)?;
+            warn_baseline(path, store.damaged_rows, &base, mode, || {
+                if store.created {
+                    "new"
+                } else {
+                    "empty"
+                }
+            });
             (Some(store), base)
+        }
+        Some(path) => {
+            let (info, base) = Store::read(path, caps)?;
+            warn_baseline(path, info.damaged_rows, &base, mode, || {
+                if info.missing {
+                    "missing (not created: nothing is learned)"
+                } else {
+                    "empty"
+                }
+            });
+            (None, base)
         }
         None => {
             if mode.detect {
@@ -42,10 +48,34 @@ pub fn setup(baseline: Option<&Path>, config_path: Option<&Path>, mode: Mode) ->
                     "procflow: warning: no --baseline: every process counts as previously unseen, and nothing this run learns is kept"
                 );
             }
-            (None, Baseline::new(policy.config.baseline.clone()))
+            (None, Baseline::new(caps))
         }
     };
     Ok(Detector::new(policy, base, store, mode, window_secs))
+}
+
+/// Warns of damaged rows, and of a baseline with no image to judge by.
+fn warn_baseline(
+    path: &Path,
+    damaged_rows: u64,
+    base: &Baseline,
+    mode: Mode,
+    state: impl Fn() -> &'static str,
+) {
+    if damaged_rows > 0 {
+        eprintln!(
+            "procflow: warning: baseline {}: {} damaged rows skipped",
+            path.display(),
+            damaged_rows
+        );
+    }
+    if mode.detect && base.images.is_empty() {
+        eprintln!(
+            "procflow: warning: baseline {} is {}: every process counts as previously unseen",
+            path.display(),
+            state()
+        );
+    }
 }
 
 /// Settles the window length (`--window`, else the configuration's) and

@@ -68,6 +68,9 @@ pub struct BaselineConfig {
     pub max_hosts: usize,
     /// Windows of history before an image's own p99 is used.
     pub min_history_windows: u64,
+    /// Seconds a run that learns waits for another writer of the same
+    /// baseline to finish; 0: refused at once.
+    pub lock_wait_secs: u64,
 }
 
 /// `[prevalence]`.
@@ -284,6 +287,7 @@ impl Default for BaselineConfig {
             max_hosts_per_image: 1000,
             max_hosts: 100_000,
             min_history_windows: 5,
+            lock_wait_secs: 0,
         }
     }
 }
