@@ -162,6 +162,26 @@ pub struct LiveArgs {
     /// CA certificates (PEM) agents' client certificates must chain to.
     #[arg(long, value_name = "PEM")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Feed listener: connections at once, authenticated or not (when
+    /// authenticated peers hold them all, a newcomer is refused).
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    pub feed_max_connections: usize,
+    /// Feed listener: connections not yet authenticated at once; past it
+    /// the oldest makes room for the newcomer (authenticated peers never do).
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_UNAUTHENTICATED, value_name = "N")]
+    pub feed_max_unauthenticated: usize,
+    /// Feed listener: connections not yet authenticated from one address at
+    /// once; past it that address's oldest makes room.
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_PER_ADDRESS, value_name = "N")]
+    pub feed_max_per_address: usize,
+    /// Feed listener: seconds a connection has to finish its TLS handshake
+    /// and token line.
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_AUTH_TIMEOUT.as_secs_f64(), value_name = "SECS")]
+    pub feed_auth_timeout: f64,
+    /// Feed listener: seconds without data after which a connection is
+    /// closed (an agent keeps its place with an empty line now and then).
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_IDLE_TIMEOUT.as_secs_f64(), value_name = "SECS")]
+    pub feed_idle_timeout: f64,
     /// Write alerts (JSON lines, each flushed) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,

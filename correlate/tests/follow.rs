@@ -46,9 +46,14 @@ struct Fixture {
 }
 
 fn follow(path: &Path, start: StartAt) -> Fixture {
+    follow_with(path, start, |_| {})
+}
+
+fn follow_with(path: &Path, start: StartAt, tune: impl FnOnce(&mut FollowConfig)) -> Fixture {
     let mut cfg = FollowConfig::new(path);
     cfg.start = start;
     cfg.poll = Duration::from_millis(20);
+    tune(&mut cfg);
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = Arc::clone(&log);
     let logger: Logger = Arc::new(move |m: &str| l.lock().unwrap().push(m.to_string()));
@@ -206,7 +211,11 @@ fn a_file_that_is_no_feed_is_reported_and_its_successor_read() {
     append(&path, &format!("{}\n", native(2)));
     assert_eq!(f.pids(1), vec![2]);
     let log = f.log.lock().unwrap().clone();
-    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[1].contains(": rotated (another file has the name)"),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -221,4 +230,119 @@ fn a_directory_is_an_error() {
         e,
         format!("feed {}: cannot open: is a directory", d.display())
     );
+}
+
+impl Fixture {
+    /// The log so far.
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// Overwrites the file from its start in one write, without truncating:
+/// what copytruncate and a quick writer leave between two looks.
+fn rewrite(path: &Path, text: &str) {
+    let mut f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn a_writer_still_on_the_rotated_file_loses_nothing() {
+    let d = temp_dir("rotate-late");
+    let path = d.join("feed.jsonl");
+    let old = d.join("feed.jsonl.1");
+    append(&path, &format!("{}\n{}\n", native(1), native(2)));
+    let f = follow_with(&path, StartAt::Beginning, |c| {
+        c.rotate_grace = Duration::from_millis(500);
+    });
+    assert_eq!(f.pids(2), vec![1, 2]);
+    // logrotate's create: renamed, a new empty file at once; the writer
+    // still writes to its old file before it reopens the name.
+    std::fs::rename(&path, &old).unwrap();
+    append(&path, "");
+    f.wait_stats("the new file opened", |s| s.rotations == 1 && s.opened == 2);
+    append(&old, &format!("{}\n", native(3)));
+    assert_eq!(f.pids(1), vec![3]);
+    append(&path, &format!("{}\n", native(4)));
+    assert_eq!(f.pids(1), vec![4]);
+    // Quiet for the grace: the old file is done with.
+    std::thread::sleep(Duration::from_millis(700));
+    append(&old, &format!("{}\n", native(5)));
+    f.no_more_events();
+    let s = f.wait_stats("all counted", |s| s.lines == 4);
+    assert_eq!((s.events, s.rotations, s.truncations), (4, 1, 0));
+    assert_eq!(s.reports.len(), 2);
+    assert_eq!((s.reports[0].lines, s.reports[0].events), (3, 3));
+    assert_eq!((s.reports[1].lines, s.reports[1].events), (1, 1));
+    let log = f.log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].ends_with(
+        "feed.jsonl: rotated (another file has the name): reading the new one from its start, and the old one while it grows"
+    ), "{log:?}");
+}
+
+#[test]
+fn a_file_rewritten_past_the_offset_is_read_again_from_its_start() {
+    let d = temp_dir("copytruncate");
+    let path = d.join("feed.jsonl");
+    append(&path, &format!("{}\n{}\n", native(1), native(2)));
+    let f = follow(&path, StartAt::Beginning);
+    assert_eq!(f.pids(2), vec![1, 2]);
+    f.wait_stats("read to the end", |s| s.lines == 2);
+    // copytruncate, then the writer's next lines, longer than what was
+    // read: the size alone cannot tell; the bytes before the offset can.
+    let copy = std::fs::read(&path).unwrap();
+    std::fs::write(d.join("feed.jsonl.1"), copy).unwrap();
+    rewrite(
+        &path,
+        &format!("{}\n{}\n{}\n", native(13), native(14), native(15)),
+    );
+    assert_eq!(f.pids(3), vec![13, 14, 15]);
+    let s = f.wait_stats("counted", |s| s.lines == 5);
+    assert_eq!(
+        (s.events, s.bad_lines, s.truncations, s.opened),
+        (5, 0, 1, 2)
+    );
+    assert_eq!((s.reports[1].lines, s.reports[1].events), (3, 3));
+    f.no_more_events();
+    let log = f.log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].ends_with(
+            "feed.jsonl: truncated (or rewritten from its start): reading it again from its start"
+        ),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn copytruncate_and_truncation_to_a_smaller_size_lose_no_later_line() {
+    let d = temp_dir("truncate-smaller");
+    let path = d.join("feed.jsonl");
+    let first = format!("{}\n", native(1));
+    append(&path, &format!("{first}{}\n{}\n", native(2), native(3)));
+    let f = follow(&path, StartAt::Beginning);
+    assert_eq!(f.pids(3), vec![1, 2, 3]);
+    // Cut back to its first line, then written on: the file is read
+    // again from its start, what it holds now.
+    let file = OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(first.len() as u64).unwrap();
+    drop(file);
+    f.wait_stats("truncated", |s| s.truncations == 1);
+    append(&path, &format!("{}\n", native(4)));
+    assert_eq!(f.pids(2), vec![1, 4]);
+    // copytruncate: copied away, emptied, written on.
+    std::fs::copy(&path, d.join("feed.jsonl.1")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.wait_stats("emptied", |s| s.truncations == 2);
+    append(&path, &format!("{}\n", native(5)));
+    assert_eq!(f.pids(1), vec![5]);
+    let s = f.wait_stats("counted", |s| s.lines == 6);
+    assert_eq!((s.events, s.bad_lines, s.opened, s.rotations), (6, 0, 3, 0));
+    f.no_more_events();
+    assert_eq!(f.log().len(), 2, "{:?}", f.log());
 }

@@ -225,6 +225,7 @@ fn token_mode_refuses_wrong_and_missing_tokens() {
         p.closed.as_deref(),
         Some("authentication failed: not authenticated within 300 ms")
     );
+    assert_eq!((p.auth_failed, p.report.lines), (true, 0));
     f.no_more_events();
     // The right token: in, lines numbered from the token line.
     let mut d = f.connect();
@@ -248,7 +249,8 @@ fn token_mode_refuses_wrong_and_missing_tokens() {
     );
     assert_eq!((p.report.events, p.report.bad_lines), (2, 1));
     assert_eq!(p.report.bad_examples[0].line, 3);
-    assert_eq!(s.auth_failed, 3);
+    assert_eq!((s.auth_failed, s.auth_timeouts), (3, 1));
+    assert_eq!((s.displaced, s.displaced_per_address, s.refused), (0, 0, 0));
     // Three failures from one address: one notice.
     let log = f.log.lock().unwrap().clone();
     assert_eq!(log.len(), 1, "{log:?}");
@@ -399,6 +401,8 @@ fn idle_connections_are_closed() {
         p.closed.as_deref(),
         Some("idle timeout (300 ms without data)")
     );
+    let s = f.listener.stats();
+    assert_eq!((s.idle_timeouts, s.auth_timeouts, s.active), (1, 0, 0));
 }
 
 #[test]
@@ -533,6 +537,16 @@ fn tls_client(
 
 /// A listener with TLS: its CA, and the files it was given.
 fn tls_fixture(dir: &str, client_ca: bool, token: Option<&str>) -> (Fixture, Ca) {
+    tls_fixture_with(dir, client_ca, token, |_| {})
+}
+
+/// [`tls_fixture`], with the configuration tuned by `tune`.
+fn tls_fixture_with(
+    dir: &str,
+    client_ca: bool,
+    token: Option<&str>,
+    tune: impl FnOnce(&mut ListenConfig),
+) -> (Fixture, Ca) {
     let d = temp_dir(dir);
     let ca = Ca::new("procflow test CA");
     let (server, server_key) = ca.leaf(&["localhost", "127.0.0.1"], "feed listener", false);
@@ -546,6 +560,7 @@ fn tls_fixture(dir: &str, client_ca: bool, token: Option<&str>) -> (Fixture, Ca)
         client_ca: client_ca.then(|| d.join("ca.pem")),
     });
     cfg.token = token.map(str::to_string);
+    tune(&mut cfg);
     (start(cfg, log), ca)
 }
 
@@ -662,4 +677,158 @@ fn forced_format_is_used_for_every_connection() {
     assert_eq!(e.host, "sensor-feed");
     let p = f.closed(1);
     assert_eq!((p.report.format, p.report.bad_lines), ("auditd", 1));
+}
+
+// ---- Strangers -------------------------------------------------------------
+
+/// Writes the token line and `lines` native lines numbered from `first`.
+fn send_as_agent(s: &mut impl Write, token: &str, first: u16, lines: u16) {
+    let mut all = format!("token {token}\n");
+    for i in first..first + lines {
+        all.push_str(&native(i));
+        all.push('\n');
+    }
+    s.write_all(all.as_bytes()).unwrap();
+    s.flush().unwrap();
+}
+
+/// `n` connections to `addr` that never say a word, held open.
+fn strangers(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect()
+}
+
+#[test]
+fn a_flood_of_strangers_never_keeps_an_agent_out() {
+    let (mut cfg, log) = config();
+    // Both stacks: strangers come from 127.0.0.1, an agent from ::1.
+    cfg.addr = "[::]:0".parse().unwrap();
+    cfg.token = Some("fl00d-T0ken".into());
+    cfg.max_unauthenticated = 16;
+    cfg.max_per_address = 8;
+    // Longer than the test: no stranger times out, the counts are exact.
+    cfg.auth_timeout = Duration::from_secs(60);
+    let f = start(cfg, log);
+    let port = f.addr().port();
+    let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+    let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let flood = std::thread::spawn(move || strangers(v4, 500));
+    f.wait_stats("the flood under way", |s| s.accepted >= 100);
+    // An agent from another address during the flood.
+    let t = Instant::now();
+    let mut a = TcpStream::connect(v6).unwrap();
+    send_as_agent(&mut a, "fl00d-T0ken", 1, 20);
+    let got = f.recv(20);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    for (e, i) in got.iter().zip(1..) {
+        assert_native(e, i);
+    }
+    let held = flood.join().unwrap();
+    assert_eq!(held.len(), 500);
+    // Each stranger beyond the eighth took the place of the oldest.
+    f.wait_stats("the flood admitted", |s| {
+        s.accepted == 501 && s.unauthenticated == 8 && s.active == 9
+    });
+    // An agent from the strangers' own address, all 500 still held open.
+    let mut b = TcpStream::connect(v4).unwrap();
+    send_as_agent(&mut b, "fl00d-T0ken", 21, 5);
+    for (e, i) in f.recv(5).iter().zip(21..) {
+        assert_native(e, i);
+    }
+    let s = f.wait_stats("the second agent in", |s| {
+        s.accepted == 502 && s.totals.events == 25 && s.active == 9
+    });
+    assert_eq!(
+        (s.refused, s.displaced, s.displaced_per_address),
+        (0, 0, 493)
+    );
+    assert_eq!(
+        (s.auth_failed, s.auth_timeouts, s.unauthenticated),
+        (0, 0, 7)
+    );
+    let agents: Vec<_> = s
+        .peers
+        .iter()
+        .filter(|p| p.state == PeerState::Open)
+        .collect();
+    assert_eq!(agents.len(), 2);
+    assert_eq!(agents.iter().map(|p| p.report.events).sum::<u64>(), 25);
+    let displaced = s
+        .peers
+        .iter()
+        .find(|p| p.state == PeerState::Closed)
+        .unwrap();
+    assert_eq!(
+        displaced.closed.as_deref(),
+        Some(
+            "displaced before authenticating: 8 unauthenticated connections from 127.0.0.1 at once"
+        )
+    );
+    assert_eq!((displaced.auth_failed, displaced.report.lines), (false, 0));
+    // One notice for the flooding address.
+    let log = f.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].starts_with("feed listener: 127.0.0.1: displaced before"),
+        "{log:?}"
+    );
+    assert!(f.listener.shutdown().summary().starts_with(
+        "502 connections (0 refused at the cap, 493 unauthenticated displaced by newer ones, 493 of them for the per-address cap, 0 failed authentication"
+    ));
+    drop(held);
+}
+
+#[test]
+fn a_tls_agent_gets_in_past_strangers_holding_every_place() {
+    let (f, ca) = tls_fixture_with("tls-flood", true, None, |c| {
+        c.auth_timeout = Duration::from_secs(60);
+    });
+    // Strangers that never start a handshake fill the places of their
+    // address (the default 8), displacing one another.
+    let held = strangers(f.addr(), 200);
+    f.wait_stats("the flood admitted", |s| {
+        s.accepted == 200 && s.unauthenticated == 8 && s.active == 8
+    });
+    let (agent, agent_key) = ca.leaf(&["agent-9.example"], "agent-9", true);
+    let mut good = tls_client(f.addr(), &ca, Some(client_cert(&agent, &agent_key)));
+    for i in 1..=3 {
+        writeln!(good, "{}", native(i)).unwrap();
+    }
+    good.flush().unwrap();
+    for (e, i) in f.recv(3).iter().zip(1..) {
+        assert_native(e, i);
+    }
+    let s = f.wait_stats("the agent in", |s| s.totals.events == 3 && s.active == 8);
+    assert_eq!(
+        (s.refused, s.displaced, s.displaced_per_address),
+        (0, 0, 193)
+    );
+    assert_eq!((s.auth_failed, s.unauthenticated), (0, 7));
+    let p = s.peers.iter().find(|p| p.id == 201).unwrap();
+    assert_eq!(p.identity.as_deref(), Some("O=procflow test, CN=agent-9"));
+    drop(held);
+}
+
+#[test]
+fn a_peer_dripping_its_handshake_is_closed_at_the_deadline() {
+    let (f, _ca) = tls_fixture_with("tls-drip", true, None, |c| {
+        c.auth_timeout = Duration::from_millis(500);
+    });
+    let mut s = f.connect();
+    // A TLS record header announcing a long handshake, then a byte at a
+    // time: every read gets something, so only the deadline ends it.
+    s.write_all(&[0x16, 0x03, 0x01, 0x40, 0x00]).unwrap();
+    let t = Instant::now();
+    let end = t + WAIT;
+    while s.write_all(&[0]).is_ok() {
+        assert!(Instant::now() < end, "still open after {:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let p = f.closed(1);
+    assert_eq!(
+        p.closed.as_deref(),
+        Some("authentication failed: not authenticated within 500 ms")
+    );
+    let st = f.listener.stats();
+    assert_eq!((st.auth_failed, st.auth_timeouts, st.active), (1, 1, 0));
 }

@@ -15,6 +15,12 @@ use crossbeam_channel::{bounded, Receiver};
 /// Events buffered per source before it waits (files) or drops (agents).
 const PER_SOURCE: usize = 16_384;
 
+/// A number of seconds given on the command line.
+fn secs(flag: &str, v: f64) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(v)
+        .map_err(|_| anyhow::anyhow!("{flag} {v}: not a number of seconds"))
+}
+
 /// The running feed sources.
 pub struct Feeds {
     /// (feed id, receiver) per source.
@@ -84,6 +90,11 @@ impl Feeds {
                     (None, None) if args.tls_client_ca.is_none() => None,
                     _ => anyhow::bail!("--tls-cert and --tls-key go together (with --tls-client-ca for client certificates)"),
                 };
+                cfg.max_connections = args.feed_max_connections;
+                cfg.max_unauthenticated = args.feed_max_unauthenticated;
+                cfg.max_per_address = args.feed_max_per_address;
+                cfg.auth_timeout = secs("--feed-auth-timeout", args.feed_auth_timeout)?;
+                cfg.idle_timeout = secs("--feed-idle-timeout", args.feed_idle_timeout)?;
                 let (tx, rx) = bounded(PER_SOURCE);
                 let l = FeedListener::start(cfg, tx)?;
                 eprintln!("procflow: feed listener on {}", l.local_addr());

@@ -186,10 +186,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         );
     }
     if let Some(l) = &feeds_end.listener {
-        eprintln!(
-            "procflow: feed listener: {} connections ({} refused at the cap, {} failed authentication), {} lines, {} socket events, {} bad lines, {} dropped",
-            l.accepted, l.refused, l.auth_failed, l.totals.lines, l.totals.events, l.totals.bad_lines, l.totals.dropped
-        );
+        eprintln!("procflow: feed listener: {}", l.summary());
     }
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
     let (baseline, summary) = detector.into_parts();

@@ -22,15 +22,47 @@ pub(crate) enum Start {
 /// Where the content starts.
 pub(crate) struct Leading {
     pub(crate) kind: Start,
-    /// Number of the line the first content byte is on.
+    /// Number of the line the first content byte is on; for
+    /// [`Start::Empty`], the number of lines.
     pub(crate) line: u64,
 }
 
+/// A byte-order mark at the start of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bom {
+    /// UTF-8: dropped.
+    Utf8,
+    /// UTF-16 (either order): the input is refused.
+    Utf16,
+    /// None.
+    None,
+}
+
+/// Why a UTF-16 input is refused.
+pub(crate) const UTF16: &str = "UTF-16 text: convert the export to UTF-8 first";
+
+/// The byte-order mark `input` starts with. Only the input's first bytes
+/// can be one (every reader asks here, and only there): the same bytes
+/// further on are text like any other.
+pub(crate) fn bom(input: &[u8]) -> Bom {
+    if input.starts_with(&[0xFF, 0xFE]) || input.starts_with(&[0xFE, 0xFF]) {
+        Bom::Utf16
+    } else if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        Bom::Utf8
+    } else {
+        Bom::None
+    }
+}
+
 /// Skips a UTF-8 byte-order mark and leading blank space (counting the
-/// lines it spans), and tells what comes next, without consuming it.
+/// lines it spans), and tells what comes next, without consuming it. A
+/// line is what ends at a newline or at the end of the input, if it holds
+/// any byte (a mark included), as the streaming reader counts them.
 pub(crate) fn skip_leading(r: &mut impl BufRead) -> io::Result<Leading> {
     let mut line = 1u64;
     let mut first = true;
+    // Bytes since the last newline: the last line, if the input ends.
+    let mut tail = false;
     loop {
         let buf = match r.fill_buf() {
             Ok(b) => b,
@@ -40,20 +72,23 @@ pub(crate) fn skip_leading(r: &mut impl BufRead) -> io::Result<Leading> {
         if buf.is_empty() {
             return Ok(Leading {
                 kind: Start::Empty,
-                line,
+                line: line - u64::from(!tail),
             });
         }
-        if first {
-            first = false;
-            if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
-                return Ok(Leading {
-                    kind: Start::Utf16,
-                    line,
-                });
-            }
-            if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                r.consume(3);
-                continue;
+        if std::mem::take(&mut first) {
+            match bom(buf) {
+                Bom::Utf16 => {
+                    return Ok(Leading {
+                        kind: Start::Utf16,
+                        line,
+                    })
+                }
+                Bom::Utf8 => {
+                    r.consume(3);
+                    tail = true;
+                    continue;
+                }
+                Bom::None => {}
             }
         }
         let blank = buf
@@ -76,6 +111,9 @@ pub(crate) fn skip_leading(r: &mut impl BufRead) -> io::Result<Leading> {
                 .map_or(0, |i| i + 1);
             r.consume(keep);
             return Ok(Leading { kind, line });
+        }
+        if let Some(&last) = buf.last() {
+            tail = last != b'\n';
         }
         r.consume(blank);
     }

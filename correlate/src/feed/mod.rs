@@ -311,17 +311,13 @@ pub fn read_reader<R: BufRead>(
     };
     match start.kind {
         detect::Start::Empty => {
-            ctx.report.lines = start.line.saturating_sub(1);
+            ctx.report.lines = start.line;
             if format != FeedFormat::Auto {
                 ctx.report.format = format.name();
             }
             return Ok(report);
         }
-        detect::Start::Utf16 => {
-            return Err(format_err(
-                "UTF-16 text: convert the export to UTF-8 first".into(),
-            ))
-        }
+        detect::Start::Utf16 => return Err(format_err(detect::UTF16.into())),
         detect::Start::Xml
             if matches!(
                 format,
@@ -344,7 +340,10 @@ pub fn read_reader<R: BufRead>(
     }
 
     let mut lines = Lines::new(reader, MAX_LINE, start.line);
-    let mut parser = LineParser::new(name, format, default_host).starting_at(start.line);
+    // The mark, if any, was dealt with above, at the input's start.
+    let mut parser = LineParser::new(name, format, default_host)
+        .starting_at(start.line)
+        .past_the_start();
     while let Some((_, line)) = lines.next_line().map_err(read_err)? {
         match line {
             Line::Text(t) => parser.line(t, sink)?,

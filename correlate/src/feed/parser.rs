@@ -82,6 +82,14 @@ impl LineParser {
         self
     }
 
+    /// The input's first bytes were read by the caller, who dealt with a
+    /// byte-order mark there: the first line taken here is not checked
+    /// for one (the same bytes later on are text like any other).
+    pub(crate) fn past_the_start(mut self) -> Self {
+        self.first = false;
+        self
+    }
+
     /// The line cap the caller cuts lines at, named in the reason of a
     /// line that is over it (default [`MAX_LINE`]).
     pub fn with_max_line(mut self, max: usize) -> Self {
@@ -165,12 +173,12 @@ impl LineParser {
         let mut bytes = bytes;
         if std::mem::take(&mut self.first) {
             if let Some(b) = bytes {
-                if b.starts_with(&[0xFF, 0xFE]) || b.starts_with(&[0xFE, 0xFF]) {
-                    self.phase = Phase::Failed(
-                        self.format_error("UTF-16 text: convert the export to UTF-8 first".into()),
-                    );
-                } else {
-                    bytes = Some(b.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(b));
+                match detect::bom(b) {
+                    detect::Bom::Utf16 => {
+                        self.phase = Phase::Failed(self.format_error(detect::UTF16.into()));
+                    }
+                    detect::Bom::Utf8 => bytes = b.get(3..),
+                    detect::Bom::None => {}
                 }
             }
         }

@@ -10,6 +10,11 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Bytes remembered from just before the read offset, to tell a file that
+/// was truncated and written again past that offset between two looks
+/// (logrotate's copytruncate) from one that only grew.
+const TAIL: usize = 64;
+
 /// What identifies a file apart from its name: device and inode.
 pub(crate) type FileId = Option<(u64, u64)>;
 
@@ -31,7 +36,9 @@ pub(crate) enum Change {
     Same,
     /// Another file has its name now.
     Replaced,
-    /// The open file got shorter than what was read of it.
+    /// The open file got shorter than what was read of it, or what was
+    /// read last is no longer where it was (truncated, then written again
+    /// past that point).
     Truncated,
 }
 
@@ -59,6 +66,10 @@ pub(crate) struct Generation {
     before: u64,
     /// It is not a feed: nothing more is read of it.
     failed: bool,
+    /// The last bytes read (up to [`TAIL`]), ending at `pos`.
+    tail: Vec<u8>,
+    /// Which file opened it is (1: the first), to find its report.
+    pub(crate) seq: u64,
 }
 
 /// Events of one file handed over, and what became of them.
@@ -87,16 +98,24 @@ impl Generation {
         let name = path.display().to_string();
         let mut split = LineSplitter::new(max_line);
         let mut parser = LineParser::new(&name, format, default_host).with_max_line(max_line);
-        let (mut pos, mut before) = (0, 0);
+        let (mut pos, mut before, mut tail) = (0, 0, Vec::new());
         if at_end {
             let (lines, mid_line) = count_lines(&mut file, meta.len(), stop)?;
-            pos = file.seek(SeekFrom::Start(meta.len()))?;
+            pos = meta.len();
+            let from = pos.saturating_sub(TAIL as u64);
+            file.seek(SeekFrom::Start(from))?;
+            file.by_ref().take(pos - from).read_to_end(&mut tail)?;
+            pos = file.seek(SeekFrom::Start(from + tail.len() as u64))?;
             before = lines;
             if mid_line {
                 split.discard_partial();
                 before += 1;
             }
             parser = parser.starting_at(before + 1);
+            if pos > 0 {
+                // A byte-order mark is for the file's first bytes only.
+                parser = parser.past_the_start();
+            }
         }
         Ok(Self {
             file,
@@ -106,6 +125,8 @@ impl Generation {
             parser,
             before,
             failed: false,
+            tail,
+            seq: 0,
         })
     }
 
@@ -147,6 +168,7 @@ impl Generation {
             };
             self.pos += n as u64;
             let bytes = buf.get(..n).unwrap_or_default();
+            self.remember(bytes);
             let r = self.lines(bytes, out, false);
             progress(self);
             if r != Outcome::Caught {
@@ -188,8 +210,40 @@ impl Generation {
         }
         match self.file.metadata() {
             Ok(m) if m.len() < self.pos => Change::Truncated,
+            Ok(_) if !self.tail_in_place() => Change::Truncated,
             _ => Change::Same,
         }
+    }
+
+    /// Keeps the last [`TAIL`] bytes read.
+    fn remember(&mut self, bytes: &[u8]) {
+        let keep = bytes.len().min(TAIL);
+        let new = bytes.get(bytes.len() - keep..).unwrap_or_default();
+        let old = (self.tail.len() + new.len()).saturating_sub(TAIL);
+        self.tail.drain(..old.min(self.tail.len()));
+        self.tail.extend_from_slice(new);
+    }
+
+    /// The bytes last read are still just before the offset (a file the
+    /// size of which cannot say it was rewritten from its start).
+    #[cfg(unix)]
+    fn tail_in_place(&self) -> bool {
+        use std::os::unix::fs::FileExt;
+        if self.tail.is_empty() {
+            return true;
+        }
+        let mut now = vec![0u8; self.tail.len()];
+        let at = self.pos.saturating_sub(self.tail.len() as u64);
+        match self.file.read_exact_at(&mut now, at) {
+            Ok(()) => now == self.tail,
+            // Gone shorter meanwhile: the size says so at the next look.
+            Err(_) => true,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn tail_in_place(&self) -> bool {
+        true
     }
 
     /// Pushes `bytes` (or, with `end`, the rest) through the splitter and

@@ -8,10 +8,15 @@
 //! - The file may not exist yet: the follower waits for it, and reads a
 //!   file that appears from its beginning.
 //! - Rotation: when another file takes the name (its inode changes) the
-//!   old one is read to its end first, then the new one from its start;
-//!   when the file is truncated it is read again from its start. Each file
-//!   read has its own [`FeedReport`] (its own line numbers). What a writer
-//!   adds to a renamed file after the new one appeared is not read.
+//!   new one is read from its start, and the old one is still read beside
+//!   it until it has not grown for `rotate_grace` (a writer may write to
+//!   its old file until it reopens the name). When the file is truncated
+//!   it is read again from its start; so is a file truncated and written
+//!   again past the point read between two looks (logrotate's
+//!   copytruncate), told by the last bytes read no longer being where
+//!   they were. Each is counted and logged in one line. Each file read
+//!   has its own [`FeedReport`] (its own line numbers). What copytruncate
+//!   copied away before the follower read it is only in the copy.
 //! - The sink is waited for when full (the file holds what is not read
 //!   yet), unless `send_timeout` is set; once stopping, events that find
 //!   no room are dropped and counted.
@@ -31,12 +36,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Reports of files read kept in [`FollowStats::reports`].
 pub const MAX_REPORTS: usize = 8;
 /// Default time between two looks at the file.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(150);
+/// Default time a rotated file is still read after it last grew.
+pub const DEFAULT_ROTATE_GRACE: Duration = Duration::from_secs(10);
 /// Bytes read at a time.
 const READ_BUF: usize = 64 << 10;
 
@@ -65,6 +72,10 @@ pub struct FollowConfig {
     pub poll: Duration,
     /// Longest line, in bytes; a longer one is a bad line.
     pub max_line: usize,
+    /// A rotated file is read beside the new one until it has not grown
+    /// for this long (one rotated file at a time: a second rotation ends
+    /// the reading of the first).
+    pub rotate_grace: Duration,
     /// How long a full sink is waited for before an event is dropped and
     /// counted; `None`: as long as it takes.
     pub send_timeout: Option<Duration>,
@@ -83,6 +94,7 @@ impl FollowConfig {
             start: StartAt::End,
             poll: DEFAULT_POLL,
             max_line: MAX_LINE,
+            rotate_grace: DEFAULT_ROTATE_GRACE,
             send_timeout: None,
             log: stderr_logger(),
         }
@@ -98,6 +110,7 @@ impl std::fmt::Debug for FollowConfig {
             .field("start", &self.start)
             .field("poll", &self.poll)
             .field("max_line", &self.max_line)
+            .field("rotate_grace", &self.rotate_grace)
             .field("send_timeout", &self.send_timeout)
             .finish_non_exhaustive()
     }
@@ -225,11 +238,18 @@ impl Drop for FileFollower {
     }
 }
 
+/// A rotated file still read beside the new one, and when it last grew.
+struct Draining {
+    g: Generation,
+    grew: Instant,
+}
+
 /// The follower thread.
 fn run(sh: &Shared) {
     let cfg = &sh.cfg;
     let mut buf = vec![0u8; READ_BUF];
     let mut cur: Option<Generation> = None;
+    let mut old: Option<Draining> = None;
     let mut done = Done::default();
     let mut first_look = true;
     let dropped = Cell::new(0u64);
@@ -251,69 +271,62 @@ fn run(sh: &Shared) {
         if cur.is_none() {
             let at_end = first_look && cfg.start == StartAt::End;
             first_look = false;
-            match Generation::open(
-                &cfg.path,
-                cfg.format,
-                &cfg.default_host,
-                cfg.max_line,
-                at_end,
-                &sh.stop,
-            ) {
-                Ok(g) => {
-                    open_error_logged = false;
-                    let mut st = sh.stats();
-                    st.waiting = false;
-                    st.opened += 1;
-                    if st.reports.len() >= MAX_REPORTS {
-                        st.reports.remove(0);
-                        st.reports_forgotten += 1;
-                    }
-                    st.reports.push(g.report().clone());
-                    drop(st);
-                    cur = Some(g);
-                }
-                Err(e) if e.kind() == ErrorKind::NotFound => sh.stats().waiting = true,
-                Err(e) => {
-                    let msg = format!("feed {}: cannot open: {e}", cfg.path.display());
-                    if !std::mem::replace(&mut open_error_logged, true) {
-                        (cfg.log)(&msg);
-                    }
-                    sh.stats().error = Some(msg);
-                }
+            cur = open(sh, at_end, &mut open_error_logged);
+        }
+        let mut out = Delivery {
+            send: &mut send,
+            stop: &sh.stop,
+        };
+        if let Some(d) = old.as_mut() {
+            let at = d.g.offset();
+            let outcome = d.g.read_new(&mut buf, &mut out, &mut |_| {});
+            failed(sh, &outcome);
+            if d.g.offset() != at {
+                d.grew = Instant::now();
+            } else if d.grew.elapsed() >= cfg.rotate_grace || outcome != Outcome::Caught {
+                retire(sh, old.take().map(|d| d.g), &mut out, &mut done);
             }
         }
         if let Some(g) = cur.as_mut() {
-            let mut out = Delivery {
-                send: &mut send,
-                stop: &sh.stop,
-            };
-            let mut outcome = g.read_new(&mut buf, &mut out, &mut |g| publish(sh, g, &done));
             let change = g.change(&cfg.path);
-            if change != Change::Same && outcome == Outcome::Caught {
-                // What was written just before the change is still its.
-                outcome = g.read_new(&mut buf, &mut out, &mut |g| publish(sh, g, &done));
-                if outcome == Outcome::Caught {
-                    outcome = g.finish(&mut out);
-                }
-            }
+            // After a truncation what follows the offset is new content,
+            // read from the start; a replaced file is read to its end.
+            let outcome = if change == Change::Truncated {
+                Outcome::Caught
+            } else {
+                g.read_new(&mut buf, &mut out, &mut |g| {
+                    publish(sh, Some(g), old.as_ref(), &done)
+                })
+            };
             failed(sh, &outcome);
-            publish(sh, g, &done);
-            if change != Change::Same {
-                done.add(g);
-                let mut st = sh.stats();
-                match change {
-                    Change::Replaced => st.rotations += 1,
-                    _ => st.truncations += 1,
+            publish(sh, Some(g), old.as_ref(), &done);
+            let path = cfg.path.display();
+            match change {
+                Change::Same if outcome == Outcome::Stopped => break,
+                Change::Same => {}
+                Change::Replaced => {
+                    sh.stats().rotations += 1;
+                    (cfg.log)(&format!(
+                        "feed {path}: rotated (another file has the name): reading the new one from its start, and the old one while it grows"
+                    ));
+                    retire(sh, old.take().map(|d| d.g), &mut out, &mut done);
+                    old = cur.take().map(|g| Draining {
+                        g,
+                        grew: Instant::now(),
+                    });
+                    continue;
                 }
-                drop(st);
-                cur = None;
-                // The new file (or the file anew) at once, from its start.
-                continue;
-            }
-            if outcome == Outcome::Stopped {
-                break;
+                Change::Truncated => {
+                    sh.stats().truncations += 1;
+                    (cfg.log)(&format!(
+                        "feed {path}: truncated (or rewritten from its start): reading it again from its start"
+                    ));
+                    retire(sh, cur.take(), &mut out, &mut done);
+                    continue;
+                }
             }
         }
+        publish(sh, cur.as_ref(), old.as_ref(), &done);
         let mut st = sh.stats();
         st.dropped = dropped.get();
         st.waiting = !cfg.path.exists();
@@ -322,16 +335,82 @@ fn run(sh: &Shared) {
             break;
         }
     }
-    if let Some(g) = cur.as_mut() {
-        let mut out = Delivery {
-            send: &mut send,
-            stop: &sh.stop,
-        };
-        let outcome = g.finish(&mut out);
-        failed(sh, &outcome);
-        publish(sh, g, &done);
+    let mut out = Delivery {
+        send: &mut send,
+        stop: &sh.stop,
+    };
+    retire(sh, old.map(|d| d.g), &mut out, &mut done);
+    let offset = cur.as_ref().map(Generation::offset);
+    retire(sh, cur, &mut out, &mut done);
+    publish(sh, None, None, &done);
+    let mut st = sh.stats();
+    st.offset = offset.unwrap_or(st.offset);
+    st.dropped = dropped.get();
+}
+
+/// Opens the file under the name, if there is one, and starts its report.
+fn open(sh: &Shared, at_end: bool, error_logged: &mut bool) -> Option<Generation> {
+    let cfg = &sh.cfg;
+    let opened = Generation::open(
+        &cfg.path,
+        cfg.format,
+        &cfg.default_host,
+        cfg.max_line,
+        at_end,
+        &sh.stop,
+    );
+    match opened {
+        Ok(mut g) => {
+            *error_logged = false;
+            let mut st = sh.stats();
+            st.waiting = false;
+            st.opened += 1;
+            g.seq = st.opened;
+            if st.reports.len() >= MAX_REPORTS {
+                st.reports.remove(0);
+                st.reports_forgotten += 1;
+            }
+            st.reports.push(g.report().clone());
+            Some(g)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            sh.stats().waiting = true;
+            None
+        }
+        Err(e) => {
+            let msg = format!("feed {}: cannot open: {e}", cfg.path.display());
+            if !std::mem::replace(error_logged, true) {
+                (cfg.log)(&msg);
+            }
+            sh.stats().error = Some(msg);
+            None
+        }
     }
-    sh.stats().dropped = dropped.get();
+}
+
+/// Ends a file no longer read: its unfinished last line is read as a
+/// line, and its counts join those of the files done with.
+fn retire(sh: &Shared, g: Option<Generation>, out: &mut Delivery<'_>, done: &mut Done) {
+    if let Some(g) = g {
+        let outcome = g_finish(g, out, sh, done);
+        failed(sh, &outcome);
+    }
+}
+
+/// Finishes `g`, keeps its last counts in its report, and adds them up.
+fn g_finish(mut g: Generation, out: &mut Delivery<'_>, sh: &Shared, done: &mut Done) -> Outcome {
+    let outcome = g.finish(out);
+    if let Some(r) = report_of(&mut sh.stats(), g.seq) {
+        r.clone_from(g.report());
+    }
+    done.add(&g);
+    outcome
+}
+
+/// The report of the `seq`th file opened, if still kept.
+fn report_of(st: &mut FollowStats, seq: u64) -> Option<&mut FeedReport> {
+    let i = seq.checked_sub(1 + st.reports_forgotten)?;
+    st.reports.get_mut(usize::try_from(i).ok()?)
 }
 
 /// Notes (and logs, once per file) that a file cannot be read further.
@@ -355,16 +434,24 @@ impl Done {
     }
 }
 
-/// Copies the counts of the file being read into the stats.
-fn publish(sh: &Shared, g: &Generation, done: &Done) {
-    let r = g.report();
+/// Copies the counts of the files being read (the current one, and a
+/// rotated one still read) into the stats.
+fn publish(sh: &Shared, cur: Option<&Generation>, old: Option<&Draining>, done: &Done) {
+    let gens = || cur.into_iter().chain(old.map(|d| &d.g));
     let mut st = sh.stats();
-    st.lines = done.lines + g.lines_read();
-    st.events = done.events + r.events;
-    st.bad_lines = done.bad_lines + r.bad_lines;
-    st.skipped = done.skipped + r.skipped.values().sum::<u64>();
-    st.offset = g.offset();
-    if let Some(last) = st.reports.last_mut() {
-        last.clone_from(r);
+    st.lines = done.lines + gens().map(Generation::lines_read).sum::<u64>();
+    st.events = done.events + gens().map(|g| g.report().events).sum::<u64>();
+    st.bad_lines = done.bad_lines + gens().map(|g| g.report().bad_lines).sum::<u64>();
+    st.skipped = done.skipped
+        + gens()
+            .map(|g| g.report().skipped.values().sum::<u64>())
+            .sum::<u64>();
+    if let Some(g) = cur {
+        st.offset = g.offset();
+    }
+    for g in gens() {
+        if let Some(r) = report_of(&mut st, g.seq) {
+            r.clone_from(g.report());
+        }
     }
 }

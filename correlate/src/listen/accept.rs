@@ -1,10 +1,13 @@
-//! The acceptor thread: takes connections in under the cap, one thread
-//! each, and at shutdown closes their sockets and joins them.
+//! The acceptor thread: takes connections in under the caps, one thread
+//! each; closes the sockets of those displaced by newer ones and of those
+//! past the authentication deadline (so that no peer, however it drips
+//! its bytes, outstays it); and at shutdown closes every socket and joins
+//! the threads.
 //!
 //! The listening socket is non-blocking and polled, so that a stop is seen
 //! within [`ACCEPT_POLL`] without any wake-up trick.
 
-use super::stats::{PeerState, PeerStats};
+use super::stats::{Arrival, CloseKind, PeerState, PeerStats};
 use super::{conn, Shared};
 use crate::feed::FeedReport;
 use std::io::ErrorKind;
@@ -12,7 +15,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Wait between two looks at an idle listening socket.
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
@@ -21,6 +24,7 @@ const ERROR_PAUSE: Duration = Duration::from_millis(200);
 
 /// A connection being served.
 struct Served {
+    id: u64,
     handle: JoinHandle<()>,
     /// A handle on its socket, to shut it at shutdown.
     stream: Option<TcpStream>,
@@ -31,6 +35,10 @@ pub(crate) fn run(listener: TcpListener, sh: Arc<Shared>) {
     let mut served: Vec<Served> = Vec::new();
     while !sh.stop.load(Ordering::Relaxed) {
         reap(&mut served);
+        let late = sh.table.lock().overdue(Instant::now());
+        for id in late {
+            shut(&served, id);
+        }
         match listener.accept() {
             Ok((stream, addr)) => admit(stream, addr, &sh, &mut served),
             Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),
@@ -68,38 +76,56 @@ fn reap(served: &mut Vec<Served>) {
     }
 }
 
-/// Takes a connection in, or refuses it over the cap.
+/// Shuts the socket of connection `id`, whose thread then ends it.
+fn shut(served: &[Served], id: u64) {
+    if let Some(stream) = served
+        .iter()
+        .find(|s| s.id == id)
+        .and_then(|s| s.stream.as_ref())
+    {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Takes a connection in (making room if need be), or refuses it.
 fn admit(stream: TcpStream, addr: SocketAddr, sh: &Arc<Shared>, served: &mut Vec<Served>) {
-    let cap = sh.cfg.max_connections;
-    let id = {
-        let mut table = sh.table.lock();
-        if table.live() >= cap {
-            let notice = table.refuse(addr, cap);
-            drop(table);
-            if let Some(n) = notice {
-                (sh.cfg.log)(&n);
+    let pending = sh.cfg.authenticates();
+    let peer = PeerStats {
+        id: 0,
+        addr,
+        identity: None,
+        connected_at: crate::live::now_micros(),
+        state: if pending {
+            PeerState::Authenticating
+        } else {
+            PeerState::Open
+        },
+        closed: None,
+        auth_failed: false,
+        report: FeedReport::new(&addr.to_string()),
+        dropped: 0,
+        throttled_ms: 0,
+    };
+    let now = Instant::now();
+    let (arrival, notice) = sh.table.lock().arrive(peer, pending, sh.cfg.limits(), now);
+    if let Some(n) = notice {
+        (sh.cfg.log)(&n);
+    }
+    let id = match arrival {
+        Arrival::Refused => return,
+        Arrival::Admitted { id, victim } => {
+            if let Some(v) = victim {
+                shut(served, v);
             }
-            return;
+            id
         }
-        table.admit(PeerStats {
-            id: 0,
-            addr,
-            identity: None,
-            connected_at: crate::live::now_micros(),
-            state: PeerState::Authenticating,
-            closed: None,
-            auth_failed: false,
-            report: FeedReport::new(&addr.to_string()),
-            dropped: 0,
-            throttled_ms: 0,
-        })
     };
     // Accepted sockets do not inherit non-blocking mode on Linux; be sure.
     if let Err(e) = stream.set_nonblocking(false) {
         let _ = sh
             .table
             .lock()
-            .close(id, format!("socket setup failed: {e}"), false);
+            .close(id, format!("socket setup failed: {e}"), CloseKind::Normal);
         return;
     }
     let handle_on_socket = stream.try_clone().ok();
@@ -109,14 +135,15 @@ fn admit(stream: TcpStream, addr: SocketAddr, sh: &Arc<Shared>, served: &mut Vec
         .spawn(move || conn::serve(stream, id, addr, &shared));
     match spawned {
         Ok(handle) => served.push(Served {
+            id,
             handle,
             stream: handle_on_socket,
         }),
         Err(e) => {
-            let _ = sh
-                .table
-                .lock()
-                .close(id, format!("cannot start a thread: {e}"), false);
+            let _ =
+                sh.table
+                    .lock()
+                    .close(id, format!("cannot start a thread: {e}"), CloseKind::Normal);
         }
     }
 }

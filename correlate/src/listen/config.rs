@@ -38,17 +38,29 @@ pub struct ListenConfig {
     /// Shared token: the first line of every connection must be
     /// `token <TOKEN>`, else it is closed and nothing it sent is used.
     pub token: Option<String>,
-    /// Connections served at once; more are refused (and counted).
+    /// Connections served at once, authenticated or not. When they are
+    /// all authenticated a newcomer is refused (and counted); otherwise the
+    /// oldest unauthenticated one makes room.
     pub max_connections: usize,
+    /// Connections not yet authenticated, at once (when peers
+    /// authenticate). Past it the oldest pending connection of the address
+    /// holding the most is closed to make room (and counted), so a flood
+    /// of strangers never keeps an agent out; authenticated peers are
+    /// never displaced.
+    pub max_unauthenticated: usize,
+    /// Connections not yet authenticated from one address, at once; past
+    /// it the oldest of that address is closed to make room (and counted).
+    pub max_per_address: usize,
     /// Longest line, in bytes; a longer one is a bad line.
     pub max_line: usize,
     /// Lines a connection may send per second (0: no limit); past it the
     /// connection is read more slowly.
     pub max_lines_per_sec: u32,
-    /// A connection that sends nothing for this long is closed.
+    /// A connection that sends nothing for this long is closed (an agent
+    /// with nothing to say keeps its place by sending an empty line).
     pub idle_timeout: Duration,
     /// A connection must finish its TLS handshake and send its token line
-    /// within this time.
+    /// within this time, else it is closed (and counted).
     pub auth_timeout: Duration,
     /// How long a full sink is waited for before an event is dropped (and
     /// counted against its peer). Waiting holds back only that peer's
@@ -61,14 +73,19 @@ pub struct ListenConfig {
 
 /// Default cap on connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default cap on connections not yet authenticated.
+pub const DEFAULT_MAX_UNAUTHENTICATED: usize = 32;
+/// Default cap on connections not yet authenticated from one address.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 8;
 /// Default longest line: 64 KiB.
 pub const DEFAULT_MAX_LINE: usize = 64 << 10;
 /// Default line rate per connection.
 pub const DEFAULT_MAX_LINES_PER_SEC: u32 = 20_000;
 /// Default idle timeout.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Default time to authenticate.
-pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time to authenticate: a TLS handshake and one line take a few
+/// round trips.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default wait for a full sink.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -83,6 +100,8 @@ impl ListenConfig {
             tls: None,
             token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_unauthenticated: DEFAULT_MAX_UNAUTHENTICATED,
+            max_per_address: DEFAULT_MAX_PER_ADDRESS,
             max_line: DEFAULT_MAX_LINE,
             max_lines_per_sec: DEFAULT_MAX_LINES_PER_SEC,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -95,6 +114,15 @@ impl ListenConfig {
     /// Peers must prove who they are: with a client CA, or a token.
     pub fn authenticates(&self) -> bool {
         self.token.is_some() || self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+    }
+
+    /// The admission caps.
+    pub(crate) fn limits(&self) -> super::admit::Limits {
+        super::admit::Limits {
+            max_connections: self.max_connections,
+            max_unauthenticated: self.max_unauthenticated,
+            max_per_address: self.max_per_address,
+        }
     }
 
     /// Checks what can be checked before binding.
@@ -112,6 +140,12 @@ impl ListenConfig {
         }
         if self.max_connections == 0 {
             return config("the connection cap must be at least 1".into());
+        }
+        if self.max_unauthenticated == 0 || self.max_per_address == 0 {
+            return config("the caps on unauthenticated connections must be at least 1".into());
+        }
+        if self.auth_timeout.is_zero() || self.idle_timeout.is_zero() {
+            return config("the authentication and idle timeouts must be more than 0".into());
         }
         if self.max_line == 0 {
             return config("the line cap must be at least 1 byte".into());
@@ -133,6 +167,8 @@ impl std::fmt::Debug for ListenConfig {
             .field("tls", &self.tls)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("max_connections", &self.max_connections)
+            .field("max_unauthenticated", &self.max_unauthenticated)
+            .field("max_per_address", &self.max_per_address)
             .field("max_line", &self.max_line)
             .field("max_lines_per_sec", &self.max_lines_per_sec)
             .field("idle_timeout", &self.idle_timeout)

@@ -6,7 +6,7 @@
 //! the authentication deadline and the idle timeout in time; a partial
 //! line waits in the [`LineSplitter`] across reads.
 
-use super::stats::{publish, PeerState};
+use super::stats::{publish, CloseKind, PeerState};
 use super::throttle::Bucket;
 use super::token::{self, TokenLine};
 use super::Shared;
@@ -33,12 +33,17 @@ pub(crate) fn serve(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) {
         id,
         done: false,
     };
-    let (reason, auth_failed) = match run(stream, id, peer, sh) {
-        End::Closed(r) => (r, false),
-        End::AuthFailed(r) => (format!("authentication failed: {r}"), true),
+    let (reason, kind) = match run(stream, id, peer, sh) {
+        End::Closed(r) => (r, CloseKind::Normal),
+        End::AuthFailed(r) => (format!("authentication failed: {r}"), CloseKind::AuthFailed),
+        End::AuthTimeout(r) => (
+            format!("authentication failed: {r}"),
+            CloseKind::AuthTimeout,
+        ),
+        End::Idle(r) => (r, CloseKind::Idle),
     };
     guard.done = true;
-    let notice = sh.table.lock().close(id, reason, auth_failed);
+    let notice = sh.table.lock().close(id, reason, kind);
     if let Some(n) = notice {
         (sh.cfg.log)(&n);
     }
@@ -58,7 +63,7 @@ impl Drop for CloseGuard<'_> {
             let _ = self.sh.table.lock().close(
                 self.id,
                 "connection thread ended unexpectedly".into(),
-                false,
+                CloseKind::Normal,
             );
         }
     }
@@ -70,7 +75,14 @@ enum End {
     Closed(String),
     /// It did not authenticate: nothing it sent was used.
     AuthFailed(String),
+    /// It did not authenticate in time: nothing it sent was used.
+    AuthTimeout(String),
+    /// It sent nothing for the idle timeout.
+    Idle(String),
 }
+
+/// The listener closes (or closed) the connection before it authenticated.
+const NOT_ADMITTED: &str = "closed by the listener before it authenticated";
 
 /// The connection's byte stream.
 enum Transport {
@@ -168,6 +180,9 @@ impl Reader<'_> {
             };
             if got != TokenLine::Right {
                 return self.stop(End::AuthFailed(got.reason().into()));
+            }
+            if !self.sh.table.lock().authenticated(self.id) {
+                return self.stop(End::Closed(NOT_ADMITTED.into()));
             }
             self.auth = Auth::Done;
             self.identity.get_or_insert_with(|| "token".into());
@@ -273,8 +288,10 @@ fn run(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) -> End {
             r.identity = io.subject();
             r.auth = if cfg.token.is_some() {
                 Auth::Token
-            } else {
+            } else if sh.table.lock().authenticated(id) {
                 Auth::Done
+            } else {
+                break (End::Closed(NOT_ADMITTED.into()), false);
             };
             r.publish();
         }
@@ -301,16 +318,13 @@ fn run(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) -> End {
         if r.auth != Auth::Done && started.elapsed() >= cfg.auth_timeout {
             let t = human(cfg.auth_timeout);
             break (
-                End::AuthFailed(format!("not authenticated within {t}")),
+                End::AuthTimeout(format!("not authenticated within {t}")),
                 false,
             );
         }
         if last_data.elapsed() >= cfg.idle_timeout {
             let t = human(cfg.idle_timeout);
-            break (
-                End::Closed(format!("idle timeout ({t} without data)")),
-                true,
-            );
+            break (End::Idle(format!("idle timeout ({t} without data)")), true);
         }
     };
     let end = if flush && r.auth == Auth::Done {
@@ -337,7 +351,7 @@ fn run(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) -> End {
 }
 
 /// A timeout as people write it: `300 ms`, `10 s`.
-fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {

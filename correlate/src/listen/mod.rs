@@ -21,11 +21,17 @@
 //!   or a shared token (the first line must be `token <TOKEN>`, compared
 //!   in constant time), or both. A peer that fails is closed, nothing it
 //!   sent is used, and it is counted, and logged once per address.
-//! - **Limits.** At most `max_connections` at once (more are refused and
-//!   counted); per connection a line cap (a longer line is a bad line and
-//!   reading goes on), a line rate (past it the connection is read more
-//!   slowly: backpressure on that peer only, the time counted), an idle
-//!   timeout and an authentication deadline.
+//! - **Limits.** At most `max_connections` at once. Connections not yet
+//!   authenticated have small caps of their own, in all and per address;
+//!   past them the oldest pending connection makes room for the newcomer
+//!   (so that a flood of strangers never
+//!   keeps out an agent that authenticates promptly), and authenticated peers are never
+//!   displaced: when they fill `max_connections` a newcomer is refused.
+//!   An authentication deadline, enforced by the acceptor whatever the
+//!   peer sends. Per connection a line cap (a longer line is a bad line
+//!   and reading goes on), a line rate (past it the connection is read
+//!   more slowly: backpressure on that peer only, the time counted) and an
+//!   idle timeout. Every refusal and closing is counted in [`ListenStats`].
 //! - **The sink** is the pipeline's bounded channel. When it is full a
 //!   connection waits up to `send_timeout` for room (holding back only its
 //!   own reading), then drops the event and counts it against its peer: a
@@ -34,6 +40,7 @@
 //!   no other.
 
 mod accept;
+mod admit;
 mod config;
 mod conn;
 mod stats;
@@ -44,7 +51,8 @@ mod token;
 
 pub use config::{
     ListenConfig, ListenError, TlsConfig, DEFAULT_AUTH_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE, DEFAULT_MAX_LINES_PER_SEC, DEFAULT_SEND_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_LINE, DEFAULT_MAX_LINES_PER_SEC, DEFAULT_MAX_PER_ADDRESS,
+    DEFAULT_MAX_UNAUTHENTICATED, DEFAULT_SEND_TIMEOUT,
 };
 pub use stats::{ListenStats, PeerState, PeerStats, Totals, RECENT_PEERS};
 
@@ -89,9 +97,9 @@ impl FeedListener {
         let local_addr = listener.local_addr().map_err(bind)?;
         let shared = Arc::new(Shared {
             sink: EventSink::new(sink, Some(cfg.send_timeout)),
+            table: stats::SharedTable::new(cfg.limits(), cfg.auth_timeout),
             cfg,
             tls,
-            table: stats::SharedTable::default(),
             stop: AtomicBool::new(false),
         });
         let acceptor_shared = Arc::clone(&shared);
