@@ -2,9 +2,12 @@
 //! polled together, into the threaded engine. It never waits on anything
 //! downstream: a full worker queue drops the batch (counted), a full
 //! processing queue drops the record (counted), and kernel and interface
-//! drops are read from pcap_stats.
+//! drops are read from pcap_stats. An interface that fails (down,
+//! deleted) is reported and no longer read; the others go on, and capture
+//! ends when none is left.
 
 use super::metrics::Metrics;
+use super::shutdown::Shutdown;
 use super::Msg;
 use anyhow::{Context, Result};
 use capture::decode::{syn_hint, LinkType};
@@ -14,7 +17,7 @@ use crossbeam_channel::Sender;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pcap::{Active, Capture};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +25,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const BURST: usize = 256;
 /// How often packet time is reported downstream and pcap_stats read.
 const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// How long capture reads on once a stop is asked: over the 100 ms after
+/// which the kernel hands a part-filled block of packets to libpcap, so
+/// every packet seen before the stop is read.
+pub const DRAIN: Duration = Duration::from_millis(250);
 
 /// How an interface is opened.
 #[derive(Debug, Clone)]
@@ -50,6 +57,8 @@ pub struct Interface {
     pub if_drops: u64,
     /// Packets the kernel received, at the last reading.
     pub received: u64,
+    /// It failed (went down, disappeared) and is no longer read.
+    pub down: bool,
 }
 
 /// Opens every interface (before privileges are dropped).
@@ -84,6 +93,7 @@ pub fn open(names: &[String], o: &OpenOptions) -> Result<Vec<Interface>> {
             kernel_drops: 0,
             if_drops: 0,
             received: 0,
+            down: false,
         });
     }
     Ok(out)
@@ -101,20 +111,21 @@ pub struct CaptureEnd {
     pub stats: Stats,
     /// Per interface: name, received, kernel drops, interface drops.
     pub interfaces: Vec<(String, u64, u64, u64)>,
+    /// Capture ended because every interface went down.
+    pub all_down: bool,
 }
 
-/// Runs until `stop` is set or `until` passes; flows still open are then
-/// written out. `poke` is nudged on every SYN (a new connection: /proc is
-/// read again at once).
-#[allow(clippy::too_many_arguments)]
+/// Runs until `stop` is set (then reads on for [`DRAIN`], so that packets
+/// the kernel still holds are taken) or every interface is down; flows
+/// still open are then written out. `poke` is nudged on every SYN (a new
+/// connection: /proc is read again at once).
 pub fn run(
     mut ifaces: Vec<Interface>,
     cfg: FlowConfig,
     threads: usize,
     tx: Sender<Msg>,
     metrics: Arc<Metrics>,
-    stop: Arc<AtomicBool>,
-    until: Option<Instant>,
+    stop: Shutdown,
     poke: Option<Sender<()>>,
 ) -> CaptureEnd {
     let mut engine = ParallelEngine::new(cfg, threads.max(1));
@@ -127,48 +138,27 @@ pub fn run(
         }
     };
     let mut last_report = Instant::now();
-    let mut failed: Vec<bool> = vec![false; ifaces.len()];
+    let mut stopping: Option<Instant> = None;
+    let mut all_down = false;
     loop {
-        if stop.load(Relaxed) || until.is_some_and(|u| Instant::now() >= u) {
+        if stopping.is_none() && stop.requested() {
+            stopping = Some(Instant::now());
+        }
+        if stopping.is_some_and(|t| t.elapsed() >= DRAIN) {
             break;
         }
-        let mut got = 0usize;
-        for (i, iface) in ifaces.iter_mut().enumerate() {
-            if failed.get(i).copied().unwrap_or(true) {
-                continue;
-            }
-            for _ in 0..BURST {
-                match iface.cap.next_packet() {
-                    Ok(p) => {
-                        got += 1;
-                        let ts = capture::time::from_parts(
-                            u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
-                            u64::try_from(p.header.ts.tv_usec).unwrap_or(0),
-                        );
-                        if let Some(poke) = &poke {
-                            if syn_hint(iface.link, p.data) {
-                                let _ = poke.try_send(());
-                            }
-                        }
-                        engine.process_frame(iface.link, ts, p.data, p.header.len, &mut out);
-                    }
-                    Err(pcap::Error::TimeoutExpired) => break,
-                    Err(e) => {
-                        eprintln!(
-                            "procflow: warning: interface {}: {e}; no longer read",
-                            iface.name
-                        );
-                        if let Some(f) = failed.get_mut(i) {
-                            *f = true;
-                        }
-                        break;
-                    }
-                }
-            }
+        let got = read_all(&mut ifaces, &mut engine, poke.as_ref(), &mut out, &metrics);
+        if ifaces.iter().all(|i| i.down) {
+            eprintln!(
+                "procflow: error: every interface is down: capture ends (open flows are written)"
+            );
+            all_down = true;
+            break;
         }
         if got == 0 {
             let mut fds: Vec<PollFd> = ifaces
                 .iter()
+                .filter(|i| !i.down)
                 .map(|i| PollFd::new(i.cap.as_fd(), PollFlags::POLLIN))
                 .collect();
             let _ = poll(&mut fds, PollTimeout::from(100u16));
@@ -191,7 +181,66 @@ pub fn run(
             .iter()
             .map(|i| (i.name.clone(), i.received, i.kernel_drops, i.if_drops))
             .collect(),
+        all_down,
     }
+}
+
+/// Takes a burst from every interface still up; one that fails is
+/// reported and no longer read. The packets taken.
+fn read_all(
+    ifaces: &mut [Interface],
+    engine: &mut ParallelEngine,
+    poke: Option<&Sender<()>>,
+    out: &mut dyn FnMut(FlowRecord),
+    metrics: &Metrics,
+) -> usize {
+    let mut got = 0usize;
+    let mut failed = Vec::new();
+    for iface in ifaces.iter_mut().filter(|i| !i.down) {
+        match read_burst(iface, engine, poke, out) {
+            Ok(n) => got += n,
+            Err(e) => {
+                iface.down = true;
+                failed.push((iface.name.clone(), e));
+            }
+        }
+    }
+    for (name, e) in failed {
+        metrics.interfaces_down.fetch_add(1, Relaxed);
+        eprintln!(
+            "procflow: warning: interface {name}: {e}; no longer read ({} of {} interfaces still capturing)",
+            ifaces.iter().filter(|i| !i.down).count(),
+            ifaces.len()
+        );
+    }
+    got
+}
+
+/// Up to [`BURST`] packets from one interface into the engine.
+fn read_burst(
+    iface: &mut Interface,
+    engine: &mut ParallelEngine,
+    poke: Option<&Sender<()>>,
+    out: &mut dyn FnMut(FlowRecord),
+) -> Result<usize, pcap::Error> {
+    for n in 0..BURST {
+        let p = match iface.cap.next_packet() {
+            Ok(p) => p,
+            Err(pcap::Error::TimeoutExpired) => return Ok(n),
+            Err(e) => return Err(e),
+        };
+        let ts = capture::time::from_parts(
+            u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
+            u64::try_from(p.header.ts.tv_usec).unwrap_or(0),
+        );
+        if let Some(poke) = poke {
+            if syn_hint(iface.link, p.data) {
+                let _ = poke.try_send(());
+            }
+        }
+        engine.process_frame(iface.link, ts, p.data, p.header.len, out);
+    }
+    Ok(BURST)
 }
 
 /// Reads pcap_stats and the engine's frame counters into the metrics.
