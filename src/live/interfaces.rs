@@ -2,9 +2,9 @@
 //! polled together, into the threaded engine. It never waits on anything
 //! downstream: a full worker queue drops the batch (counted), a full
 //! processing queue drops the record (counted), and kernel and interface
-//! drops are read from pcap_stats. An interface that fails (down,
-//! deleted) is reported and no longer read; the others go on, and capture
-//! ends when none is left.
+//! drops are read from pcap_stats. An interface that goes down is reported
+//! and read again once up; one that fails (deleted) is reported and no
+//! longer read. The others go on; capture ends when none is left.
 
 use super::metrics::Metrics;
 use super::shutdown::Shutdown;
@@ -17,6 +17,7 @@ use crossbeam_channel::Sender;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pcap::{Active, Capture};
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,8 +58,22 @@ pub struct Interface {
     pub if_drops: u64,
     /// Packets the kernel received, at the last reading.
     pub received: u64,
-    /// It failed (went down, disappeared) and is no longer read.
-    pub down: bool,
+    /// Whether it is up, down, or failed for good.
+    pub state: Link,
+    /// Its state can be read from /sys (not so for `any`).
+    watched: bool,
+}
+
+/// The state of an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Up: packets come in.
+    Up,
+    /// Down (set down, or no carrier): still read, as packets come again
+    /// once it is up.
+    Down,
+    /// libpcap failed on it (the interface was deleted): no longer read.
+    Failed,
 }
 
 /// Opens every interface (before privileges are dropped).
@@ -93,7 +108,8 @@ pub fn open(names: &[String], o: &OpenOptions) -> Result<Vec<Interface>> {
             kernel_drops: 0,
             if_drops: 0,
             received: 0,
-            down: false,
+            state: Link::Up,
+            watched: link_up(name).is_some(),
         });
     }
     Ok(out)
@@ -148,7 +164,7 @@ pub fn run(
             break;
         }
         let got = read_all(&mut ifaces, &mut engine, poke.as_ref(), &mut out, &metrics);
-        if ifaces.iter().all(|i| i.down) {
+        if ifaces.iter().all(|i| i.state == Link::Failed) {
             eprintln!(
                 "procflow: error: every interface is down: capture ends (open flows are written)"
             );
@@ -158,7 +174,7 @@ pub fn run(
         if got == 0 {
             let mut fds: Vec<PollFd> = ifaces
                 .iter()
-                .filter(|i| !i.down)
+                .filter(|i| i.state != Link::Failed)
                 .map(|i| PollFd::new(i.cap.as_fd(), PollFlags::POLLIN))
                 .collect();
             let _ = poll(&mut fds, PollTimeout::from(100u16));
@@ -168,6 +184,7 @@ pub fn run(
         if last_report.elapsed() >= REPORT_EVERY {
             last_report = Instant::now();
             let _ = tx.try_send(Msg::Time(engine.watermark()));
+            watch_links(&mut ifaces, &metrics);
             report(&mut ifaces, &engine, &metrics);
         }
     }
@@ -185,7 +202,7 @@ pub fn run(
     }
 }
 
-/// Takes a burst from every interface still up; one that fails is
+/// Takes a burst from every interface not failed; one that fails is
 /// reported and no longer read. The packets taken.
 fn read_all(
     ifaces: &mut [Interface],
@@ -196,24 +213,67 @@ fn read_all(
 ) -> usize {
     let mut got = 0usize;
     let mut failed = Vec::new();
-    for iface in ifaces.iter_mut().filter(|i| !i.down) {
+    for iface in ifaces.iter_mut().filter(|i| i.state != Link::Failed) {
         match read_burst(iface, engine, poke, out) {
             Ok(n) => got += n,
             Err(e) => {
-                iface.down = true;
+                iface.state = Link::Failed;
                 failed.push((iface.name.clone(), e));
             }
         }
     }
     for (name, e) in failed {
-        metrics.interfaces_down.fetch_add(1, Relaxed);
         eprintln!(
-            "procflow: warning: interface {name}: {e}; no longer read ({} of {} interfaces still capturing)",
-            ifaces.iter().filter(|i| !i.down).count(),
-            ifaces.len()
+            "procflow: warning: interface {name}: {e}; no longer read ({})",
+            capturing(ifaces, metrics)
         );
     }
     got
+}
+
+/// Notes interfaces that went down or came back up (read from /sys).
+fn watch_links(ifaces: &mut [Interface], metrics: &Metrics) {
+    let mut changed = Vec::new();
+    for i in ifaces.iter_mut().filter(|i| i.watched) {
+        // Gone from /sys: deleted; libpcap says so at the next read.
+        let up = link_up(&i.name).unwrap_or(false);
+        match (i.state, up) {
+            (Link::Up, false) => i.state = Link::Down,
+            (Link::Down, true) => i.state = Link::Up,
+            _ => continue,
+        }
+        changed.push((i.name.clone(), up));
+    }
+    for (name, up) in changed {
+        let now = capturing(ifaces, metrics);
+        if up {
+            eprintln!("procflow: interface {name} is up again ({now})");
+        } else {
+            eprintln!(
+                "procflow: warning: interface {name} is down: no packets until it is up again ({now})"
+            );
+        }
+    }
+}
+
+/// Updates the count of interfaces not up; says how many are capturing.
+fn capturing(ifaces: &[Interface], metrics: &Metrics) -> String {
+    let up = ifaces.iter().filter(|i| i.state == Link::Up).count();
+    metrics
+        .interfaces_down
+        .store((ifaces.len() - up) as u64, Relaxed);
+    format!("{up} of {} interfaces capturing", ifaces.len())
+}
+
+/// Whether the kernel calls the link up (its operstate in /sys); `None`
+/// where /sys does not show it.
+fn link_up(name: &str) -> Option<bool> {
+    let path = Path::new("/sys/class/net").join(name).join("operstate");
+    let state = std::fs::read_to_string(path).ok()?;
+    Some(!matches!(
+        state.trim(),
+        "down" | "lowerlayerdown" | "notpresent"
+    ))
 }
 
 /// Up to [`BURST`] packets from one interface into the engine.

@@ -36,7 +36,7 @@ pub struct Metrics {
     pub alerts_an0144: AtomicU64,
     /// Alerts by AN0145.
     pub alerts_an0145: AtomicU64,
-    /// Interfaces that went down (or failed) and are no longer read.
+    /// Interfaces not capturing now: down, or failed for good.
     pub interfaces_down: AtomicU64,
     /// The `--flows` output.
     pub flows_out: Counters,
@@ -107,7 +107,7 @@ impl Metrics {
             "Socket events dropped by a full processing queue.",
             g(&self.feed_events_dropped),
         );
-        s.push_str("# HELP procflow_interfaces_down Interfaces no longer read (down or failed).\n# TYPE procflow_interfaces_down gauge\n");
+        s.push_str("# HELP procflow_interfaces_down Interfaces not capturing now (down, or failed for good).\n# TYPE procflow_interfaces_down gauge\n");
         s.push_str(&format!(
             "procflow_interfaces_down {}\n",
             g(&self.interfaces_down)
