@@ -72,8 +72,19 @@ pub enum Link {
     /// Down (set down, or no carrier): still read, as packets come again
     /// once it is up.
     Down,
-    /// libpcap failed on it (the interface was deleted): no longer read.
-    Failed,
+    /// libpcap failed on it (the interface was deleted) at this time: read
+    /// only for [`DRAIN`] more, for the packets the kernel still held.
+    Failed(Instant),
+}
+
+impl Interface {
+    /// Still worth reading: not failed, or failed less than [`DRAIN`] ago.
+    fn readable(&self) -> bool {
+        match self.state {
+            Link::Failed(at) => at.elapsed() < DRAIN,
+            Link::Up | Link::Down => true,
+        }
+    }
 }
 
 /// Opens every interface (before privileges are dropped).
@@ -164,7 +175,7 @@ pub fn run(
             break;
         }
         let got = read_all(&mut ifaces, &mut engine, poke.as_ref(), &mut out, &metrics);
-        if ifaces.iter().all(|i| i.state == Link::Failed) {
+        if !ifaces.iter().any(Interface::readable) {
             eprintln!(
                 "procflow: error: every interface is down: capture ends (open flows are written)"
             );
@@ -174,7 +185,7 @@ pub fn run(
         if got == 0 {
             let mut fds: Vec<PollFd> = ifaces
                 .iter()
-                .filter(|i| i.state != Link::Failed)
+                .filter(|i| matches!(i.state, Link::Up | Link::Down))
                 .map(|i| PollFd::new(i.cap.as_fd(), PollFlags::POLLIN))
                 .collect();
             let _ = poll(&mut fds, PollTimeout::from(100u16));
@@ -202,8 +213,9 @@ pub fn run(
     }
 }
 
-/// Takes a burst from every interface not failed; one that fails is
-/// reported and no longer read. The packets taken.
+/// Takes a burst from every interface worth reading; one that fails is
+/// reported, and read only for [`DRAIN`] more: the kernel hands over its
+/// last block of packets up to 100 ms after the error. The packets taken.
 fn read_all(
     ifaces: &mut [Interface],
     engine: &mut ParallelEngine,
@@ -213,11 +225,12 @@ fn read_all(
 ) -> usize {
     let mut got = 0usize;
     let mut failed = Vec::new();
-    for iface in ifaces.iter_mut().filter(|i| i.state != Link::Failed) {
+    for iface in ifaces.iter_mut().filter(|i| i.readable()) {
         match read_burst(iface, engine, poke, out) {
             Ok(n) => got += n,
+            Err(_) if matches!(iface.state, Link::Failed(_)) => {}
             Err(e) => {
-                iface.state = Link::Failed;
+                iface.state = Link::Failed(Instant::now());
                 failed.push((iface.name.clone(), e));
             }
         }
