@@ -28,15 +28,17 @@ use crate::{detection, pipeline};
 use anyhow::{Context, Result};
 use capture::FlowRecord;
 use correlate::{Attributor, ProcessWindows, SocketEvent, SocketIndex};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use metrics::Metrics;
 use output::Kind;
+use rules::baseline::StoreError;
 use rules::Mode;
 use shutdown::{join_by, Shutdown, GRACE};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Messages the main thread takes.
@@ -95,24 +97,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
 
     let stop = Shutdown::on_signals().context("cannot watch for signals")?;
     let (tx, rx) = bounded::<Msg>(QUEUE);
-    let mut helpers = Vec::new();
-    if let Some(l) = metrics_listener {
-        let (m, s) = (metrics.clone(), stop.flag());
-        helpers.push((
-            "the metrics server",
-            spawn("metrics", move || metrics::serve(l, m, s))?,
-        ));
-    }
-    let poke = if args.procfs {
-        let (poke_tx, poke_rx) = bounded::<()>(1);
-        let p = procfs::Sidecar::new(&args.proc_root, args.procfs_interval_ms)?;
-        let (tx, m, s) = (tx.clone(), metrics.clone(), stop.flag());
-        let h = spawn("procfs", move || p.run(tx, FEED_PROCFS, poke_rx, m, s))?;
-        helpers.push(("the /proc poller", h));
-        Some(poke_tx)
-    } else {
-        None
-    };
+    let (helpers, poke) = start_helpers(args, &stop, &tx, &metrics, metrics_listener)?;
     let capture_thread = {
         let (tx, m, s) = (tx.clone(), metrics.clone(), stop.clone());
         let threads = pipeline::threads(&args.flow);
@@ -155,36 +140,112 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         &metrics,
         &ticker,
     );
+    let running = Running {
+        capture: capture_thread,
+        helpers,
+        feeds,
+        writers,
+    };
+    let ended = wind_down(stage, running, &metrics)?;
+    report_end(args, ended, &metrics)
+}
 
-    // Capture is over (every record is taken) and every thread was told to stop.
-    let end = capture_thread
+/// Threads that watch the stop signal on their own, with what they are.
+type Helpers = Vec<(&'static str, JoinHandle<()>)>;
+
+/// The threads of a run, besides the main one.
+struct Running {
+    capture: JoinHandle<interfaces::CaptureEnd>,
+    helpers: Helpers,
+    feeds: feeds::Feeds,
+    writers: Vec<output::Output>,
+}
+
+/// What a run leaves once its threads have stopped.
+struct Ended {
+    capture: interfaces::CaptureEnd,
+    feeds: Option<feeds::FeedsEnd>,
+    attributor: Attributor,
+    windows: ProcessWindows,
+    detector: rules::Detector,
+    err: Option<std::io::Error>,
+    baseline_err: Option<StoreError>,
+}
+
+/// Starts the metrics server and the /proc poller (each watching `stop`);
+/// the poller's nudge.
+fn start_helpers(
+    args: &LiveArgs,
+    stop: &Shutdown,
+    tx: &Sender<Msg>,
+    metrics: &Arc<Metrics>,
+    metrics_listener: Option<std::net::TcpListener>,
+) -> Result<(Helpers, Option<Sender<()>>)> {
+    let mut helpers = Vec::new();
+    if let Some(l) = metrics_listener {
+        let (m, s) = (metrics.clone(), stop.flag());
+        let h = spawn("metrics", move || metrics::serve(l, m, s))?;
+        helpers.push(("the metrics server", h));
+    }
+    if !args.procfs {
+        return Ok((helpers, None));
+    }
+    let (poke_tx, poke_rx) = bounded::<()>(1);
+    let p = procfs::Sidecar::new(&args.proc_root, args.procfs_interval_ms)?;
+    let (tx, m, s) = (tx.clone(), metrics.clone(), stop.flag());
+    let h = spawn("procfs", move || p.run(tx, FEED_PROCFS, poke_rx, m, s))?;
+    helpers.push(("the /proc poller", h));
+    Ok((helpers, Some(poke_tx)))
+}
+
+/// Once capture is over (every record taken, every thread told to stop):
+/// joins each thread within [`GRACE`], takes the last feed events, ends
+/// the stage, and lets each writer finish its queue within [`GRACE`].
+fn wind_down(mut stage: Stage, r: Running, metrics: &Metrics) -> Result<Ended> {
+    let capture = r
+        .capture
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
     let deadline = Instant::now() + GRACE;
-    for (what, h) in helpers {
+    for (what, h) in r.helpers {
         let _ = join_by(h, deadline, what);
     }
-    let sources = feeds.sources.clone();
+    let sources = r.feeds.sources.clone();
+    let feeds = r.feeds;
     let feeds_end = spawn("feeds-stop", move || feeds.shutdown())
         .ok()
         .and_then(|h| join_by(h, deadline, "a feed source"));
-    drain_feeds(&mut stage, &sources, &metrics);
+    drain_feeds(&mut stage, &sources, metrics);
     if let Some(f) = &feeds_end {
         report_feeds(f);
     }
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
     // The writers' queues are closed: each finishes what it holds, in time.
     let deadline = Instant::now() + GRACE;
-    for w in writers {
-        finish_writer(w, deadline, &metrics);
+    for w in r.writers {
+        finish_writer(w, deadline, metrics);
     }
-    let (baseline, summary) = detector.into_parts();
+    Ok(Ended {
+        capture,
+        feeds: feeds_end,
+        attributor,
+        windows,
+        detector,
+        err,
+        baseline_err,
+    })
+}
+
+/// The summary on stderr and in `--stats`; the run's result.
+fn report_end(args: &LiveArgs, e: Ended, metrics: &Metrics) -> Result<()> {
+    let (baseline, summary) = e.detector.into_parts();
     metrics
         .alerts_an0144
         .store(summary.alerts.get("AN0144").copied().unwrap_or(0), Relaxed);
     metrics
         .alerts_an0145
         .store(summary.alerts.get("AN0145").copied().unwrap_or(0), Relaxed);
+    let end = &e.capture;
     pipeline::print_summary(&end.stats);
     for (name, received, kernel, ifd) in &end.interfaces {
         eprintln!(
@@ -197,9 +258,9 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         metrics.records_dropped.load(Relaxed),
         metrics.feed_events_dropped.load(Relaxed)
     );
-    print_attribution(&attributor, &windows);
+    print_attribution(&e.attributor, &e.windows);
     detection::print_summary(&summary, &baseline, Some(args.alerts.is_some()));
-    let lost = report_outputs(args, &metrics);
+    let lost = report_outputs(args, metrics);
     if let Some(path) = &args.stats {
         let doc = serde_json::json!({
             "stats": end.stats,
@@ -208,19 +269,19 @@ pub fn run(args: &LiveArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
             "interfaces_down": metrics.interfaces_down.load(Relaxed),
             "records_dropped": metrics.records_dropped.load(Relaxed),
-            "followed": feeds_end.as_ref().map(|f| &f.followed),
-            "listener": feeds_end.as_ref().and_then(|f| f.listener.as_ref()),
+            "followed": e.feeds.as_ref().map(|f| &f.followed),
+            "listener": e.feeds.as_ref().and_then(|f| f.listener.as_ref()),
             "feed_events": metrics.feed_events.load(Relaxed),
             "feed_events_dropped": metrics.feed_events_dropped.load(Relaxed),
-            "outputs": outputs_json(args, &metrics),
-            "coverage": attributor.coverage,
-            "windows": windows.stats,
+            "outputs": outputs_json(args, metrics),
+            "coverage": e.attributor.coverage,
+            "windows": e.windows.stats,
             "detection": detection::stats_json(&summary, &baseline),
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    crate::stage::result(err, baseline_err)?;
+    crate::stage::result(e.err, e.baseline_err)?;
     if end.all_down {
         anyhow::bail!("every interface went down; every flow seen was written");
     }
@@ -234,7 +295,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
 fn spawn<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<std::thread::JoinHandle<T>> {
+) -> Result<JoinHandle<T>> {
     std::thread::Builder::new()
         .name(format!("procflow-{name}"))
         .spawn(f)
@@ -357,7 +418,7 @@ struct Ticker {
 fn main_loop(
     stage: &mut Stage,
     rx: &Receiver<Msg>,
-    capture: &std::thread::JoinHandle<interfaces::CaptureEnd>,
+    capture: &JoinHandle<interfaces::CaptureEnd>,
     stop: &Shutdown,
     sources: &[(u16, Receiver<SocketEvent>)],
     metrics: &Metrics,
