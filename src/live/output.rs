@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -157,7 +158,13 @@ pub fn start(
 ) -> Result<(Queued, Output)> {
     let name = path.display().to_string();
     let target = if path == Path::new("-") {
-        Target::Stdout(io::stdout())
+        // A descriptor of its own: writes go out at once (no buffer in
+        // between), so each line is counted only once it is written.
+        let fd = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("standard output")?;
+        Target::Stdout(File::from(fd))
     } else {
         Target::File(File::create(path).with_context(|| format!("{name}: cannot create"))?)
     };
@@ -195,8 +202,10 @@ pub fn start(
 
 /// What a writer writes to.
 enum Target {
+    /// A file procflow created (written from its start).
     File(File),
-    Stdout(io::Stdout),
+    /// Standard output, whatever it is (never cut back: it may not start at 0).
+    Stdout(File),
 }
 
 impl Target {
