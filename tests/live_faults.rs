@@ -1,6 +1,6 @@
 //! `procflow live` under faults, on real traffic: an alert sink that
 //! blocks (a FIFO whose reader stops reading), outputs on a full disk and
-//! a full device, an interface that goes down, comes back, and is
+//! full devices, an interface that goes down, comes back, and is
 //! deleted. The sensor must say so once, keep capturing, and count every
 //! line it could not write, exactly.
 #![allow(clippy::indexing_slicing)]
@@ -248,7 +248,7 @@ impl Drop for SmallDisk {
 }
 
 #[test]
-fn full_disk_and_full_device_lose_lines_counted_and_files_stay_whole() {
+fn full_disk_and_full_devices_lose_lines_counted_and_files_stay_whole() {
     if !is_root() && skip("live capture needs root") {
         return;
     }
@@ -261,18 +261,14 @@ fn full_disk_and_full_device_lose_lines_counted_and_files_stay_whole() {
         return;
     }
     let disk = SmallDisk(small.clone());
-    let (feed, flows, procs) = (
-        dir.join("feed.jsonl"),
-        small.join("flows.jsonl"),
-        dir.join("processes.jsonl"),
-    );
+    let (feed, flows) = (dir.join("feed.jsonl"), small.join("flows.jsonl"));
     std::fs::write(&feed, "").expect("feed");
     let port = server("127.0.0.1");
     let metrics_port = free_port();
     let mut args = base_args(port, &dir, &feed, metrics_port);
     args.extend(["--alerts", "/dev/full"].map(String::from));
     args.extend(["--flows".into(), flows.display().to_string()]);
-    args.extend(["--processes".into(), procs.display().to_string()]);
+    args.extend(["--processes", "/dev/full"].map(String::from));
     let live = Live::start(&args);
     posts(port, &feed, 0, 20);
     // Every flow and every alert accounted for while running.
@@ -317,18 +313,28 @@ fn full_disk_and_full_device_lose_lines_counted_and_files_stay_whole() {
         (&Value::from(0), &Value::from(20))
     );
     eprintln!("live_faults: full disk: flows {f}; /dev/full: alerts {a}");
+    // One window per process, each lost.
     let p = &s["outputs"]["processes"];
-    assert_eq!(p["written"], json_lines(&procs).len(), "{p}");
-    assert_eq!(p["dropped"], 0, "{p}");
+    assert_eq!(
+        (&p["lines"], &p["written"]),
+        (&Value::from(20), &Value::from(0)),
+        "{p}"
+    );
+    assert_eq!(p["write_failed"], 20, "{p}");
     assert_eq!(count_lines(&stderr, "warning: flows output"), 1, "{stderr}");
     assert_eq!(
         count_lines(&stderr, "warning: alerts output /dev/full"),
         1,
         "{stderr}"
     );
+    assert_eq!(
+        count_lines(&stderr, "warning: processes output /dev/full"),
+        1,
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
-            "error: lines not written: alerts 20, flows {}",
+            "error: lines not written: alerts 20, flows {}, processes 20",
             20 - kept
         )),
         "{stderr}"
