@@ -191,6 +191,11 @@ pub struct LiveArgs {
     /// Write process windows here.
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
+    /// Lines each output (alerts, flows, processes) holds for its writer
+    /// thread; when its sink blocks or falls behind, lines that find the
+    /// queue full are dropped and counted.
+    #[arg(long, default_value_t = 16_384, value_name = "LINES")]
+    pub output_queue: usize,
     /// The baseline file (SQLite; created when missing), updated as windows close.
     #[arg(long, value_name = "DB")]
     pub baseline: Option<PathBuf>,

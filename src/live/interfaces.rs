@@ -2,9 +2,12 @@
 //! polled together, into the threaded engine. It never waits on anything
 //! downstream: a full worker queue drops the batch (counted), a full
 //! processing queue drops the record (counted), and kernel and interface
-//! drops are read from pcap_stats.
+//! drops are read from pcap_stats. An interface that goes down is reported
+//! and read again once up; one that fails (deleted) is reported and no
+//! longer read. The others go on; capture ends when none is left.
 
 use super::metrics::Metrics;
+use super::shutdown::Shutdown;
 use super::Msg;
 use anyhow::{Context, Result};
 use capture::decode::{syn_hint, LinkType};
@@ -14,7 +17,8 @@ use crossbeam_channel::Sender;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pcap::{Active, Capture};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const BURST: usize = 256;
 /// How often packet time is reported downstream and pcap_stats read.
 const REPORT_EVERY: Duration = Duration::from_millis(200);
+/// How long capture reads on once a stop is asked: over the 100 ms after
+/// which the kernel hands a part-filled block of packets to libpcap, so
+/// every packet seen before the stop is read.
+pub const DRAIN: Duration = Duration::from_millis(250);
 
 /// How an interface is opened.
 #[derive(Debug, Clone)]
@@ -50,6 +58,33 @@ pub struct Interface {
     pub if_drops: u64,
     /// Packets the kernel received, at the last reading.
     pub received: u64,
+    /// Whether it is up, down, or failed for good.
+    pub state: Link,
+    /// Its state can be read from /sys (not so for `any`).
+    watched: bool,
+}
+
+/// The state of an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Up: packets come in.
+    Up,
+    /// Down (set down, or no carrier): still read, as packets come again
+    /// once it is up.
+    Down,
+    /// libpcap failed on it (the interface was deleted) at this time: read
+    /// only for [`DRAIN`] more, for the packets the kernel still held.
+    Failed(Instant),
+}
+
+impl Interface {
+    /// Still worth reading: not failed, or failed less than [`DRAIN`] ago.
+    fn readable(&self) -> bool {
+        match self.state {
+            Link::Failed(at) => at.elapsed() < DRAIN,
+            Link::Up | Link::Down => true,
+        }
+    }
 }
 
 /// Opens every interface (before privileges are dropped).
@@ -84,6 +119,8 @@ pub fn open(names: &[String], o: &OpenOptions) -> Result<Vec<Interface>> {
             kernel_drops: 0,
             if_drops: 0,
             received: 0,
+            state: Link::Up,
+            watched: link_up(name).is_some(),
         });
     }
     Ok(out)
@@ -101,20 +138,21 @@ pub struct CaptureEnd {
     pub stats: Stats,
     /// Per interface: name, received, kernel drops, interface drops.
     pub interfaces: Vec<(String, u64, u64, u64)>,
+    /// Capture ended because every interface went down.
+    pub all_down: bool,
 }
 
-/// Runs until `stop` is set or `until` passes; flows still open are then
-/// written out. `poke` is nudged on every SYN (a new connection: /proc is
-/// read again at once).
-#[allow(clippy::too_many_arguments)]
+/// Runs until `stop` is set (then reads on for [`DRAIN`], so that packets
+/// the kernel still holds are taken) or every interface is down; flows
+/// still open are then written out. `poke` is nudged on every SYN (a new
+/// connection: /proc is read again at once).
 pub fn run(
     mut ifaces: Vec<Interface>,
     cfg: FlowConfig,
     threads: usize,
     tx: Sender<Msg>,
     metrics: Arc<Metrics>,
-    stop: Arc<AtomicBool>,
-    until: Option<Instant>,
+    stop: Shutdown,
     poke: Option<Sender<()>>,
 ) -> CaptureEnd {
     let mut engine = ParallelEngine::new(cfg, threads.max(1));
@@ -127,48 +165,27 @@ pub fn run(
         }
     };
     let mut last_report = Instant::now();
-    let mut failed: Vec<bool> = vec![false; ifaces.len()];
+    let mut stopping: Option<Instant> = None;
+    let mut all_down = false;
     loop {
-        if stop.load(Relaxed) || until.is_some_and(|u| Instant::now() >= u) {
+        if stopping.is_none() && stop.requested() {
+            stopping = Some(Instant::now());
+        }
+        if stopping.is_some_and(|t| t.elapsed() >= DRAIN) {
             break;
         }
-        let mut got = 0usize;
-        for (i, iface) in ifaces.iter_mut().enumerate() {
-            if failed.get(i).copied().unwrap_or(true) {
-                continue;
-            }
-            for _ in 0..BURST {
-                match iface.cap.next_packet() {
-                    Ok(p) => {
-                        got += 1;
-                        let ts = capture::time::from_parts(
-                            u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
-                            u64::try_from(p.header.ts.tv_usec).unwrap_or(0),
-                        );
-                        if let Some(poke) = &poke {
-                            if syn_hint(iface.link, p.data) {
-                                let _ = poke.try_send(());
-                            }
-                        }
-                        engine.process_frame(iface.link, ts, p.data, p.header.len, &mut out);
-                    }
-                    Err(pcap::Error::TimeoutExpired) => break,
-                    Err(e) => {
-                        eprintln!(
-                            "procflow: warning: interface {}: {e}; no longer read",
-                            iface.name
-                        );
-                        if let Some(f) = failed.get_mut(i) {
-                            *f = true;
-                        }
-                        break;
-                    }
-                }
-            }
+        let got = read_all(&mut ifaces, &mut engine, poke.as_ref(), &mut out, &metrics);
+        if !ifaces.iter().any(Interface::readable) {
+            eprintln!(
+                "procflow: error: every interface is down: capture ends (open flows are written)"
+            );
+            all_down = true;
+            break;
         }
         if got == 0 {
             let mut fds: Vec<PollFd> = ifaces
                 .iter()
+                .filter(|i| matches!(i.state, Link::Up | Link::Down))
                 .map(|i| PollFd::new(i.cap.as_fd(), PollFlags::POLLIN))
                 .collect();
             let _ = poll(&mut fds, PollTimeout::from(100u16));
@@ -178,6 +195,7 @@ pub fn run(
         if last_report.elapsed() >= REPORT_EVERY {
             last_report = Instant::now();
             let _ = tx.try_send(Msg::Time(engine.watermark()));
+            watch_links(&mut ifaces, &metrics);
             report(&mut ifaces, &engine, &metrics);
         }
     }
@@ -191,7 +209,111 @@ pub fn run(
             .iter()
             .map(|i| (i.name.clone(), i.received, i.kernel_drops, i.if_drops))
             .collect(),
+        all_down,
     }
+}
+
+/// Takes a burst from every interface worth reading; one that fails is
+/// reported, and read only for [`DRAIN`] more: the kernel hands over its
+/// last block of packets up to 100 ms after the error. The packets taken.
+fn read_all(
+    ifaces: &mut [Interface],
+    engine: &mut ParallelEngine,
+    poke: Option<&Sender<()>>,
+    out: &mut dyn FnMut(FlowRecord),
+    metrics: &Metrics,
+) -> usize {
+    let mut got = 0usize;
+    let mut failed = Vec::new();
+    for iface in ifaces.iter_mut().filter(|i| i.readable()) {
+        match read_burst(iface, engine, poke, out) {
+            Ok(n) => got += n,
+            Err(_) if matches!(iface.state, Link::Failed(_)) => {}
+            Err(e) => {
+                iface.state = Link::Failed(Instant::now());
+                failed.push((iface.name.clone(), e));
+            }
+        }
+    }
+    for (name, e) in failed {
+        eprintln!(
+            "procflow: warning: interface {name}: {e}; no longer read ({})",
+            capturing(ifaces, metrics)
+        );
+    }
+    got
+}
+
+/// Notes interfaces that went down or came back up (read from /sys).
+fn watch_links(ifaces: &mut [Interface], metrics: &Metrics) {
+    let mut changed = Vec::new();
+    for i in ifaces.iter_mut().filter(|i| i.watched) {
+        // Gone from /sys: deleted; libpcap says so at the next read.
+        let up = link_up(&i.name).unwrap_or(false);
+        match (i.state, up) {
+            (Link::Up, false) => i.state = Link::Down,
+            (Link::Down, true) => i.state = Link::Up,
+            _ => continue,
+        }
+        changed.push((i.name.clone(), up));
+    }
+    for (name, up) in changed {
+        let now = capturing(ifaces, metrics);
+        if up {
+            eprintln!("procflow: interface {name} is up again ({now})");
+        } else {
+            eprintln!(
+                "procflow: warning: interface {name} is down: no packets until it is up again ({now})"
+            );
+        }
+    }
+}
+
+/// Updates the count of interfaces not up; says how many are capturing.
+fn capturing(ifaces: &[Interface], metrics: &Metrics) -> String {
+    let up = ifaces.iter().filter(|i| i.state == Link::Up).count();
+    metrics
+        .interfaces_down
+        .store((ifaces.len() - up) as u64, Relaxed);
+    format!("{up} of {} interfaces capturing", ifaces.len())
+}
+
+/// Whether the kernel calls the link up (its operstate in /sys); `None`
+/// where /sys does not show it.
+fn link_up(name: &str) -> Option<bool> {
+    let path = Path::new("/sys/class/net").join(name).join("operstate");
+    let state = std::fs::read_to_string(path).ok()?;
+    Some(!matches!(
+        state.trim(),
+        "down" | "lowerlayerdown" | "notpresent"
+    ))
+}
+
+/// Up to [`BURST`] packets from one interface into the engine.
+fn read_burst(
+    iface: &mut Interface,
+    engine: &mut ParallelEngine,
+    poke: Option<&Sender<()>>,
+    out: &mut dyn FnMut(FlowRecord),
+) -> Result<usize, pcap::Error> {
+    for n in 0..BURST {
+        let p = match iface.cap.next_packet() {
+            Ok(p) => p,
+            Err(pcap::Error::TimeoutExpired) => return Ok(n),
+            Err(e) => return Err(e),
+        };
+        let ts = capture::time::from_parts(
+            u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
+            u64::try_from(p.header.ts.tv_usec).unwrap_or(0),
+        );
+        if let Some(poke) = poke {
+            if syn_hint(iface.link, p.data) {
+                let _ = poke.try_send(());
+            }
+        }
+        engine.process_frame(iface.link, ts, p.data, p.header.len, out);
+    }
+    Ok(BURST)
 }
 
 /// Reads pcap_stats and the engine's frame counters into the metrics.

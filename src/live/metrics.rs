@@ -2,6 +2,7 @@
 //! as atomics (no lock on any packet path), and served in the Prometheus
 //! text format.
 
+use super::output::{Counters, Kind};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -35,9 +36,26 @@ pub struct Metrics {
     pub alerts_an0144: AtomicU64,
     /// Alerts by AN0145.
     pub alerts_an0145: AtomicU64,
+    /// Interfaces not capturing now: down, or failed for good.
+    pub interfaces_down: AtomicU64,
+    /// The `--flows` output.
+    pub flows_out: Counters,
+    /// The `--processes` output.
+    pub processes_out: Counters,
+    /// The `--alerts` output.
+    pub alerts_out: Counters,
 }
 
 impl Metrics {
+    /// The counters of one output.
+    pub fn output(&self, k: Kind) -> &Counters {
+        match k {
+            Kind::Flows => &self.flows_out,
+            Kind::Processes => &self.processes_out,
+            Kind::Alerts => &self.alerts_out,
+        }
+    }
+
     /// The counters in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let g = |a: &AtomicU64| a.load(Relaxed);
@@ -89,7 +107,13 @@ impl Metrics {
             "Socket events dropped by a full processing queue.",
             g(&self.feed_events_dropped),
         );
-        s.push_str("# HELP procflow_alerts_total Alerts written, by rule.\n# TYPE procflow_alerts_total counter\n");
+        s.push_str("# HELP procflow_interfaces_down Interfaces not capturing now (down, or failed for good).\n# TYPE procflow_interfaces_down gauge\n");
+        s.push_str(&format!(
+            "procflow_interfaces_down {}\n",
+            g(&self.interfaces_down)
+        ));
+        self.render_outputs(&mut s);
+        s.push_str("# HELP procflow_alerts_total Alerts raised, by rule.\n# TYPE procflow_alerts_total counter\n");
         s.push_str(&format!(
             "procflow_alerts_total{{rule=\"AN0144\"}} {}\n",
             g(&self.alerts_an0144)
@@ -99,6 +123,34 @@ impl Metrics {
             g(&self.alerts_an0145)
         ));
         s
+    }
+
+    /// Lines written and dropped, per output and reason.
+    fn render_outputs(&self, s: &mut String) {
+        s.push_str("# HELP procflow_output_written_total Lines written, by output.\n# TYPE procflow_output_written_total counter\n");
+        for k in Kind::ALL {
+            let c = self.output(k);
+            s.push_str(&format!(
+                "procflow_output_written_total{{output=\"{}\"}} {}\n",
+                k.name(),
+                c.written.load(Relaxed)
+            ));
+        }
+        s.push_str("# HELP procflow_output_dropped_total Lines not written, by output and reason.\n# TYPE procflow_output_dropped_total counter\n");
+        for k in Kind::ALL {
+            let c = self.output(k);
+            for (reason, v) in [
+                ("queue_full", &c.queue_full),
+                ("write_failed", &c.write_failed),
+                ("abandoned", &c.abandoned),
+            ] {
+                s.push_str(&format!(
+                    "procflow_output_dropped_total{{output=\"{}\",reason=\"{reason}\"}} {}\n",
+                    k.name(),
+                    v.load(Relaxed)
+                ));
+            }
+        }
     }
 }
 
@@ -162,5 +214,15 @@ mod tests {
         assert!(t.contains("procflow_packets_total 12\n"));
         assert!(t.contains("procflow_alerts_total{rule=\"AN0145\"} 1\n"));
         assert!(t.contains("# TYPE procflow_kernel_drops_total counter\n"));
+        m.alerts_out.write_failed.store(3, Relaxed);
+        m.interfaces_down.store(1, Relaxed);
+        let t = m.render();
+        assert!(t.contains(
+            "procflow_output_dropped_total{output=\"alerts\",reason=\"write_failed\"} 3\n"
+        ));
+        assert!(
+            t.contains("procflow_output_dropped_total{output=\"flows\",reason=\"queue_full\"} 0\n")
+        );
+        assert!(t.contains("procflow_interfaces_down 1\n"));
     }
 }

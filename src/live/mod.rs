@@ -4,17 +4,22 @@
 //!
 //! Threads: one captures (every interface, polled together) into the
 //! worker threads of the engine; one polls /proc (`--procfs`); one per
-//! followed feed file and per agent connection; one serves metrics. The
-//! main thread takes what they send (flow records, packet time, socket
-//! events) over one bounded channel and runs attribution, windows and
-//! detection. Nothing upstream ever waits for it: when the channel is full
-//! what does not fit is dropped and counted.
+//! followed feed file and per agent connection; one serves metrics; one
+//! writes each output. The main thread takes what they send (flow records,
+//! packet time, socket events) over one bounded channel and runs
+//! attribution, windows and detection. Nothing upstream ever waits for it,
+//! and it never waits for an output: when a queue is full what does not
+//! fit is dropped and counted. One stop signal (SIGINT, SIGTERM,
+//! `--duration`, every interface down) reaches every thread, and each is
+//! joined within a bounded time.
 
 mod feeds;
 mod interfaces;
 mod metrics;
+mod output;
 mod privileges;
 mod procfs;
+mod shutdown;
 
 use crate::cli::LiveArgs;
 use crate::read::{attribution_config, print_attribution};
@@ -23,11 +28,17 @@ use crate::{detection, pipeline};
 use anyhow::{Context, Result};
 use capture::FlowRecord;
 use correlate::{Attributor, ProcessWindows, SocketEvent, SocketIndex};
-use crossbeam_channel::{bounded, RecvTimeoutError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use metrics::Metrics;
+use output::Kind;
+use rules::baseline::StoreError;
 use rules::Mode;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use shutdown::{join_by, Shutdown, GRACE};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Messages the main thread takes.
@@ -55,13 +66,8 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let window_secs = detection::set_window(&mut detector, args.attribution.window)?;
     let cfg = attribution_config(&args.attribution)?;
     let flow_cfg = pipeline::flow_config(&args.flow);
-    let open = |p: &Option<std::path::PathBuf>| p.as_deref().map(pipeline::output).transpose();
-    let outputs = Outputs::new(
-        open(&args.flows)?,
-        open(&args.processes)?,
-        open(&args.alerts)?,
-        detector,
-    );
+    let metrics = Arc::new(Metrics::default());
+    let (outputs, writers) = open_outputs(args, detector, &metrics)?;
     if args.alerts.is_none() {
         eprintln!("procflow: warning: no --alerts: alerts are counted, not written");
     }
@@ -89,47 +95,21 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         eprintln!("procflow: running as {user}");
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("cannot watch for signals")?;
-    }
-    let metrics = Arc::new(Metrics::default());
+    let stop = Shutdown::on_signals().context("cannot watch for signals")?;
     let (tx, rx) = bounded::<Msg>(QUEUE);
-    let threads = pipeline::threads(&args.flow);
-    let until = args
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-
-    // Background threads stop on this flag once capture is over.
-    let helpers_stop = Arc::new(AtomicBool::new(false));
-    let mut helpers = Vec::new();
-    if let Some(l) = metrics_listener {
-        let (m, s) = (metrics.clone(), helpers_stop.clone());
-        helpers.push(std::thread::spawn(move || metrics::serve(l, m, s)));
-    }
-    let poke = if args.procfs {
-        let (poke_tx, poke_rx) = bounded::<()>(1);
-        let p = procfs::Sidecar::new(&args.proc_root, args.procfs_interval_ms)?;
-        let (tx, m, s) = (tx.clone(), metrics.clone(), helpers_stop.clone());
-        helpers.push(std::thread::spawn(move || {
-            p.run(tx, FEED_PROCFS, poke_rx, m, s)
-        }));
-        Some(poke_tx)
-    } else {
-        None
-    };
+    let (helpers, poke) = start_helpers(args, &stop, &tx, &metrics, metrics_listener)?;
     let capture_thread = {
         let (tx, m, s) = (tx.clone(), metrics.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("procflow-capture".into())
-            .spawn(move || interfaces::run(ifaces, flow_cfg, threads, tx, m, s, until, poke))
-            .context("cannot start the capture thread")?
+        let threads = pipeline::threads(&args.flow);
+        spawn("capture", move || {
+            interfaces::run(ifaces, flow_cfg, threads, tx, m, s, poke)
+        })?
     };
     drop(tx);
     eprintln!(
         "procflow: live on {} ({} worker threads){}",
         args.interfaces.join(", "),
-        threads,
+        pipeline::threads(&args.flow),
         if args.procfs {
             ", sockets from /proc"
         } else {
@@ -143,59 +123,129 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         args.attribution.max_windows.max(1),
     );
     let mut stage = Stage::new(Attributor::new(SocketIndex::new(cfg)), windows, outputs);
-    let started = Instant::now();
-    let mut last_line = Instant::now();
-    let interval = Duration::from_secs(args.stats_interval);
-    loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(msg) => take(&mut stage, msg, &metrics),
-            Err(RecvTimeoutError::Timeout) => {}
-            // Every sender is gone: capture ended and the helpers stopped.
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        drain_feeds(&mut stage, &feeds.sources, &metrics);
-        if capture_thread.is_finished() {
-            helpers_stop.store(true, Relaxed);
-        }
-        update(&stage, &metrics);
-        if args.stats_interval > 0 && last_line.elapsed() >= interval {
-            last_line = Instant::now();
-            stage.flush();
-            stats_line(&metrics, started);
-        }
+    let until = args
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
+    let ticker = Ticker {
+        started: Instant::now(),
+        interval: Duration::from_secs(args.stats_interval),
+        until,
+    };
+    main_loop(
+        &mut stage,
+        &rx,
+        &capture_thread,
+        &stop,
+        &feeds.sources,
+        &metrics,
+        &ticker,
+    );
+    let running = Running {
+        capture: capture_thread,
+        helpers,
+        feeds,
+        writers,
+    };
+    let ended = wind_down(stage, running, &metrics)?;
+    report_end(args, ended, &metrics)
+}
+
+/// Threads that watch the stop signal on their own, with what they are.
+type Helpers = Vec<(&'static str, JoinHandle<()>)>;
+
+/// The threads of a run, besides the main one.
+struct Running {
+    capture: JoinHandle<interfaces::CaptureEnd>,
+    helpers: Helpers,
+    feeds: feeds::Feeds,
+    writers: Vec<output::Output>,
+}
+
+/// What a run leaves once its threads have stopped.
+struct Ended {
+    capture: interfaces::CaptureEnd,
+    feeds: Option<feeds::FeedsEnd>,
+    attributor: Attributor,
+    windows: ProcessWindows,
+    detector: rules::Detector,
+    err: Option<std::io::Error>,
+    baseline_err: Option<StoreError>,
+}
+
+/// Starts the metrics server and the /proc poller (each watching `stop`);
+/// the poller's nudge.
+fn start_helpers(
+    args: &LiveArgs,
+    stop: &Shutdown,
+    tx: &Sender<Msg>,
+    metrics: &Arc<Metrics>,
+    metrics_listener: Option<std::net::TcpListener>,
+) -> Result<(Helpers, Option<Sender<()>>)> {
+    let mut helpers = Vec::new();
+    if let Some(l) = metrics_listener {
+        let (m, s) = (metrics.clone(), stop.flag());
+        let h = spawn("metrics", move || metrics::serve(l, m, s))?;
+        helpers.push(("the metrics server", h));
     }
-    let end = capture_thread
+    if !args.procfs {
+        return Ok((helpers, None));
+    }
+    let (poke_tx, poke_rx) = bounded::<()>(1);
+    let p = procfs::Sidecar::new(&args.proc_root, args.procfs_interval_ms)?;
+    let (tx, m, s) = (tx.clone(), metrics.clone(), stop.flag());
+    let h = spawn("procfs", move || p.run(tx, FEED_PROCFS, poke_rx, m, s))?;
+    helpers.push(("the /proc poller", h));
+    Ok((helpers, Some(poke_tx)))
+}
+
+/// Once capture is over (every record taken, every thread told to stop):
+/// joins each thread within [`GRACE`], takes the last feed events, ends
+/// the stage, and lets each writer finish its queue within [`GRACE`].
+fn wind_down(mut stage: Stage, r: Running, metrics: &Metrics) -> Result<Ended> {
+    let capture = r
+        .capture
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread failed"))?;
-    for h in helpers {
-        let _ = h.join();
+    let deadline = Instant::now() + GRACE;
+    for (what, h) in r.helpers {
+        let _ = join_by(h, deadline, what);
     }
-    let sources = feeds.sources.clone();
-    let feeds_end = feeds.shutdown();
-    drain_feeds(&mut stage, &sources, &metrics);
-    for f in &feeds_end.followed {
-        eprintln!(
-            "procflow: feed {} followed: {} lines, {} socket events, {} bad lines, {} rotations, {} truncations{}",
-            f.path,
-            f.lines,
-            f.events,
-            f.bad_lines,
-            f.rotations,
-            f.truncations,
-            f.error.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
-        );
-    }
-    if let Some(l) = &feeds_end.listener {
-        eprintln!("procflow: feed listener: {}", l.summary());
+    let sources = r.feeds.sources.clone();
+    let feeds = r.feeds;
+    let feeds_end = spawn("feeds-stop", move || feeds.shutdown())
+        .ok()
+        .and_then(|h| join_by(h, deadline, "a feed source"));
+    drain_feeds(&mut stage, &sources, metrics);
+    if let Some(f) = &feeds_end {
+        report_feeds(f);
     }
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
-    let (baseline, summary) = detector.into_parts();
+    // The writers' queues are closed: each finishes what it holds, in time.
+    let deadline = Instant::now() + GRACE;
+    for w in r.writers {
+        finish_writer(w, deadline, metrics);
+    }
+    Ok(Ended {
+        capture,
+        feeds: feeds_end,
+        attributor,
+        windows,
+        detector,
+        err,
+        baseline_err,
+    })
+}
+
+/// The summary on stderr and in `--stats`; the run's result.
+fn report_end(args: &LiveArgs, e: Ended, metrics: &Metrics) -> Result<()> {
+    let (baseline, summary) = e.detector.into_parts();
     metrics
         .alerts_an0144
         .store(summary.alerts.get("AN0144").copied().unwrap_or(0), Relaxed);
     metrics
         .alerts_an0145
         .store(summary.alerts.get("AN0145").copied().unwrap_or(0), Relaxed);
+    let end = &e.capture;
     pipeline::print_summary(&end.stats);
     for (name, received, kernel, ifd) in &end.interfaces {
         eprintln!(
@@ -208,27 +258,198 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         metrics.records_dropped.load(Relaxed),
         metrics.feed_events_dropped.load(Relaxed)
     );
-    print_attribution(&attributor, &windows);
+    print_attribution(&e.attributor, &e.windows);
     detection::print_summary(&summary, &baseline, Some(args.alerts.is_some()));
+    let lost = report_outputs(args, metrics);
     if let Some(path) = &args.stats {
         let doc = serde_json::json!({
             "stats": end.stats,
             "interfaces": end.interfaces.iter().map(|(n, r, k, i)| serde_json::json!({
                 "name": n, "received": r, "kernel_drops": k, "interface_drops": i,
             })).collect::<Vec<_>>(),
+            "interfaces_down": metrics.interfaces_down.load(Relaxed),
             "records_dropped": metrics.records_dropped.load(Relaxed),
-            "followed": feeds_end.followed,
-            "listener": feeds_end.listener,
+            "followed": e.feeds.as_ref().map(|f| &f.followed),
+            "listener": e.feeds.as_ref().and_then(|f| f.listener.as_ref()),
             "feed_events": metrics.feed_events.load(Relaxed),
             "feed_events_dropped": metrics.feed_events_dropped.load(Relaxed),
-            "coverage": attributor.coverage,
-            "windows": windows.stats,
+            "outputs": outputs_json(args, metrics),
+            "coverage": e.attributor.coverage,
+            "windows": e.windows.stats,
             "detection": detection::stats_json(&summary, &baseline),
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    crate::stage::result(err, baseline_err)
+    crate::stage::result(e.err, e.baseline_err)?;
+    if end.all_down {
+        anyhow::bail!("every interface went down; every flow seen was written");
+    }
+    if !lost.is_empty() {
+        anyhow::bail!("lines not written: {}", lost.join(", "));
+    }
+    Ok(())
+}
+
+/// Starts a named thread.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(format!("procflow-{name}"))
+        .spawn(f)
+        .with_context(|| format!("cannot start the {name} thread"))
+}
+
+/// Each output asked for, behind its writer thread.
+fn open_outputs(
+    args: &LiveArgs,
+    detector: rules::Detector,
+    metrics: &Arc<Metrics>,
+) -> Result<(Outputs, Vec<output::Output>)> {
+    let mut writers = Vec::new();
+    let mut open = |kind: Kind, path: &Option<PathBuf>| -> Result<Option<Box<dyn Write + Send>>> {
+        let Some(path) = path else { return Ok(None) };
+        let (q, w) = output::start(kind, path, args.output_queue, metrics)?;
+        writers.push(w);
+        Ok(Some(Box::new(q)))
+    };
+    let flows = open(Kind::Flows, &args.flows)?;
+    let processes = open(Kind::Processes, &args.processes)?;
+    let alerts = open(Kind::Alerts, &args.alerts)?;
+    Ok((Outputs::new(flows, processes, alerts, detector), writers))
+}
+
+/// Waits for a writer to finish its queue; what it could not write by
+/// `deadline` is counted as abandoned.
+fn finish_writer(w: output::Output, deadline: Instant, metrics: &Metrics) {
+    let what = format!("the {} writer ({})", w.kind.name(), w.path);
+    if join_by(w.thread, deadline, &what).is_none() {
+        let c = metrics.output(w.kind);
+        let settled =
+            c.written.load(Relaxed) + c.queue_full.load(Relaxed) + c.write_failed.load(Relaxed);
+        c.abandoned
+            .store(c.lines.load(Relaxed).saturating_sub(settled), Relaxed);
+    }
+}
+
+/// One line per output with its figures; the outputs that lost lines.
+fn report_outputs(args: &LiveArgs, metrics: &Metrics) -> Vec<String> {
+    let mut lost = Vec::new();
+    for (kind, path) in asked_outputs(args) {
+        let c = metrics.output(kind);
+        let dropped = c.dropped();
+        eprintln!(
+            "procflow: {} output {}: {} lines, {} written, {dropped} dropped ({} at the full queue, {} at failed writes, {} unwritten at the end)",
+            kind.name(),
+            path.display(),
+            c.lines.load(Relaxed),
+            c.written.load(Relaxed),
+            c.queue_full.load(Relaxed),
+            c.write_failed.load(Relaxed),
+            c.abandoned.load(Relaxed)
+        );
+        if dropped > 0 {
+            lost.push(format!("{} {dropped}", kind.name()));
+        }
+    }
+    lost
+}
+
+fn asked_outputs(args: &LiveArgs) -> Vec<(Kind, &Path)> {
+    Kind::ALL
+        .into_iter()
+        .filter_map(|k| {
+            let p = match k {
+                Kind::Flows => &args.flows,
+                Kind::Processes => &args.processes,
+                Kind::Alerts => &args.alerts,
+            };
+            p.as_deref().map(|p| (k, p))
+        })
+        .collect()
+}
+
+fn outputs_json(args: &LiveArgs, metrics: &Metrics) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    for (kind, path) in asked_outputs(args) {
+        let mut v = metrics.output(kind).to_json();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("path".into(), path.display().to_string().into());
+        }
+        o.insert(kind.name().into(), v);
+    }
+    o.into()
+}
+
+fn report_feeds(f: &feeds::FeedsEnd) {
+    for f in &f.followed {
+        eprintln!(
+            "procflow: feed {} followed: {} lines, {} socket events, {} bad lines, {} rotations, {} truncations{}",
+            f.path,
+            f.lines,
+            f.events,
+            f.bad_lines,
+            f.rotations,
+            f.truncations,
+            f.error.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+        );
+    }
+    if let Some(l) = &f.listener {
+        eprintln!("procflow: feed listener: {}", l.summary());
+    }
+}
+
+/// When the statistics line is due and when the run ends by itself.
+struct Ticker {
+    started: Instant,
+    interval: Duration,
+    until: Option<Instant>,
+}
+
+/// Takes what the threads send until capture is over: a stop (signal,
+/// `--duration`) is passed on to every thread through `stop`, capture
+/// drains and writes its open flows, and the loop ends once it has taken
+/// them all.
+fn main_loop(
+    stage: &mut Stage,
+    rx: &Receiver<Msg>,
+    capture: &JoinHandle<interfaces::CaptureEnd>,
+    stop: &Shutdown,
+    sources: &[(u16, Receiver<SocketEvent>)],
+    metrics: &Metrics,
+    t: &Ticker,
+) {
+    let mut last_line = Instant::now();
+    loop {
+        let captured = capture.is_finished();
+        if captured || t.until.is_some_and(|u| Instant::now() >= u) {
+            stop.request();
+        }
+        if captured {
+            // Its sender is gone: everything it sent is queued.
+            for msg in rx.try_iter() {
+                take(stage, msg, metrics);
+            }
+            drain_feeds(stage, sources, metrics);
+            update(stage, metrics);
+            return;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(msg) => take(stage, msg, metrics),
+            // Disconnected cannot outlive the capture thread's sender; the
+            // next turn sees it finished.
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+        }
+        drain_feeds(stage, sources, metrics);
+        update(stage, metrics);
+        if !t.interval.is_zero() && last_line.elapsed() >= t.interval {
+            last_line = Instant::now();
+            stage.flush();
+            stats_line(metrics, t.started);
+        }
+    }
 }
 
 fn take(stage: &mut Stage, msg: Msg, metrics: &Metrics) {
@@ -276,16 +497,20 @@ fn stats_line(m: &Metrics, started: Instant) {
         g(&m.flows_attributed) as f64 * 100.0 / flows as f64
     };
     eprintln!(
-        "procflow: live {:.0} s: {} packets, {} kernel drops, {} interface drops, {} queue drops; {} flows, {:.1} % attributed; {} feed events; alerts AN0144 {}, AN0145 {}",
+        "procflow: live {:.0} s: {} packets, {} kernel drops, {} interface drops, {} queue drops, {} interfaces down; {} flows, {:.1} % attributed; {} feed events; alerts AN0144 {}, AN0145 {}; dropped at outputs: alerts {}, flows {}, processes {}",
         started.elapsed().as_secs_f64(),
         g(&m.packets),
         g(&m.kernel_drops),
         g(&m.if_drops),
         g(&m.queue_drops),
+        g(&m.interfaces_down),
         flows,
         share,
         g(&m.feed_events),
         g(&m.alerts_an0144),
         g(&m.alerts_an0145),
+        m.alerts_out.dropped(),
+        m.flows_out.dropped(),
+        m.processes_out.dropped(),
     );
 }

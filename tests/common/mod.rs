@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code, clippy::indexing_slicing)]
 
+pub mod live;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
