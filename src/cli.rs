@@ -231,8 +231,9 @@ pub struct LiveArgs {
 /// Flow-table and thread settings shared by every command that reads packets.
 #[derive(Args, Debug)]
 pub struct FlowOpts {
-    /// Flows tracked at once per shard (worker); the least recently active
-    /// is evicted (and counted) beyond it.
+    /// Flows tracked at once by the whole process, whatever the number of
+    /// threads or shards (each holds an equal share); beyond its share a
+    /// worker evicts its least recently active flow (counted).
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub max_flows: usize,
     /// Seconds without a packet (packet time) after which a TCP flow ends.

@@ -6,8 +6,10 @@ use crate::time::{Micros, SECOND};
 /// Flow tracking configuration.
 #[derive(Debug, Clone)]
 pub struct FlowConfig {
-    /// Flows tracked at once per shard; the least recently active flow is
-    /// evicted (and emitted with reason `evicted`) to make room.
+    /// Flows tracked at once by the whole engine, whatever its number of
+    /// shards or workers: each shard holds its share ([`FlowConfig::share`]),
+    /// and beyond it its least recently active flow is evicted (and
+    /// emitted with reason `evicted`) to make room.
     pub max_flows: usize,
     /// A TCP flow with no packet for this long (packet time) is closed.
     pub tcp_idle_timeout: Micros,
@@ -21,8 +23,9 @@ pub struct FlowConfig {
     pub max_ooo_bytes_per_stream: usize,
     /// Out-of-order segments held per TCP direction.
     pub max_ooo_segments_per_stream: usize,
-    /// Out-of-order bytes held by all flows of one shard together.
-    pub max_ooo_bytes_per_shard: usize,
+    /// Out-of-order bytes held by all flows together (each shard holds its
+    /// share).
+    pub max_ooo_bytes: usize,
     /// HTTP transactions recorded per flow (bytes keep counting past it).
     pub max_http_transactions: usize,
     /// Bytes of one HTTP header block buffered while incomplete.
@@ -44,12 +47,60 @@ impl Default for FlowConfig {
             closed_timeout: 60 * SECOND,
             max_ooo_bytes_per_stream: 1 << 20,
             max_ooo_segments_per_stream: 256,
-            max_ooo_bytes_per_shard: 256 << 20,
+            max_ooo_bytes: 256 << 20,
             max_http_transactions: 512,
             max_http_header_bytes: 32 << 10,
             max_tls_hello_bytes: 64 << 10,
             max_field_len: 2048,
             community_id_seed: 0,
         }
+    }
+}
+
+impl FlowConfig {
+    /// The configuration of shard `i` of `shards`: the engine-wide caps
+    /// (`max_flows`, `max_ooo_bytes`) split as evenly as integers allow, so
+    /// the shards together hold no more than the caps say. Each shard is
+    /// split a fixed share rather than drawing on one shared count so that
+    /// the hot path stays free of shared state and which flow is evicted
+    /// does not depend on how the threads happen to run. A shard holds at
+    /// least one flow, so a cap below the number of shards is raised to it.
+    pub fn share(&self, i: usize, shards: usize) -> FlowConfig {
+        let split = |total: usize| {
+            let n = shards.max(1);
+            total / n + usize::from(i < total % n)
+        };
+        FlowConfig {
+            max_flows: split(self.max_flows).max(1),
+            max_ooo_bytes: split(self.max_ooo_bytes),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FlowConfig;
+
+    #[test]
+    fn shares_add_up_to_the_caps() {
+        let cfg = FlowConfig {
+            max_flows: 1_000_001,
+            max_ooo_bytes: 7,
+            ..FlowConfig::default()
+        };
+        let shares: Vec<_> = (0..3).map(|i| cfg.share(i, 3)).collect();
+        let flows: Vec<_> = shares.iter().map(|c| c.max_flows).collect();
+        let ooo: Vec<_> = shares.iter().map(|c| c.max_ooo_bytes).collect();
+        assert_eq!(flows, [333_334, 333_334, 333_333]);
+        assert_eq!(ooo, [3, 2, 2]);
+        assert_eq!(cfg.share(0, 1).max_flows, 1_000_001);
+        assert_eq!(cfg.share(0, 0).max_flows, 1_000_001);
+        let tiny = FlowConfig {
+            max_flows: 1,
+            ..FlowConfig::default()
+        };
+        assert_eq!(tiny.share(1, 2).max_flows, 1);
+        assert_eq!(tiny.share(0, 2).tcp_idle_timeout, tiny.tcp_idle_timeout);
     }
 }

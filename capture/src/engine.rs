@@ -21,12 +21,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine with `shards` shards (at least one), each owning
-    /// `cfg.max_flows` flows at most.
+    /// An engine with `shards` shards (at least one), owning
+    /// `cfg.max_flows` flows at most together (each its share).
     pub fn new(cfg: FlowConfig, shards: usize) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| Shard::new(cfg.clone()))
-            .collect();
+        let n = shards.max(1);
+        let shards = (0..n).map(|i| Shard::new(cfg.share(i, n))).collect();
         Engine {
             shards,
             frames: Stats::default(),

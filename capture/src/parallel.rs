@@ -138,12 +138,49 @@ pub struct ParallelEngine {
     lossy: bool,
 }
 
+/// Records a worker sends back in one message at most: a sweep that ends
+/// many flows at once, or the end of input, goes out in pieces as it is
+/// written, so no worker ever holds the records of its whole table.
+const RECORDS_PER_MESSAGE: usize = 1024;
+
+/// Records a worker has written and not yet sent back.
+struct Outbox {
+    id: usize,
+    done: Sender<Done>,
+    records: Vec<FlowRecord>,
+    /// The clock of the latest batch answered in full.
+    acked: Micros,
+}
+
+impl Outbox {
+    fn push(&mut self, r: FlowRecord) {
+        self.records.push(r);
+        if self.records.len() >= RECORDS_PER_MESSAGE {
+            // Mid-batch: the clock answered stays the previous batch's.
+            self.send(self.acked);
+        }
+    }
+
+    /// Sends what is held (also when nothing is: the answer carries the
+    /// clock).
+    fn send(&mut self, clock: Micros) {
+        let records = std::mem::take(&mut self.records);
+        let _ = self.done.send(Done::Records(self.id, clock, records));
+        self.acked = clock;
+    }
+}
+
 fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
     let mut shard = Shard::new(cfg);
-    let mut records: Vec<FlowRecord> = Vec::new();
+    let mut outbox = Outbox {
+        id,
+        done,
+        records: Vec::new(),
+        acked: 0,
+    };
     for mut batch in rx {
         {
-            let mut out = |r: FlowRecord| records.push(r);
+            let mut out = |r: FlowRecord| outbox.push(r);
             for s in &batch.slots {
                 let Some(frame) = batch.frame(s) else {
                     continue;
@@ -156,20 +193,21 @@ fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, do
             }
             shard.advance(batch.clock, &mut out);
         }
-        // Answered even when empty: the answer carries the clock.
-        let _ = done.send(Done::Records(id, batch.clock, std::mem::take(&mut records)));
+        outbox.send(batch.clock);
         batch.clear();
         // The reader may have stopped taking batches back; dropping one then is fine.
         let _ = free.try_send(batch);
     }
-    shard.finish(&mut |r| records.push(r));
-    let _ = done.send(Done::Records(id, Micros::MAX, records));
-    let _ = done.send(Done::Finished(Box::new(shard.stats.clone())));
+    shard.finish(&mut |r| outbox.push(r));
+    outbox.send(Micros::MAX);
+    let _ = outbox
+        .done
+        .send(Done::Finished(Box::new(shard.stats.clone())));
 }
 
 impl ParallelEngine {
-    /// An engine with `workers` worker threads (at least one), each owning
-    /// `cfg.max_flows` flows at most.
+    /// An engine with `workers` worker threads (at least one), owning
+    /// `cfg.max_flows` flows at most together (each its share).
     pub fn new(cfg: FlowConfig, workers: usize) -> Self {
         let n = workers.max(1);
         let (done_tx, done) = bounded::<Done>(n * IN_FLIGHT * 4);
@@ -177,7 +215,7 @@ impl ParallelEngine {
             .map(|i| {
                 let (tx, rx) = bounded::<Batch>(IN_FLIGHT);
                 let (free_tx, free) = bounded::<Batch>(IN_FLIGHT + 2);
-                let (cfg, done_tx) = (cfg.clone(), done_tx.clone());
+                let (cfg, done_tx) = (cfg.share(i, n), done_tx.clone());
                 let handle = std::thread::Builder::new()
                     .name(format!("procflow-worker-{i}"))
                     .spawn(move || work(i, cfg, rx, free_tx, done_tx))

@@ -47,7 +47,7 @@ impl Shard {
             table: FlowTable::new(cfg.max_flows),
             budget: Budget {
                 used: 0,
-                max: cfg.max_ooo_bytes_per_shard,
+                max: cfg.max_ooo_bytes,
             },
             now: 0,
             next_sweep: 0,
@@ -192,9 +192,8 @@ impl Shard {
     /// End of input: writes out every flow still tracked, oldest first.
     pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
         self.stats.flow_table_bytes = self.table.heap_bytes() as u64;
-        let mut flows = self.table.drain();
-        flows.sort_by_key(|f| (f.start, f.key));
-        for flow in flows {
+        let table = std::mem::replace(&mut self.table, FlowTable::new(self.cfg.max_flows));
+        for flow in table.into_start_order() {
             let reason = flow.closing().unwrap_or(CloseReason::EndOfInput);
             self.emit(flow, reason, out);
         }
