@@ -73,7 +73,9 @@ fn captures_pass_the_capture_file_oracles() {
 fn stream_targets_on_real_messages() {
     let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
     let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiHTTP/1.1 204 No Content\r\n\r\n";
-    let tls = [0x17, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4, 0x17, 0x03, 0x03, 0x00, 0x01, 9];
+    let tls = [
+        0x17, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4, 0x17, 0x03, 0x03, 0x00, 0x01, 9,
+    ];
     for cut in 0..=255u8 {
         let mut input = vec![
             (req.len() * 256 / (req.len() + resp.len())) as u8,

@@ -23,7 +23,12 @@ const STREAM: usize = 4096;
 /// Captures larger than this are not seeds themselves.
 const MAX_CAPTURE: u64 = 256 << 10;
 /// Markers of HTTP tunnels and upgrades.
-const TUNNELS: [&[u8]; 4] = [b"CONNECT ", b"HTTP/1.1 101", b"HTTP/1.0 101", b"PRI * HTTP/2"];
+const TUNNELS: [&[u8]; 4] = [
+    b"CONNECT ",
+    b"HTTP/1.1 101",
+    b"HTTP/1.0 101",
+    b"PRI * HTTP/2",
+];
 
 /// The decode target's link-type byte.
 fn link_byte(link: LinkType) -> Option<u8> {
@@ -114,7 +119,11 @@ fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
         let dir = usize::from(*s.client.get_or_insert(from) != from);
         if let Some(buf) = s.bytes.get_mut(dir) {
             let room = STREAM.saturating_sub(buf.len());
-            buf.extend_from_slice(p.payload.get(..room.min(p.payload.len())).unwrap_or_default());
+            buf.extend_from_slice(
+                p.payload
+                    .get(..room.min(p.payload.len()))
+                    .unwrap_or_default(),
+            );
         }
     });
     if let Some(e) = failed {

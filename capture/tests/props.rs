@@ -29,7 +29,11 @@ type Seg = (usize, usize);
 fn arrivals() -> impl Strategy<Value = (u32, Vec<Seg>)> {
     let isn = prop_oneof![any::<u32>(), (u32::MAX - 700)..=u32::MAX];
     let segs = prop::collection::vec((0usize..600, 1usize..120), 1..24);
-    (isn, segs, prop::collection::vec(any::<prop::sample::Index>(), 0..6))
+    (
+        isn,
+        segs,
+        prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+    )
         .prop_flat_map(|(isn, segs, dups)| {
             let mut all = segs.clone();
             all.extend(dups.iter().map(|d| segs[d.index(segs.len())]));

@@ -100,7 +100,11 @@ fn check(path: &std::path::Path) {
 }
 
 fn within_caps(b: &rules::Baseline, caps: &BaselineConfig) {
-    assert!(b.images.len() <= caps.max_images, "{} images", b.images.len());
+    assert!(
+        b.images.len() <= caps.max_images,
+        "{} images",
+        b.images.len()
+    );
     assert!(b.hosts.len() <= caps.max_hosts, "{} hosts", b.hosts.len());
     for (k, img) in &b.images {
         assert!(

@@ -79,7 +79,13 @@ fn read(data: &[u8]) -> Option<Vec<Frame>> {
 
 /// Runs the frames through an engine of `shards` shards; the records as
 /// JSON lines, sorted.
-fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64, wire: u64) -> Vec<String> {
+fn engine(
+    frames: &[Frame],
+    cfg: FlowConfig,
+    shards: usize,
+    captured: u64,
+    wire: u64,
+) -> Vec<String> {
     let mut engine = Engine::new(cfg, shards);
     let mut records: Vec<FlowRecord> = Vec::new();
     for f in frames {
@@ -95,7 +101,10 @@ fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64, wire:
         .iter()
         .map(|r| r.flow.payload_out + r.flow.payload_in)
         .sum();
-    assert!(payload <= captured, "payload {payload} > captured {captured}");
+    assert!(
+        payload <= captured,
+        "payload {payload} > captured {captured}"
+    );
     let bytes: u64 = records
         .iter()
         .map(|r| r.source.bytes + r.destination.bytes)
@@ -105,7 +114,11 @@ fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64, wire:
         .iter()
         .map(|r| r.source.packets + r.destination.packets)
         .sum();
-    assert!(packets <= stats.decoded, "packets {packets} > decoded {}", stats.decoded);
+    assert!(
+        packets <= stats.decoded,
+        "packets {packets} > decoded {}",
+        stats.decoded
+    );
     let mut lines: Vec<String> = records.iter().map(FlowRecord::to_json).collect();
     for l in &lines {
         if let Err(e) = serde_json::from_str::<serde_json::Value>(l) {

@@ -45,7 +45,10 @@ pub fn run(data: &[u8]) {
             }
             if let Some(tcp) = p.tcp {
                 if syn {
-                    assert!(tcp.flags & tcp_flags::SYN != 0, "SYN hint on a segment without SYN");
+                    assert!(
+                        tcp.flags & tcp_flags::SYN != 0,
+                        "SYN hint on a segment without SYN"
+                    );
                 }
             }
         }

@@ -43,7 +43,11 @@ pub fn run(data: &[u8]) {
         match h.data(to_server, chunk) {
             Feed::Continue => given[idx] += chunk.len() as u64,
             Feed::Upgraded(off) => {
-                assert!(off <= chunk.len(), "upgrade offset {off} past {}", chunk.len());
+                assert!(
+                    off <= chunk.len(),
+                    "upgrade offset {off} past {}",
+                    chunk.len()
+                );
                 given[idx] += off as u64;
                 // What follows is another protocol: the HTTP parser is done.
                 break;
@@ -61,7 +65,10 @@ fn check(h: &Http, given: [u64; 2]) {
     let req: u64 = h.txs.iter().map(|t| t.request_bytes).sum();
     let resp: u64 = h.txs.iter().map(|t| t.response_bytes).sum();
     assert!(req <= to_server, "request bytes {req} > given {to_server}");
-    assert!(resp <= to_client, "response bytes {resp} > given {to_client}");
+    assert!(
+        resp <= to_client,
+        "response bytes {resp} > given {to_client}"
+    );
     for t in &h.txs {
         assert!(t.request_body_bytes <= t.request_bytes, "{t:?}");
         assert!(t.response_body_bytes <= t.response_bytes, "{t:?}");
@@ -71,7 +78,10 @@ fn check(h: &Http, given: [u64; 2]) {
         {
             // Fields are cut to the cap in bytes, then made valid UTF-8
             // (a cut character may become one U+FFFD, 3 bytes).
-            assert!(s.len() <= LIMITS.max_field_len * 3, "field over the cap: {s:?}");
+            assert!(
+                s.len() <= LIMITS.max_field_len * 3,
+                "field over the cap: {s:?}"
+            );
         }
     }
 }

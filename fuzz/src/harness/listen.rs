@@ -64,7 +64,11 @@ pub fn run(data: &[u8]) {
 }
 
 /// Sends the chunks on one connection; the events the listener delivered.
-fn exchange(addr: SocketAddr, chunks: &[&[u8]], events: &Receiver<SocketEvent>) -> Vec<SocketEvent> {
+fn exchange(
+    addr: SocketAddr,
+    chunks: &[&[u8]],
+    events: &Receiver<SocketEvent>,
+) -> Vec<SocketEvent> {
     let mut conn = match TcpStream::connect(addr) {
         Ok(c) => c,
         Err(e) => panic!("connect: {e}"),
@@ -106,7 +110,11 @@ pub fn reference(chunks: &[&[u8]]) -> Vec<SocketEvent> {
             None => {
                 let ok = matches!(p, Piece::Line(l) if token_right(l));
                 authed = Some(ok);
-                return if ok { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
+                return if ok {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                };
             }
             Some(false) => return ControlFlow::Break(()),
             Some(true) => {}
