@@ -39,16 +39,17 @@ pub fn run(data: &[u8]) {
             i += 1;
             (true, reqs.get(i - 1).copied().unwrap_or_default())
         };
-        let idx = usize::from(!to_server);
+        let [out, inn] = &mut given;
+        let given_here = if to_server { out } else { inn };
         match h.data(to_server, chunk) {
-            Feed::Continue => given[idx] += chunk.len() as u64,
+            Feed::Continue => *given_here += chunk.len() as u64,
             Feed::Upgraded(off) => {
                 assert!(
                     off <= chunk.len(),
                     "upgrade offset {off} past {}",
                     chunk.len()
                 );
-                given[idx] += off as u64;
+                *given_here += off as u64;
                 // What follows is another protocol: the HTTP parser is done.
                 break;
             }
