@@ -85,6 +85,8 @@ max_len() {
 
 echo "== fuzzing, $minutes min per target"
 cd "$root/fuzz"
+# The fuzz crate is a workspace of its own, built in fuzz/target.
+export CARGO_TARGET_DIR=$root/fuzz/target
 results=()
 for t in "${targets[@]}"; do
     mkdir -p "artifacts/$t"
@@ -97,8 +99,12 @@ for t in "${targets[@]}"; do
     status=$?
     set -e
     after=$(find "artifacts/$t" -type f | wc -l)
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log/$t.log" | tail -1 | awk '{print $2}')
-    last=$(grep -E '^#[0-9]+' "$log/$t.log" | grep -o 'cov: [0-9]* ft: [0-9]*' | tail -1)
+    # A run stopped by a finding prints no final stats: take the last line.
+    execs=$({ grep -o 'stat::number_of_executed_units: [0-9]*' "$log/$t.log" || true; } | tail -1 | awk '{print $2}')
+    if [ -z "$execs" ]; then
+        execs=$({ grep -oE '^#[0-9]+' "$log/$t.log" || true; } | tail -1 | tr -d '#')
+    fi
+    last=$({ grep -o 'cov: [0-9]* ft: [0-9]*' "$log/$t.log" || true; } | tail -1)
     crashes=$(find "artifacts/$t" -type f -name 'crash-*' | wc -l)
     timeouts=$(find "artifacts/$t" -type f -name 'timeout-*' | wc -l)
     ooms=$(find "artifacts/$t" -type f -name 'oom-*' | wc -l)

@@ -72,10 +72,17 @@ pub fn run(data: &[u8]) {
     if let Ok((f, events)) = &file {
         assert_eq!(f.events, events.len() as u64, "report and sink disagree");
     }
-    if known_disagreement(feed) {
+    if xml_document(feed) || known_disagreement(feed) {
         return;
     }
     assert_eq!(file, stream, "file and streaming readers disagree");
+}
+
+/// A Windows event export (an XML document): files only, the streaming
+/// readers take line-based formats.
+fn xml_document(feed: &[u8]) -> bool {
+    let text = feed.strip_prefix(b"\xef\xbb\xbf").unwrap_or(feed);
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
 }
 
 /// Inputs on which the two readers are known to disagree (issue 11, being
