@@ -50,9 +50,11 @@ impl Engine {
         }
         if ts > self.now {
             self.now = ts;
-            if ts >= self.next_sync && self.shards.len() > 1 {
+            if ts >= self.next_sync {
                 // Once a second of packet time, shards that saw no packet
-                // lately end their idle flows too.
+                // lately end their idle flows too; so does a lone shard
+                // when the frame is one it will not see (undecodable), so
+                // that one shard closes flows as several do.
                 for shard in &mut self.shards {
                     shard.advance(ts, out);
                 }
@@ -107,5 +109,37 @@ impl Engine {
     /// Flows tracked now, all shards together.
     pub fn flows(&self) -> usize {
         self.shards.iter().map(Shard::flows).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 TCP segment with the given flags, as a raw-IP frame.
+    fn segment(flags: u8) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 1, 2, 3, 4,
+        ];
+        p.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags]);
+        p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+        p
+    }
+
+    /// Time told only by a frame that does not decode still ends idle
+    /// flows, with one shard as with two (found by the capture fuzzer:
+    /// one shard wrote `end_of_input` where two wrote `idle`).
+    #[test]
+    fn undecodable_frames_move_every_shard_count_alike() {
+        for shards in [1, 2] {
+            let mut engine = Engine::new(FlowConfig::default(), shards);
+            let mut reasons = Vec::new();
+            let mut out = |r: FlowRecord| reasons.push(r.event.reason);
+            engine.process_frame(LinkType::Raw, SECOND, &segment(0x02), 40, &mut out);
+            // 400 s later: a frame that is no IP packet at all.
+            engine.process_frame(LinkType::Raw, 401 * SECOND, &[0xff; 8], 8, &mut out);
+            engine.finish(&mut out);
+            assert_eq!(reasons, ["idle"], "{shards} shards");
+        }
     }
 }

@@ -233,9 +233,10 @@ impl Stream {
                 self.drain(budget, sink);
             }
             self.gap_to(offset, sink);
-            let skip = self.next.saturating_sub(offset) as usize;
-            if let Some(fresh) = data.get(skip..) {
-                self.retransmitted(skip as u64);
+            // What the drain delivered may cover all of this segment.
+            let skip = self.next.saturating_sub(offset).min(data.len() as u64);
+            self.retransmitted(skip);
+            if let Some(fresh) = data.get(skip as usize..) {
                 self.deliver(fresh, sink);
             }
             self.drain(budget, sink);

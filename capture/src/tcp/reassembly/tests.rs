@@ -209,3 +209,27 @@ fn shuffled_duplicated_segments_reassemble_exactly() {
         assert_eq!(b.used, 0);
     }
 }
+
+/// A segment over the cap that the held data before it already covers
+/// is all seen again: counted as retransmitted, not dropped uncounted.
+#[test]
+fn segment_over_cap_inside_drained_data_is_counted() {
+    let one = StreamLimits {
+        max_ooo_bytes: 1 << 20,
+        max_ooo_segments: 1,
+    };
+    let mut s = Stream::default();
+    let mut b = budget();
+    let mut out = Out::default();
+    s.syn(0);
+    // Held ahead of the hole 0..10.
+    s.segment(11, &[b'a'; 20], 0, false, one, &mut b, &mut out.sink());
+    // Over the cap: the hole is given up, the held 10..30 handed out,
+    // and this segment (12..17) lies inside what was just delivered.
+    s.segment(13, &[b'a'; 5], 0, false, one, &mut b, &mut out.sink());
+    s.finish(&mut b, &mut out.sink());
+    let c = s.counters();
+    assert_eq!(out.gaps, [10]);
+    assert_eq!((c.delivered, c.missed, c.retransmitted), (20, 10, 5));
+    assert_eq!(c.overflows, 1);
+}

@@ -1,0 +1,128 @@
+//! A capture file through procflow's own reader and the flow engine to
+//! flow records.
+//!
+//! Oracles: an unusable file is a one-line reason; every flow the engine
+//! creates is written out (none lost); payload and frame byte counts
+//! never exceed what the file holds; every record is valid JSON; one shard and
+//! two shards give the same records.
+
+use super::scratch;
+use capture::decode::LinkType;
+use capture::file::FileSource;
+use capture::time::Micros;
+use capture::{Engine, FlowConfig, FlowRecord};
+
+/// One packet as the reader gave it.
+struct Frame {
+    link: LinkType,
+    ts: Micros,
+    data: Vec<u8>,
+    wire: u32,
+}
+
+/// Runs one input.
+pub fn run(data: &[u8]) {
+    let Some(frames) = read(data) else { return };
+    let captured: u64 = frames.iter().map(|f| f.data.len() as u64).sum();
+    let one = engine(&frames, FlowConfig::default(), 1, captured);
+    let two = engine(&frames, FlowConfig::default(), 2, captured);
+    assert_eq!(one, two, "one shard and two shards disagree");
+    let tight = FlowConfig {
+        max_flows: 3,
+        max_ooo_bytes_per_stream: 64,
+        max_ooo_segments_per_stream: 2,
+        max_ooo_bytes_per_shard: 128,
+        max_http_transactions: 2,
+        max_http_header_bytes: 64,
+        max_tls_hello_bytes: 64,
+        max_field_len: 8,
+        ..FlowConfig::default()
+    };
+    engine(&frames, tight, 1, captured);
+}
+
+/// Reads the input as a capture file; `None` when it is not one (after
+/// checking the reason is one line).
+fn read(data: &[u8]) -> Option<Vec<Frame>> {
+    scratch::with_file("pcap", data, |path| {
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(!e.reason.is_empty(), "empty reason");
+                assert!(!e.reason.contains('\n'), "reason of several lines: {e}");
+                return None;
+            }
+        };
+        let mut frames = Vec::new();
+        let outcome = src.for_each(|link, ts, frame, wire| {
+            frames.push(Frame {
+                link,
+                ts,
+                data: frame.to_vec(),
+                wire,
+            })
+        });
+        assert_eq!(outcome.packets, frames.len() as u64, "packets miscounted");
+        assert!(
+            outcome.offset <= data.len() as u64,
+            "read past the end: {} of {}",
+            outcome.offset,
+            data.len()
+        );
+        if let Some(why) = &outcome.truncated {
+            assert!(!why.contains('\n'), "reason of several lines: {why}");
+        }
+        Some(frames)
+    })
+}
+
+/// Runs the frames through an engine of `shards` shards; the records as
+/// JSON lines, sorted.
+fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64) -> Vec<String> {
+    let mut engine = Engine::new(cfg, shards);
+    let mut records: Vec<FlowRecord> = Vec::new();
+    for f in frames {
+        engine.process_frame(f.link, f.ts, &f.data, f.wire, &mut |r| records.push(r));
+    }
+    engine.finish(&mut |r| records.push(r));
+    let stats = engine.stats();
+    assert_eq!(stats.packets, frames.len() as u64);
+    assert_eq!(stats.flows_created, stats.flows_emitted, "flows lost");
+    assert_eq!(stats.flows_emitted, records.len() as u64, "records lost");
+    assert_eq!(engine.flows(), 0, "flows left in the table");
+    let payload: u64 = records
+        .iter()
+        .map(|r| r.flow.payload_out + r.flow.payload_in)
+        .sum();
+    assert!(
+        payload <= captured,
+        "payload {payload} > captured {captured}"
+    );
+    // `bytes` are captured frame lengths (README), which a damaged record
+    // may give as more than its wire length.
+    let bytes: u64 = records
+        .iter()
+        .map(|r| r.source.bytes + r.destination.bytes)
+        .sum();
+    assert!(
+        bytes <= captured,
+        "frame bytes {bytes} > captured {captured}"
+    );
+    let packets: u64 = records
+        .iter()
+        .map(|r| r.source.packets + r.destination.packets)
+        .sum();
+    assert!(
+        packets <= stats.decoded,
+        "packets {packets} > decoded {}",
+        stats.decoded
+    );
+    let mut lines: Vec<String> = records.iter().map(FlowRecord::to_json).collect();
+    for l in &lines {
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(l) {
+            panic!("record is not JSON ({e}): {l}");
+        }
+    }
+    lines.sort();
+    lines
+}
