@@ -31,7 +31,7 @@ pub fn run(data: &[u8]) {
         max_flows: 3,
         max_ooo_bytes_per_stream: 64,
         max_ooo_segments_per_stream: 2,
-        max_ooo_bytes_per_shard: 128,
+        max_ooo_bytes: 128,
         max_http_transactions: 2,
         max_http_header_bytes: 64,
         max_tls_hello_bytes: 64,
