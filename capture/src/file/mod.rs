@@ -116,6 +116,8 @@ pub struct FileSource {
     pub format: FileFormat,
     /// Bytes of the file before the first record (the file header).
     header_len: usize,
+    /// Bytes read with the header that belong to the first records.
+    head_rest: Vec<u8>,
     pool: Vec<Arc<Chunk>>,
 }
 
@@ -147,7 +149,9 @@ impl FileSource {
         if meta.is_dir() {
             return Err(fail(path, "is a directory, not a capture file"));
         }
-        if meta.len() == 0 {
+        // A pipe or FIFO has no length: only an empty regular file is
+        // known empty before reading.
+        if meta.is_file() && meta.len() == 0 {
             return Err(fail(path, "empty file, not a capture"));
         }
         let mut file = std::fs::File::open(path).map_err(|e| fail(path, e.to_string()))?;
@@ -176,6 +180,7 @@ impl FileSource {
                     FileFormat::Pcap,
                 )
             }
+            _ if got == 0 => return Err(fail(path, "empty input, not a capture")),
             _ if got < 4 => return Err(fail(path, "too short to be a capture")),
             _ => {
                 return Err(fail(
@@ -184,9 +189,9 @@ impl FileSource {
                 ))
             }
         };
-        use std::io::Seek;
-        file.seek(std::io::SeekFrom::Start(header_len as u64))
-            .map_err(|e| fail(path, e.to_string()))?;
+        // The bytes read past the file header are the first records: kept,
+        // not read again, so a pipe (which cannot seek back) reads the same.
+        let head_rest = head.get(header_len..).unwrap_or(&[]).to_vec();
         Ok(FileSource {
             file,
             parser,
@@ -196,6 +201,7 @@ impl FileSource {
             size: meta.len(),
             format,
             header_len,
+            head_rest,
             pool: Vec::new(),
         })
     }
@@ -227,7 +233,7 @@ impl FileSource {
         let mut packets: Vec<PacketRef> = Vec::with_capacity(2048);
         // Bytes of a record cut by the previous chunk's end, and the whole
         // record's length when known.
-        let mut carry: Vec<u8> = Vec::new();
+        let mut carry: Vec<u8> = std::mem::take(&mut self.head_rest);
         let mut need: Option<usize> = None;
         loop {
             let want = need.map_or(CHUNK_BYTES, |n| n.max(CHUNK_BYTES));

@@ -79,6 +79,14 @@ impl PcapParser {
                 self.snaplen
             ));
         }
+        // No link layer has a frame of no bytes: a record of zero lengths
+        // is zeros (a preallocated or damaged file), not a packet, and so
+        // is everything after it.
+        if caplen == 0 && wire == 0 {
+            return Record::Corrupt(
+                "bad record: zero length (what follows is not packet records)".into(),
+            );
+        }
         let total = 16 + caplen as usize;
         if buf.len() < total {
             return Record::Partial(Some(total));

@@ -108,6 +108,16 @@ impl PcapngParser {
         while probe.interfaces.is_empty() {
             match probe.next(head.get(at..).unwrap_or(&[]), at) {
                 Record::Other(len) => at += len,
+                // A first section header that cannot be right makes the
+                // whole file unusable: an error, not a warning.
+                Record::Corrupt(why) if at == 0 => {
+                    return Err(format!("not a usable pcapng capture: {why}"))
+                }
+                Record::Partial(Some(total)) if at == 0 && total > super::MAX_RECORD => {
+                    return Err(format!(
+                        "not a usable pcapng capture: section header of {total} bytes"
+                    ))
+                }
                 _ => break,
             }
         }

@@ -344,3 +344,68 @@ fn the_shard_hint_agrees_with_the_full_decode() {
     eprintln!("shard hint: {hinted} frames hinted, {fallback} decoded in full or refused");
     assert!(hinted > 10 * fallback);
 }
+
+#[test]
+fn a_fifo_reads_as_the_file_does() {
+    let frames: Vec<(u64, Vec<u8>)> = (0..3000u64)
+        .map(|i| (1_700_000_000_000_000 + i, frame(60 + (i as usize % 1400), i as u8)))
+        .collect();
+    let bytes = classic(&frames, false, false);
+    let file = tmp("fifo-src.pcap", &bytes);
+    let fifo = file.with_file_name("capture.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo not available");
+        return;
+    }
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(&fifo, &bytes).unwrap())
+    };
+    let (from_fifo, out) = ours(&fifo);
+    writer.join().unwrap();
+    let (from_file, _) = ours(&file);
+    assert_eq!(out.truncated, None);
+    assert_eq!(from_fifo.len(), 3000);
+    assert!(from_fifo == from_file);
+    // An empty regular file is still refused before reading.
+    let empty = tmp("empty.pcap", &[]);
+    let err = FileSource::open(&empty).err().unwrap();
+    assert_eq!(err.reason, "empty file, not a capture");
+}
+
+#[test]
+fn a_section_header_of_impossible_length_is_an_error() {
+    for len in [0u32, 0xffff_ffff, 13] {
+        let mut b = vec![0x0a, 0x0d, 0x0d, 0x0a];
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        b.extend_from_slice(&[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        b.extend_from_slice(&[0u8; 64]);
+        let p = tmp(&format!("shb-{len}.pcapng"), &b);
+        let err = FileSource::open(&p).err().expect("refused");
+        assert!(
+            err.reason.starts_with("not a usable pcapng capture"),
+            "{len}: {}",
+            err.reason
+        );
+    }
+}
+
+#[test]
+fn zeros_after_the_records_stop_the_reading() {
+    let frames: Vec<(u64, Vec<u8>)> = (0..2u64)
+        .map(|i| (1_700_000_000_000_000 + i, frame(100, i as u8)))
+        .collect();
+    let mut bytes = classic(&frames, false, false);
+    bytes.extend(std::iter::repeat_n(0u8, 4 << 20));
+    let p = tmp("zeros.pcap", &bytes);
+    let (pkts, out) = ours(&p);
+    assert_eq!(pkts.len(), 2);
+    assert_eq!(
+        out.truncated.as_deref(),
+        Some("bad record: zero length (what follows is not packet records)")
+    );
+    assert_eq!(out.offset, 24 + 2 * (16 + 100));
+}
