@@ -22,14 +22,6 @@ const FRAMES: usize = 24;
 const STREAM: usize = 4096;
 /// Captures larger than this are not seeds themselves.
 const MAX_CAPTURE: u64 = 256 << 10;
-/// Markers of HTTP tunnels and upgrades.
-const TUNNELS: [&[u8]; 4] = [
-    b"CONNECT ",
-    b"HTTP/1.1 101",
-    b"HTTP/1.0 101",
-    b"PRI * HTTP/2",
-];
-
 /// The decode target's link-type byte.
 fn link_byte(link: LinkType) -> Option<u8> {
     Some(match link {
@@ -61,12 +53,6 @@ fn main() {
     eprintln!("{written} seeds from {} captures", captures.len());
 }
 
-fn has_tunnel(bytes: &[u8]) -> bool {
-    TUNNELS
-        .iter()
-        .any(|m| bytes.windows(m.len()).any(|w| w == *m))
-}
-
 fn write(out: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let dir = out.join(target);
     std::fs::create_dir_all(&dir)?;
@@ -82,9 +68,6 @@ struct Streams {
 
 fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
     let whole = std::fs::read(path).map_err(|e| e.to_string())?;
-    if has_tunnel(&whole) {
-        return Ok(0);
-    }
     let stem = path
         .file_name()
         .map(|n| n.to_string_lossy().replace(['/', ' '], "_"))

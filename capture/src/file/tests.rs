@@ -348,7 +348,12 @@ fn the_shard_hint_agrees_with_the_full_decode() {
 #[test]
 fn a_fifo_reads_as_the_file_does() {
     let frames: Vec<(u64, Vec<u8>)> = (0..3000u64)
-        .map(|i| (1_700_000_000_000_000 + i, frame(60 + (i as usize % 1400), i as u8)))
+        .map(|i| {
+            (
+                1_700_000_000_000_000 + i,
+                frame(60 + (i as usize % 1400), i as u8),
+            )
+        })
         .collect();
     let bytes = classic(&frames, false, false);
     let file = tmp("fifo-src.pcap", &bytes);
