@@ -91,6 +91,7 @@ pub fn scenarios() -> Vec<Scenario> {
         snaplen(),
         bad_ip(),
         tcp_fastopen(),
+        http_tunnels(),
     ]
 }
 
@@ -1040,5 +1041,100 @@ fn tcp_fastopen() -> Scenario {
                       acknowledges it; then 200 text/html Content-Length 1200 and the close.",
         pcap: cap.into_bytes(),
         flows: vec![conn.expected(vec![transaction(&req, &resp)], None)],
+    }
+}
+
+/// A request with only a Host header and no body.
+fn bare_request(method: &str, target: &str, host: &str, extra: &[(&str, &str)]) -> HttpRequest {
+    let mut headers = vec![("Host", host)];
+    headers.extend_from_slice(extra);
+    HttpRequest::new(method, target, "HTTP/1.1", &headers, Vec::new())
+}
+
+/// A response with a status line and the given headers, no body.
+fn bare_response(status: u16, reason: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    HttpResponse::new("HTTP/1.1", status, reason, headers, Vec::new())
+}
+
+fn http_tunnels() -> Scenario {
+    let mut cap = Capture::new(LINKTYPE_ETHERNET);
+    let proxy = "198.51.100.8:3128";
+
+    // 1. Plain HTTP inside a CONNECT tunnel through a proxy.
+    let mut tunnel = TcpConn::new(Link::Ethernet, sa("10.0.0.14:49500"), sa(proxy));
+    tunnel.handshake(&mut cap);
+    let connect = bare_request("CONNECT", "www.example.com:80", "www.example.com:80", &[]);
+    let established = bare_response(200, "Connection established", &[]);
+    let t1 = exchange(&mut cap, &mut tunnel, &connect, &established);
+    let inner = HttpRequest::get("www.example.com", "/inside.html");
+    let inner_resp = HttpResponse::ok("text/html", 2500, 14);
+    let t2 = exchange(&mut cap, &mut tunnel, &inner, &inner_resp);
+    tunnel.close(&mut cap);
+
+    // 2. A WebSocket upgrade: after the 101 the frames are no HTTP.
+    let mut ws = TcpConn::new(Link::Ethernet, sa("10.0.0.14:49501"), sa("203.0.113.50:80"));
+    ws.handshake(&mut cap);
+    let upgrade = bare_request(
+        "GET",
+        "/chat",
+        "chat.example.com",
+        &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+    );
+    let switching = bare_response(
+        101,
+        "Switching Protocols",
+        &[("Upgrade", "websocket"), ("Connection", "Upgrade")],
+    );
+    let t3 = exchange(&mut cap, &mut ws, &upgrade, &switching);
+    // A masked text frame that happens to read like a request, and a reply.
+    ws.client_send(&mut cap, b"GET /not-http HTTP/1.1\r\n\r\n");
+    ws.server_send(&mut cap, &[0x81, 0x05, b'h', b'e', b'l', b'l', b'o']);
+    ws.close(&mut cap);
+
+    // 3. An h2c upgrade: the HTTP/2 preface and frames follow the 101.
+    let mut h2 = TcpConn::new(Link::Ethernet, sa("10.0.0.14:49502"), sa("203.0.113.51:80"));
+    h2.handshake(&mut cap);
+    let up = bare_request(
+        "GET",
+        "/",
+        "h2.example.com",
+        &[
+            ("Upgrade", "h2c"),
+            ("Connection", "Upgrade, HTTP2-Settings"),
+            ("HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+        ],
+    );
+    let sw = bare_response(
+        101,
+        "Switching Protocols",
+        &[("Connection", "Upgrade"), ("Upgrade", "h2c")],
+    );
+    let t4 = exchange(&mut cap, &mut h2, &up, &sw);
+    h2.client_send(
+        &mut cap,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+    );
+    h2.server_send(
+        &mut cap,
+        &[0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0],
+    );
+    h2.close(&mut cap);
+
+    Scenario {
+        name: "http-tunnels",
+        linktype: LINKTYPE_ETHERNET,
+        description: "Connection 1, 10.0.0.14:49500 -> proxy 198.51.100.8:3128: CONNECT www.example.com:80 -> 200 \
+                      Connection established, then inside the tunnel GET /inside.html (Host www.example.com) -> 200 \
+                      text/html Content-Length 2500: two transactions. Connection 2, 10.0.0.14:49501 -> \
+                      203.0.113.50:80: GET /chat with Upgrade: websocket -> 101 Switching Protocols, then a client \
+                      frame whose bytes read like a GET and a 7-byte server frame: one transaction, the frames \
+                      counted as payload only. Connection 3, 10.0.0.14:49502 -> 203.0.113.51:80: GET / with \
+                      Upgrade: h2c -> 101, then the HTTP/2 preface and SETTINGS frames: one transaction.",
+        pcap: cap.into_bytes(),
+        flows: vec![
+            tunnel.expected(vec![t1, t2], None),
+            ws.expected(vec![t3], None),
+            h2.expected(vec![t4], None),
+        ],
     }
 }
