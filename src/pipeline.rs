@@ -376,6 +376,12 @@ pub fn print_summary(s: &Stats) {
             s.flow_table_bytes / s.flows_peak
         );
     }
+    if s.time_backwards > 0 {
+        eprintln!(
+            "procflow: {} packets stamped earlier than one before them, taken at the latest time seen",
+            s.time_backwards
+        );
+    }
     if s.decode_errors.total() > 0 {
         let by_reason = serde_json::to_string(&s.decode_errors).unwrap_or_default();
         eprintln!("procflow: decode errors by reason: {by_reason}");

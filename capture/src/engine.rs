@@ -48,6 +48,13 @@ impl Engine {
         if (frame.len() as u64) < u64::from(wire_len) {
             self.frames.truncated_packets += 1;
         }
+        // Packet time never runs back: the shards' idle lists are in time
+        // order, and a flow stamped in the past behind newer ones would end
+        // on one shard count and not on another.
+        if ts < self.now {
+            self.frames.time_backwards += 1;
+        }
+        let ts = ts.max(self.now);
         if ts > self.now {
             self.now = ts;
             if ts >= self.next_sync {

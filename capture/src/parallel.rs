@@ -270,8 +270,9 @@ impl ParallelEngine {
         self.workers.iter().map(|w| w.acked).min().unwrap_or(0)
     }
 
-    /// Counts a frame and picks its worker; `None` when it cannot be
-    /// decoded (counted here, by reason).
+    /// Counts a frame and picks its worker, with the packet time it is
+    /// taken at (never earlier than a frame before it); `None` when it
+    /// cannot be decoded (counted here, by reason).
     fn route(
         &mut self,
         link: LinkType,
@@ -279,12 +280,17 @@ impl ParallelEngine {
         frame: &[u8],
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
-    ) -> Option<usize> {
+    ) -> Option<(usize, Micros)> {
         self.frames.packets += 1;
         self.frames.bytes += frame.len() as u64;
         if (frame.len() as u64) < u64::from(wire_len) {
             self.frames.truncated_packets += 1;
         }
+        // As in `Engine::process_frame`: packet time never runs back.
+        if ts < self.now {
+            self.frames.time_backwards += 1;
+        }
+        let ts = ts.max(self.now);
         self.tick(ts, out);
         let hash = match shard_hint(link, frame) {
             Some(h) => h,
@@ -298,7 +304,7 @@ impl ParallelEngine {
                 }
             },
         };
-        Some((hash % self.workers.len() as u64) as usize)
+        Some(((hash % self.workers.len() as u64) as usize, ts))
     }
 
     /// Takes one captured frame, copying it; records of flows that ended
@@ -311,7 +317,7 @@ impl ParallelEngine {
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        let Some(idx) = self.route(link, ts, frame, wire_len, out) else {
+        let Some((idx, ts)) = self.route(link, ts, frame, wire_len, out) else {
             return;
         };
         let Some(w) = self.workers.get_mut(idx) else {
@@ -341,7 +347,7 @@ impl ParallelEngine {
     ) {
         for p in packets {
             let frame = chunk.frame(p);
-            let Some(idx) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
+            let Some((idx, ts)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
                 continue;
             };
             let Some(w) = self.workers.get_mut(idx) else {
@@ -363,7 +369,7 @@ impl ParallelEngine {
             }
             w.filling.slots.push(Slot {
                 link: p.link,
-                ts: p.ts,
+                ts,
                 chunk: w.filling.chunks.len().saturating_sub(1) as u16,
                 start: p.start,
                 len: p.len,

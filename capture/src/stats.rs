@@ -61,6 +61,10 @@ pub struct Stats {
     pub decode_errors: DecodeErrors,
     /// Packets the capture cut short of their IP length (snaplen).
     pub truncated_packets: u64,
+    /// Frames stamped earlier than a frame read before them: they are taken
+    /// as arriving at the latest time seen, so that flows end alike
+    /// whatever the thread count.
+    pub time_backwards: u64,
     /// Flows created.
     pub flows_created: u64,
     /// Flow records emitted.
@@ -108,6 +112,7 @@ impl Stats {
         self.decoded += o.decoded;
         self.decode_errors.merge(&o.decode_errors);
         self.truncated_packets += o.truncated_packets;
+        self.time_backwards += o.time_backwards;
         self.flows_created += o.flows_created;
         self.flows_emitted += o.flows_emitted;
         self.flows_evicted += o.flows_evicted;
