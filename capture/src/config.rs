@@ -1,6 +1,8 @@
 //! Limits and timeouts of flow tracking. Every table and buffer is capped
 //! here; what a cap turns away is counted in [`crate::Stats`].
 
+use crate::app::parser::ParserSpec;
+use crate::app::registry::BUILTIN;
 use crate::time::{Micros, SECOND};
 
 /// Flow tracking configuration.
@@ -36,6 +38,9 @@ pub struct FlowConfig {
     pub max_field_len: usize,
     /// Community ID seed (0 unless the deployment uses another).
     pub community_id_seed: u16,
+    /// Application-protocol parsers, in probing order
+    /// ([`crate::app::registry::BUILTIN`] unless a caller adds its own).
+    pub parsers: &'static [ParserSpec],
 }
 
 impl Default for FlowConfig {
@@ -53,6 +58,7 @@ impl Default for FlowConfig {
             max_tls_hello_bytes: 64 << 10,
             max_field_len: 2048,
             community_id_seed: 0,
+            parsers: BUILTIN,
         }
     }
 }

@@ -84,6 +84,13 @@ impl<'a> JsonObject<'a> {
         self.out.push(b'"');
     }
 
+    /// A member of any JSON value, as serde_json writes it.
+    pub fn value(&mut self, key: &str, value: &serde_json::Value) {
+        self.key(key);
+        // Writing into a Vec cannot fail; a value serde_json built is valid.
+        let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
     /// An array of strings.
     pub fn strs(&mut self, key: &str, values: &[String]) {
         self.key(key);

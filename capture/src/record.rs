@@ -6,6 +6,7 @@ use crate::app::tls::TlsInfo;
 use crate::json::JsonObject;
 use crate::time::{Micros, Rfc3339};
 use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 fn ser_ts<S: Serializer>(ts: &Micros, s: S) -> Result<S::Ok, S::Error> {
@@ -49,7 +50,7 @@ pub struct EndpointFields {
 }
 
 /// `flow.*`: what reassembly saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FlowFields {
     /// Payload bytes client to server, each byte once.
     pub payload_out: u64,
@@ -91,6 +92,10 @@ pub struct FlowRecord {
     /// TLS facts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsInfo>,
+    /// What other registered parsers learnt, each under its own key (a
+    /// parser added to the registry needs no new field here).
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<&'static str, serde_json::Value>,
 }
 
 impl FlowRecord {
@@ -146,6 +151,9 @@ impl FlowRecord {
             let mut x = o.object("tls");
             t.write_fields(&mut x);
             x.end();
+        }
+        for (key, value) in &self.extra {
+            o.value(key, value);
         }
     }
 }

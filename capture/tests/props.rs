@@ -4,7 +4,8 @@
 // Test code: indexes are of vectors the test built.
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use capture::app::http::{Feed, Http, HttpLimits, HttpTransaction};
+use capture::app::http::{Http, HttpLimits, HttpTransaction};
+use capture::app::parser::Verdict;
 use capture::community_id::community_id_v1;
 use capture::decode::{decode, LinkType};
 use capture::flow::key::symmetric_hash;
@@ -273,7 +274,7 @@ const HTTP_LIMITS: HttpLimits = HttpLimits {
 fn feed(pieces: &[(bool, &[u8])]) -> (Vec<HttpTransaction>, u64) {
     let mut h = Http::new(HTTP_LIMITS);
     for (to_server, p) in pieces {
-        assert_eq!(h.data(*to_server, p), Feed::Continue);
+        assert_eq!(h.data(*to_server, p), Verdict::Continue);
     }
     h.finish();
     (h.txs, h.counters.parse_errors)

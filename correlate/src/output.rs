@@ -294,6 +294,7 @@ mod tests {
                 app_bytes_out: 5,
                 ..Default::default()
             }),
+            extra: Default::default(),
         }
     }
 

@@ -554,6 +554,7 @@ mod tests {
                 },
                 http: Vec::new(),
                 tls: None,
+                extra: Default::default(),
             },
             attribution: Attribution {
                 client: Some(Side {

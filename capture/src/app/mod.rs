@@ -1,82 +1,74 @@
-//! Application protocols on reassembled streams: detection by content (any
-//! port), then HTTP/1.x or TLS.
+//! Application protocols on reassembled streams and datagrams: detection
+//! by content (any port) through the registered parsers ([`parser`],
+//! [`registry`]), then the parser that took the stream.
 
 pub mod http;
+pub mod parser;
+pub mod registry;
 pub mod tls;
 
-use http::{Feed, Http, HttpLimits};
-use tls::Tls;
+use crate::record::FlowRecord;
+use crate::stats::Stats;
+use http::HttpLimits;
+use parser::{ParserSpec, Probe, StreamParser, Verdict};
 
-/// Bytes per direction in which an unrecognised stream is still watched for
-/// a TLS handshake (STARTTLS upgrades in SMTP, LDAP, IMAP...).
-const STARTTLS_WINDOW: u64 = 64 << 10;
+/// Bytes per direction in which an unrecognised stream is still offered to
+/// the parsers' late probes (STARTTLS upgrades in SMTP, LDAP, IMAP...).
+const LATE_WINDOW: u64 = 64 << 10;
 
-/// Which parser a connection's bytes go to.
+/// Bytes of a short stream start held while a probe needs more (7 always
+/// tell the built-in protocols apart).
+const STASH: usize = 6;
+
+/// Which parser a flow's bytes go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Nothing seen yet.
+    /// Nothing seen yet, or a handover waiting for the next bytes.
     Undecided,
-    /// HTTP/1.x.
-    Http,
-    /// TLS records.
-    Tls,
-    /// Something else; only watched for a TLS start.
+    /// The parser at this index of the flow's list.
+    Parser(u8),
+    /// Something else; only offered to late probes.
     Opaque,
 }
 
-/// Limits for the parsers.
+/// Limits for the parsers, and the parsers to use.
 #[derive(Debug, Clone, Copy)]
 pub struct AppLimits {
     /// HTTP limits.
     pub http: HttpLimits,
     /// Bytes of a TLS hello kept while incomplete.
     pub max_tls_hello: usize,
+    /// The registered parsers, in probing order.
+    pub parsers: &'static [ParserSpec],
 }
 
-/// Application-layer state of one connection: 40 bytes until a parser is
-/// needed (the limits come from the shard on every call, not kept here).
+/// Application-layer state of one flow: 40 bytes until a parser is needed
+/// (the limits come from the shard on every call, not kept here).
 #[derive(Debug)]
 pub struct App {
     mode: Mode,
-    /// HTTP parser, once HTTP was seen.
-    pub http: Option<Box<Http>>,
-    /// TLS parser, once TLS was seen.
-    pub tls: Option<Box<Tls>>,
+    /// Datagrams (UDP) rather than a reassembled stream.
+    udp: bool,
+    /// Parsers that took the flow, in the order they did (a CONNECT
+    /// tunnel's HTTP, then the TLS inside); boxed once the first is needed.
+    parsers: Option<Box<Parsers>>,
     /// Bytes seen per direction while opaque (saturating: only compared
-    /// with the STARTTLS window).
+    /// with the late-probe window).
     opaque_seen: [u32; 2],
     /// A first chunk too short to tell the protocol by, per direction.
     stash: [Stash; 2],
 }
 
-/// True when a stream start settles the protocol on its own: a method and
-/// a space, `HTTP/`, or a whole TLS record-header prefix.
-fn decisive(to_server: bool, view: &[u8]) -> bool {
-    if http::starts_message(to_server, view) {
-        return if to_server {
-            view.contains(&b' ')
-        } else {
-            view.len() >= 5
-        };
-    }
-    tls::starts_record(view) && view.len() >= 3
-}
+/// The parsers of a flow, behind one pointer so that a flow no parser took
+/// costs 8 bytes for them, not a vector's 24.
+#[derive(Debug, Default)]
+struct Parsers(Vec<Box<dyn StreamParser>>);
 
-/// Up to 6 leading bytes kept inline until the protocol can be told (7
-/// always tell it).
+/// Up to [`STASH`] leading bytes kept inline until the protocol can be told.
 #[derive(Debug, Clone, Copy, Default)]
 struct Stash {
     len: u8,
-    bytes: [u8; 6],
-}
-
-/// The protocol a record reports, as DESIGN names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// HTTP/1.x (also when a CONNECT tunnel later carried TLS).
-    Http,
-    /// TLS.
-    Tls,
+    bytes: [u8; STASH],
 }
 
 impl Default for App {
@@ -85,130 +77,203 @@ impl Default for App {
     }
 }
 
+/// What the probes make of a stream start.
+enum Decision {
+    /// Hold the bytes: a probe needs more.
+    Wait,
+    /// This spec takes the stream.
+    Take(&'static ParserSpec),
+    /// No parser does.
+    None,
+}
+
+fn decide(limits: &AppLimits, udp: bool, to_server: bool, view: &[u8]) -> Decision {
+    let mut maybe = None;
+    for spec in limits.parsers.iter().filter(|s| s.transports.reads(udp)) {
+        match (spec.probe)(to_server, view) {
+            Probe::Yes => return Decision::Take(spec),
+            Probe::NeedMore => {
+                maybe.get_or_insert(spec);
+            }
+            Probe::No => {}
+        }
+    }
+    match maybe {
+        Some(_) if !udp && view.len() <= STASH => Decision::Wait,
+        Some(spec) => Decision::Take(spec),
+        None => Decision::None,
+    }
+}
+
 impl App {
-    /// Fresh state for a new connection.
+    /// Fresh state for a new TCP connection.
     pub fn new() -> Self {
         App {
             mode: Mode::Undecided,
-            http: None,
-            tls: None,
+            udp: false,
+            parsers: None,
             opaque_seen: [0; 2],
             stash: [Stash::default(); 2],
         }
     }
 
-    /// The protocol the connection speaks, if recognised.
-    pub fn protocol(&self) -> Option<Protocol> {
-        if self
-            .http
-            .as_ref()
-            .is_some_and(|h| !h.txs.is_empty() || self.mode == Mode::Http)
-        {
-            Some(Protocol::Http)
-        } else if self.tls.is_some() {
-            Some(Protocol::Tls)
-        } else {
-            None
+    /// Fresh state for a new UDP flow.
+    pub fn datagrams() -> Self {
+        App {
+            udp: true,
+            ..App::new()
         }
     }
 
-    /// Feeds contiguous bytes of one direction.
+    /// The parsers that took the flow, in the order they did.
+    pub fn parsers(&self) -> &[Box<dyn StreamParser>] {
+        self.parsers.as_deref().map_or(&[], |p| p.0.as_slice())
+    }
+
+    /// The protocol the flow speaks, if recognised: the first parser that
+    /// names it.
+    pub fn protocol(&self) -> Option<&'static str> {
+        let active = match self.mode {
+            Mode::Parser(i) => Some(usize::from(i)),
+            _ => None,
+        };
+        self.parsers()
+            .iter()
+            .enumerate()
+            .find(|(i, p)| p.names_flow(active == Some(*i)))
+            .map(|(_, p)| p.name())
+    }
+
+    /// Feeds contiguous bytes of one direction (a whole datagram on UDP).
     pub fn data(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) {
-        if chunk.is_empty() {
-            return;
-        }
-        if self.mode == Mode::Undecided {
-            let idx = usize::from(!to_server);
-            let stash = self.stash.get(idx).copied().unwrap_or_default();
-            let held = stash.bytes.get(..usize::from(stash.len)).unwrap_or(&[]);
-            let mut probe = [0u8; 16];
-            let n = held.len() + chunk.len().min(probe.len() - held.len());
-            let (a, b) = probe.split_at_mut(held.len());
-            a.copy_from_slice(held);
-            if let Some(dst) = b.get_mut(..n - held.len()) {
-                dst.copy_from_slice(chunk.get(..n - held.len()).unwrap_or(&[]));
-            }
-            let view = probe.get(..n).unwrap_or(&[]);
-            let could_be = http::starts_message(to_server, view) || tls::starts_record(view);
-            if n < 7 && could_be && !decisive(to_server, view) {
-                // Too short to tell: keep it and wait for more.
-                if let Some(s) = self.stash.get_mut(idx) {
-                    if let Some(dst) = s.bytes.get_mut(held.len()..n) {
-                        dst.copy_from_slice(chunk);
-                    }
-                    s.len = n as u8;
+        let mut chunk = chunk;
+        let mut decided = false;
+        // A handover restarts detection on the rest of the chunk; each
+        // turn consumes bytes or ends, so this loop is bounded by the chunk.
+        while !chunk.is_empty() {
+            if self.mode == Mode::Undecided {
+                if !self.start(limits, to_server, chunk) {
+                    break;
                 }
-                return;
+                decided = true;
             }
-            self.mode = self.detect(limits, to_server, view);
-            self.flush_stash(limits, to_server);
-            self.dispatch(limits, to_server, chunk);
+            match self.dispatch(limits, to_server, chunk) {
+                Some(at) if at < chunk.len() => chunk = chunk.get(at..).unwrap_or(&[]),
+                _ => break,
+            }
+        }
+        if decided {
             // The other direction may have been waiting on a short start.
             self.flush_stash(limits, !to_server);
-            return;
-        }
-        self.dispatch(limits, to_server, chunk);
-    }
-
-    fn detect(&mut self, limits: &AppLimits, to_server: bool, view: &[u8]) -> Mode {
-        let switched = self.http.as_ref().is_some_and(|h| h.upgraded());
-        if http::starts_message(to_server, view) {
-            match self.http.as_mut() {
-                // HTTP inside a CONNECT tunnel: read as HTTP again.
-                Some(h) if h.in_connect_tunnel() => h.reopen(),
-                // After a 101 the stream speaks another protocol (WebSocket,
-                // HTTP/2): handed over, its bytes counted by the flow.
-                Some(_) if switched => return Mode::Opaque,
-                Some(_) => {}
-                None => self.http = Some(Box::new(Http::new(limits.http))),
-            }
-            Mode::Http
-        } else if tls::starts_record(view) {
-            self.tls
-                .get_or_insert_with(|| Box::new(Tls::new(limits.max_tls_hello)));
-            Mode::Tls
-        } else {
-            Mode::Opaque
         }
     }
 
-    fn dispatch(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) {
-        match self.mode {
-            Mode::Http => {
-                let Some(h) = self.http.as_mut() else { return };
-                if let Feed::Upgraded(at) = h.data(to_server, chunk) {
-                    // CONNECT or Upgrade: what follows is another protocol.
-                    self.mode = Mode::Undecided;
-                    if let Some(rest) = chunk.get(at..) {
-                        self.data(limits, to_server, rest);
-                    }
+    /// Decides the protocol on a direction's first bytes (with those held
+    /// before); `false` when the bytes were held to wait for more.
+    fn start(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) -> bool {
+        let idx = usize::from(!to_server);
+        let stash = self.stash.get(idx).copied().unwrap_or_default();
+        let held = stash.bytes.get(..usize::from(stash.len)).unwrap_or(&[]);
+        let mut probe = [0u8; 16];
+        let n = held.len() + chunk.len().min(probe.len() - held.len());
+        let (a, b) = probe.split_at_mut(held.len());
+        a.copy_from_slice(held);
+        if let Some(dst) = b.get_mut(..n - held.len()) {
+            dst.copy_from_slice(chunk.get(..n - held.len()).unwrap_or(&[]));
+        }
+        let view = probe.get(..n).unwrap_or(&[]);
+        let decision = decide(limits, self.udp, to_server, view);
+        if let Decision::Wait = decision {
+            if let Some(s) = self.stash.get_mut(idx) {
+                if let Some(dst) = s.bytes.get_mut(held.len()..n) {
+                    dst.copy_from_slice(chunk);
                 }
+                s.len = n as u8;
             }
-            Mode::Tls => {
-                if let Some(t) = self.tls.as_mut() {
-                    t.data(to_server, chunk);
+            return false;
+        }
+        self.mode = self.take(limits, to_server, view, decision);
+        self.flush_stash(limits, to_server);
+        true
+    }
+
+    /// The mode a decided stream start leads to: a parser of the flow that
+    /// reclaims it, else the probes' choice (a new parser; none when a
+    /// parser of that protocol handed the stream over already).
+    fn take(&mut self, limits: &AppLimits, to_server: bool, view: &[u8], d: Decision) -> Mode {
+        if let Some(list) = self.parsers.as_mut() {
+            if let Some(i) = list.0.iter_mut().position(|p| p.reclaim(to_server, view)) {
+                return Mode::Parser(i as u8);
+            }
+        }
+        match d {
+            Decision::Take(spec) => self.add(limits, spec),
+            Decision::Wait | Decision::None => Mode::Opaque,
+        }
+    }
+
+    /// Starts `spec`'s parser on the flow, unless one of its protocol is
+    /// there already (after a 101 the stream is another protocol, however
+    /// much it looks like HTTP).
+    fn add(&mut self, limits: &AppLimits, spec: &'static ParserSpec) -> Mode {
+        let list = &mut self
+            .parsers
+            .get_or_insert_with(|| Box::new(Parsers(Vec::with_capacity(1))))
+            .0;
+        if list.iter().any(|p| p.name() == spec.name) || list.len() >= usize::from(u8::MAX) {
+            return Mode::Opaque;
+        }
+        list.push((spec.new)(limits));
+        Mode::Parser((list.len() - 1) as u8)
+    }
+
+    /// Gives a chunk to the mode's reader; `Some(offset)` when the parser
+    /// handed the stream over there.
+    fn dispatch(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) -> Option<usize> {
+        match self.mode {
+            Mode::Parser(i) => {
+                let p = self.parsers.as_mut()?.0.get_mut(usize::from(i))?;
+                match p.data(to_server, chunk) {
+                    Verdict::Continue => None,
+                    Verdict::Handover(_) if self.udp => {
+                        self.mode = Mode::Opaque;
+                        None
+                    }
+                    Verdict::Handover(at) => {
+                        self.mode = Mode::Undecided;
+                        Some(at)
+                    }
                 }
             }
             Mode::Opaque => {
                 let idx = usize::from(!to_server);
                 let seen = u64::from(self.opaque_seen.get(idx).copied().unwrap_or(0));
-                if seen < STARTTLS_WINDOW
-                    && chunk.len() >= 3
-                    && tls::starts_record(chunk)
-                    && chunk.first() == Some(&22)
-                {
-                    self.tls
-                        .get_or_insert_with(|| Box::new(Tls::new(limits.max_tls_hello)));
-                    self.mode = Mode::Tls;
-                    self.dispatch(limits, to_server, chunk);
-                    return;
+                if seen < LATE_WINDOW {
+                    if let Some(spec) = self.late_spec(limits, to_server, chunk) {
+                        self.mode = self.add(limits, spec);
+                        if self.mode != Mode::Opaque {
+                            return self.dispatch(limits, to_server, chunk);
+                        }
+                    }
                 }
                 if let Some(s) = self.opaque_seen.get_mut(idx) {
                     *s = s.saturating_add(u32::try_from(chunk.len()).unwrap_or(u32::MAX));
                 }
+                None
             }
-            Mode::Undecided => self.data(limits, to_server, chunk),
+            Mode::Undecided => None,
         }
+    }
+
+    fn late_spec(
+        &self,
+        limits: &AppLimits,
+        to_server: bool,
+        chunk: &[u8],
+    ) -> Option<&'static ParserSpec> {
+        limits.parsers.iter().find(|s| {
+            s.transports.reads(self.udp) && s.late_probe.is_some_and(|f| f(to_server, chunk))
+        })
     }
 
     /// Hands a direction's held first bytes to the parser, deciding the
@@ -226,33 +291,60 @@ impl App {
         let bytes = stash.bytes;
         let held = bytes.get(..n).unwrap_or(&[]);
         if self.mode == Mode::Undecided {
-            self.mode = self.detect(limits, to_server, held);
+            let d = match decide(limits, self.udp, to_server, held) {
+                // The stream ended (or the other side decided) on a prefix.
+                Decision::Wait => first_maybe(limits, self.udp, to_server, held),
+                d => d,
+            };
+            self.mode = self.take(limits, to_server, held, d);
         }
-        self.dispatch(limits, to_server, held);
+        // Held bytes are at most 6: a handover inside them leaves the rest
+        // to the next chunk's detection, as the tail of a chunk would.
+        if let Some(at) = self.dispatch(limits, to_server, held) {
+            if let Some(rest) = held.get(at..) {
+                if !rest.is_empty() && self.mode == Mode::Undecided {
+                    let d = decide(limits, self.udp, to_server, rest);
+                    self.mode = self.take(limits, to_server, rest, d);
+                    self.dispatch(limits, to_server, rest);
+                }
+            }
+        }
     }
 
-    /// End of the connection: parsers record what they still hold.
+    /// End of the flow: parsers record what they still hold.
     pub fn finish(&mut self, limits: &AppLimits) {
         // A stream that ended before its first bytes told the protocol
         // (`GET` and a close) is decided on what it has.
         self.flush_stash(limits, true);
         self.flush_stash(limits, false);
-        if let Some(h) = self.http.as_mut() {
-            h.finish();
+        if let Some(list) = self.parsers.as_mut() {
+            for p in list.0.iter_mut() {
+                p.finish();
+            }
+        }
+    }
+
+    /// Moves what the parsers learnt into the record and their counters
+    /// into `stats`; names the record's protocol.
+    pub fn record(self, rec: &mut FlowRecord, stats: &mut Stats) {
+        rec.network.protocol = self.protocol();
+        if let Some(list) = self.parsers {
+            for p in list.0 {
+                p.record(rec, stats);
+            }
         }
     }
 
     /// `len` bytes of one direction are missing from the capture.
     pub fn gap(&mut self, to_server: bool, len: u64) {
         match self.mode {
-            Mode::Http => {
-                if let Some(h) = self.http.as_mut() {
-                    h.gap(to_server, len);
-                }
-            }
-            Mode::Tls => {
-                if let Some(t) = self.tls.as_mut() {
-                    t.gap(to_server, len);
+            Mode::Parser(i) => {
+                let p = self
+                    .parsers
+                    .as_mut()
+                    .and_then(|l| l.0.get_mut(usize::from(i)));
+                if let Some(p) = p {
+                    p.gap(to_server, len);
                 }
             }
             Mode::Undecided | Mode::Opaque => {
@@ -264,12 +356,27 @@ impl App {
     }
 }
 
+/// The first spec whose probe does not refuse `view`.
+fn first_maybe(limits: &AppLimits, udp: bool, to_server: bool, view: &[u8]) -> Decision {
+    limits
+        .parsers
+        .iter()
+        .filter(|s| s.transports.reads(udp))
+        .find(|s| (s.probe)(to_server, view) != Probe::No)
+        .map_or(Decision::None, Decision::Take)
+}
+
 #[cfg(test)]
 mod tunnel_tests {
     use super::*;
 
+    use crate::app::http::HttpTransaction;
+    use crate::record::{EndpointFields, EventFields, FlowFields, NetworkFields};
+    use std::net::{IpAddr, Ipv4Addr};
+
     fn limits() -> AppLimits {
         AppLimits {
+            parsers: registry::BUILTIN,
             http: HttpLimits {
                 max_transactions: 64,
                 max_header_bytes: 16 << 10,
@@ -289,6 +396,41 @@ mod tunnel_tests {
         app
     }
 
+    /// The record the app's parsers write, and their counters.
+    fn record(app: App) -> (FlowRecord, Stats) {
+        let end = EndpointFields {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 1,
+            packets: 0,
+            bytes: 0,
+        };
+        let mut rec = FlowRecord {
+            community_id: String::new(),
+            event: EventFields {
+                start: 0,
+                end: 0,
+                reason: "",
+            },
+            network: NetworkFields {
+                transport: "tcp",
+                protocol: None,
+            },
+            source: end.clone(),
+            destination: end,
+            flow: FlowFields::default(),
+            http: Vec::new(),
+            tls: None,
+            extra: Default::default(),
+        };
+        let mut stats = Stats::default();
+        app.record(&mut rec, &mut stats);
+        (rec, stats)
+    }
+
+    fn txs(app: App) -> Vec<HttpTransaction> {
+        record(app).0.http
+    }
+
     #[test]
     fn http_inside_connect_is_read_as_http() {
         let app = run(&[
@@ -300,7 +442,8 @@ mod tunnel_tests {
             (true, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
             (false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
         ]);
-        let txs = app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+        assert_eq!(app.protocol(), Some("http"));
+        let txs = txs(app);
         assert_eq!(txs.len(), 2);
         assert_eq!(txs[0].method.as_deref(), Some("CONNECT"));
         assert_eq!((txs[0].request_bytes, txs[0].response_bytes), (57, 39));
@@ -308,7 +451,6 @@ mod tunnel_tests {
         assert_eq!(txs[1].host.as_deref(), Some("example.com"));
         assert_eq!((txs[1].request_bytes, txs[1].response_bytes), (37, 40));
         assert_eq!(txs[1].response_body_bytes, 2);
-        assert_eq!(app.protocol(), Some(Protocol::Http));
     }
 
     #[test]
@@ -324,7 +466,7 @@ mod tunnel_tests {
             ),
             (true, b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n"),
         ]);
-        let txs = app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+        let txs = txs(app);
         let got: Vec<_> = txs.iter().map(|t| (t.uri.as_deref(), t.status)).collect();
         // /x was sent before the tunnel opened: a pipelined request that
         // waits behind the CONNECT. The 204 inside the tunnel has no
@@ -352,10 +494,10 @@ mod tunnel_tests {
                 (true, inner),
                 (false, b"\x81\x02hi"),
             ]);
-            let txs = app.http.as_ref().map(|h| h.txs.clone()).unwrap_or_default();
+            assert_eq!(app.mode, Mode::Opaque);
+            let txs = txs(app);
             assert_eq!(txs.len(), 1);
             assert_eq!(txs[0].status, Some(101));
-            assert_eq!(app.mode, Mode::Opaque);
         }
     }
 
@@ -367,6 +509,9 @@ mod tunnel_tests {
             ex.push((false, b"HTTP/1.1 200 OK\r\n\r\n"));
         }
         let app = run(&ex);
-        assert_eq!(app.http.as_ref().map(|h| h.txs.len()), Some(64));
+        let (rec, stats) = record(app);
+        assert_eq!(rec.http.len(), 64);
+        assert_eq!(stats.http_transactions, 1000);
+        assert_eq!(stats.http_transactions_dropped, 1000 - 64);
     }
 }

@@ -5,6 +5,9 @@
 //! Records are followed by their 5-byte headers; only handshake bytes are
 //! copied, only until each side's hello is parsed, and never beyond a cap.
 
+use super::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict};
+use crate::record::FlowRecord;
+use crate::stats::Stats;
 use serde::Serialize;
 use tls_parser::{
     parse_tls_extensions, parse_tls_message_handshake, TlsExtension, TlsMessage,
@@ -319,6 +322,53 @@ impl Tls {
                 d.lost = true;
             }
         }
+    }
+}
+
+/// TLS as a registered parser: from a stream's first bytes, or later
+/// inside a stream no parser took (a STARTTLS upgrade).
+pub const SPEC: ParserSpec = ParserSpec {
+    name: "tls",
+    transports: Transports::Tcp,
+    probe,
+    late_probe: Some(late_probe),
+    new: |limits| Box::new(Tls::new(limits.max_tls_hello)),
+};
+
+/// A record header settles it from its first 3 bytes.
+fn probe(_to_server: bool, first: &[u8]) -> Probe {
+    if !starts_record(first) {
+        Probe::No
+    } else if first.len() >= 3 {
+        Probe::Yes
+    } else {
+        Probe::NeedMore
+    }
+}
+
+/// A handshake record starting a chunk of an unrecognised stream.
+fn late_probe(_to_server: bool, chunk: &[u8]) -> bool {
+    chunk.len() >= 3 && starts_record(chunk) && chunk.first() == Some(&CONTENT_HANDSHAKE)
+}
+
+impl StreamParser for Tls {
+    fn name(&self) -> &'static str {
+        SPEC.name
+    }
+
+    fn data(&mut self, to_server: bool, chunk: &[u8]) -> Verdict {
+        Tls::data(self, to_server, chunk);
+        Verdict::Continue
+    }
+
+    fn gap(&mut self, to_server: bool, len: u64) {
+        Tls::gap(self, to_server, len);
+    }
+
+    fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
+        stats.tls_client_hellos += self.counters.client_hellos;
+        stats.tls_parse_errors += self.counters.parse_errors;
+        rec.tls = Some(self.info);
     }
 }
 

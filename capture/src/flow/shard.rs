@@ -5,7 +5,7 @@ use super::key::{FlowKey, Transport};
 use super::state::{CloseReason, Flow, Proto, TO_CLIENT, TO_SERVER};
 use super::table::{FlowTable, List};
 use crate::app::http::HttpLimits;
-use crate::app::{App, AppLimits, Protocol};
+use crate::app::{App, AppLimits};
 use crate::community_id::community_id_v1;
 use crate::config::FlowConfig;
 use crate::decode::{tcp_flags, Packet};
@@ -14,6 +14,7 @@ use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
 use crate::tcp::{Chunk, StreamLimits};
 use crate::time::{Micros, SECOND};
+use std::collections::BTreeMap;
 
 /// Flows owned by one worker.
 pub struct Shard {
@@ -42,6 +43,7 @@ impl Shard {
                 max_field_len: cfg.max_field_len,
             },
             max_tls_hello: cfg.max_tls_hello_bytes,
+            parsers: cfg.parsers,
         };
         Shard {
             table: FlowTable::new(cfg.max_flows),
@@ -204,8 +206,8 @@ impl Shard {
         let mut missed = 0;
         let mut retransmitted = 0;
         let limits = &self.app_limits;
-        if let Proto::Udp(p) = flow.proto {
-            payload = p;
+        if let Proto::Udp(udp) = &flow.proto {
+            payload = udp.payload;
         }
         if let Proto::Tcp(tcp) = &mut flow.proto {
             let app = &mut tcp.app;
@@ -229,32 +231,10 @@ impl Shard {
         let (client, cport) = flow.client();
         let (server, sport) = flow.server();
         let midstream = flow.midstream();
-        let mut http = Vec::new();
-        let mut tls = None;
-        let mut protocol = None;
-        if let Proto::Tcp(tcp) = flow.proto {
-            let mut app = tcp.app;
-            app.finish(limits);
-            protocol = app.protocol().map(|p| match p {
-                Protocol::Http => "http",
-                Protocol::Tls => "tls",
-            });
-            if let Some(h) = app.http {
-                self.stats.http_transactions += h.counters.transactions;
-                self.stats.http_parse_errors += h.counters.parse_errors;
-                self.stats.http_transactions_dropped += h.counters.dropped;
-                http = h.txs;
-            }
-            if let Some(t) = app.tls {
-                self.stats.tls_client_hellos += t.counters.client_hellos;
-                self.stats.tls_parse_errors += t.counters.parse_errors;
-                tls = Some(t.info);
-            }
-        }
         let [pkts_out, pkts_in] = flow.packets;
         let [bytes_out, bytes_in] = flow.bytes;
         let [payload_out, payload_in] = payload;
-        let record = FlowRecord {
+        let mut record = FlowRecord {
             community_id: community_id_v1(
                 self.cfg.community_id_seed,
                 flow.key.transport.number(),
@@ -270,7 +250,7 @@ impl Shard {
             },
             network: NetworkFields {
                 transport: flow.key.transport.name(),
-                protocol,
+                protocol: None,
             },
             source: EndpointFields {
                 ip: client.ip(),
@@ -294,9 +274,16 @@ impl Shard {
                 history: flow.history.render(),
                 midstream,
             },
-            http,
-            tls,
+            http: Vec::new(),
+            tls: None,
+            extra: BTreeMap::new(),
         };
+        let mut app = match flow.proto {
+            Proto::Tcp(tcp) => tcp.app,
+            Proto::Udp(udp) => udp.app,
+        };
+        app.finish(limits);
+        app.record(&mut record, &mut self.stats);
         self.stats.flows_emitted += 1;
         out(record);
     }
@@ -332,10 +319,11 @@ fn update(
     flow.last = flow.last.max(ts);
     let tcp = match (pkt.tcp, &mut flow.proto) {
         (Some(tcp), Proto::Tcp(_)) => tcp,
-        (_, Proto::Udp(payload)) => {
-            if let Some(v) = payload.get_mut(dir) {
+        (_, Proto::Udp(udp)) => {
+            if let Some(v) = udp.payload.get_mut(dir) {
                 *v += pkt.payload.len() as u64;
             }
+            udp.app.data(ctx.app_limits, dir == TO_SERVER, pkt.payload);
             return None;
         }
         (None, Proto::Tcp(_)) => return None,

@@ -79,10 +79,19 @@ const SYN_SEEN: u8 = 16;
 /// Transport state of a flow.
 #[derive(Debug)]
 pub enum Proto {
-    /// UDP: payload bytes each way.
-    Udp([u64; 2]),
+    /// UDP: payload bytes each way and the application layer.
+    Udp(UdpState),
     /// TCP: both streams and the application layer.
     Tcp(TcpState),
+}
+
+/// What a UDP flow keeps beyond the counters.
+#[derive(Debug)]
+pub struct UdpState {
+    /// Payload bytes each way.
+    pub payload: [u64; 2],
+    /// Datagram parser state.
+    pub app: App,
 }
 
 /// What a TCP flow keeps beyond the counters.
@@ -119,7 +128,10 @@ impl Flow {
             ip_bytes: [0; 2],
             proto: match key.transport {
                 Transport::Tcp => Proto::Tcp(TcpState::default()),
-                Transport::Udp => Proto::Udp([0; 2]),
+                Transport::Udp => Proto::Udp(UdpState {
+                    payload: [0; 2],
+                    app: App::datagrams(),
+                }),
             },
         }
     }

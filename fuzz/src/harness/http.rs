@@ -9,7 +9,8 @@
 //! offset lies inside its chunk.
 
 use super::split::{pieces, Control};
-use capture::app::http::{Feed, Http, HttpLimits};
+use capture::app::http::{Http, HttpLimits};
+use capture::app::parser::Verdict;
 
 const LIMITS: HttpLimits = HttpLimits {
     max_transactions: 8,
@@ -42,8 +43,8 @@ pub fn run(data: &[u8]) {
         let [out, inn] = &mut given;
         let given_here = if to_server { out } else { inn };
         match h.data(to_server, chunk) {
-            Feed::Continue => *given_here += chunk.len() as u64,
-            Feed::Upgraded(off) => {
+            Verdict::Continue => *given_here += chunk.len() as u64,
+            Verdict::Handover(off) => {
                 assert!(
                     off <= chunk.len(),
                     "upgrade offset {off} past {}",

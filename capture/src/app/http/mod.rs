@@ -12,6 +12,9 @@
 mod chunked;
 mod head;
 
+use super::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict};
+use crate::record::FlowRecord;
+use crate::stats::Stats;
 use chunked::{Chunked, ChunkedStep};
 use head::{parse_request, parse_response, Parsed};
 use serde::Serialize;
@@ -90,17 +93,6 @@ pub struct HttpCounters {
     pub parse_errors: u64,
     /// Transactions beyond the per-flow cap (not recorded).
     pub dropped: u64,
-}
-
-/// What the parser asks of its caller after a chunk.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Feed {
-    /// Carry on.
-    Continue,
-    /// The connection left HTTP (CONNECT established, 101 Switching
-    /// Protocols); the bytes from this offset of the chunk on are another
-    /// protocol.
-    Upgraded(usize),
 }
 
 #[derive(Debug)]
@@ -212,18 +204,18 @@ impl Http {
     }
 
     /// Feeds contiguous bytes of one direction.
-    pub fn data(&mut self, to_server: bool, chunk: &[u8]) -> Feed {
+    pub fn data(&mut self, to_server: bool, chunk: &[u8]) -> Verdict {
         let mut at = 0;
         while at < chunk.len() {
             let rest = chunk.get(at..).unwrap_or(&[]);
             let side = self.side(to_server);
             match &mut side.phase {
-                Phase::Tunnel => return Feed::Upgraded(at),
+                Phase::Tunnel => return Verdict::Handover(at),
                 Phase::Lost => {
                     if starts_message(to_server, rest) {
                         side.phase = Phase::Headers;
                     } else {
-                        return Feed::Continue;
+                        return Verdict::Continue;
                     }
                 }
                 Phase::Headers => {
@@ -240,7 +232,7 @@ impl Http {
                     }
                     match self.headers(to_server, rest) {
                         Some(used) => at += used,
-                        None => return Feed::Continue,
+                        None => return Verdict::Continue,
                     }
                 }
                 Phase::Body(body) => {
@@ -258,7 +250,7 @@ impl Http {
                             ChunkedStep::Invalid => {
                                 self.counters.parse_errors += 1;
                                 self.side(to_server).phase = Phase::Lost;
-                                return Feed::Continue;
+                                return Verdict::Continue;
                             }
                         },
                     };
@@ -270,7 +262,7 @@ impl Http {
                 }
             }
         }
-        Feed::Continue
+        Verdict::Continue
     }
 
     /// Parses a header block from `data` (plus what is buffered). Returns
@@ -498,6 +490,64 @@ impl Http {
         self.resp = Side::new();
         self.pending.clear();
         self.connect_tunnel = false;
+    }
+}
+
+/// HTTP/1.x as a registered parser.
+pub const SPEC: ParserSpec = ParserSpec {
+    name: "http",
+    transports: Transports::Tcp,
+    probe,
+    late_probe: None,
+    new: |limits| Box::new(Http::new(limits.http)),
+};
+
+/// A message head settles it once a request's method is followed by a
+/// space, or a response has its whole `HTTP/`.
+fn probe(to_server: bool, first: &[u8]) -> Probe {
+    if !starts_message(to_server, first) {
+        Probe::No
+    } else if (to_server && first.contains(&b' ')) || (!to_server && first.len() >= 5) {
+        Probe::Yes
+    } else {
+        Probe::NeedMore
+    }
+}
+
+impl StreamParser for Http {
+    fn name(&self) -> &'static str {
+        SPEC.name
+    }
+
+    fn data(&mut self, to_server: bool, chunk: &[u8]) -> Verdict {
+        Http::data(self, to_server, chunk)
+    }
+
+    fn gap(&mut self, to_server: bool, len: u64) {
+        Http::gap(self, to_server, len);
+    }
+
+    fn finish(&mut self) {
+        Http::finish(self);
+    }
+
+    fn reclaim(&mut self, to_server: bool, first: &[u8]) -> bool {
+        let again = self.in_connect_tunnel() && starts_message(to_server, first);
+        if again {
+            self.reopen();
+        }
+        again
+    }
+
+    fn names_flow(&self, active: bool) -> bool {
+        active || !self.txs.is_empty()
+    }
+
+    fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
+        stats.http_transactions += self.counters.transactions;
+        stats.http_parse_errors += self.counters.parse_errors;
+        stats.http_transactions_dropped += self.counters.dropped;
+        rec.http = self.txs;
     }
 }
 

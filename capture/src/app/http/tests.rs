@@ -8,7 +8,7 @@ const LIMITS: HttpLimits = HttpLimits {
 
 fn feed_all(h: &mut Http, to_server: bool, data: &[u8], split: usize) {
     for part in data.chunks(split.max(1)) {
-        assert_eq!(h.data(to_server, part), Feed::Continue);
+        assert_eq!(h.data(to_server, part), Verdict::Continue);
     }
 }
 
@@ -77,7 +77,7 @@ fn connect_switches_to_tunnel() {
         100,
     );
     assert!(h.upgraded());
-    assert_eq!(h.data(true, b"\x16\x03\x01"), Feed::Upgraded(0));
+    assert_eq!(h.data(true, b"\x16\x03\x01"), Verdict::Handover(0));
     assert_eq!(h.txs[0].uri.as_deref(), Some("a.test:443"));
 }
 
