@@ -25,16 +25,16 @@ pub mod decode;
 pub mod engine;
 pub mod file;
 pub mod flow;
-pub mod json;
 pub mod parallel;
 pub mod record;
 pub mod source;
 pub mod stats;
 pub mod tcp;
-pub mod time;
 
 #[cfg(test)]
 mod test_captures;
+
+pub use model::{json, time};
 
 pub use config::FlowConfig;
 pub use engine::Engine;

@@ -3,70 +3,17 @@
 
 use crate::attribute::image_key;
 use crate::output::AttributedFlow;
-use capture::time::rfc3339;
 use foldhash::quality::RandomState;
+pub use model::window::{keep_earliest, Destination, ProcessWindow};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::collections::HashMap;
 
 /// Most destinations tracked per window; more are counted, not kept.
 const MAX_DESTINATIONS: usize = 256;
-/// Destinations listed in a written window.
-const TOP_DESTINATIONS: usize = 5;
 /// Community IDs kept per destination (the alert lists these).
 const MAX_COMMUNITY_IDS: usize = 64;
 /// Pids and users kept per window.
 const MAX_PIDS: usize = 32;
-
-/// Traffic of one process image to one destination in a window.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Destination {
-    /// Server address.
-    pub ip: Option<IpAddr>,
-    /// Server port.
-    pub port: u16,
-    /// TLS server name or HTTP Host, when seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
-    /// Connections.
-    pub connections: u64,
-    /// HTTP requests.
-    pub http_requests: u64,
-    /// Payload bytes sent.
-    pub bytes_out: u64,
-    /// Payload bytes received.
-    pub bytes_in: u64,
-    /// Connections that carried HTTP.
-    pub http_connections: u64,
-    /// Connections that carried TLS.
-    pub tls_connections: u64,
-    /// TLS application-data bytes sent (HTTPS volume without decryption).
-    pub tls_app_bytes_out: u64,
-    /// TLS application-data bytes received.
-    pub tls_app_bytes_in: u64,
-    /// Request volume: HTTP request messages (headers + body) and TLS
-    /// application data sent, for the flows that carried either.
-    pub request_bytes: u64,
-    /// Response volume: HTTP response messages and TLS application data
-    /// received.
-    pub response_bytes: u64,
-    /// Earliest flow start (µs).
-    pub first_start: u64,
-    /// Community IDs of the earliest flows (at most 64), with their start,
-    /// in (start, id) order: the same whatever order the flows came in.
-    pub community_ids: Vec<(u64, String)>,
-    /// (start, community ID) of the flow the domain was taken from.
-    domain_from: Option<(u64, String)>,
-}
-
-/// Keeps `(start, id)` in `list` if it is among the `cap` earliest.
-pub fn keep_earliest(list: &mut Vec<(u64, String)>, item: (u64, String), cap: usize) {
-    let at = list.partition_point(|x| *x < item);
-    if at < cap && list.get(at) != Some(&item) {
-        list.insert(at, item);
-        list.truncate(cap);
-    }
-}
 
 /// Takes `value` into `slot` when the flow giving it is the earliest so far.
 fn offer(
@@ -90,37 +37,36 @@ fn earlier(start: u64, id: &str, than: &Option<(u64, String)>) -> bool {
         .is_none_or(|(s, i)| (start, id) < (*s, i.as_str()))
 }
 
-impl Destination {
-    fn add(&mut self, f: &AttributedFlow) {
-        let r = &f.record;
-        // Flows come in any order (threads): facts that one flow gives are
-        // taken from the earliest flow that gives them.
-        if let Some(d) = flow_domain(r) {
-            if earlier(r.event.start, &r.community_id, &self.domain_from) {
-                self.domain = Some(d);
-                self.domain_from = Some((r.event.start, r.community_id.clone()));
-            }
+/// Counts one flow into a destination.
+fn add_to_destination(d: &mut Destination, f: &AttributedFlow) {
+    let r = &f.record;
+    // Flows come in any order (threads): facts that one flow gives are
+    // taken from the earliest flow that gives them.
+    if let Some(domain) = flow_domain(r) {
+        if earlier(r.event.start, &r.community_id, &d.domain_from) {
+            d.domain = Some(domain);
+            d.domain_from = Some((r.event.start, r.community_id.clone()));
         }
-        if self.connections == 0 || r.event.start < self.first_start {
-            self.first_start = r.event.start;
-        }
-        let (req, resp) = request_response(r);
-        self.connections += 1;
-        self.http_requests += r.http.len() as u64;
-        self.http_connections += u64::from(r.network.protocol == Some("http"));
-        self.tls_connections += u64::from(r.network.protocol == Some("tls"));
-        self.bytes_out += r.flow.payload_out;
-        self.bytes_in += r.flow.payload_in;
-        self.tls_app_bytes_out += r.tls.as_ref().map_or(0, |t| t.app_bytes_out);
-        self.tls_app_bytes_in += r.tls.as_ref().map_or(0, |t| t.app_bytes_in);
-        self.request_bytes += req;
-        self.response_bytes += resp;
-        keep_earliest(
-            &mut self.community_ids,
-            (r.event.start, r.community_id.clone()),
-            MAX_COMMUNITY_IDS,
-        );
     }
+    if d.connections == 0 || r.event.start < d.first_start {
+        d.first_start = r.event.start;
+    }
+    let (req, resp) = request_response(r);
+    d.connections += 1;
+    d.http_requests += r.http.len() as u64;
+    d.http_connections += u64::from(r.network.protocol == Some("http"));
+    d.tls_connections += u64::from(r.network.protocol == Some("tls"));
+    d.bytes_out += r.flow.payload_out;
+    d.bytes_in += r.flow.payload_in;
+    d.tls_app_bytes_out += r.tls.as_ref().map_or(0, |t| t.app_bytes_out);
+    d.tls_app_bytes_in += r.tls.as_ref().map_or(0, |t| t.app_bytes_in);
+    d.request_bytes += req;
+    d.response_bytes += resp;
+    keep_earliest(
+        &mut d.community_ids,
+        (r.event.start, r.community_id.clone()),
+        MAX_COMMUNITY_IDS,
+    );
 }
 
 /// TLS server name, else the first HTTP Host.
@@ -150,207 +96,56 @@ fn request_response(r: &capture::FlowRecord) -> (u64, u64) {
     }
 }
 
-/// One (host, image) in one window.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ProcessWindow {
-    /// Host name.
-    pub host_name: String,
-    /// Client addresses the process used.
-    pub host_ips: BTreeSet<IpAddr>,
-    /// Operating system, when known.
-    pub os: Option<&'static str>,
-    /// Executable, as the earliest flow's process reported it.
-    pub executable: String,
-    /// The image key: the executable normalised (case-folded, drive or
-    /// volume prefix removed on Windows), the unit of prevalence.
-    pub image: String,
-    /// SHA-256 of the executable, when a feed reported it.
-    pub sha256: Option<String>,
-    /// Code signer, when a feed reported it.
-    pub signer: Option<String>,
-    /// A command line of the process, when reported.
-    pub command_line: Option<String>,
-    /// (start, community ID) of the flow each of executable, sha256,
-    /// signer and command line was taken from.
-    facts_from: [Option<(u64, String)>; 4],
-    /// File name of the executable.
-    pub name: String,
-    /// Pids seen (at most 32).
-    pub pids: BTreeSet<u32>,
-    /// Users seen (at most 32).
-    pub users: BTreeSet<String>,
-    /// Window start (µs).
-    pub start: u64,
-    /// Window end (µs, exclusive).
-    pub end: u64,
-    /// Connections opened.
-    pub connections: u64,
-    /// HTTP requests.
-    pub http_requests: u64,
-    /// Connections that carried HTTP.
-    pub http_connections: u64,
-    /// Connections that carried TLS.
-    pub tls_connections: u64,
-    /// Payload bytes sent.
-    pub bytes_out: u64,
-    /// Payload bytes received.
-    pub bytes_in: u64,
-    /// Captured frame bytes sent.
-    pub frame_bytes_out: u64,
-    /// Captured frame bytes received.
-    pub frame_bytes_in: u64,
-    /// Earliest flow start (µs).
-    pub first_start: u64,
-    /// Per destination (ip, port).
-    pub destinations: HashMap<(IpAddr, u16), Destination, RandomState>,
-    /// Destinations not kept apart because the window was full.
-    pub destinations_dropped: u64,
-    /// What went to the destinations not kept apart, summed (no address).
-    pub other: Destination,
-}
-
-impl ProcessWindow {
-    /// bytes_in / bytes_out (0 when nothing was sent).
-    pub fn response_ratio(&self) -> f64 {
-        if self.bytes_out == 0 {
-            0.0
-        } else {
-            self.bytes_in as f64 / self.bytes_out as f64
-        }
-    }
-
-    /// Request volume over every destination (HTTP messages, TLS
-    /// application data).
-    pub fn request_bytes(&self) -> u64 {
-        self.destinations
-            .values()
-            .map(|d| d.request_bytes)
-            .sum::<u64>()
-            + self.other.request_bytes
-    }
-
-    /// Response volume over every destination.
-    pub fn response_bytes(&self) -> u64 {
-        self.destinations
-            .values()
-            .map(|d| d.response_bytes)
-            .sum::<u64>()
-            + self.other.response_bytes
-    }
-
-    /// Destinations by bytes sent, largest first.
-    pub fn top_destinations(&self, n: usize) -> Vec<&Destination> {
-        let mut v: Vec<&Destination> = self.destinations.values().collect();
-        v.sort_by(|a, b| {
-            b.bytes_out
-                .cmp(&a.bytes_out)
-                .then(b.connections.cmp(&a.connections))
-                .then(a.ip.cmp(&b.ip))
-                .then(a.port.cmp(&b.port))
-        });
-        v.truncate(n);
-        v
-    }
-
-    fn add(&mut self, f: &AttributedFlow) {
-        let r = &f.record;
-        self.host_ips.insert(r.source.ip);
-        if let Some(c) = &f.attribution.client {
-            let p = &c.process;
-            if let Some(pid) = p.pid {
-                if self.pids.len() < MAX_PIDS {
-                    self.pids.insert(pid);
-                }
+/// Counts one flow into its process window.
+fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow) {
+    let r = &f.record;
+    w.host_ips.insert(r.source.ip);
+    if let Some(c) = &f.attribution.client {
+        let p = &c.process;
+        if let Some(pid) = p.pid {
+            if w.pids.len() < MAX_PIDS {
+                w.pids.insert(pid);
             }
-            if let Some(u) = &p.user {
-                if self.users.len() < MAX_PIDS && !self.users.contains(u) {
-                    self.users.insert(u.clone());
-                }
+        }
+        if let Some(u) = &p.user {
+            if w.users.len() < MAX_PIDS && !w.users.contains(u) {
+                w.users.insert(u.clone());
             }
-            let (start, id) = (r.event.start, r.community_id.as_str());
-            let [exe_from, sha_from, signer_from, cmd_from] = &mut self.facts_from;
-            if let Some(exe) = &p.executable {
-                if earlier(start, id, exe_from) {
-                    *exe_from = Some((start, id.to_string()));
-                    self.executable.clone_from(exe);
-                    self.name = p.name().unwrap_or(exe).to_string();
-                }
+        }
+        let (start, id) = (r.event.start, r.community_id.as_str());
+        let [exe_from, sha_from, signer_from, cmd_from] = &mut w.facts_from;
+        if let Some(exe) = &p.executable {
+            if earlier(start, id, exe_from) {
+                *exe_from = Some((start, id.to_string()));
+                w.executable.clone_from(exe);
+                w.name = p.name().unwrap_or(exe).to_string();
             }
-            offer(&mut self.sha256, sha_from, p.sha256.as_ref(), start, id);
-            offer(&mut self.signer, signer_from, p.signer.as_ref(), start, id);
-            offer(
-                &mut self.command_line,
-                cmd_from,
-                p.cmdline.as_ref(),
-                start,
-                id,
-            );
         }
-        if self.connections == 0 || r.event.start < self.first_start {
-            self.first_start = r.event.start;
-        }
-        self.connections += 1;
-        self.http_requests += r.http.len() as u64;
-        self.http_connections += u64::from(r.network.protocol == Some("http"));
-        self.tls_connections += u64::from(r.network.protocol == Some("tls"));
-        self.bytes_out += r.flow.payload_out;
-        self.bytes_in += r.flow.payload_in;
-        self.frame_bytes_out += r.source.bytes;
-        self.frame_bytes_in += r.destination.bytes;
-        let key = (r.destination.ip, r.destination.port);
-        if !self.destinations.contains_key(&key) && self.destinations.len() >= MAX_DESTINATIONS {
-            self.destinations_dropped += 1;
-            self.other.add(f);
-            return;
-        }
-        let d = self.destinations.entry(key).or_default();
-        d.ip = Some(r.destination.ip);
-        d.port = r.destination.port;
-        d.add(f);
+        offer(&mut w.sha256, sha_from, p.sha256.as_ref(), start, id);
+        offer(&mut w.signer, signer_from, p.signer.as_ref(), start, id);
+        offer(&mut w.command_line, cmd_from, p.cmdline.as_ref(), start, id);
     }
-
-    /// The window as one NDJSON line with ECS-style names.
-    pub fn to_json(&self) -> String {
-        let top: Vec<serde_json::Value> = self
-            .top_destinations(TOP_DESTINATIONS)
-            .into_iter()
-            .map(|d| {
-                serde_json::json!({
-                    "ip": d.ip, "port": d.port, "domain": d.domain,
-                    "connections": d.connections, "http_requests": d.http_requests,
-                    "bytes_out": d.bytes_out, "bytes_in": d.bytes_in,
-                    "request_bytes": d.request_bytes, "response_bytes": d.response_bytes,
-                })
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "window": { "start": rfc3339(self.start), "end": rfc3339(self.end) },
-            "host": { "name": self.host_name, "ip": self.host_ips, "os": self.os.map(|f| serde_json::json!({"family": f})) },
-            "process": {
-                "executable": self.executable, "name": self.name, "pid": self.pids,
-                "command_line": self.command_line,
-                "hash": self.sha256.as_ref().map(|h| serde_json::json!({"sha256": h})),
-                "code_signature": self.signer.as_ref().map(|s| serde_json::json!({"subject_name": s})),
-            },
-            "user": { "name": self.users },
-            "metrics": {
-                "connections": self.connections,
-                "http_requests": self.http_requests,
-                "http_connections": self.http_connections,
-                "tls_connections": self.tls_connections,
-                "bytes_out": self.bytes_out,
-                "bytes_in": self.bytes_in,
-                "frame_bytes_out": self.frame_bytes_out,
-                "frame_bytes_in": self.frame_bytes_in,
-                "request_bytes": self.request_bytes(),
-                "response_bytes": self.response_bytes(),
-                "response_ratio": (self.response_ratio() * 1e6).round() / 1e6,
-                "destinations": self.destinations.len() as u64 + self.destinations_dropped,
-            },
-            "destinations": top,
-        });
-        serde_json::to_string(&doc).unwrap_or_default()
+    if w.connections == 0 || r.event.start < w.first_start {
+        w.first_start = r.event.start;
     }
+    w.connections += 1;
+    w.http_requests += r.http.len() as u64;
+    w.http_connections += u64::from(r.network.protocol == Some("http"));
+    w.tls_connections += u64::from(r.network.protocol == Some("tls"));
+    w.bytes_out += r.flow.payload_out;
+    w.bytes_in += r.flow.payload_in;
+    w.frame_bytes_out += r.source.bytes;
+    w.frame_bytes_in += r.destination.bytes;
+    let key = (r.destination.ip, r.destination.port);
+    if !w.destinations.contains_key(&key) && w.destinations.len() >= MAX_DESTINATIONS {
+        w.destinations_dropped += 1;
+        add_to_destination(&mut w.other, f);
+        return;
+    }
+    let d = w.destinations.entry(key).or_default();
+    d.ip = Some(r.destination.ip);
+    d.port = r.destination.port;
+    add_to_destination(d, f);
 }
 
 /// Counters of the window table.
@@ -430,7 +225,7 @@ impl ProcessWindows {
             end: start.saturating_add(length),
             ..ProcessWindow::default()
         });
-        w.add(f);
+        add_to_window(w, f);
     }
 
     /// The start of the window a flow counts in: the one it started in,
@@ -512,6 +307,7 @@ mod tests {
     use crate::attribute::{Attribution, Quality, Side};
     use crate::event::Process;
     use capture::record::{EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields};
+    use std::net::IpAddr;
     use std::sync::Arc;
 
     const S: u64 = 1_000_000;

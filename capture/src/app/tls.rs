@@ -8,7 +8,7 @@
 use super::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict};
 use crate::record::FlowRecord;
 use crate::stats::Stats;
-use serde::Serialize;
+pub use model::flow::TlsInfo;
 use tls_parser::{
     parse_tls_extensions, parse_tls_message_handshake, TlsExtension, TlsMessage,
     TlsMessageHandshake,
@@ -18,48 +18,6 @@ const CONTENT_HANDSHAKE: u8 = 22;
 const CONTENT_APPLICATION_DATA: u8 = 23;
 /// Largest record a peer may send (2^14 plus expansion, RFC 8446 5.2).
 const MAX_RECORD: usize = (1 << 14) + 2048;
-
-/// TLS facts of one connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TlsInfo {
-    /// ClientHello server name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sni: Option<String>,
-    /// ALPN protocols the client offered.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub alpn: Vec<String>,
-    /// Versions the client offered (supported_versions, else its hello
-    /// version), GREASE values left out.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub client_versions: Vec<String>,
-    /// Version the ServerHello chose.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// ALPN protocol the server chose.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alpn_chosen: Option<String>,
-    /// Application-data record payload bytes, client to server.
-    pub app_bytes_out: u64,
-    /// Application-data record payload bytes, server to client.
-    pub app_bytes_in: u64,
-}
-
-impl TlsInfo {
-    /// Writes the members (as its `Serialize` does).
-    pub fn write_fields(&self, o: &mut crate::json::JsonObject<'_>) {
-        o.opt_str("sni", self.sni.as_deref());
-        if !self.alpn.is_empty() {
-            o.strs("alpn", &self.alpn);
-        }
-        if !self.client_versions.is_empty() {
-            o.strs("client_versions", &self.client_versions);
-        }
-        o.opt_str("version", self.version.as_deref());
-        o.opt_str("alpn_chosen", self.alpn_chosen.as_deref());
-        o.u64("app_bytes_out", self.app_bytes_out);
-        o.u64("app_bytes_in", self.app_bytes_in);
-    }
-}
 
 /// Counters for statistics.
 #[derive(Debug, Clone, Copy, Default)]

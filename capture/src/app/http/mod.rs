@@ -17,61 +17,8 @@ use crate::record::FlowRecord;
 use crate::stats::Stats;
 use chunked::{Chunked, ChunkedStep};
 use head::{parse_request, parse_response, Parsed};
-use serde::Serialize;
+pub use model::flow::HttpTransaction;
 use std::collections::VecDeque;
-
-/// One request and its response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HttpTransaction {
-    /// Request method; absent when only the response was seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// Host header of the request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Request target as sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    /// User-Agent of the request.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-    /// Request protocol version, e.g. `HTTP/1.1`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Final response status (1xx interim responses are counted, not kept).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Content-Type of the response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-    /// Request bytes: request line, headers and body as sent.
-    pub request_bytes: u64,
-    /// Response bytes: interim and final status lines, headers and body.
-    pub response_bytes: u64,
-    /// Request body bytes after de-chunking.
-    pub request_body_bytes: u64,
-    /// Response body bytes after de-chunking.
-    pub response_body_bytes: u64,
-}
-
-impl HttpTransaction {
-    /// Writes the transaction's members (as its `Serialize` does).
-    pub fn write_fields(&self, o: &mut crate::json::JsonObject<'_>) {
-        o.opt_str("method", self.method.as_deref());
-        o.opt_str("host", self.host.as_deref());
-        o.opt_str("uri", self.uri.as_deref());
-        o.opt_str("user_agent", self.user_agent.as_deref());
-        o.opt_str("version", self.version.as_deref());
-        if let Some(s) = self.status {
-            o.u64("status", u64::from(s));
-        }
-        o.opt_str("content_type", self.content_type.as_deref());
-        o.u64("request_bytes", self.request_bytes);
-        o.u64("response_bytes", self.response_bytes);
-        o.u64("request_body_bytes", self.request_body_bytes);
-        o.u64("response_body_bytes", self.response_body_bytes);
-    }
-}
 
 /// Limits the parser works within.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,252 @@
+//! Flow records, serialised as one JSON object per flow with nested
+//! Elastic Common Schema names (see DESIGN.md, "Flow records").
+
+use crate::json::JsonObject;
+use crate::time::{Micros, Rfc3339};
+use serde::{Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+fn ser_ts<S: Serializer>(ts: &Micros, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(Rfc3339::new(*ts).as_str())
+}
+
+/// `event.*`: when the flow was seen and why it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventFields {
+    /// First packet time.
+    #[serde(serialize_with = "ser_ts")]
+    pub start: Micros,
+    /// Last packet time.
+    #[serde(serialize_with = "ser_ts")]
+    pub end: Micros,
+    /// fin, rst, idle, end_of_input or evicted.
+    pub reason: &'static str,
+}
+
+/// `network.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkFields {
+    /// "tcp" or "udp".
+    pub transport: &'static str,
+    /// "http" or "tls" when recognised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<&'static str>,
+}
+
+/// `source.*` (the client) or `destination.*` (the server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointFields {
+    /// Address.
+    pub ip: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Packets this side sent.
+    pub packets: u64,
+    /// Captured frame bytes this side sent, link header included.
+    pub bytes: u64,
+}
+
+/// `flow.*`: what reassembly saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlowFields {
+    /// Payload bytes client to server, each byte once.
+    pub payload_out: u64,
+    /// Payload bytes server to client, each byte once.
+    pub payload_in: u64,
+    /// Payload bytes missing from the capture, both ways.
+    pub missed_bytes: u64,
+    /// Payload bytes seen more than once (retransmissions), both ways.
+    pub retransmitted_bytes: u64,
+    /// IP bytes client to server (from IP headers: the wire, not the capture).
+    pub ip_bytes_out: u64,
+    /// IP bytes server to client.
+    pub ip_bytes_in: u64,
+    /// TCP flags seen, Zeek style (upper case client, lower case server).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub history: String,
+    /// TCP picked up without its SYN.
+    pub midstream: bool,
+}
+
+/// One flow, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowRecord {
+    /// Community ID v1 of the flow.
+    pub community_id: String,
+    /// Times and close reason.
+    pub event: EventFields,
+    /// Transport and application protocol.
+    pub network: NetworkFields,
+    /// The client.
+    pub source: EndpointFields,
+    /// The server.
+    pub destination: EndpointFields,
+    /// Reassembly figures.
+    pub flow: FlowFields,
+    /// HTTP transactions, in request order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpTransaction>,
+    /// TLS facts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    /// What other registered parsers learnt, each under its own key (a
+    /// parser added to the registry needs no new field here).
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<&'static str, serde_json::Value>,
+}
+
+impl FlowRecord {
+    /// The record as one JSON line (no trailing newline): what its
+    /// `Serialize` gives, written directly.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(768);
+        let mut o = JsonObject::begin(&mut out);
+        self.write_fields(&mut o);
+        o.end();
+        // Only whole `str`s and ASCII were written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Writes the record's members into an open object (a caller may add
+    /// its own after them).
+    pub fn write_fields(&self, o: &mut JsonObject<'_>) {
+        o.str("community_id", &self.community_id);
+        let mut ev = o.object("event");
+        ev.str("start", Rfc3339::new(self.event.start).as_str());
+        ev.str("end", Rfc3339::new(self.event.end).as_str());
+        ev.str("reason", self.event.reason);
+        ev.end();
+        let mut net = o.object("network");
+        net.str("transport", self.network.transport);
+        net.opt_str("protocol", self.network.protocol);
+        net.end();
+        for (key, e) in [("source", &self.source), ("destination", &self.destination)] {
+            let mut x = o.object(key);
+            x.ip("ip", e.ip);
+            x.u64("port", u64::from(e.port));
+            x.u64("packets", e.packets);
+            x.u64("bytes", e.bytes);
+            x.end();
+        }
+        let f = &self.flow;
+        let mut x = o.object("flow");
+        x.u64("payload_out", f.payload_out);
+        x.u64("payload_in", f.payload_in);
+        x.u64("missed_bytes", f.missed_bytes);
+        x.u64("retransmitted_bytes", f.retransmitted_bytes);
+        x.u64("ip_bytes_out", f.ip_bytes_out);
+        x.u64("ip_bytes_in", f.ip_bytes_in);
+        if !f.history.is_empty() {
+            x.str("history", &f.history);
+        }
+        x.bool("midstream", f.midstream);
+        x.end();
+        if !self.http.is_empty() {
+            o.objects("http", &self.http, HttpTransaction::write_fields);
+        }
+        if let Some(t) = &self.tls {
+            let mut x = o.object("tls");
+            t.write_fields(&mut x);
+            x.end();
+        }
+        for (key, value) in &self.extra {
+            o.value(key, value);
+        }
+    }
+}
+
+/// One request and its response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpTransaction {
+    /// Request method; absent when only the response was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Host header of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Request target as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// User-Agent of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Request protocol version, e.g. `HTTP/1.1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Final response status (1xx interim responses are counted, not kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Content-Type of the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Request bytes: request line, headers and body as sent.
+    pub request_bytes: u64,
+    /// Response bytes: interim and final status lines, headers and body.
+    pub response_bytes: u64,
+    /// Request body bytes after de-chunking.
+    pub request_body_bytes: u64,
+    /// Response body bytes after de-chunking.
+    pub response_body_bytes: u64,
+}
+
+impl HttpTransaction {
+    /// Writes the transaction's members (as its `Serialize` does).
+    pub fn write_fields(&self, o: &mut JsonObject<'_>) {
+        o.opt_str("method", self.method.as_deref());
+        o.opt_str("host", self.host.as_deref());
+        o.opt_str("uri", self.uri.as_deref());
+        o.opt_str("user_agent", self.user_agent.as_deref());
+        o.opt_str("version", self.version.as_deref());
+        if let Some(s) = self.status {
+            o.u64("status", u64::from(s));
+        }
+        o.opt_str("content_type", self.content_type.as_deref());
+        o.u64("request_bytes", self.request_bytes);
+        o.u64("response_bytes", self.response_bytes);
+        o.u64("request_body_bytes", self.request_body_bytes);
+        o.u64("response_body_bytes", self.response_body_bytes);
+    }
+}
+
+/// TLS facts of one connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// ClientHello server name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols the client offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// Versions the client offered (supported_versions, else its hello
+    /// version), GREASE values left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_versions: Vec<String>,
+    /// Version the ServerHello chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// ALPN protocol the server chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn_chosen: Option<String>,
+    /// Application-data record payload bytes, client to server.
+    pub app_bytes_out: u64,
+    /// Application-data record payload bytes, server to client.
+    pub app_bytes_in: u64,
+}
+
+impl TlsInfo {
+    /// Writes the members (as its `Serialize` does).
+    pub fn write_fields(&self, o: &mut JsonObject<'_>) {
+        o.opt_str("sni", self.sni.as_deref());
+        if !self.alpn.is_empty() {
+            o.strs("alpn", &self.alpn);
+        }
+        if !self.client_versions.is_empty() {
+            o.strs("client_versions", &self.client_versions);
+        }
+        o.opt_str("version", self.version.as_deref());
+        o.opt_str("alpn_chosen", self.alpn_chosen.as_deref());
+        o.u64("app_bytes_out", self.app_bytes_out);
+        o.u64("app_bytes_in", self.app_bytes_in);
+    }
+}

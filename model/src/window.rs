@@ -1,0 +1,209 @@
+//! A process's traffic in one window of packet time: what the rules judge
+//! and what `--processes` writes. Filled by the correlate crate, flow by
+//! flow; read by the rules.
+
+use crate::time::rfc3339;
+use foldhash::quality::RandomState;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// Destinations listed in a written window.
+const TOP_DESTINATIONS: usize = 5;
+
+/// Traffic of one process image to one destination in a window.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Destination {
+    /// Server address.
+    pub ip: Option<IpAddr>,
+    /// Server port.
+    pub port: u16,
+    /// TLS server name or HTTP Host, when seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Connections.
+    pub connections: u64,
+    /// HTTP requests.
+    pub http_requests: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Connections that carried HTTP.
+    pub http_connections: u64,
+    /// Connections that carried TLS.
+    pub tls_connections: u64,
+    /// TLS application-data bytes sent (HTTPS volume without decryption).
+    pub tls_app_bytes_out: u64,
+    /// TLS application-data bytes received.
+    pub tls_app_bytes_in: u64,
+    /// Request volume: HTTP request messages (headers + body) and TLS
+    /// application data sent, for the flows that carried either.
+    pub request_bytes: u64,
+    /// Response volume: HTTP response messages and TLS application data
+    /// received.
+    pub response_bytes: u64,
+    /// Earliest flow start (µs).
+    pub first_start: u64,
+    /// Community IDs of the earliest flows (at most 64), with their start,
+    /// in (start, id) order: the same whatever order the flows came in.
+    pub community_ids: Vec<(u64, String)>,
+    /// (start, community ID) of the flow the domain was taken from (flows
+    /// come in any order: facts are taken from the earliest).
+    pub domain_from: Option<(u64, String)>,
+}
+
+/// Keeps `(start, id)` in `list` if it is among the `cap` earliest.
+pub fn keep_earliest(list: &mut Vec<(u64, String)>, item: (u64, String), cap: usize) {
+    let at = list.partition_point(|x| *x < item);
+    if at < cap && list.get(at) != Some(&item) {
+        list.insert(at, item);
+        list.truncate(cap);
+    }
+}
+
+/// One (host, image) in one window.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProcessWindow {
+    /// Host name.
+    pub host_name: String,
+    /// Client addresses the process used.
+    pub host_ips: BTreeSet<IpAddr>,
+    /// Operating system, when known.
+    pub os: Option<&'static str>,
+    /// Executable, as the earliest flow's process reported it.
+    pub executable: String,
+    /// The image key: the executable normalised (case-folded, drive or
+    /// volume prefix removed on Windows), the unit of prevalence.
+    pub image: String,
+    /// SHA-256 of the executable, when a feed reported it.
+    pub sha256: Option<String>,
+    /// Code signer, when a feed reported it.
+    pub signer: Option<String>,
+    /// A command line of the process, when reported.
+    pub command_line: Option<String>,
+    /// (start, community ID) of the flow each of executable, sha256,
+    /// signer and command line was taken from.
+    pub facts_from: [Option<(u64, String)>; 4],
+    /// File name of the executable.
+    pub name: String,
+    /// Pids seen (at most 32).
+    pub pids: BTreeSet<u32>,
+    /// Users seen (at most 32).
+    pub users: BTreeSet<String>,
+    /// Window start (µs).
+    pub start: u64,
+    /// Window end (µs, exclusive).
+    pub end: u64,
+    /// Connections opened.
+    pub connections: u64,
+    /// HTTP requests.
+    pub http_requests: u64,
+    /// Connections that carried HTTP.
+    pub http_connections: u64,
+    /// Connections that carried TLS.
+    pub tls_connections: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Captured frame bytes sent.
+    pub frame_bytes_out: u64,
+    /// Captured frame bytes received.
+    pub frame_bytes_in: u64,
+    /// Earliest flow start (µs).
+    pub first_start: u64,
+    /// Per destination (ip, port).
+    pub destinations: HashMap<(IpAddr, u16), Destination, RandomState>,
+    /// Destinations not kept apart because the window was full.
+    pub destinations_dropped: u64,
+    /// What went to the destinations not kept apart, summed (no address).
+    pub other: Destination,
+}
+
+impl ProcessWindow {
+    /// bytes_in / bytes_out (0 when nothing was sent).
+    pub fn response_ratio(&self) -> f64 {
+        if self.bytes_out == 0 {
+            0.0
+        } else {
+            self.bytes_in as f64 / self.bytes_out as f64
+        }
+    }
+
+    /// Request volume over every destination (HTTP messages, TLS
+    /// application data).
+    pub fn request_bytes(&self) -> u64 {
+        self.destinations
+            .values()
+            .map(|d| d.request_bytes)
+            .sum::<u64>()
+            + self.other.request_bytes
+    }
+
+    /// Response volume over every destination.
+    pub fn response_bytes(&self) -> u64 {
+        self.destinations
+            .values()
+            .map(|d| d.response_bytes)
+            .sum::<u64>()
+            + self.other.response_bytes
+    }
+
+    /// Destinations by bytes sent, largest first.
+    pub fn top_destinations(&self, n: usize) -> Vec<&Destination> {
+        let mut v: Vec<&Destination> = self.destinations.values().collect();
+        v.sort_by(|a, b| {
+            b.bytes_out
+                .cmp(&a.bytes_out)
+                .then(b.connections.cmp(&a.connections))
+                .then(a.ip.cmp(&b.ip))
+                .then(a.port.cmp(&b.port))
+        });
+        v.truncate(n);
+        v
+    }
+
+    /// The window as one NDJSON line with ECS-style names.
+    pub fn to_json(&self) -> String {
+        let top: Vec<serde_json::Value> = self
+            .top_destinations(TOP_DESTINATIONS)
+            .into_iter()
+            .map(|d| {
+                serde_json::json!({
+                    "ip": d.ip, "port": d.port, "domain": d.domain,
+                    "connections": d.connections, "http_requests": d.http_requests,
+                    "bytes_out": d.bytes_out, "bytes_in": d.bytes_in,
+                    "request_bytes": d.request_bytes, "response_bytes": d.response_bytes,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "window": { "start": rfc3339(self.start), "end": rfc3339(self.end) },
+            "host": { "name": self.host_name, "ip": self.host_ips, "os": self.os.map(|f| serde_json::json!({"family": f})) },
+            "process": {
+                "executable": self.executable, "name": self.name, "pid": self.pids,
+                "command_line": self.command_line,
+                "hash": self.sha256.as_ref().map(|h| serde_json::json!({"sha256": h})),
+                "code_signature": self.signer.as_ref().map(|s| serde_json::json!({"subject_name": s})),
+            },
+            "user": { "name": self.users },
+            "metrics": {
+                "connections": self.connections,
+                "http_requests": self.http_requests,
+                "http_connections": self.http_connections,
+                "tls_connections": self.tls_connections,
+                "bytes_out": self.bytes_out,
+                "bytes_in": self.bytes_in,
+                "frame_bytes_out": self.frame_bytes_out,
+                "frame_bytes_in": self.frame_bytes_in,
+                "request_bytes": self.request_bytes(),
+                "response_bytes": self.response_bytes(),
+                "response_ratio": (self.response_ratio() * 1e6).round() / 1e6,
+                "destinations": self.destinations.len() as u64 + self.destinations_dropped,
+            },
+            "destinations": top,
+        });
+        serde_json::to_string(&doc).unwrap_or_default()
+    }
+}
