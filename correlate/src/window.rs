@@ -4,7 +4,7 @@
 use crate::attribute::image_key;
 use crate::output::AttributedFlow;
 use foldhash::quality::RandomState;
-pub use model::window::{keep_earliest, Destination, ProcessWindow};
+pub use model::window::{keep_earliest, Destination, ProcessFacts, ProcessWindow};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -15,38 +15,13 @@ const MAX_COMMUNITY_IDS: usize = 64;
 /// Pids and users kept per window.
 const MAX_PIDS: usize = 32;
 
-/// Takes `value` into `slot` when the flow giving it is the earliest so far.
-fn offer(
-    slot: &mut Option<String>,
-    from: &mut Option<(u64, String)>,
-    value: Option<&String>,
-    start: u64,
-    id: &str,
-) {
-    if let Some(v) = value {
-        if earlier(start, id, from) {
-            *slot = Some(v.clone());
-            *from = Some((start, id.to_string()));
-        }
-    }
-}
-
-/// True when the flow `(start, id)` comes before `than` (or `than` is none).
-fn earlier(start: u64, id: &str, than: &Option<(u64, String)>) -> bool {
-    than.as_ref()
-        .is_none_or(|(s, i)| (start, id) < (*s, i.as_str()))
-}
-
 /// Counts one flow into a destination.
 fn add_to_destination(d: &mut Destination, f: &AttributedFlow) {
     let r = &f.record;
     // Flows come in any order (threads): facts that one flow gives are
     // taken from the earliest flow that gives them.
     if let Some(domain) = flow_domain(r) {
-        if earlier(r.event.start, &r.community_id, &d.domain_from) {
-            d.domain = Some(domain);
-            d.domain_from = Some((r.event.start, r.community_id.clone()));
-        }
+        d.offer_domain(domain, r.event.start, &r.community_id);
     }
     if d.connections == 0 || r.event.start < d.first_start {
         d.first_start = r.event.start;
@@ -112,18 +87,14 @@ fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow) {
                 w.users.insert(u.clone());
             }
         }
-        let (start, id) = (r.event.start, r.community_id.as_str());
-        let [exe_from, sha_from, signer_from, cmd_from] = &mut w.facts_from;
-        if let Some(exe) = &p.executable {
-            if earlier(start, id, exe_from) {
-                *exe_from = Some((start, id.to_string()));
-                w.executable.clone_from(exe);
-                w.name = p.name().unwrap_or(exe).to_string();
-            }
-        }
-        offer(&mut w.sha256, sha_from, p.sha256.as_ref(), start, id);
-        offer(&mut w.signer, signer_from, p.signer.as_ref(), start, id);
-        offer(&mut w.command_line, cmd_from, p.cmdline.as_ref(), start, id);
+        let facts = ProcessFacts {
+            executable: p.executable.as_deref(),
+            name: p.name(),
+            sha256: p.sha256.as_deref(),
+            signer: p.signer.as_deref(),
+            command_line: p.cmdline.as_deref(),
+        };
+        w.offer_facts(&facts, r.event.start, &r.community_id);
     }
     if w.connections == 0 || r.event.start < w.first_start {
         w.first_start = r.event.start;
@@ -215,15 +186,13 @@ impl ProcessWindows {
         let key = (c.host_name.to_string(), image, start);
         let length = self.length;
         let image = key.1.clone();
-        let w = self.open.entry(key).or_insert_with(|| ProcessWindow {
-            host_name: c.host_name.to_string(),
-            os: c.os.map(|o| o.name()),
-            name: c.process.name().unwrap_or(&exe).to_string(),
-            image,
-            executable: exe.clone(),
-            start,
-            end: start.saturating_add(length),
-            ..ProcessWindow::default()
+        let w = self.open.entry(key).or_insert_with(|| {
+            let end = start.saturating_add(length);
+            let mut w = ProcessWindow::new(c.host_name.to_string(), image, start, end);
+            w.os = c.os.map(|o| o.name());
+            w.name = c.process.name().unwrap_or(&exe).to_string();
+            w.executable.clone_from(&exe);
+            w
         });
         add_to_window(w, f);
     }

@@ -48,9 +48,60 @@ pub struct Destination {
     /// Community IDs of the earliest flows (at most 64), with their start,
     /// in (start, id) order: the same whatever order the flows came in.
     pub community_ids: Vec<(u64, String)>,
-    /// (start, community ID) of the flow the domain was taken from (flows
-    /// come in any order: facts are taken from the earliest).
-    pub domain_from: Option<(u64, String)>,
+    /// (start, community ID) of the flow the domain was taken from.
+    domain_from: Option<(u64, String)>,
+}
+
+/// What a flow's client process says of itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessFacts<'a> {
+    /// Executable path.
+    pub executable: Option<&'a str>,
+    /// File name of the executable, when the feed names it apart.
+    pub name: Option<&'a str>,
+    /// SHA-256 of the executable.
+    pub sha256: Option<&'a str>,
+    /// Code signer.
+    pub signer: Option<&'a str>,
+    /// Command line.
+    pub command_line: Option<&'a str>,
+}
+
+// Flows come in any order (threads): a fact that several flows give is
+// taken from the earliest flow by (start, community ID), so a window is
+// the same whatever the order.
+
+/// Takes `value` into `slot` when the flow giving it is the earliest so far.
+fn offer(
+    slot: &mut Option<String>,
+    from: &mut Option<(u64, String)>,
+    value: Option<&str>,
+    start: u64,
+    id: &str,
+) {
+    if let Some(v) = value {
+        if earlier(start, id, from) {
+            *slot = Some(v.to_string());
+            *from = Some((start, id.to_string()));
+        }
+    }
+}
+
+/// True when the flow `(start, id)` comes before `than` (or `than` is none).
+fn earlier(start: u64, id: &str, than: &Option<(u64, String)>) -> bool {
+    than.as_ref()
+        .is_none_or(|(s, i)| (start, id) < (*s, i.as_str()))
+}
+
+impl Destination {
+    /// Takes `domain` from the flow `(start, id)` if it is the earliest
+    /// flow to give one.
+    pub fn offer_domain(&mut self, domain: String, start: u64, id: &str) {
+        if earlier(start, id, &self.domain_from) {
+            self.domain = Some(domain);
+            self.domain_from = Some((start, id.to_string()));
+        }
+    }
 }
 
 /// Keeps `(start, id)` in `list` if it is among the `cap` earliest.
@@ -84,7 +135,7 @@ pub struct ProcessWindow {
     pub command_line: Option<String>,
     /// (start, community ID) of the flow each of executable, sha256,
     /// signer and command line was taken from.
-    pub facts_from: [Option<(u64, String)>; 4],
+    facts_from: [Option<(u64, String)>; 4],
     /// File name of the executable.
     pub name: String,
     /// Pids seen (at most 32).
@@ -122,6 +173,39 @@ pub struct ProcessWindow {
 }
 
 impl ProcessWindow {
+    /// An empty window of `host_name`'s `image` over `[start, end)`.
+    pub fn new(host_name: String, image: String, start: u64, end: u64) -> Self {
+        ProcessWindow {
+            host_name,
+            image,
+            start,
+            end,
+            ..ProcessWindow::default()
+        }
+    }
+
+    /// Takes the process facts of the flow `(start, id)`, each where it is
+    /// the earliest flow to give it.
+    pub fn offer_facts(&mut self, facts: &ProcessFacts<'_>, start: u64, id: &str) {
+        let [exe_from, sha_from, signer_from, cmd_from] = &mut self.facts_from;
+        if let Some(exe) = facts.executable {
+            if earlier(start, id, exe_from) {
+                *exe_from = Some((start, id.to_string()));
+                exe.clone_into(&mut self.executable);
+                self.name = facts.name.unwrap_or(exe).to_string();
+            }
+        }
+        offer(&mut self.sha256, sha_from, facts.sha256, start, id);
+        offer(&mut self.signer, signer_from, facts.signer, start, id);
+        offer(
+            &mut self.command_line,
+            cmd_from,
+            facts.command_line,
+            start,
+            id,
+        );
+    }
+
     /// bytes_in / bytes_out (0 when nothing was sent).
     pub fn response_ratio(&self) -> f64 {
         if self.bytes_out == 0 {
