@@ -123,9 +123,9 @@ pub fn config_command(a: &crate::cli::ConfigArgs) -> Result<()> {
 /// `None` when learning (nothing judged), else whether --alerts was given.
 pub fn print_summary(s: &Summary, b: &Baseline, alerts_written: Option<bool>) {
     let (procs, images) = s.processes();
-    let alerts: Vec<String> = ["AN0144", "AN0145"]
-        .iter()
-        .map(|r| format!("{r} {}", s.alerts.get(r).copied().unwrap_or(0)))
+    let alerts: Vec<String> = s
+        .alerts_by_rule()
+        .map(|(rule, n)| format!("{rule} {n}"))
         .collect();
     eprintln!(
         "procflow: detection: {} process windows, {} processes ({} images), {} windows allowlisted; alerts: {}{}",

@@ -7,6 +7,7 @@ use capture::FlowRecord;
 use correlate::{AttributedFlow, Attributor, ProcessWindow, ProcessWindows};
 use rules::baseline::StoreError;
 use rules::Detector;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Packet time between two looks at the open windows.
@@ -97,13 +98,9 @@ impl Outputs {
         }
     }
 
-    /// Alerts written so far by AN0144 and by AN0145.
-    pub fn alerts_by_rule(&self) -> (u64, u64) {
-        let a = &self.detector.summary.alerts;
-        (
-            a.get("AN0144").copied().unwrap_or(0),
-            a.get("AN0145").copied().unwrap_or(0),
-        )
+    /// Alerts written so far, by rule id (rules without any left out).
+    pub fn alerts_by_rule(&self) -> &BTreeMap<&'static str, u64> {
+        &self.detector.summary.alerts
     }
 }
 

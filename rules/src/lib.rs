@@ -1,4 +1,4 @@
-//! Baselines, the AN0144 / AN0145 detections, and alerts.
+//! Baselines, the detection rules (AN0144, AN0145), and alerts.
 //!
 //! The crate sees only attributed, aggregated records: the per-process
 //! windows of `correlate`. A [`Detector`] judges each closed window against
@@ -6,7 +6,9 @@
 //! volume history per host role), writes [`Alert`]s, and folds the window
 //! into the baseline, which a [`baseline::Store`] keeps in an SQLite file.
 //! What "uncommon", "unseen", "custom" and each threshold mean comes from
-//! a TOML [`config::Config`], compiled into a [`Policy`].
+//! a TOML [`config::Config`], compiled into a [`Policy`]. The rules are
+//! those of a [`detect::Registry`]: each implements [`detect::Rule`] in a
+//! file of its own and is registered in [`detect::Registry::builtin`].
 //!
 //! ```
 //! use rules::{config::Config, Baseline, Detector, Mode, Policy};

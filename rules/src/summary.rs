@@ -50,11 +50,29 @@ pub struct Summary {
     pub duplicate_alerts: u64,
     /// Processes not tracked because the table was full.
     pub processes_dropped: u64,
+    /// The ids of the rules that ran, in order.
+    #[serde(skip)]
+    pub rules: Vec<&'static str>,
     #[serde(skip)]
     processes: HashMap<(String, String), ProcessTotals>,
 }
 
 impl Summary {
+    /// Empty totals of a run of the rules with ids `rules`.
+    pub fn for_rules(rules: Vec<&'static str>) -> Self {
+        Summary {
+            rules,
+            ..Summary::default()
+        }
+    }
+
+    /// Alerts written by each rule that ran, in order (0 for none).
+    pub fn alerts_by_rule(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.rules
+            .iter()
+            .map(|&r| (r, self.alerts.get(r).copied().unwrap_or(0)))
+    }
+
     /// Adds one window's outbound figures.
     pub fn add(
         &mut self,

@@ -3,6 +3,8 @@
 //! text format.
 
 use super::output::{Counters, Kind};
+use rules::detect::Registry;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -32,10 +34,8 @@ pub struct Metrics {
     pub feed_events: AtomicU64,
     /// Socket events dropped because processing fell behind.
     pub feed_events_dropped: AtomicU64,
-    /// Alerts by AN0144.
-    pub alerts_an0144: AtomicU64,
-    /// Alerts by AN0145.
-    pub alerts_an0145: AtomicU64,
+    /// Alerts, one counter per rule of the registry, in its order.
+    pub alerts: Vec<RuleCounter>,
     /// Interfaces not capturing now: down, or failed for good.
     pub interfaces_down: AtomicU64,
     /// The `--flows` output.
@@ -46,7 +46,51 @@ pub struct Metrics {
     pub alerts_out: Counters,
 }
 
+/// Alerts written by one rule.
+#[derive(Debug)]
+pub struct RuleCounter {
+    /// The rule's id, as alerts and the summary name it.
+    pub id: &'static str,
+    /// The value of the metric's `rule` label.
+    pub label: &'static str,
+    /// Alerts written so far.
+    pub count: AtomicU64,
+}
+
 impl Metrics {
+    /// Counters of a run of the rules of `registry`, all at 0.
+    pub fn new(registry: &Registry) -> Self {
+        Metrics {
+            alerts: registry
+                .iter()
+                .map(|r| RuleCounter {
+                    id: r.id(),
+                    label: r.metric_label(),
+                    count: AtomicU64::new(0),
+                })
+                .collect(),
+            ..Metrics::default()
+        }
+    }
+
+    /// Sets each rule's alert counter from the run's alerts by rule id.
+    pub fn record_alerts(&self, by_rule: &BTreeMap<&'static str, u64>) {
+        for c in &self.alerts {
+            c.count
+                .store(by_rule.get(c.id).copied().unwrap_or(0), Relaxed);
+        }
+    }
+
+    /// Alerts by rule for the periodic stats line: "AN0144 2, AN0145 0".
+    pub fn alerts_line(&self) -> String {
+        let each: Vec<String> = self
+            .alerts
+            .iter()
+            .map(|c| format!("{} {}", c.id, c.count.load(Relaxed)))
+            .collect();
+        each.join(", ")
+    }
+
     /// The counters of one output.
     pub fn output(&self, k: Kind) -> &Counters {
         match k {
@@ -114,14 +158,13 @@ impl Metrics {
         ));
         self.render_outputs(&mut s);
         s.push_str("# HELP procflow_alerts_total Alerts raised, by rule.\n# TYPE procflow_alerts_total counter\n");
-        s.push_str(&format!(
-            "procflow_alerts_total{{rule=\"AN0144\"}} {}\n",
-            g(&self.alerts_an0144)
-        ));
-        s.push_str(&format!(
-            "procflow_alerts_total{{rule=\"AN0145\"}} {}\n",
-            g(&self.alerts_an0145)
-        ));
+        for c in &self.alerts {
+            s.push_str(&format!(
+                "procflow_alerts_total{{rule=\"{}\"}} {}\n",
+                c.label,
+                g(&c.count)
+            ));
+        }
         s
     }
 
@@ -207,12 +250,16 @@ mod tests {
 
     #[test]
     fn renders_every_counter() {
-        let m = Metrics::default();
+        let m = Metrics::new(&Registry::builtin());
         m.packets.store(12, Relaxed);
-        m.alerts_an0145.store(1, Relaxed);
+        m.record_alerts(&BTreeMap::from([("AN0145", 1)]));
         let t = m.render();
         assert!(t.contains("procflow_packets_total 12\n"));
-        assert!(t.contains("procflow_alerts_total{rule=\"AN0145\"} 1\n"));
+        assert!(t.ends_with(
+            "# HELP procflow_alerts_total Alerts raised, by rule.\n# TYPE procflow_alerts_total counter\n\
+             procflow_alerts_total{rule=\"AN0144\"} 0\nprocflow_alerts_total{rule=\"AN0145\"} 1\n"
+        ));
+        assert_eq!(m.alerts_line(), "AN0144 0, AN0145 1");
         assert!(t.contains("# TYPE procflow_kernel_drops_total counter\n"));
         m.alerts_out.write_failed.store(3, Relaxed);
         m.interfaces_down.store(1, Relaxed);

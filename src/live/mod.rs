@@ -66,7 +66,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let window_secs = detection::set_window(&mut detector, args.attribution.window)?;
     let cfg = attribution_config(&args.attribution)?;
     let flow_cfg = pipeline::flow_config(&args.flow);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(detector.policy().registry()));
     let (outputs, writers) = open_outputs(args, detector, &metrics)?;
     if args.alerts.is_none() {
         eprintln!("procflow: warning: no --alerts: alerts are counted, not written");
@@ -239,12 +239,7 @@ fn wind_down(mut stage: Stage, r: Running, metrics: &Metrics) -> Result<Ended> {
 /// The summary on stderr and in `--stats`; the run's result.
 fn report_end(args: &LiveArgs, e: Ended, metrics: &Metrics) -> Result<()> {
     let (baseline, summary) = e.detector.into_parts();
-    metrics
-        .alerts_an0144
-        .store(summary.alerts.get("AN0144").copied().unwrap_or(0), Relaxed);
-    metrics
-        .alerts_an0145
-        .store(summary.alerts.get("AN0145").copied().unwrap_or(0), Relaxed);
+    metrics.record_alerts(&summary.alerts);
     let end = &e.capture;
     pipeline::print_summary(&end.stats);
     for (name, received, kernel, ifd) in &end.interfaces {
@@ -483,9 +478,7 @@ fn update(stage: &Stage, metrics: &Metrics) {
     let c = &stage.attributor.coverage;
     metrics.flows.store(c.flows, Relaxed);
     metrics.flows_attributed.store(c.attributed(), Relaxed);
-    let (a, b) = stage.out.alerts_by_rule();
-    metrics.alerts_an0144.store(a, Relaxed);
-    metrics.alerts_an0145.store(b, Relaxed);
+    metrics.record_alerts(stage.out.alerts_by_rule());
 }
 
 fn stats_line(m: &Metrics, started: Instant) {
@@ -497,7 +490,7 @@ fn stats_line(m: &Metrics, started: Instant) {
         g(&m.flows_attributed) as f64 * 100.0 / flows as f64
     };
     eprintln!(
-        "procflow: live {:.0} s: {} packets, {} kernel drops, {} interface drops, {} queue drops, {} interfaces down; {} flows, {:.1} % attributed; {} feed events; alerts AN0144 {}, AN0145 {}; dropped at outputs: alerts {}, flows {}, processes {}",
+        "procflow: live {:.0} s: {} packets, {} kernel drops, {} interface drops, {} queue drops, {} interfaces down; {} flows, {:.1} % attributed; {} feed events; alerts {}; dropped at outputs: alerts {}, flows {}, processes {}",
         started.elapsed().as_secs_f64(),
         g(&m.packets),
         g(&m.kernel_drops),
@@ -507,8 +500,7 @@ fn stats_line(m: &Metrics, started: Instant) {
         flows,
         share,
         g(&m.feed_events),
-        g(&m.alerts_an0144),
-        g(&m.alerts_an0145),
+        m.alerts_line(),
         m.alerts_out.dropped(),
         m.flows_out.dropped(),
         m.processes_out.dropped(),

@@ -1,7 +1,9 @@
 //! Reading a configuration file: TOML errors and checks that serde cannot
 //! make, each as one line naming the file, the line and the key.
 
+use super::walk::{self, Fault};
 use super::Config;
+use crate::detect::registry::Registry;
 use std::path::Path;
 
 /// A configuration that cannot be used.
@@ -18,8 +20,13 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// Reads and checks a configuration file.
+/// Reads and checks a configuration file for the built-in rules.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &Registry::builtin())
+}
+
+/// Reads and checks a configuration file for the rules of `registry`.
+pub fn load_with(path: &Path, registry: &Registry) -> Result<Config, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: name.clone(),
@@ -27,30 +34,39 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         key: String::new(),
         message: format!("cannot read: {e}"),
     })?;
-    parse(&text, &name)
+    parse_with(&text, &name, registry)
 }
 
-/// Parses and checks configuration text; `file` names it in errors.
+/// Parses and checks configuration text for the built-in rules; `file`
+/// names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        // A bad element of a list is reported over the whole list: point
-        // at the element the message quotes, when it is there.
-        let quoted = e.message().split('"').nth(1).filter(|q| !q.is_empty());
-        let at = quoted
-            .and_then(|q| text.get(span.clone())?.find(q))
-            .map_or(span.start, |i| span.start + i);
-        let (line, key) = key_at(text, at);
-        ConfigError {
-            file: file.to_string(),
-            line,
-            key: prefix(&key),
-            // toml's messages may run over several lines; keep them on one.
-            message: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
-        }
-    })?;
+    parse_with(text, file, &Registry::builtin())
+}
+
+/// Parses and checks configuration text for the rules of `registry`;
+/// `file` names it in errors.
+pub fn parse_with(text: &str, file: &str, registry: &Registry) -> Result<Config, ConfigError> {
+    let config = walk::document(text, registry).map_err(|f| located(text, file, f))?;
     check(&config, text, file)?;
     Ok(config)
+}
+
+/// The error of a fault found while reading `text`.
+fn located(text: &str, file: &str, f: Fault) -> ConfigError {
+    // A bad element of a list is reported over the whole list: point at
+    // the element the message quotes, when it is there.
+    let quoted = f.message.split('"').nth(1).filter(|q| !q.is_empty());
+    let at = quoted
+        .and_then(|q| text.get(f.span.clone())?.find(q))
+        .map_or(f.span.start, |i| f.span.start + i);
+    let (line, key) = key_at(text, at);
+    ConfigError {
+        file: file.to_string(),
+        line,
+        key: prefix(&key),
+        // toml's messages may run over several lines; keep them on one.
+        message: f.message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 fn prefix(key: &str) -> String {

@@ -3,12 +3,17 @@
 //! and loading with errors that name the key and the line.
 
 mod load;
+mod walk;
 
-pub use load::{load, parse, ConfigError};
+pub use load::{load, load_with, parse, parse_with, ConfigError};
 
 use crate::cidr::Cidr;
+use crate::detect::registry::{Registered, Registry};
+use crate::detect::rule::{AnyThresholds, RuleThresholds};
 use crate::glob::Glob;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 
 /// The default configuration file, every key documented.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -31,8 +36,7 @@ impl<'de> Deserialize<'de> for NonNegative {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Networks that are ours; a flow to a server outside is outbound.
     pub home_net: Vec<Cidr>,
@@ -44,7 +48,7 @@ pub struct Config {
     pub prevalence: PrevalenceConfig,
     /// Which rules run where.
     pub rules: RulesConfig,
-    /// Thresholds of hosts that match no role.
+    /// Thresholds of each rule for hosts that match no role.
     pub thresholds: Thresholds,
     /// Host roles with their own thresholds, first match wins.
     pub roles: Vec<RoleConfig>,
@@ -85,130 +89,100 @@ pub struct PrevalenceConfig {
     pub unseen_within_hours: u64,
 }
 
-/// `[rules]`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[rules]`: which rules run, and where.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RulesConfig {
-    /// Run AN0144.
-    pub an0144: bool,
-    /// Run AN0145.
-    pub an0145: bool,
-    /// Both rules on every platform.
+    /// Whether each rule runs, by configuration key (`an0144 = true`); a
+    /// rule not listed runs when it is on by default.
+    pub enabled: BTreeMap<String, bool>,
+    /// Every rule on every platform.
     pub all_platforms: bool,
 }
 
-/// `[thresholds]`: both rules' thresholds.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct Thresholds {
-    /// AN0144.
-    pub an0144: An0144Thresholds,
-    /// AN0145.
-    pub an0145: An0145Thresholds,
+impl RulesConfig {
+    /// Every rule of `registry` as it is by default.
+    pub fn for_rules(registry: &Registry) -> Self {
+        RulesConfig {
+            enabled: registry
+                .iter()
+                .map(|r| (r.key().to_string(), r.enabled_by_default()))
+                .collect(),
+            all_platforms: false,
+        }
+    }
+
+    /// Whether `rule` runs.
+    pub fn runs(&self, rule: &Registered) -> bool {
+        self.enabled
+            .get(rule.key())
+            .copied()
+            .unwrap_or(rule.enabled_by_default())
+    }
 }
 
-/// AN0144 thresholds (per process, remote host and window).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct An0144Thresholds {
-    /// Outbound request volume above which the rule fires.
-    pub min_bytes_out: u64,
-    /// Or this many times the image's own p99,
-    pub history_multiplier: NonNegative,
-    /// but never below this volume.
-    pub history_floor_bytes: u64,
+impl Serialize for RulesConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.enabled.len() + 1))?;
+        for (key, on) in &self.enabled {
+            map.serialize_entry(key, on)?;
+        }
+        map.serialize_entry("all_platforms", &self.all_platforms)?;
+        map.end()
+    }
 }
 
-/// AN0145 thresholds (per process and window).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct An0145Thresholds {
-    /// HTTP connections to outside hosts,
-    pub min_http_connections: u64,
-    /// or HTTP requests.
-    pub min_http_requests: u64,
-    /// Response volume / request volume at most this,
-    pub max_response_ratio: NonNegative,
-    /// and mean response bytes per connection at most this.
-    pub max_mean_response_bytes: u64,
-    /// Count TLS connections as HTTP.
-    pub include_tls: bool,
+/// Thresholds by rule, keyed by configuration key (lower-case rule id):
+/// `[thresholds.<id>]`, or in a role `[roles.<id>]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(transparent)]
+pub struct Thresholds(BTreeMap<String, AnyThresholds>);
+
+impl Thresholds {
+    /// Every rule of `registry` with its default thresholds.
+    pub fn for_rules(registry: &Registry) -> Self {
+        Thresholds(
+            registry
+                .iter()
+                .map(|r| (r.key().to_string(), r.default_thresholds()))
+                .collect(),
+        )
+    }
+
+    /// The thresholds of the rule keyed `key`, when they are a `T`.
+    pub fn get<T: 'static>(&self, key: &str) -> Option<&T> {
+        self.0.get(key).and_then(AnyThresholds::get)
+    }
+
+    /// Sets the thresholds of the rule keyed `key`.
+    pub fn set<T: RuleThresholds>(&mut self, key: &str, t: T) {
+        self.insert(key, AnyThresholds::new(t));
+    }
+
+    /// The thresholds of the rule keyed `key`, whatever their type.
+    pub fn any(&self, key: &str) -> Option<&AnyThresholds> {
+        self.0.get(key)
+    }
+
+    /// Sets the thresholds of the rule keyed `key`, whatever their type.
+    pub fn insert(&mut self, key: &str, t: AnyThresholds) {
+        self.0.insert(key.to_string(), t);
+    }
 }
 
 /// One `[[roles]]` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoleConfig {
     /// Name, as written in alerts and the baseline.
     pub name: String,
     /// Host-name patterns (case ignored).
-    #[serde(default)]
     pub hosts: Vec<Glob>,
     /// Address blocks.
-    #[serde(default)]
     pub cidrs: Vec<Cidr>,
-    /// AN0144 thresholds that differ from `[thresholds.an0144]`.
-    #[serde(default)]
-    pub an0144: An0144Overrides,
-    /// AN0145 thresholds that differ from `[thresholds.an0145]`.
-    #[serde(default)]
-    pub an0145: An0145Overrides,
-}
-
-/// A role's AN0144 keys; the missing ones keep the default thresholds.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct An0144Overrides {
-    /// See [`An0144Thresholds::min_bytes_out`].
-    pub min_bytes_out: Option<u64>,
-    /// See [`An0144Thresholds::history_multiplier`].
-    pub history_multiplier: Option<NonNegative>,
-    /// See [`An0144Thresholds::history_floor_bytes`].
-    pub history_floor_bytes: Option<u64>,
-}
-
-/// A role's AN0145 keys; the missing ones keep the default thresholds.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct An0145Overrides {
-    /// See [`An0145Thresholds::min_http_connections`].
-    pub min_http_connections: Option<u64>,
-    /// See [`An0145Thresholds::min_http_requests`].
-    pub min_http_requests: Option<u64>,
-    /// See [`An0145Thresholds::max_response_ratio`].
-    pub max_response_ratio: Option<NonNegative>,
-    /// See [`An0145Thresholds::max_mean_response_bytes`].
-    pub max_mean_response_bytes: Option<u64>,
-    /// See [`An0145Thresholds::include_tls`].
-    pub include_tls: Option<bool>,
-}
-
-impl An0144Overrides {
-    /// `base` with these keys applied.
-    pub fn apply(&self, base: &An0144Thresholds) -> An0144Thresholds {
-        An0144Thresholds {
-            min_bytes_out: self.min_bytes_out.unwrap_or(base.min_bytes_out),
-            history_multiplier: self.history_multiplier.unwrap_or(base.history_multiplier),
-            history_floor_bytes: self.history_floor_bytes.unwrap_or(base.history_floor_bytes),
-        }
-    }
-}
-
-impl An0145Overrides {
-    /// `base` with these keys applied.
-    pub fn apply(&self, base: &An0145Thresholds) -> An0145Thresholds {
-        An0145Thresholds {
-            min_http_connections: self
-                .min_http_connections
-                .unwrap_or(base.min_http_connections),
-            min_http_requests: self.min_http_requests.unwrap_or(base.min_http_requests),
-            max_response_ratio: self.max_response_ratio.unwrap_or(base.max_response_ratio),
-            max_mean_response_bytes: self
-                .max_mean_response_bytes
-                .unwrap_or(base.max_mean_response_bytes),
-            include_tls: self.include_tls.unwrap_or(base.include_tls),
-        }
-    }
+    /// For each rule the role names (`[roles.<id>]`): the file's
+    /// `[thresholds.<id>]` with the role's keys applied. Rules it does not
+    /// name keep `[thresholds.<id>]`.
+    #[serde(flatten)]
+    pub thresholds: Thresholds,
 }
 
 /// `[allowlist]`.
@@ -254,7 +228,15 @@ fn strings(list: &[&str]) -> Vec<String> {
 }
 
 impl Default for Config {
+    /// The configuration of the built-in rules.
     fn default() -> Self {
+        Config::for_rules(&Registry::builtin())
+    }
+}
+
+impl Config {
+    /// The default configuration of the rules of `registry`.
+    pub fn for_rules(registry: &Registry) -> Self {
         Config {
             home_net: cidrs(&[
                 "10.0.0.0/8",
@@ -270,8 +252,8 @@ impl Default for Config {
             window_secs: 600,
             baseline: BaselineConfig::default(),
             prevalence: PrevalenceConfig::default(),
-            rules: RulesConfig::default(),
-            thresholds: Thresholds::default(),
+            rules: RulesConfig::for_rules(registry),
+            thresholds: Thresholds::for_rules(registry),
             roles: Vec::new(),
             allowlist: AllowlistConfig::default(),
             linux: LinuxConfig::default(),
@@ -298,38 +280,6 @@ impl Default for PrevalenceConfig {
             uncommon_max_hosts: 2,
             uncommon_max_percent: NonNegative(1.0),
             unseen_within_hours: 168,
-        }
-    }
-}
-
-impl Default for RulesConfig {
-    fn default() -> Self {
-        RulesConfig {
-            an0144: true,
-            an0145: true,
-            all_platforms: false,
-        }
-    }
-}
-
-impl Default for An0144Thresholds {
-    fn default() -> Self {
-        An0144Thresholds {
-            min_bytes_out: 10_000_000,
-            history_multiplier: NonNegative(10.0),
-            history_floor_bytes: 1_000_000,
-        }
-    }
-}
-
-impl Default for An0145Thresholds {
-    fn default() -> Self {
-        An0145Thresholds {
-            min_http_connections: 50,
-            min_http_requests: 200,
-            max_response_ratio: NonNegative(0.5),
-            max_mean_response_bytes: 2000,
-            include_tls: false,
         }
     }
 }
@@ -424,6 +374,8 @@ impl Default for LinuxConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::an0144::An0144Thresholds;
+    use crate::detect::an0145::An0145Thresholds;
 
     #[test]
     fn the_documented_file_is_the_default() {
@@ -435,15 +387,33 @@ mod tests {
 
     #[test]
     fn roles_override_only_what_they_name() {
+        // The role's table is read after [thresholds] whatever the order.
         let c = parse(
-            "[[roles]]\nname = \"server\"\nhosts = [\"srv-*\"]\n[roles.an0144]\nmin_bytes_out = 5\n",
+            "[[roles]]\nname = \"server\"\nhosts = [\"srv-*\"]\n[roles.an0144]\nmin_bytes_out = 5\n\
+             [thresholds.an0144]\nhistory_floor_bytes = 9\n",
             "r.toml",
         )
         .unwrap();
         let role = &c.roles[0];
-        let t = role.an0144.apply(&c.thresholds.an0144);
+        let t: &An0144Thresholds = role.thresholds.get("an0144").unwrap();
         assert_eq!(t.min_bytes_out, 5);
-        assert_eq!(t.history_floor_bytes, 1_000_000);
-        assert_eq!(role.an0145.apply(&c.thresholds.an0145), c.thresholds.an0145);
+        assert_eq!(t.history_floor_bytes, 9);
+        assert_eq!(t.history_multiplier, NonNegative(10.0));
+        assert!(role.thresholds.any("an0145").is_none());
+        let base: &An0144Thresholds = c.thresholds.get("an0144").unwrap();
+        assert_eq!(base.min_bytes_out, 10_000_000);
+    }
+
+    #[test]
+    fn a_configuration_writes_out_and_reads_back_the_same() {
+        let text = "[rules]\nan0145 = false\n[thresholds.an0145]\ninclude_tls = true\n\
+                    [[roles]]\nname = \"server\"\nhosts = [\"srv-*\"]\n[roles.an0144]\nhistory_multiplier = 3\n";
+        let c = parse(text, "t.toml").unwrap();
+        let written = toml::to_string(&c).unwrap();
+        assert_eq!(parse(&written, "again.toml").unwrap(), c, "{written}");
+        assert!(!c.rules.enabled["an0145"]);
+        assert!(written.contains("[roles.an0144]"), "{written}");
+        let t: &An0145Thresholds = c.thresholds.get("an0145").unwrap();
+        assert!(t.include_tls);
     }
 }

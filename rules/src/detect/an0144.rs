@@ -9,112 +9,195 @@
 //! under `history_floor_bytes`); and the image is uncommon or unseen.
 
 use super::build::{rarity_sentence, ratio, skeleton};
+use super::rule::{Context, Rule};
 use super::severity::grade;
-use super::subject::Subject;
+use super::subject::{RemoteHost, Subject};
 use crate::alert::Alert;
-use crate::baseline::Baseline;
+use crate::baseline::Volume;
+use crate::config::NonNegative;
 use crate::format;
 use crate::policy::{Platform, Policy};
+use serde::{Deserialize, Serialize};
 
 /// Rule id.
 pub const RULE: &str = "AN0144";
 
-/// Whether the rule looks at this window at all.
-pub fn applies(s: &Subject, policy: &Policy) -> bool {
-    policy.rules.an0144 && (s.platform == Platform::Windows || policy.rules.all_platforms)
+/// The rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct An0144;
+
+/// AN0144 thresholds (per process, remote host and window):
+/// `[thresholds.an0144]`, and `[roles.an0144]` per host role.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct An0144Thresholds {
+    /// Outbound request volume above which the rule fires.
+    pub min_bytes_out: u64,
+    /// Or this many times the image's own p99,
+    pub history_multiplier: NonNegative,
+    /// but never below this volume.
+    pub history_floor_bytes: u64,
 }
 
-/// The alerts this window raises.
-pub fn judge(s: &Subject, policy: &Policy, baseline: &Baseline, window_secs: u64) -> Vec<Alert> {
-    if !(s.uncommon || s.novelty.unseen()) {
-        return Vec::new();
+impl Default for An0144Thresholds {
+    fn default() -> Self {
+        An0144Thresholds {
+            min_bytes_out: 10_000_000,
+            history_multiplier: NonNegative(10.0),
+            history_floor_bytes: 1_000_000,
+        }
     }
-    let t = &s.role.an0144;
-    let volume = baseline.volume(&s.w.image, &s.role.name);
+}
+
+impl Rule for An0144 {
+    type Thresholds = An0144Thresholds;
+
+    fn id(&self) -> &'static str {
+        RULE
+    }
+
+    /// Windows hosts, or every host with `[rules] all_platforms`.
+    fn applies(&self, s: &Subject, policy: &Policy) -> bool {
+        s.platform == Platform::Windows || policy.rules.all_platforms
+    }
+
+    fn judge(&self, s: &Subject, t: &An0144Thresholds, cx: &Context, out: &mut Vec<Alert>) {
+        judge(s, t, cx, out);
+    }
+}
+
+/// How far one remote host's request volume is over the thresholds.
+struct Excess {
+    over_role: bool,
+    over_history: bool,
+    role: f64,
+    history: f64,
+}
+
+/// The alerts this window raises: one per remote host over a threshold.
+fn judge(s: &Subject, t: &An0144Thresholds, cx: &Context, out: &mut Vec<Alert>) {
+    if !(s.uncommon || s.novelty.unseen()) {
+        return;
+    }
+    let policy = cx.policy;
+    let volume = cx.baseline.volume(&s.w.image, &s.role.name);
     let p99 = volume
         .filter(|v| v.window_bytes_out.count() >= policy.config.baseline.min_history_windows)
         .and_then(|v| v.dest_bytes_out.quantile(0.99));
-    let mut alerts = Vec::new();
+    let history_limit =
+        p99.map(|p| (t.history_multiplier.0 * p as f64).max(t.history_floor_bytes as f64));
     for r in &s.remote {
-        let out = r.request_bytes;
-        if out == 0 {
+        let sent = r.request_bytes;
+        if sent == 0 {
             continue;
         }
-        let over_role = out > t.min_bytes_out;
-        let history_limit =
-            p99.map(|p| (t.history_multiplier.0 * p as f64).max(t.history_floor_bytes as f64));
-        let over_history = history_limit.is_some_and(|l| out as f64 > l);
+        let over_role = sent > t.min_bytes_out;
+        let over_history = history_limit.is_some_and(|l| sent as f64 > l);
         if !over_role && !over_history {
             continue;
         }
-        let role_excess = out as f64 / t.min_bytes_out.max(1) as f64;
-        let hist_excess = history_limit.map_or(0.0, |l| out as f64 / l.max(1.0));
-        let excess = role_excess.max(hist_excess);
-        let mut a = skeleton(
-            s,
-            RULE,
-            "Excessive outbound HTTP(S) from an uncommon process",
-            r,
-            volume,
-            p99,
-        );
-        let (sev, risk) = grade(s, excess, false);
-        a.severity = sev;
-        a.risk_score = risk;
-        a.metrics.bytes_out = out;
-        a.metrics.bytes_in = r.response_bytes;
-        a.metrics.connections = r.connections;
-        a.metrics.http_connections = r.http_connections;
-        a.metrics.tls_connections = r.tls_connections;
-        a.metrics.http_requests = r.http_requests;
-        a.metrics.response_ratio = ratio(r.response_bytes, out);
-        a.metrics.mean_response_bytes = r.response_bytes / r.connections.max(1);
-        a.community_ids = r.community_ids.iter().map(|(_, id)| id.clone()).collect();
-
-        a.reasons.push(rarity_sentence(s, policy.horizon));
-        let mut why = Vec::new();
-        if over_role {
-            why.push(format!(
-                "{} its role's threshold of {}",
-                format::times(role_excess),
-                format::bytes(t.min_bytes_out)
-            ));
-        }
-        if let (true, Some(p)) = (over_history, p99) {
-            why.push(format!(
-                "{} its own p99 of {} per window",
-                format::times(out as f64 / p.max(1) as f64),
-                format::bytes(p)
-            ));
-        }
-        a.reasons.push(format!(
-            "it sent {} to {} in {}, {}",
-            format::bytes(out),
-            r.label(),
-            format::span(window_secs.saturating_mul(1_000_000)),
-            why.join(" and ")
-        ));
-        let how = match (r.tls_connections, r.http_connections) {
-            (0, _) => format!(
-                "over {}",
-                format::count(r.http_connections, "HTTP connection")
-            ),
-            (_, 0) => format!(
-                "over {}, counted from TLS application data",
-                format::count(r.tls_connections, "TLS connection")
-            ),
-            (tls, http) => format!(
-                "over {} and {}",
-                format::count(tls, "TLS connection"),
-                format::count(http, "HTTP connection")
-            ),
+        let excess = Excess {
+            over_role,
+            over_history,
+            role: sent as f64 / t.min_bytes_out.max(1) as f64,
+            history: history_limit.map_or(0.0, |l| sent as f64 / l.max(1.0)),
         };
-        a.reasons.push(format!(
-            "{how}; {} came back (response ratio {})",
-            format::bytes(r.response_bytes),
-            format::ratio(a.metrics.response_ratio)
-        ));
-        alerts.push(a);
+        out.push(alert(s, t, cx, r, volume, p99, &excess));
     }
-    alerts
+}
+
+/// The alert for remote host `r`.
+fn alert(
+    s: &Subject,
+    t: &An0144Thresholds,
+    cx: &Context,
+    r: &RemoteHost,
+    volume: Option<&Volume>,
+    p99: Option<u64>,
+    excess: &Excess,
+) -> Alert {
+    let out = r.request_bytes;
+    let mut a = skeleton(
+        s,
+        RULE,
+        "Excessive outbound HTTP(S) from an uncommon process",
+        r,
+        volume,
+        p99,
+    );
+    let (sev, risk) = grade(s, excess.role.max(excess.history), false);
+    a.severity = sev;
+    a.risk_score = risk;
+    a.metrics.bytes_out = out;
+    a.metrics.bytes_in = r.response_bytes;
+    a.metrics.connections = r.connections;
+    a.metrics.http_connections = r.http_connections;
+    a.metrics.tls_connections = r.tls_connections;
+    a.metrics.http_requests = r.http_requests;
+    a.metrics.response_ratio = ratio(r.response_bytes, out);
+    a.metrics.mean_response_bytes = r.response_bytes / r.connections.max(1);
+    a.community_ids = r.community_ids.iter().map(|(_, id)| id.clone()).collect();
+    a.reasons.push(rarity_sentence(s, cx.policy.horizon));
+    a.reasons
+        .push(volume_reason(t, r, p99, excess, cx.window_secs));
+    a.reasons
+        .push(connections_reason(r, a.metrics.response_ratio));
+    a
+}
+
+/// What it sent, and which thresholds that is over.
+fn volume_reason(
+    t: &An0144Thresholds,
+    r: &RemoteHost,
+    p99: Option<u64>,
+    excess: &Excess,
+    window_secs: u64,
+) -> String {
+    let out = r.request_bytes;
+    let mut why = Vec::new();
+    if excess.over_role {
+        why.push(format!(
+            "{} its role's threshold of {}",
+            format::times(excess.role),
+            format::bytes(t.min_bytes_out)
+        ));
+    }
+    if let (true, Some(p)) = (excess.over_history, p99) {
+        why.push(format!(
+            "{} its own p99 of {} per window",
+            format::times(out as f64 / p.max(1) as f64),
+            format::bytes(p)
+        ));
+    }
+    format!(
+        "it sent {} to {} in {}, {}",
+        format::bytes(out),
+        r.label(),
+        format::span(window_secs.saturating_mul(1_000_000)),
+        why.join(" and ")
+    )
+}
+
+/// Over which connections, and what came back.
+fn connections_reason(r: &RemoteHost, response_ratio: f64) -> String {
+    let how = match (r.tls_connections, r.http_connections) {
+        (0, _) => format!(
+            "over {}",
+            format::count(r.http_connections, "HTTP connection")
+        ),
+        (_, 0) => format!(
+            "over {}, counted from TLS application data",
+            format::count(r.tls_connections, "TLS connection")
+        ),
+        (tls, http) => format!(
+            "over {} and {}",
+            format::count(tls, "TLS connection"),
+            format::count(http, "HTTP connection")
+        ),
+    };
+    format!(
+        "{how}; {} came back (response ratio {})",
+        format::bytes(r.response_bytes),
+        format::ratio(response_ratio)
+    )
 }

@@ -8,28 +8,78 @@
 //! `max_mean_response_bytes`; and the image is custom or unseen.
 
 use super::build::{rarity_sentence, ratio, skeleton};
+use super::rule::{Context, Rule};
 use super::severity::grade;
 use super::subject::{RemoteHost, Subject};
 use crate::alert::Alert;
+use crate::config::NonNegative;
 use crate::format;
 use crate::policy::{Platform, Policy};
+use serde::{Deserialize, Serialize};
 
 /// Rule id.
 pub const RULE: &str = "AN0145";
 
-/// Whether the rule looks at this window at all.
-pub fn applies(s: &Subject, policy: &Policy) -> bool {
-    policy.rules.an0145 && (s.platform == Platform::Linux || policy.rules.all_platforms)
+/// The rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct An0145;
+
+/// AN0145 thresholds (per process and window): `[thresholds.an0145]`, and
+/// `[roles.an0145]` per host role.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct An0145Thresholds {
+    /// HTTP connections to outside hosts,
+    pub min_http_connections: u64,
+    /// or HTTP requests.
+    pub min_http_requests: u64,
+    /// Response volume / request volume at most this,
+    pub max_response_ratio: NonNegative,
+    /// and mean response bytes per connection at most this.
+    pub max_mean_response_bytes: u64,
+    /// Count TLS connections as HTTP.
+    pub include_tls: bool,
 }
 
-/// The alert this window raises, if any.
-pub fn judge(s: &Subject, policy: &Policy, window_secs: u64) -> Option<Alert> {
-    let custom = policy.custom.why(&s.w.executable);
-    if custom.is_none() && !s.novelty.unseen() {
-        return None;
+impl Default for An0145Thresholds {
+    fn default() -> Self {
+        An0145Thresholds {
+            min_http_connections: 50,
+            min_http_requests: 200,
+            max_response_ratio: NonNegative(0.5),
+            max_mean_response_bytes: 2000,
+            include_tls: false,
+        }
     }
-    let t = &s.role.an0145;
-    // The HTTP (and, if asked, TLS) part of each remote host.
+}
+
+impl Rule for An0145 {
+    type Thresholds = An0145Thresholds;
+
+    fn id(&self) -> &'static str {
+        RULE
+    }
+
+    /// Linux hosts, or every host with `[rules] all_platforms`.
+    fn applies(&self, s: &Subject, policy: &Policy) -> bool {
+        s.platform == Platform::Linux || policy.rules.all_platforms
+    }
+
+    fn judge(&self, s: &Subject, t: &An0145Thresholds, cx: &Context, out: &mut Vec<Alert>) {
+        let custom = cx.policy.custom.why(&s.w.executable);
+        if custom.is_none() && !s.novelty.unseen() {
+            return;
+        }
+        let parts = http_parts(s, t);
+        if let Some(a) = judge(s, t, cx, &parts, custom) {
+            out.push(a);
+        }
+    }
+}
+
+/// The HTTP (and, if the thresholds say, TLS) part of the traffic to each
+/// remote host that has some.
+fn http_parts(s: &Subject, t: &An0145Thresholds) -> Vec<RemoteHost> {
     let part = |r: &RemoteHost| -> RemoteHost {
         let mut p = r.clone();
         if t.include_tls {
@@ -41,13 +91,35 @@ pub fn judge(s: &Subject, policy: &Policy, window_secs: u64) -> Option<Alert> {
         }
         p
     };
-    let parts: Vec<RemoteHost> = s
-        .remote
+    s.remote
         .iter()
         .chain(std::iter::once(&s.other))
         .map(part)
         .filter(|p| p.http_connections > 0)
-        .collect();
+        .collect()
+}
+
+/// The window's HTTP figures over its parts.
+struct Totals {
+    conns: u64,
+    reqs: u64,
+    out: u64,
+    back: u64,
+    ratio: f64,
+    mean: u64,
+    /// How far over the connection or request threshold.
+    excess: f64,
+}
+
+/// The alert the window raises over `parts`, if any; `custom`: why the
+/// executable is a custom binary, when it is one.
+fn judge(
+    s: &Subject,
+    t: &An0145Thresholds,
+    cx: &Context,
+    parts: &[RemoteHost],
+    custom: Option<String>,
+) -> Option<Alert> {
     let conns: u64 = parts.iter().map(|p| p.http_connections).sum();
     let reqs: u64 = parts.iter().map(|p| p.http_requests).sum();
     let out: u64 = parts.iter().map(|p| p.request_bytes).sum();
@@ -72,8 +144,29 @@ pub fn judge(s: &Subject, policy: &Policy, window_secs: u64) -> Option<Alert> {
                 .then(b.label().cmp(&a.label()))
         })
         .or_else(|| parts.first())?;
-    let excess = (conns as f64 / t.min_http_connections.max(1) as f64)
-        .max(reqs as f64 / t.min_http_requests.max(1) as f64);
+    let totals = Totals {
+        conns,
+        reqs,
+        out,
+        back,
+        ratio: r,
+        mean,
+        excess: (conns as f64 / t.min_http_connections.max(1) as f64)
+            .max(reqs as f64 / t.min_http_requests.max(1) as f64),
+    };
+    Some(alert(s, t, cx, parts, top, &totals, custom))
+}
+
+/// The alert, to `top` as its destination.
+fn alert(
+    s: &Subject,
+    t: &An0145Thresholds,
+    cx: &Context,
+    parts: &[RemoteHost],
+    top: &RemoteHost,
+    n: &Totals,
+    custom: Option<String>,
+) -> Alert {
     let mut a = skeleton(
         s,
         RULE,
@@ -82,48 +175,58 @@ pub fn judge(s: &Subject, policy: &Policy, window_secs: u64) -> Option<Alert> {
         None,
         None,
     );
-    let (sev, risk) = grade(s, excess, custom.is_some());
+    let (sev, risk) = grade(s, n.excess, custom.is_some());
     a.severity = sev;
     a.risk_score = risk;
-    a.metrics.bytes_out = out;
-    a.metrics.bytes_in = back;
-    a.metrics.connections = conns;
-    a.metrics.http_connections = conns;
+    a.metrics.bytes_out = n.out;
+    a.metrics.bytes_in = n.back;
+    a.metrics.connections = n.conns;
+    a.metrics.http_connections = n.conns;
     a.metrics.tls_connections = parts.iter().map(|p| p.tls_connections).sum();
-    a.metrics.http_requests = reqs;
-    a.metrics.response_ratio = r;
-    a.metrics.mean_response_bytes = mean;
-    let mut ids = Vec::new();
-    for p in &parts {
-        for c in &p.community_ids {
-            correlate::window::keep_earliest(&mut ids, c.clone(), 64);
-        }
-    }
-    a.community_ids = ids.into_iter().map(|(_, id)| id).collect();
+    a.metrics.http_requests = n.reqs;
+    a.metrics.response_ratio = n.ratio;
+    a.metrics.mean_response_bytes = n.mean;
+    a.community_ids = community_ids(parts);
     let exe = &s.w.executable;
     if let Some(why) = &custom {
         a.reasons.push(format!("{exe} is a custom binary: {why}"));
     }
-    a.reasons.push(rarity_sentence(s, policy.horizon));
-    let dests = parts.len() as u64;
-    a.reasons.push(format!(
-        "it opened {} ({}) to {} in {}, {} its role's threshold of {} connections or {} requests",
-        format::count(conns, "HTTP connection"),
-        format::count(reqs, "request"),
-        format::count(dests, "remote host"),
-        format::span(window_secs.saturating_mul(1_000_000)),
-        format::times(excess),
-        t.min_http_connections,
-        t.min_http_requests
-    ));
+    a.reasons.push(rarity_sentence(s, cx.policy.horizon));
+    a.reasons
+        .push(count_reason(t, n, parts.len() as u64, cx.window_secs));
     a.reasons.push(format!(
         "it got {} back for {} sent: response ratio {} (at most {}) and {} per connection (at most {})",
-        format::bytes(back),
-        format::bytes(out),
-        format::ratio(r),
+        format::bytes(n.back),
+        format::bytes(n.out),
+        format::ratio(n.ratio),
         t.max_response_ratio.0,
-        format::bytes(mean),
+        format::bytes(n.mean),
         format::bytes(t.max_mean_response_bytes)
     ));
-    Some(a)
+    a
+}
+
+/// The earliest flows behind the parts.
+fn community_ids(parts: &[RemoteHost]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for p in parts {
+        for c in &p.community_ids {
+            correlate::window::keep_earliest(&mut ids, c.clone(), 64);
+        }
+    }
+    ids.into_iter().map(|(_, id)| id).collect()
+}
+
+/// How many connections and requests, against the thresholds.
+fn count_reason(t: &An0145Thresholds, n: &Totals, dests: u64, window_secs: u64) -> String {
+    format!(
+        "it opened {} ({}) to {} in {}, {} its role's threshold of {} connections or {} requests",
+        format::count(n.conns, "HTTP connection"),
+        format::count(n.reqs, "request"),
+        format::count(dests, "remote host"),
+        format::span(window_secs.saturating_mul(1_000_000)),
+        format::times(n.excess),
+        t.min_http_connections,
+        t.min_http_requests
+    )
 }

@@ -7,10 +7,16 @@
 //! transaction. A run over history and then new traffic therefore judges
 //! the new traffic exactly as `learn` on the history followed by `read` on
 //! the new traffic does.
+//!
+//! The rules are those of the policy's [`Registry`]: each window is
+//! judged by every rule that is switched on and applies to it, in the
+//! registry's order.
 
 pub mod an0144;
 pub mod an0145;
-mod build;
+pub mod build;
+pub mod registry;
+pub mod rule;
 pub mod severity;
 pub mod subject;
 #[cfg(test)]
@@ -21,6 +27,8 @@ use crate::baseline::{Baseline, Store, StoreError};
 use crate::policy::Policy;
 use crate::summary::Summary;
 use correlate::ProcessWindow;
+pub use registry::Registry;
+pub use rule::{Context, Rule};
 use std::collections::{HashSet, VecDeque};
 use subject::Subject;
 
@@ -50,6 +58,8 @@ pub struct Detector {
     pending: Vec<ProcessWindow>,
     recent: VecDeque<AlertKey>,
     recent_set: HashSet<AlertKey>,
+    /// Alerts of the window being judged (kept to spare an allocation).
+    scratch: Vec<Alert>,
     /// Totals for the summary.
     pub summary: Summary,
 }
@@ -64,6 +74,7 @@ impl Detector {
         window_secs: u64,
     ) -> Self {
         baseline.set_caps(policy.config.baseline.clone());
+        let summary = Summary::for_rules(policy.registry().iter().map(|r| r.id()).collect());
         Detector {
             policy,
             baseline,
@@ -73,7 +84,8 @@ impl Detector {
             pending: Vec::new(),
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
-            summary: Summary::default(),
+            scratch: Vec::new(),
+            summary,
         }
     }
 
@@ -133,21 +145,12 @@ impl Detector {
             if s.allowlisted.is_some() {
                 self.summary.allowlisted_windows += 1;
             } else if self.mode.detect {
-                let mut alerts = Vec::new();
-                if an0144::applies(&s, &self.policy) {
-                    alerts.extend(an0144::judge(
-                        &s,
-                        &self.policy,
-                        &self.baseline,
-                        self.window_secs,
-                    ));
-                }
-                if an0145::applies(&s, &self.policy) {
-                    alerts.extend(an0145::judge(&s, &self.policy, self.window_secs));
-                }
-                for a in alerts {
+                let mut alerts = std::mem::take(&mut self.scratch);
+                self.judge(&s, &mut alerts);
+                for a in alerts.drain(..) {
                     self.emit(a, w, out);
                 }
+                self.scratch = alerts;
             }
             observations.push(o);
         }
@@ -163,6 +166,23 @@ impl Detector {
             }
         }
         Ok(())
+    }
+
+    /// Every rule that runs and applies, in the registry's order.
+    fn judge(&self, s: &Subject, alerts: &mut Vec<Alert>) {
+        let cx = Context {
+            policy: &self.policy,
+            baseline: &self.baseline,
+            window_secs: self.window_secs,
+        };
+        for (i, rule) in self.policy.registry().iter().enumerate() {
+            if !self.policy.runs(i) || !rule.applies(s, &self.policy) {
+                continue;
+            }
+            if let Some(t) = s.role.thresholds(i) {
+                rule.judge(s, t, &cx, alerts);
+            }
+        }
     }
 
     fn emit(&mut self, a: Alert, w: &ProcessWindow, out: &mut dyn FnMut(Alert)) {

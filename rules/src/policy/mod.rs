@@ -13,6 +13,7 @@ pub use roles::{Role, Roles};
 
 use crate::cidr::{any_contains, Cidr};
 use crate::config::{Config, PrevalenceConfig, RulesConfig};
+use crate::detect::registry::Registry;
 use std::net::IpAddr;
 
 const HOUR: u64 = 3_600_000_000;
@@ -37,14 +38,27 @@ pub struct Policy {
     pub horizon: u64,
     /// "Previously unseen" span (µs).
     pub unseen_within: u64,
+    /// The rules.
+    registry: Registry,
+    /// Whether each rule runs, in registry order.
+    running: Vec<bool>,
 }
 
 impl Policy {
-    /// Compiles a checked configuration.
+    /// Compiles a checked configuration of the built-in rules.
     pub fn new(config: Config) -> Self {
+        Policy::with_rules(config, Registry::builtin())
+    }
+
+    /// Compiles a checked configuration of the rules of `registry` (the
+    /// registry it was read with; a rule it has no thresholds for takes
+    /// its defaults).
+    pub fn with_rules(config: Config, registry: Registry) -> Self {
         Policy {
+            running: registry.iter().map(|r| config.rules.runs(r)).collect(),
+            roles: Roles::new(&config, &registry),
+            registry,
             home_net: config.home_net.clone(),
-            roles: Roles::new(&config),
             allowlist: Allowlist::new(&config.allowlist),
             custom: CustomPaths::new(&config.linux),
             rules: config.rules.clone(),
@@ -53,6 +67,16 @@ impl Policy {
             unseen_within: config.prevalence.unseen_within_hours.saturating_mul(HOUR),
             config,
         }
+    }
+
+    /// The rules, in the order they judge a window.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Whether rule `index` of the registry runs (`[rules]`).
+    pub fn runs(&self, index: usize) -> bool {
+        self.running.get(index).copied().unwrap_or(false)
     }
 
     /// True when `ip` is outside `home_net`: traffic to it is outbound.

@@ -1,7 +1,9 @@
 //! Host roles: which thresholds apply to a host.
 
 use crate::cidr::{any_contains, Cidr};
-use crate::config::{An0144Thresholds, An0145Thresholds, Config};
+use crate::config::{Config, Thresholds};
+use crate::detect::registry::Registry;
+use crate::detect::rule::AnyThresholds;
 use crate::glob::Glob;
 use std::net::IpAddr;
 
@@ -12,10 +14,20 @@ pub struct Role {
     pub name: String,
     hosts: Vec<Glob>,
     cidrs: Vec<Cidr>,
-    /// AN0144 thresholds.
-    pub an0144: An0144Thresholds,
-    /// AN0145 thresholds.
-    pub an0145: An0145Thresholds,
+    /// Each rule's thresholds, in registry order.
+    thresholds: Vec<AnyThresholds>,
+}
+
+impl Role {
+    /// The thresholds of rule `index` of the registry.
+    pub fn thresholds(&self, index: usize) -> Option<&AnyThresholds> {
+        self.thresholds.get(index)
+    }
+
+    /// The thresholds of type `T` (those of the first rule with that type).
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        self.thresholds.iter().find_map(AnyThresholds::get)
+    }
 }
 
 /// Every role, in file order, and the default.
@@ -25,9 +37,21 @@ pub struct Roles {
     default: Role,
 }
 
+/// Each rule's thresholds: `own`'s, else `base`'s, else the rule's
+/// defaults.
+fn resolve(registry: &Registry, own: &Thresholds, base: &Thresholds) -> Vec<AnyThresholds> {
+    registry
+        .iter()
+        .map(|r| match own.any(r.key()).or_else(|| base.any(r.key())) {
+            Some(t) => t.clone(),
+            None => r.default_thresholds(),
+        })
+        .collect()
+}
+
 impl Roles {
-    /// From the configuration.
-    pub fn new(c: &Config) -> Self {
+    /// From the configuration, for the rules of `registry`.
+    pub fn new(c: &Config, registry: &Registry) -> Self {
         Roles {
             roles: c
                 .roles
@@ -36,16 +60,14 @@ impl Roles {
                     name: r.name.clone(),
                     hosts: r.hosts.clone(),
                     cidrs: r.cidrs.clone(),
-                    an0144: r.an0144.apply(&c.thresholds.an0144),
-                    an0145: r.an0145.apply(&c.thresholds.an0145),
+                    thresholds: resolve(registry, &r.thresholds, &c.thresholds),
                 })
                 .collect(),
             default: Role {
                 name: "default".to_string(),
                 hosts: Vec::new(),
                 cidrs: Vec::new(),
-                an0144: c.thresholds.an0144.clone(),
-                an0145: c.thresholds.an0145.clone(),
+                thresholds: resolve(registry, &c.thresholds, &Thresholds::default()),
             },
         }
     }
@@ -70,6 +92,8 @@ impl Roles {
 mod tests {
     use super::Roles;
     use crate::config::parse;
+    use crate::detect::an0144::An0144Thresholds;
+    use crate::detect::registry::Registry;
     use std::net::IpAddr;
 
     #[test]
@@ -80,13 +104,18 @@ mod tests {
             "t",
         )
         .unwrap();
-        let r = Roles::new(&c);
+        let r = Roles::new(&c, &Registry::builtin());
+        let min_bytes_out = |role: &super::Role| {
+            role.get::<An0144Thresholds>()
+                .map(|t| t.min_bytes_out)
+                .unwrap()
+        };
         let ip: IpAddr = "10.9.1.1".parse().unwrap();
         let other: IpAddr = "10.1.1.1".parse().unwrap();
         assert_eq!(r.of("SRV-01", [&ip]).name, "server");
-        assert_eq!(r.of("SRV-01", [&ip]).an0144.min_bytes_out, 7);
+        assert_eq!(min_bytes_out(r.of("SRV-01", [&ip])), 7);
         assert_eq!(r.of("ws1", [&ip]).name, "dmz");
         assert_eq!(r.of("ws1", [&other]).name, "default");
-        assert_eq!(r.of("ws1", [&other]).an0144.min_bytes_out, 10_000_000);
+        assert_eq!(min_bytes_out(r.of("ws1", [&other])), 10_000_000);
     }
 }
