@@ -3,15 +3,13 @@
 
 use super::fields;
 use serde_json::{Map, Value};
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 /// How the input begins, once a byte-order mark and blank space are skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
     /// Nothing but blank space.
     Empty,
-    /// A UTF-16 byte-order mark.
-    Utf16,
     /// `<` not followed by a digit: an XML document (a syslog line starts
     /// `<13>`).
     Xml,
@@ -54,15 +52,53 @@ pub(crate) fn bom(input: &[u8]) -> Bom {
     }
 }
 
-/// Skips a UTF-8 byte-order mark and leading blank space (counting the
-/// lines it spans), and tells what comes next, without consuming it. A
-/// line is what ends at a newline or at the end of the input, if it holds
-/// any byte (a mark included), as the streaming reader counts them.
-pub(crate) fn skip_leading(r: &mut impl BufRead) -> io::Result<Leading> {
+/// The first bytes of an input, as many as a byte-order mark can have,
+/// read whatever sizes the reader hands them out in (a pipe may give one
+/// byte at a time).
+pub(crate) struct Head {
+    bytes: [u8; 3],
+    len: usize,
+}
+
+impl Head {
+    /// Reads up to three bytes, fewer only at the end of the input.
+    pub(crate) fn read(r: &mut impl Read) -> io::Result<Head> {
+        let mut head = Head {
+            bytes: [0; 3],
+            len: 0,
+        };
+        while let Some(free) = head.bytes.get_mut(head.len..).filter(|f| !f.is_empty()) {
+            match r.read(free) {
+                Ok(0) => break,
+                Ok(n) => head.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(head)
+    }
+
+    /// The byte-order mark the input starts with.
+    pub(crate) fn bom(&self) -> Bom {
+        bom(self.bytes.get(..self.len).unwrap_or_default())
+    }
+
+    /// The bytes after the mark, to be read before the rest of the input.
+    pub(crate) fn rest(&self) -> &[u8] {
+        let skip = if self.bom() == Bom::Utf8 { 3 } else { 0 };
+        self.bytes.get(skip..self.len).unwrap_or_default()
+    }
+}
+
+/// Skips leading blank space (counting the lines it spans), and tells what
+/// comes next, without consuming it. `marked` tells that a byte-order mark
+/// was taken off before. A line is what ends at a newline or at the end of
+/// the input, if it holds any byte (a mark included), as the streaming
+/// reader counts them.
+pub(crate) fn skip_leading(r: &mut impl BufRead, marked: bool) -> io::Result<Leading> {
     let mut line = 1u64;
-    let mut first = true;
     // Bytes since the last newline: the last line, if the input ends.
-    let mut tail = false;
+    let mut tail = marked;
     loop {
         let buf = match r.fill_buf() {
             Ok(b) => b,
@@ -74,22 +110,6 @@ pub(crate) fn skip_leading(r: &mut impl BufRead) -> io::Result<Leading> {
                 kind: Start::Empty,
                 line: line - u64::from(!tail),
             });
-        }
-        if std::mem::take(&mut first) {
-            match bom(buf) {
-                Bom::Utf16 => {
-                    return Ok(Leading {
-                        kind: Start::Utf16,
-                        line,
-                    })
-                }
-                Bom::Utf8 => {
-                    r.consume(3);
-                    tail = true;
-                    continue;
-                }
-                Bom::None => {}
-            }
         }
         let blank = buf
             .iter()
@@ -247,16 +267,58 @@ mod tests {
     use super::*;
 
     fn start(input: &[u8]) -> (Start, u64, Vec<u8>) {
-        let mut r = input;
-        let l = skip_leading(&mut r).unwrap();
-        (l.kind, l.line, r.to_vec())
+        let mut input = input;
+        let head = Head::read(&mut input).unwrap();
+        let mut r = head.rest().chain(input);
+        let l = skip_leading(&mut r, head.bom() == Bom::Utf8).unwrap();
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        (l.kind, l.line, rest)
+    }
+
+    /// Hands out one byte per read, as a pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(dst)) => {
+                    *dst = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn marks_read_whole_from_a_trickle() {
+        for (input, mark) in [
+            (&b"\xFE\xFF\x00{"[..], Bom::Utf16),
+            (b"\xFF\xFE{\x00", Bom::Utf16),
+            (b"\xEF\xBB\xBF{}", Bom::Utf8),
+            (b"\xEF\xBB", Bom::None),
+            (b"\xFE", Bom::None),
+            (b"", Bom::None),
+        ] {
+            assert_eq!(
+                Head::read(&mut Trickle(input)).unwrap().bom(),
+                mark,
+                "{input:?}"
+            );
+        }
+        let head = Head::read(&mut Trickle(b"\xEF\xBB\xBF{}")).unwrap();
+        assert_eq!(head.rest(), b"");
+        let head = Head::read(&mut Trickle(b"{}\n")).unwrap();
+        assert_eq!(head.rest(), b"{}\n");
     }
 
     #[test]
     fn leading_bytes() {
         assert_eq!(start(b"").0, Start::Empty);
         assert_eq!(start(b" \n\n  ").0, Start::Empty);
-        assert_eq!(start(b"\xFF\xFE<\x00").0, Start::Utf16);
+        assert_eq!(start(b"\xEF\xBB\xBF").1, 1);
         let (k, line, rest) = start(b"\xEF\xBB\xBF\n\n  <Events>");
         assert_eq!((k, line, rest), (Start::Xml, 3, b"  <Events>".to_vec()));
         assert_eq!(start(b"<13>Oct 11 host sysmon: <Event>").0, Start::Lines);

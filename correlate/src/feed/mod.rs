@@ -35,7 +35,7 @@ mod wfp;
 use crate::event::SocketEvent;
 use lines::{Line, Lines};
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 /// Longest line (or XML event) read, in bytes; a longer one is a bad line.
@@ -302,7 +302,14 @@ pub fn read_reader<R: BufRead>(
         reason,
     };
     let mut report = FeedReport::new(name);
-    let start = detect::skip_leading(&mut reader).map_err(read_err)?;
+    let head = detect::Head::read(&mut reader).map_err(read_err)?;
+    let marked = match head.bom() {
+        detect::Bom::Utf16 => return Err(format_err(detect::UTF16.into())),
+        detect::Bom::Utf8 => true,
+        detect::Bom::None => false,
+    };
+    let mut reader = head.rest().chain(reader);
+    let start = detect::skip_leading(&mut reader, marked).map_err(read_err)?;
     let mut ctx = Ctx {
         report: &mut report,
         sink,
@@ -317,7 +324,6 @@ pub fn read_reader<R: BufRead>(
             }
             return Ok(report);
         }
-        detect::Start::Utf16 => return Err(format_err(detect::UTF16.into())),
         detect::Start::Xml
             if matches!(
                 format,
