@@ -5,6 +5,7 @@ use crate::attribute::image_key;
 use crate::output::AttributedFlow;
 use foldhash::quality::RandomState;
 pub use model::window::{keep_earliest, Destination, ProcessFacts, ProcessWindow};
+use model::Traffic;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -16,27 +17,17 @@ const MAX_COMMUNITY_IDS: usize = 64;
 const MAX_PIDS: usize = 32;
 
 /// Counts one flow into a destination.
-fn add_to_destination(d: &mut Destination, f: &AttributedFlow) {
+fn add_to_destination(d: &mut Destination, f: &AttributedFlow, t: &Traffic) {
     let r = &f.record;
     // Flows come in any order (threads): facts that one flow gives are
     // taken from the earliest flow that gives them.
     if let Some(domain) = flow_domain(r) {
         d.offer_domain(domain, r.event.start, &r.community_id);
     }
-    if d.connections == 0 || r.event.start < d.first_start {
+    if d.traffic.connections == 0 || r.event.start < d.first_start {
         d.first_start = r.event.start;
     }
-    let (req, resp) = request_response(r);
-    d.connections += 1;
-    d.http_requests += r.http.len() as u64;
-    d.http_connections += u64::from(r.network.protocol == Some("http"));
-    d.tls_connections += u64::from(r.network.protocol == Some("tls"));
-    d.bytes_out += r.flow.payload_out;
-    d.bytes_in += r.flow.payload_in;
-    d.tls_app_bytes_out += r.tls.as_ref().map_or(0, |t| t.app_bytes_out);
-    d.tls_app_bytes_in += r.tls.as_ref().map_or(0, |t| t.app_bytes_in);
-    d.request_bytes += req;
-    d.response_bytes += resp;
+    d.traffic.add(t);
     keep_earliest(
         &mut d.community_ids,
         (r.event.start, r.community_id.clone()),
@@ -50,25 +41,6 @@ fn flow_domain(r: &capture::FlowRecord) -> Option<String> {
         .as_ref()
         .and_then(|t| t.sni.clone())
         .or_else(|| r.http.iter().find_map(|h| h.host.clone()))
-}
-
-/// Request and response volume of one flow (DESIGN.md): HTTP message bytes
-/// each way, or TLS application-data bytes; 0 for other flows. For HTTP the
-/// payload is the floor, since transactions past the per-flow cap are not
-/// recorded one by one.
-fn request_response(r: &capture::FlowRecord) -> (u64, u64) {
-    match r.network.protocol {
-        Some("http") => {
-            let req: u64 = r.http.iter().map(|h| h.request_bytes).sum();
-            let resp: u64 = r.http.iter().map(|h| h.response_bytes).sum();
-            (req.max(r.flow.payload_out), resp.max(r.flow.payload_in))
-        }
-        Some("tls") => r
-            .tls
-            .as_ref()
-            .map_or((0, 0), |t| (t.app_bytes_out, t.app_bytes_in)),
-        _ => (0, 0),
-    }
 }
 
 /// Counts one flow into its process window.
@@ -96,27 +68,23 @@ fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow) {
         };
         w.offer_facts(&facts, r.event.start, &r.community_id);
     }
-    if w.connections == 0 || r.event.start < w.first_start {
+    if w.traffic.connections == 0 || r.event.start < w.first_start {
         w.first_start = r.event.start;
     }
-    w.connections += 1;
-    w.http_requests += r.http.len() as u64;
-    w.http_connections += u64::from(r.network.protocol == Some("http"));
-    w.tls_connections += u64::from(r.network.protocol == Some("tls"));
-    w.bytes_out += r.flow.payload_out;
-    w.bytes_in += r.flow.payload_in;
+    let t = Traffic::of_flow(r);
+    w.traffic.add(&t);
     w.frame_bytes_out += r.source.bytes;
     w.frame_bytes_in += r.destination.bytes;
     let key = (r.destination.ip, r.destination.port);
     if !w.destinations.contains_key(&key) && w.destinations.len() >= MAX_DESTINATIONS {
         w.destinations_dropped += 1;
-        add_to_destination(&mut w.other, f);
+        add_to_destination(&mut w.other, f, &t);
         return;
     }
     let d = w.destinations.entry(key).or_default();
     d.ip = Some(r.destination.ip);
     d.port = r.destination.port;
-    add_to_destination(d, f);
+    add_to_destination(d, f, &t);
 }
 
 /// Counters of the window table.
@@ -345,13 +313,16 @@ mod tests {
         w.add(&flow(T + 5 * S, T + 10 * S, 1000), &mut |x| out.push(x));
         w.advance(T + 960 * S, &mut |x| out.push(x));
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].start, out[0].connections), (T, 1));
+        assert_eq!((out[0].start, out[0].traffic.connections), (T, 1));
         // Started in the window written above, ended 2,000 s in.
         w.add(&flow(T + 20 * S, T + 2000 * S, 5000), &mut |x| out.push(x));
         w.finish(&mut |x| out.push(x));
         assert_eq!(out.len(), 2, "no second record of the first window");
         assert_eq!(out[1].start, T + 1800 * S);
-        assert_eq!((out[1].connections, out[1].bytes_out), (1, 5000));
+        assert_eq!(
+            (out[1].traffic.connections, out[1].traffic.bytes_out),
+            (1, 5000)
+        );
         assert_eq!(w.stats.late_flows, 1);
         // A record claiming to end before the written windows still lands
         // in the first window not written.
@@ -381,7 +352,7 @@ mod tests {
         w.finish(&mut |x| out.push(x));
         let seen: Vec<(&str, u64, u64)> = out
             .iter()
-            .map(|x| (x.executable.as_str(), x.start, x.bytes_out))
+            .map(|x| (x.executable.as_str(), x.start, x.traffic.bytes_out))
             .collect();
         assert_eq!(
             seen,

@@ -3,6 +3,7 @@
 //! flow; read by the rules.
 
 use crate::time::rfc3339;
+use crate::traffic::Traffic;
 use foldhash::quality::RandomState;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -21,28 +22,9 @@ pub struct Destination {
     /// TLS server name or HTTP Host, when seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
-    /// Connections.
-    pub connections: u64,
-    /// HTTP requests.
-    pub http_requests: u64,
-    /// Payload bytes sent.
-    pub bytes_out: u64,
-    /// Payload bytes received.
-    pub bytes_in: u64,
-    /// Connections that carried HTTP.
-    pub http_connections: u64,
-    /// Connections that carried TLS.
-    pub tls_connections: u64,
-    /// TLS application-data bytes sent (HTTPS volume without decryption).
-    pub tls_app_bytes_out: u64,
-    /// TLS application-data bytes received.
-    pub tls_app_bytes_in: u64,
-    /// Request volume: HTTP request messages (headers + body) and TLS
-    /// application data sent, for the flows that carried either.
-    pub request_bytes: u64,
-    /// Response volume: HTTP response messages and TLS application data
-    /// received.
-    pub response_bytes: u64,
+    /// What the flows to it carried.
+    #[serde(flatten)]
+    pub traffic: Traffic,
     /// Earliest flow start (µs).
     pub first_start: u64,
     /// Community IDs of the earliest flows (at most 64), with their start,
@@ -146,18 +128,9 @@ pub struct ProcessWindow {
     pub start: u64,
     /// Window end (µs, exclusive).
     pub end: u64,
-    /// Connections opened.
-    pub connections: u64,
-    /// HTTP requests.
-    pub http_requests: u64,
-    /// Connections that carried HTTP.
-    pub http_connections: u64,
-    /// Connections that carried TLS.
-    pub tls_connections: u64,
-    /// Payload bytes sent.
-    pub bytes_out: u64,
-    /// Payload bytes received.
-    pub bytes_in: u64,
+    /// What the process's flows carried.
+    #[serde(flatten)]
+    pub traffic: Traffic,
     /// Captured frame bytes sent.
     pub frame_bytes_out: u64,
     /// Captured frame bytes received.
@@ -208,39 +181,32 @@ impl ProcessWindow {
 
     /// bytes_in / bytes_out (0 when nothing was sent).
     pub fn response_ratio(&self) -> f64 {
-        if self.bytes_out == 0 {
+        if self.traffic.bytes_out == 0 {
             0.0
         } else {
-            self.bytes_in as f64 / self.bytes_out as f64
+            self.traffic.bytes_in as f64 / self.traffic.bytes_out as f64
         }
     }
 
     /// Request volume over every destination (HTTP messages, TLS
     /// application data).
     pub fn request_bytes(&self) -> u64 {
-        self.destinations
-            .values()
-            .map(|d| d.request_bytes)
-            .sum::<u64>()
-            + self.other.request_bytes
+        self.traffic.request_bytes
     }
 
     /// Response volume over every destination.
     pub fn response_bytes(&self) -> u64 {
-        self.destinations
-            .values()
-            .map(|d| d.response_bytes)
-            .sum::<u64>()
-            + self.other.response_bytes
+        self.traffic.response_bytes
     }
 
     /// Destinations by bytes sent, largest first.
     pub fn top_destinations(&self, n: usize) -> Vec<&Destination> {
         let mut v: Vec<&Destination> = self.destinations.values().collect();
         v.sort_by(|a, b| {
-            b.bytes_out
-                .cmp(&a.bytes_out)
-                .then(b.connections.cmp(&a.connections))
+            b.traffic
+                .bytes_out
+                .cmp(&a.traffic.bytes_out)
+                .then(b.traffic.connections.cmp(&a.traffic.connections))
                 .then(a.ip.cmp(&b.ip))
                 .then(a.port.cmp(&b.port))
         });
@@ -254,11 +220,12 @@ impl ProcessWindow {
             .top_destinations(TOP_DESTINATIONS)
             .into_iter()
             .map(|d| {
+                let t = &d.traffic;
                 serde_json::json!({
                     "ip": d.ip, "port": d.port, "domain": d.domain,
-                    "connections": d.connections, "http_requests": d.http_requests,
-                    "bytes_out": d.bytes_out, "bytes_in": d.bytes_in,
-                    "request_bytes": d.request_bytes, "response_bytes": d.response_bytes,
+                    "connections": t.connections, "http_requests": t.http_requests,
+                    "bytes_out": t.bytes_out, "bytes_in": t.bytes_in,
+                    "request_bytes": t.request_bytes, "response_bytes": t.response_bytes,
                 })
             })
             .collect();
@@ -273,12 +240,12 @@ impl ProcessWindow {
             },
             "user": { "name": self.users },
             "metrics": {
-                "connections": self.connections,
-                "http_requests": self.http_requests,
-                "http_connections": self.http_connections,
-                "tls_connections": self.tls_connections,
-                "bytes_out": self.bytes_out,
-                "bytes_in": self.bytes_in,
+                "connections": self.traffic.connections,
+                "http_requests": self.traffic.http_requests,
+                "http_connections": self.traffic.http_connections,
+                "tls_connections": self.traffic.tls_connections,
+                "bytes_out": self.traffic.bytes_out,
+                "bytes_in": self.traffic.bytes_in,
                 "frame_bytes_out": self.frame_bytes_out,
                 "frame_bytes_in": self.frame_bytes_in,
                 "request_bytes": self.request_bytes(),

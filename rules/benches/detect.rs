@@ -6,9 +6,9 @@
 //! batch of 1,000 windows and the windows per second.
 #![allow(missing_docs)]
 
-use correlate::window::Destination;
-use correlate::ProcessWindow;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use model::Destination;
+use model::ProcessWindow;
 use rules::baseline::{Observation, Store};
 use rules::config::Config;
 use rules::{Baseline, Detector, Mode, Policy};
@@ -60,7 +60,7 @@ fn windows() -> Vec<ProcessWindow> {
             let mut w = ProcessWindow::default();
             w.host_name = format!("HOST{}", i % 2000);
             w.os = Some("windows");
-            w.image = correlate::attribute::image_key(&exe);
+            w.image = model::image::image_key(&exe);
             w.name = "app.exe".into();
             w.executable = exe;
             w.start = T0 + 7 * 86_400_000_000;
@@ -74,13 +74,14 @@ fn windows() -> Vec<ProcessWindow> {
                 dest.ip = Some(ip);
                 dest.port = 443;
                 dest.domain = Some(format!("svc{d}.example.net"));
-                dest.connections = 4;
-                dest.tls_connections = 4;
-                dest.request_bytes = if i % 97 == 0 { 50_000_000 } else { 20_000 };
-                dest.response_bytes = 400_000;
-                dest.tls_app_bytes_out = dest.request_bytes;
-                dest.tls_app_bytes_in = 400_000;
+                dest.traffic.connections = 4;
+                dest.traffic.tls_connections = 4;
+                dest.traffic.request_bytes = if i % 97 == 0 { 50_000_000 } else { 20_000 };
+                dest.traffic.response_bytes = 400_000;
+                dest.traffic.tls_app_bytes_out = dest.traffic.request_bytes;
+                dest.traffic.tls_app_bytes_in = 400_000;
                 dest.community_ids = vec![(0, "1:abcdefghijklmnopqrstuvwxyz0=".into())];
+                w.traffic.add(&dest.traffic);
                 w.destinations.insert((ip, 443), dest);
             }
             w

@@ -3,8 +3,8 @@
 //! its own `[thresholds.ex0001]` table, registered after the built-in
 //! rules and run by the detector.
 
-use correlate::window::Destination;
-use correlate::ProcessWindow;
+use model::Destination;
+use model::ProcessWindow;
 use rules::config::{parse_with, Config};
 use rules::detect::build::skeleton;
 use rules::detect::subject::Subject;
@@ -43,7 +43,7 @@ impl Rule for Ex0001 {
     }
 
     fn judge(&self, s: &Subject, t: &Ex0001Thresholds, _: &Context, out: &mut Vec<Alert>) {
-        let conns: u64 = s.remote.iter().map(|r| r.connections).sum();
+        let conns: u64 = s.remote.iter().map(|r| r.traffic.connections).sum();
         let Some(top) = s.remote.first() else { return };
         if conns <= t.max_connections {
             return;
@@ -78,7 +78,7 @@ fn window(host: &str, conns: u64) -> ProcessWindow {
     w.host_name = host.to_string();
     w.os = Some("linux");
     w.executable = "/usr/bin/fetcher".to_string();
-    w.image = correlate::attribute::image_key(&w.executable);
+    w.image = model::image::image_key(&w.executable);
     w.name = "fetcher".to_string();
     w.start = T0;
     w.end = T0 + 600_000_000;
@@ -87,13 +87,13 @@ fn window(host: &str, conns: u64) -> ProcessWindow {
     let mut d = Destination::default();
     d.ip = Some(ip);
     d.port = 8080;
-    d.connections = conns;
-    d.http_connections = conns;
-    d.http_requests = conns;
-    d.request_bytes = 100 * conns;
-    d.response_bytes = 50 * conns;
+    d.traffic.connections = conns;
+    d.traffic.http_connections = conns;
+    d.traffic.http_requests = conns;
+    d.traffic.request_bytes = 100 * conns;
+    d.traffic.response_bytes = 50 * conns;
+    w.traffic.add(&d.traffic);
     w.destinations.insert((ip, 8080), d);
-    w.connections = conns;
     w
 }
 

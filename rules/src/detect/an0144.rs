@@ -87,7 +87,7 @@ fn judge(s: &Subject, t: &An0144Thresholds, cx: &Context, out: &mut Vec<Alert>) 
     let history_limit =
         p99.map(|p| (t.history_multiplier.0 * p as f64).max(t.history_floor_bytes as f64));
     for r in &s.remote {
-        let sent = r.request_bytes;
+        let sent = r.traffic.request_bytes;
         if sent == 0 {
             continue;
         }
@@ -116,7 +116,7 @@ fn alert(
     p99: Option<u64>,
     excess: &Excess,
 ) -> Alert {
-    let out = r.request_bytes;
+    let out = r.traffic.request_bytes;
     let mut a = skeleton(
         s,
         RULE,
@@ -129,13 +129,13 @@ fn alert(
     a.severity = sev;
     a.risk_score = risk;
     a.metrics.bytes_out = out;
-    a.metrics.bytes_in = r.response_bytes;
-    a.metrics.connections = r.connections;
-    a.metrics.http_connections = r.http_connections;
-    a.metrics.tls_connections = r.tls_connections;
-    a.metrics.http_requests = r.http_requests;
-    a.metrics.response_ratio = ratio(r.response_bytes, out);
-    a.metrics.mean_response_bytes = r.response_bytes / r.connections.max(1);
+    a.metrics.bytes_in = r.traffic.response_bytes;
+    a.metrics.connections = r.traffic.connections;
+    a.metrics.http_connections = r.traffic.http_connections;
+    a.metrics.tls_connections = r.traffic.tls_connections;
+    a.metrics.http_requests = r.traffic.http_requests;
+    a.metrics.response_ratio = ratio(r.traffic.response_bytes, out);
+    a.metrics.mean_response_bytes = r.traffic.response_bytes / r.traffic.connections.max(1);
     a.community_ids = r.community_ids.iter().map(|(_, id)| id.clone()).collect();
     a.reasons.push(rarity_sentence(s, cx.policy.horizon));
     a.reasons
@@ -153,7 +153,7 @@ fn volume_reason(
     excess: &Excess,
     window_secs: u64,
 ) -> String {
-    let out = r.request_bytes;
+    let out = r.traffic.request_bytes;
     let mut why = Vec::new();
     if excess.over_role {
         why.push(format!(
@@ -180,14 +180,14 @@ fn volume_reason(
 
 /// Over which connections, and what came back.
 fn connections_reason(r: &RemoteHost, response_ratio: f64) -> String {
-    let how = match (r.tls_connections, r.http_connections) {
+    let how = match (r.traffic.tls_connections, r.traffic.http_connections) {
         (0, _) => format!(
             "over {}",
-            format::count(r.http_connections, "HTTP connection")
+            format::count(r.traffic.http_connections, "HTTP connection")
         ),
         (_, 0) => format!(
             "over {}, counted from TLS application data",
-            format::count(r.tls_connections, "TLS connection")
+            format::count(r.traffic.tls_connections, "TLS connection")
         ),
         (tls, http) => format!(
             "over {} and {}",
@@ -197,7 +197,7 @@ fn connections_reason(r: &RemoteHost, response_ratio: f64) -> String {
     };
     format!(
         "{how}; {} came back (response ratio {})",
-        format::bytes(r.response_bytes),
+        format::bytes(r.traffic.response_bytes),
         format::ratio(response_ratio)
     )
 }

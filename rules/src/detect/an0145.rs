@@ -83,11 +83,11 @@ fn http_parts(s: &Subject, t: &An0145Thresholds) -> Vec<RemoteHost> {
     let part = |r: &RemoteHost| -> RemoteHost {
         let mut p = r.clone();
         if t.include_tls {
-            p.http_connections += r.tls_connections;
+            p.traffic.http_connections += r.traffic.tls_connections;
         } else {
-            p.request_bytes = r.http_request_bytes();
-            p.response_bytes = r.http_response_bytes();
-            p.tls_connections = 0;
+            p.traffic.request_bytes = r.traffic.http_request_bytes();
+            p.traffic.response_bytes = r.traffic.http_response_bytes();
+            p.traffic.tls_connections = 0;
         }
         p
     };
@@ -95,7 +95,7 @@ fn http_parts(s: &Subject, t: &An0145Thresholds) -> Vec<RemoteHost> {
         .iter()
         .chain(std::iter::once(&s.other))
         .map(part)
-        .filter(|p| p.http_connections > 0)
+        .filter(|p| p.traffic.http_connections > 0)
         .collect()
 }
 
@@ -120,10 +120,10 @@ fn judge(
     parts: &[RemoteHost],
     custom: Option<String>,
 ) -> Option<Alert> {
-    let conns: u64 = parts.iter().map(|p| p.http_connections).sum();
-    let reqs: u64 = parts.iter().map(|p| p.http_requests).sum();
-    let out: u64 = parts.iter().map(|p| p.request_bytes).sum();
-    let back: u64 = parts.iter().map(|p| p.response_bytes).sum();
+    let conns: u64 = parts.iter().map(|p| p.traffic.http_connections).sum();
+    let reqs: u64 = parts.iter().map(|p| p.traffic.http_requests).sum();
+    let out: u64 = parts.iter().map(|p| p.traffic.request_bytes).sum();
+    let back: u64 = parts.iter().map(|p| p.traffic.response_bytes).sum();
     if conns == 0 {
         return None;
     }
@@ -138,9 +138,10 @@ fn judge(
         .iter()
         .filter(|p| p.ip.is_some() || p.domain.is_some())
         .max_by(|a, b| {
-            a.http_connections
-                .cmp(&b.http_connections)
-                .then(a.request_bytes.cmp(&b.request_bytes))
+            a.traffic
+                .http_connections
+                .cmp(&b.traffic.http_connections)
+                .then(a.traffic.request_bytes.cmp(&b.traffic.request_bytes))
                 .then(b.label().cmp(&a.label()))
         })
         .or_else(|| parts.first())?;
@@ -182,7 +183,7 @@ fn alert(
     a.metrics.bytes_in = n.back;
     a.metrics.connections = n.conns;
     a.metrics.http_connections = n.conns;
-    a.metrics.tls_connections = parts.iter().map(|p| p.tls_connections).sum();
+    a.metrics.tls_connections = parts.iter().map(|p| p.traffic.tls_connections).sum();
     a.metrics.http_requests = n.reqs;
     a.metrics.response_ratio = n.ratio;
     a.metrics.mean_response_bytes = n.mean;
@@ -211,7 +212,7 @@ fn community_ids(parts: &[RemoteHost]) -> Vec<String> {
     let mut ids = Vec::new();
     for p in parts {
         for c in &p.community_ids {
-            correlate::window::keep_earliest(&mut ids, c.clone(), 64);
+            model::window::keep_earliest(&mut ids, c.clone(), 64);
         }
     }
     ids.into_iter().map(|(_, id)| id).collect()

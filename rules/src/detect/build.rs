@@ -4,7 +4,7 @@ use super::subject::{Novelty, RemoteHost, Subject};
 use crate::alert::*;
 use crate::baseline::Volume;
 use crate::format;
-use capture::time::rfc3339;
+use model::time::rfc3339;
 
 /// Remote hosts listed in an alert.
 const TOP_PEERS: usize = 5;
@@ -31,9 +31,10 @@ pub fn skeleton(
     let w = s.w;
     let mut peers: Vec<&RemoteHost> = s.remote.iter().collect();
     peers.sort_by(|a, b| {
-        b.request_bytes
-            .cmp(&a.request_bytes)
-            .then(b.connections.cmp(&a.connections))
+        b.traffic
+            .request_bytes
+            .cmp(&a.traffic.request_bytes)
+            .then(b.traffic.connections.cmp(&a.traffic.connections))
             .then(a.label().cmp(&b.label()))
     });
     Alert {
@@ -105,9 +106,9 @@ pub fn skeleton(
                 ip: r.ip,
                 port: r.port,
                 domain: r.domain.clone(),
-                connections: r.connections,
-                bytes_out: r.request_bytes,
-                bytes_in: r.response_bytes,
+                connections: r.traffic.connections,
+                bytes_out: r.traffic.request_bytes,
+                bytes_in: r.traffic.response_bytes,
             })
             .collect(),
         community_ids: Vec::new(),

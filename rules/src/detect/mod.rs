@@ -26,7 +26,7 @@ use crate::alert::Alert;
 use crate::baseline::{Baseline, Store, StoreError};
 use crate::policy::Policy;
 use crate::summary::Summary;
-use correlate::ProcessWindow;
+use model::ProcessWindow;
 pub use registry::Registry;
 pub use rule::{Context, Rule};
 use std::collections::{HashSet, VecDeque};
@@ -138,7 +138,8 @@ impl Detector {
                 &w.host_name,
                 &w.image,
                 &w.executable,
-                s.remote.iter().map(|r| r.connections).sum::<u64>() + s.other.connections,
+                s.remote.iter().map(|r| r.traffic.connections).sum::<u64>()
+                    + s.other.traffic.connections,
                 o.bytes_out,
                 o.bytes_in,
             );

@@ -4,7 +4,7 @@
 use crate::baseline::{Baseline, Observation, Prevalence};
 use crate::policy::allowlist::host_part;
 use crate::policy::{Platform, Policy, Role};
-use correlate::ProcessWindow;
+use model::{ProcessWindow, Traffic};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -23,37 +23,13 @@ pub struct RemoteHost {
     pub port: Option<u16>,
     /// Request volume of the top address (to pick it).
     top_volume: u64,
-    /// Connections.
-    pub connections: u64,
-    /// Connections that carried HTTP.
-    pub http_connections: u64,
-    /// Connections that carried TLS.
-    pub tls_connections: u64,
-    /// HTTP requests.
-    pub http_requests: u64,
-    /// Request volume, HTTP and TLS.
-    pub request_bytes: u64,
-    /// Response volume, HTTP and TLS.
-    pub response_bytes: u64,
-    /// Of those, TLS application data sent.
-    pub tls_bytes_out: u64,
-    /// TLS application data received.
-    pub tls_bytes_in: u64,
+    /// What the flows to it carried.
+    pub traffic: Traffic,
     /// The earliest flows behind it: (start, Community ID).
     pub community_ids: Vec<(u64, String)>,
 }
 
 impl RemoteHost {
-    /// HTTP request volume alone (TLS taken out).
-    pub fn http_request_bytes(&self) -> u64 {
-        self.request_bytes.saturating_sub(self.tls_bytes_out)
-    }
-
-    /// HTTP response volume alone.
-    pub fn http_response_bytes(&self) -> u64 {
-        self.response_bytes.saturating_sub(self.tls_bytes_in)
-    }
-
     /// The domain, else the address, as text.
     pub fn label(&self) -> String {
         match (&self.domain, self.ip) {
@@ -155,10 +131,10 @@ impl<'a> Subject<'a> {
             let key = domain.clone().unwrap_or_else(|| ip.to_string());
             let r = by_host.entry(key).or_default();
             r.domain.clone_from(&domain);
-            if r.ip.is_none() || d.request_bytes > r.top_volume {
+            if r.ip.is_none() || d.traffic.request_bytes > r.top_volume {
                 r.ip = Some(ip);
                 r.port = Some(d.port);
-                r.top_volume = d.request_bytes;
+                r.top_volume = d.traffic.request_bytes;
             }
             add(r, d);
         }
@@ -183,15 +159,15 @@ impl<'a> Subject<'a> {
         let out: Vec<u64> = self
             .remote
             .iter()
-            .map(|r| r.request_bytes)
+            .map(|r| r.traffic.request_bytes)
             .filter(|&b| b > 0)
             .collect();
         let all = self.remote.iter().chain(std::iter::once(&self.other));
         let (mut bytes_out, mut bytes_in, mut http) = (0u64, 0u64, 0u64);
         for r in all {
-            bytes_out += r.request_bytes;
-            bytes_in += r.response_bytes;
-            http += r.http_connections;
+            bytes_out += r.traffic.request_bytes;
+            bytes_in += r.traffic.response_bytes;
+            http += r.traffic.http_connections;
         }
         Observation {
             host: self.w.host_name.to_lowercase(),
@@ -211,16 +187,9 @@ impl<'a> Subject<'a> {
     }
 }
 
-fn add(r: &mut RemoteHost, d: &correlate::window::Destination) {
-    r.connections += d.connections;
-    r.http_connections += d.http_connections;
-    r.tls_connections += d.tls_connections;
-    r.http_requests += d.http_requests;
-    r.request_bytes += d.request_bytes;
-    r.response_bytes += d.response_bytes;
-    r.tls_bytes_out += d.tls_app_bytes_out;
-    r.tls_bytes_in += d.tls_app_bytes_in;
+fn add(r: &mut RemoteHost, d: &model::Destination) {
+    r.traffic.add(&d.traffic);
     for c in &d.community_ids {
-        correlate::window::keep_earliest(&mut r.community_ids, c.clone(), MAX_COMMUNITY_IDS);
+        model::window::keep_earliest(&mut r.community_ids, c.clone(), MAX_COMMUNITY_IDS);
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::config::{parse, Config};
-use correlate::window::Destination;
+use model::Destination;
 use std::net::IpAddr;
 
 const MIN: u64 = 60_000_000;
@@ -21,7 +21,7 @@ fn window(w: W, dests: &[(&str, u16, Option<&str>, Dest)]) -> ProcessWindow {
     pw.host_name = w.host.to_string();
     pw.os = w.os;
     pw.executable = w.exe.to_string();
-    pw.image = correlate::attribute::image_key(w.exe);
+    pw.image = model::image::image_key(w.exe);
     pw.name = w
         .exe
         .rsplit(['/', '\\'])
@@ -39,20 +39,20 @@ fn window(w: W, dests: &[(&str, u16, Option<&str>, Dest)]) -> ProcessWindow {
         dest.ip = Some(ip);
         dest.port = *port;
         dest.domain = domain.map(str::to_string);
-        dest.connections = d.conns;
-        dest.http_requests = d.reqs;
-        dest.http_connections = if d.tls { 0 } else { d.conns };
-        dest.tls_connections = if d.tls { d.conns } else { 0 };
-        dest.tls_app_bytes_out = if d.tls { d.out } else { 0 };
-        dest.tls_app_bytes_in = if d.tls { d.back } else { 0 };
-        dest.request_bytes = d.out;
-        dest.response_bytes = d.back;
-        dest.bytes_out = d.out;
-        dest.bytes_in = d.back;
+        dest.traffic.connections = d.conns;
+        dest.traffic.http_requests = d.reqs;
+        dest.traffic.http_connections = if d.tls { 0 } else { d.conns };
+        dest.traffic.tls_connections = if d.tls { d.conns } else { 0 };
+        dest.traffic.tls_app_bytes_out = if d.tls { d.out } else { 0 };
+        dest.traffic.tls_app_bytes_in = if d.tls { d.back } else { 0 };
+        dest.traffic.request_bytes = d.out;
+        dest.traffic.response_bytes = d.back;
+        dest.traffic.bytes_out = d.out;
+        dest.traffic.bytes_in = d.back;
         dest.first_start = w.start;
         dest.community_ids = vec![(w.start, format!("1:{ip}"))];
+        pw.traffic.add(&dest.traffic);
         pw.destinations.insert((ip, *port), dest);
-        pw.connections += d.conns;
     }
     pw
 }
@@ -428,11 +428,7 @@ fn a_batch_is_judged_before_any_of_it_is_learned() {
     assert_eq!(d.baseline.meta.batches, 1);
     assert_eq!(
         d.baseline
-            .prevalence(
-                &correlate::attribute::image_key(UPD),
-                T0 + 20 * MIN,
-                u64::MAX
-            )
+            .prevalence(&model::image::image_key(UPD), T0 + 20 * MIN, u64::MAX)
             .hosts,
         3
     );

@@ -4,7 +4,7 @@ use super::platform::folds_case;
 use crate::cidr::{any_contains, Cidr};
 use crate::config::AllowlistConfig;
 use crate::glob::{Glob, Prepared};
-use correlate::attribute::image_key;
+use model::image::image_key;
 use std::net::IpAddr;
 
 /// The compiled `[allowlist]`.
