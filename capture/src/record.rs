@@ -1,7 +1,9 @@
 //! Flow records, as every stage shares them: defined in the data model
 //! crate, re-exported here where the engine makes them.
 
-pub use model::flow::{EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields};
+pub use model::flow::{
+    AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields, Transport,
+};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -169,7 +169,7 @@ fn flood(n: u64, cap: u64, shards: usize, threads: usize) -> Peaks {
             assert_eq!(r.flow.history, "ShADa", "connection {i}");
             assert_eq!((r.source.packets, r.destination.packets), (3, 2));
             assert_eq!((r.flow.payload_out, r.flow.payload_in), (47, 0));
-            assert_eq!(r.network.protocol, Some("http"));
+            assert_eq!(r.network.protocol, Some(capture::record::AppProtocol::HTTP));
             assert_eq!(r.http.len(), 1);
             assert_eq!(halves[i] & 1, 0, "connection {i}: two open halves");
             halves[i] |= 1;

@@ -27,7 +27,7 @@ use capture::app::tls::Tls;
 use capture::app::App;
 use capture::decode::LinkType;
 use capture::flow::history::History;
-use capture::flow::state::{Flow, Proto, TcpState};
+use capture::flow::state::{Flow, TcpState, TransportState};
 use capture::flow::table::{PAGE_SLOTS, SLOT_BYTES};
 use capture::flow::FlowKey;
 use capture::tcp::Stream;
@@ -71,7 +71,10 @@ fn sizes_of_the_flow_state() {
     println!("size_of Flow              {:4}", size_of::<Flow>());
     println!("  key FlowKey             {:4}", size_of::<FlowKey>());
     println!("  history History         {:4}", size_of::<History>());
-    println!("  proto Proto             {:4}", size_of::<Proto>());
+    println!(
+        "  proto TransportState             {:4}",
+        size_of::<TransportState>()
+    );
     println!("    TcpState              {:4}", size_of::<TcpState>());
     println!("      Stream (x2)         {:4}", size_of::<Stream>());
     println!("      App                 {:4}", size_of::<App>());

@@ -114,8 +114,11 @@ fn a_registered_datagram_parser_fills_its_part_of_the_record() {
         ..FlowConfig::default()
     };
     let r = run(cfg, &EXCHANGE);
-    assert_eq!(r.network.transport, "udp");
-    assert_eq!(r.network.protocol, Some("knock"));
+    assert_eq!(r.network.transport, capture::record::Transport::Udp);
+    assert_eq!(
+        r.network.protocol,
+        Some(capture::record::AppProtocol::named("knock"))
+    );
     assert_eq!((r.flow.payload_out, r.flow.payload_in), (12, 3));
     assert_eq!(
         r.extra.get("knock"),

@@ -7,7 +7,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use correlate::attribute::FlowKeyTime;
-use correlate::{AttributionConfig, EventKind, Os, Process, Proto, SocketEvent, SocketIndex};
+use correlate::{AttributionConfig, EventKind, Os, Process, SocketEvent, SocketIndex, Transport};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -51,7 +51,7 @@ fn build() -> SocketIndex {
                 host_ip: None,
                 os: Some(Os::Windows),
                 kind: EventKind::Connect,
-                proto: Some(Proto::Tcp),
+                proto: Some(Transport::Tcp),
                 local_ip: Some(cip),
                 local_port: Some(cport),
                 remote_ip: sip,
@@ -68,7 +68,7 @@ fn build() -> SocketIndex {
 fn flow(i: u32, hit: bool) -> FlowKeyTime {
     let (cip, cport) = client(i);
     FlowKeyTime {
-        proto: Proto::Tcp,
+        proto: Transport::Tcp,
         client: (
             cip,
             if hit {

@@ -1,6 +1,6 @@
 //! Matching a flow to the sockets on either end of it.
 
-use crate::event::{Os, Process, Proto};
+use crate::event::{Os, Process, Transport};
 use crate::hosts::{ClockId, HostId};
 use crate::index::{Socket, SocketIndex};
 use capture::FlowRecord;
@@ -68,7 +68,7 @@ pub struct Attribution {
 #[derive(Debug, Clone, Copy)]
 pub struct FlowKeyTime {
     /// Transport.
-    pub proto: Proto,
+    pub proto: Transport,
     /// Client address and port.
     pub client: (IpAddr, u16),
     /// Server address and port.
@@ -82,17 +82,16 @@ pub struct FlowKeyTime {
 }
 
 impl FlowKeyTime {
-    /// The facts of a flow record; `None` for a transport the feeds do not cover.
-    pub fn of(r: &FlowRecord) -> Option<Self> {
-        let proto = Proto::parse(r.network.transport)?;
-        Some(Self {
-            proto,
+    /// The facts of a flow record.
+    pub fn of(r: &FlowRecord) -> Self {
+        Self {
+            proto: r.network.transport,
             client: (r.source.ip, r.source.port),
             server: (r.destination.ip, r.destination.port),
             start: r.event.start,
             end: r.event.end,
             midstream: r.flow.midstream,
-        })
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::AttributionConfig;
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 
 const T: u64 = 1_700_000_000_000_000;
 const S: u64 = 1_000_000;
@@ -35,7 +35,7 @@ fn ev(
         host_ip: None,
         os: Some(Os::Linux),
         kind,
-        proto: Some(Proto::Tcp),
+        proto: Some(Transport::Tcp),
         local_ip: l.map(|x| x.0),
         local_port: l.map(|x| x.1),
         remote_ip: ep(remote).0,
@@ -46,7 +46,7 @@ fn ev(
 
 fn flow(client: &str, server: &str, start: u64, end: u64) -> FlowKeyTime {
     FlowKeyTime {
-        proto: Proto::Tcp,
+        proto: Transport::Tcp,
         client: ep(client),
         server: ep(server),
         start,

@@ -89,9 +89,7 @@ impl Attributor {
 
     /// Takes a flow as the engine emits it.
     pub fn push(&mut self, rec: FlowRecord, out: &mut dyn FnMut(AttributedFlow)) {
-        if let Some(k) = FlowKeyTime::of(&rec) {
-            self.index.observe(&k);
-        }
+        self.index.observe(&FlowKeyTime::of(&rec));
         self.watermark = self.watermark.max(rec.event.end);
         self.pending.push_back(rec);
         if self.pending.len() > self.index.config().max_pending_flows {
@@ -148,10 +146,7 @@ impl Attributor {
     }
 
     fn release(&mut self, record: FlowRecord, out: &mut dyn FnMut(AttributedFlow)) {
-        let attribution = match FlowKeyTime::of(&record) {
-            Some(k) => self.index.attribute(&k),
-            None => Attribution::default(),
-        };
+        let attribution = self.index.attribute(&FlowKeyTime::of(&record));
         self.count(&record, &attribution);
         out(AttributedFlow {
             record,

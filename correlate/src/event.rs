@@ -3,36 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Transport protocol of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Proto {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl Proto {
-    /// Lower-case name, as in flow records.
-    pub fn name(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
-    }
-
-    /// Parses "tcp"/"udp" (any case) or an IANA number ("6", "17").
-    pub fn parse(s: &str) -> Option<Proto> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("tcp") || s == "6" {
-            Some(Proto::Tcp)
-        } else if s.eq_ignore_ascii_case("udp") || s == "17" {
-            Some(Proto::Udp)
-        } else {
-            None
-        }
-    }
-}
+pub use model::flow::Transport;
 
 /// What the endpoint saw happen to the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,7 +118,7 @@ pub struct SocketEvent {
     /// What happened.
     pub kind: EventKind,
     /// Transport; `None` when the format does not log it (auditd).
-    pub proto: Option<Proto>,
+    pub proto: Option<Transport>,
     /// Local address; `None` when not logged.
     pub local_ip: Option<IpAddr>,
     /// Local port; `None` when not logged (auditd connect, some osquery rows).

@@ -3,7 +3,7 @@
 //! log the local port.
 
 use crate::config::AttributionConfig;
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use crate::hosts::{ClockId, HostId, Hosts};
 use foldhash::quality::RandomState;
 use lru::LruCache;
@@ -32,7 +32,7 @@ pub struct Socket {
     /// Local address, when logged.
     pub local_ip: Option<IpAddr>,
     /// Transport, when logged.
-    pub proto: Option<Proto>,
+    pub proto: Option<Transport>,
     /// The process.
     pub process: Arc<Process>,
 }
@@ -41,7 +41,7 @@ pub struct Socket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExactKey {
     /// Transport.
-    pub proto: Proto,
+    pub proto: Transport,
     /// Local address and port.
     pub local: (IpAddr, u16),
     /// Remote address and port.
@@ -189,7 +189,12 @@ impl SocketIndex {
     }
 
     /// Sockets whose local side is `local` and remote side `remote`.
-    pub fn exact(&self, proto: Proto, local: (IpAddr, u16), remote: (IpAddr, u16)) -> &[Socket] {
+    pub fn exact(
+        &self,
+        proto: Transport,
+        local: (IpAddr, u16),
+        remote: (IpAddr, u16),
+    ) -> &[Socket] {
         let key = ExactKey {
             proto,
             local,

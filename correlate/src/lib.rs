@@ -15,7 +15,7 @@ pub mod event;
 pub mod feed;
 pub mod timestamp;
 
-pub use event::{EventKind, Os, Process, Proto, SocketEvent};
+pub use event::{EventKind, Os, Process, SocketEvent, Transport};
 pub mod attribute;
 pub mod attributor;
 pub mod config;

@@ -245,8 +245,8 @@ mod tests {
                 reason: "fin",
             },
             network: NetworkFields {
-                transport: "tcp",
-                protocol: Some("http"),
+                transport: crate::Transport::Tcp,
+                protocol: Some(model::flow::AppProtocol::HTTP),
             },
             source: EndpointFields {
                 ip: if v6 {

@@ -6,7 +6,7 @@
 //! tables are per namespace) and, for the fd walk, those it may inspect
 //! (root, or the same user).
 
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcSocket {
     /// tcp or udp.
-    pub proto: Proto,
+    pub proto: Transport,
     /// Local address and port.
     pub local: (IpAddr, u16),
     /// Remote address and port (unspecified and 0 for a listener).
@@ -55,7 +55,7 @@ fn parse_endpoint(s: &str) -> Option<(IpAddr, u16)> {
 
 /// Parses one data line of /proc/net/{tcp,udp}[6]; `None` for the header
 /// or anything malformed.
-pub fn parse_net_line(line: &str, proto: Proto) -> Option<ProcSocket> {
+pub fn parse_net_line(line: &str, proto: Transport) -> Option<ProcSocket> {
     let mut f = line.split_whitespace();
     let _slot = f.next()?.strip_suffix(':')?;
     let local = parse_endpoint(f.next()?)?;
@@ -82,10 +82,10 @@ pub fn parse_net_line(line: &str, proto: Proto) -> Option<ProcSocket> {
 pub fn connected_sockets(root: &Path) -> Vec<ProcSocket> {
     let mut out = Vec::new();
     for (file, proto) in [
-        ("tcp", Proto::Tcp),
-        ("tcp6", Proto::Tcp),
-        ("udp", Proto::Udp),
-        ("udp6", Proto::Udp),
+        ("tcp", Transport::Tcp),
+        ("tcp6", Transport::Tcp),
+        ("udp", Transport::Udp),
+        ("udp6", Transport::Udp),
     ] {
         let Ok(text) = std::fs::read_to_string(root.join("net").join(file)) else {
             continue;
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn reads_proc_net_rows() {
         let v4 = "   1: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 424242 1 0000000000000000 20 4 30 10 -1";
-        let s = parse_net_line(v4, Proto::Tcp).expect("row");
+        let s = parse_net_line(v4, Transport::Tcp).expect("row");
         // Words are in host order: this test documents a little-endian host.
         if cfg!(target_endian = "little") {
             assert_eq!(s.local, ("127.0.0.1".parse().expect("ip"), 50000));
@@ -305,7 +305,7 @@ mod tests {
         }
         assert_eq!((s.state, s.uid, s.inode), (1, 1000, 424242));
         let v6 = "   0: 00000000000000000000000001000000:A0F0 0000000000000000FFFF00000100007F:0050 01 00000000:00000000 00:00000000 00000000     0        0 777 1";
-        let s = parse_net_line(v6, Proto::Tcp).expect("row");
+        let s = parse_net_line(v6, Transport::Tcp).expect("row");
         if cfg!(target_endian = "little") {
             assert_eq!(s.local, ("::1".parse().expect("ip"), 41200));
             // IPv4-mapped addresses come out as plain IPv4.
@@ -317,7 +317,7 @@ mod tests {
             "   1: 0100007Z:C350 0100007F:1F90 01 0:0 0:0 0 0 0 1",
             "",
         ] {
-            assert_eq!(parse_net_line(bad, Proto::Tcp), None, "{bad}");
+            assert_eq!(parse_net_line(bad, Transport::Tcp), None, "{bad}");
         }
     }
 

@@ -270,7 +270,7 @@ mod tests {
                     reason: "fin",
                 },
                 network: NetworkFields {
-                    transport: "tcp",
+                    transport: crate::Transport::Tcp,
                     protocol: None,
                 },
                 source: ep([10, 0, 0, 1], 40000, bytes_out),

@@ -6,7 +6,7 @@
 //! regular expressions over the audit records).
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use correlate::event::{EventKind, Os, Proto, SocketEvent};
+use correlate::event::{EventKind, Os, SocketEvent, Transport};
 use correlate::feed::{self, FeedFormat, FeedReport};
 use std::path::{Path, PathBuf};
 
@@ -198,7 +198,7 @@ struct Ev {
     host: &'static str,
     os: Os,
     kind: EventKind,
-    proto: Option<Proto>,
+    proto: Option<Transport>,
     local: Option<(&'static str, u16)>,
     remote: (&'static str, u16),
     pid: Option<u32>,
@@ -248,7 +248,7 @@ fn sysmon_json_events_have_the_recorded_fields() {
             host: "WORKSTATION5.theshire.local",
             os: Os::Windows,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("172.18.39.5", 56587)),
             remote: ("172.18.39.6", 135),
             pid: Some(8920),
@@ -269,7 +269,7 @@ fn sysmon_json_events_have_the_recorded_fields() {
             host: "WORKSTATION6.theshire.local",
             os: Os::Windows,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("172.18.39.6", 53409)),
             remote: ("172.18.38.5", 88),
             pid: None,
@@ -290,7 +290,7 @@ fn sysmon_json_events_have_the_recorded_fields() {
             host: "IT001.shire.com",
             os: Os::Windows,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("172.18.39.105", 50674)),
             remote: ("169.254.169.254", 80),
             pid: Some(3068),
@@ -312,7 +312,7 @@ fn sysmon_json_events_have_the_recorded_fields() {
             host: "MORDORDC.mordor.local",
             os: Os::Windows,
             kind: Accept,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("::1", 389)),
             remote: ("::1", 64715),
             pid: Some(704),
@@ -332,7 +332,7 @@ fn sysmon_json_events_have_the_recorded_fields() {
             host: "MKT01.pandalab.com",
             os: Os::Windows,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("192.168.1.41", 51129)),
             remote: ("10.0.5.13", 8080),
             pid: Some(1988),
@@ -359,7 +359,7 @@ fn security_5156_events_have_the_recorded_fields() {
             host: "MKT01.pandalab.com",
             os: Os::Windows,
             kind: EventKind::Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("192.168.1.41", 52887)),
             remote: ("10.0.5.13", 80),
             pid: Some(7476),
@@ -375,7 +375,7 @@ fn security_5156_events_have_the_recorded_fields() {
             host: "MKT01.pandalab.com",
             os: Os::Windows,
             kind: EventKind::Accept,
-            proto: Some(Proto::Udp),
+            proto: Some(Transport::Udp),
             local: Some(("fe80::5d91:ea18:e2b5:9755", 5353)),
             remote: ("ff02::fb", 5353),
             pid: Some(1048),
@@ -403,7 +403,7 @@ fn sysmon_for_linux_and_xml_events_have_the_recorded_fields() {
             host: "UBUNTU5",
             os: Os::Linux,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("192.168.2.5", 41878)),
             remote: ("192.168.2.6", 8888),
             pid: Some(1340),
@@ -419,7 +419,7 @@ fn sysmon_for_linux_and_xml_events_have_the_recorded_fields() {
             host: "UBUNTU5",
             os: Os::Linux,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("192.168.2.5", 41696)),
             remote: ("192.168.2.6", 1389),
             pid: Some(1340),
@@ -437,7 +437,7 @@ fn sysmon_for_linux_and_xml_events_have_the_recorded_fields() {
             host: "MSEDGEWIN10",
             os: Os::Windows,
             kind: Connect,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("10.0.2.15", 49727)),
             remote: ("172.217.17.132", 80),
             // Not Execution/@ProcessID 2796 (Sysmon's own).
@@ -454,7 +454,7 @@ fn sysmon_for_linux_and_xml_events_have_the_recorded_fields() {
             host: "PC01.example.corp",
             os: Os::Windows,
             kind: Accept,
-            proto: Some(Proto::Udp),
+            proto: Some(Transport::Udp),
             local: Some(("ff02::1:3", 5355)),
             remote: ("fe80::80ac:4126:fa58:1b81", 64763),
             pid: Some(1276),
@@ -470,7 +470,7 @@ fn sysmon_for_linux_and_xml_events_have_the_recorded_fields() {
             host: "MSEDGEWIN10",
             os: Os::Windows,
             kind: Accept,
-            proto: Some(Proto::Tcp),
+            proto: Some(Transport::Tcp),
             local: Some(("127.0.0.1", 445)),
             remote: ("127.0.0.1", 49925),
             pid: Some(4),
@@ -480,7 +480,10 @@ fn sysmon_for_linux_and_xml_events_have_the_recorded_fields() {
         "xml event 100",
     );
     assert_eq!(e.iter().filter(|x| x.kind == Accept).count(), 87);
-    assert_eq!(e.iter().filter(|x| x.proto == Some(Proto::Udp)).count(), 38);
+    assert_eq!(
+        e.iter().filter(|x| x.proto == Some(Transport::Udp)).count(),
+        38
+    );
     assert_eq!(e.iter().filter(|x| x.remote_ip.is_ipv6()).count(), 20);
 }
 

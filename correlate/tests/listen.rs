@@ -6,7 +6,7 @@
 use correlate::feed::FeedFormat;
 use correlate::listen::{FeedListener, ListenConfig, ListenStats, PeerState, PeerStats, TlsConfig};
 use correlate::live::Logger;
-use correlate::{EventKind, Proto, SocketEvent};
+use correlate::{EventKind, SocketEvent, Transport};
 use crossbeam_channel::Receiver;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -36,7 +36,7 @@ fn assert_native(e: &SocketEvent, i: u16) {
     );
     assert_eq!(e.host, format!("ws{i}"));
     assert_eq!(e.kind, EventKind::Connect);
-    assert_eq!(e.proto, Some(Proto::Tcp));
+    assert_eq!(e.proto, Some(Transport::Tcp));
     assert_eq!(e.os, Some(correlate::Os::Linux));
     assert_eq!(e.local_ip, Some(format!("10.1.0.{i}").parse().unwrap()));
     assert_eq!(e.local_port, Some(40000 + i));

@@ -24,14 +24,90 @@ pub struct EventFields {
     pub reason: &'static str,
 }
 
+/// Transport protocol of a flow or a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Transport {
+    /// IANA protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+        }
+    }
+
+    /// Lower-case name, as records write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+
+    /// Parses "tcp"/"udp" (any case) or an IANA number ("6", "17"), as
+    /// endpoint feeds write them.
+    pub fn parse(s: &str) -> Option<Transport> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("tcp") || s == "6" {
+            Some(Transport::Tcp)
+        } else if s.eq_ignore_ascii_case("udp") || s == "17" {
+            Some(Transport::Udp)
+        } else {
+            None
+        }
+    }
+}
+
+impl Serialize for Transport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// The application protocol a stream parser recognised on a flow, by the
+/// name the parser registered. The set is open: a parser added to the
+/// registry brings its own (so this is not a closed enum); the built-in
+/// ones have constants, and code compares against those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppProtocol(&'static str);
+
+impl AppProtocol {
+    /// HTTP/1.x.
+    pub const HTTP: AppProtocol = AppProtocol("http");
+    /// TLS.
+    pub const TLS: AppProtocol = AppProtocol("tls");
+
+    /// The protocol a parser registered as `name`.
+    pub const fn named(name: &'static str) -> AppProtocol {
+        AppProtocol(name)
+    }
+
+    /// Lower-case name, as records write it.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl Serialize for AppProtocol {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
 /// `network.*`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkFields {
-    /// "tcp" or "udp".
-    pub transport: &'static str,
-    /// "http" or "tls" when recognised.
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// The application protocol, when a parser recognised one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<&'static str>,
+    pub protocol: Option<AppProtocol>,
 }
 
 /// `source.*` (the client) or `destination.*` (the server).
@@ -118,8 +194,8 @@ impl FlowRecord {
         ev.str("reason", self.event.reason);
         ev.end();
         let mut net = o.object("network");
-        net.str("transport", self.network.transport);
-        net.opt_str("protocol", self.network.protocol);
+        net.str("transport", self.network.transport.name());
+        net.opt_str("protocol", self.network.protocol.map(AppProtocol::name));
         net.end();
         for (key, e) in [("source", &self.source), ("destination", &self.destination)] {
             let mut x = o.object(key);

@@ -2,7 +2,7 @@
 //! process window and a rule's remote host each sum, and the one
 //! definition of a flow's request and response volume.
 
-use crate::flow::FlowRecord;
+use crate::flow::{AppProtocol, FlowRecord};
 use serde::Serialize;
 
 /// Connections, requests and bytes of some flows, summed.
@@ -42,8 +42,8 @@ impl Traffic {
             http_requests: r.http.len() as u64,
             bytes_out: r.flow.payload_out,
             bytes_in: r.flow.payload_in,
-            http_connections: u64::from(r.network.protocol == Some("http")),
-            tls_connections: u64::from(r.network.protocol == Some("tls")),
+            http_connections: u64::from(r.network.protocol == Some(AppProtocol::HTTP)),
+            tls_connections: u64::from(r.network.protocol == Some(AppProtocol::TLS)),
             tls_app_bytes_out: tls(|t| t.app_bytes_out),
             tls_app_bytes_in: tls(|t| t.app_bytes_in),
             request_bytes,
@@ -83,12 +83,12 @@ impl Traffic {
 /// recorded one by one.
 pub fn request_response(r: &FlowRecord) -> (u64, u64) {
     match r.network.protocol {
-        Some("http") => {
+        Some(AppProtocol::HTTP) => {
             let req: u64 = r.http.iter().map(|h| h.request_bytes).sum();
             let resp: u64 = r.http.iter().map(|h| h.response_bytes).sum();
             (req.max(r.flow.payload_out), resp.max(r.flow.payload_in))
         }
-        Some("tls") => r
+        Some(AppProtocol::TLS) => r
             .tls
             .as_ref()
             .map_or((0, 0), |t| (t.app_bytes_out, t.app_bytes_in)),

@@ -10,6 +10,7 @@ pub mod tls;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
 use http::HttpLimits;
+use model::flow::AppProtocol;
 use parser::{ParserSpec, Probe, StreamParser, Verdict};
 
 /// Bytes per direction in which an unrecognised stream is still offered to
@@ -132,7 +133,7 @@ impl App {
 
     /// The protocol the flow speaks, if recognised: the first parser that
     /// names it.
-    pub fn protocol(&self) -> Option<&'static str> {
+    pub fn protocol(&self) -> Option<AppProtocol> {
         let active = match self.mode {
             Mode::Parser(i) => Some(usize::from(i)),
             _ => None,
@@ -141,7 +142,7 @@ impl App {
             .iter()
             .enumerate()
             .find(|(i, p)| p.names_flow(active == Some(*i)))
-            .map(|(_, p)| p.name())
+            .map(|(_, p)| AppProtocol::named(p.name()))
     }
 
     /// Feeds contiguous bytes of one direction (a whole datagram on UDP).
@@ -372,6 +373,7 @@ mod tunnel_tests {
 
     use crate::app::http::HttpTransaction;
     use crate::record::{EndpointFields, EventFields, FlowFields, NetworkFields};
+    use model::flow::Transport;
     use std::net::{IpAddr, Ipv4Addr};
 
     fn limits() -> AppLimits {
@@ -412,7 +414,7 @@ mod tunnel_tests {
                 reason: "",
             },
             network: NetworkFields {
-                transport: "tcp",
+                transport: Transport::Tcp,
                 protocol: None,
             },
             source: end.clone(),
@@ -442,7 +444,7 @@ mod tunnel_tests {
             (true, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"),
             (false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
         ]);
-        assert_eq!(app.protocol(), Some("http"));
+        assert_eq!(app.protocol(), Some(AppProtocol::HTTP));
         let txs = txs(app);
         assert_eq!(txs.len(), 2);
         assert_eq!(txs[0].method.as_deref(), Some("CONNECT"));

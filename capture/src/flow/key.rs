@@ -30,32 +30,7 @@ impl From<IpAddr> for Addr {
     }
 }
 
-/// Transport protocol of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    /// TCP (IP protocol 6).
-    Tcp,
-    /// UDP (IP protocol 17).
-    Udp,
-}
-
-impl Transport {
-    /// IANA protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Transport::Tcp => 6,
-            Transport::Udp => 17,
-        }
-    }
-
-    /// Lower-case name as written in records.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        }
-    }
-}
+pub use model::flow::Transport;
 
 /// Canonical flow key: the lower (address, port) endpoint first, so both
 /// directions of a flow map to the same key.

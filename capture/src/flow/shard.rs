@@ -2,7 +2,7 @@
 //! packet. Nothing here is shared, so the hot path takes no locks.
 
 use super::key::{FlowKey, Transport};
-use super::state::{CloseReason, Flow, Proto, TO_CLIENT, TO_SERVER};
+use super::state::{CloseReason, Flow, TransportState, TO_CLIENT, TO_SERVER};
 use super::table::{FlowTable, List};
 use crate::app::http::HttpLimits;
 use crate::app::{App, AppLimits};
@@ -206,10 +206,10 @@ impl Shard {
         let mut missed = 0;
         let mut retransmitted = 0;
         let limits = &self.app_limits;
-        if let Proto::Udp(udp) = &flow.proto {
+        if let TransportState::Udp(udp) = &flow.proto {
             payload = udp.payload;
         }
-        if let Proto::Tcp(tcp) = &mut flow.proto {
+        if let TransportState::Tcp(tcp) = &mut flow.proto {
             let app = &mut tcp.app;
             for (dir, stream) in tcp.streams.iter_mut().enumerate() {
                 let to_server = dir == TO_SERVER;
@@ -249,7 +249,7 @@ impl Shard {
                 reason: reason.name(),
             },
             network: NetworkFields {
-                transport: flow.key.transport.name(),
+                transport: flow.key.transport,
                 protocol: None,
             },
             source: EndpointFields {
@@ -279,8 +279,8 @@ impl Shard {
             extra: BTreeMap::new(),
         };
         let mut app = match flow.proto {
-            Proto::Tcp(tcp) => tcp.app,
-            Proto::Udp(udp) => udp.app,
+            TransportState::Tcp(tcp) => tcp.app,
+            TransportState::Udp(udp) => udp.app,
         };
         app.finish(limits);
         app.record(&mut record, &mut self.stats);
@@ -318,15 +318,15 @@ fn update(
     }
     flow.last = flow.last.max(ts);
     let tcp = match (pkt.tcp, &mut flow.proto) {
-        (Some(tcp), Proto::Tcp(_)) => tcp,
-        (_, Proto::Udp(udp)) => {
+        (Some(tcp), TransportState::Tcp(_)) => tcp,
+        (_, TransportState::Udp(udp)) => {
             if let Some(v) = udp.payload.get_mut(dir) {
                 *v += pkt.payload.len() as u64;
             }
             udp.app.data(ctx.app_limits, dir == TO_SERVER, pkt.payload);
             return None;
         }
-        (None, Proto::Tcp(_)) => return None,
+        (None, TransportState::Tcp(_)) => return None,
     };
     let to_server = dir == TO_SERVER;
     flow.history
@@ -341,7 +341,7 @@ fn update(
     }
     let fin = tcp.flags & tcp_flags::FIN != 0;
     let both_fin = fin && flow.note_fin(dir);
-    let Proto::Tcp(state) = &mut flow.proto else {
+    let TransportState::Tcp(state) = &mut flow.proto else {
         return None;
     };
     let app = &mut state.app;

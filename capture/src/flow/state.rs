@@ -67,7 +67,7 @@ pub struct Flow {
     /// IP bytes each way, from the IP headers (what was on the wire).
     pub ip_bytes: [u64; 2],
     /// What the transport keeps.
-    pub proto: Proto,
+    pub proto: TransportState,
 }
 
 const CLIENT_IS_LO: u8 = 1;
@@ -78,7 +78,7 @@ const SYN_SEEN: u8 = 16;
 
 /// Transport state of a flow.
 #[derive(Debug)]
-pub enum Proto {
+pub enum TransportState {
     /// UDP: payload bytes each way and the application layer.
     Udp(UdpState),
     /// TCP: both streams and the application layer.
@@ -127,8 +127,8 @@ impl Flow {
             bytes: [0; 2],
             ip_bytes: [0; 2],
             proto: match key.transport {
-                Transport::Tcp => Proto::Tcp(TcpState::default()),
-                Transport::Udp => Proto::Udp(UdpState {
+                Transport::Tcp => TransportState::Tcp(TcpState::default()),
+                Transport::Udp => TransportState::Udp(UdpState {
                     payload: [0; 2],
                     app: App::datagrams(),
                 }),

@@ -11,7 +11,7 @@ use super::fields::{
     opt_string, optional, parse_ip, parse_pid, parse_port, quote, required, Fields,
 };
 use super::Rec;
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use crate::timestamp;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -199,7 +199,7 @@ impl<'de> Deserialize<'de> for NativeLine<'de> {
 fn event(o: &(impl Fields + ?Sized)) -> Result<SocketEvent, String> {
     let ts = required(o, "ts", timestamp::parse)?;
     let host = opt_string(o, "host").ok_or("missing host")?;
-    let proto = optional(o, "proto", Proto::parse)?;
+    let proto = optional(o, "proto", Transport::parse)?;
     let local_ip = optional(o, "src_ip", parse_ip)?;
     let local_port = optional(o, "src_port", parse_port)?;
     let remote_ip = required(o, "dst_ip", parse_ip)?;
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(e.host, "ws1");
         assert_eq!(e.kind, EventKind::Accept);
         assert_eq!(e.os, Some(Os::Linux));
-        assert_eq!(e.proto, Some(Proto::Tcp));
+        assert_eq!(e.proto, Some(Transport::Tcp));
         assert_eq!(e.local_ip, Some("10.1.0.5".parse::<IpAddr>().unwrap()));
         assert_eq!(e.local_port, Some(8080));
         assert_eq!(e.remote_ip, "fe80::1".parse::<IpAddr>().unwrap());

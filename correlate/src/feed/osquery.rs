@@ -19,7 +19,7 @@
 
 use super::fields::{self, opt_string, optional, parse_ip, parse_pid, parse_port, text};
 use super::{Ctx, Rec};
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -210,8 +210,8 @@ fn socket(
         Some(_) => return Ok(Rec::Skip("non-inet socket")),
     }
     let proto = match opt_string(r, "protocol").as_deref() {
-        Some("6") => Some(Proto::Tcp),
-        Some("17") => Some(Proto::Udp),
+        Some("6") => Some(Transport::Tcp),
+        Some("17") => Some(Transport::Udp),
         None | Some("0") => None,
         Some(_) => return Ok(Rec::Skip("other protocol")),
     };
@@ -268,7 +268,7 @@ fn socket(
 
 #[cfg(test)]
 mod tests {
-    use crate::event::{EventKind, Os, Proto, SocketEvent};
+    use crate::event::{EventKind, Os, SocketEvent, Transport};
     use crate::feed::{read_reader, FeedFormat, FeedReport};
 
     fn read(input: &str, format: FeedFormat) -> (FeedReport, Vec<SocketEvent>) {
@@ -307,7 +307,7 @@ mod tests {
             (c.remote_ip.to_string(), c.remote_port),
             ("93.184.216.34".into(), 443)
         );
-        assert_eq!(c.proto, Some(Proto::Tcp));
+        assert_eq!(c.proto, Some(Transport::Tcp));
         assert_eq!(c.process.pid, Some(4242));
         assert_eq!(c.process.executable.as_deref(), Some("/usr/bin/curl"));
         assert_eq!(c.process.user.as_deref(), Some("1000"));
@@ -356,7 +356,7 @@ mod tests {
             (s.remote_ip.to_string(), s.remote_port),
             ("203.0.113.10".into(), 80)
         );
-        assert_eq!(s.proto, Some(Proto::Tcp));
+        assert_eq!(s.proto, Some(Transport::Tcp));
         assert_eq!(s.process.pid, Some(1200));
         assert_eq!(
             s.process.executable.as_deref(),
@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(s.process.user.as_deref(), Some("svc"));
         let c = &got[1];
         assert_eq!(c.kind, EventKind::Close);
-        assert_eq!(c.proto, Some(Proto::Udp));
+        assert_eq!(c.proto, Some(Transport::Udp));
         assert_eq!(c.process.executable, None);
         assert_eq!(c.local_ip.unwrap().to_string(), "fe80::5");
         assert_eq!(got[2].kind, EventKind::Open);

@@ -17,7 +17,7 @@ use super::fields::{
     opt_string, optional, parse_bool, parse_ip, parse_pid, parse_port, present, required, Fields,
 };
 use super::Rec;
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use crate::timestamp;
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ fn event(
     let proto_text = f
         .get("Protocol")
         .ok_or_else(|| Bad("missing Protocol".into()))?;
-    let Some(proto) = Proto::parse(&proto_text) else {
+    let Some(proto) = Transport::parse(&proto_text) else {
         return Err(Skip("other protocol"));
     };
     let initiated = required(f, "Initiated", parse_bool)?;
@@ -70,11 +70,12 @@ fn event(
         required(f, "DestinationIp", parse_ip)?,
         required(f, "DestinationPort", parse_port)?,
     );
-    let ((local_ip, local_port), (remote_ip, remote_port)) = if !initiated && proto == Proto::Tcp {
-        (destination, source)
-    } else {
-        (source, destination)
-    };
+    let ((local_ip, local_port), (remote_ip, remote_port)) =
+        if !initiated && proto == Transport::Tcp {
+            (destination, source)
+        } else {
+            (source, destination)
+        };
     if remote_ip.is_unspecified() || remote_port == 0 {
         // Sysmon for Linux logs some UDP sockets with every address and
         // port zero: nothing to match a flow on.
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(e.local_port, Some(49727));
         assert_eq!(e.remote_ip.to_string(), "172.217.17.132");
         assert_eq!(e.remote_port, 80);
-        assert_eq!(e.proto, Some(Proto::Tcp));
+        assert_eq!(e.proto, Some(Transport::Tcp));
         assert_eq!(e.process.pid, Some(3912));
         assert_eq!(e.process.user.as_deref(), Some("MSEDGEWIN10\\IEUser"));
         assert_eq!(

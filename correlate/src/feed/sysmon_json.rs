@@ -146,7 +146,7 @@ pub(crate) fn syslog_row(ctx: &mut Ctx, o: &Map<String, Value>, format: FeedForm
 
 #[cfg(test)]
 mod tests {
-    use crate::event::{EventKind, Os, Proto, SocketEvent};
+    use crate::event::{EventKind, Os, SocketEvent, Transport};
     use crate::feed::{read_reader, FeedFormat, FeedReport};
 
     fn read(input: &str, format: FeedFormat) -> (FeedReport, Vec<SocketEvent>) {
@@ -172,7 +172,7 @@ mod tests {
         let c = &got[0];
         assert_eq!(c.process.pid, Some(4), "from Message, not ProcessID 2644");
         assert_eq!(c.host, "HFDC01.shire.com");
-        assert_eq!(c.proto, Some(Proto::Udp));
+        assert_eq!(c.proto, Some(Transport::Udp));
         assert_eq!(c.process.executable.as_deref(), Some("System"));
         let n = &got[1];
         assert_eq!(

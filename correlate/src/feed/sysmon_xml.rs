@@ -353,7 +353,7 @@ pub(crate) fn embedded_event(line: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventKind, Proto, SocketEvent};
+    use crate::event::{EventKind, SocketEvent, Transport};
     use crate::feed::{read_reader, FeedReport};
 
     pub(crate) fn read(input: &str, format: FeedFormat) -> (FeedReport, Vec<SocketEvent>) {
@@ -413,7 +413,7 @@ mod tests {
         let e = &got[0];
         assert_eq!(e.host, "MSEDGEWIN10");
         assert_eq!(e.kind, EventKind::Accept);
-        assert_eq!(e.proto, Some(Proto::Udp));
+        assert_eq!(e.proto, Some(Transport::Udp));
         assert_eq!(
             e.process.pid,
             Some(3912),

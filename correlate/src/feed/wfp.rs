@@ -16,7 +16,7 @@ use super::fields::{
     opt_string, optional, parse_ip, parse_pid, parse_port, quote, required, Fields,
 };
 use super::Rec;
-use crate::event::{EventKind, Os, Process, Proto, SocketEvent};
+use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use std::sync::Arc;
 
 /// The event ID.
@@ -37,8 +37,8 @@ fn event(f: &(impl Fields + ?Sized), host: Option<&str>, ts: Option<u64>) -> Res
     let ts = ts.ok_or("missing TimeCreated")?;
     let proto_text = f.get("Protocol").ok_or("missing Protocol")?;
     let proto = match proto_text.trim() {
-        "6" => Proto::Tcp,
-        "17" => Proto::Udp,
+        "6" => Transport::Tcp,
+        "17" => Transport::Udp,
         p if p.parse::<u8>().is_ok() => return Ok(Rec::Skip("other protocol")),
         _ => return Err(format!("bad Protocol {}", quote(&proto_text))),
     };
@@ -117,7 +117,7 @@ mod tests {
             panic!("event")
         };
         assert_eq!(e.kind, EventKind::Connect);
-        assert_eq!(e.proto, Some(Proto::Udp));
+        assert_eq!(e.proto, Some(Transport::Udp));
         assert_eq!(e.process.pid, Some(1048));
         assert_eq!(
             e.process.executable.as_deref(),
@@ -141,7 +141,7 @@ mod tests {
             panic!("event")
         };
         assert_eq!(a.kind, EventKind::Accept);
-        assert_eq!(a.proto, Some(Proto::Tcp));
+        assert_eq!(a.proto, Some(Transport::Tcp));
     }
 
     #[test]
