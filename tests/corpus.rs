@@ -443,7 +443,7 @@ fn compare_tshark(name: &str, tshark: &Value, records: &[Value], tally: &mut Tal
         let version = t["server_version"]
             .as_str()
             .and_then(|v| u16::from_str_radix(v.trim_start_matches("0x"), 16).ok());
-        let want_version = version.map(capture::app::tls::version_name);
+        let want_version = version.map(capture::internals::tls::version_name);
         let got = (
             r["tls"]["sni"].as_str(),
             r["tls"]["version"].as_str().map(str::to_string),

@@ -18,7 +18,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use capture::decode::{decode, LinkType, Packet};
-use capture::flow::Shard;
+use capture::internals::flow::Shard;
 use capture::{Engine, FlowConfig, FlowRecord};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcapgen::flood::{conn_frame, flood_isns, for_each_frame, Flood, FloodPayload};

@@ -12,7 +12,7 @@
 //! Throughput is in stream bytes (both directions).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use capture::app::http::{Http, HttpLimits};
+use capture::internals::http::{Http, HttpLimits};
 use capture::FlowConfig;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcapgen::http::{text_body, HttpRequest, HttpResponse};

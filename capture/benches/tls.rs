@@ -12,7 +12,7 @@
 //! Throughput is in stream bytes (both directions).
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use capture::app::tls::Tls;
+use capture::internals::tls::Tls;
 use capture::FlowConfig;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcapgen::tls::{

@@ -9,10 +9,10 @@
 //! HTTP tunnels or protocol upgrades are left out until the known stack
 //! overflow on them is fixed (issue 11).
 
-use capture::app::{http, tls};
 use capture::decode::{decode, LinkType};
 use capture::file::FileSource;
-use capture::flow::FlowKey;
+use capture::internals::flow::FlowKey;
+use capture::internals::{http, tls};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +62,7 @@ fn write(out: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<
 /// Payloads of one TCP flow: client (first sender) then server.
 #[derive(Default)]
 struct Streams {
-    client: Option<(capture::flow::Addr, u16)>,
+    client: Option<(capture::internals::flow::Addr, u16)>,
     bytes: [Vec<u8>; 2],
 }
 

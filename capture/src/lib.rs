@@ -2,8 +2,9 @@
 //!
 //! The crate turns captured frames into [`FlowRecord`]s: it decodes the link,
 //! IP and transport layers ([`decode`]), tracks flows in bounded tables owned
-//! by one shard each ([`flow`]), reassembles TCP per direction ([`tcp`]) and
-//! parses HTTP/1.x and TLS on the reassembled streams ([`app`]). Decoding is
+//! by one shard each, reassembles TCP per direction and parses HTTP/1.x
+//! and TLS on the reassembled streams with the parsers registered in
+//! [`app`]. Decoding is
 //! pure (bytes and a timestamp in); libpcap sits at the edge in [`source`].
 //!
 //! ```
@@ -24,12 +25,14 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod file;
-pub mod flow;
+pub(crate) mod flow;
+#[doc(hidden)]
+pub mod internals;
 pub mod parallel;
 pub mod record;
 pub mod source;
 pub mod stats;
-pub mod tcp;
+pub(crate) mod tcp;
 
 #[cfg(test)]
 mod test_captures;

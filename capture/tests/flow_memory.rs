@@ -22,15 +22,15 @@
 //! figures.
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use capture::app::http::{Http, HttpTransaction};
-use capture::app::tls::Tls;
 use capture::app::App;
 use capture::decode::LinkType;
-use capture::flow::history::History;
-use capture::flow::state::{Flow, TcpState, TransportState};
-use capture::flow::table::{PAGE_SLOTS, SLOT_BYTES};
-use capture::flow::FlowKey;
-use capture::tcp::Stream;
+use capture::internals::flow::FlowKey;
+use capture::internals::flow::History;
+use capture::internals::flow::{Flow, TcpState, TransportState};
+use capture::internals::flow::{PAGE_SLOTS, SLOT_BYTES};
+use capture::internals::http::{Http, HttpTransaction};
+use capture::internals::tcp::Stream;
+use capture::internals::tls::Tls;
 use capture::{Engine, FlowConfig, FlowRecord};
 use pcapgen::flood::{for_each_frame, Flood, FloodPayload};
 use std::mem::size_of;

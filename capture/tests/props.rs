@@ -4,13 +4,13 @@
 // Test code: indexes are of vectors the test built.
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use capture::app::http::{Http, HttpLimits, HttpTransaction};
 use capture::app::parser::Verdict;
 use capture::community_id::community_id_v1;
 use capture::decode::{decode, LinkType};
-use capture::flow::key::symmetric_hash;
-use capture::flow::{Addr, FlowKey, Transport};
-use capture::tcp::reassembly::{Budget, Chunk, Stream, StreamCounters, StreamLimits};
+use capture::internals::flow::symmetric_hash;
+use capture::internals::flow::{Addr, FlowKey, Transport};
+use capture::internals::http::{Http, HttpLimits, HttpTransaction};
+use capture::internals::tcp::{Budget, Chunk, Stream, StreamCounters, StreamLimits};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------- reassembly

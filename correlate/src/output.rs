@@ -278,7 +278,7 @@ mod tests {
                 history: if v6 { String::new() } else { "ShADadFf".into() },
                 midstream: v6,
             },
-            http: vec![capture::app::http::HttpTransaction {
+            http: vec![model::flow::HttpTransaction {
                 method: Some("GET".into()),
                 host: Some("example.test".into()),
                 uri: Some("/a?b=\"c\"&d=\\e".into()),
@@ -287,7 +287,7 @@ mod tests {
                 response_bytes: 3600,
                 ..Default::default()
             }],
-            tls: v6.then(|| capture::app::tls::TlsInfo {
+            tls: v6.then(|| model::flow::TlsInfo {
                 sni: Some("x.test".into()),
                 alpn: vec!["h2".into(), "http/1.1".into()],
                 version: Some("TLS 1.3".into()),

@@ -2,10 +2,10 @@
 //! by content (any port) through the registered parsers ([`parser`],
 //! [`registry`]), then the parser that took the stream.
 
-pub mod http;
+pub(crate) mod http;
 pub mod parser;
 pub mod registry;
-pub mod tls;
+pub(crate) mod tls;
 
 use crate::record::FlowRecord;
 use crate::stats::Stats;

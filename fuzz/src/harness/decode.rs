@@ -6,7 +6,7 @@
 //! hash; an unsupported link type is an error.
 
 use capture::decode::{decode, shard_hint, syn_hint, tcp_flags, LinkType};
-use capture::flow::FlowKey;
+use capture::internals::flow::FlowKey;
 
 const LINKS: [LinkType; 8] = [
     LinkType::Ethernet,

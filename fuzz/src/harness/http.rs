@@ -9,8 +9,8 @@
 //! offset lies inside its chunk.
 
 use super::split::{pieces, Control};
-use capture::app::http::{Http, HttpLimits};
 use capture::app::parser::Verdict;
+use capture::internals::http::{Http, HttpLimits};
 
 const LIMITS: HttpLimits = HttpLimits {
     max_transactions: 8,

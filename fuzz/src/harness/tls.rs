@@ -5,7 +5,7 @@
 //! that direction was given.
 
 use super::split::{pieces, Control};
-use capture::app::tls::Tls;
+use capture::internals::tls::Tls;
 
 /// Tolerated over-count per direction: none, application data is counted
 /// as it arrives (gaps aside, which this target does not make).

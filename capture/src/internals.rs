@@ -1,0 +1,30 @@
+//! The engine's inner parts, reachable for the crate's own benches,
+//! property tests, memory measurements and the fuzz harnesses. Not an
+//! interface: anything here may change with the engine. Everything else
+//! meets the engine through [`crate::Engine`], [`crate::parallel`],
+//! [`crate::app::parser`] and the records.
+
+/// Flow keys, tables and state.
+pub mod flow {
+    pub use crate::flow::history::History;
+    pub use crate::flow::key::symmetric_hash;
+    pub use crate::flow::state::{Flow, TcpState, TransportState};
+    pub use crate::flow::table::{PAGE_SLOTS, SLOT_BYTES};
+    pub use crate::flow::{Addr, FlowKey, Shard, Transport};
+}
+
+/// TCP reassembly.
+pub mod tcp {
+    pub use crate::tcp::reassembly::{Budget, Chunk, StreamCounters, StreamLimits};
+    pub use crate::tcp::Stream;
+}
+
+/// The HTTP/1.x parser.
+pub mod http {
+    pub use crate::app::http::{starts_message, Http, HttpLimits, HttpTransaction};
+}
+
+/// The TLS parser.
+pub mod tls {
+    pub use crate::app::tls::{starts_record, version_name, Tls};
+}
