@@ -5,7 +5,7 @@ use crate::cli::{CaptureArgs, FlowOpts};
 use crate::progress::Progress;
 use anyhow::Result;
 use capture::decode::LinkType;
-use capture::file::{Chunk, FileSource, PacketRef};
+use capture::file::{FileBlock, FileSource, PacketRef};
 use capture::parallel::ParallelEngine;
 use capture::source::{OfflineSource, ReadOutcome};
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
@@ -168,7 +168,7 @@ impl Runner {
 
     fn chunk(
         &mut self,
-        chunk: &Arc<Chunk>,
+        chunk: &Arc<FileBlock>,
         packets: &[PacketRef],
         out: &mut dyn FnMut(FlowRecord),
     ) {
@@ -279,7 +279,7 @@ fn read_all(
             Source::File(f) => {
                 // The file is read ahead on a thread of its own, so the copy
                 // from the page cache overlaps the work on what was read.
-                let (tx, rx) = bounded::<(Arc<Chunk>, Vec<PacketRef>)>(READ_AHEAD);
+                let (tx, rx) = bounded::<(Arc<FileBlock>, Vec<PacketRef>)>(READ_AHEAD);
                 let (back, spare) = bounded::<Vec<PacketRef>>(READ_AHEAD + 2);
                 std::thread::scope(|scope| {
                     let reader = scope.spawn(move || {

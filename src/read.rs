@@ -113,7 +113,7 @@ fn run_job(
         pipeline::close_lag(&args.capture.flow, cfg.late_window),
         args.attribution.max_windows.max(1),
     );
-    let mut pending = Pending::Feeds {
+    let mut pending = StageStart::Feeds {
         loader,
         windows,
         detector,
@@ -131,9 +131,9 @@ fn run_job(
     })?;
     pending.stage(&stop);
     let (stage, feed_reports) = match pending {
-        Pending::Ready(stage, reports) => (stage, reports),
-        Pending::Failed(e) => return Err(e),
-        Pending::Feeds { .. } | Pending::Taken => anyhow::bail!("the feeds were never read"),
+        StageStart::Ready(stage, reports) => (stage, reports),
+        StageStart::Failed(e) => return Err(e),
+        StageStart::Feeds { .. } | StageStart::Taken => anyhow::bail!("the feeds were never read"),
     };
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
     let (baseline, summary) = detector.into_parts();
@@ -183,7 +183,7 @@ type OpenOutputs = Box<dyn FnOnce(Detector) -> Result<Outputs> + Send>;
 /// The stage, once the feeds it attributes by are read.
 // One per run, never stored in bulk: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
-enum Pending {
+enum StageStart {
     /// The feeds are being read; the stage's other parts wait here.
     Feeds {
         loader: std::thread::JoinHandle<Loaded>,
@@ -199,17 +199,17 @@ enum Pending {
     Taken,
 }
 
-impl Pending {
+impl StageStart {
     /// The stage, waiting for the feeds on first use; `None` (and `stop`
     /// set, so reading ends early) when a feed could not be read.
     fn stage(&mut self, stop: &AtomicBool) -> Option<&mut Stage> {
-        if matches!(self, Pending::Feeds { .. }) {
-            let Pending::Feeds {
+        if matches!(self, StageStart::Feeds { .. }) {
+            let StageStart::Feeds {
                 loader,
                 windows,
                 detector,
                 open_outputs,
-            } = std::mem::replace(self, Pending::Taken)
+            } = std::mem::replace(self, StageStart::Taken)
             else {
                 return None;
             };
@@ -221,17 +221,17 @@ impl Pending {
                     match open_outputs(detector) {
                         Ok(outputs) => {
                             let stage = Stage::new(Attributor::new(index), windows, outputs);
-                            Pending::Ready(stage, reports)
+                            StageStart::Ready(stage, reports)
                         }
-                        Err(e) => Pending::Failed(e),
+                        Err(e) => StageStart::Failed(e),
                     }
                 }
-                Ok(Err(e)) => Pending::Failed(e.into()),
-                Err(_) => Pending::Failed(anyhow::anyhow!("the feed-reading thread failed")),
+                Ok(Err(e)) => StageStart::Failed(e.into()),
+                Err(_) => StageStart::Failed(anyhow::anyhow!("the feed-reading thread failed")),
             };
         }
         match self {
-            Pending::Ready(stage, _) => Some(stage),
+            StageStart::Ready(stage, _) => Some(stage),
             _ => {
                 stop.store(true, Ordering::Relaxed);
                 None

@@ -5,7 +5,7 @@
 //!
 //! Frames reach the workers in batches over bounded channels, two ways:
 //! read from a file, a batch names frames inside the file's shared
-//! [`Chunk`]s (no copy); handed over one by one (live capture), they are
+//! [`FileBlock`]s (no copy); handed over one by one (live capture), they are
 //! copied into the batch. Batches go back to the reader once processed and
 //! are filled again, and chunks go back to the file reader when the last
 //! batch naming them is done: nothing is allocated per packet.
@@ -23,7 +23,7 @@
 
 use crate::config::FlowConfig;
 use crate::decode::{decode, shard_hint, LinkType};
-use crate::file::{Chunk, PacketRef};
+use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::record::FlowRecord;
 use crate::stats::Stats;
@@ -63,7 +63,7 @@ struct Batch {
     /// Frames copied in (live capture).
     data: Vec<u8>,
     /// File chunks the slots point into.
-    chunks: Vec<Arc<Chunk>>,
+    chunks: Vec<Arc<FileBlock>>,
     slots: Vec<Slot>,
     /// The reader's packet time when the batch was sent.
     clock: Micros,
@@ -105,7 +105,7 @@ impl Batch {
 }
 
 /// What a worker sends back.
-enum Done {
+enum WorkerReply {
     /// Flow records that ended while processing a batch of worker `.0`,
     /// whose clock was `.1`.
     Records(usize, Micros, Vec<FlowRecord>),
@@ -126,7 +126,7 @@ struct Worker {
 /// [`ParallelEngine::process_chunk`] for frames read from a file.
 pub struct ParallelEngine {
     workers: Vec<Worker>,
-    done: Receiver<Done>,
+    done: Receiver<WorkerReply>,
     frames: Stats,
     finished: Vec<Stats>,
     /// Latest packet time read.
@@ -146,7 +146,7 @@ const RECORDS_PER_MESSAGE: usize = 1024;
 /// Records a worker has written and not yet sent back.
 struct Outbox {
     id: usize,
-    done: Sender<Done>,
+    done: Sender<WorkerReply>,
     records: Vec<FlowRecord>,
     /// The clock of the latest batch answered in full.
     acked: Micros,
@@ -165,12 +165,20 @@ impl Outbox {
     /// clock).
     fn send(&mut self, clock: Micros) {
         let records = std::mem::take(&mut self.records);
-        let _ = self.done.send(Done::Records(self.id, clock, records));
+        let _ = self
+            .done
+            .send(WorkerReply::Records(self.id, clock, records));
         self.acked = clock;
     }
 }
 
-fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, done: Sender<Done>) {
+fn work(
+    id: usize,
+    cfg: FlowConfig,
+    rx: Receiver<Batch>,
+    free: Sender<Batch>,
+    done: Sender<WorkerReply>,
+) {
     let mut shard = Shard::new(cfg);
     let mut outbox = Outbox {
         id,
@@ -202,7 +210,7 @@ fn work(id: usize, cfg: FlowConfig, rx: Receiver<Batch>, free: Sender<Batch>, do
     outbox.send(Micros::MAX);
     let _ = outbox
         .done
-        .send(Done::Finished(Box::new(shard.stats.clone())));
+        .send(WorkerReply::Finished(Box::new(shard.stats.clone())));
 }
 
 impl ParallelEngine {
@@ -210,7 +218,7 @@ impl ParallelEngine {
     /// `cfg.max_flows` flows at most together (each its share).
     pub fn new(cfg: FlowConfig, workers: usize) -> Self {
         let n = workers.max(1);
-        let (done_tx, done) = bounded::<Done>(n * IN_FLIGHT * 4);
+        let (done_tx, done) = bounded::<WorkerReply>(n * IN_FLIGHT * 4);
         let workers = (0..n)
             .map(|i| {
                 let (tx, rx) = bounded::<Batch>(IN_FLIGHT);
@@ -341,7 +349,7 @@ impl ParallelEngine {
     /// batches hold the chunk itself.
     pub fn process_chunk(
         &mut self,
-        chunk: &Arc<Chunk>,
+        chunk: &Arc<FileBlock>,
         packets: &[PacketRef],
         out: &mut dyn FnMut(FlowRecord),
     ) {
@@ -441,15 +449,15 @@ impl ParallelEngine {
         }
     }
 
-    fn take(&mut self, d: Done, out: &mut dyn FnMut(FlowRecord)) {
+    fn take(&mut self, d: WorkerReply, out: &mut dyn FnMut(FlowRecord)) {
         match d {
-            Done::Records(id, clock, rs) => {
+            WorkerReply::Records(id, clock, rs) => {
                 rs.into_iter().for_each(&mut *out);
                 if let Some(w) = self.workers.get_mut(id) {
                     w.acked = w.acked.max(clock);
                 }
             }
-            Done::Finished(s) => self.finished.push(*s),
+            WorkerReply::Finished(s) => self.finished.push(*s),
         }
     }
 

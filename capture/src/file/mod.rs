@@ -27,16 +27,16 @@ pub const CHUNK_BYTES: usize = 512 << 10;
 /// Largest record accepted: a bigger one is a corrupt file.
 pub const MAX_RECORD: usize = 16 << 20;
 
-/// A block of the file holding whole packet records.
+/// A block of a capture file holding whole packet records.
 #[derive(Debug)]
-pub struct Chunk {
+pub struct FileBlock {
     data: Vec<u8>,
     filled: usize,
 }
 
-impl Chunk {
+impl FileBlock {
     fn with_capacity(n: usize) -> Self {
-        Chunk {
+        FileBlock {
             data: vec![0; n],
             filled: 0,
         }
@@ -118,7 +118,7 @@ pub struct FileSource {
     header_len: usize,
     /// Bytes read with the header that belong to the first records.
     head_rest: Vec<u8>,
-    pool: Vec<Arc<Chunk>>,
+    pool: Vec<Arc<FileBlock>>,
 }
 
 fn fail(path: &Path, reason: impl Into<String>) -> SourceError {
@@ -207,7 +207,7 @@ impl FileSource {
     }
 
     /// A chunk no batch holds any more, or a new one.
-    fn free_chunk(&mut self, min: usize) -> Arc<Chunk> {
+    fn free_chunk(&mut self, min: usize) -> Arc<FileBlock> {
         if let Some(i) = self
             .pool
             .iter()
@@ -215,7 +215,7 @@ impl FileSource {
         {
             return self.pool.swap_remove(i);
         }
-        Arc::new(Chunk::with_capacity(min.max(CHUNK_BYTES)))
+        Arc::new(FileBlock::with_capacity(min.max(CHUNK_BYTES)))
     }
 
     /// Calls `f(chunk, packets)` for every chunk of the file, in file
@@ -224,7 +224,7 @@ impl FileSource {
     /// corrupt record, which the outcome tells, or when `f` returns false.
     pub fn for_each_chunk(
         &mut self,
-        mut f: impl FnMut(&Arc<Chunk>, &[PacketRef]) -> bool,
+        mut f: impl FnMut(&Arc<FileBlock>, &[PacketRef]) -> bool,
     ) -> ReadOutcome {
         let mut out = ReadOutcome {
             offset: self.header_len as u64,

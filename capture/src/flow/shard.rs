@@ -141,7 +141,7 @@ impl Shard {
         let Some(flow) = table.get_mut(id) else {
             return;
         };
-        let ctx = Ctx {
+        let ctx = PacketEnv {
             budget,
             stream_limits: *stream_limits,
             app_limits,
@@ -290,7 +290,7 @@ impl Shard {
 }
 
 /// What a packet's update needs of its shard besides the flow.
-struct Ctx<'a> {
+struct PacketEnv<'a> {
     budget: &'a mut Budget,
     stream_limits: StreamLimits,
     app_limits: &'a AppLimits,
@@ -300,7 +300,7 @@ struct Ctx<'a> {
 /// returns why the flow closed if this packet closed it.
 fn update(
     flow: &mut Flow,
-    ctx: Ctx<'_>,
+    ctx: PacketEnv<'_>,
     pkt: &Packet<'_>,
     ts: Micros,
     frame_len: u32,

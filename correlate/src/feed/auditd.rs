@@ -13,7 +13,7 @@
 //! to the numbers.
 
 use super::fields::{parse_pid, unhex};
-use super::Ctx;
+use super::Findings;
 use crate::event::{EventKind, Os, Process, SocketEvent};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -45,7 +45,7 @@ struct Syscall {
 
 /// An event whose records are being gathered.
 #[derive(Debug)]
-struct Pending {
+struct Gathering {
     ts: u64,
     serial: u64,
     node: Option<String>,
@@ -57,7 +57,7 @@ struct Pending {
     bad: Option<(u64, String)>,
 }
 
-impl Pending {
+impl Gathering {
     fn key(&self) -> (u64, u64) {
         (self.ts, self.serial)
     }
@@ -65,7 +65,7 @@ impl Pending {
 
 /// Gathers records into events.
 pub(crate) struct Assembler {
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Gathering>,
 }
 
 /// One record line, split.
@@ -86,7 +86,7 @@ impl Assembler {
     }
 
     /// Takes one line.
-    pub(crate) fn line(&mut self, ctx: &mut Ctx, no: u64, bytes: &[u8]) {
+    pub(crate) fn line(&mut self, ctx: &mut Findings, no: u64, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
         let rec = match split_record(&text) {
             Ok(r) => r,
@@ -117,7 +117,7 @@ impl Assembler {
                         finish(ctx, p);
                     }
                 }
-                self.pending.push_back(Pending {
+                self.pending.push_back(Gathering {
                     ts: rec.ts,
                     serial: rec.serial,
                     node: rec.node.map(str::to_string),
@@ -158,7 +158,7 @@ impl Assembler {
     }
 
     /// Ends every event still open (end of input).
-    pub(crate) fn finish(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn finish(&mut self, ctx: &mut Findings) {
         while let Some(p) = self.pending.pop_front() {
             finish(ctx, p);
         }
@@ -400,7 +400,7 @@ fn sockaddr(hex: &str) -> Result<Option<(IpAddr, u16)>, String> {
 }
 
 /// Turns a gathered event into a socket event, a skip, or a bad line.
-fn finish(ctx: &mut Ctx, p: Pending) {
+fn finish(ctx: &mut Findings, p: Gathering) {
     if let Some((line, why)) = p.bad {
         return ctx.bad(line, why);
     }

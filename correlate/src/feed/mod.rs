@@ -194,7 +194,7 @@ impl From<Result<SocketEvent, String>> for Rec {
 }
 
 /// Where readers put what they found.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct Findings<'a> {
     report: &'a mut FeedReport,
     sink: &'a mut dyn FnMut(SocketEvent),
     /// Host name for formats that carry none.
@@ -202,7 +202,7 @@ pub(crate) struct Ctx<'a> {
     seen: Option<&'static str>,
 }
 
-impl Ctx<'_> {
+impl Findings<'_> {
     pub(crate) fn event(&mut self, ev: SocketEvent) {
         self.report.events += 1;
         (self.sink)(ev);
@@ -310,7 +310,7 @@ pub fn read_reader<R: BufRead>(
     };
     let mut reader = head.rest().chain(reader);
     let start = detect::skip_leading(&mut reader, marked).map_err(read_err)?;
-    let mut ctx = Ctx {
+    let mut ctx = Findings {
         report: &mut report,
         sink,
         default_host,

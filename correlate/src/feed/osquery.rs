@@ -18,7 +18,7 @@
 //! or numbers when osquery logs numerics.
 
 use super::fields::{self, opt_string, optional, parse_ip, parse_pid, parse_port, text};
-use super::{Ctx, Rec};
+use super::{Findings, Rec};
 use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ struct LineFacts<'a> {
 }
 
 /// Reads one osquery result line (it may hold many rows).
-pub(crate) fn line(ctx: &mut Ctx, no: u64, o: &Map<String, Value>) {
+pub(crate) fn line(ctx: &mut Findings, no: u64, o: &Map<String, Value>) {
     let decorations = o.get("decorations").and_then(Value::as_object);
     let host = o
         .get("hostIdentifier")

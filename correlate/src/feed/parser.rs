@@ -12,8 +12,8 @@
 
 use super::detect::{self, JsonKind, Sniff};
 use super::{
-    auditd, native, osquery, sysmon_json, sysmon_xml, Ctx, FeedError, FeedFormat, FeedReport, Rec,
-    MAX_LINE,
+    auditd, native, osquery, sysmon_json, sysmon_xml, FeedError, FeedFormat, FeedReport, Findings,
+    Rec, MAX_LINE,
 };
 use crate::event::SocketEvent;
 use serde_json::{Map, Value};
@@ -328,9 +328,9 @@ fn with_ctx<R>(
     seen: &mut Option<&'static str>,
     default_host: &str,
     sink: &mut dyn FnMut(SocketEvent),
-    f: impl FnOnce(&mut Ctx) -> R,
+    f: impl FnOnce(&mut Findings) -> R,
 ) -> R {
-    let mut ctx = Ctx {
+    let mut ctx = Findings {
         report,
         sink,
         default_host,
@@ -361,11 +361,11 @@ impl LineState {
         }
     }
 
-    fn too_long(&mut self, ctx: &mut Ctx, no: u64, max: usize) {
+    fn too_long(&mut self, ctx: &mut Findings, no: u64, max: usize) {
         ctx.bad(no, format!("line longer than {max} bytes"));
     }
 
-    fn line(&mut self, ctx: &mut Ctx, no: u64, bytes: &[u8]) {
+    fn line(&mut self, ctx: &mut Findings, no: u64, bytes: &[u8]) {
         let bytes = bytes.trim_ascii();
         if bytes.is_empty() {
             return;
@@ -395,7 +395,7 @@ impl LineState {
 }
 
 /// One JSON line: classified by its keys (in auto mode) and read.
-fn json_line(ctx: &mut Ctx, no: u64, bytes: &[u8], format: FeedFormat) {
+fn json_line(ctx: &mut Findings, no: u64, bytes: &[u8], format: FeedFormat) {
     // Native lines (the bulk of most feeds) are read straight into their
     // fields; anything else, or a line that is not even JSON, goes through
     // the general map below, which also words the errors.

@@ -6,7 +6,7 @@
 //! other event ids are skipped.
 
 use super::fields::{self, path, present, text, Fields};
-use super::{sysmon, sysmon_xml, wfp, Ctx, FeedFormat, Rec};
+use super::{sysmon, sysmon_xml, wfp, FeedFormat, Findings, Rec};
 use crate::event::Os;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -72,7 +72,7 @@ fn os_of(provider: &str) -> Os {
 }
 
 /// A flat Windows event record.
-pub(crate) fn windows_flat(ctx: &mut Ctx, o: &Map<String, Value>, format: FeedFormat) -> Rec {
+pub(crate) fn windows_flat(ctx: &mut Findings, o: &Map<String, Value>, format: FeedFormat) -> Rec {
     let id = match event_id(o.get("EventID")) {
         Ok(id) => id,
         Err(e) => return Rec::Bad(e),
@@ -104,7 +104,7 @@ pub(crate) fn windows_flat(ctx: &mut Ctx, o: &Map<String, Value>, format: FeedFo
 }
 
 /// A Winlogbeat / Elastic Agent record.
-pub(crate) fn winlogbeat(ctx: &mut Ctx, o: &Map<String, Value>, format: FeedFormat) -> Rec {
+pub(crate) fn winlogbeat(ctx: &mut Findings, o: &Map<String, Value>, format: FeedFormat) -> Rec {
     let id = match event_id(path(o, "winlog.event_id").or_else(|| path(o, "event.code"))) {
         Ok(id) => id,
         Err(e) => return Rec::Bad(e),
@@ -132,7 +132,7 @@ pub(crate) fn winlogbeat(ctx: &mut Ctx, o: &Map<String, Value>, format: FeedForm
 
 /// A syslog row (Azure Log Analytics `Syslog` and similar) that may carry
 /// a Sysmon for Linux event in `SyslogMessage`.
-pub(crate) fn syslog_row(ctx: &mut Ctx, o: &Map<String, Value>, format: FeedFormat) -> Rec {
+pub(crate) fn syslog_row(ctx: &mut Findings, o: &Map<String, Value>, format: FeedFormat) -> Rec {
     let msg = o.get("SyslogMessage").and_then(Value::as_str).unwrap_or("");
     let Some(xml) = sysmon_xml::embedded_event(msg.as_bytes()) else {
         return Rec::Skip("not a Sysmon event");

@@ -9,7 +9,7 @@
 //! nothing but the current event is ever held in memory.
 
 use super::fields::{parse_pid, present};
-use super::{sysmon, wfp, Ctx, FeedFormat, Rec, MAX_LINE};
+use super::{sysmon, wfp, FeedFormat, Findings, Rec, MAX_LINE};
 use crate::event::Os;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -173,7 +173,7 @@ fn attr(e: &BytesStart, name: &[u8]) -> Result<Option<String>, String> {
 /// allows), other event ids skipped. `host` stands in when the event has
 /// no `Computer`.
 pub(crate) fn dispatch(
-    ctx: &mut Ctx,
+    ctx: &mut Findings,
     ev: &XmlEvent,
     format: FeedFormat,
     host: Option<&str>,
@@ -219,7 +219,7 @@ pub(crate) struct Document {
 /// reader starts on.
 pub(crate) fn read_document(
     r: &mut impl BufRead,
-    ctx: &mut Ctx,
+    ctx: &mut Findings,
     mut line: u64,
     format: FeedFormat,
 ) -> io::Result<Document> {
@@ -331,7 +331,7 @@ fn is_event_end(tag: &[u8]) -> bool {
 }
 
 /// One syslog text line that may carry a Sysmon for Linux `<Event>`.
-pub(crate) fn syslog_line(ctx: &mut Ctx, no: u64, line: &[u8], format: FeedFormat) {
+pub(crate) fn syslog_line(ctx: &mut Findings, no: u64, line: &[u8], format: FeedFormat) {
     let host = ctx.default_host;
     let rec = match embedded_event(line) {
         Some(xml) => match parse_event(xml) {

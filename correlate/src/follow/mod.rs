@@ -153,7 +153,7 @@ pub struct FollowStats {
 
 /// Counts of the files done with.
 #[derive(Debug, Default)]
-struct Done {
+struct FinishedFiles {
     lines: u64,
     events: u64,
     bad_lines: u64,
@@ -250,7 +250,7 @@ fn run(sh: &Shared) {
     let mut buf = vec![0u8; READ_BUF];
     let mut cur: Option<Generation> = None;
     let mut old: Option<Draining> = None;
-    let mut done = Done::default();
+    let mut done = FinishedFiles::default();
     let mut first_look = true;
     let dropped = Cell::new(0u64);
     let sink_closed = Cell::new(false);
@@ -390,7 +390,7 @@ fn open(sh: &Shared, at_end: bool, error_logged: &mut bool) -> Option<Generation
 
 /// Ends a file no longer read: its unfinished last line is read as a
 /// line, and its counts join those of the files done with.
-fn retire(sh: &Shared, g: Option<Generation>, out: &mut Delivery<'_>, done: &mut Done) {
+fn retire(sh: &Shared, g: Option<Generation>, out: &mut Delivery<'_>, done: &mut FinishedFiles) {
     if let Some(g) = g {
         let outcome = g_finish(g, out, sh, done);
         failed(sh, &outcome);
@@ -398,7 +398,12 @@ fn retire(sh: &Shared, g: Option<Generation>, out: &mut Delivery<'_>, done: &mut
 }
 
 /// Finishes `g`, keeps its last counts in its report, and adds them up.
-fn g_finish(mut g: Generation, out: &mut Delivery<'_>, sh: &Shared, done: &mut Done) -> Outcome {
+fn g_finish(
+    mut g: Generation,
+    out: &mut Delivery<'_>,
+    sh: &Shared,
+    done: &mut FinishedFiles,
+) -> Outcome {
     let outcome = g.finish(out);
     if let Some(r) = report_of(&mut sh.stats(), g.seq) {
         r.clone_from(g.report());
@@ -424,7 +429,7 @@ fn failed(sh: &Shared, outcome: &Outcome) {
     }
 }
 
-impl Done {
+impl FinishedFiles {
     fn add(&mut self, g: &Generation) {
         let r = g.report();
         self.lines += g.lines_read();
@@ -436,7 +441,7 @@ impl Done {
 
 /// Copies the counts of the files being read (the current one, and a
 /// rotated one still read) into the stats.
-fn publish(sh: &Shared, cur: Option<&Generation>, old: Option<&Draining>, done: &Done) {
+fn publish(sh: &Shared, cur: Option<&Generation>, old: Option<&Draining>, done: &FinishedFiles) {
     let gens = || cur.into_iter().chain(old.map(|d| &d.g));
     let mut st = sh.stats();
     st.lines = done.lines + gens().map(Generation::lines_read).sum::<u64>();

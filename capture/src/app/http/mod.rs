@@ -61,7 +61,7 @@ enum Phase {
 
 /// A request still waiting for its response.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+struct AwaitingResponse {
     tx: Option<usize>,
     head: bool,
     connect: bool,
@@ -94,7 +94,7 @@ pub struct Http {
     pub counters: HttpCounters,
     req: Side,
     resp: Side,
-    pending: VecDeque<Pending>,
+    pending: VecDeque<AwaitingResponse>,
     limits: HttpLimits,
     /// The tunnel was opened by CONNECT (HTTP may run inside it), not by
     /// a 101 switch to another protocol.
@@ -280,7 +280,7 @@ impl Http {
             request_bytes: len,
             ..HttpTransaction::default()
         });
-        self.pending.push_back(Pending {
+        self.pending.push_back(AwaitingResponse {
             tx,
             head: is_head,
             connect,
@@ -322,7 +322,7 @@ impl Http {
             tx.response_bytes += len;
         }
         self.resp.tx = idx;
-        let p = pending.unwrap_or(Pending {
+        let p = pending.unwrap_or(AwaitingResponse {
             tx: None,
             head: false,
             connect: false,
