@@ -3,8 +3,8 @@
 //! counted on the way.
 
 use crate::attribute::{Attribution, FlowKeyTime, Quality};
+use crate::attributed::AttributedFlow;
 use crate::index::SocketIndex;
-use crate::output::AttributedFlow;
 use capture::FlowRecord;
 use foldhash::quality::RandomState;
 use serde::Serialize;

@@ -17,6 +17,7 @@ pub mod timestamp;
 
 pub use event::{EventKind, Os, Process, SocketEvent, Transport};
 pub mod attribute;
+pub mod attributed;
 pub mod attributor;
 pub mod config;
 pub mod follow;
@@ -24,13 +25,12 @@ pub mod hosts;
 pub mod index;
 pub mod listen;
 pub mod live;
-pub mod output;
 pub mod procfs;
 pub mod window;
 
 pub use attribute::{Attribution, Quality, Side};
+pub use attributed::AttributedFlow;
 pub use attributor::Attributor;
 pub use config::AttributionConfig;
 pub use index::SocketIndex;
-pub use output::AttributedFlow;
 pub use window::{ProcessWindow, ProcessWindows};

@@ -2,7 +2,7 @@
 //! received in each window of packet time.
 
 use crate::attribute::image_key;
-use crate::output::AttributedFlow;
+use crate::attributed::AttributedFlow;
 use foldhash::quality::RandomState;
 pub use model::window::{keep_earliest, Destination, ProcessFacts, ProcessWindow};
 use model::Traffic;
