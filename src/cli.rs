@@ -64,6 +64,9 @@ pub struct FlowsArgs {
     /// Write flow records here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// How lines are written.
+    #[command(flatten)]
+    pub output: OutputOpts,
     /// Captures and flow-table settings.
     #[command(flatten)]
     pub capture: CaptureArgs,
@@ -191,6 +194,9 @@ pub struct LiveArgs {
     /// Write process windows here.
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
+    /// How lines are written.
+    #[command(flatten)]
+    pub output: OutputOpts,
     /// Lines each output (alerts, flows, processes) holds for its writer
     /// thread; when its sink blocks or falls behind, lines that find the
     /// queue full are dropped and counted.
@@ -308,6 +314,9 @@ pub struct AttributeArgs {
     /// Write per-process windows (JSON lines) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub processes: Option<PathBuf>,
+    /// How lines are written.
+    #[command(flatten)]
+    pub output: OutputOpts,
     /// Attribution and window settings.
     #[command(flatten)]
     pub attribution: AttributionOpts,
@@ -339,4 +348,20 @@ pub struct CaptureArgs {
     /// (same packets, slower: one more copy per frame).
     #[arg(long)]
     pub libpcap: bool,
+}
+
+/// How every output line is written.
+#[derive(Args, Debug)]
+pub struct OutputOpts {
+    /// Output profile of every line written (flow records, processes,
+    /// alerts); see ARCHITECTURE.md for adding one.
+    #[arg(long = "output-profile", default_value = "native", value_name = "NAME", value_parser = crate::sink::parse_profile)]
+    pub profile: String,
+}
+
+impl OutputOpts {
+    /// The chosen profile.
+    pub fn profile(&self) -> &'static dyn crate::sink::Profile {
+        crate::sink::profile(&self.profile).unwrap_or_else(crate::sink::default_profile)
+    }
 }

@@ -2,19 +2,22 @@
 
 use crate::cli::FlowsArgs;
 use crate::pipeline::{self, Tick};
+use crate::sink::Sink;
 use anyhow::{Context, Result};
-use std::io::Write;
 
 /// Runs the command.
 pub fn run(args: &FlowsArgs) -> Result<()> {
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
-    let mut out = pipeline::writer(args.out.as_deref())?;
+    let mut out = Sink::new(
+        pipeline::writer(args.out.as_deref())?,
+        args.output.profile(),
+    );
     let mut write_err: Option<std::io::Error> = None;
     let never = std::sync::atomic::AtomicBool::new(false);
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, &mut |t| {
         if let Tick::Record(r) = t {
             if write_err.is_none() {
-                if let Err(e) = writeln!(out, "{}", r.to_json()) {
+                if let Err(e) = out.record(&r) {
                     write_err = Some(e);
                 }
             }

@@ -8,6 +8,7 @@ mod live;
 mod pipeline;
 mod progress;
 mod read;
+mod sink;
 mod sockets;
 mod stage;
 

@@ -99,6 +99,7 @@ fn run_job(
     let (flows, processes) = (args.flows.clone(), args.processes.clone());
     let alerts_written = alerts.is_some();
     let alerts = alerts.map(Path::to_path_buf);
+    let profile = args.output.profile();
     let open_outputs: OpenOutputs = Box::new(move |detector| {
         let flows_out = match &flows {
             None if flows_default => Some(pipeline::writer(None)?),
@@ -106,7 +107,9 @@ fn run_job(
         };
         let procs_out = processes.as_deref().map(pipeline::output).transpose()?;
         let alerts_out = alerts.as_deref().map(pipeline::output).transpose()?;
-        Ok(Outputs::new(flows_out, procs_out, alerts_out, detector))
+        Ok(Outputs::new(
+            flows_out, procs_out, alerts_out, profile, detector,
+        ))
     });
     let windows = ProcessWindows::new(
         window_secs.saturating_mul(capture::time::SECOND),

@@ -2,6 +2,7 @@
 //! for `read`, `learn` and `live` alike: attribution, process windows,
 //! detection, and the outputs they feed.
 
+use crate::sink::{Profile, Sink};
 use anyhow::Result;
 use capture::FlowRecord;
 use correlate::{AttributedFlow, Attributor, ProcessWindow, ProcessWindows};
@@ -15,26 +16,29 @@ const WINDOW_TICK: u64 = capture::time::SECOND;
 
 /// Where attributed flows, process windows and alerts go.
 pub struct Outputs {
-    flows: Option<Box<dyn Write + Send>>,
-    windows: Option<Box<dyn Write + Send>>,
-    alerts: Option<Box<dyn Write + Send>>,
+    flows: Option<Sink>,
+    windows: Option<Sink>,
+    alerts: Option<Sink>,
     detector: Detector,
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
 }
 
 impl Outputs {
-    /// Outputs to these writers (each optional) and the detector.
+    /// Outputs to these writers (each optional), in `profile`, and the
+    /// detector.
     pub fn new(
         flows: Option<Box<dyn Write + Send>>,
         windows: Option<Box<dyn Write + Send>>,
         alerts: Option<Box<dyn Write + Send>>,
+        profile: &'static dyn Profile,
         detector: Detector,
     ) -> Self {
+        let sink = |w: Box<dyn Write + Send>| Sink::new(w, profile);
         Outputs {
-            flows,
-            windows,
-            alerts,
+            flows: flows.map(sink),
+            windows: windows.map(sink),
+            alerts: alerts.map(sink),
             detector,
             err: None,
             baseline_err: None,
@@ -44,7 +48,7 @@ impl Outputs {
     fn flow(&mut self, f: AttributedFlow, windows: &mut ProcessWindows) {
         windows.add(&f, &mut |w| self.window(w));
         if let (Some(out), None) = (self.flows.as_mut(), self.err.as_ref()) {
-            if let Err(e) = writeln!(out, "{}", f.to_json()) {
+            if let Err(e) = out.flow(&f) {
                 self.err = Some(e);
             }
         }
@@ -52,7 +56,7 @@ impl Outputs {
 
     fn window(&mut self, w: ProcessWindow) {
         if let (Some(out), None) = (self.windows.as_mut(), self.err.as_ref()) {
-            if let Err(e) = writeln!(out, "{}", w.to_json()) {
+            if let Err(e) = out.window(&w) {
                 self.err = Some(e);
             }
         }
@@ -68,7 +72,7 @@ impl Outputs {
         let (alerts, err) = (&mut self.alerts, &mut self.err);
         let result = self.detector.flush(&mut |a| {
             if let (Some(out), None) = (alerts.as_mut(), err.as_ref()) {
-                if let Err(e) = writeln!(out, "{}", a.to_json()).and_then(|()| out.flush()) {
+                if let Err(e) = out.alert(&a).and_then(|()| out.flush()) {
                     *err = Some(e);
                 }
             }

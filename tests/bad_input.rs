@@ -251,3 +251,32 @@ fn packet_times_past_year_9999_are_held_there() {
         assert!(run.stdout.contains("\"pid\":3"), "{}", run.stdout);
     }
 }
+
+#[test]
+fn unknown_output_profile_is_refused_with_the_known_ones() {
+    let cap = pcap("http-keepalive.pcap");
+    let run = procflow(&[
+        "flows",
+        "--output-profile",
+        "nope",
+        cap.to_str().expect("path"),
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("unknown output profile (known: native)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    let named = procflow(&[
+        "flows",
+        "--output-profile",
+        "native",
+        cap.to_str().expect("path"),
+    ]);
+    let default = procflow(&["flows", cap.to_str().expect("path")]);
+    assert!(named.status.success());
+    assert!(!named.stdout.is_empty());
+    assert_eq!(named.stdout, default.stdout);
+}

@@ -313,7 +313,11 @@ fn open_outputs(
     let flows = open(Kind::Flows, &args.flows)?;
     let processes = open(Kind::Processes, &args.processes)?;
     let alerts = open(Kind::Alerts, &args.alerts)?;
-    Ok((Outputs::new(flows, processes, alerts, detector), writers))
+    let profile = args.output.profile();
+    Ok((
+        Outputs::new(flows, processes, alerts, profile, detector),
+        writers,
+    ))
 }
 
 /// Waits for a writer to finish its queue; what it could not write by
