@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use correlate::feed::{self, FeedFormat, FeedReport};
 use correlate::{AttributionConfig, Attributor, ProcessWindows, SocketIndex};
 use rules::{Detector, Mode};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Seconds as microseconds, refusing negative or absurd values.
@@ -68,49 +68,10 @@ fn run_job(
     let detector_detects = detector.detects();
     let cfg = attribution_config(&args.attribution)?;
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
-    // Every feed is opened now, so a missing one stops the run before any
-    // output; they are read on a thread of their own while the capture
-    // starts, and the first record waits for them.
-    let mut feeds = Vec::with_capacity(args.feeds.len());
-    for (i, path) in args.feeds.iter().enumerate() {
-        let id = u16::try_from(i).context("too many --feed files (at most 65,535)")?;
-        let host = args.feed_host.clone().unwrap_or_else(|| default_host(path));
-        feeds.push((feed::open(path)?, path.clone(), id, host));
-    }
-    if args.feeds.is_empty() {
-        eprintln!("procflow: no --feed given: every flow is reported unattributed");
-    }
-    let index_cfg = cfg.clone();
-    let loader = std::thread::Builder::new()
-        .name("procflow-feeds".into())
-        .spawn(move || {
-            let mut index = SocketIndex::new(index_cfg);
-            let mut reports = Vec::with_capacity(feeds.len());
-            for (file, path, id, host) in feeds {
-                let sink = &mut |ev| index.insert(ev, id);
-                reports.push(feed::read_open(file, &path, format, &host, sink)?);
-            }
-            Ok((index, reports))
-        })
-        .context("cannot start a thread")?;
+    let loader = start_feeds(args, format, &cfg)?;
 
-    // Outputs are created once the feeds are read, so a feed found unusable
-    // leaves files of an earlier run as they were.
-    let (flows, processes) = (args.flows.clone(), args.processes.clone());
     let alerts_written = alerts.is_some();
-    let alerts = alerts.map(Path::to_path_buf);
-    let profile = args.output.profile();
-    let open_outputs: OpenOutputs = Box::new(move |detector| {
-        let flows_out = match &flows {
-            None if flows_default => Some(pipeline::writer(None)?),
-            f => f.as_deref().map(pipeline::output).transpose()?,
-        };
-        let procs_out = processes.as_deref().map(pipeline::output).transpose()?;
-        let alerts_out = alerts.as_deref().map(pipeline::output).transpose()?;
-        Ok(Outputs::new(
-            flows_out, procs_out, alerts_out, profile, detector,
-        ))
-    });
+    let open_outputs = outputs_opener(args, alerts, flows_default);
     let windows = ProcessWindows::new(
         window_secs.saturating_mul(capture::time::SECOND),
         pipeline::close_lag(&args.capture.flow, cfg.late_window),
@@ -146,25 +107,12 @@ fn run_job(
     let written = detector_detects.then_some(alerts_written);
     detection::print_summary(&summary, &baseline, written);
     if let Some(path) = &args.capture.stats {
-        let clocks: Vec<serde_json::Value> = attributor
-            .index
-            .hosts
-            .clocks()
-            .map(|c| {
-                serde_json::json!({
-                    "host": attributor.index.hosts.get(c.host).map(|h| h.name.to_string()),
-                    "feed": args.feeds.get(usize::from(c.feed)).map(|p| p.display().to_string()),
-                    "offset_us": c.offset(),
-                    "samples": c.sample_count,
-                })
-            })
-            .collect();
         let doc = serde_json::json!({
             "files": reports,
             "stats": stats,
             "feeds": feed_reports,
             "index": attributor.index.stats,
-            "clocks": clocks,
+            "clocks": clocks_json(&attributor, &args.feeds),
             "coverage": attributor.coverage,
             "unattributed_talkers": attributor.top_unattributed(10),
             "windows": windows.stats,
@@ -175,6 +123,74 @@ fn run_job(
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     crate::stage::result(err, baseline_err)
+}
+
+/// Opens every feed now, so a missing one stops the run before any
+/// output, and reads them on a thread of their own while the capture
+/// starts (the first record waits for them).
+fn start_feeds(
+    args: &AttributeArgs,
+    format: FeedFormat,
+    cfg: &AttributionConfig,
+) -> Result<std::thread::JoinHandle<Loaded>> {
+    let mut feeds = Vec::with_capacity(args.feeds.len());
+    for (i, path) in args.feeds.iter().enumerate() {
+        let id = u16::try_from(i).context("too many --feed files (at most 65,535)")?;
+        let host = args.feed_host.clone().unwrap_or_else(|| default_host(path));
+        feeds.push((feed::open(path)?, path.clone(), id, host));
+    }
+    if args.feeds.is_empty() {
+        eprintln!("procflow: no --feed given: every flow is reported unattributed");
+    }
+    let index_cfg = cfg.clone();
+    std::thread::Builder::new()
+        .name("procflow-feeds".into())
+        .spawn(move || {
+            let mut index = SocketIndex::new(index_cfg);
+            let mut reports = Vec::with_capacity(feeds.len());
+            for (file, path, id, host) in feeds {
+                let sink = &mut |ev| index.insert(ev, id);
+                reports.push(feed::read_open(file, &path, format, &host, sink)?);
+            }
+            Ok((index, reports))
+        })
+        .context("cannot start a thread")
+}
+
+/// What opens the outputs once the feeds are read, so a feed found
+/// unusable leaves files of an earlier run as they were.
+fn outputs_opener(args: &AttributeArgs, alerts: Option<&Path>, flows_default: bool) -> OpenOutputs {
+    let (flows, processes) = (args.flows.clone(), args.processes.clone());
+    let alerts = alerts.map(Path::to_path_buf);
+    let profile = args.output.profile();
+    Box::new(move |detector| {
+        let flows_out = match &flows {
+            None if flows_default => Some(pipeline::writer(None)?),
+            f => f.as_deref().map(pipeline::output).transpose()?,
+        };
+        let procs_out = processes.as_deref().map(pipeline::output).transpose()?;
+        let alerts_out = alerts.as_deref().map(pipeline::output).transpose()?;
+        Ok(Outputs::new(
+            flows_out, procs_out, alerts_out, profile, detector,
+        ))
+    })
+}
+
+/// Each host clock the attribution learned, for the statistics file.
+fn clocks_json(attributor: &Attributor, feeds: &[PathBuf]) -> Vec<serde_json::Value> {
+    attributor
+        .index
+        .hosts
+        .clocks()
+        .map(|c| {
+            serde_json::json!({
+                "host": attributor.index.hosts.get(c.host).map(|h| h.name.to_string()),
+                "feed": feeds.get(usize::from(c.feed)).map(|p| p.display().to_string()),
+                "offset_us": c.offset(),
+                "samples": c.sample_count,
+            })
+        })
+        .collect()
 }
 
 /// What the feed-reading thread hands back.

@@ -160,7 +160,54 @@ struct Reader<'a> {
     end: Option<End>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// The reader of connection `id` from `peer`, before authentication.
+    fn new(sh: &'a Shared, id: u64, peer: SocketAddr) -> Self {
+        let cfg = &sh.cfg;
+        let host = cfg
+            .default_host
+            .clone()
+            .unwrap_or_else(|| peer.ip().to_string());
+        let first_line = if cfg.token.is_some() { 2 } else { 1 };
+        Reader {
+            sh,
+            id,
+            auth: match (&sh.tls, &cfg.token) {
+                (Some(_), _) => Auth::Handshake,
+                (None, Some(_)) => Auth::Token,
+                (None, None) => Auth::Done,
+            },
+            identity: None,
+            parser: LineParser::new(&peer.to_string(), cfg.format, &host)
+                .with_max_line(cfg.max_line)
+                .starting_at(first_line),
+            bucket: Bucket::new(cfg.max_lines_per_sec, Instant::now()),
+            dropped: 0,
+            throttled: Duration::ZERO,
+            sink_closed: false,
+            end: None,
+        }
+    }
+
+    /// Reads what the peer sent last to its end: its unfinished last line,
+    /// held lines and auditd events. The connection's end, `end` unless
+    /// that fails.
+    fn finish(&mut self, split: &mut LineSplitter, end: End) -> End {
+        let _ = split.finish(&mut |p| self.piece(p));
+        let (sh, dropped) = (self.sh, &mut self.dropped);
+        let mut deliver = |ev| {
+            if sh.sink.send(ev, &sh.stop) != Sent::Yes {
+                *dropped += 1;
+            }
+        };
+        let finished = self.parser.finish(&mut deliver);
+        match (self.end.take(), finished) {
+            (Some(e), _) => e,
+            (None, Err(e)) => End::Closed(format!("not a feed: {e}")),
+            (None, Ok(())) => end,
+        }
+    }
+
     /// One line (or an over-long one) of the connection.
     fn piece(&mut self, piece: Piece<'_>) -> ControlFlow<()> {
         if let Some(b) = &mut self.bucket {
@@ -236,118 +283,94 @@ impl Reader<'_> {
 }
 
 fn run(stream: TcpStream, id: u64, peer: SocketAddr, sh: &Shared) -> End {
-    let cfg = &sh.cfg;
-    if let Err(e) = stream
-        .set_read_timeout(Some(TICK))
-        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
-    {
-        return End::Closed(format!("socket setup failed: {e}"));
-    }
-    let mut io = match &sh.tls {
-        Some(tls) => match ServerConnection::new(tls.clone()) {
-            Ok(c) => Transport::Tls(Box::new(StreamOwned::new(c, stream))),
-            Err(e) => return End::Closed(format!("TLS: {e}")),
-        },
-        None => Transport::Plain(stream),
+    let mut io = match open(stream, sh) {
+        Ok(io) => io,
+        Err(end) => return end,
     };
-    let host = cfg
-        .default_host
-        .clone()
-        .unwrap_or_else(|| peer.ip().to_string());
-    let first_line = if cfg.token.is_some() { 2 } else { 1 };
-    let mut r = Reader {
-        sh,
-        id,
-        auth: match (&sh.tls, &cfg.token) {
-            (Some(_), _) => Auth::Handshake,
-            (None, Some(_)) => Auth::Token,
-            (None, None) => Auth::Done,
-        },
-        identity: None,
-        parser: LineParser::new(&peer.to_string(), cfg.format, &host)
-            .with_max_line(cfg.max_line)
-            .starting_at(first_line),
-        bucket: Bucket::new(cfg.max_lines_per_sec, Instant::now()),
-        dropped: 0,
-        throttled: Duration::ZERO,
-        sink_closed: false,
-        end: None,
-    };
+    let mut r = Reader::new(sh, id, peer);
     r.publish();
-    let mut split = LineSplitter::new(cfg.max_line);
-    let mut buf = vec![0u8; READ_BUF];
-    let started = Instant::now();
-    let mut last_data = started;
-    // The end, and whether the peer's last bytes are still to be read.
-    let (end, flush) = loop {
-        if sh.stop.load(Ordering::Relaxed) {
-            break (End::Closed("listener shut down".into()), true);
-        }
-        let read = io.read(&mut buf);
-        if r.auth == Auth::Handshake && !io.handshaking() {
-            r.identity = io.subject();
-            r.auth = if cfg.token.is_some() {
-                Auth::Token
-            } else if sh.table.lock().authenticated(id) {
-                Auth::Done
-            } else {
-                break (End::Closed(NOT_ADMITTED.into()), false);
-            };
-            r.publish();
-        }
-        match read {
-            Ok(0) => break (eof(sh), true),
-            Ok(n) => {
-                last_data = Instant::now();
-                let bytes = buf.get(..n).unwrap_or_default();
-                if split.push(bytes, &mut |p| r.piece(p)).is_break() {
-                    let end = r.end.take().unwrap_or(End::Closed("closed".into()));
-                    break (end, false);
-                }
-                r.publish();
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if r.auth == Auth::Handshake => {
-                break (End::AuthFailed(format!("TLS: {e}")), false)
-            }
-            // TLS without close_notify: the peer is gone all the same.
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break (eof(sh), true),
-            Err(e) => break (End::Closed(format!("read error: {e}")), true),
-        }
-        if r.auth != Auth::Done && started.elapsed() >= cfg.auth_timeout {
-            let t = human(cfg.auth_timeout);
-            break (
-                End::AuthTimeout(format!("not authenticated within {t}")),
-                false,
-            );
-        }
-        if last_data.elapsed() >= cfg.idle_timeout {
-            let t = human(cfg.idle_timeout);
-            break (End::Idle(format!("idle timeout ({t} without data)")), true);
-        }
-    };
+    let mut split = LineSplitter::new(sh.cfg.max_line);
+    let (end, flush) = read_until_end(&mut io, &mut r, &mut split);
     let end = if flush && r.auth == Auth::Done {
-        // What the peer sent last, unfinished, is its last line; held
-        // lines and auditd events are read to the end.
-        let _ = split.finish(&mut |p| r.piece(p));
-        let mut deliver = |ev| {
-            if sh.sink.send(ev, &sh.stop) != Sent::Yes {
-                r.dropped += 1;
-            }
-        };
-        let finished = r.parser.finish(&mut deliver);
-        match (r.end.take(), finished) {
-            (Some(e), _) => e,
-            (None, Err(e)) => End::Closed(format!("not a feed: {e}")),
-            (None, Ok(())) => end,
-        }
+        r.finish(&mut split, end)
     } else {
         end
     };
     r.publish();
     io.close();
     end
+}
+
+/// The connection's socket set up, with TLS when the listener has it.
+fn open(stream: TcpStream, sh: &Shared) -> Result<Transport, End> {
+    stream
+        .set_read_timeout(Some(TICK))
+        .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
+        .map_err(|e| End::Closed(format!("socket setup failed: {e}")))?;
+    Ok(match &sh.tls {
+        Some(tls) => match ServerConnection::new(tls.clone()) {
+            Ok(c) => Transport::Tls(Box::new(StreamOwned::new(c, stream))),
+            Err(e) => return Err(End::Closed(format!("TLS: {e}"))),
+        },
+        None => Transport::Plain(stream),
+    })
+}
+
+/// Reads the peer until the connection ends: how it ended, and whether the
+/// peer's last bytes are still to be read.
+fn read_until_end(io: &mut Transport, r: &mut Reader, split: &mut LineSplitter) -> (End, bool) {
+    let (sh, cfg) = (r.sh, &r.sh.cfg);
+    let mut buf = vec![0u8; READ_BUF];
+    let started = Instant::now();
+    let mut last_data = started;
+    loop {
+        if sh.stop.load(Ordering::Relaxed) {
+            return (End::Closed("listener shut down".into()), true);
+        }
+        let read = io.read(&mut buf);
+        if r.auth == Auth::Handshake && !io.handshaking() {
+            r.identity = io.subject();
+            r.auth = if cfg.token.is_some() {
+                Auth::Token
+            } else if sh.table.lock().authenticated(r.id) {
+                Auth::Done
+            } else {
+                return (End::Closed(NOT_ADMITTED.into()), false);
+            };
+            r.publish();
+        }
+        match read {
+            Ok(0) => return (eof(sh), true),
+            Ok(n) => {
+                last_data = Instant::now();
+                let bytes = buf.get(..n).unwrap_or_default();
+                if split.push(bytes, &mut |p| r.piece(p)).is_break() {
+                    let end = r.end.take().unwrap_or(End::Closed("closed".into()));
+                    return (end, false);
+                }
+                r.publish();
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if r.auth == Auth::Handshake => {
+                return (End::AuthFailed(format!("TLS: {e}")), false)
+            }
+            // TLS without close_notify: the peer is gone all the same.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return (eof(sh), true),
+            Err(e) => return (End::Closed(format!("read error: {e}")), true),
+        }
+        if r.auth != Auth::Done && started.elapsed() >= cfg.auth_timeout {
+            let t = human(cfg.auth_timeout);
+            return (
+                End::AuthTimeout(format!("not authenticated within {t}")),
+                false,
+            );
+        }
+        if last_data.elapsed() >= cfg.idle_timeout {
+            let t = human(cfg.idle_timeout);
+            return (End::Idle(format!("idle timeout ({t} without data)")), true);
+        }
+    }
 }
 
 /// A timeout as people write it: `300 ms`, `10 s`.
