@@ -396,18 +396,15 @@ impl LineState {
 
 /// One JSON line: classified by its keys (in auto mode) and read.
 fn json_line(ctx: &mut Findings, no: u64, bytes: &[u8], format: FeedFormat) {
-    // Native lines (the bulk of most feeds) are read straight into their
-    // fields; anything else, or a line that is not even JSON, goes through
-    // the general map below, which also words the errors.
+    // Flat native lines (the bulk of most feeds) are read straight into
+    // their fields in one pass; anything else (nested, another format, not
+    // even JSON) is parsed once, into the general map below, which reads a
+    // native line exactly as the fast form does and words the errors.
     if matches!(format, FeedFormat::Jsonl | FeedFormat::Auto) {
-        let line = native::NativeLine::scan(bytes)
-            .or_else(|| serde_json::from_slice::<native::NativeLine>(bytes).ok());
-        if let Some(line) = line {
-            if line.is_native() {
-                ctx.seen("jsonl");
-                let rec = native::record_fast(&line);
-                return ctx.rec(no, rec);
-            }
+        if let Some(line) = native::NativeLine::scan(bytes).filter(|l| l.is_native()) {
+            ctx.seen("jsonl");
+            let rec = native::record_fast(&line);
+            return ctx.rec(no, rec);
         }
     }
     let obj: Map<String, Value> = match serde_json::from_slice(bytes) {
