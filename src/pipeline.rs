@@ -4,11 +4,9 @@
 use crate::cli::{CaptureArgs, FlowOpts};
 use crate::progress::Progress;
 use anyhow::Result;
-use capture::decode::LinkType;
 use capture::file::{FileBlock, FileSource, PacketRef};
-use capture::parallel::ParallelEngine;
 use capture::source::{OfflineSource, ReadOutcome};
-use capture::{Engine, FlowConfig, FlowRecord, Stats};
+use capture::{FlowConfig, FlowRecord, PacketEngine, Stats};
 use crossbeam_channel::bounded;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -136,72 +134,9 @@ pub fn output(path: &Path) -> Result<Box<dyn std::io::Write + Send>> {
     writer((path != Path::new("-")).then_some(path))
 }
 
-/// The engine on the reading thread, or worker threads.
-enum Runner {
-    Inline(Engine),
-    Threads(ParallelEngine),
-}
-
-impl Runner {
-    fn new(a: &CaptureArgs) -> Self {
-        let threads = threads(&a.flow);
-        if threads <= 1 {
-            Runner::Inline(Engine::new(flow_config(&a.flow), a.shards))
-        } else {
-            Runner::Threads(ParallelEngine::new(flow_config(&a.flow), threads))
-        }
-    }
-
-    fn frame(
-        &mut self,
-        link: LinkType,
-        ts: u64,
-        frame: &[u8],
-        wire_len: u32,
-        out: &mut dyn FnMut(FlowRecord),
-    ) {
-        match self {
-            Runner::Inline(e) => e.process_frame(link, ts, frame, wire_len, out),
-            Runner::Threads(e) => e.process_frame(link, ts, frame, wire_len, out),
-        }
-    }
-
-    fn chunk(
-        &mut self,
-        chunk: &Arc<FileBlock>,
-        packets: &[PacketRef],
-        out: &mut dyn FnMut(FlowRecord),
-    ) {
-        match self {
-            Runner::Inline(e) => {
-                for p in packets {
-                    e.process_frame(p.link, p.ts, chunk.frame(p), p.wire_len, out);
-                }
-            }
-            Runner::Threads(e) => e.process_chunk(chunk, packets, out),
-        }
-    }
-
-    /// Packet time up to which every flow due to end has been handed out.
-    fn watermark(&self) -> u64 {
-        match self {
-            Runner::Inline(e) => e.watermark(),
-            Runner::Threads(e) => e.watermark(),
-        }
-    }
-
-    fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) -> Stats {
-        match self {
-            Runner::Inline(e) => {
-                e.finish(out);
-                e.stats()
-            }
-            Runner::Threads(e) => {
-                e.finish(out);
-                e.stats()
-            }
-        }
-    }
+/// The engine for these settings: on the reading thread, or worker threads.
+fn engine(a: &CaptureArgs) -> Box<dyn PacketEngine> {
+    capture::packets::engine(flow_config(&a.flow), threads(&a.flow), a.shards)
 }
 
 /// Batches of ticks queued for the stage thread.
@@ -267,7 +202,7 @@ fn read_all(
     stop: &AtomicBool,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
-    let mut engine = Runner::new(a);
+    let mut engine = engine(a);
     let total: u64 = sources.iter().map(Source::size).sum();
     let progress = Progress::new(total, a.no_progress);
     let mut done = 0u64;
@@ -293,7 +228,7 @@ fn read_all(
                     });
                     let mut read = 0u64;
                     for (chunk, packets) in rx {
-                        engine.chunk(&chunk, &packets, &mut |r| sink(Tick::Record(r)));
+                        engine.process_block(&chunk, &packets, &mut |r| sink(Tick::Record(r)));
                         n += packets.len() as u64;
                         read += chunk.bytes().len() as u64;
                         if n >= next_tick {
@@ -317,7 +252,7 @@ fn read_all(
             Source::Libpcap(s) => {
                 let link = s.link;
                 s.for_each_until(|ts, frame, wire_len| {
-                    engine.frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
+                    engine.process_frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
                     n += 1;
                     if n >= next_tick {
                         next_tick = n + TIME_EVERY;
@@ -351,7 +286,8 @@ fn read_all(
             break;
         }
     }
-    let stats = engine.finish(&mut |r| sink(Tick::Record(r)));
+    engine.finish(&mut |r| sink(Tick::Record(r)));
+    let stats = engine.stats();
     progress.finish();
     (reports, stats)
 }

@@ -28,6 +28,7 @@ pub mod file;
 pub(crate) mod flow;
 #[doc(hidden)]
 pub mod internals;
+pub mod packets;
 pub mod parallel;
 pub mod record;
 pub mod source;
@@ -41,5 +42,6 @@ pub use model::{json, time};
 
 pub use config::FlowConfig;
 pub use engine::Engine;
+pub use packets::PacketEngine;
 pub use record::FlowRecord;
 pub use stats::Stats;
