@@ -2,7 +2,7 @@
 //! file) and reporting what it did.
 
 use anyhow::{Context, Result};
-use rules::baseline::Store;
+use rules::baseline::{backend, Found};
 use rules::config::{self, Config};
 use rules::format;
 use rules::{Baseline, Detector, Mode, Policy, Summary};
@@ -20,27 +20,20 @@ pub fn setup(baseline: Option<&Path>, config_path: Option<&Path>, mode: Mode) ->
     let policy = Policy::new(config);
     let caps = policy.config.baseline.clone();
     let (store, base) = match baseline {
-        Some(path) if mode.learn => {
-            let (store, base) = Store::open(path, caps)?;
-            warn_baseline(path, store.damaged_rows, &base, mode, || {
-                if store.created {
-                    "new"
-                } else {
-                    "empty"
-                }
-            });
-            (Some(store), base)
-        }
         Some(path) => {
-            let (info, base) = Store::read(path, caps)?;
-            warn_baseline(path, info.damaged_rows, &base, mode, || {
-                if info.missing {
-                    "missing (not created: nothing is learned)"
-                } else {
-                    "empty"
-                }
-            });
-            (None, base)
+            let opened = backend::open(path, caps, mode.learn)?;
+            warn_baseline(
+                path,
+                opened.damaged_rows,
+                &opened.baseline,
+                mode,
+                || match opened.found {
+                    Found::New => "new",
+                    Found::Missing => "missing (not created: nothing is learned)",
+                    Found::Existing => "empty",
+                },
+            );
+            (opened.writer, opened.baseline)
         }
         None => {
             if mode.detect {

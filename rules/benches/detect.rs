@@ -134,7 +134,7 @@ fn bench(c: &mut Criterion) {
                 let d = Detector::new(
                     Policy::new(config.clone()),
                     base.clone(),
-                    Some(store),
+                    Some(Box::new(store)),
                     Mode {
                         detect: true,
                         learn: true,

@@ -18,7 +18,7 @@
 //! let mut detector = Detector::new(
 //!     Policy::new(config),
 //!     baseline,
-//!     None, // in memory only; `baseline::Store::open` gives a file
+//!     None, // in memory only; `baseline::backend::open` gives a writer
 //!     Mode { detect: true, learn: true },
 //!     600,
 //! );

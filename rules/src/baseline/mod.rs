@@ -4,9 +4,11 @@
 //! keyed on packet time, and written to the baseline file ([`store`]) one
 //! transaction per batch of windows.
 
+pub mod backend;
 pub mod histogram;
 pub mod store;
 
+pub use backend::{Backend, Found, Opened};
 pub use histogram::Histogram;
 pub use store::{Store, StoreError};
 

@@ -23,7 +23,7 @@ pub mod subject;
 mod tests;
 
 use crate::alert::Alert;
-use crate::baseline::{Baseline, Store, StoreError};
+use crate::baseline::{Backend, Baseline, StoreError};
 use crate::policy::Policy;
 use crate::summary::Summary;
 use model::ProcessWindow;
@@ -52,7 +52,7 @@ pub struct Detector {
     policy: Policy,
     /// The baseline in memory.
     pub baseline: Baseline,
-    store: Option<Store>,
+    store: Option<Box<dyn Backend>>,
     mode: Mode,
     window_secs: u64,
     pending: Vec<ProcessWindow>,
@@ -69,7 +69,7 @@ impl Detector {
     pub fn new(
         policy: Policy,
         mut baseline: Baseline,
-        store: Option<Store>,
+        store: Option<Box<dyn Backend>>,
         mode: Mode,
         window_secs: u64,
     ) -> Self {

@@ -90,6 +90,51 @@ fn busy(holder: Option<u32>, waited: u64) -> String {
     )
 }
 
+/// The SQLite backend: a baseline file (`sqlite:PATH`, or a plain path).
+pub const SQLITE: super::backend::BackendSpec = super::backend::BackendSpec {
+    scheme: "sqlite",
+    open: open_backend,
+};
+
+fn open_backend(
+    path: &Path,
+    caps: BaselineConfig,
+    write: bool,
+) -> Result<super::backend::Opened, StoreError> {
+    use super::backend::{Found, Opened};
+    if write {
+        let (store, baseline) = Store::open(path, caps)?;
+        Ok(Opened {
+            found: if store.created {
+                Found::New
+            } else {
+                Found::Existing
+            },
+            damaged_rows: store.damaged_rows,
+            writer: Some(Box::new(store)),
+            baseline,
+        })
+    } else {
+        let (info, baseline) = Store::read(path, caps)?;
+        Ok(Opened {
+            writer: None,
+            baseline,
+            found: if info.missing {
+                Found::Missing
+            } else {
+                Found::Existing
+            },
+            damaged_rows: info.damaged_rows,
+        })
+    }
+}
+
+impl super::backend::Backend for Store {
+    fn commit(&mut self, b: &mut Baseline) -> Result<(), StoreError> {
+        Store::commit(self, b)
+    }
+}
+
 /// An open baseline file, held for writing.
 pub struct Store {
     conn: Connection,
