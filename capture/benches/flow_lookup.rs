@@ -19,6 +19,7 @@
 
 use capture::decode::{decode, LinkType, Packet};
 use capture::internals::flow::Shard;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pcapgen::flood::{conn_frame, flood_isns, for_each_frame, Flood, FloodPayload};

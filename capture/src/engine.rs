@@ -4,10 +4,13 @@
 
 use crate::config::FlowConfig;
 use crate::decode::{decode, LinkType};
+use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
+use crate::packets::PacketEngine;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
 use crate::time::{Micros, SECOND};
+use std::sync::Arc;
 
 /// Decoder plus shards.
 pub struct Engine {
@@ -34,8 +37,21 @@ impl Engine {
         }
     }
 
+    /// Heap bytes the flow tables hold now (slots and index), all shards
+    /// together.
+    pub fn table_bytes(&self) -> usize {
+        self.shards.iter().map(Shard::table_bytes).sum()
+    }
+
+    /// Flows tracked now, all shards together.
+    pub fn flows(&self) -> usize {
+        self.shards.iter().map(Shard::flows).sum()
+    }
+}
+
+impl PacketEngine for Engine {
     /// Processes one captured frame; `wire_len` is its length on the wire.
-    pub fn process_frame(
+    fn process_frame(
         &mut self,
         link: LinkType,
         ts: Micros,
@@ -86,36 +102,33 @@ impl Engine {
         }
     }
 
+    fn process_block(
+        &mut self,
+        block: &Arc<FileBlock>,
+        packets: &[PacketRef],
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        for p in packets {
+            self.process_frame(p.link, p.ts, block.frame(p), p.wire_len, out);
+        }
+    }
     /// Packet time up to which every flow due to end has been handed out.
-    pub fn watermark(&self) -> Micros {
+    fn watermark(&self) -> Micros {
         self.now
     }
-
     /// Writes out every flow still open.
-    pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+    fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
         for shard in &mut self.shards {
             shard.finish(out);
         }
     }
-
     /// Counters of the whole engine.
-    pub fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let mut total = self.frames.clone();
         for s in &self.shards {
             total.merge(&s.stats);
         }
         total
-    }
-
-    /// Heap bytes the flow tables hold now (slots and index), all shards
-    /// together.
-    pub fn table_bytes(&self) -> usize {
-        self.shards.iter().map(Shard::table_bytes).sum()
-    }
-
-    /// Flows tracked now, all shards together.
-    pub fn flows(&self) -> usize {
-        self.shards.iter().map(Shard::flows).sum()
     }
 }
 

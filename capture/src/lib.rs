@@ -8,7 +8,7 @@
 //! pure (bytes and a timestamp in); libpcap sits at the edge in [`source`].
 //!
 //! ```
-//! use capture::{decode::LinkType, Engine, FlowConfig};
+//! use capture::{decode::LinkType, Engine, FlowConfig, PacketEngine};
 //!
 //! let mut engine = Engine::new(FlowConfig::default(), 1);
 //! let mut records = Vec::new();

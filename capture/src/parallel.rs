@@ -25,6 +25,7 @@ use crate::config::FlowConfig;
 use crate::decode::{decode, shard_hint, LinkType};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
+use crate::packets::PacketEngine;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
 use crate::time::{Micros, SECOND};
@@ -123,7 +124,7 @@ struct Worker {
 }
 
 /// The threaded engine: same interface as [`crate::Engine`], plus
-/// [`ParallelEngine::process_chunk`] for frames read from a file.
+/// [`ParallelEngine::process_block`] for frames read from a file.
 pub struct ParallelEngine {
     workers: Vec<Worker>,
     done: Receiver<WorkerReply>,
@@ -272,12 +273,6 @@ impl ParallelEngine {
         }
     }
 
-    /// Packet time up to which every flow due to end has been handed out:
-    /// the oldest clock a worker has answered.
-    pub fn watermark(&self) -> Micros {
-        self.workers.iter().map(|w| w.acked).min().unwrap_or(0)
-    }
-
     /// Counts a frame and picks its worker, with the packet time it is
     /// taken at (never earlier than a frame before it); `None` when it
     /// cannot be decoded (counted here, by reason).
@@ -313,79 +308,6 @@ impl ParallelEngine {
             },
         };
         Some(((hash % self.workers.len() as u64) as usize, ts))
-    }
-
-    /// Takes one captured frame, copying it; records of flows that ended
-    /// on the workers meanwhile are handed to `out`.
-    pub fn process_frame(
-        &mut self,
-        link: LinkType,
-        ts: Micros,
-        frame: &[u8],
-        wire_len: u32,
-        out: &mut dyn FnMut(FlowRecord),
-    ) {
-        let Some((idx, ts)) = self.route(link, ts, frame, wire_len, out) else {
-            return;
-        };
-        let Some(w) = self.workers.get_mut(idx) else {
-            return;
-        };
-        let start = w.filling.data.len() as u32;
-        w.filling.data.extend_from_slice(frame);
-        w.filling.slots.push(Slot {
-            link,
-            ts,
-            chunk: OWN,
-            start,
-            len: frame.len() as u32,
-        });
-        if w.filling.full() {
-            self.ship(idx, out);
-        }
-    }
-
-    /// Takes the packets of one file chunk without copying them: the
-    /// batches hold the chunk itself.
-    pub fn process_chunk(
-        &mut self,
-        chunk: &Arc<FileBlock>,
-        packets: &[PacketRef],
-        out: &mut dyn FnMut(FlowRecord),
-    ) {
-        for p in packets {
-            let frame = chunk.frame(p);
-            let Some((idx, ts)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
-                continue;
-            };
-            let Some(w) = self.workers.get_mut(idx) else {
-                continue;
-            };
-            let new_chunk = !w
-                .filling
-                .chunks
-                .last()
-                .is_some_and(|c| Arc::ptr_eq(c, chunk));
-            if new_chunk && w.filling.chunks.len() >= BATCH_CHUNKS {
-                self.ship(idx, out);
-            }
-            let Some(w) = self.workers.get_mut(idx) else {
-                continue;
-            };
-            if new_chunk {
-                w.filling.chunks.push(Arc::clone(chunk));
-            }
-            w.filling.slots.push(Slot {
-                link: p.link,
-                ts,
-                chunk: w.filling.chunks.len().saturating_sub(1) as u16,
-                start: p.start,
-                len: p.len,
-            });
-            if w.filling.full() {
-                self.ship(idx, out);
-            }
-        }
     }
 
     /// Sends worker `idx` its batch as it is and starts a new one.
@@ -461,9 +383,93 @@ impl ParallelEngine {
         }
     }
 
+    /// The reader's own counters so far (frames, bytes, decode errors,
+    /// queue drops), for live statistics before the end.
+    pub fn frame_stats(&self) -> &Stats {
+        &self.frames
+    }
+}
+
+impl PacketEngine for ParallelEngine {
+    /// Takes one captured frame, copying it; records of flows that ended
+    /// on the workers meanwhile are handed to `out`.
+    fn process_frame(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let Some((idx, ts)) = self.route(link, ts, frame, wire_len, out) else {
+            return;
+        };
+        let Some(w) = self.workers.get_mut(idx) else {
+            return;
+        };
+        let start = w.filling.data.len() as u32;
+        w.filling.data.extend_from_slice(frame);
+        w.filling.slots.push(Slot {
+            link,
+            ts,
+            chunk: OWN,
+            start,
+            len: frame.len() as u32,
+        });
+        if w.filling.full() {
+            self.ship(idx, out);
+        }
+    }
+    /// Takes the packets of one file chunk without copying them: the
+    /// batches hold the chunk itself.
+    fn process_block(
+        &mut self,
+        chunk: &Arc<FileBlock>,
+        packets: &[PacketRef],
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        for p in packets {
+            let frame = chunk.frame(p);
+            let Some((idx, ts)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
+                continue;
+            };
+            let Some(w) = self.workers.get_mut(idx) else {
+                continue;
+            };
+            let new_chunk = !w
+                .filling
+                .chunks
+                .last()
+                .is_some_and(|c| Arc::ptr_eq(c, chunk));
+            if new_chunk && w.filling.chunks.len() >= BATCH_CHUNKS {
+                self.ship(idx, out);
+            }
+            let Some(w) = self.workers.get_mut(idx) else {
+                continue;
+            };
+            if new_chunk {
+                w.filling.chunks.push(Arc::clone(chunk));
+            }
+            w.filling.slots.push(Slot {
+                link: p.link,
+                ts,
+                chunk: w.filling.chunks.len().saturating_sub(1) as u16,
+                start: p.start,
+                len: p.len,
+            });
+            if w.filling.full() {
+                self.ship(idx, out);
+            }
+        }
+    }
+    /// Packet time up to which every flow due to end has been handed out:
+    /// the oldest clock a worker has answered.
+    fn watermark(&self) -> Micros {
+        self.workers.iter().map(|w| w.acked).min().unwrap_or(0)
+    }
     /// Sends what is left, lets every worker write out its open flows, and
     /// waits for them.
-    pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+    fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
         for idx in 0..self.workers.len() {
             let last = match self.workers.get_mut(idx) {
                 Some(w) => std::mem::take(&mut w.filling),
@@ -494,15 +500,8 @@ impl ParallelEngine {
         }
         self.drain(out);
     }
-
-    /// The reader's own counters so far (frames, bytes, decode errors,
-    /// queue drops), for live statistics before the end.
-    pub fn frame_stats(&self) -> &Stats {
-        &self.frames
-    }
-
     /// Counters of the whole engine (complete after [`ParallelEngine::finish`]).
-    pub fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let mut total = self.frames.clone();
         for s in &self.finished {
             total.merge(s);

@@ -10,6 +10,7 @@ pub use model::flow::{
 mod tests {
     use super::*;
     use crate::file::FileSource;
+    use crate::PacketEngine;
     use crate::{Engine, FlowConfig};
 
     /// Records are written by hand for speed; their `Serialize` is the

@@ -22,6 +22,7 @@
 
 use allocation_counter::measure;
 use capture::decode::LinkType;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord};
 use pcapgen::http::{chunked, HttpRequest, HttpResponse};
 use pcapgen::pcap::records;

@@ -37,6 +37,7 @@
 
 use capture::decode::LinkType;
 use capture::parallel::ParallelEngine;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
 use pcapgen::flood::{for_each_frame, Flood, FloodPayload, CLOSE_PACKETS};
 use std::net::IpAddr;

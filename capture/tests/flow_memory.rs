@@ -31,6 +31,7 @@ use capture::internals::flow::{PAGE_SLOTS, SLOT_BYTES};
 use capture::internals::http::{Http, HttpTransaction};
 use capture::internals::tcp::Stream;
 use capture::internals::tls::Tls;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord};
 use pcapgen::flood::{for_each_frame, Flood, FloodPayload};
 use std::mem::size_of;

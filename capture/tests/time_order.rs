@@ -7,6 +7,7 @@
 
 use capture::decode::LinkType;
 use capture::parallel::ParallelEngine;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
 
 const SECOND: u64 = 1_000_000;

@@ -9,6 +9,7 @@ use capture::app::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict}
 use capture::app::registry::BUILTIN;
 use capture::app::AppLimits;
 use capture::decode::LinkType;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord, Stats};
 
 /// What the knock parser keeps for one flow.

@@ -12,7 +12,7 @@ use super::Msg;
 use anyhow::{Context, Result};
 use capture::decode::{syn_hint, LinkType};
 use capture::parallel::ParallelEngine;
-use capture::{FlowConfig, FlowRecord, Stats};
+use capture::{FlowConfig, FlowRecord, PacketEngine, Stats};
 use crossbeam_channel::Sender;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pcap::{Active, Capture};

@@ -10,6 +10,7 @@ use super::scratch;
 use capture::decode::LinkType;
 use capture::file::FileSource;
 use capture::time::Micros;
+use capture::PacketEngine;
 use capture::{Engine, FlowConfig, FlowRecord};
 
 /// One packet as the reader gave it.
