@@ -9,7 +9,9 @@
 mod common;
 
 use common::is_root;
-use common::live::{free_port, json_lines, metrics, post, request, sample, server, Live, RESPONSE};
+use common::live::{
+    free_port, json_lines, metrics, post, request, sample, server, until, Live, RESPONSE,
+};
 use serde_json::Value;
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -77,6 +79,22 @@ fn one(combo: u8) -> Result<(), String> {
             .and_then(|p| p.parse().ok())
             .expect("listener port");
         idle.push(TcpStream::connect(("127.0.0.1", p)).expect("listener"));
+        if with_metrics {
+            // The idle agent shows in the listener's metrics (no token,
+            // no TLS on loopback: authenticated at once).
+            until(Duration::from_secs(10), "listener metrics", || {
+                let m = metrics(metrics_port);
+                sample(&m, "procflow_feed_listener_accepted_total") == 1
+                    && sample(
+                        &m,
+                        "procflow_feed_listener_connections{state=\"authenticated\"}",
+                    ) == 1
+                    && sample(
+                        &m,
+                        "procflow_feed_listener_closed_total{reason=\"auth_timeout\"}",
+                    ) == 0
+            });
+        }
     }
     let locals: Vec<u16> = BODIES
         .iter()

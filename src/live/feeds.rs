@@ -109,6 +109,11 @@ impl Feeds {
         })
     }
 
+    /// A reader of the listener's counters, when one runs.
+    pub fn listener_stats(&self) -> Option<correlate::listen::StatsHandle> {
+        self.listener.as_ref().map(FeedListener::stats_handle)
+    }
+
     /// Stops every source and says what each did.
     pub fn shutdown(self) -> FeedsEnd {
         FeedsEnd {

@@ -83,6 +83,9 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     )?;
     // Feeds start before privileges go (a listener may want a low port).
     let feeds = feeds::Feeds::start(args, FEED_PROCFS + 1)?;
+    if let Some(handle) = feeds.listener_stats() {
+        let _ = metrics.listener.set(handle);
+    }
     let metrics_listener = args
         .metrics
         .as_deref()

@@ -74,6 +74,26 @@ pub(crate) struct Shared {
     pub(crate) sink: EventSink,
 }
 
+/// Reads a listener's counters from any thread.
+#[derive(Clone)]
+pub struct StatsHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+}
+
+impl StatsHandle {
+    /// What has been counted so far.
+    pub fn stats(&self) -> ListenStats {
+        self.shared.table.lock().stats(self.local_addr)
+    }
+}
+
+impl std::fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StatsHandle({})", self.local_addr)
+    }
+}
+
 /// A running feed listener. Dropping it shuts it down.
 pub struct FeedListener {
     shared: Arc<Shared>,
@@ -125,6 +145,15 @@ impl FeedListener {
     /// What has been counted so far.
     pub fn stats(&self) -> ListenStats {
         self.shared.table.lock().stats(self.local_addr)
+    }
+
+    /// A handle that reads the counters from another thread (a metrics
+    /// server) for as long as it lives, even after the listener stopped.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            shared: Arc::clone(&self.shared),
+            local_addr: self.local_addr,
+        }
     }
 
     /// Stops accepting, closes every connection (an unfinished last line
