@@ -9,7 +9,7 @@ use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
-use crate::time::{Micros, SECOND};
+use crate::time::{Micros, Watermark, SECOND};
 use std::sync::Arc;
 
 /// Decoder plus shards.
@@ -18,7 +18,7 @@ pub struct Engine {
     /// Frame-level counters (read, decode failures, truncation).
     frames: Stats,
     /// Latest packet time.
-    now: Micros,
+    now: Watermark,
     /// When every shard's clock is next brought up to `now`.
     next_sync: Micros,
 }
@@ -32,7 +32,7 @@ impl Engine {
         Engine {
             shards,
             frames: Stats::default(),
-            now: 0,
+            now: Watermark::default(),
             next_sync: 0,
         }
     }
@@ -67,22 +67,19 @@ impl PacketEngine for Engine {
         // Packet time never runs back: the shards' idle lists are in time
         // order, and a flow stamped in the past behind newer ones would end
         // on one shard count and not on another.
-        if ts < self.now {
+        if ts < self.now.at() {
             self.frames.time_backwards += 1;
         }
-        let ts = ts.max(self.now);
-        if ts > self.now {
-            self.now = ts;
-            if ts >= self.next_sync {
-                // Once a second of packet time, shards that saw no packet
-                // lately end their idle flows too; so does a lone shard
-                // when the frame is one it will not see (undecodable), so
-                // that one shard closes flows as several do.
-                for shard in &mut self.shards {
-                    shard.advance(ts, out);
-                }
-                self.next_sync = ts.saturating_add(SECOND);
+        let ts = self.now.clamp(ts);
+        if self.now.advance(ts) && ts >= self.next_sync {
+            // Once a second of packet time, shards that saw no packet
+            // lately end their idle flows too; so does a lone shard
+            // when the frame is one it will not see (undecodable), so
+            // that one shard closes flows as several do.
+            for shard in &mut self.shards {
+                shard.advance(ts, out);
             }
+            self.next_sync = ts.saturating_add(SECOND);
         }
         match decode(link, frame) {
             Ok(pkt) => {
@@ -114,7 +111,7 @@ impl PacketEngine for Engine {
     }
     /// Packet time up to which every flow due to end has been handed out.
     fn watermark(&self) -> Micros {
-        self.now
+        self.now.at()
     }
     /// Writes out every flow still open.
     fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {

@@ -28,7 +28,7 @@ use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
-use crate::time::{Micros, SECOND};
+use crate::time::{Micros, Watermark, SECOND};
 use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -131,7 +131,7 @@ pub struct ParallelEngine {
     frames: Stats,
     finished: Vec<Stats>,
     /// Latest packet time read.
-    now: Micros,
+    now: Watermark,
     /// When every worker is next sent its batch, full or not.
     next_sync: Micros,
     /// Drop a batch whose worker's queue is full instead of waiting (live
@@ -243,7 +243,7 @@ impl ParallelEngine {
             done,
             frames: Stats::default(),
             finished: Vec::new(),
-            now: 0,
+            now: Watermark::default(),
             next_sync: 0,
             lossy: false,
         }
@@ -264,12 +264,9 @@ impl ParallelEngine {
 
     /// Packet time is `ts`: once a second of it, every worker is synced.
     fn tick(&mut self, ts: Micros, out: &mut dyn FnMut(FlowRecord)) {
-        if ts > self.now {
-            self.now = ts;
-            if ts >= self.next_sync {
-                self.next_sync = ts.saturating_add(SYNC_EVERY);
-                self.sync(out);
-            }
+        if self.now.advance(ts) && ts >= self.next_sync {
+            self.next_sync = ts.saturating_add(SYNC_EVERY);
+            self.sync(out);
         }
     }
 
@@ -290,10 +287,10 @@ impl ParallelEngine {
             self.frames.truncated_packets += 1;
         }
         // As in `Engine::process_frame`: packet time never runs back.
-        if ts < self.now {
+        if ts < self.now.at() {
             self.frames.time_backwards += 1;
         }
-        let ts = ts.max(self.now);
+        let ts = self.now.clamp(ts);
         self.tick(ts, out);
         let hash = match shard_hint(link, frame) {
             Some(h) => h,
@@ -312,7 +309,7 @@ impl ParallelEngine {
 
     /// Sends worker `idx` its batch as it is and starts a new one.
     fn ship(&mut self, idx: usize, out: &mut dyn FnMut(FlowRecord)) {
-        let now = self.now;
+        let now = self.now.at();
         let Some(w) = self.workers.get_mut(idx) else {
             return;
         };
@@ -477,7 +474,7 @@ impl PacketEngine for ParallelEngine {
             };
             if !last.slots.is_empty() {
                 let mut last = last;
-                last.clock = self.now;
+                last.clock = self.now.at();
                 self.send(idx, last, out);
             }
         }

@@ -7,6 +7,7 @@ use crate::attributed::AttributedFlow;
 use crate::index::SocketIndex;
 use capture::FlowRecord;
 use foldhash::quality::RandomState;
+use model::time::Watermark;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -69,7 +70,7 @@ pub struct Attributor {
     /// The socket index (feed events go in here).
     pub index: SocketIndex,
     pending: VecDeque<FlowRecord>,
-    watermark: u64,
+    watermark: Watermark,
     /// Coverage so far.
     pub coverage: Coverage,
     talkers: HashMap<IpAddr, Talker, RandomState>,
@@ -81,7 +82,7 @@ impl Attributor {
         Self {
             index,
             pending: VecDeque::new(),
-            watermark: 0,
+            watermark: Watermark::default(),
             coverage: Coverage::default(),
             talkers: HashMap::default(),
         }
@@ -90,7 +91,7 @@ impl Attributor {
     /// Takes a flow as the engine emits it.
     pub fn push(&mut self, rec: FlowRecord, out: &mut dyn FnMut(AttributedFlow)) {
         self.index.observe(&FlowKeyTime::of(&rec));
-        self.watermark = self.watermark.max(rec.event.end);
+        self.watermark.advance(rec.event.end);
         self.pending.push_back(rec);
         if self.pending.len() > self.index.config().max_pending_flows {
             if let Some(r) = self.pending.pop_front() {
@@ -103,13 +104,13 @@ impl Attributor {
 
     /// Packet time has reached `now`: flows whose wait is over go out.
     pub fn advance(&mut self, now: u64, out: &mut dyn FnMut(AttributedFlow)) {
-        self.watermark = self.watermark.max(now);
+        self.watermark.advance(now);
         self.drain_due(out);
     }
 
     /// Latest packet time seen.
     pub fn watermark(&self) -> u64 {
-        self.watermark
+        self.watermark.at()
     }
 
     /// Attributes every waiting flow.
@@ -137,7 +138,7 @@ impl Attributor {
         while self
             .pending
             .front()
-            .is_some_and(|r| r.event.end.saturating_add(late) <= self.watermark)
+            .is_some_and(|r| self.watermark.passed(r.event.end, late))
         {
             if let Some(r) = self.pending.pop_front() {
                 self.release(r, out);

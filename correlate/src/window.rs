@@ -4,6 +4,7 @@
 use crate::attribute::image_key;
 use crate::attributed::AttributedFlow;
 use foldhash::quality::RandomState;
+use model::time::Watermark;
 pub use model::window::{keep_earliest, Destination, ProcessFacts, ProcessWindow};
 use model::Traffic;
 use serde::Serialize;
@@ -108,7 +109,11 @@ pub struct ProcessWindows {
     close_lag: u64,
     cap: usize,
     open: HashMap<(String, String, u64), ProcessWindow, RandomState>,
-    latest_closed: u64,
+    /// The end of the latest window written: no window before it opens
+    /// again.
+    latest_closed: Watermark,
+    /// Packet time the windows were told of.
+    reached: Watermark,
     /// Counters.
     pub stats: WindowStats,
 }
@@ -123,7 +128,8 @@ impl ProcessWindows {
             close_lag,
             cap: cap.max(1),
             open: HashMap::default(),
-            latest_closed: 0,
+            latest_closed: Watermark::default(),
+            reached: Watermark::default(),
             stats: WindowStats::default(),
         }
     }
@@ -171,10 +177,11 @@ impl ProcessWindows {
     /// the first window not written, whatever the record says.
     fn start_of(&self, f: &AttributedFlow) -> u64 {
         let start = f.record.event.start / self.length * self.length;
-        if start >= self.latest_closed {
+        if start >= self.latest_closed.at() {
             return start;
         }
-        (f.record.event.end / self.length * self.length).max(self.latest_closed)
+        self.latest_closed
+            .clamp(f.record.event.end / self.length * self.length)
     }
 
     /// The table is full: writes every window of the oldest start, so that
@@ -193,7 +200,7 @@ impl ProcessWindows {
         for k in due {
             if let Some(w) = self.open.remove(&k) {
                 self.stats.evicted += 1;
-                self.latest_closed = self.latest_closed.max(w.end);
+                self.latest_closed.advance(w.end);
                 self.emit(w, out);
             }
         }
@@ -201,17 +208,18 @@ impl ProcessWindows {
 
     /// Writes the windows that packet time `now` has left behind.
     pub fn advance(&mut self, now: u64, out: &mut dyn FnMut(ProcessWindow)) {
-        let lag = self.close_lag;
+        self.reached.advance(now);
+        let (lag, reached) = (self.close_lag, self.reached);
         let mut due: Vec<(String, String, u64)> = self
             .open
             .iter()
-            .filter(|(_, w)| w.end.saturating_add(lag) <= now)
+            .filter(|(_, w)| reached.passed(w.end, lag))
             .map(|(k, _)| k.clone())
             .collect();
         due.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
         for k in due {
             if let Some(w) = self.open.remove(&k) {
-                self.latest_closed = self.latest_closed.max(w.end);
+                self.latest_closed.advance(w.end);
                 self.emit(w, out);
             }
         }

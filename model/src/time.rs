@@ -14,6 +14,42 @@ pub const SECOND: Micros = 1_000_000;
 /// signed difference of packet times stays in range.
 pub const LATEST: Micros = 253_402_300_799_999_999;
 
+/// Packet time a stage has reached. It only moves forward, and it alone
+/// says what is due: something that ended at `end` and waits `lag` (a
+/// flow its late-event window, a process window the flows still to come)
+/// is due once the watermark is `lag` past `end`. The engines hold packet
+/// time in one, the attribution its flows' wait, the process windows
+/// their closing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Watermark(Micros);
+
+impl Watermark {
+    /// The time reached.
+    pub const fn at(self) -> Micros {
+        self.0
+    }
+
+    /// Moves to `t` when `t` is later; whether it moved.
+    pub fn advance(&mut self, t: Micros) -> bool {
+        let moved = t > self.0;
+        if moved {
+            self.0 = t;
+        }
+        moved
+    }
+
+    /// `t`, or the watermark when `t` is earlier: a time stamp taken so
+    /// that time never runs back.
+    pub fn clamp(self, t: Micros) -> Micros {
+        t.max(self.0)
+    }
+
+    /// True when what ended at `end` and waits `lag` is due.
+    pub fn passed(self, end: Micros, lag: Micros) -> bool {
+        end.saturating_add(lag) <= self.0
+    }
+}
+
 /// Packet time from a capture's seconds and microseconds, held to
 /// [`LATEST`].
 pub fn from_parts(secs: u64, micros: u64) -> Micros {
@@ -128,6 +164,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watermark_only_moves_forward_and_says_what_is_due() {
+        let mut w = Watermark::default();
+        assert!(w.advance(10));
+        assert!(!w.advance(5));
+        assert!(!w.advance(10));
+        assert_eq!(w.at(), 10);
+        assert_eq!((w.clamp(3), w.clamp(12)), (10, 12));
+        assert!(w.passed(4, 6));
+        assert!(!w.passed(5, 6));
+        assert!(!w.passed(u64::MAX, 1), "no overflow");
+    }
 
     #[test]
     fn formats_known_instants() {
