@@ -277,54 +277,11 @@ fn run(sh: &Shared) {
             send: &mut send,
             stop: &sh.stop,
         };
-        if let Some(d) = old.as_mut() {
-            let at = d.g.offset();
-            let outcome = d.g.read_new(&mut buf, &mut out, &mut |_| {});
-            failed(sh, &outcome);
-            if d.g.offset() != at {
-                d.grew = Instant::now();
-            } else if d.grew.elapsed() >= cfg.rotate_grace || outcome != Outcome::Caught {
-                retire(sh, old.take().map(|d| d.g), &mut out, &mut done);
-            }
-        }
-        if let Some(g) = cur.as_mut() {
-            let change = g.change(&cfg.path);
-            // After a truncation what follows the offset is new content,
-            // read from the start; a replaced file is read to its end.
-            let outcome = if change == Change::Truncated {
-                Outcome::Caught
-            } else {
-                g.read_new(&mut buf, &mut out, &mut |g| {
-                    publish(sh, Some(g), old.as_ref(), &done)
-                })
-            };
-            failed(sh, &outcome);
-            publish(sh, Some(g), old.as_ref(), &done);
-            let path = cfg.path.display();
-            match change {
-                Change::Same if outcome == Outcome::Stopped => break,
-                Change::Same => {}
-                Change::Replaced => {
-                    sh.stats().rotations += 1;
-                    (cfg.log)(&format!(
-                        "feed {path}: rotated (another file has the name): reading the new one from its start, and the old one while it grows"
-                    ));
-                    retire(sh, old.take().map(|d| d.g), &mut out, &mut done);
-                    old = cur.take().map(|g| Draining {
-                        g,
-                        grew: Instant::now(),
-                    });
-                    continue;
-                }
-                Change::Truncated => {
-                    sh.stats().truncations += 1;
-                    (cfg.log)(&format!(
-                        "feed {path}: truncated (or rewritten from its start): reading it again from its start"
-                    ));
-                    retire(sh, cur.take(), &mut out, &mut done);
-                    continue;
-                }
-            }
+        drain_rotated(sh, &mut old, &mut buf, &mut out, &mut done);
+        match follow_current(sh, &mut cur, &mut old, &mut buf, &mut out, &mut done) {
+            Step::Stop => break,
+            Step::Again => continue,
+            Step::Wait => {}
         }
         publish(sh, cur.as_ref(), old.as_ref(), &done);
         let mut st = sh.stats();
@@ -346,6 +303,87 @@ fn run(sh: &Shared) {
     let mut st = sh.stats();
     st.offset = offset.unwrap_or(st.offset);
     st.dropped = dropped.get();
+}
+
+/// What the follower does after a look at the file under the name.
+enum Step {
+    /// Sleep a poll, then look again.
+    Wait,
+    /// Look again at once (the file under the name changed).
+    Again,
+    /// Stop: the run is stopping, or the sink is gone.
+    Stop,
+}
+
+/// Reads what the rotated-away file still gains, and lets it go once it
+/// has not grown for the grace time (or cannot be read).
+fn drain_rotated(
+    sh: &Shared,
+    old: &mut Option<Draining>,
+    buf: &mut [u8],
+    out: &mut Delivery<'_>,
+    done: &mut FinishedFiles,
+) {
+    let Some(d) = old.as_mut() else { return };
+    let at = d.g.offset();
+    let outcome = d.g.read_new(buf, out, &mut |_| {});
+    failed(sh, &outcome);
+    if d.g.offset() != at {
+        d.grew = Instant::now();
+    } else if d.grew.elapsed() >= sh.cfg.rotate_grace || outcome != Outcome::Caught {
+        retire(sh, old.take().map(|d| d.g), out, done);
+    }
+}
+
+/// Reads what the file under the name gained, and notices when it was
+/// rotated away or truncated.
+fn follow_current(
+    sh: &Shared,
+    cur: &mut Option<Generation>,
+    old: &mut Option<Draining>,
+    buf: &mut [u8],
+    out: &mut Delivery<'_>,
+    done: &mut FinishedFiles,
+) -> Step {
+    let cfg = &sh.cfg;
+    let Some(g) = cur.as_mut() else {
+        return Step::Wait;
+    };
+    let change = g.change(&cfg.path);
+    // After a truncation what follows the offset is new content,
+    // read from the start; a replaced file is read to its end.
+    let outcome = if change == Change::Truncated {
+        Outcome::Caught
+    } else {
+        g.read_new(buf, out, &mut |g| publish(sh, Some(g), old.as_ref(), done))
+    };
+    failed(sh, &outcome);
+    publish(sh, Some(g), old.as_ref(), done);
+    let path = cfg.path.display();
+    match change {
+        Change::Same if outcome == Outcome::Stopped => Step::Stop,
+        Change::Same => Step::Wait,
+        Change::Replaced => {
+            sh.stats().rotations += 1;
+            (cfg.log)(&format!(
+                    "feed {path}: rotated (another file has the name): reading the new one from its start, and the old one while it grows"
+                ));
+            retire(sh, old.take().map(|d| d.g), out, done);
+            *old = cur.take().map(|g| Draining {
+                g,
+                grew: Instant::now(),
+            });
+            Step::Again
+        }
+        Change::Truncated => {
+            sh.stats().truncations += 1;
+            (cfg.log)(&format!(
+                    "feed {path}: truncated (or rewritten from its start): reading it again from its start"
+                ));
+            retire(sh, cur.take(), out, done);
+            Step::Again
+        }
+    }
 }
 
 /// Opens the file under the name, if there is one, and starts its report.
