@@ -11,7 +11,7 @@
 use super::fields::{parse_pid, present};
 use super::{sysmon, wfp, FeedFormat, Findings, Rec, MAX_LINE};
 use crate::event::Os;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 use std::io::{self, BufRead, Read};
 
@@ -95,35 +95,13 @@ pub(crate) fn parse_event(xml: &[u8]) -> Result<XmlEvent, String> {
             Event::CData(t) if target.is_some() => {
                 text.push_str(&t.decode().map_err(|e| format!("XML: {e}"))?);
             }
-            Event::GeneralRef(g) if target.is_some() => {
-                match g.resolve_char_ref().map_err(|e| format!("XML: {e}"))? {
-                    Some(c) => text.push(c),
-                    None => {
-                        let name = g.decode().map_err(|e| format!("XML: {e}"))?;
-                        match &*name {
-                            "lt" => text.push('<'),
-                            "gt" => text.push('>'),
-                            "amp" => text.push('&'),
-                            "quot" => text.push('"'),
-                            "apos" => text.push('\''),
-                            other => return Err(format!("XML: unknown entity &{other};")),
-                        }
-                    }
-                }
-            }
+            Event::GeneralRef(g) if target.is_some() => push_ref(&g, &mut text)?,
             Event::End(e) => {
-                if let Some((_, d)) = &target {
-                    if *d == depth {
-                        if let Some((t, _)) = target.take() {
-                            let value = text.trim().to_string();
-                            match t {
-                                Target::EventId => out.event_id = Some(value),
-                                Target::Computer => out.computer = Some(value),
-                                Target::Data(n) => out.data.push((n, value)),
-                            }
-                        }
-                        text.clear();
+                if target.as_ref().is_some_and(|(_, d)| *d == depth) {
+                    if let Some((t, _)) = target.take() {
+                        keep(t, text.trim().to_string(), &mut out);
                     }
+                    text.clear();
                 }
                 if e.local_name().as_ref() == b"System" && depth == 2 {
                     in_system = false;
@@ -143,6 +121,33 @@ pub(crate) fn parse_event(xml: &[u8]) -> Result<XmlEvent, String> {
         }
     }
     Ok(out)
+}
+
+/// Appends the character an entity or character reference stands for.
+fn push_ref(g: &BytesRef<'_>, text: &mut String) -> Result<(), String> {
+    if let Some(c) = g.resolve_char_ref().map_err(|e| format!("XML: {e}"))? {
+        text.push(c);
+        return Ok(());
+    }
+    let name = g.decode().map_err(|e| format!("XML: {e}"))?;
+    text.push(match &*name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        other => return Err(format!("XML: unknown entity &{other};")),
+    });
+    Ok(())
+}
+
+/// Keeps the text of an element the event is read for.
+fn keep(t: Target, value: String, out: &mut XmlEvent) {
+    match t {
+        Target::EventId => out.event_id = Some(value),
+        Target::Computer => out.computer = Some(value),
+        Target::Data(n) => out.data.push((n, value)),
+    }
 }
 
 /// Attributes of `System` children that matter.
