@@ -183,9 +183,9 @@ pub(crate) fn sniff(line: &[u8]) -> Sniff {
     }
     if t.first() == Some(&b'{') {
         return match serde_json::from_slice::<Value>(t) {
-            Ok(Value::Object(o)) => match classify(&o) {
-                JsonKind::Unknown => Sniff::Unknown(unknown_record(&o)),
-                _ => Sniff::Known(Layout::Json),
+            Ok(Value::Object(o)) => match super::kinds::kind_of(&o) {
+                None => Sniff::Unknown(unknown_record(&o)),
+                Some(_) => Sniff::Known(Layout::Json),
             },
             Ok(_) => Sniff::Unknown("not a JSON object".into()),
             Err(e) => Sniff::Unknown(format!("not JSON: {e}")),
@@ -208,48 +208,6 @@ pub(crate) fn has_event_xml(t: &[u8]) -> bool {
 
 pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// What a JSON line is, by its keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum JsonKind {
-    /// Native feed line (`ts`, `dst_ip`, ...).
-    Native,
-    /// A Windows event with flat fields (`EventID`, NXLog and similar).
-    Windows,
-    /// Winlogbeat / Elastic Agent (`winlog.event_id`, `winlog.event_data`).
-    Winlogbeat,
-    /// A syslog row whose `SyslogMessage` may hold a Sysmon for Linux event.
-    Syslog,
-    /// An osquery result line.
-    Osquery,
-    /// Azure VM Insights `VMConnection` summary.
-    VmConnection,
-    /// None of these.
-    Unknown,
-}
-
-/// Classifies a JSON record by the keys it has.
-pub(crate) fn classify(o: &Map<String, Value>) -> JsonKind {
-    if o.contains_key("ts") && o.contains_key("dst_ip") {
-        JsonKind::Native
-    } else if o.get("winlog").is_some_and(Value::is_object) {
-        JsonKind::Winlogbeat
-    } else if o.contains_key("EventID") {
-        JsonKind::Windows
-    } else if o.contains_key("SyslogMessage") {
-        JsonKind::Syslog
-    } else if o.contains_key("hostIdentifier")
-        || o.contains_key("diffResults")
-        || o.contains_key("snapshot")
-        || (o.contains_key("columns") && o.contains_key("name"))
-    {
-        JsonKind::Osquery
-    } else if o.get("Type").and_then(Value::as_str) == Some("VMConnection") {
-        JsonKind::VmConnection
-    } else {
-        JsonKind::Unknown
-    }
 }
 
 /// The bad-line reason for a JSON record of no known kind.

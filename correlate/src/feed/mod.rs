@@ -22,6 +22,7 @@ mod auditd;
 mod detect;
 mod fields;
 mod flat;
+mod kinds;
 mod lines;
 mod native;
 mod osquery;

@@ -10,11 +10,9 @@
 //! "not a feed": a [`FeedError::Format`], after which the parser takes no
 //! more lines.
 
-use super::detect::{self, JsonKind, Sniff};
-use super::{
-    auditd, native, osquery, sysmon_json, sysmon_xml, FeedError, FeedFormat, FeedReport, Findings,
-    Rec, MAX_LINE,
-};
+use super::detect::{self, Sniff};
+use super::kinds;
+use super::{auditd, native, sysmon_xml, FeedError, FeedFormat, FeedReport, Findings, MAX_LINE};
 use crate::event::SocketEvent;
 use serde_json::{Map, Value};
 
@@ -412,35 +410,19 @@ fn json_line(ctx: &mut Findings, no: u64, bytes: &[u8], format: FeedFormat) {
         Ok(_) => return ctx.bad(no, "not a JSON object".into()),
         Err(e) => return ctx.bad(no, format!("not JSON: {e}")),
     };
-    let kind = detect::classify(&obj);
-    let rec = match (format, kind) {
-        (FeedFormat::Jsonl, _) | (FeedFormat::Auto, JsonKind::Native) => {
-            ctx.seen("jsonl");
-            native::record(&obj)
-        }
-        (FeedFormat::Osquery, _) | (FeedFormat::Auto, JsonKind::Osquery) => {
-            ctx.seen("osquery");
-            return osquery::line(ctx, no, &obj);
-        }
-        (FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp, JsonKind::Windows) => {
-            sysmon_json::windows_flat(ctx, &obj, format)
-        }
-        (FeedFormat::Auto | FeedFormat::Sysmon | FeedFormat::Wfp, JsonKind::Winlogbeat) => {
-            sysmon_json::winlogbeat(ctx, &obj, format)
-        }
-        (FeedFormat::Auto | FeedFormat::Sysmon, JsonKind::Syslog) => {
-            sysmon_json::syslog_row(ctx, &obj, format)
-        }
-        (FeedFormat::Auto, JsonKind::VmConnection) => {
-            ctx.seen("vmconnection");
-            // Per-process summaries of an aggregation interval, without
-            // pid or local port: not socket events.
-            Rec::Skip("VMConnection summary")
-        }
-        (FeedFormat::Auto, _) => Rec::Bad(detect::unknown_record(&obj)),
-        (FeedFormat::Sysmon, _) => Rec::Bad("not a Sysmon record".into()),
-        (FeedFormat::Wfp, _) => Rec::Bad("not a Windows event record".into()),
-        (FeedFormat::Auditd, _) => Rec::Bad("not an audit record".into()),
-    };
-    ctx.rec(no, rec);
+    match kinds::for_format(&obj, format) {
+        Some(kind) => (kind.read)(ctx, no, &obj, format),
+        None => ctx.bad(no, refused(&obj, format)),
+    }
+}
+
+/// Why a JSON record is not read in `format`.
+fn refused(obj: &Map<String, Value>, format: FeedFormat) -> String {
+    match format {
+        FeedFormat::Sysmon => "not a Sysmon record".into(),
+        FeedFormat::Wfp => "not a Windows event record".into(),
+        FeedFormat::Auditd => "not an audit record".into(),
+        // Auto, and the formats that force a kind (never refused).
+        _ => detect::unknown_record(obj),
+    }
 }
