@@ -537,3 +537,28 @@ fn killed_at_random_moments_the_baseline_holds_the_last_commit() {
     eprintln!("kill loop: states left (seed {seed}): {seen:?}");
     assert_eq!(seen.values().sum::<u64>(), kills);
 }
+
+/// A name SQLite would take for a URI (`file:...`) is a file name like any
+/// other: the baseline, its lock and the read-only reader all use the file
+/// of that name.
+#[test]
+fn a_file_colon_name_is_a_plain_file() {
+    let d = dir("file-colon");
+    let config = file("config.toml");
+    let mut c = learn(Path::new("file:base.db"), &config);
+    c.current_dir(&d);
+    ok(c);
+    assert!(d.join("file:base.db").is_file(), "the file of that name");
+    assert!(!d.join("base.db").exists(), "not a URI");
+    let mut r = read(Path::new("file:base.db"), &["--no-learn"]);
+    r.current_dir(&d);
+    let out = ok(r);
+    assert!(
+        !text(&out.stderr).contains("missing"),
+        "{}",
+        text(&out.stderr)
+    );
+    let db = d.join("file:base.db");
+    assert_eq!(meta(&db, "windows_folded"), HISTORY_WINDOWS);
+    assert_eq!(meta(&db, "batches"), HISTORY_BATCHES);
+}

@@ -189,7 +189,8 @@ impl Store {
         // Taken before the file is read, so a writer that waited loads
         // what the previous one committed.
         let lock = WriterLock::acquire(path, Duration::from_secs(caps.lock_wait_secs))?;
-        let conn = Connection::open(path).map_err(|e| classify(&name, "cannot open", e))?;
+        let conn = Connection::open(literal(path).as_ref())
+            .map_err(|e| classify(&name, "cannot open", e))?;
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
             return Err(StoreError::NotWritable {
                 path: name,
@@ -302,11 +303,22 @@ impl Store {
 /// SQLite cannot make in a read-only directory; when no `-wal` file holds
 /// frames not yet in the database, the file alone is the whole baseline
 /// and is opened as immutable instead.
+/// `path` as SQLite must be given it to open the file of that name: this
+/// SQLite reads a name that begins `file:` as a URI, so such a relative
+/// name is given as `./file:...`, the name the lock and every check use.
+fn literal(path: &Path) -> std::borrow::Cow<'_, Path> {
+    if path.as_os_str().as_encoded_bytes().starts_with(b"file:") {
+        std::borrow::Cow::Owned(Path::new(".").join(path))
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    }
+}
+
 fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let name = path.display().to_string();
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| classify(&name, "cannot open", e))?;
+    let conn = Connection::open_with_flags(literal(path).as_ref(), flags)
+        .map_err(|e| classify(&name, "cannot open", e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| classify(&name, "cannot set a busy timeout", e))?;
     let first = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
