@@ -128,63 +128,18 @@ pub struct LiveArgs {
     /// Deliver each packet at once instead of in kernel batches.
     #[arg(long)]
     pub immediate: bool,
-    /// Attribute this host's own connections from /proc (sidecar mode).
-    #[arg(long)]
-    pub procfs: bool,
-    /// The proc file system for --procfs.
-    #[arg(long, default_value = "/proc", value_name = "DIR")]
-    pub proc_root: PathBuf,
-    /// Milliseconds between two /proc polls (a new connection also
-    /// triggers one).
-    #[arg(long, default_value_t = 20, value_name = "MS")]
-    pub procfs_interval_ms: u64,
-    /// Endpoint feed files, followed as agents append to them (like tail -F).
-    #[arg(long = "feed", value_name = "FILE")]
-    pub feeds: Vec<PathBuf>,
+    /// Sockets from /proc.
+    #[command(flatten)]
+    pub procfs: crate::live::ProcfsArgs,
+    /// Followed feed files.
+    #[command(flatten)]
+    pub follow: crate::live::FollowArgs,
     /// Feed format of --feed files and listener connections.
     #[arg(long, default_value = "auto", value_name = "FORMAT")]
     pub feed_format: String,
-    /// Read --feed files from their start (default: only what is appended).
-    #[arg(long)]
-    pub feed_from_start: bool,
-    /// Listen for endpoint agents streaming socket events (ADDR:PORT). A
-    /// non-loopback address needs --tls-cert/--tls-key/--tls-client-ca or
-    /// --feed-token.
-    #[arg(long, value_name = "ADDR")]
-    pub feed_listen: Option<String>,
-    /// Shared token agents send on their first line (`token TOKEN`), read
-    /// from this file.
-    #[arg(long, value_name = "FILE")]
-    pub feed_token_file: Option<PathBuf>,
-    /// Server certificate (PEM) for the feed listener.
-    #[arg(long, value_name = "PEM")]
-    pub tls_cert: Option<PathBuf>,
-    /// Server private key (PEM).
-    #[arg(long, value_name = "PEM")]
-    pub tls_key: Option<PathBuf>,
-    /// CA certificates (PEM) agents' client certificates must chain to.
-    #[arg(long, value_name = "PEM")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// Feed listener: connections at once, authenticated or not (when
-    /// authenticated peers hold them all, a newcomer is refused).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
-    pub feed_max_connections: usize,
-    /// Feed listener: connections not yet authenticated at once; past it
-    /// the oldest makes room for the newcomer (authenticated peers never do).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_UNAUTHENTICATED, value_name = "N")]
-    pub feed_max_unauthenticated: usize,
-    /// Feed listener: connections not yet authenticated from one address at
-    /// once; past it that address's oldest makes room.
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_PER_ADDRESS, value_name = "N")]
-    pub feed_max_per_address: usize,
-    /// Feed listener: seconds a connection has to finish its TLS handshake
-    /// and token line.
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_AUTH_TIMEOUT.as_secs_f64(), value_name = "SECS")]
-    pub feed_auth_timeout: f64,
-    /// Feed listener: seconds without data after which a connection is
-    /// closed (an agent keeps its place with an empty line now and then).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_IDLE_TIMEOUT.as_secs_f64(), value_name = "SECS")]
-    pub feed_idle_timeout: f64,
+    /// The agent listener.
+    #[command(flatten)]
+    pub listen: crate::live::ListenArgs,
     /// Write alerts (JSON lines, each flushed) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
@@ -363,5 +318,14 @@ impl OutputOpts {
     /// The chosen profile.
     pub fn profile(&self) -> &'static dyn crate::sink::Profile {
         crate::sink::profile(&self.profile).unwrap_or_else(crate::sink::default_profile)
+    }
+}
+
+impl LiveArgs {
+    /// The `--feed-format` of followed files and agent connections.
+    pub fn feed_format(&self) -> anyhow::Result<correlate::feed::FeedFormat> {
+        self.feed_format
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--feed-format: {e}"))
     }
 }

@@ -258,6 +258,14 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
     let status = live.0.wait().expect("procflow exits");
     let stderr = reader.join().expect("stderr");
     assert!(status.success(), "{stderr}");
+    let poller = stderr
+        .lines()
+        .find(|l| l.starts_with("procflow: /proc poller: "))
+        .unwrap_or_else(|| panic!("the /proc source reports at the end:\n{stderr}"));
+    assert!(
+        poller.contains(", 0 dropped at a full queue, 0 sockets not tracked"),
+        "{poller}"
+    );
     drop(server);
     let mut served = Vec::new();
     for line in server_out.lines().map_while(Result::ok) {

@@ -149,8 +149,8 @@ pub struct CaptureEnd {
 
 /// Runs until `stop` is set (then reads on for [`DRAIN`], so that packets
 /// the kernel still holds are taken) or every interface is down; flows
-/// still open are then written out. `poke` is nudged on every SYN (a new
-/// connection: /proc is read again at once).
+/// still open are then written out. Each of `nudges` is nudged on every SYN
+/// (a new connection: /proc is read again at once).
 pub fn run(
     mut ifaces: Vec<Interface>,
     cfg: FlowConfig,
@@ -158,7 +158,7 @@ pub fn run(
     tx: Sender<Msg>,
     metrics: Arc<Metrics>,
     stop: Shutdown,
-    poke: Option<Sender<()>>,
+    nudges: Vec<Sender<()>>,
 ) -> CaptureEnd {
     let mut engine = ParallelEngine::new(cfg, threads.max(1));
     engine.set_lossy(true);
@@ -179,7 +179,7 @@ pub fn run(
         if stopping.is_some_and(|t| t.elapsed() >= DRAIN) {
             break;
         }
-        let got = read_all(&mut ifaces, &mut engine, poke.as_ref(), &mut out, &metrics);
+        let got = read_all(&mut ifaces, &mut engine, &nudges, &mut out, &metrics);
         if !ifaces.iter().any(Interface::readable) {
             eprintln!(
                 "procflow: error: every interface is down: capture ends (open flows are written)"
@@ -226,14 +226,14 @@ pub fn run(
 fn read_all(
     ifaces: &mut [Interface],
     engine: &mut ParallelEngine,
-    poke: Option<&Sender<()>>,
+    nudges: &[Sender<()>],
     out: &mut dyn FnMut(FlowRecord),
     metrics: &Metrics,
 ) -> usize {
     let mut got = 0usize;
     let mut failed = Vec::new();
     for iface in ifaces.iter_mut().filter(|i| i.readable()) {
-        match read_burst(iface, engine, poke, out) {
+        match read_burst(iface, engine, nudges, out) {
             Ok(n) => got += n,
             Err(_) if matches!(iface.state, Link::Failed(_)) => {}
             Err(e) => {
@@ -300,7 +300,7 @@ fn link_up(name: &str) -> Option<bool> {
 fn read_burst(
     iface: &mut Interface,
     engine: &mut ParallelEngine,
-    poke: Option<&Sender<()>>,
+    nudges: &[Sender<()>],
     out: &mut dyn FnMut(FlowRecord),
 ) -> Result<usize, pcap::Error> {
     for n in 0..BURST {
@@ -313,9 +313,9 @@ fn read_burst(
             u64::try_from(p.header.ts.tv_sec).unwrap_or(0),
             u64::try_from(p.header.ts.tv_usec).unwrap_or(0),
         );
-        if let Some(poke) = poke {
-            if syn_hint(iface.link, p.data) {
-                let _ = poke.try_send(());
+        if !nudges.is_empty() && syn_hint(iface.link, p.data) {
+            for n in nudges {
+                let _ = n.try_send(());
             }
         }
         engine.process_frame(iface.link, ts, p.data, p.header.len, out);

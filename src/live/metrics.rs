@@ -3,7 +3,7 @@
 //! text format.
 
 use super::output::{Counters, Kind};
-use correlate::listen::StatsHandle;
+use super::sources::MetricsRenderer;
 use rules::detect::Registry;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -45,8 +45,18 @@ pub struct Metrics {
     pub processes_out: Counters,
     /// The `--alerts` output.
     pub alerts_out: Counters,
-    /// The `--feed-listen` listener's counters, once it runs.
-    pub listener: std::sync::OnceLock<StatsHandle>,
+    /// The socket-event sources' own metrics, once they run.
+    sources: std::sync::OnceLock<SourceMetrics>,
+}
+
+/// The renderers of the sources' own metrics.
+#[derive(Default)]
+struct SourceMetrics(Vec<MetricsRenderer>);
+
+impl std::fmt::Debug for SourceMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} renderers", self.0.len())
+    }
 }
 
 /// Alerts written by one rule.
@@ -61,6 +71,12 @@ pub struct RuleCounter {
 }
 
 impl Metrics {
+    /// Hands the sources' metric renderers over (once; later calls are
+    /// ignored).
+    pub fn set_source_metrics(&self, renderers: Vec<MetricsRenderer>) {
+        let _ = self.sources.set(SourceMetrics(renderers));
+    }
+
     /// Counters of a run of the rules of `registry`, all at 0.
     pub fn new(registry: &Registry) -> Self {
         Metrics {
@@ -160,8 +176,8 @@ impl Metrics {
             g(&self.interfaces_down)
         ));
         self.render_outputs(&mut s);
-        if let Some(l) = self.listener.get() {
-            render_listener(&l.stats(), &mut s);
+        for render in self.sources.get().map_or(&[][..], |r| &r.0) {
+            render(&mut s);
         }
         s.push_str("# HELP procflow_alerts_total Alerts raised, by rule.\n# TYPE procflow_alerts_total counter\n");
         for c in &self.alerts {
@@ -200,58 +216,6 @@ impl Metrics {
                 ));
             }
         }
-    }
-}
-
-/// The feed listener's connections and what they carried.
-fn render_listener(l: &correlate::listen::ListenStats, s: &mut String) {
-    s.push_str("# HELP procflow_feed_listener_connections Feed listener connections open now, by state.\n# TYPE procflow_feed_listener_connections gauge\n");
-    let authenticated = l.active.saturating_sub(l.unauthenticated);
-    for (state, v) in [
-        ("authenticated", authenticated),
-        ("unauthenticated", l.unauthenticated),
-    ] {
-        s.push_str(&format!(
-            "procflow_feed_listener_connections{{state=\"{state}\"}} {v}\n"
-        ));
-    }
-    s.push_str("# HELP procflow_feed_listener_closed_total Feed listener connections refused or closed by the listener, by reason.\n# TYPE procflow_feed_listener_closed_total counter\n");
-    for (reason, v) in [
-        ("refused_full", l.refused),
-        ("displaced_unauthenticated_cap", l.displaced),
-        ("displaced_per_address_cap", l.displaced_per_address),
-        ("auth_failed", l.auth_failed.saturating_sub(l.auth_timeouts)),
-        ("auth_timeout", l.auth_timeouts),
-        ("idle_timeout", l.idle_timeouts),
-        ("accept_error", l.accept_errors),
-    ] {
-        s.push_str(&format!(
-            "procflow_feed_listener_closed_total{{reason=\"{reason}\"}} {v}\n"
-        ));
-    }
-    let t = &l.totals;
-    for (name, help, v) in [
-        (
-            "accepted",
-            "Feed listener connections accepted.",
-            l.accepted,
-        ),
-        ("lines", "Lines read from feed agents.", t.lines),
-        ("events", "Socket events read from feed agents.", t.events),
-        (
-            "bad_lines",
-            "Feed agent lines that could not be read.",
-            t.bad_lines,
-        ),
-        (
-            "events_dropped",
-            "Feed agent events dropped at a full queue.",
-            t.dropped,
-        ),
-    ] {
-        s.push_str(&format!(
-            "# HELP procflow_feed_listener_{name}_total {help}\n# TYPE procflow_feed_listener_{name}_total counter\nprocflow_feed_listener_{name}_total {v}\n"
-        ));
     }
 }
 

@@ -13,13 +13,14 @@
 //! `--duration`, every interface down) reaches every thread, and each is
 //! joined within a bounded time.
 
-mod feeds;
 mod interfaces;
 mod metrics;
 mod output;
 mod privileges;
-mod procfs;
 mod shutdown;
+mod sources;
+
+pub use sources::{FollowArgs, ListenArgs, ProcfsArgs};
 
 use crate::cli::LiveArgs;
 use crate::read::{attribution_config, print_attribution};
@@ -28,7 +29,7 @@ use crate::{detection, pipeline};
 use anyhow::{Context, Result};
 use capture::FlowRecord;
 use correlate::{Attributor, ProcessWindows, SocketEvent, SocketIndex};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use metrics::Metrics;
 use output::Kind;
 use rules::baseline::StoreError;
@@ -47,14 +48,10 @@ pub enum Msg {
     Record(Box<FlowRecord>),
     /// Every flow that ended by this packet time has been sent.
     Time(u64),
-    /// Socket events from feed `.1`.
-    Events(Vec<SocketEvent>, u16),
 }
 
 /// Messages in flight to the main thread at most.
 const QUEUE: usize = 65_536;
-/// Feed ids: /proc is 0; feed files and agents follow.
-const FEED_PROCFS: u16 = 0;
 
 /// Runs the command.
 pub fn run(args: &LiveArgs) -> Result<()> {
@@ -71,21 +68,18 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     if args.alerts.is_none() {
         eprintln!("procflow: warning: no --alerts: alerts are counted, not written");
     }
+    // Sources start before privileges go (a listener may want a low port).
+    let sources = sources::Sources::start(args, &metrics)?;
     let ifaces = interfaces::open(
         &args.interfaces,
         &interfaces::OpenOptions {
             snaplen: args.snaplen,
             promisc: !args.no_promisc,
             buffer_bytes: args.buffer_mb.saturating_mul(1 << 20),
-            immediate: args.immediate || args.procfs,
+            immediate: args.immediate || !sources.nudges.is_empty(),
             filter: args.filter.clone(),
         },
     )?;
-    // Feeds start before privileges go (a listener may want a low port).
-    let feeds = feeds::Feeds::start(args, FEED_PROCFS + 1)?;
-    if let Some(handle) = feeds.listener_stats() {
-        let _ = metrics.listener.set(handle);
-    }
     let metrics_listener = args
         .metrics
         .as_deref()
@@ -100,12 +94,13 @@ pub fn run(args: &LiveArgs) -> Result<()> {
 
     let stop = Shutdown::on_signals().context("cannot watch for signals")?;
     let (tx, rx) = bounded::<Msg>(QUEUE);
-    let (helpers, poke) = start_helpers(args, &stop, &tx, &metrics, metrics_listener)?;
+    let helpers = start_helpers(&stop, &metrics, metrics_listener)?;
     let capture_thread = {
         let (tx, m, s) = (tx.clone(), metrics.clone(), stop.clone());
         let threads = pipeline::threads(&args.flow);
+        let nudges = sources.nudges.clone();
         spawn("capture", move || {
-            interfaces::run(ifaces, flow_cfg, threads, tx, m, s, poke)
+            interfaces::run(ifaces, flow_cfg, threads, tx, m, s, nudges)
         })?
     };
     drop(tx);
@@ -113,11 +108,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         "procflow: live on {} ({} worker threads){}",
         args.interfaces.join(", "),
         pipeline::threads(&args.flow),
-        if args.procfs {
-            ", sockets from /proc"
-        } else {
-            ""
-        }
+        sources.banner()
     );
 
     let windows = ProcessWindows::new(
@@ -139,14 +130,14 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         &rx,
         &capture_thread,
         &stop,
-        &feeds.sources,
+        &sources.queues(),
         &metrics,
         &ticker,
     );
     let running = Running {
         capture: capture_thread,
         helpers,
-        feeds,
+        sources,
         writers,
     };
     let ended = wind_down(stage, running, &metrics)?;
@@ -160,14 +151,14 @@ type Helpers = Vec<(&'static str, JoinHandle<()>)>;
 struct Running {
     capture: JoinHandle<interfaces::CaptureEnd>,
     helpers: Helpers,
-    feeds: feeds::Feeds,
+    sources: sources::Sources,
     writers: Vec<output::Output>,
 }
 
 /// What a run leaves once its threads have stopped.
 struct Ended {
     capture: interfaces::CaptureEnd,
-    feeds: Option<feeds::FeedsEnd>,
+    sources: Option<sources::SourcesEnd>,
     attributor: Attributor,
     windows: ProcessWindows,
     detector: rules::Detector,
@@ -175,30 +166,19 @@ struct Ended {
     baseline_err: Option<StoreError>,
 }
 
-/// Starts the metrics server and the /proc poller (each watching `stop`);
-/// the poller's nudge.
+/// Starts the metrics server (watching `stop`).
 fn start_helpers(
-    args: &LiveArgs,
     stop: &Shutdown,
-    tx: &Sender<Msg>,
     metrics: &Arc<Metrics>,
     metrics_listener: Option<std::net::TcpListener>,
-) -> Result<(Helpers, Option<Sender<()>>)> {
+) -> Result<Helpers> {
     let mut helpers = Vec::new();
     if let Some(l) = metrics_listener {
         let (m, s) = (metrics.clone(), stop.flag());
         let h = spawn("metrics", move || metrics::serve(l, m, s))?;
         helpers.push(("the metrics server", h));
     }
-    if !args.procfs {
-        return Ok((helpers, None));
-    }
-    let (poke_tx, poke_rx) = bounded::<()>(1);
-    let p = procfs::Sidecar::new(&args.proc_root, args.procfs_interval_ms)?;
-    let (tx, m, s) = (tx.clone(), metrics.clone(), stop.flag());
-    let h = spawn("procfs", move || p.run(tx, FEED_PROCFS, poke_rx, m, s))?;
-    helpers.push(("the /proc poller", h));
-    Ok((helpers, Some(poke_tx)))
+    Ok(helpers)
 }
 
 /// Once capture is over (every record taken, every thread told to stop):
@@ -213,14 +193,16 @@ fn wind_down(mut stage: Stage, r: Running, metrics: &Metrics) -> Result<Ended> {
     for (what, h) in r.helpers {
         let _ = join_by(h, deadline, what);
     }
-    let sources = r.feeds.sources.clone();
-    let feeds = r.feeds;
-    let feeds_end = spawn("feeds-stop", move || feeds.shutdown())
+    let queues = r.sources.queues();
+    let sources = r.sources;
+    let sources_end = spawn("sources-stop", move || sources.stop())
         .ok()
-        .and_then(|h| join_by(h, deadline, "a feed source"));
-    drain_feeds(&mut stage, &sources, metrics);
-    if let Some(f) = &feeds_end {
-        report_feeds(f);
+        .and_then(|h| join_by(h, deadline, "a socket-event source"));
+    drain_feeds(&mut stage, &queues, metrics);
+    for (_, end) in sources_end.iter().flatten() {
+        for line in &end.lines {
+            eprintln!("procflow: {line}");
+        }
     }
     let (attributor, windows, detector, err, baseline_err) = stage.finish();
     // The writers' queues are closed: each finishes what it holds, in time.
@@ -230,7 +212,7 @@ fn wind_down(mut stage: Stage, r: Running, metrics: &Metrics) -> Result<Ended> {
     }
     Ok(Ended {
         capture,
-        feeds: feeds_end,
+        sources: sources_end,
         attributor,
         windows,
         detector,
@@ -260,15 +242,13 @@ fn report_end(args: &LiveArgs, e: Ended, metrics: &Metrics) -> Result<()> {
     detection::print_summary(&summary, &baseline, Some(args.alerts.is_some()));
     let lost = report_outputs(args, metrics);
     if let Some(path) = &args.stats {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "stats": end.stats,
             "interfaces": end.interfaces.iter().map(|(n, r, k, i)| serde_json::json!({
                 "name": n, "received": r, "kernel_drops": k, "interface_drops": i,
             })).collect::<Vec<_>>(),
             "interfaces_down": metrics.interfaces_down.load(Relaxed),
             "records_dropped": metrics.records_dropped.load(Relaxed),
-            "followed": e.feeds.as_ref().map(|f| &f.followed),
-            "listener": e.feeds.as_ref().and_then(|f| f.listener.as_ref()),
             "feed_events": metrics.feed_events.load(Relaxed),
             "feed_events_dropped": metrics.feed_events_dropped.load(Relaxed),
             "outputs": outputs_json(args, metrics),
@@ -276,6 +256,12 @@ fn report_end(args: &LiveArgs, e: Ended, metrics: &Metrics) -> Result<()> {
             "windows": e.windows.stats,
             "detection": detection::stats_json(&summary, &baseline),
         });
+        // Each source's figures under its own key.
+        for (_, end) in e.sources.into_iter().flatten() {
+            if let (Some((key, v)), Some(o)) = (end.stats, doc.as_object_mut()) {
+                o.insert(key.into(), v);
+            }
+        }
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
@@ -385,24 +371,6 @@ fn outputs_json(args: &LiveArgs, metrics: &Metrics) -> serde_json::Value {
     o.into()
 }
 
-fn report_feeds(f: &feeds::FeedsEnd) {
-    for f in &f.followed {
-        eprintln!(
-            "procflow: feed {} followed: {} lines, {} socket events, {} bad lines, {} rotations, {} truncations{}",
-            f.path,
-            f.lines,
-            f.events,
-            f.bad_lines,
-            f.rotations,
-            f.truncations,
-            f.error.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
-        );
-    }
-    if let Some(l) = &f.listener {
-        eprintln!("procflow: feed listener: {}", l.summary());
-    }
-}
-
 /// When the statistics line is due and when the run ends by itself.
 struct Ticker {
     started: Instant,
@@ -432,14 +400,14 @@ fn main_loop(
         if captured {
             // Its sender is gone: everything it sent is queued.
             for msg in rx.try_iter() {
-                take(stage, msg, metrics);
+                take(stage, msg);
             }
             drain_feeds(stage, sources, metrics);
             update(stage, metrics);
             return;
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(msg) => take(stage, msg, metrics),
+            Ok(msg) => take(stage, msg),
             // Disconnected cannot outlive the capture thread's sender; the
             // next turn sees it finished.
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
@@ -454,31 +422,19 @@ fn main_loop(
     }
 }
 
-fn take(stage: &mut Stage, msg: Msg, metrics: &Metrics) {
+fn take(stage: &mut Stage, msg: Msg) {
     match msg {
         Msg::Record(r) => stage.record(*r),
         Msg::Time(ts) => stage.time(ts),
-        Msg::Events(events, feed) => {
-            metrics.feed_events.fetch_add(events.len() as u64, Relaxed);
-            for e in events {
-                stage.attributor.index.insert(e, feed);
-            }
-        }
     }
 }
 
-/// Takes what the feed sources have sent (a bounded amount per call).
-fn drain_feeds(
-    stage: &mut Stage,
-    sources: &[(u16, crossbeam_channel::Receiver<SocketEvent>)],
-    metrics: &Metrics,
-) {
-    for (id, rx) in sources {
-        for e in rx.try_iter().take(65_536) {
-            metrics.feed_events.fetch_add(1, Relaxed);
-            stage.attributor.index.insert(e, *id);
-        }
-    }
+/// Takes what the socket-event sources have sent (a bounded amount per
+/// call).
+fn drain_feeds(stage: &mut Stage, queues: &[(u16, Receiver<SocketEvent>)], metrics: &Metrics) {
+    sources::drain(queues, metrics, &mut |e, id| {
+        stage.attributor.index.insert(e, id)
+    });
 }
 
 fn update(stage: &Stage, metrics: &Metrics) {
