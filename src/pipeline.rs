@@ -4,13 +4,11 @@
 use crate::cli::{CaptureArgs, FlowOpts};
 use crate::progress::Progress;
 use anyhow::Result;
-use capture::file::{FileBlock, FileSource, PacketRef};
-use capture::source::{OfflineSource, ReadOutcome};
+use capture::packets::{self, PacketSource, Reading};
 use capture::{FlowConfig, FlowRecord, PacketEngine, Stats};
 use crossbeam_channel::bounded;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// How one input file was read.
 #[derive(Debug, serde::Serialize)]
@@ -34,66 +32,18 @@ pub enum Tick {
     Time(u64),
 }
 
-/// File chunks read ahead of the engine.
-const READ_AHEAD: usize = 4;
-
-/// Packets between two [`Tick::Time`].
-const TIME_EVERY: u64 = 4096;
-
-/// An open capture file: procflow's own reader, or libpcap's.
-pub enum Source {
-    /// Read in large chunks handed to the workers as they are.
-    File(FileSource),
-    /// Read through libpcap (`--libpcap`).
-    Libpcap(OfflineSource),
-}
-
-impl Source {
-    fn path(&self) -> &Path {
-        match self {
-            Source::File(s) => &s.path,
-            Source::Libpcap(s) => &s.path,
-        }
-    }
-
-    fn size(&self) -> u64 {
-        match self {
-            Source::File(s) => s.size,
-            Source::Libpcap(s) => s.size,
-        }
-    }
-
-    fn dlt(&self) -> i32 {
-        match self {
-            Source::File(s) => s.dlt,
-            Source::Libpcap(s) => s.dlt,
-        }
-    }
-}
-
 /// Opens every capture first, so an unusable one stops the run before any
 /// output is written.
-pub fn open(paths: &[PathBuf], libpcap: bool) -> Result<Vec<Source>> {
-    let mut sources = Vec::with_capacity(paths.len());
-    for path in paths {
-        let src = if libpcap {
-            let s = OfflineSource::open(path)?;
-            if !s.link.is_supported() {
-                anyhow::bail!("{}: link type {} is not supported", path.display(), s.dlt);
-            }
-            Source::Libpcap(s)
-        } else {
-            let s = FileSource::open(path)?;
-            // pcapng may mix link types: only an unsupported first one stops
-            // the run; frames of another unsupported interface are counted.
-            if !s.link.is_supported() {
-                anyhow::bail!("{}: link type {} is not supported", path.display(), s.dlt);
-            }
-            Source::File(s)
-        };
-        sources.push(src);
-    }
-    Ok(sources)
+pub fn open(paths: &[PathBuf], libpcap: bool) -> Result<Vec<Box<dyn PacketSource>>> {
+    let reader = if libpcap {
+        packets::Reader::Libpcap
+    } else {
+        packets::Reader::File
+    };
+    paths
+        .iter()
+        .map(|p| Ok(packets::open(p, reader)?))
+        .collect()
 }
 
 /// Worker threads when `--threads` is not given: one per core but one, since
@@ -151,7 +101,7 @@ const STAGE_BATCH: usize = 512;
 /// reading thread.
 /// Reading stops early, and the engine is flushed, once `stop` is set.
 pub fn run(
-    sources: &mut [Source],
+    sources: &mut [Box<dyn PacketSource>],
     a: &CaptureArgs,
     stop: &AtomicBool,
     sink: &mut (dyn FnMut(Tick) + Send),
@@ -197,75 +147,30 @@ pub fn run(
 }
 
 fn read_all(
-    sources: &mut [Source],
+    sources: &mut [Box<dyn PacketSource>],
     a: &CaptureArgs,
     stop: &AtomicBool,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
     let mut engine = engine(a);
-    let total: u64 = sources.iter().map(Source::size).sum();
+    let total: u64 = sources.iter().map(|s| s.size()).sum();
     let progress = Progress::new(total, a.no_progress);
     let mut done = 0u64;
     let mut reports = Vec::new();
     for src in sources.iter_mut() {
-        let mut n = 0u64;
-        let mut next_tick = TIME_EVERY;
-        let outcome: ReadOutcome = match src {
-            Source::File(f) => {
-                // The file is read ahead on a thread of its own, so the copy
-                // from the page cache overlaps the work on what was read.
-                let (tx, rx) = bounded::<(Arc<FileBlock>, Vec<PacketRef>)>(READ_AHEAD);
-                let (back, spare) = bounded::<Vec<PacketRef>>(READ_AHEAD + 2);
-                std::thread::scope(|scope| {
-                    let reader = scope.spawn(move || {
-                        f.for_each_chunk(|chunk, packets| {
-                            let mut list = spare.try_recv().unwrap_or_default();
-                            list.clear();
-                            list.extend_from_slice(packets);
-                            // The receiver goes away when reading stops early.
-                            tx.send((Arc::clone(chunk), list)).is_ok()
-                        })
-                    });
-                    let mut read = 0u64;
-                    for (chunk, packets) in rx {
-                        engine.process_block(&chunk, &packets, &mut |r| sink(Tick::Record(r)));
-                        n += packets.len() as u64;
-                        read += chunk.bytes().len() as u64;
-                        if n >= next_tick {
-                            next_tick = n + TIME_EVERY;
-                            // Not the packets' own time: workers may still hold
-                            // records of flows that ended before it.
-                            sink(Tick::Time(engine.watermark()));
-                            progress.set(done + read);
-                        }
-                        let _ = back.try_send(packets);
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                    }
-                    reader.join().unwrap_or_else(|_| ReadOutcome {
-                        truncated: Some("the reading thread failed".to_string()),
-                        ..ReadOutcome::default()
-                    })
-                })
+        let outcome = src.read_into(engine.as_mut(), &mut |r| match r {
+            Reading::Record(r) => {
+                sink(Tick::Record(r));
+                true
             }
-            Source::Libpcap(s) => {
-                let link = s.link;
-                s.for_each_until(|ts, frame, wire_len| {
-                    engine.process_frame(link, ts, frame, wire_len, &mut |r| sink(Tick::Record(r)));
-                    n += 1;
-                    if n >= next_tick {
-                        next_tick = n + TIME_EVERY;
-                        sink(Tick::Time(engine.watermark()));
-                        if n.is_multiple_of(65_536) {
-                            progress.set(done + n * 16);
-                        }
-                        return !stop.load(Ordering::Relaxed);
-                    }
-                    true
-                })
+            Reading::Progress(p) => {
+                // Not the packets' own time: workers may still hold
+                // records of flows that ended before it.
+                sink(Tick::Time(p.watermark));
+                progress.set(done + p.bytes);
+                !stop.load(Ordering::Relaxed)
             }
-        };
+        });
         done += src.size();
         progress.set(done);
         if let Some(why) = &outcome.truncated {

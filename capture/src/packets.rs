@@ -50,3 +50,91 @@ pub fn engine(cfg: crate::FlowConfig, threads: usize, shards: usize) -> Box<dyn 
         Box::new(crate::parallel::ParallelEngine::new(cfg, threads))
     }
 }
+
+/// Packets between two [`Reading::Progress`] of a [`PacketSource`].
+pub const PROGRESS_EVERY: u64 = 4096;
+
+/// What a packet source hands its caller as it reads.
+// Passed by value to a callback and never stored: boxing the record would
+// only add an allocation per flow.
+#[allow(clippy::large_enum_variant)]
+pub enum Reading {
+    /// A flow ended.
+    Record(FlowRecord),
+    /// Every [`PROGRESS_EVERY`] packets: how far reading has come.
+    Progress(Progress),
+}
+
+/// How far a source has read.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Packets read from this source so far.
+    pub packets: u64,
+    /// Bytes of the source read so far (an estimate where the reader
+    /// cannot tell).
+    pub bytes: u64,
+    /// The engine's [`PacketEngine::watermark`] now: every flow that ended
+    /// by it has been handed out.
+    pub watermark: Micros,
+}
+
+/// A source of packets that reads itself into an engine: a capture file
+/// through procflow's own reader or through libpcap.
+pub trait PacketSource: Send {
+    /// The file it reads.
+    fn path(&self) -> &std::path::Path;
+    /// Its size in bytes.
+    fn size(&self) -> u64;
+    /// The raw link-type number of its (first) interface.
+    fn dlt(&self) -> i32;
+    /// Reads every packet into `engine`, in order. `emit` takes the
+    /// records the engine hands out and the progress; reading stops early
+    /// when it answers `false` to a progress. Says how reading ended.
+    fn read_into(
+        &mut self,
+        engine: &mut dyn PacketEngine,
+        emit: &mut dyn FnMut(Reading) -> bool,
+    ) -> crate::source::ReadOutcome;
+}
+
+/// The readers a capture file can be opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// procflow's own, in large chunks handed to the workers as they are.
+    File,
+    /// libpcap's.
+    Libpcap,
+}
+
+/// Opens `path` with `reader`. A capture whose (first) link type is not
+/// supported is refused: pcapng may mix link types, and frames of another
+/// unsupported interface are only counted.
+pub fn open(
+    path: &std::path::Path,
+    reader: Reader,
+) -> Result<Box<dyn PacketSource>, crate::source::SourceError> {
+    let src: Box<dyn PacketSource> = match reader {
+        Reader::File => {
+            let s = crate::file::FileSource::open(path)?;
+            if !s.link.is_supported() {
+                return Err(unsupported(path, s.dlt));
+            }
+            Box::new(s)
+        }
+        Reader::Libpcap => {
+            let s = crate::source::OfflineSource::open(path)?;
+            if !s.link.is_supported() {
+                return Err(unsupported(path, s.dlt));
+            }
+            Box::new(s)
+        }
+    };
+    Ok(src)
+}
+
+fn unsupported(path: &std::path::Path, dlt: i32) -> crate::source::SourceError {
+    crate::source::SourceError {
+        path: path.display().to_string(),
+        reason: format!("link type {dlt} is not supported"),
+    }
+}

@@ -150,3 +150,46 @@ impl OfflineSource {
         out
     }
 }
+
+impl crate::packets::PacketSource for OfflineSource {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn dlt(&self) -> i32 {
+        self.dlt
+    }
+
+    fn read_into(
+        &mut self,
+        engine: &mut dyn crate::packets::PacketEngine,
+        emit: &mut dyn FnMut(crate::packets::Reading) -> bool,
+    ) -> ReadOutcome {
+        use crate::packets::{Progress, Reading, PROGRESS_EVERY};
+        let link = self.link;
+        let (mut packets, mut bytes) = (0u64, 0u64);
+        let mut next = PROGRESS_EVERY;
+        self.for_each_until(|ts, frame, wire_len| {
+            engine.process_frame(link, ts, frame, wire_len, &mut |r| {
+                emit(Reading::Record(r));
+            });
+            packets += 1;
+            // libpcap does not say where it is in the file: a record
+            // header and the frame are the estimate.
+            bytes += 16 + frame.len() as u64;
+            if packets < next {
+                return true;
+            }
+            next = packets + PROGRESS_EVERY;
+            emit(Reading::Progress(Progress {
+                packets,
+                bytes,
+                watermark: engine.watermark(),
+            }))
+        })
+    }
+}

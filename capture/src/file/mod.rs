@@ -13,6 +13,7 @@
 
 mod pcap;
 mod pcapng;
+mod read_ahead;
 
 use crate::decode::LinkType;
 use crate::time::Micros;
