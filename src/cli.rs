@@ -128,6 +128,13 @@ pub struct LiveArgs {
     /// Deliver each packet at once instead of in kernel batches.
     #[arg(long)]
     pub immediate: bool,
+    /// Where this host's own sockets come from.
+    #[command(flatten)]
+    pub local: crate::live::LocalArgs,
+    /// Sockets from the kernel.
+    #[cfg(feature = "ebpf")]
+    #[command(flatten)]
+    pub kernel: crate::live::KernelArgs,
     /// Sockets from /proc.
     #[command(flatten)]
     pub procfs: crate::live::ProcfsArgs,

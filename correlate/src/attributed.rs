@@ -65,6 +65,15 @@ fn side(o: &mut JsonObject<'_>, s: &Side, ip: IpAddr) {
     x.opt_str("executable", p.executable.as_deref());
     x.opt_str("name", p.name());
     x.opt_str("command_line", p.cmdline.as_deref());
+    if p.exe_deleted {
+        x.bool("executable_deleted", true);
+    }
+    if let Some(ns) = p.netns {
+        x.u64("netns", u64::from(ns));
+    }
+    if let Some(id) = p.cgroup_id {
+        x.u64("cgroup_id", id);
+    }
     if let Some(ppid) = p.ppid {
         let mut y = x.object("parent");
         y.u64("pid", u64::from(ppid));

@@ -92,6 +92,12 @@ pub struct Process {
     pub sha256: Option<String>,
     /// Code signer.
     pub signer: Option<String>,
+    /// The executable was deleted or replaced after the process started.
+    pub exe_deleted: bool,
+    /// Inode of the network namespace it ran in (kernel source).
+    pub netns: Option<u32>,
+    /// Id of its cgroup (v2; kernel source).
+    pub cgroup_id: Option<u64>,
 }
 
 impl Process {
@@ -165,6 +171,9 @@ impl SocketEvent {
         put("cmdline", p.cmdline.clone().map(Into::into));
         put("sha256", p.sha256.clone().map(Into::into));
         put("signer", p.signer.clone().map(Into::into));
+        put("exe_deleted", p.exe_deleted.then_some(true.into()));
+        put("netns", p.netns.map(Into::into));
+        put("cgroup_id", p.cgroup_id.map(Into::into));
         v.to_string()
     }
 }

@@ -20,7 +20,9 @@ mod privileges;
 mod shutdown;
 mod sources;
 
-pub use sources::{FollowArgs, ListenArgs, ProcfsArgs};
+#[cfg(feature = "ebpf")]
+pub use sources::KernelArgs;
+pub use sources::{FollowArgs, ListenArgs, LocalArgs, ProcfsArgs};
 
 use crate::cli::LiveArgs;
 use crate::read::{attribution_config, print_attribution};

@@ -29,9 +29,27 @@ pub(crate) fn record_fast(line: &NativeLine<'_>) -> Rec {
 }
 
 /// The keys of the native feed.
-const KEYS: [&str; 17] = [
-    "ts", "host", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "pid", "process", "event",
-    "host_ip", "os", "ppid", "sha256", "user", "cmdline", "signer",
+const KEYS: [&str; 20] = [
+    "ts",
+    "host",
+    "proto",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "pid",
+    "process",
+    "event",
+    "host_ip",
+    "os",
+    "ppid",
+    "sha256",
+    "user",
+    "cmdline",
+    "signer",
+    "exe_deleted",
+    "netns",
+    "cgroup_id",
 ];
 
 /// A native line read straight into its known fields, strings borrowed
@@ -69,6 +87,9 @@ fn key_index(key: &str) -> Option<usize> {
         "user" => 14,
         "cmdline" => 15,
         "signer" => 16,
+        "exe_deleted" => 17,
+        "netns" => 18,
+        "cgroup_id" => 19,
         _ => return None,
     })
 }
@@ -238,6 +259,9 @@ fn event(o: &(impl Fields + ?Sized)) -> Result<SocketEvent, String> {
             cmdline: opt_string(o, "cmdline"),
             sha256,
             signer: opt_string(o, "signer"),
+            exe_deleted: optional(o, "exe_deleted", |v| v.parse::<bool>().ok())? == Some(true),
+            netns: optional(o, "netns", |v| v.parse().ok())?,
+            cgroup_id: optional(o, "cgroup_id", |v| v.parse().ok())?,
         }),
     })
 }

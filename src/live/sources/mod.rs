@@ -9,7 +9,10 @@
 //! run's grace time) and says what it did.
 
 mod follow;
+#[cfg(feature = "ebpf")]
+mod kernel;
 mod listen;
+mod local;
 mod procfs;
 
 use super::metrics::Metrics;
@@ -21,11 +24,22 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 pub use follow::FollowArgs;
+#[cfg(feature = "ebpf")]
+pub use kernel::KernelArgs;
 pub use listen::ListenArgs;
+pub use local::LocalArgs;
 pub use procfs::ProcfsArgs;
 
-/// Every socket-event source, in the order their feed ids are given.
-pub const SOURCES: &[&dyn SourceSpec] = &[&procfs::PROCFS, &follow::FOLLOW, &listen::LISTEN];
+/// Every socket-event source, in the order they start and their feed ids
+/// are given (the kernel before /proc, which `--local-sockets auto` falls
+/// back to).
+pub const SOURCES: &[&dyn SourceSpec] = &[
+    #[cfg(feature = "ebpf")]
+    &kernel::KERNEL,
+    &procfs::PROCFS,
+    &follow::FOLLOW,
+    &listen::LISTEN,
+];
 
 /// Events a source's queue holds before the source waits or drops (its
 /// own choice: a file can wait, an agent's stream cannot).
@@ -69,6 +83,8 @@ pub struct SourceEnd {
 /// What a source is given at start: queues to the main thread, a nudge
 /// when capture sees a connection open, the run's counters.
 pub struct Start {
+    local: Option<&'static str>,
+    local_failure: Option<String>,
     next_id: u16,
     queues: Vec<(u16, Receiver<SocketEvent>)>,
     nudges: Vec<Sender<()>>,
@@ -99,6 +115,28 @@ impl Start {
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
+
+    /// Says why a source of this host's own sockets could not start, for
+    /// the one that falls back.
+    #[cfg_attr(not(feature = "ebpf"), allow(dead_code))]
+    pub fn local_failed(&mut self, why: String) {
+        self.local_failure = Some(why);
+    }
+
+    /// Why the preferred source of this host's sockets did not start.
+    pub fn local_failure(&self) -> Option<&str> {
+        self.local_failure.as_deref()
+    }
+
+    /// Says that this host's own sockets now come from `what`.
+    pub fn claim_local(&mut self, what: &'static str) {
+        self.local = Some(what);
+    }
+
+    /// Where this host's own sockets come from, once a source claimed them.
+    pub fn local(&self) -> Option<&'static str> {
+        self.local
+    }
 }
 
 /// The running sources and their queues.
@@ -117,6 +155,8 @@ impl Sources {
     /// metrics join `metrics`.
     pub fn start(args: &LiveArgs, metrics: &Arc<Metrics>) -> Result<Sources> {
         let mut start = Start {
+            local: None,
+            local_failure: None,
             next_id: 0,
             queues: Vec::new(),
             nudges: Vec::new(),

@@ -3,6 +3,7 @@
 //! that closed stays in the socket index (its interval ends), so a
 //! connection that lived 50 ms is still attributed when its flow ends.
 
+use super::local::LocalMode;
 use super::{Source, SourceEnd, SourceSpec, Start};
 use crate::cli::LiveArgs;
 use crate::live::metrics::Metrics;
@@ -20,9 +21,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The flags of the /proc source.
 #[derive(Args, Debug)]
 pub struct ProcfsArgs {
-    /// Attribute this host's own connections from /proc (sidecar mode).
-    #[arg(long)]
-    pub procfs: bool,
     /// The proc file system for --procfs.
     #[arg(long, default_value = "/proc", value_name = "DIR")]
     pub proc_root: PathBuf,
@@ -48,8 +46,17 @@ impl SourceSpec for Procfs {
 
     fn start(&self, args: &LiveArgs, start: &mut Start) -> Result<Option<Box<dyn Source>>> {
         let a = &args.procfs;
-        if !a.procfs {
-            return Ok(None);
+        match args.local.mode()? {
+            LocalMode::Procfs => {
+                eprintln!("procflow: local sockets from /proc polling (--procfs)");
+            }
+            LocalMode::Auto if start.local().is_none() => {
+                let why = start
+                    .local_failure()
+                    .unwrap_or("this build has no eBPF (built without the ebpf feature)");
+                eprintln!("procflow: local sockets from /proc polling: eBPF unavailable: {why}");
+            }
+            _ => return Ok(None),
         }
         if !a.proc_root.join("net/tcp").is_file() {
             anyhow::bail!(
@@ -64,6 +71,7 @@ impl SourceSpec for Procfs {
             user_names("/etc/passwd".as_ref()),
             MAX_SOCKETS,
         );
+        start.claim_local("/proc");
         let (_, tx) = start.queue();
         let poll = Poll {
             poller,
