@@ -299,25 +299,30 @@ fn wall_minus_monotonic_ns() -> i128 {
     ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_MONOTONIC)
 }
 
-/// Mounts tracefs at /sys/kernel/tracing when no tracefs is there yet.
+/// Mounts tracefs at /sys/kernel/tracing when none is mounted yet.
 fn ensure_tracefs() -> Result<(), LoadError> {
-    let mounted = [
-        "/sys/kernel/tracing/events",
-        "/sys/kernel/debug/tracing/events",
-    ]
-    .iter()
-    .any(|p| Path::new(p).is_dir());
+    let mounted = std::fs::read_to_string("/proc/self/mounts")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(2) == Some("tracefs"))
+        })
+        .unwrap_or(false);
     if mounted {
         return Ok(());
     }
-    nix::mount::mount(
+    match nix::mount::mount(
         Some("nodev"),
         "/sys/kernel/tracing",
         Some("tracefs"),
         nix::mount::MsFlags::empty(),
         None::<&str>,
-    )
-    .map_err(|e| LoadError::Tracefs(e.to_string()))
+    ) {
+        Ok(()) => Ok(()),
+        Err(e @ nix::errno::Errno::EPERM) => Err(LoadError::NotPermitted(format!(
+            "mounting tracefs at /sys/kernel/tracing: {e}"
+        ))),
+        Err(e) => Err(LoadError::Tracefs(e.to_string())),
+    }
 }
 
 /// A loader error in one line, "not permitted" told apart.

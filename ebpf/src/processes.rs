@@ -217,7 +217,7 @@ mod tests {
             ts: 0,
             comm: "beacon".into(),
             path: path.into(),
-            args: b"./beacon\0--every\0005\0".to_vec(),
+            args: b"./beacon\0--every\x005\0".to_vec(),
         }
     }
 
