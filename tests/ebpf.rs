@@ -214,7 +214,11 @@ fn kernel_source_attributes_every_connection_however_short() {
     let local_port = common::live::server("198.18.95.1");
 
     let (alerts, flows) = (dir.join("alerts.jsonl"), dir.join("flows.jsonl"));
+    let metrics_port = common::live::free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let args: Vec<String> = [
+        "--metrics",
+        &metrics_addr,
         "-i",
         &srv.veth,
         "-i",
@@ -317,6 +321,13 @@ fn kernel_source_attributes_every_connection_however_short() {
     ]));
 
     std::thread::sleep(Duration::from_millis(500));
+    let m = common::live::metrics(metrics_port);
+    assert!(common::live::sample(&m, "procflow_ebpf_socket_events_total") >= 1200);
+    assert_eq!(common::live::sample(&m, "procflow_ebpf_lost_total"), 0);
+    assert_eq!(
+        common::live::sample(&m, "procflow_source_events_lost_total"),
+        0
+    );
     let (status, stderr) = live.stop(Duration::from_secs(60));
     assert!(status.success(), "{stderr}");
     let flows = json_lines(&flows);

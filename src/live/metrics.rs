@@ -35,6 +35,9 @@ pub struct Metrics {
     pub feed_events: AtomicU64,
     /// Socket events dropped because processing fell behind.
     pub feed_events_dropped: AtomicU64,
+    /// Socket events a source lost before they reached procflow (the eBPF
+    /// ring buffer full).
+    pub source_events_lost: AtomicU64,
     /// Alerts, one counter per rule of the registry, in its order.
     pub alerts: Vec<RuleCounter>,
     /// Interfaces not capturing now: down, or failed for good.
@@ -169,6 +172,11 @@ impl Metrics {
             "feed_events_dropped_total",
             "Socket events dropped by a full processing queue.",
             g(&self.feed_events_dropped),
+        );
+        put(
+            "source_events_lost_total",
+            "Socket events a source lost before procflow read them (eBPF ring buffer full).",
+            g(&self.source_events_lost),
         );
         s.push_str("# HELP procflow_interfaces_down Interfaces not capturing now (down, or failed for good).\n# TYPE procflow_interfaces_down gauge\n");
         s.push_str(&format!(

@@ -455,7 +455,7 @@ fn stats_line(m: &Metrics, started: Instant) {
         g(&m.flows_attributed) as f64 * 100.0 / flows as f64
     };
     eprintln!(
-        "procflow: live {:.0} s: {} packets, {} kernel drops, {} interface drops, {} queue drops, {} interfaces down; {} flows, {:.1} % attributed; {} feed events; alerts {}; dropped at outputs: alerts {}, flows {}, processes {}",
+        "procflow: live {:.0} s: {} packets, {} kernel drops, {} interface drops, {} queue drops, {} interfaces down; {} flows, {:.1} % attributed; {} feed events ({} lost by the sources); alerts {}; dropped at outputs: alerts {}, flows {}, processes {}",
         started.elapsed().as_secs_f64(),
         g(&m.packets),
         g(&m.kernel_drops),
@@ -465,6 +465,7 @@ fn stats_line(m: &Metrics, started: Instant) {
         flows,
         share,
         g(&m.feed_events),
+        g(&m.source_events_lost),
         m.alerts_line(),
         m.alerts_out.dropped(),
         m.flows_out.dropped(),

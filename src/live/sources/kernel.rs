@@ -204,8 +204,10 @@ impl Reader {
                     self.metrics.feed_events_dropped.fetch_add(1, Relaxed);
                 }
             }
+            let stats = self.probes.stats();
+            self.metrics.source_events_lost.store(stats.lost, Relaxed);
             if let Ok(mut g) = self.shared.probes.lock() {
-                *g = self.probes.stats();
+                *g = stats;
             }
         }
         self.probes.processes.stats
