@@ -293,6 +293,19 @@ fn kernel_source_attributes_every_connection_however_short() {
         .arg(&script)
         .output()
         .expect("script runs");
+    // A program deleted after it started, before it connects.
+    let doomed = dir.join("doomed");
+    std::fs::copy(&t.bash, &doomed).expect("copy of bash");
+    let mut gone = Command::new(&doomed)
+        .arg("-c")
+        .arg(format!(
+            "sleep 0.3; exec 3<>/dev/tcp/198.18.96.2/{port} && printf 'GET /deleted HTTP/1.0\\r\\n\\r\\n' >&3"
+        ))
+        .spawn()
+        .expect("doomed starts");
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::remove_file(&doomed).expect("deleted");
+    assert!(gone.wait().expect("doomed ends").success());
     let script_pid: u64 = String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
@@ -373,6 +386,17 @@ fn kernel_source_attributes_every_connection_however_short() {
         Some(script_pid),
         "{quick}"
     );
+
+    let f = flows
+        .iter()
+        .find(|f| f["http"][0]["uri"] == "/deleted")
+        .unwrap_or_else(|| panic!("the deleted program's flow\n{stderr}"));
+    assert_eq!(
+        f["process"]["executable"],
+        doomed.display().to_string(),
+        "{f}"
+    );
+    assert_eq!(f["process"]["executable_deleted"], true, "{f}");
 
     // The client in its own namespace.
     let f = by_port(ns_port).unwrap_or_else(|| panic!("namespace flow\n{stderr}"));

@@ -72,8 +72,13 @@ struct socket {
 	struct file *file;
 };
 
+struct inode {
+	unsigned int i_nlink;
+};
+
 struct file {
 	void *private_data;
+	struct inode *f_inode;
 };
 
 struct fdtable {
@@ -92,6 +97,7 @@ struct nsproxy {
 struct mm_struct {
 	unsigned long arg_start;
 	unsigned long arg_end;
+	struct file *exe_file;
 };
 
 struct task_struct {

@@ -34,11 +34,14 @@
 #define PATH_LEN 256
 #define ARGS_LEN 256
 
+/* sock_event.flags */
+#define EXE_DELETED 1
+
 struct sock_event {
 	__u8 kind;
 	__u8 family;
 	__u8 protocol;
-	__u8 pad;
+	__u8 flags;
 	__u32 pid;
 	__u32 tid;
 	__u32 ppid;
@@ -226,6 +229,10 @@ static __always_inline void fill_process(struct sock_event *e)
 	e->cgroup = bpf_get_current_cgroup_id();
 	e->ts = bpf_ktime_get_ns();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* The program's file has no name left: deleted since it started. */
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (exe && BPF_CORE_READ(exe, f_inode, i_nlink) == 0)
+		e->flags |= EXE_DELETED;
 }
 
 /* Fills the socket part of `e` from `sk`; false when it is not an

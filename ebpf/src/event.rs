@@ -54,6 +54,9 @@ pub struct SocketRecord {
     pub ts: u64,
     /// The thread's name.
     pub comm: String,
+    /// The process's executable file was deleted (no link left) when the
+    /// kernel reported it.
+    pub exe_deleted: bool,
 }
 
 /// A process that started a program (`execve`).
@@ -221,6 +224,7 @@ fn socket(f: &Fields, kind: SocketKind) -> Result<Record, RecordError> {
         local: SocketAddr::new(ip(48)?, f.u16(40)),
         remote: SocketAddr::new(ip(64)?, f.u16(42)),
         comm: f.text(80, 16),
+        exe_deleted: f.u8(3) & 1 != 0,
     }))
 }
 

@@ -38,6 +38,8 @@ pub struct TableStats {
     pub unknown: u64,
     /// Entries pushed out to stay under the cap.
     pub evicted: u64,
+    /// Processes whose executable was found deleted after they started.
+    pub deleted: u64,
 }
 
 /// Processes by id, at most a configured number (least recently used go).
@@ -114,8 +116,17 @@ impl Processes {
     /// What is known of `pid`: the table, else /proc (a process started
     /// before the programs were attached, or whose exec record was lost).
     pub fn get(&mut self, pid: u32) -> Option<Arc<ProcessInfo>> {
-        if let Some(p) = self.table.get(&pid) {
-            return Some(p.clone());
+        if let Some(p) = self.table.get(&pid).cloned() {
+            // Deleted since it started? /proc says so while it runs.
+            if !p.deleted && self.exe_deleted(pid) {
+                self.stats.deleted += 1;
+                let info = ProcessInfo {
+                    deleted: true,
+                    ..(*p).clone()
+                };
+                return Some(self.put(pid, info));
+            }
+            return Some(p);
         }
         match self.read_proc(pid, None) {
             Some(info) => {
@@ -137,6 +148,12 @@ impl Processes {
             }
         }
         info
+    }
+
+    /// True when /proc/PID/exe names a file deleted since.
+    fn exe_deleted(&self, pid: u32) -> bool {
+        std::fs::read_link(self.root.join(pid.to_string()).join("exe"))
+            .is_ok_and(|p| p.to_string_lossy().ends_with(" (deleted)"))
     }
 
     /// /proc/PID's executable, command line and parent, if it still runs.

@@ -39,9 +39,13 @@ def handle(conn, peer, delay):
     time.sleep(delay)
     body = b"ok" if head.startswith(b"POST") else BODY
     response = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
-    conn.sendall(response)
-    conn.shutdown(socket.SHUT_WR)
-    while conn.recv(65536):
+    try:
+        conn.sendall(response)
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):
+            pass
+    except OSError:
+        # The client went first (it sent its request and left).
         pass
     conn.close()
     with LOCK:

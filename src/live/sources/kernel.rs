@@ -250,7 +250,7 @@ fn event(k: &KernelSocket, host: &str, users: &HashMap<u32, String>) -> SocketEv
                 .unwrap_or_else(|| r.uid.to_string())
         }),
         cmdline: info.and_then(|p| p.cmdline.clone()),
-        exe_deleted: info.is_some_and(|p| p.deleted),
+        exe_deleted: r.exe_deleted || info.is_some_and(|p| p.deleted),
         netns: (r.netns != 0).then_some(r.netns),
         cgroup_id: (r.cgroup != 0).then_some(r.cgroup),
         ..Process::default()
