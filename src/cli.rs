@@ -85,8 +85,13 @@ pub struct ReadArgs {
     /// Detection settings (TOML; `procflow config --default` prints them).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Do not fold what this run sees into the baseline.
-    #[arg(long)]
+    /// Fold what this run sees into the baseline after judging it
+    /// (without it the baseline is only read: the same input judged twice
+    /// gives the same alerts).
+    #[arg(long, conflicts_with = "no_learn")]
+    pub learn: bool,
+    /// The default: leave the baseline as it was (kept for scripts).
+    #[arg(long, hide = true)]
     pub no_learn: bool,
     /// Feeds, outputs, attribution and capture settings.
     #[command(flatten)]

@@ -35,7 +35,7 @@ pub fn attribution_config(o: &AttributionOpts) -> Result<AttributionConfig> {
 pub fn run(args: &ReadArgs) -> Result<()> {
     let mode = Mode {
         detect: true,
-        learn: !args.no_learn,
+        learn: args.learn,
     };
     let detector = detection::setup(args.baseline.as_deref(), args.config.as_deref(), mode)?;
     // Without any other output named, flows go to standard output.

@@ -178,7 +178,7 @@ fn a_second_writer_is_refused_and_the_first_loses_nothing() {
         text(&second.stderr),
         format!(
             "procflow: error: baseline {}: another procflow is writing it (pid {}): one writer at a time \
-             (read --no-learn reads it meanwhile; [baseline] lock_wait_secs waits for the writer)\n",
+             (read without --learn reads it meanwhile; [baseline] lock_wait_secs waits for the writer)\n",
             db.display(),
             first.id()
         )
@@ -308,7 +308,7 @@ fn a_read_only_baseline_is_judged_against_and_refused_for_learning() {
         let before = std::fs::read(&db).expect("read");
         let out = ok(unprivileged(read(&db, &["--no-learn"])));
         assert_eq!(text(&out.stdout), text(&want), "{name}: the same alerts");
-        let out = run(unprivileged(read(&db, &[])));
+        let out = run(unprivileged(read(&db, &["--learn"])));
         assert!(!out.status.success(), "{name}");
         assert_eq!(out.stdout, b"", "{name}: nothing judged");
         let err = text(&out.stderr);
@@ -365,8 +365,8 @@ fn a_damaged_baseline_is_reported_at_start() {
     let want = format!("procflow: error: baseline {}: damaged: ", db.display());
     for (what, out) in [
         ("learn", run(learn(&db, &file("config.toml")))),
+        ("read --learn", run(read(&db, &["--learn"]))),
         ("read", run(read(&db, &[]))),
-        ("read --no-learn", run(read(&db, &["--no-learn"]))),
     ] {
         assert!(!out.status.success(), "{what}");
         assert_eq!(out.stdout, b"", "{what}: nothing judged");
@@ -488,7 +488,7 @@ fn killed_at_random_moments_the_baseline_holds_the_last_commit() {
     let config = file("config.toml");
     ok(learn(&learned, &config));
     let learn_cmd = || learn(&db, &config);
-    let read_cmd = || read(&db, &[]);
+    let read_cmd = || read(&db, &["--learn"]);
     let (learn_states, learn_time) = committed_states(&learn_cmd, &db, None);
     let (read_states, read_time) = committed_states(&read_cmd, &db, Some(&learned));
     assert_eq!(learn_states.len(), 1 + HISTORY_BATCHES as usize);

@@ -121,6 +121,33 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
         "--no-progress",
     ]);
     assert!(learn.contains("alerts: none asked (learning)"), "{learn}");
+    // Judged twice without --learn: the same alerts, byte for byte, and
+    // the baseline as it was.
+    let before = dump(&db);
+    let judge = |name: &str| {
+        let a = tmp(name);
+        ok(&[
+            "read",
+            &det,
+            "--feed",
+            &det_feed,
+            "--baseline",
+            &db_arg,
+            "--config",
+            &config,
+            "--alerts",
+            &a.display().to_string(),
+            "--no-progress",
+        ]);
+        std::fs::read(&a).expect("alerts")
+    };
+    let first = judge("judge-1.alerts.jsonl");
+    assert_eq!(
+        first,
+        judge("judge-2.alerts.jsonl"),
+        "the same alerts twice"
+    );
+    assert_eq!(dump(&db), before, "the baseline untouched");
     let alerts = tmp("two-step.alerts.jsonl");
     let stats = tmp("two-step.stats.json");
     let read = ok(&[
@@ -130,6 +157,7 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
         &det_feed,
         "--baseline",
         &db_arg,
+        "--learn",
         "--config",
         &config,
         "--alerts",
@@ -139,6 +167,11 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
         "--no-progress",
     ]);
     assert!(read.contains("alerts: AN0144 3, AN0145 1"), "{read}");
+    assert_eq!(
+        std::fs::read(&alerts).expect("alerts"),
+        first,
+        "learning after judging changes no alert"
+    );
     let got = lines(&alerts);
 
     // The exact set.
@@ -254,6 +287,7 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
         &det_feed,
         "--baseline",
         &one.display().to_string(),
+        "--learn",
         "--config",
         &config,
         "--alerts",

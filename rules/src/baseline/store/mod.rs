@@ -86,7 +86,7 @@ fn busy(holder: Option<u32>, waited: u64) -> String {
     };
     format!(
         "another procflow is writing it{who}{when}: one writer at a time \
-         (read --no-learn reads it meanwhile; [baseline] lock_wait_secs waits for the writer)"
+         (read without --learn reads it meanwhile; [baseline] lock_wait_secs waits for the writer)"
     )
 }
 

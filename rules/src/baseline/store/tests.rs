@@ -109,7 +109,7 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
         e.to_string(),
         format!(
             "baseline {}: another procflow is writing it (pid {}): one writer at a time \
-             (read --no-learn reads it meanwhile; [baseline] lock_wait_secs waits for the writer)",
+             (read without --learn reads it meanwhile; [baseline] lock_wait_secs waits for the writer)",
             path.display(),
             std::process::id()
         )
