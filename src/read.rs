@@ -302,8 +302,8 @@ fn pct(part: u64, whole: u64) -> f64 {
 pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
     let ix = &a.index.stats;
     eprintln!(
-        "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full)",
-        ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts
+        "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full), {} without an executable (named from another event of the pid where one exists)",
+        ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts, ix.unknown_images
     );
     for c in a.index.hosts.clocks() {
         let name = a.index.hosts.get(c.host).map_or("?", |h| &*h.name);

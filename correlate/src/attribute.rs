@@ -314,7 +314,7 @@ impl SocketIndex {
             host: best.sock.host,
             host_name: host.map_or_else(|| Arc::from(""), |h| h.name.clone()),
             os: host.and_then(|h| h.os),
-            process: best.sock.process.clone(),
+            process: self.resolve(best.sock.host, &best.sock.process),
             quality: best_q,
         };
         (Some(side), false)

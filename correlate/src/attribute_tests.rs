@@ -438,3 +438,57 @@ fn the_index_stays_under_its_cap() {
     let a = ix.attribute(&flow("10.0.0.1:1000", "1.2.3.4:80", T, T + 1));
     assert_eq!(pid(&a), None);
 }
+
+#[test]
+fn a_process_without_an_executable_is_named_from_another_event_of_its_pid() {
+    let mut ix = index();
+    let unknown = Arc::new(Process {
+        pid: Some(4242),
+        ..Process::default()
+    });
+    // The event without an image comes first; the one naming it later.
+    ix.insert(
+        ev(
+            T,
+            "h",
+            EventKind::Connect,
+            Some("10.0.0.1:5000"),
+            "1.2.3.4:443",
+            unknown.clone(),
+        ),
+        0,
+    );
+    ix.insert(
+        ev(
+            T,
+            "h",
+            EventKind::Connect,
+            Some("10.0.0.1:5001"),
+            "1.2.3.4:443",
+            proc_(4242, "C:\\Temp\\beacon.exe"),
+        ),
+        0,
+    );
+    // Another host's pid 4242 is another process: it stays unknown.
+    ix.insert(
+        ev(
+            T,
+            "g",
+            EventKind::Connect,
+            Some("10.0.0.2:5000"),
+            "1.2.3.4:443",
+            unknown,
+        ),
+        0,
+    );
+    let exe = |client: &str| {
+        let a = ix.attribute(&flow(client, "1.2.3.4:443", T, T + S));
+        a.client.and_then(|s| s.process.executable.clone())
+    };
+    assert_eq!(
+        exe("10.0.0.1:5000").as_deref(),
+        Some("C:\\Temp\\beacon.exe")
+    );
+    assert_eq!(exe("10.0.0.2:5000"), None);
+    assert_eq!(ix.stats.unknown_images, 2);
+}

@@ -320,6 +320,9 @@ mod tests {
                 cmdline: full.then(|| "msedge.exe --type=\"renderer\"\n".into()),
                 sha256: full.then(|| "ab".repeat(32)),
                 signer: full.then(|| "Microsoft Corporation".into()),
+                // Kernel-source fields: written only when set (tested with
+                // the kernel source).
+                ..Process::default()
             }),
             quality: q,
         }

@@ -63,6 +63,10 @@ pub struct IndexStats {
     pub refused_hosts: u64,
     /// Processes shared between sockets (interned).
     pub processes: u64,
+    /// Events whose process had a pid but no executable (a Sysmon
+    /// `<unknown process>`): named at attribution from another event of
+    /// the same host and pid when there is one, else left unknown.
+    pub unknown_images: u64,
 }
 
 /// Sockets grouped under a key, oldest first, with a shared budget.
@@ -100,6 +104,8 @@ pub struct SocketIndex {
     /// Hosts and their clocks.
     pub hosts: Hosts,
     processes: HashSet<Arc<Process>, RandomState>,
+    /// The executable other events named for a host's pid.
+    images: LruCache<(HostId, u32), String, RandomState>,
     cfg: AttributionConfig,
     /// Counters.
     pub stats: IndexStats,
@@ -113,6 +119,7 @@ impl SocketIndex {
             remote: Buckets::new(),
             hosts: Hosts::new(cfg.max_hosts),
             processes: HashSet::default(),
+            images: LruCache::unbounded_with_hasher(RandomState::default()),
             cfg,
             stats: IndexStats::default(),
         }
@@ -135,6 +142,7 @@ impl SocketIndex {
         if let Some(ip) = local_ip.or(ev.host_ip) {
             self.hosts.add_ip(host, ip);
         }
+        self.note_image(host, &ev.process);
         let process = self.intern(ev.process);
         let sock = Socket {
             first: ev.ts,
@@ -216,6 +224,38 @@ impl SocketIndex {
     /// True when no socket is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Remembers which executable a host's pid runs, or counts an event
+    /// that does not say.
+    fn note_image(&mut self, host: HostId, p: &Process) {
+        let Some(pid) = p.pid else { return };
+        match &p.executable {
+            Some(exe) => {
+                if self.images.peek(&(host, pid)) != Some(exe) {
+                    self.images.put((host, pid), exe.clone());
+                    if self.images.len() > self.cfg.max_sockets.max(1) {
+                        self.images.pop_lru();
+                    }
+                }
+            }
+            None => self.stats.unknown_images += 1,
+        }
+    }
+
+    /// `p`, with the executable another event of `host` named for its pid
+    /// when it has none of its own.
+    pub fn resolve(&self, host: HostId, p: &Arc<Process>) -> Arc<Process> {
+        match (p.executable.is_none(), p.pid) {
+            (true, Some(pid)) => match self.images.peek(&(host, pid)) {
+                Some(exe) => Arc::new(Process {
+                    executable: Some(exe.clone()),
+                    ..(**p).clone()
+                }),
+                None => p.clone(),
+            },
+            _ => p.clone(),
+        }
     }
 
     fn intern(&mut self, p: Arc<Process>) -> Arc<Process> {

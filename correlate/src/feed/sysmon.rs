@@ -102,11 +102,18 @@ fn event(
         remote_port,
         process: Arc::new(Process {
             pid,
-            executable: opt_string(f, "Image"),
+            executable: opt_string(f, "Image").filter(|i| !placeholder(i)),
             user: opt_string(f, "User"),
             ..Process::default()
         }),
     }))
+}
+
+/// Sysmon's name for a process that ended before it resolved the image
+/// (some exports escape it again): no executable.
+fn placeholder(image: &str) -> bool {
+    let t = image.trim();
+    t.eq_ignore_ascii_case("<unknown process>") || t.eq_ignore_ascii_case("&lt;unknown process&gt;")
 }
 
 #[cfg(test)]
@@ -149,6 +156,23 @@ mod tests {
         fields(&b)
     }
 
+    #[test]
+    fn the_unknown_process_placeholder_is_no_executable() {
+        for image in [
+            "<unknown process>",
+            "&lt;unknown process&gt;",
+            " <Unknown Process> ",
+        ] {
+            let mut f = base();
+            f.retain(|(k, _)| *k != "Image");
+            f.push(("Image", image));
+            let Rec::Event(e) = record(fields(&f).as_slice(), Some("h"), Os::Windows) else {
+                panic!("{image}: an event");
+            };
+            assert_eq!(e.process.executable, None, "{image}");
+            assert_eq!(e.process.pid, Some(3912));
+        }
+    }
     #[test]
     fn connect_and_accept() {
         let Rec::Event(e) = record(fields(&base()).as_slice(), Some("MSEDGEWIN10"), Os::Windows)

@@ -424,7 +424,8 @@ mod tests {
             Some(3912),
             "EventData ProcessId, not Execution/@ProcessID"
         );
-        assert_eq!(e.process.executable.as_deref(), Some("<unknown process>"));
+        // `&lt;unknown process&gt;` decoded: Sysmon's placeholder, no image.
+        assert_eq!(e.process.executable, None);
         assert_eq!(e.process.user.as_deref(), Some("A & B"));
         assert_eq!(e.local_ip.unwrap().to_string(), "fe80::1");
         assert_eq!(e.remote_ip.to_string(), "ff02::fb");
