@@ -208,6 +208,12 @@ impl Baseline {
         }
     }
 
+    /// When the baseline began watching: the earliest first sighting of
+    /// any image it holds (µs); `None` while it is empty.
+    pub fn began(&self) -> Option<u64> {
+        self.images.values().map(|r| r.first_seen).min()
+    }
+
     /// The volume history of `image` on hosts of `role`.
     pub fn volume(&self, image: &str, role: &str) -> Option<&Volume> {
         self.volumes.get(&(image.to_string(), role.to_string()))

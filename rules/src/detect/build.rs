@@ -118,6 +118,10 @@ pub fn skeleton(
 /// The first reason: how rare the image is.
 pub fn rarity_sentence(s: &Subject, horizon_us: u64) -> String {
     let exe = &s.w.executable;
+    let watching = match s.baseline_age {
+        Some(age) => format!("; the baseline has watched for {}", format::span(age)),
+        None => String::new(),
+    };
     let of_total = if s.hosts_total == 0 {
         "the baseline holds no host yet".to_string()
     } else {
@@ -134,14 +138,16 @@ pub fn rarity_sentence(s: &Subject, horizon_us: u64) -> String {
         }
     };
     match s.novelty {
-        Novelty::Never => format!("{exe} had never been seen before on any host ({of_total})"),
+        Novelty::Never => {
+            format!("{exe} had never been seen before on any host ({of_total}{watching})")
+        }
         Novelty::Recent(age) => format!(
-            "{exe} was first seen {} ago, {} so far",
+            "{exe} was first seen {} ago, {} so far{watching}",
             format::span(age),
             on(s.prevalence.hosts)
         ),
         Novelty::Known(age) => format!(
-            "{exe} has run {} in the last {} (first seen {} ago)",
+            "{exe} has run {} in the last {} (first seen {} ago{watching})",
             on(s.prevalence.hosts),
             format::span(horizon_us),
             format::span(age)

@@ -11,6 +11,11 @@ use std::net::IpAddr;
 /// Community IDs kept per remote host.
 const MAX_COMMUNITY_IDS: usize = 64;
 
+/// An image first seen this close to the baseline's own start (µs) has
+/// been there as long as the baseline has watched: a young baseline does
+/// not make it new.
+const SINCE_THE_START: u64 = 3_600_000_000;
+
 /// Outbound traffic of the process to one remote host: one domain (TLS
 /// server name or HTTP Host) when known, else one address.
 #[derive(Debug, Clone, Default)]
@@ -73,6 +78,9 @@ pub struct Subject<'a> {
     pub hosts_total: u64,
     /// Novelty of the image.
     pub novelty: Novelty,
+    /// How long the baseline had been watching at the window's start (µs;
+    /// `None`: it is empty).
+    pub baseline_age: Option<u64>,
     /// Uncommon by the prevalence settings.
     pub uncommon: bool,
     /// The allowlist entry that exempts the process.
@@ -96,8 +104,19 @@ impl<'a> Subject<'a> {
         let role = policy.roles.of(&w.host_name, w.host_ips.iter());
         let now = w.start;
         let prevalence = baseline.prevalence(&w.image, now, policy.horizon);
+        let began = baseline.began();
         let novelty = match prevalence.first_seen {
             None => Novelty::Never,
+            // Seen since the baseline began, and the baseline has watched
+            // it since: as old as the baseline.
+            Some(t)
+                if began.is_some_and(|b| {
+                    let start_ends = b.saturating_add(SINCE_THE_START);
+                    t <= start_ends && now >= start_ends
+                }) =>
+            {
+                Novelty::Known(now.saturating_sub(t))
+            }
             Some(t) if now.saturating_sub(t) < policy.unseen_within => {
                 Novelty::Recent(now.saturating_sub(t))
             }
@@ -147,6 +166,7 @@ impl<'a> Subject<'a> {
             prevalence,
             hosts_total,
             novelty,
+            baseline_age: began.map(|b| now.saturating_sub(b)),
             uncommon,
             allowlisted,
             remote: by_host.into_values().collect(),

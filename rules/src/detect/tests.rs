@@ -441,3 +441,53 @@ fn a_batch_is_judged_before_any_of_it_is_learned() {
     run(&mut c, vec![window(win("A", UPD, T0), &big)]);
     assert!(c.baseline.images.is_empty());
 }
+
+#[test]
+fn a_young_baseline_does_not_make_its_first_images_new() {
+    const HOSTS: [&str; 40] = [
+        "H00", "H01", "H02", "H03", "H04", "H05", "H06", "H07", "H08", "H09", "H10", "H11", "H12",
+        "H13", "H14", "H15", "H16", "H17", "H18", "H19", "H20", "H21", "H22", "H23", "H24", "H25",
+        "H26", "H27", "H28", "H29", "H30", "H31", "H32", "H33", "H34", "H35", "H36", "H37", "H38",
+        "H39",
+    ];
+    const SYNC: &str = r"C:\Program Files\Sync\sync.exe";
+    const LATE: &str = r"C:\Program Files\Late\late.exe";
+    const DAY: u64 = 24 * 60 * MIN;
+    let small = [("203.0.113.70", 443, None, tls(10_000, 10_000))];
+    let upload = [("203.0.113.70", 443, None, tls(50_000_000, 10_000))];
+    let mut d = detector(Config::default());
+    // The baseline's first hour: the sync client on 30 of 40 hosts.
+    let first: Vec<ProcessWindow> = HOSTS
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let exe = if i < 30 {
+                SYNC
+            } else {
+                r"C:\Windows\explorer.exe"
+            };
+            window(win(h, exe, T0), &small)
+        })
+        .collect();
+    run(&mut d, first);
+    // Two days in, a new image on one host.
+    run(&mut d, vec![window(win("H00", LATE, T0 + 2 * DAY), &small)]);
+    // Four days in, both upload 50 MB.
+    let a = run(
+        &mut d,
+        vec![
+            window(win("H01", SYNC, T0 + 4 * DAY), &upload),
+            window(win("H01", LATE, T0 + 4 * DAY), &upload),
+        ],
+    );
+    // The sync client has been there as long as the baseline has watched:
+    // not new, and common, so no alert.
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].process.executable, LATE);
+    assert_eq!(a[0].baseline.novelty, "recent");
+    assert!(
+        a[0].reasons[0].ends_with("so far; the baseline has watched for 4 days"),
+        "{}",
+        a[0].reasons[0]
+    );
+}
