@@ -249,7 +249,7 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
     assert_eq!(rclone["baseline"]["novelty"], "known");
     assert_eq!(
         rclone["reasons"][0],
-        "C:\\Tools\\rclone.exe has run on 1 of 16 hosts in the last 30 days (first seen 8 days ago)"
+        "C:\\Tools\\rclone.exe has run on 1 of 16 hosts in the last 30 days (first seen 8 days ago; the baseline has watched for 8 days)"
     );
     let beacon = got
         .iter()

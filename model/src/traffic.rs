@@ -30,6 +30,15 @@ pub struct Traffic {
     /// Response volume: HTTP response messages and TLS application data
     /// received.
     pub response_bytes: u64,
+    /// TLS connections that carry HTTP (HTTPS): ALPN names HTTP, or none
+    /// is named and the server's port is a web port.
+    pub https_connections: u64,
+    /// TLS application data sent on those.
+    pub https_bytes_out: u64,
+    /// TLS application data received on those.
+    pub https_bytes_in: u64,
+    /// HTTP response body bytes (cleartext HTTP).
+    pub response_body_bytes: u64,
 }
 
 impl Traffic {
@@ -37,6 +46,7 @@ impl Traffic {
     pub fn of_flow(r: &FlowRecord) -> Traffic {
         let (request_bytes, response_bytes) = request_response(r);
         let tls = |f: fn(&crate::flow::TlsInfo) -> u64| r.tls.as_ref().map_or(0, f);
+        let https = is_https(r);
         Traffic {
             connections: 1,
             http_requests: r.http.len() as u64,
@@ -48,6 +58,10 @@ impl Traffic {
             tls_app_bytes_in: tls(|t| t.app_bytes_in),
             request_bytes,
             response_bytes,
+            https_connections: u64::from(https),
+            https_bytes_out: if https { tls(|t| t.app_bytes_out) } else { 0 },
+            https_bytes_in: if https { tls(|t| t.app_bytes_in) } else { 0 },
+            response_body_bytes: r.http.iter().map(|h| h.response_body_bytes).sum(),
         }
     }
 
@@ -63,6 +77,10 @@ impl Traffic {
         self.tls_app_bytes_in += o.tls_app_bytes_in;
         self.request_bytes += o.request_bytes;
         self.response_bytes += o.response_bytes;
+        self.https_connections += o.https_connections;
+        self.https_bytes_out += o.https_bytes_out;
+        self.https_bytes_in += o.https_bytes_in;
+        self.response_body_bytes += o.response_body_bytes;
     }
 
     /// HTTP request volume alone: the request volume with the TLS
@@ -74,6 +92,28 @@ impl Traffic {
     /// HTTP response volume alone.
     pub fn http_response_bytes(&self) -> u64 {
         self.response_bytes.saturating_sub(self.tls_app_bytes_in)
+    }
+}
+
+/// Server ports that speak HTTPS when a client names no ALPN protocol.
+pub const HTTPS_PORTS: [u16; 2] = [443, 8443];
+
+/// True when a TLS flow carries HTTP: the protocol the server chose (or,
+/// without an answer, the ones the client offered) is HTTP (`http/1.1`,
+/// `h2`, `http/1.0`), or no ALPN is named and the server's port is one of
+/// [`HTTPS_PORTS`].
+pub fn is_https(r: &FlowRecord) -> bool {
+    if r.network.protocol != Some(AppProtocol::TLS) {
+        return false;
+    }
+    let Some(t) = r.tls.as_ref() else {
+        return false;
+    };
+    let http = |p: &str| matches!(p, "http/1.1" | "h2" | "http/1.0" | "h2c");
+    match (&t.alpn_chosen, t.alpn.is_empty()) {
+        (Some(chosen), _) => http(chosen),
+        (None, false) => t.alpn.iter().any(|p| http(p)),
+        (None, true) => HTTPS_PORTS.contains(&r.destination.port),
     }
 }
 

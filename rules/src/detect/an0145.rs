@@ -1,11 +1,16 @@
 //! AN0145: a custom or previously unseen userland process opening many
 //! HTTP connections with little coming back (Linux hosts).
 //!
-//! Per (host, image) and window, over outbound HTTP (and TLS when the role
+//! Per (host, image) and window, over outbound HTTP and HTTPS (TLS whose
+//! ALPN names HTTP, or to a web port; every TLS connection when the role
 //! says `include_tls`): connections at least `min_http_connections`, or
-//! requests at least `min_http_requests`; response ratio at most
-//! `max_response_ratio`; mean response bytes per connection at most
-//! `max_mean_response_bytes`; and the image is custom or unseen.
+//! requests at least `min_http_requests`; and little coming back: a
+//! response ratio at most `max_response_ratio`, *or* at most
+//! `max_mean_response_bytes` per request, *or* (cleartext) at most
+//! `max_mean_response_body_bytes` of body per request; and the image is
+//! custom or unseen. A custom image the baseline has seen keeps quiet while
+//! its connections stay within `history_multiplier` times its own p99 on
+//! hosts of the role.
 
 use super::build::{rarity_sentence, ratio, skeleton};
 use super::rule::{Context, Rule};
@@ -33,12 +38,21 @@ pub struct An0145Thresholds {
     pub min_http_connections: u64,
     /// or HTTP requests.
     pub min_http_requests: u64,
-    /// Response volume / request volume at most this,
+    /// Little back: response volume / request volume at most this,
     pub max_response_ratio: NonNegative,
-    /// and mean response bytes per connection at most this.
+    /// or response bytes per request at most this (HTTPS: per
+    /// connection),
     pub max_mean_response_bytes: u64,
-    /// Count TLS connections as HTTP.
+    /// or, over cleartext HTTP, response body bytes per request at most
+    /// this.
+    pub max_mean_response_body_bytes: u64,
+    /// Count HTTPS (TLS carrying HTTP) as HTTP.
+    pub include_https: bool,
+    /// Count every TLS connection as HTTP.
     pub include_tls: bool,
+    /// A custom image with history keeps quiet while its HTTP connections
+    /// per window stay within this many times its own p99.
+    pub history_multiplier: NonNegative,
 }
 
 impl Default for An0145Thresholds {
@@ -47,8 +61,11 @@ impl Default for An0145Thresholds {
             min_http_connections: 50,
             min_http_requests: 200,
             max_response_ratio: NonNegative(0.5),
-            max_mean_response_bytes: 2000,
+            max_mean_response_bytes: 1000,
+            max_mean_response_body_bytes: 256,
+            include_https: true,
             include_tls: false,
+            history_multiplier: NonNegative(2.0),
         }
     }
 }
@@ -77,18 +94,26 @@ impl Rule for An0145 {
     }
 }
 
-/// The HTTP (and, if the thresholds say, TLS) part of the traffic to each
-/// remote host that has some.
+/// The HTTP part of the traffic to each remote host that has some: cleartext
+/// HTTP, HTTPS when the thresholds say (its request and response volume
+/// are TLS application data, one request counted per connection), and
+/// every TLS connection with `include_tls`.
 fn http_parts(s: &Subject, t: &An0145Thresholds) -> Vec<RemoteHost> {
     let part = |r: &RemoteHost| -> RemoteHost {
-        let mut p = r.clone();
-        if t.include_tls {
-            p.traffic.http_connections += r.traffic.tls_connections;
+        let x = &r.traffic;
+        let (conns, out, back) = if t.include_tls {
+            (x.tls_connections, x.tls_app_bytes_out, x.tls_app_bytes_in)
+        } else if t.include_https {
+            (x.https_connections, x.https_bytes_out, x.https_bytes_in)
         } else {
-            p.traffic.request_bytes = r.traffic.http_request_bytes();
-            p.traffic.response_bytes = r.traffic.http_response_bytes();
-            p.traffic.tls_connections = 0;
-        }
+            (0, 0, 0)
+        };
+        let mut p = r.clone();
+        p.traffic.http_connections = x.http_connections + conns;
+        p.traffic.http_requests = x.http_requests + conns;
+        p.traffic.request_bytes = x.http_request_bytes() + out;
+        p.traffic.response_bytes = x.http_response_bytes() + back;
+        p.traffic.tls_connections = conns;
         p
     };
     s.remote
@@ -106,7 +131,12 @@ struct Totals {
     out: u64,
     back: u64,
     ratio: f64,
+    /// Response bytes per request.
     mean: u64,
+    /// Cleartext response body bytes per cleartext request, if any.
+    mean_body: Option<u64>,
+    /// Which "little back" tests held.
+    low: Vec<&'static str>,
     /// How far over the connection or request threshold.
     excess: f64,
 }
@@ -129,8 +159,28 @@ fn judge(
     }
     let many = conns >= t.min_http_connections || reqs >= t.min_http_requests;
     let r = ratio(back, out);
-    let mean = back / conns;
-    if !many || r > t.max_response_ratio.0 || mean > t.max_mean_response_bytes {
+    let mean = back / reqs.max(conns).max(1);
+    let clear_reqs: u64 = parts
+        .iter()
+        .map(|p| {
+            p.traffic
+                .http_requests
+                .saturating_sub(p.traffic.tls_connections)
+        })
+        .sum();
+    let body: u64 = parts.iter().map(|p| p.traffic.response_body_bytes).sum();
+    let mean_body = (clear_reqs > 0).then(|| body / clear_reqs);
+    let mut low = Vec::new();
+    if r <= t.max_response_ratio.0 {
+        low.push("ratio");
+    }
+    if mean <= t.max_mean_response_bytes {
+        low.push("per request");
+    }
+    if mean_body.is_some_and(|b| b <= t.max_mean_response_body_bytes) {
+        low.push("body");
+    }
+    if !many || low.is_empty() || within_history(s, t, cx, conns, custom.is_some()) {
         return None;
     }
     // The remote host it talked to most is the alert's destination.
@@ -152,6 +202,8 @@ fn judge(
         back,
         ratio: r,
         mean,
+        mean_body,
+        low,
         excess: (conns as f64 / t.min_http_connections.max(1) as f64)
             .max(reqs as f64 / t.min_http_requests.max(1) as f64),
     };
@@ -195,16 +247,54 @@ fn alert(
     a.reasons.push(rarity_sentence(s, cx.policy.horizon));
     a.reasons
         .push(count_reason(t, n, parts.len() as u64, cx.window_secs));
-    a.reasons.push(format!(
-        "it got {} back for {} sent: response ratio {} (at most {}) and {} per connection (at most {})",
+    a.reasons.push(little_back_reason(t, n));
+    a
+}
+
+/// A custom image the baseline knows on hosts of this role, whose
+/// connections stay within `history_multiplier` times its own p99: it
+/// behaves as it always has (an in-house agent, a poller).
+fn within_history(
+    s: &Subject,
+    t: &An0145Thresholds,
+    cx: &Context,
+    conns: u64,
+    custom: bool,
+) -> bool {
+    if !custom || s.novelty.unseen() {
+        return false;
+    }
+    let min = cx.policy.config.baseline.min_history_windows;
+    cx.baseline
+        .volume(&s.w.image, &s.role.name)
+        .filter(|v| v.http_connections.count() >= min)
+        .and_then(|v| v.http_connections.quantile(0.99))
+        .is_some_and(|p99| conns as f64 <= t.history_multiplier.0 * p99.max(1) as f64)
+}
+
+/// What came back, against each "little back" test, naming those that held.
+fn little_back_reason(t: &An0145Thresholds, n: &Totals) -> String {
+    let mark = |what: &str| if n.low.contains(&what) { " (low)" } else { "" };
+    let body = match n.mean_body {
+        Some(b) => format!(
+            ", {} of body per cleartext request (at most {}){}",
+            format::bytes(b),
+            format::bytes(t.max_mean_response_body_bytes),
+            mark("body")
+        ),
+        None => String::new(),
+    };
+    format!(
+        "it got {} back for {} sent: response ratio {} (at most {}){}, {} per request (at most {}){}{body}",
         format::bytes(n.back),
         format::bytes(n.out),
         format::ratio(n.ratio),
         t.max_response_ratio.0,
+        mark("ratio"),
         format::bytes(n.mean),
-        format::bytes(t.max_mean_response_bytes)
-    ));
-    a
+        format::bytes(t.max_mean_response_bytes),
+        mark("per request"),
+    )
 }
 
 /// The earliest flows behind the parts.

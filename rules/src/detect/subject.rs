@@ -187,7 +187,7 @@ impl<'a> Subject<'a> {
         for r in all {
             bytes_out += r.traffic.request_bytes;
             bytes_in += r.traffic.response_bytes;
-            http += r.traffic.http_connections;
+            http += r.traffic.http_connections + r.traffic.https_connections;
         }
         Observation {
             host: self.w.host_name.to_lowercase(),

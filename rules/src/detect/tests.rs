@@ -45,6 +45,15 @@ fn window(w: W, dests: &[(&str, u16, Option<&str>, Dest)]) -> ProcessWindow {
         dest.traffic.tls_connections = if d.tls { d.conns } else { 0 };
         dest.traffic.tls_app_bytes_out = if d.tls { d.out } else { 0 };
         dest.traffic.tls_app_bytes_in = if d.tls { d.back } else { 0 };
+        // TLS here is HTTPS unless the test says otherwise.
+        let https = d.tls && d.https;
+        dest.traffic.https_connections = if https { d.conns } else { 0 };
+        dest.traffic.https_bytes_out = if https { d.out } else { 0 };
+        dest.traffic.https_bytes_in = if https { d.back } else { 0 };
+        // Responses carry about 150 bytes of head each.
+        if !d.tls {
+            dest.traffic.response_body_bytes = d.back.saturating_sub(d.reqs * 150);
+        }
         dest.traffic.request_bytes = d.out;
         dest.traffic.response_bytes = d.back;
         dest.traffic.bytes_out = d.out;
@@ -64,6 +73,8 @@ struct Dest {
     out: u64,
     back: u64,
     tls: bool,
+    /// TLS carrying HTTP (ALPN, web port).
+    https: bool,
 }
 
 fn tls(out: u64, back: u64) -> Dest {
@@ -73,6 +84,7 @@ fn tls(out: u64, back: u64) -> Dest {
         out,
         back,
         tls: true,
+        https: true,
     }
 }
 
@@ -83,6 +95,7 @@ fn http(conns: u64, out: u64, back: u64) -> Dest {
         out,
         back,
         tls: false,
+        https: false,
     }
 }
 
@@ -359,9 +372,24 @@ fn an0145_custom_or_unseen_many_connections_little_back() {
         http(300, 300 * 600, 300 * 100_000),
     )];
     assert!(run(&mut d, vec![window(lin("l1", "/tmp/y", later), &down)]).is_empty());
-    // Ratio low but each response over the mean limit: silent.
+    // Responses of 2.5 KB, each over the per-request limit, but a quarter
+    // of what was sent: the ratio alone is little back.
     let fat = [("198.51.100.77", 80, None, http(60, 60 * 10_000, 60 * 2_500))];
-    assert!(run(&mut d, vec![window(lin("l1", "/tmp/z", later), &fat)]).is_empty());
+    let a = run(&mut d, vec![window(lin("l1", "/tmp/z", later), &fat)]);
+    assert_eq!(a.len(), 1);
+    assert!(
+        a[0].reasons[3].contains(
+            "response ratio 0.25 (at most 0.5) (low), 2.50 KB per request (at most 1.00 KB),"
+        ),
+        "{:?}",
+        a[0].reasons
+    );
+    // A GET beacon: requests as small as the answers (ratio near 1), but
+    // each answer a near-empty body: fires.
+    let get = [("198.51.100.77", 80, None, http(120, 120 * 180, 120 * 190))];
+    let a = run(&mut d, vec![window(lin("l1", "/tmp/g", later), &get)]);
+    assert_eq!(a.len(), 1, "the GET beacon");
+    assert!(a[0].reasons[3].contains("190 B per request (at most 1.00 KB) (low), 40 B of body per cleartext request (at most 256 B) (low)"), "{:?}", a[0].reasons);
     // Few connections, but many requests on them (keep-alive): fires.
     let mut keepalive = http(4, 250 * 600, 250 * 20);
     keepalive.reqs = 250;
@@ -373,19 +401,29 @@ fn an0145_custom_or_unseen_many_connections_little_back() {
         )],
     );
     assert_eq!(a.len(), 1);
-    // TLS does not count by default.
-    let beacon_tls = [(
-        "198.51.100.77",
-        443,
-        None,
-        Dest {
-            tls: true,
-            ..http(300, 300 * 600, 300 * 80)
-        },
-    )];
+    // HTTPS counts by default; other TLS does not.
+    let beacon_tls = |https| {
+        [(
+            "198.51.100.77",
+            443,
+            None,
+            Dest {
+                tls: true,
+                https,
+                ..http(300, 300 * 600, 300 * 80)
+            },
+        )]
+    };
+    let a = run(
+        &mut d,
+        vec![window(lin("l1", "/tmp/t", later), &beacon_tls(true))],
+    );
+    assert_eq!(a.len(), 1, "the HTTPS beacon");
+    assert_eq!(a[0].metrics.http_connections, 300);
+    assert_eq!(a[0].metrics.tls_connections, 300);
     assert!(run(
         &mut d,
-        vec![window(lin("l1", "/tmp/t", later), &beacon_tls)]
+        vec![window(lin("l1", "/tmp/u", later), &beacon_tls(false))]
     )
     .is_empty());
     // Windows hosts are AN0144's.
@@ -489,5 +527,44 @@ fn a_young_baseline_does_not_make_its_first_images_new() {
         a[0].reasons[0].ends_with("so far; the baseline has watched for 4 days"),
         "{}",
         a[0].reasons[0]
+    );
+}
+
+#[test]
+fn an0145_keeps_a_custom_agent_quiet_while_it_behaves_as_its_history() {
+    let mut d = detector(Config::default());
+    const AGENT: &str = "/srv/corp/inventory-agent";
+    let poll = |conns: u64| {
+        [(
+            "198.51.100.90",
+            443,
+            None,
+            Dest {
+                tls: true,
+                https: true,
+                ..http(conns, conns * 400, conns * 300)
+            },
+        )]
+    };
+    // Six windows of history on three hosts: 60 to 80 HTTPS polls each.
+    for i in 0..6u64 {
+        let hosts = ["srv-a", "srv-b", "srv-c"];
+        let ws = hosts
+            .iter()
+            .map(|h| window(lin(h, AGENT, T0 + i * 10 * MIN), &poll(60 + i * 4)))
+            .collect();
+        run(&mut d, ws);
+    }
+    let later = T0 + 8 * 24 * 60 * MIN;
+    // As it always polls: quiet, though custom and with little back.
+    assert!(run(&mut d, vec![window(lin("srv-a", AGENT, later), &poll(80))]).is_empty());
+    // Three times its own p99: alerts, as custom.
+    let a = run(&mut d, vec![window(lin("srv-b", AGENT, later), &poll(240))]);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].rule, "AN0145");
+    assert!(
+        a[0].reasons[0].starts_with("/srv/corp/inventory-agent is a custom binary"),
+        "{:?}",
+        a[0].reasons
     );
 }
