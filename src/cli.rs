@@ -64,6 +64,13 @@ pub struct FlowsArgs {
     /// Write flow records here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write only the flows of this Community ID (repeat for several).
+    #[arg(long = "community-id", value_name = "ID")]
+    pub community_ids: Vec<String>,
+    /// Write only the flows of the Community IDs in this file: alerts
+    /// (JSON lines: every ID of their `flows`), or one ID a line.
+    #[arg(long, value_name = "FILE")]
+    pub community_ids_from: Option<PathBuf>,
     /// How lines are written.
     #[command(flatten)]
     pub output: OutputOpts,
@@ -246,6 +253,10 @@ pub struct AttributionOpts {
     /// Process windows open at once; the oldest is written early beyond it.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_windows: usize,
+    /// Flows the open process windows list, all together (what alerts
+    /// list); past it a flow is counted but not listed.
+    #[arg(long, default_value_t = correlate::window::DEFAULT_MAX_FLOW_REFS, value_name = "N")]
+    pub max_flow_refs: usize,
 }
 
 /// Arguments of `procflow config`.

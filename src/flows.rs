@@ -4,10 +4,57 @@ use crate::cli::FlowsArgs;
 use crate::pipeline::{self, Tick};
 use crate::sink::Sink;
 use anyhow::{Context, Result};
+use std::collections::HashSet;
+
+/// The Community IDs asked for, if any: `--community-id` and the IDs in
+/// `--community-ids-from` (the `flows` of alert lines, or one a line).
+fn wanted_ids(args: &FlowsArgs) -> Result<Option<HashSet<String>>> {
+    let mut ids: HashSet<String> = args.community_ids.iter().cloned().collect();
+    if let Some(path) = &args.community_ids_from {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--community-ids-from {}", path.display()))?;
+        for (no, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if !line.starts_with('{') {
+                ids.insert(line.to_string());
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
+                format!(
+                    "--community-ids-from {}: line {}: not JSON",
+                    path.display(),
+                    no + 1
+                )
+            })?;
+            let listed = v
+                .get("flows")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten();
+            ids.extend(listed.filter_map(|f| {
+                f.get("community_id")
+                    .and_then(|c| c.as_str())
+                    .map(String::from)
+            }));
+        }
+        if ids.is_empty() {
+            anyhow::bail!(
+                "--community-ids-from {}: no Community ID in it",
+                path.display()
+            );
+        }
+    }
+    Ok((!ids.is_empty()).then_some(ids))
+}
 
 /// Runs the command.
 pub fn run(args: &FlowsArgs) -> Result<()> {
+    let wanted = wanted_ids(args)?;
     let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
+    let mut found: HashSet<String> = HashSet::new();
     let mut out = Sink::new(
         pipeline::writer(args.out.as_deref())?,
         args.output.profile(),
@@ -16,6 +63,12 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     let never = std::sync::atomic::AtomicBool::new(false);
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, &mut |t| {
         if let Tick::Record(r) = t {
+            if let Some(w) = &wanted {
+                if !w.contains(&r.community_id) {
+                    return;
+                }
+                found.insert(r.community_id.clone());
+            }
             if write_err.is_none() {
                 if let Err(e) = out.record(&r) {
                     write_err = Some(e);
@@ -28,6 +81,13 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     }
     out.flush().context("writing flow records")?;
     pipeline::print_summary(&stats);
+    if let Some(w) = &wanted {
+        eprintln!(
+            "procflow: {} of {} Community IDs asked for found",
+            found.len(),
+            w.len()
+        );
+    }
     if let Some(path) = &args.capture.stats {
         let doc = serde_json::json!({ "files": reports, "stats": stats });
         let text = serde_json::to_string_pretty(&doc)?;

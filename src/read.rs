@@ -76,7 +76,8 @@ fn run_job(
         window_secs.saturating_mul(capture::time::SECOND),
         pipeline::close_lag(&args.capture.flow, cfg.late_window),
         args.attribution.max_windows.max(1),
-    );
+    )
+    .with_max_flow_refs(args.attribution.max_flow_refs);
     let mut pending = StageStart::Feeds {
         loader,
         windows,
@@ -355,7 +356,7 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         }
     }
     eprintln!(
-        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written)",
-        w.stats.emitted, w.stats.evicted, w.stats.late_flows
+        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written), {} flows counted but not listed (--max-flow-refs)",
+        w.stats.emitted, w.stats.evicted, w.stats.late_flows, w.stats.flows_unlisted
     );
 }

@@ -258,7 +258,44 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
     assert_eq!(beacon["metrics"]["http_connections"], 300);
     assert_eq!(beacon["metrics"]["http_requests"], 300);
     assert_eq!(beacon["host"]["role"], "linux-servers");
-    assert_eq!(beacon["community_ids"].as_array().map(Vec::len), Some(64));
+    // Every one of its 300 flows is listed, and gives back its record.
+    let listed = beacon["flows"].as_array().expect("flows");
+    assert_eq!(listed.len(), 300);
+    assert_eq!(beacon["flows_omitted"], 0);
+    assert_eq!(beacon["community_ids"].as_array().map(Vec::len), Some(300));
+    let all_listed: usize = got
+        .iter()
+        .map(|a| a["flows"].as_array().map_or(0, Vec::len))
+        .sum();
+    let back = procflow(&[
+        "flows",
+        &det,
+        "--community-ids-from",
+        &alerts.display().to_string(),
+        "--no-progress",
+    ]);
+    assert!(back.status.success(), "{}", back.stderr);
+    let records = back.records();
+    assert_eq!(records.len(), all_listed, "{}", back.stderr);
+    assert!(
+        back.stderr.contains(&format!(
+            "procflow: {all_listed} of {all_listed} Community IDs asked for found"
+        )),
+        "{}",
+        back.stderr
+    );
+    for f in listed {
+        let r = records
+            .iter()
+            .find(|r| r["community_id"] == f["community_id"])
+            .unwrap_or_else(|| panic!("no record for {f}"));
+        assert_eq!(r["event"]["start"], f["start"], "{f}");
+        assert_eq!(r["source"]["ip"], f["source"]["ip"], "{f}");
+        assert_eq!(r["source"]["port"], f["source"]["port"], "{f}");
+        assert_eq!(r["destination"]["ip"], f["destination"]["ip"], "{f}");
+        assert_eq!(r["destination"]["port"], f["destination"]["port"], "{f}");
+        assert_eq!(r["network"]["transport"], f["transport"], "{f}");
+    }
     let reporter = got
         .iter()
         .find(|a| a["host"]["name"] == "WIN06")

@@ -5,20 +5,34 @@ use crate::attribute::image_key;
 use crate::attributed::AttributedFlow;
 use foldhash::quality::RandomState;
 use model::time::Watermark;
-pub use model::window::{keep_earliest, Destination, ProcessFacts, ProcessWindow};
+pub use model::window::{keep_earliest, Destination, FlowRef, Kept, ProcessFacts, ProcessWindow};
 use model::Traffic;
 use serde::Serialize;
 use std::collections::HashMap;
 
 /// Most destinations tracked per window; more are counted, not kept.
 const MAX_DESTINATIONS: usize = 256;
-/// Community IDs kept per destination (the alert lists these).
-const MAX_COMMUNITY_IDS: usize = 64;
+/// Flows listed per destination (an alert lists its flows from these).
+pub const MAX_FLOWS_PER_DESTINATION: usize = 4096;
+/// Flow references the whole window table holds by default.
+pub const DEFAULT_MAX_FLOW_REFS: usize = 500_000;
 /// Pids and users kept per window.
 const MAX_PIDS: usize = 32;
 
+/// The flow references every open window holds, against the table's cap.
+#[derive(Debug, Clone, Copy)]
+struct FlowBudget {
+    held: usize,
+    cap: usize,
+}
+
 /// Counts one flow into a destination.
-fn add_to_destination(d: &mut Destination, f: &AttributedFlow, t: &Traffic) {
+fn add_to_destination(
+    d: &mut Destination,
+    f: &AttributedFlow,
+    t: &Traffic,
+    budget: &mut FlowBudget,
+) {
     let r = &f.record;
     // Flows come in any order (threads): facts that one flow gives are
     // taken from the earliest flow that gives them.
@@ -29,11 +43,24 @@ fn add_to_destination(d: &mut Destination, f: &AttributedFlow, t: &Traffic) {
         d.first_start = r.event.start;
     }
     d.traffic.add(t);
-    keep_earliest(
-        &mut d.community_ids,
-        (r.event.start, r.community_id.clone()),
-        MAX_COMMUNITY_IDS,
-    );
+    let flow = FlowRef {
+        start: r.event.start,
+        community_id: r.community_id.clone(),
+        transport: r.network.transport,
+        client: (r.source.ip, r.source.port),
+        server: (r.destination.ip, r.destination.port),
+    };
+    // A full budget lists no more flows; a full destination keeps its
+    // earliest ones. Either way what is not listed is counted.
+    let cap = if budget.held < budget.cap {
+        MAX_FLOWS_PER_DESTINATION
+    } else {
+        d.flows.len()
+    };
+    match keep_earliest(&mut d.flows, flow, cap) {
+        Kept::Added => budget.held += 1,
+        Kept::Replaced | Kept::No => d.flows_unlisted += 1,
+    }
 }
 
 /// TLS server name, else the first HTTP Host.
@@ -45,7 +72,7 @@ fn flow_domain(r: &capture::FlowRecord) -> Option<String> {
 }
 
 /// Counts one flow into its process window.
-fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow) {
+fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow, budget: &mut FlowBudget) {
     let r = &f.record;
     w.host_ips.insert(r.source.ip);
     if let Some(c) = &f.attribution.client {
@@ -79,13 +106,13 @@ fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow) {
     let key = (r.destination.ip, r.destination.port);
     if !w.destinations.contains_key(&key) && w.destinations.len() >= MAX_DESTINATIONS {
         w.destinations_dropped += 1;
-        add_to_destination(&mut w.other, f, &t);
+        add_to_destination(&mut w.other, f, &t, budget);
         return;
     }
     let d = w.destinations.entry(key).or_default();
     d.ip = Some(r.destination.ip);
     d.port = r.destination.port;
-    add_to_destination(d, f, &t);
+    add_to_destination(d, f, &t, budget);
 }
 
 /// Counters of the window table.
@@ -96,6 +123,9 @@ pub struct WindowStats {
     /// Windows written early because the table was full (every window of
     /// the oldest start at once).
     pub evicted: u64,
+    /// Flows counted in a window but not listed in it: the table's budget
+    /// of flow references was spent, or a destination's list was full.
+    pub flows_unlisted: u64,
     /// Flows whose window was written already (they outlived its wait, or
     /// a full table wrote it early): each counts in the window it ended in,
     /// or the first still open, so no window is written, judged or learnt
@@ -114,6 +144,7 @@ pub struct ProcessWindows {
     latest_closed: Watermark,
     /// Packet time the windows were told of.
     reached: Watermark,
+    budget: FlowBudget,
     /// Counters.
     pub stats: WindowStats,
 }
@@ -130,8 +161,19 @@ impl ProcessWindows {
             open: HashMap::default(),
             latest_closed: Watermark::default(),
             reached: Watermark::default(),
+            budget: FlowBudget {
+                held: 0,
+                cap: DEFAULT_MAX_FLOW_REFS,
+            },
             stats: WindowStats::default(),
         }
+    }
+
+    /// At most `cap` flow references (what alerts list) held by the open
+    /// windows together.
+    pub fn with_max_flow_refs(mut self, cap: usize) -> Self {
+        self.budget.cap = cap;
+        self
     }
 
     /// Adds a flow whose client side is attributed; others are ignored.
@@ -168,7 +210,7 @@ impl ProcessWindows {
             w.executable.clone_from(&exe);
             w
         });
-        add_to_window(w, f);
+        add_to_window(w, f, &mut self.budget);
     }
 
     /// The start of the window a flow counts in: the one it started in,
@@ -241,6 +283,11 @@ impl ProcessWindows {
 
     fn emit(&mut self, w: ProcessWindow, out: &mut dyn FnMut(ProcessWindow)) {
         self.stats.emitted += 1;
+        let dests = w.destinations.values().chain(std::iter::once(&w.other));
+        for d in dests {
+            self.budget.held = self.budget.held.saturating_sub(d.flows.len());
+            self.stats.flows_unlisted += d.flows_unlisted;
+        }
         out(w);
     }
 }

@@ -27,11 +27,54 @@ pub struct Destination {
     pub traffic: Traffic,
     /// Earliest flow start (µs).
     pub first_start: u64,
-    /// Community IDs of the earliest flows (at most 64), with their start,
-    /// in (start, id) order: the same whatever order the flows came in.
-    pub community_ids: Vec<(u64, String)>,
+    /// The flows behind it, earliest first by (start, Community ID): the
+    /// same whatever order the flows came in. At most a per-destination
+    /// cap, within the window table's budget of flow references.
+    #[serde(skip)]
+    pub flows: Vec<FlowRef>,
+    /// Flows counted in `traffic` but not listed in `flows` (a cap).
+    pub flows_unlisted: u64,
     /// (start, community ID) of the flow the domain was taken from.
     domain_from: Option<(u64, String)>,
+}
+
+/// One flow, as an alert lists it: enough to find it again in a capture
+/// (`procflow flows --community-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRef {
+    /// Its start (µs).
+    pub start: u64,
+    /// Its Community ID.
+    pub community_id: String,
+    /// TCP or UDP.
+    pub transport: crate::flow::Transport,
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Server address and port.
+    pub server: (IpAddr, u16),
+}
+
+impl PartialOrd for FlowRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FlowRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.start, &self.community_id).cmp(&(other.start, &other.community_id))
+    }
+}
+
+/// What [`keep_earliest`] did with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Listed; the list grew.
+    Added,
+    /// Listed, and the latest item fell off the full list.
+    Replaced,
+    /// Not listed: the list is full of earlier ones (or holds it already).
+    No,
 }
 
 /// What a flow's client process says of itself.
@@ -86,12 +129,18 @@ impl Destination {
     }
 }
 
-/// Keeps `(start, id)` in `list` if it is among the `cap` earliest.
-pub fn keep_earliest(list: &mut Vec<(u64, String)>, item: (u64, String), cap: usize) {
+/// Keeps `item` in the sorted `list` if it is among the `cap` earliest.
+pub fn keep_earliest<T: Ord>(list: &mut Vec<T>, item: T, cap: usize) -> Kept {
     let at = list.partition_point(|x| *x < item);
-    if at < cap && list.get(at) != Some(&item) {
-        list.insert(at, item);
+    if at >= cap || list.get(at) == Some(&item) {
+        return Kept::No;
+    }
+    list.insert(at, item);
+    if list.len() > cap {
         list.truncate(cap);
+        Kept::Replaced
+    } else {
+        Kept::Added
     }
 }
 

@@ -80,7 +80,13 @@ fn windows() -> Vec<ProcessWindow> {
                 dest.traffic.response_bytes = 400_000;
                 dest.traffic.tls_app_bytes_out = dest.traffic.request_bytes;
                 dest.traffic.tls_app_bytes_in = 400_000;
-                dest.community_ids = vec![(0, "1:abcdefghijklmnopqrstuvwxyz0=".into())];
+                dest.flows = vec![model::window::FlowRef {
+                    start: 0,
+                    community_id: "1:abcdefghijklmnopqrstuvwxyz0=".into(),
+                    transport: model::flow::Transport::Tcp,
+                    client: (IpAddr::from([10, 0, 0, 5]), 50_000),
+                    server: (ip, 443),
+                }];
                 w.traffic.add(&dest.traffic);
                 w.destinations.insert((ip, 443), dest);
             }

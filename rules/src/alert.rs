@@ -175,8 +175,57 @@ pub struct Alert {
     pub reasons: Vec<String>,
     /// The process's top outbound destinations in the window.
     pub destinations: Vec<AlertPeer>,
-    /// Community IDs of the flows behind the alert.
+    /// Community IDs of the flows behind the alert (those of `flows`).
     pub community_ids: Vec<String>,
+    /// The flows behind the alert, earliest first, at most `[alerts]
+    /// max_flows`.
+    pub flows: Vec<AlertFlow>,
+    /// Flows behind the alert not listed (the cap, or the window table's
+    /// budget of flow references).
+    pub flows_omitted: u64,
+}
+
+/// One flow behind an alert: enough to find it in a capture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertFlow {
+    /// Its Community ID.
+    pub community_id: String,
+    /// Its start (RFC 3339).
+    pub start: String,
+    /// `tcp` or `udp`.
+    pub transport: &'static str,
+    /// The client.
+    pub source: AlertEndpoint,
+    /// The server.
+    pub destination: AlertEndpoint,
+}
+
+/// An address and port.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertEndpoint {
+    /// Address.
+    pub ip: std::net::IpAddr,
+    /// Port.
+    pub port: u16,
+}
+
+impl AlertFlow {
+    /// The listed form of a flow reference.
+    pub fn of(f: &model::window::FlowRef) -> Self {
+        AlertFlow {
+            community_id: f.community_id.clone(),
+            start: model::time::rfc3339(f.start),
+            transport: f.transport.name(),
+            source: AlertEndpoint {
+                ip: f.client.0,
+                port: f.client.1,
+            },
+            destination: AlertEndpoint {
+                ip: f.server.0,
+                port: f.server.1,
+            },
+        }
+    }
 }
 
 impl Alert {

@@ -117,7 +117,8 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         window_secs.saturating_mul(capture::time::SECOND),
         pipeline::close_lag(&args.flow, cfg.late_window),
         args.attribution.max_windows.max(1),
-    );
+    )
+    .with_max_flow_refs(args.attribution.max_flow_refs);
     let mut stage = Stage::new(Attributor::new(SocketIndex::new(cfg)), windows, outputs);
     let until = args
         .duration

@@ -56,6 +56,23 @@ pub struct Config {
     pub allowlist: AllowlistConfig,
     /// What counts as a custom binary on Linux.
     pub linux: LinuxConfig,
+    /// What an alert carries.
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Flows an alert lists (Community ID, 5-tuple, start); past it the
+    /// alert says how many it left out.
+    pub max_flows: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig { max_flows: 1000 }
+    }
 }
 
 /// `[baseline]`.
@@ -257,6 +274,7 @@ impl Config {
             roles: Vec::new(),
             allowlist: AllowlistConfig::default(),
             linux: LinuxConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }

@@ -42,6 +42,7 @@ const CONFIG_KEYS: &[&str] = &[
     "roles",
     "allowlist",
     "linux",
+    "alerts",
 ];
 
 /// A role's keys besides the rules'.
@@ -75,6 +76,7 @@ pub(super) fn document<'r>(text: &str, registry: &'r Registry) -> Result<Config,
             "roles" => c.roles = roles(value, registry, &mut role_tables)?,
             "allowlist" => c.allowlist = typed(value)?,
             "linux" => c.linux = typed(value)?,
+            "alerts" => c.alerts = typed(value)?,
             _ => return Err(unknown(&key, CONFIG_KEYS)),
         }
     }

@@ -136,7 +136,10 @@ fn alert(
     a.metrics.http_requests = r.traffic.http_requests;
     a.metrics.response_ratio = ratio(r.traffic.response_bytes, out);
     a.metrics.mean_response_bytes = r.traffic.response_bytes / r.traffic.connections.max(1);
-    a.community_ids = r.community_ids.iter().map(|(_, id)| id.clone()).collect();
+    let (flows, omitted) = super::subject::flows_of([r], cx.policy.config.alerts.max_flows);
+    a.community_ids = flows.iter().map(|f| f.community_id.clone()).collect();
+    a.flows = flows;
+    a.flows_omitted = omitted;
     a.reasons.push(rarity_sentence(s, cx.policy.horizon));
     a.reasons
         .push(volume_reason(t, r, p99, excess, cx.window_secs));

@@ -239,7 +239,10 @@ fn alert(
     a.metrics.http_requests = n.reqs;
     a.metrics.response_ratio = n.ratio;
     a.metrics.mean_response_bytes = n.mean;
-    a.community_ids = community_ids(parts);
+    let (flows, omitted) = super::subject::flows_of(parts, cx.policy.config.alerts.max_flows);
+    a.community_ids = flows.iter().map(|f| f.community_id.clone()).collect();
+    a.flows = flows;
+    a.flows_omitted = omitted;
     let exe = &s.w.executable;
     if let Some(why) = &custom {
         a.reasons.push(format!("{exe} is a custom binary: {why}"));
@@ -295,17 +298,6 @@ fn little_back_reason(t: &An0145Thresholds, n: &Totals) -> String {
         format::bytes(t.max_mean_response_bytes),
         mark("per request"),
     )
-}
-
-/// The earliest flows behind the parts.
-fn community_ids(parts: &[RemoteHost]) -> Vec<String> {
-    let mut ids = Vec::new();
-    for p in parts {
-        for c in &p.community_ids {
-            model::window::keep_earliest(&mut ids, c.clone(), 64);
-        }
-    }
-    ids.into_iter().map(|(_, id)| id).collect()
 }
 
 /// How many connections and requests, against the thresholds.

@@ -112,6 +112,8 @@ pub fn skeleton(
             })
             .collect(),
         community_ids: Vec::new(),
+        flows: Vec::new(),
+        flows_omitted: 0,
     }
 }
 

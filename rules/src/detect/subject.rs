@@ -8,9 +8,6 @@ use model::{ProcessWindow, Traffic};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Community IDs kept per remote host.
-const MAX_COMMUNITY_IDS: usize = 64;
-
 /// An image first seen this close to the baseline's own start (µs) has
 /// been there as long as the baseline has watched: a young baseline does
 /// not make it new.
@@ -30,8 +27,10 @@ pub struct RemoteHost {
     top_volume: u64,
     /// What the flows to it carried.
     pub traffic: Traffic,
-    /// The earliest flows behind it: (start, Community ID).
-    pub community_ids: Vec<(u64, String)>,
+    /// The flows behind it, earliest first.
+    pub flows: Vec<model::window::FlowRef>,
+    /// Flows behind it that the window did not list.
+    pub flows_unlisted: u64,
 }
 
 impl RemoteHost {
@@ -209,7 +208,29 @@ impl<'a> Subject<'a> {
 
 fn add(r: &mut RemoteHost, d: &model::Destination) {
     r.traffic.add(&d.traffic);
-    for c in &d.community_ids {
-        model::window::keep_earliest(&mut r.community_ids, c.clone(), MAX_COMMUNITY_IDS);
+    r.flows.extend(d.flows.iter().cloned());
+    r.flows.sort();
+    r.flows_unlisted += d.flows_unlisted;
+}
+
+/// The flows behind `parts`, earliest first, at most `cap`; and how many
+/// are left out (not listed by the window, or past the cap).
+pub fn flows_of<'a>(
+    parts: impl IntoIterator<Item = &'a RemoteHost>,
+    cap: usize,
+) -> (Vec<crate::alert::AlertFlow>, u64) {
+    let mut all: Vec<&model::window::FlowRef> = Vec::new();
+    let mut unlisted = 0;
+    for p in parts {
+        all.extend(&p.flows);
+        unlisted += p.flows_unlisted;
     }
+    all.sort();
+    let omitted = unlisted + all.len().saturating_sub(cap) as u64;
+    let listed = all
+        .into_iter()
+        .take(cap)
+        .map(crate::alert::AlertFlow::of)
+        .collect();
+    (listed, omitted)
 }

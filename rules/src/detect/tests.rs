@@ -59,7 +59,14 @@ fn window(w: W, dests: &[(&str, u16, Option<&str>, Dest)]) -> ProcessWindow {
         dest.traffic.bytes_out = d.out;
         dest.traffic.bytes_in = d.back;
         dest.first_start = w.start;
-        dest.community_ids = vec![(w.start, format!("1:{ip}"))];
+        dest.flows = vec![model::window::FlowRef {
+            start: w.start,
+            community_id: format!("1:{ip}"),
+            transport: model::flow::Transport::Tcp,
+            client: ("10.0.0.5".parse().unwrap(), 50_000),
+            server: (ip, *port),
+        }];
+        dest.flows_unlisted = d.conns.saturating_sub(1);
         pw.traffic.add(&dest.traffic);
         pw.destinations.insert((ip, *port), dest);
     }
@@ -343,6 +350,11 @@ fn an0145_custom_or_unseen_many_connections_little_back() {
         "it opened 300 HTTP connections (300 requests) to 1 remote host in 10 minutes, 6.0x its role's threshold of 50 connections or 200 requests"
     );
     assert_eq!(a.severity, "critical");
+    // The window listed one of its 300 flows: the alert says so.
+    assert_eq!(a.flows.len(), 1);
+    assert_eq!(a.flows[0].community_id, "1:198.51.100.77");
+    assert_eq!(a.flows[0].destination.port, 80);
+    assert_eq!(a.flows_omitted, 299);
 
     let later = T0 + 8 * 24 * 60 * MIN;
     // Known and package-managed: silent.
@@ -567,4 +579,28 @@ fn an0145_keeps_a_custom_agent_quiet_while_it_behaves_as_its_history() {
         "{:?}",
         a[0].reasons
     );
+}
+
+#[test]
+fn an_alert_lists_its_flows_up_to_the_cap_and_counts_the_rest() {
+    let flow = |i: u64| model::window::FlowRef {
+        start: T0 + i,
+        community_id: format!("1:{i:04}"),
+        transport: model::flow::Transport::Tcp,
+        client: ("10.0.0.5".parse().unwrap(), 40_000 + i as u16),
+        server: ("198.51.100.1".parse().unwrap(), 443),
+    };
+    let mut a = super::subject::RemoteHost::default();
+    let mut b = super::subject::RemoteHost::default();
+    // Two remote hosts, their flows interleaved in time, one unlisted.
+    a.flows = (0..10).step_by(2).map(flow).collect();
+    b.flows = (1..10).step_by(2).map(flow).collect();
+    b.flows_unlisted = 1;
+    let (listed, omitted) = super::subject::flows_of([&a, &b], 4);
+    let ids: Vec<&str> = listed.iter().map(|f| f.community_id.as_str()).collect();
+    assert_eq!(ids, ["1:0000", "1:0001", "1:0002", "1:0003"]);
+    assert_eq!(omitted, 7, "6 past the cap and 1 the window did not list");
+    assert_eq!(listed[1].source.port, 40_001);
+    let (all, none) = super::subject::flows_of([&a, &b], 1000);
+    assert_eq!((all.len(), none), (10, 1));
 }
