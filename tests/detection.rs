@@ -258,6 +258,14 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
     assert_eq!(beacon["metrics"]["http_connections"], 300);
     assert_eq!(beacon["metrics"]["http_requests"], 300);
     assert_eq!(beacon["host"]["role"], "linux-servers");
+    // A connection every 10 ms, 642-byte requests: clockwork.
+    assert_eq!(beacon["beaconing"]["interval_us"], 10_000);
+    assert_eq!(beacon["beaconing"]["score"], 1.0);
+    assert!(
+        beacon["reasons"].as_array().expect("reasons").iter().any(|r| r
+            == "its 300 listed connections to 198.51.100.77 (c2.example.net) came every 10 ms (median; spread 0 %) with requests of 642 B (spread 0 %): as regular as a beacon (score 1.00)"),
+        "{beacon}"
+    );
     // Every one of its 300 flows is listed, and gives back its record.
     let listed = beacon["flows"].as_array().expect("flows");
     assert_eq!(listed.len(), 300);

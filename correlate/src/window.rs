@@ -49,6 +49,7 @@ fn add_to_destination(
         transport: r.network.transport,
         client: (r.source.ip, r.source.port),
         server: (r.destination.ip, r.destination.port),
+        request_bytes: t.request_bytes,
     };
     // A full budget lists no more flows; a full destination keeps its
     // earliest ones. Either way what is not listed is counted.

@@ -11,6 +11,7 @@
 //! - [`json`]: the allocation-light JSON object writer records use;
 //! - [`image`]: the executable key prevalence is counted by.
 
+pub mod beacon;
 pub mod flow;
 pub mod image;
 pub mod json;

@@ -52,6 +52,16 @@ pub struct FlowRef {
     pub client: (IpAddr, u16),
     /// Server address and port.
     pub server: (IpAddr, u16),
+    /// Its request volume (HTTP request messages, TLS application data
+    /// sent).
+    pub request_bytes: u64,
+}
+
+/// The regularity of a list of flows (start times and request sizes).
+pub fn beaconing(flows: &[FlowRef]) -> Option<crate::beacon::Beaconing> {
+    let starts: Vec<u64> = flows.iter().map(|f| f.start).collect();
+    let sizes: Vec<u64> = flows.iter().map(|f| f.request_bytes).collect();
+    crate::beacon::Beaconing::of(&starts, &sizes)
 }
 
 impl PartialOrd for FlowRef {
@@ -275,6 +285,7 @@ impl ProcessWindow {
                     "connections": t.connections, "http_requests": t.http_requests,
                     "bytes_out": t.bytes_out, "bytes_in": t.bytes_in,
                     "request_bytes": t.request_bytes, "response_bytes": t.response_bytes,
+                    "beaconing": beaconing(&d.flows),
                 })
             })
             .collect();

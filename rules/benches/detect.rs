@@ -86,6 +86,7 @@ fn windows() -> Vec<ProcessWindow> {
                     transport: model::flow::Transport::Tcp,
                     client: (IpAddr::from([10, 0, 0, 5]), 50_000),
                     server: (ip, 443),
+                    request_bytes: 5_000,
                 }];
                 w.traffic.add(&dest.traffic);
                 w.destinations.insert((ip, 443), dest);

@@ -183,6 +183,9 @@ pub struct Alert {
     /// Flows behind the alert not listed (the cap, or the window table's
     /// budget of flow references).
     pub flows_omitted: u64,
+    /// How regular the connections to the destination were (four listed
+    /// connections or more).
+    pub beaconing: Option<model::beacon::Beaconing>,
 }
 
 /// One flow behind an alert: enough to find it in a capture.

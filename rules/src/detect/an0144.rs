@@ -8,7 +8,7 @@
 //! of the role (once it has `min_history_windows` of history, and never
 //! under `history_floor_bytes`); and the image is uncommon or unseen.
 
-use super::build::{rarity_sentence, ratio, skeleton};
+use super::build::{beacon_reason, rarity_sentence, ratio, skeleton};
 use super::rule::{Context, Rule};
 use super::severity::grade;
 use super::subject::{RemoteHost, Subject};
@@ -125,7 +125,14 @@ fn alert(
         volume,
         p99,
     );
-    let (sev, risk) = grade(s, excess.role.max(excess.history), false);
+    let (beaconing, beacon_why) = beacon_reason(r);
+    let (sev, risk) = grade(
+        s,
+        excess.role.max(excess.history),
+        false,
+        beacon_why.is_some(),
+    );
+    a.beaconing = beaconing;
     a.severity = sev;
     a.risk_score = risk;
     a.metrics.bytes_out = out;
@@ -145,6 +152,7 @@ fn alert(
         .push(volume_reason(t, r, p99, excess, cx.window_secs));
     a.reasons
         .push(connections_reason(r, a.metrics.response_ratio));
+    a.reasons.extend(beacon_why);
     a
 }
 

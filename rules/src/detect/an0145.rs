@@ -12,7 +12,7 @@
 //! its connections stay within `history_multiplier` times its own p99 on
 //! hosts of the role.
 
-use super::build::{rarity_sentence, ratio, skeleton};
+use super::build::{beacon_reason, rarity_sentence, ratio, skeleton};
 use super::rule::{Context, Rule};
 use super::severity::grade;
 use super::subject::{RemoteHost, Subject};
@@ -228,7 +228,9 @@ fn alert(
         None,
         None,
     );
-    let (sev, risk) = grade(s, n.excess, custom.is_some());
+    let (beaconing, beacon_why) = beacon_reason(top);
+    let (sev, risk) = grade(s, n.excess, custom.is_some(), beacon_why.is_some());
+    a.beaconing = beaconing;
     a.severity = sev;
     a.risk_score = risk;
     a.metrics.bytes_out = n.out;
@@ -251,6 +253,7 @@ fn alert(
     a.reasons
         .push(count_reason(t, n, parts.len() as u64, cx.window_secs));
     a.reasons.push(little_back_reason(t, n));
+    a.reasons.extend(beacon_why);
     a
 }
 

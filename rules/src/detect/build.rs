@@ -114,6 +114,7 @@ pub fn skeleton(
         community_ids: Vec::new(),
         flows: Vec::new(),
         flows_omitted: 0,
+        beaconing: None,
     }
 }
 
@@ -154,5 +155,33 @@ pub fn rarity_sentence(s: &Subject, horizon_us: u64) -> String {
             format::span(horizon_us),
             format::span(age)
         ),
+    }
+}
+
+/// The regularity of `r`'s connections, and the sentence that says it
+/// reads as a beacon (when it does).
+pub fn beacon_reason(r: &RemoteHost) -> (Option<model::beacon::Beaconing>, Option<String>) {
+    let b = model::window::beaconing(&r.flows);
+    let why = b.filter(|b| b.regular()).map(|b| {
+        format!(
+            "its {} to {} came every {} (median; spread {:.0} %) with requests of {} (spread {:.0} %): as regular as a beacon (score {:.2})",
+            format::count(b.connections, "listed connection"),
+            r.label(),
+            every(b.interval_us),
+            b.interval_spread * 100.0,
+            format::bytes(b.request_bytes),
+            b.size_spread * 100.0,
+            b.score
+        )
+    });
+    (b, why)
+}
+
+/// An interval in words, to the millisecond below a second.
+fn every(us: u64) -> String {
+    if us < 1_000_000 {
+        format!("{} ms", (us + 500) / 1000)
+    } else {
+        format::span(us)
     }
 }

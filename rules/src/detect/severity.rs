@@ -5,14 +5,16 @@
 //! "unseen" span, 1.5 for a known image on at most one host, 1 for another
 //! uncommon one, 0.5 otherwise (a known, common image only reaches a rule
 //! as a custom Linux binary); plus log2 of the excess over the threshold
-//! (capped at 4: 16x); plus 0.5 when the image is a custom Linux binary.
+//! (capped at 4: 16x); plus 0.5 when the image is a custom Linux binary;
+//! plus 1 when its connections to the destination are regular as a
+//! beacon's.
 //! Below 2 is low, below 4 medium, below 5.5 high, else critical;
-//! the risk score is the points out of 7, as a percentage.
+//! the risk score is the points out of 7 (at most 100), as a percentage.
 
 use super::subject::{Novelty, Subject};
 
 /// The severity name and risk score (0-100).
-pub fn grade(s: &Subject, excess: f64, custom: bool) -> (&'static str, u8) {
+pub fn grade(s: &Subject, excess: f64, custom: bool, beacon: bool) -> (&'static str, u8) {
     let rarity = match s.novelty {
         Novelty::Never => 3.0,
         Novelty::Recent(_) => 2.0,
@@ -25,7 +27,7 @@ pub fn grade(s: &Subject, excess: f64, custom: bool) -> (&'static str, u8) {
     } else {
         0.0
     };
-    let points = rarity + over + if custom { 0.5 } else { 0.0 };
+    let points = rarity + over + if custom { 0.5 } else { 0.0 } + if beacon { 1.0 } else { 0.0 };
     let name = if points < 2.0 {
         "low"
     } else if points < 4.0 {

@@ -65,6 +65,7 @@ fn window(w: W, dests: &[(&str, u16, Option<&str>, Dest)]) -> ProcessWindow {
             transport: model::flow::Transport::Tcp,
             client: ("10.0.0.5".parse().unwrap(), 50_000),
             server: (ip, *port),
+            request_bytes: d.out / d.conns.max(1),
         }];
         dest.flows_unlisted = d.conns.saturating_sub(1);
         pw.traffic.add(&dest.traffic);
@@ -589,6 +590,7 @@ fn an_alert_lists_its_flows_up_to_the_cap_and_counts_the_rest() {
         transport: model::flow::Transport::Tcp,
         client: ("10.0.0.5".parse().unwrap(), 40_000 + i as u16),
         server: ("198.51.100.1".parse().unwrap(), 443),
+        request_bytes: 100,
     };
     let mut a = super::subject::RemoteHost::default();
     let mut b = super::subject::RemoteHost::default();
