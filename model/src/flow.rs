@@ -308,6 +308,16 @@ pub struct TlsInfo {
     pub app_bytes_out: u64,
     /// Application-data record payload bytes, server to client.
     pub app_bytes_in: u64,
+    /// Of `app_bytes_out`, TLS 1.3's encrypted handshake: the client's
+    /// first application-data record (its Finished). Not written: the
+    /// rules take it out where only the exchange itself counts.
+    #[serde(skip)]
+    pub handshake_bytes_out: u64,
+    /// Of `app_bytes_in`, TLS 1.3's encrypted handshake: the server's
+    /// application-data records before the client's first one (its
+    /// certificates, CertificateVerify, Finished).
+    #[serde(skip)]
+    pub handshake_bytes_in: u64,
 }
 
 impl TlsInfo {

@@ -33,9 +33,10 @@ pub struct Traffic {
     /// TLS connections that carry HTTP (HTTPS): ALPN names HTTP, or none
     /// is named and the server's port is a web port.
     pub https_connections: u64,
-    /// TLS application data sent on those.
+    /// TLS application data sent on those, TLS 1.3's encrypted handshake
+    /// left out.
     pub https_bytes_out: u64,
-    /// TLS application data received on those.
+    /// TLS application data received on those, the handshake left out.
     pub https_bytes_in: u64,
     /// HTTP response body bytes (cleartext HTTP).
     pub response_body_bytes: u64,
@@ -59,8 +60,17 @@ impl Traffic {
             request_bytes,
             response_bytes,
             https_connections: u64::from(https),
-            https_bytes_out: if https { tls(|t| t.app_bytes_out) } else { 0 },
-            https_bytes_in: if https { tls(|t| t.app_bytes_in) } else { 0 },
+            // The exchange itself: TLS 1.3's encrypted handshake left out.
+            https_bytes_out: if https {
+                tls(|t| t.app_bytes_out.saturating_sub(t.handshake_bytes_out))
+            } else {
+                0
+            },
+            https_bytes_in: if https {
+                tls(|t| t.app_bytes_in.saturating_sub(t.handshake_bytes_in))
+            } else {
+                0
+            },
             response_body_bytes: r.http.iter().map(|h| h.response_body_bytes).sum(),
         }
     }

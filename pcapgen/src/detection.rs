@@ -21,8 +21,8 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-const SECOND: u64 = 1_000_000;
-const WINDOW: u64 = 600 * SECOND;
+pub(crate) const SECOND: u64 = 1_000_000;
+pub(crate) const WINDOW: u64 = 600 * SECOND;
 /// The first history window: 2023-11-14T22:20:00Z.
 pub const HISTORY_START: u64 = 1_700_000_400 * SECOND;
 /// Windows of history.
@@ -91,14 +91,14 @@ min_http_connections = 100
 ";
 
 #[derive(Clone, Copy)]
-struct Host {
-    name: &'static str,
-    ip: Ipv4Addr,
+pub(crate) struct Host {
+    pub(crate) name: &'static str,
+    pub(crate) ip: Ipv4Addr,
     os: &'static str,
     user: &'static str,
 }
 
-const WINDOWS_HOSTS: [Host; 10] = {
+pub(crate) const WINDOWS_HOSTS: [Host; 10] = {
     let mut h = [Host {
         name: "",
         ip: Ipv4Addr::new(10, 10, 1, 11),
@@ -130,7 +130,7 @@ const WINDOWS_HOSTS: [Host; 10] = {
     h
 };
 
-const LINUX_HOSTS: [Host; 6] = {
+pub(crate) const LINUX_HOSTS: [Host; 6] = {
     let mut h = [Host {
         name: "",
         ip: Ipv4Addr::new(10, 10, 2, 11),
@@ -147,69 +147,69 @@ const LINUX_HOSTS: [Host; 6] = {
     h
 };
 
-fn win(i: usize) -> Host {
+pub(crate) fn win(i: usize) -> Host {
     WINDOWS_HOSTS[i - 1]
 }
 
-fn lnx(i: usize) -> Host {
+pub(crate) fn lnx(i: usize) -> Host {
     LINUX_HOSTS[i - 1]
 }
 
-const SVCHOST: &str = r"C:\Windows\System32\svchost.exe";
-const CHROME: &str = r"C:\Program Files\Google\Chrome\Application\chrome.exe";
-const BACKUP: &str = r"C:\Program Files\Contoso Backup\cbagent.exe";
-const REPORTER: &str = r"C:\Program Files\Contoso\Reporter\reporter.exe";
-const RCLONE: &str = r"C:\Tools\rclone.exe";
-const UPD: &str = r"C:\Users\bob\AppData\Local\Temp\upd.exe";
-const HELPER: &str = r"C:\Users\carol\AppData\Local\Temp\helper.exe";
-const VEEAM: &str = r"C:\Program Files\Veeam\Endpoint Backup\Veeam.EndPoint.Service.exe";
-const WUAUCLT: &str = r"C:\Windows\System32\wuauclt.exe";
-const ZABBIX: &str = "/usr/sbin/zabbix_agentd";
-const CURL: &str = "/usr/bin/curl";
-const APT: &str = "/usr/lib/apt/methods/http";
-const FIREFOX: &str = "/usr/bin/firefox";
-const BEACON: &str = "/tmp/.x/sysupd";
-const FETCHER: &str = "/home/dev/bin/fetcher";
-const PROBE: &str = "/tmp/probe";
-const HEALTHCHECK: &str = "/tmp/.cache/healthcheck";
+pub(crate) const SVCHOST: &str = r"C:\Windows\System32\svchost.exe";
+pub(crate) const CHROME: &str = r"C:\Program Files\Google\Chrome\Application\chrome.exe";
+pub(crate) const BACKUP: &str = r"C:\Program Files\Contoso Backup\cbagent.exe";
+pub(crate) const REPORTER: &str = r"C:\Program Files\Contoso\Reporter\reporter.exe";
+pub(crate) const RCLONE: &str = r"C:\Tools\rclone.exe";
+pub(crate) const UPD: &str = r"C:\Users\bob\AppData\Local\Temp\upd.exe";
+pub(crate) const HELPER: &str = r"C:\Users\carol\AppData\Local\Temp\helper.exe";
+pub(crate) const VEEAM: &str = r"C:\Program Files\Veeam\Endpoint Backup\Veeam.EndPoint.Service.exe";
+pub(crate) const WUAUCLT: &str = r"C:\Windows\System32\wuauclt.exe";
+pub(crate) const ZABBIX: &str = "/usr/sbin/zabbix_agentd";
+pub(crate) const CURL: &str = "/usr/bin/curl";
+pub(crate) const APT: &str = "/usr/lib/apt/methods/http";
+pub(crate) const FIREFOX: &str = "/usr/bin/firefox";
+pub(crate) const BEACON: &str = "/tmp/.x/sysupd";
+pub(crate) const FETCHER: &str = "/home/dev/bin/fetcher";
+pub(crate) const PROBE: &str = "/tmp/probe";
+pub(crate) const HEALTHCHECK: &str = "/tmp/.cache/healthcheck";
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("address literal")
 }
 
-struct Gen<W: Write> {
-    cap: Capture,
-    feed: W,
-    ports: HashMap<&'static str, u16>,
-    seed: u64,
-    scale: f64,
+pub(crate) struct Gen<W: Write> {
+    pub(crate) cap: Capture,
+    pub(crate) feed: W,
+    pub(crate) ports: HashMap<&'static str, u16>,
+    pub(crate) seed: u64,
+    pub(crate) scale: f64,
 }
 
 impl<W: Write> Gen<W> {
-    fn bytes(&self, n: u64) -> usize {
+    pub(crate) fn bytes(&self, n: u64) -> usize {
         ((n as f64 * self.scale).round() as usize).max(1)
     }
 
-    fn next_seed(&mut self) -> u64 {
+    pub(crate) fn next_seed(&mut self) -> u64 {
         self.seed = mix64(self.seed.wrapping_add(1));
         self.seed
     }
 
     /// Moves the clock to `t` (never back).
-    fn at(&mut self, t: u64) {
+    pub(crate) fn at(&mut self, t: u64) {
         let now = self.cap.now_us();
         assert!(t >= now, "scenario traffic overran its window");
         self.cap.advance_us(t - now);
     }
 
-    fn client(&mut self, h: Host) -> SocketAddr {
+    pub(crate) fn client(&mut self, h: Host) -> SocketAddr {
         let p = self.ports.entry(h.name).or_insert(49_152);
         *p = if *p >= 65_000 { 49_152 } else { *p + 1 };
         SocketAddr::new(IpAddr::V4(h.ip), *p)
     }
 
     /// A connection with its handshake, and the feed's connect event.
-    fn open(&mut self, h: Host, exe: &str, server: SocketAddr, mss: usize) -> TcpConn {
+    pub(crate) fn open(&mut self, h: Host, exe: &str, server: SocketAddr, mss: usize) -> TcpConn {
         let c = self.client(h);
         let ts = self.cap.now_us() + 300;
         let pid = 1000 + (mix64(exe.len() as u64 ^ u64::from(u32::from(h.ip))) % 30_000) as u32;
@@ -227,7 +227,14 @@ impl<W: Write> Gen<W> {
     }
 
     /// One HTTP exchange per connection.
-    fn http(&mut self, h: Host, exe: &str, server: &str, req: &HttpRequest, resp: &HttpResponse) {
+    pub(crate) fn http(
+        &mut self,
+        h: Host,
+        exe: &str,
+        server: &str,
+        req: &HttpRequest,
+        resp: &HttpResponse,
+    ) {
         let mss = if req.body.len() + resp.body.len() > 512 << 10 {
             BULK_MSS
         } else {
@@ -241,7 +248,7 @@ impl<W: Write> Gen<W> {
 
     /// A small POST of `body` bytes answered with `reply` bytes, `n`
     /// times, each on its own connection to `(server, domain)`.
-    fn posts(
+    pub(crate) fn posts(
         &mut self,
         h: Host,
         exe: &str,
@@ -270,7 +277,15 @@ impl<W: Write> Gen<W> {
     }
 
     /// GETs of `size` bytes each, one connection each.
-    fn gets(&mut self, h: Host, exe: &str, server: &str, domain: &str, n: u64, size: usize) {
+    pub(crate) fn gets(
+        &mut self,
+        h: Host,
+        exe: &str,
+        server: &str,
+        domain: &str,
+        n: u64,
+        size: usize,
+    ) {
         for _ in 0..n {
             let seed = self.next_seed();
             let req = HttpRequest::get(domain, "/files/data.bin");
@@ -281,7 +296,28 @@ impl<W: Write> Gen<W> {
 
     /// A TLS 1.3 session: `out` application-data bytes sent, `back` received
     /// (plus the server's 2,800-byte encrypted handshake flight).
-    fn tls(&mut self, h: Host, exe: &str, server: &str, sni: &str, out: usize, back: usize) {
+    pub(crate) fn tls(
+        &mut self,
+        h: Host,
+        exe: &str,
+        server: &str,
+        sni: &str,
+        out: usize,
+        back: usize,
+    ) {
+        self.tls_alpn(h, exe, server, sni, (out, back), &["http/1.1"]);
+    }
+
+    /// As [`Gen::tls`], the client offering `alpn` (none: no extension).
+    pub(crate) fn tls_alpn(
+        &mut self,
+        h: Host,
+        exe: &str,
+        server: &str,
+        sni: &str,
+        (out, back): (usize, usize),
+        alpn: &[&str],
+    ) {
         let seed = self.next_seed();
         let mss = if out + back > 512 << 10 {
             BULK_MSS
@@ -292,7 +328,7 @@ impl<W: Write> Gen<W> {
         let ch = tls::client_hello(&ClientHelloSpec {
             legacy_version: TLS12,
             sni: Some(sni.to_string()),
-            alpn: vec!["http/1.1".to_string()],
+            alpn: alpn.iter().map(|p| p.to_string()).collect(),
             supported_versions: vec![GREASE, TLS13, TLS12],
             seed,
         });
@@ -329,7 +365,7 @@ impl<W: Write> Gen<W> {
     }
 
     /// An HTTP upload of `size` bytes.
-    fn upload(&mut self, h: Host, exe: &str, server: &str, domain: &str, size: usize) {
+    pub(crate) fn upload(&mut self, h: Host, exe: &str, server: &str, domain: &str, size: usize) {
         let seed = self.next_seed();
         let len = size.to_string();
         let req = HttpRequest::new(
@@ -349,7 +385,7 @@ impl<W: Write> Gen<W> {
     }
 
     /// What every host does in every window: the common processes.
-    fn routine(&mut self, backup_bytes: u64, zabbix_polls: u64) {
+    pub(crate) fn routine(&mut self, backup_bytes: u64, zabbix_polls: u64) {
         for h in WINDOWS_HOSTS {
             self.tls(
                 h,

@@ -27,6 +27,7 @@ pub mod http;
 pub mod pcap;
 pub mod rng;
 pub mod scenarios;
+pub mod suite;
 pub mod tls;
 pub mod wire;
 

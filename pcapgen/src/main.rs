@@ -32,6 +32,10 @@ enum Command {
         /// Multiplies the bulk volumes (1.0: about 1.6 GB of traffic).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Write the labelled suite instead (12 cases to report, 17 to
+        /// leave alone).
+        #[arg(long)]
+        suite: bool,
     },
     /// Write a benchmark capture of mixed traffic.
     Bench {
@@ -115,10 +119,15 @@ fn main() -> anyhow::Result<()> {
                 pcap.display()
             );
         }
-        Command::Detection { out, scale } => {
+        Command::Detection { out, scale, suite } => {
             fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let s = pcapgen::detection::write(&out, scale)
-                .with_context(|| format!("writing into {}", out.display()))?;
+            let write = if suite {
+                pcapgen::suite::write
+            } else {
+                pcapgen::detection::write
+            };
+            let s =
+                write(&out, scale).with_context(|| format!("writing into {}", out.display()))?;
             let json = out.join("expected.json");
             let mut text = serde_json::to_string_pretty(&s)?;
             text.push('\n');

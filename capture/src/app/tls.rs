@@ -36,6 +36,11 @@ struct Direction {
     left: usize,
     content: u8,
     records: u64,
+    /// Application-data records started.
+    app_records: u64,
+    /// The current application-data record is TLS 1.3's encrypted
+    /// handshake.
+    handshake: bool,
     /// Handshake bytes kept until this side's hello is parsed.
     hello: Vec<u8>,
     hello_done: bool,
@@ -174,18 +179,49 @@ impl Tls {
         }
         d.content = t;
         d.left = len;
+        if t == CONTENT_APPLICATION_DATA {
+            self.mark_handshake(idx);
+        }
+    }
+
+    /// In TLS 1.3 the handshake after the ServerHello travels in
+    /// application-data records: the server's until the client sends its
+    /// first, and the client's first (its Finished).
+    fn mark_handshake(&mut self, idx: usize) {
+        let tls13 = self
+            .info
+            .version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("TLS 1.3"));
+        let client_records = self.dirs.first().map_or(0, |c| c.app_records);
+        let Some(d) = self.dirs.get_mut(idx) else {
+            return;
+        };
+        d.handshake = tls13 && client_records == 0;
+        d.app_records += 1;
     }
 
     /// Application-data bytes of one direction, counted as they arrive
     /// (never the record's declared length: a record cut by the end of the
     /// capture counts what was sent of it).
     fn count_app(&mut self, to_server: bool, n: usize) {
-        let app = if to_server {
-            &mut self.info.app_bytes_out
+        let idx = usize::from(!to_server);
+        let handshake = self.dirs.get(idx).is_some_and(|d| d.handshake);
+        let (app, hs) = if to_server {
+            (
+                &mut self.info.app_bytes_out,
+                &mut self.info.handshake_bytes_out,
+            )
         } else {
-            &mut self.info.app_bytes_in
+            (
+                &mut self.info.app_bytes_in,
+                &mut self.info.handshake_bytes_in,
+            )
         };
         *app += n as u64;
+        if handshake {
+            *hs += n as u64;
+        }
     }
 
     /// Parses the first handshake message once all of it is buffered.
@@ -351,6 +387,38 @@ mod tests {
         assert!(!is_grease(0x0304));
         assert_eq!(version_name(0x0303), "TLS 1.2");
         assert_eq!(version_name(0x0301), "TLS 1.0");
+    }
+
+    #[test]
+    fn tls13_encrypted_handshake_is_told_apart() {
+        let app = |n: usize| {
+            let mut r = vec![0x17, 0x03, 0x03];
+            r.extend_from_slice(&(n as u16).to_be_bytes());
+            r.extend(std::iter::repeat_n(0u8, n));
+            r
+        };
+        let mut t = Tls::new(1 << 16);
+        // After a ServerHello choosing TLS 1.3: the server's encrypted
+        // flight, the client's Finished, then the exchange each way.
+        t.info.version = Some("TLS 1.3".into());
+        t.data(false, &[app(2000), app(800)].concat());
+        t.data(true, &app(53));
+        t.data(true, &app(300));
+        t.data(false, &app(200));
+        assert_eq!((t.info.app_bytes_out, t.info.app_bytes_in), (353, 3000));
+        assert_eq!(
+            (t.info.handshake_bytes_out, t.info.handshake_bytes_in),
+            (53, 2800)
+        );
+        // TLS 1.2: the handshake is not in application-data records.
+        let mut t = Tls::new(1 << 16);
+        t.info.version = Some("TLS 1.2".into());
+        t.data(false, &app(200));
+        t.data(true, &app(300));
+        assert_eq!(
+            (t.info.handshake_bytes_out, t.info.handshake_bytes_in),
+            (0, 0)
+        );
     }
 
     #[test]
