@@ -2,6 +2,7 @@
 //! record's kind from its keys.
 
 use super::fields;
+use super::layouts::{LineLayout, Sniffed, LAYOUTS};
 use serde_json::{Map, Value};
 use std::io::{self, BufRead, Read};
 
@@ -139,40 +140,20 @@ pub(crate) fn skip_leading(r: &mut impl BufRead, marked: bool) -> io::Result<Lea
     }
 }
 
-/// The line-based layouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Layout {
-    /// One JSON object a line (classified per line).
-    Json,
-    /// auditd records.
-    Auditd,
-    /// Syslog text lines carrying a Sysmon for Linux `<Event>`.
-    SyslogXml,
-}
-
-impl Layout {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Layout::Json => "jsonl",
-            Layout::Auditd => "auditd",
-            Layout::SyslogXml => "sysmon",
-        }
-    }
-}
-
 /// What one of the first lines says about the file.
 pub(crate) enum Sniff {
     /// Blank.
     Blank,
-    /// A record of a known format.
-    Known(Layout),
+    /// A record of a known layout.
+    Known(&'static LineLayout),
     /// Not text.
     Binary,
     /// Text of no known format, and why.
     Unknown(String),
 }
 
-/// Looks at one of the first lines.
+/// Looks at one of the first lines: the first layout of [`LAYOUTS`] that
+/// knows it.
 pub(crate) fn sniff(line: &[u8]) -> Sniff {
     let t = line.trim_ascii();
     if t.is_empty() {
@@ -181,21 +162,12 @@ pub(crate) fn sniff(line: &[u8]) -> Sniff {
     if t.contains(&0) || std::str::from_utf8(t).is_err() {
         return Sniff::Binary;
     }
-    if t.first() == Some(&b'{') {
-        return match serde_json::from_slice::<Value>(t) {
-            Ok(Value::Object(o)) => match super::kinds::kind_of(&o) {
-                None => Sniff::Unknown(unknown_record(&o)),
-                Some(_) => Sniff::Known(Layout::Json),
-            },
-            Ok(_) => Sniff::Unknown("not a JSON object".into()),
-            Err(e) => Sniff::Unknown(format!("not JSON: {e}")),
-        };
-    }
-    if contains(t, b"msg=audit(") && contains(t, b"type=") {
-        return Sniff::Known(Layout::Auditd);
-    }
-    if has_event_xml(t) {
-        return Sniff::Known(Layout::SyslogXml);
+    for layout in LAYOUTS {
+        match (layout.sniff)(t) {
+            Sniffed::Yes => return Sniff::Known(layout),
+            Sniffed::Unknown(why) => return Sniff::Unknown(why),
+            Sniffed::No => {}
+        }
     }
     let start: String = String::from_utf8_lossy(t).chars().take(40).collect();
     Sniff::Unknown(format!("starts {start:?}"))
@@ -285,18 +257,16 @@ mod tests {
 
     #[test]
     fn first_lines() {
-        assert!(matches!(
-            sniff(br#"{"ts":"1","dst_ip":"1.2.3.4"}"#),
-            Sniff::Known(Layout::Json)
-        ));
-        assert!(matches!(
-            sniff(b"type=EOE msg=audit(1.2:3):"),
-            Sniff::Known(Layout::Auditd)
-        ));
-        assert!(matches!(
-            sniff(b"Oct 11 h sysmon: <Event><System/></Event>"),
-            Sniff::Known(Layout::SyslogXml)
-        ));
+        let known = |line: &[u8]| match sniff(line) {
+            Sniff::Known(l) => l.name,
+            _ => "none",
+        };
+        assert_eq!(known(br#"{"ts":"1","dst_ip":"1.2.3.4"}"#), "jsonl");
+        assert_eq!(known(b"type=EOE msg=audit(1.2:3):"), "auditd");
+        assert_eq!(
+            known(b"Oct 11 h sysmon: <Event><System/></Event>"),
+            "sysmon"
+        );
         assert!(matches!(sniff(b"\x00\x01garbage"), Sniff::Binary));
         assert!(matches!(sniff(b"\xC3\x28"), Sniff::Binary));
         match sniff(br#"{"a":1}"#) {

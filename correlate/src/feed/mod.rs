@@ -23,6 +23,7 @@ mod detect;
 mod fields;
 mod flat;
 mod kinds;
+mod layouts;
 mod lines;
 mod native;
 mod osquery;
@@ -63,17 +64,23 @@ pub enum FeedFormat {
     Auditd,
 }
 
+/// Each format's name, and the other names the command line takes for it.
+const NAMES: &[(FeedFormat, &str, &[&str])] = &[
+    (FeedFormat::Auto, "auto", &[]),
+    (FeedFormat::Jsonl, "jsonl", &["native"]),
+    (FeedFormat::Sysmon, "sysmon", &[]),
+    (FeedFormat::Wfp, "wfp", &["5156"]),
+    (FeedFormat::Osquery, "osquery", &[]),
+    (FeedFormat::Auditd, "auditd", &["audit"]),
+];
+
 impl FeedFormat {
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
-        match self {
-            FeedFormat::Auto => "auto",
-            FeedFormat::Jsonl => "jsonl",
-            FeedFormat::Sysmon => "sysmon",
-            FeedFormat::Wfp => "wfp",
-            FeedFormat::Osquery => "osquery",
-            FeedFormat::Auditd => "auditd",
-        }
+        NAMES
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or("auto", |(_, name, _)| name)
     }
 }
 
@@ -81,19 +88,15 @@ impl std::str::FromStr for FeedFormat {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Self::Auto,
-            "jsonl" | "native" => Self::Jsonl,
-            "sysmon" => Self::Sysmon,
-            "wfp" | "5156" => Self::Wfp,
-            "osquery" => Self::Osquery,
-            "auditd" | "audit" => Self::Auditd,
-            _ => {
-                return Err(format!(
-                    "unknown feed format {s:?} (auto, jsonl, sysmon, wfp, osquery, auditd)"
-                ))
-            }
-        })
+        let want = s.trim().to_ascii_lowercase();
+        NAMES
+            .iter()
+            .find(|(_, name, also)| *name == want || also.contains(&want.as_str()))
+            .map(|(f, _, _)| *f)
+            .ok_or_else(|| {
+                let names: Vec<&str> = NAMES.iter().map(|(_, n, _)| *n).collect();
+                format!("unknown feed format {s:?} ({})", names.join(", "))
+            })
     }
 }
 

@@ -11,10 +11,9 @@
 //! more lines.
 
 use super::detect::{self, Sniff};
-use super::kinds;
-use super::{auditd, native, sysmon_xml, FeedError, FeedFormat, FeedReport, Findings, MAX_LINE};
+use super::layouts::{self, LineLayout, LineReader};
+use super::{FeedError, FeedFormat, FeedReport, Findings, MAX_LINE};
 use crate::event::SocketEvent;
-use serde_json::{Map, Value};
 
 /// Non-blank lines looked at to recognise a feed's format.
 pub const SNIFF_LINES: usize = 8;
@@ -41,8 +40,8 @@ enum Phase {
     Start,
     /// Auto: lines held until one tells the format.
     Sniffing(Sniffing),
-    /// The format is known.
-    Reading(LineState),
+    /// The layout is known.
+    Reading(Reading),
     /// The input is not a feed.
     Failed(FeedError),
 }
@@ -145,7 +144,7 @@ impl LineParser {
             Phase::Reading(mut st) => {
                 let (report, seen) = (&mut self.report, &mut self.seen);
                 with_ctx(report, seen, &self.default_host, sink, |ctx| {
-                    st.audit.finish(ctx);
+                    st.reader.finish(ctx);
                 });
                 Phase::Reading(st)
             }
@@ -230,10 +229,7 @@ impl LineParser {
         }
         self.phase = match self.format {
             FeedFormat::Auto => Phase::Sniffing(Sniffing::default()),
-            FeedFormat::Auditd => {
-                Phase::Reading(LineState::new(self.format, detect::Layout::Auditd))
-            }
-            f => Phase::Reading(LineState::new(f, detect::Layout::Json)),
+            f => Phase::Reading(Reading::new(f, layouts::for_format(f))),
         };
     }
 
@@ -283,7 +279,7 @@ impl LineParser {
             }
             return Phase::Sniffing(s);
         };
-        let mut st = LineState::new(self.format, layout);
+        let mut st = Reading::new(self.format, layout);
         let (report, seen, max) = (&mut self.report, &mut self.seen, self.max_line);
         with_ctx(report, seen, &self.default_host, sink, |ctx| {
             for (no, text) in s.held {
@@ -313,7 +309,7 @@ impl LineParser {
         self.report.lines = self.number;
         self.report.format = match (&self.phase, self.format, self.seen) {
             (_, FeedFormat::Auto, Some(s)) => s,
-            (Phase::Reading(st), FeedFormat::Auto, None) => st.layout.name(),
+            (Phase::Reading(st), FeedFormat::Auto, None) => st.layout.name,
             (_, FeedFormat::Auto, None) => "empty",
             (_, f, _) => f.name(),
         };
@@ -339,23 +335,18 @@ fn with_ctx<R>(
     r
 }
 
-/// Reading state of a line-based feed.
-struct LineState {
-    format: FeedFormat,
-    layout: detect::Layout,
-    /// The layout is known; forced Sysmon learns from the first line
-    /// whether it reads JSON rows or syslog text.
-    decided: bool,
-    audit: auditd::Assembler,
+/// Reading state of a line-based feed: its layout and that layout's
+/// reader.
+struct Reading {
+    layout: &'static LineLayout,
+    reader: Box<dyn LineReader>,
 }
 
-impl LineState {
-    fn new(format: FeedFormat, layout: detect::Layout) -> Self {
-        Self {
-            format,
+impl Reading {
+    fn new(format: FeedFormat, layout: &'static LineLayout) -> Self {
+        Reading {
             layout,
-            decided: format != FeedFormat::Sysmon,
-            audit: auditd::Assembler::new(),
+            reader: (layout.reader)(format),
         }
     }
 
@@ -365,64 +356,8 @@ impl LineState {
 
     fn line(&mut self, ctx: &mut Findings, no: u64, bytes: &[u8]) {
         let bytes = bytes.trim_ascii();
-        if bytes.is_empty() {
-            return;
+        if !bytes.is_empty() {
+            self.reader.line(ctx, no, bytes);
         }
-        if !self.decided {
-            self.decided = true;
-            if bytes.first() != Some(&b'{') {
-                self.layout = detect::Layout::SyslogXml;
-            }
-        }
-        match self.layout {
-            detect::Layout::Auditd => self.audit.line(ctx, no, bytes),
-            detect::Layout::SyslogXml => sysmon_xml::syslog_line(ctx, no, bytes, self.format),
-            detect::Layout::Json => {
-                if bytes.first() == Some(&b'{') {
-                    json_line(ctx, no, bytes, self.format);
-                } else if matches!(self.format, FeedFormat::Auto | FeedFormat::Sysmon)
-                    && detect::has_event_xml(bytes)
-                {
-                    sysmon_xml::syslog_line(ctx, no, bytes, self.format);
-                } else {
-                    ctx.bad(no, "not a JSON object".into());
-                }
-            }
-        }
-    }
-}
-
-/// One JSON line: classified by its keys (in auto mode) and read.
-fn json_line(ctx: &mut Findings, no: u64, bytes: &[u8], format: FeedFormat) {
-    // Flat native lines (the bulk of most feeds) are read straight into
-    // their fields in one pass; anything else (nested, another format, not
-    // even JSON) is parsed once, into the general map below, which reads a
-    // native line exactly as the fast form does and words the errors.
-    if matches!(format, FeedFormat::Jsonl | FeedFormat::Auto) {
-        if let Some(line) = native::NativeLine::scan(bytes).filter(|l| l.is_native()) {
-            ctx.seen("jsonl");
-            let rec = native::record_fast(&line);
-            return ctx.rec(no, rec);
-        }
-    }
-    let obj: Map<String, Value> = match serde_json::from_slice(bytes) {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => return ctx.bad(no, "not a JSON object".into()),
-        Err(e) => return ctx.bad(no, format!("not JSON: {e}")),
-    };
-    match kinds::for_format(&obj, format) {
-        Some(kind) => (kind.read)(ctx, no, &obj, format),
-        None => ctx.bad(no, refused(&obj, format)),
-    }
-}
-
-/// Why a JSON record is not read in `format`.
-fn refused(obj: &Map<String, Value>, format: FeedFormat) -> String {
-    match format {
-        FeedFormat::Sysmon => "not a Sysmon record".into(),
-        FeedFormat::Wfp => "not a Windows event record".into(),
-        FeedFormat::Auditd => "not an audit record".into(),
-        // Auto, and the formats that force a kind (never refused).
-        _ => detect::unknown_record(obj),
     }
 }
