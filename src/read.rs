@@ -356,7 +356,7 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         }
     }
     eprintln!(
-        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written), {} flows counted but not listed (--max-flow-refs)",
-        w.stats.emitted, w.stats.evicted, w.stats.late_flows, w.stats.flows_unlisted
+        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written), {} flows counted but not listed (--max-flow-refs), {} destinations named from their client's DNS answers",
+        w.stats.emitted, w.stats.evicted, w.stats.late_flows, w.stats.flows_unlisted, w.stats.named_by_dns
     );
 }

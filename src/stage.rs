@@ -138,6 +138,7 @@ impl Stage {
             out,
             ..
         } = self;
+        windows.observe(&r);
         attributor.push(r, &mut |f| out.flow(f, windows));
     }
 

@@ -208,3 +208,30 @@ fn ipv4_fragments_are_counted_not_misparsed() {
     assert_eq!(records[0]["destination"]["port"], 80);
     assert_eq!(records[0]["source"]["port"], 40002);
 }
+
+/// DNS over UDP: each flow's query, type, response code and answers.
+#[test]
+fn dns_queries_and_answers_spelt_out() {
+    let records = flows(&[&pcap("udp-dns.pcap")]);
+    let by_port = |p: u64| {
+        records
+            .iter()
+            .find(|r| r["source"]["port"] == p)
+            .unwrap_or_else(|| panic!("flow from port {p}"))
+    };
+    let a = by_port(53001);
+    assert_eq!(a["network"]["protocol"], "dns");
+    assert_eq!(
+        a["dns"],
+        json!({"query": "www.example.com", "qtype": "A", "rcode": "NoError",
+               "answers": ["203.0.113.10"], "ttl": 300, "queries": 1, "responses": 1})
+    );
+    let b = by_port(53002);
+    assert_eq!(b["dns"]["qtype"], "AAAA");
+    assert_eq!(b["dns"]["answers"], json!(["2001:db8::25"]));
+    let c = by_port(53003);
+    assert_eq!(
+        c["dns"],
+        json!({"query": "nx.example.net", "qtype": "A", "queries": 1, "responses": 0})
+    );
+}

@@ -18,7 +18,7 @@ fn the_suite_raises_exactly_its_true_cases() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let s = pcapgen::suite::write(&dir, 0.1).expect("suite written");
-    assert!(s.alerts.len() >= 12 && s.silent.len() >= 15);
+    assert!(s.alerts.len() >= 13 && s.silent.len() >= 15);
     let f = |n: &str| dir.join(n).display().to_string();
     let learn = procflow(&[
         "learn",

@@ -25,6 +25,7 @@ pub mod hosts;
 pub mod index;
 pub mod listen;
 pub mod live;
+pub mod names;
 pub mod procfs;
 pub mod window;
 

@@ -14,6 +14,8 @@ use std::collections::HashMap;
 const MAX_DESTINATIONS: usize = 256;
 /// Flows listed per destination (an alert lists its flows from these).
 pub const MAX_FLOWS_PER_DESTINATION: usize = 4096;
+/// DNS answers remembered (client, address -> name).
+const MAX_NAMES: usize = 200_000;
 /// Flow references the whole window table holds by default.
 pub const DEFAULT_MAX_FLOW_REFS: usize = 500_000;
 /// Pids and users kept per window.
@@ -127,6 +129,8 @@ pub struct WindowStats {
     /// Flows counted in a window but not listed in it: the table's budget
     /// of flow references was spent, or a destination's list was full.
     pub flows_unlisted: u64,
+    /// Destinations named from their client's DNS answers.
+    pub named_by_dns: u64,
     /// Flows whose window was written already (they outlived its wait, or
     /// a full table wrote it early): each counts in the window it ended in,
     /// or the first still open, so no window is written, judged or learnt
@@ -146,6 +150,9 @@ pub struct ProcessWindows {
     /// Packet time the windows were told of.
     reached: Watermark,
     budget: FlowBudget,
+    /// What each client resolved, to name destinations with no name of
+    /// their own.
+    pub names: crate::names::Names,
     /// Counters.
     pub stats: WindowStats,
 }
@@ -166,6 +173,7 @@ impl ProcessWindows {
                 held: 0,
                 cap: DEFAULT_MAX_FLOW_REFS,
             },
+            names: crate::names::Names::new(MAX_NAMES),
             stats: WindowStats::default(),
         }
     }
@@ -282,8 +290,25 @@ impl ProcessWindows {
         }
     }
 
-    fn emit(&mut self, w: ProcessWindow, out: &mut dyn FnMut(ProcessWindow)) {
+    /// Takes what any flow says that windows use besides their own flows:
+    /// the answers of DNS flows.
+    pub fn observe(&mut self, r: &capture::FlowRecord) {
+        self.names.learn(r);
+    }
+
+    fn emit(&mut self, mut w: ProcessWindow, out: &mut dyn FnMut(ProcessWindow)) {
         self.stats.emitted += 1;
+        // A destination with no name of its own: the one its client
+        // resolved (the flows are written, so their DNS answers are in).
+        for d in w.destinations.values_mut().filter(|d| d.domain.is_none()) {
+            let (Some(ip), Some(first)) = (d.ip, d.flows.first()) else {
+                continue;
+            };
+            if let Some(name) = self.names.name(first.client.0, ip, d.first_start) {
+                d.domain = Some(name.to_string());
+                self.stats.named_by_dns += 1;
+            }
+        }
         let dests = w.destinations.values().chain(std::iter::once(&w.other));
         for d in dests {
             self.budget.held = self.budget.held.saturating_sub(d.flows.len());

@@ -327,7 +327,8 @@ impl<W: Write> Gen<W> {
         let mut c = self.open(h, exe, addr(server), mss);
         let ch = tls::client_hello(&ClientHelloSpec {
             legacy_version: TLS12,
-            sni: Some(sni.to_string()),
+            // An empty name: a ClientHello without SNI.
+            sni: (!sni.is_empty()).then(|| sni.to_string()),
             alpn: alpn.iter().map(|p| p.to_string()).collect(),
             supported_versions: vec![GREASE, TLS13, TLS12],
             seed,
@@ -362,6 +363,21 @@ impl<W: Write> Gen<W> {
             }
         }
         c.close(&mut self.cap);
+    }
+
+    /// A DNS query from `h` for `name` (A), answered with `answers`.
+    pub(crate) fn resolve(&mut self, h: Host, name: &str, answers: &[IpAddr]) {
+        let client = self.client(h);
+        let id = (self.next_seed() & 0xffff) as u16;
+        let mut f = crate::conn::UdpFlow::new(Link::Ethernet, client, addr("10.10.0.53:53"));
+        f.client_send(
+            &mut self.cap,
+            &crate::dns::query(id, name, crate::dns::QTYPE_A),
+        );
+        f.server_send(
+            &mut self.cap,
+            &crate::dns::response(id, name, crate::dns::QTYPE_A, answers),
+        );
     }
 
     /// An HTTP upload of `size` bytes.

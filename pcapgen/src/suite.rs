@@ -1,8 +1,8 @@
 //! The labelled detection suite: the detection scenario's network and
-//! history, and a detection period holding twelve cases the rules must
+//! history, and a detection period holding thirteen cases the rules must
 //! report (POST and GET beacons, regular and jittered, cleartext and
 //! HTTPS, bulk uploads by unseen and by uncommon images, a common name in
-//! an unusual path) and seventeen benign ones they must leave alone
+//! an unusual path, an upload spread over a CDN's addresses) and seventeen benign ones they must leave alone
 //! (backup agents, browsers, updaters, package managers, monitoring and
 //! health-check pollers, an in-house agent that polls as it always has, a
 //! CI runner downloading, rare processes with tiny traffic).
@@ -35,6 +35,7 @@ const POSTER: &str = r"C:\ProgramData\Updater\agent.exe";
 const INVENTORY: &str = "/srv/corp/inventory";
 const RUNNER: &str = "/home/ci/runner/bin/Runner.Worker";
 const VENDOR: &str = "/opt/vendor/tool";
+const NO_SNI: &str = r"C:\Users\Public\Libraries\ms-cache.exe";
 
 /// One connection a case makes at a point in time.
 #[derive(Clone, Copy)]
@@ -233,6 +234,19 @@ fn one_shots<W: Write>(g: &mut Gen<W>) {
         200_000,
         3000,
     );
+    // TLS without a server name to a CDN that answers with two addresses:
+    // 6 MB to each, one destination by the name the host resolved.
+    let cdn: [std::net::IpAddr; 2] = [
+        "203.0.113.120"
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+        "203.0.113.121"
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+    ];
+    g.resolve(win(2), "files.cdn-rotate.example", &cdn);
+    g.tls(win(2), NO_SNI, "203.0.113.120:443", "", mb(g, 6), 3000);
+    g.tls(win(2), NO_SNI, "203.0.113.121:443", "", mb(g, 6), 3000);
     let part = mb(g, 15) / 30;
     g.posts(
         win(10),
@@ -496,7 +510,7 @@ fn alert(
     }
 }
 
-/// The twelve alerts the suite must raise, exactly.
+/// The thirteen alerts the suite must raise, exactly.
 fn expected() -> Vec<ExpectedAlert> {
     vec![
         alert(
@@ -582,6 +596,13 @@ fn expected() -> Vec<ExpectedAlert> {
             win(10),
             POSTER,
             ("collect.example.biz", "198.51.100.30", 80),
+        ),
+        alert(
+            "unseen executable uploading 2 x 6 MB over TLS without SNI to a CDN's two addresses, named by DNS",
+            "AN0144",
+            win(2),
+            NO_SNI,
+            ("files.cdn-rotate.example", "203.0.113.120", 443),
         ),
     ]
 }

@@ -2,6 +2,7 @@
 //! by content (any port) through the registered parsers ([`parser`],
 //! [`registry`]), then the parser that took the stream.
 
+pub(crate) mod dns;
 pub(crate) mod http;
 pub mod parser;
 pub mod registry;

@@ -4,7 +4,8 @@
 //! spec here.
 
 use super::parser::ParserSpec;
-use super::{http, tls};
+use super::{dns, http, tls};
 
-/// Built-in parsers: HTTP/1.x, then TLS.
-pub const BUILTIN: &[ParserSpec] = &[http::SPEC, tls::SPEC];
+/// Built-in parsers: HTTP/1.x, TLS, then DNS (whose probe reads a whole
+/// message, so it goes last).
+pub const BUILTIN: &[ParserSpec] = &[http::SPEC, tls::SPEC, dns::SPEC];
