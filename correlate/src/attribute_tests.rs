@@ -492,3 +492,54 @@ fn a_process_without_an_executable_is_named_from_another_event_of_its_pid() {
     assert_eq!(exe("10.0.0.2:5000"), None);
     assert_eq!(ix.stats.unknown_images, 2);
 }
+
+#[test]
+fn the_agents_process_id_names_a_process_before_its_pid_does() {
+    let mut ix = index();
+    let with = |pid: u32, guid: &str, exe: Option<&str>| {
+        Arc::new(Process {
+            pid: Some(pid),
+            guid: Some(guid.to_string()),
+            executable: exe.map(str::to_string),
+            ..Process::default()
+        })
+    };
+    // Pid 500 ran two programs one after the other; the unknown event is
+    // the first program's, by its guid.
+    ix.insert(
+        ev(
+            T,
+            "h",
+            EventKind::Connect,
+            Some("10.0.0.1:5000"),
+            "1.2.3.4:443",
+            with(500, "{a}", None),
+        ),
+        0,
+    );
+    ix.insert(
+        ev(
+            T,
+            "h",
+            EventKind::Connect,
+            Some("10.0.0.1:5001"),
+            "1.2.3.4:443",
+            with(500, "{a}", Some("C:\\first.exe")),
+        ),
+        0,
+    );
+    ix.insert(
+        ev(
+            T,
+            "h",
+            EventKind::Connect,
+            Some("10.0.0.1:5002"),
+            "1.2.3.4:443",
+            with(500, "{b}", Some("C:\\second.exe")),
+        ),
+        0,
+    );
+    let a = ix.attribute(&flow("10.0.0.1:5000", "1.2.3.4:443", T, T + S));
+    let exe = a.client.and_then(|s| s.process.executable.clone());
+    assert_eq!(exe.as_deref(), Some("C:\\first.exe"));
+}

@@ -98,6 +98,9 @@ pub struct Process {
     pub netns: Option<u32>,
     /// Id of its cgroup (v2; kernel source).
     pub cgroup_id: Option<u64>,
+    /// The endpoint agent's own id of the process (Sysmon `ProcessGuid`),
+    /// which pids that are reused do not confuse.
+    pub guid: Option<String>,
 }
 
 impl Process {

@@ -104,8 +104,9 @@ pub struct SocketIndex {
     /// Hosts and their clocks.
     pub hosts: Hosts,
     processes: HashSet<Arc<Process>, RandomState>,
-    /// The executable other events named for a host's pid.
-    images: LruCache<(HostId, u32), String, RandomState>,
+    /// The executable other events named for a host's process: by the
+    /// agent's process id (`guid`) where it gives one, else by pid.
+    images: LruCache<(HostId, ProcessKey), String, RandomState>,
     cfg: AttributionConfig,
     /// Counters.
     pub stats: IndexStats,
@@ -226,35 +227,43 @@ impl SocketIndex {
         self.len() == 0
     }
 
-    /// Remembers which executable a host's pid runs, or counts an event
-    /// that does not say.
+    /// Remembers which executable a host's process runs, or counts an
+    /// event that does not say.
     fn note_image(&mut self, host: HostId, p: &Process) {
-        let Some(pid) = p.pid else { return };
-        match &p.executable {
-            Some(exe) => {
-                if self.images.peek(&(host, pid)) != Some(exe) {
-                    self.images.put((host, pid), exe.clone());
-                    if self.images.len() > self.cfg.max_sockets.max(1) {
-                        self.images.pop_lru();
-                    }
+        let keys = ProcessKey::of(p);
+        if keys.is_empty() {
+            return;
+        }
+        let Some(exe) = &p.executable else {
+            self.stats.unknown_images += 1;
+            return;
+        };
+        for k in keys {
+            if self.images.peek(&(host, k.clone())) != Some(exe) {
+                self.images.put((host, k), exe.clone());
+                if self.images.len() > self.cfg.max_sockets.max(1) {
+                    self.images.pop_lru();
                 }
             }
-            None => self.stats.unknown_images += 1,
         }
     }
 
-    /// `p`, with the executable another event of `host` named for its pid
-    /// when it has none of its own.
+    /// `p`, with the executable another event of `host` named for the
+    /// same process (its guid first, else its pid) when it has none of its
+    /// own.
     pub fn resolve(&self, host: HostId, p: &Arc<Process>) -> Arc<Process> {
-        match (p.executable.is_none(), p.pid) {
-            (true, Some(pid)) => match self.images.peek(&(host, pid)) {
-                Some(exe) => Arc::new(Process {
-                    executable: Some(exe.clone()),
-                    ..(**p).clone()
-                }),
-                None => p.clone(),
-            },
-            _ => p.clone(),
+        if p.executable.is_some() {
+            return p.clone();
+        }
+        let found = ProcessKey::of(p)
+            .into_iter()
+            .find_map(|k| self.images.peek(&(host, k)));
+        match found {
+            Some(exe) => Arc::new(Process {
+                executable: Some(exe.clone()),
+                ..(**p).clone()
+            }),
+            None => p.clone(),
         }
     }
 
@@ -270,6 +279,21 @@ impl SocketIndex {
         self.processes.insert(p.clone());
         self.stats.processes = self.processes.len() as u64;
         p
+    }
+}
+
+/// How another event names the same process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ProcessKey {
+    Guid(String),
+    Pid(u32),
+}
+
+impl ProcessKey {
+    /// The keys of `p`, surest first: its guid, then its pid.
+    fn of(p: &Process) -> Vec<ProcessKey> {
+        let guid = p.guid.clone().map(ProcessKey::Guid);
+        guid.into_iter().chain(p.pid.map(ProcessKey::Pid)).collect()
     }
 }
 

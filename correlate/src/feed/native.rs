@@ -262,6 +262,7 @@ fn event(o: &(impl Fields + ?Sized)) -> Result<SocketEvent, String> {
             exe_deleted: optional(o, "exe_deleted", |v| v.parse::<bool>().ok())? == Some(true),
             netns: optional(o, "netns", |v| v.parse().ok())?,
             cgroup_id: optional(o, "cgroup_id", |v| v.parse().ok())?,
+            guid: None,
         }),
     })
 }

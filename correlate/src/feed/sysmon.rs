@@ -103,6 +103,7 @@ fn event(
         process: Arc::new(Process {
             pid,
             executable: opt_string(f, "Image").filter(|i| !placeholder(i)),
+            guid: opt_string(f, "ProcessGuid").map(|g| g.to_ascii_lowercase()),
             user: opt_string(f, "User"),
             ..Process::default()
         }),
