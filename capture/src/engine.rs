@@ -92,7 +92,7 @@ impl PacketEngine for Engine {
                     (key.shard_hash() % n) as usize
                 };
                 if let Some(shard) = self.shards.get_mut(idx) {
-                    shard.process(&pkt, ts, frame.len() as u32, out);
+                    shard.process(&pkt, ts, wire_len.max(frame.len() as u32), out);
                 }
             }
             Err(e) => self.frames.decode_errors.add(e),

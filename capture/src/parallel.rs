@@ -56,6 +56,8 @@ struct Slot {
     chunk: u16,
     start: u32,
     len: u32,
+    /// Its length on the wire (at least `len`).
+    wire: u32,
 }
 
 /// Packets for one worker.
@@ -195,7 +197,7 @@ fn work(
                     continue;
                 };
                 match decode(s.link, frame) {
-                    Ok(pkt) => shard.process(&pkt, s.ts, s.len, &mut out),
+                    Ok(pkt) => shard.process(&pkt, s.ts, s.wire, &mut out),
                     // The reader only read the addresses and ports.
                     Err(e) => shard.stats.decode_errors.add(e),
                 }
@@ -412,6 +414,7 @@ impl PacketEngine for ParallelEngine {
             chunk: OWN,
             start,
             len: frame.len() as u32,
+            wire: wire_len.max(frame.len() as u32),
         });
         if w.filling.full() {
             self.ship(idx, out);
@@ -453,6 +456,7 @@ impl PacketEngine for ParallelEngine {
                 chunk: w.filling.chunks.len().saturating_sub(1) as u16,
                 start: p.start,
                 len: p.len,
+                wire: p.wire_len.max(p.len),
             });
             if w.filling.full() {
                 self.ship(idx, out);

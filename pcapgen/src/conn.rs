@@ -84,24 +84,24 @@ pub enum SegOp {
 pub struct FlowStats {
     /// Frames client → server.
     pub client_packets: u64,
-    /// Captured frame bytes client → server.
+    /// Frame bytes on the wire client → server.
     pub client_bytes: u64,
     /// Frames server → client.
     pub server_packets: u64,
-    /// Captured frame bytes server → client.
+    /// Frame bytes on the wire server → client.
     pub server_bytes: u64,
 }
 
 impl FlowStats {
-    fn count(&mut self, dir: Dir, captured: usize) {
+    fn count(&mut self, dir: Dir, wire: usize) {
         match dir {
             Dir::ToServer => {
                 self.client_packets += 1;
-                self.client_bytes += captured as u64;
+                self.client_bytes += wire as u64;
             }
             Dir::ToClient => {
                 self.server_packets += 1;
-                self.server_bytes += captured as u64;
+                self.server_bytes += wire as u64;
             }
         }
     }
@@ -342,8 +342,10 @@ impl TcpConn {
         let mut buf = std::mem::take(&mut self.buf);
         let layout = tcp_frame(&mut buf, &self.l2, dir == Dir::ToServer, &ip, &seg);
         let captured = cap.emit(&buf);
+        // Frame bytes are the frame's length on the wire, whatever the
+        // snap length kept.
+        self.stats.count(dir, buf.len());
         self.buf = buf;
-        self.stats.count(dir, captured);
         if !payload.is_empty() {
             let data_start = rel_seq + u64::from(flags & TCP_SYN != 0);
             let got = payload
@@ -589,7 +591,7 @@ impl UdpFlow {
             payload,
         );
         let captured = cap.emit(&self.buf);
-        self.stats.count(dir, captured);
+        self.stats.count(dir, self.buf.len());
         self.payload[i] += payload
             .len()
             .min(captured.saturating_sub(layout.payload_offset)) as u64;

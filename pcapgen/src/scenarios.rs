@@ -890,7 +890,8 @@ fn snaplen() -> Scenario {
         linktype: LINKTYPE_ETHERNET,
         description: "Snaplen 96: every frame is cut to at most 96 captured bytes (the record keeps the original \
                       length). HTTP GET 10.0.0.25:50300 -> 203.0.113.120:80 (Host snap.example.com, GET /snap -> \
-                      200 text/html Content-Length 3000). client_bytes/server_bytes are captured bytes. \
+                      200 text/html Content-Length 3000). client_bytes/server_bytes are the frames' lengths on the wire \
+                      (each record's original length), not what the snap length kept. \
                       payload_out/payload_in are the payload bytes present in the capture after the \
                       Ethernet+IPv4+TCP headers (at most 42 per data segment), not the bytes sent; http is left \
                       empty because the messages are cut (a reader may still report a partial request).",

@@ -251,10 +251,10 @@ fn observe(s: &Scenario) -> (Vec<Seen>, u64) {
         }
         if out {
             o.client_packets += 1;
-            o.client_bytes += r.caplen as u64;
+            o.client_bytes += r.orig as u64;
         } else {
             o.server_packets += 1;
-            o.server_bytes += r.caplen as u64;
+            o.server_bytes += r.orig as u64;
         }
     }
     (seen, extra)

@@ -83,7 +83,8 @@ impl Shard {
         }
     }
 
-    /// Processes one decoded packet of captured length `frame_len`.
+    /// Processes one decoded packet whose frame was `frame_len` bytes on
+    /// the wire (a snap length may have kept fewer).
     pub fn process(
         &mut self,
         pkt: &Packet<'_>,
