@@ -276,29 +276,39 @@ impl Tls {
                 self.info.client_versions = offered.into_iter().map(version_name).collect();
             }
             Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) => {
-                let mut chosen = sh.version.0;
-                if let Some(Ok((_, exts))) = sh.ext.map(parse_tls_extensions) {
-                    for e in exts {
-                        match e {
-                            TlsExtension::SupportedVersions(vs) => {
-                                if let Some(v) = vs.first() {
-                                    chosen = v.0;
-                                }
-                            }
-                            TlsExtension::ALPN(protos) => {
-                                self.info.alpn_chosen = protos
-                                    .first()
-                                    .map(|p| String::from_utf8_lossy(p).into_owned());
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                self.info.version = Some(version_name(chosen));
+                self.server_hello(sh.version.0, sh.ext);
+            }
+            // TLS 1.3 drafts put their version in the hello itself.
+            Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)))) => {
+                self.server_hello(sh.version.0, sh.ext);
             }
             Ok(_) => {}
             Err(_) => self.counters.parse_errors += 1,
         }
+    }
+
+    /// The version and ALPN protocol a ServerHello chose: its version, or
+    /// the one its supported_versions extension names.
+    fn server_hello(&mut self, version: u16, ext: Option<&[u8]>) {
+        let mut chosen = version;
+        if let Some(Ok((_, exts))) = ext.map(parse_tls_extensions) {
+            for e in exts {
+                match e {
+                    TlsExtension::SupportedVersions(vs) => {
+                        if let Some(v) = vs.first() {
+                            chosen = v.0;
+                        }
+                    }
+                    TlsExtension::ALPN(protos) => {
+                        self.info.alpn_chosen = protos
+                            .first()
+                            .map(|p| String::from_utf8_lossy(p).into_owned());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.info.version = Some(version_name(chosen));
     }
 
     /// `len` bytes of one direction are missing: record framing is lost.
@@ -387,6 +397,22 @@ mod tests {
         assert!(!is_grease(0x0304));
         assert_eq!(version_name(0x0303), "TLS 1.2");
         assert_eq!(version_name(0x0301), "TLS 1.0");
+    }
+
+    #[test]
+    fn a_draft_server_hello_names_its_version() {
+        // ServerHello of TLS 1.3 draft 18: version 0x7f12 in the hello,
+        // then random, cipher suite and extensions (none).
+        let mut body = vec![0x7f, 0x12];
+        body.extend_from_slice(&[7u8; 32]);
+        body.extend_from_slice(&[0x13, 0x01, 0x00, 0x00]);
+        let mut hs = vec![0x02, 0, 0, body.len() as u8];
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 0x03, 0x03, 0, hs.len() as u8];
+        rec.extend_from_slice(&hs);
+        let mut t = Tls::new(1 << 16);
+        t.data(false, &rec);
+        assert_eq!(t.info.version.as_deref(), Some("TLS 1.3 draft 18"));
     }
 
     #[test]
