@@ -92,7 +92,54 @@ pub fn scenarios() -> Vec<Scenario> {
         bad_ip(),
         tcp_fastopen(),
         http_tunnels(),
+        http_bad_request(),
     ]
+}
+
+/// A request line no reader takes, answered `400`: the exchange is read
+/// from the server's side.
+fn http_bad_request() -> Scenario {
+    let mut cap = Capture::new(LINKTYPE_ETHERNET);
+    let mut conn = TcpConn::new(
+        Link::Ethernet,
+        sa("10.0.0.40:50400"),
+        sa("203.0.113.140:80"),
+    );
+    conn.handshake(&mut cap);
+    let garbage = b"\x01\x02BLAH\r\n\r\n";
+    conn.client_send(&mut cap, garbage);
+    let resp = HttpResponse::new(
+        "HTTP/1.0",
+        400,
+        "Bad Request",
+        &[("Content-Type", "text/html"), ("Content-Length", "50")],
+        vec![b'x'; 50],
+    );
+    let bytes = resp.bytes();
+    conn.server_send(&mut cap, &bytes);
+    conn.close(&mut cap);
+    let http = vec![ExpectedHttp {
+        method: None,
+        host: None,
+        uri: None,
+        user_agent: None,
+        status: Some(400),
+        content_type: Some("text/html".into()),
+        request_bytes: 0,
+        response_bytes: bytes.len() as u64,
+        request_body_bytes: 0,
+        response_body_bytes: 50,
+    }];
+    Scenario {
+        name: "http-bad-request",
+        linktype: LINKTYPE_ETHERNET,
+        description: "10.0.0.40:50400 -> 203.0.113.140:80: the client sends 10 bytes no HTTP request starts \
+                      with (\\x01\\x02BLAH and a blank line), the server answers HTTP/1.0 400 Bad Request \
+                      (text/html, Content-Length 50), close. The transaction is read from the server's side: \
+                      status 400 and its response bytes, no request.",
+        pcap: cap.into_bytes(),
+        flows: vec![conn.expected(http, None)],
+    }
 }
 
 fn http_keepalive() -> Scenario {

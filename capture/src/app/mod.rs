@@ -250,6 +250,18 @@ impl App {
             Mode::Opaque => {
                 let idx = usize::from(!to_server);
                 let seen = u64::from(self.opaque_seen.get(idx).copied().unwrap_or(0));
+                // The other direction's first bytes may tell what the
+                // first did not (a server's `HTTP/1.0 400` to a request
+                // line no probe took).
+                if seen == 0 && self.parsers.is_none() {
+                    let view = chunk.get(..16).unwrap_or(chunk);
+                    if let Decision::Take(spec) = decide(limits, self.udp, to_server, view) {
+                        self.mode = self.add(limits, spec);
+                        if self.mode != Mode::Opaque {
+                            return self.dispatch(limits, to_server, chunk);
+                        }
+                    }
+                }
                 if seen < LATE_WINDOW {
                     if let Some(spec) = self.late_spec(limits, to_server, chunk) {
                         self.mode = self.add(limits, spec);

@@ -99,16 +99,17 @@ fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64) -> Ve
         payload <= captured,
         "payload {payload} > captured {captured}"
     );
-    // `bytes` are captured frame lengths (README), which a damaged record
-    // may give as more than its wire length.
+    // `bytes` are frame lengths on the wire (README): each frame's wire
+    // length, or its captured length where a damaged record gives less.
+    let wire: u64 = frames
+        .iter()
+        .map(|f| u64::from(f.wire).max(f.data.len() as u64))
+        .sum();
     let bytes: u64 = records
         .iter()
         .map(|r| r.source.bytes + r.destination.bytes)
         .sum();
-    assert!(
-        bytes <= captured,
-        "frame bytes {bytes} > captured {captured}"
-    );
+    assert!(bytes <= wire, "frame bytes {bytes} > on the wire {wire}");
     let packets: u64 = records
         .iter()
         .map(|r| r.source.packets + r.destination.packets)
