@@ -223,6 +223,12 @@ pub fn print_summary(s: &Stats) {
             s.time_backwards
         );
     }
+    if s.not_flows.arp + s.not_flows.icmp > 0 {
+        eprintln!(
+            "procflow: {} ARP frames and {} ICMP packets (no flows; not errors)",
+            s.not_flows.arp, s.not_flows.icmp
+        );
+    }
     if s.decode_errors.total() > 0 {
         let by_reason = serde_json::to_string(&s.decode_errors).unwrap_or_default();
         eprintln!("procflow: decode errors by reason: {by_reason}");

@@ -95,7 +95,7 @@ impl PacketEngine for Engine {
                     shard.process(&pkt, ts, wire_len.max(frame.len() as u32), out);
                 }
             }
-            Err(e) => self.frames.decode_errors.add(e),
+            Err(e) => self.frames.undecoded(e),
         }
     }
 

@@ -199,7 +199,7 @@ fn work(
                 match decode(s.link, frame) {
                     Ok(pkt) => shard.process(&pkt, s.ts, s.wire, &mut out),
                     // The reader only read the addresses and ports.
-                    Err(e) => shard.stats.decode_errors.add(e),
+                    Err(e) => shard.stats.undecoded(e),
                 }
             }
             shard.advance(batch.clock, &mut out);
@@ -301,7 +301,7 @@ impl ParallelEngine {
                     .0
                     .shard_hash(),
                 Err(e) => {
-                    self.frames.decode_errors.add(e);
+                    self.frames.undecoded(e);
                     return None;
                 }
             },

@@ -20,9 +20,13 @@ impl DecodeErrors {
         self.0.get(e.index()).copied().unwrap_or(0)
     }
 
-    /// All failures.
+    /// All failures (ARP and ICMP frames are no failure).
     pub fn total(&self) -> u64 {
-        self.0.iter().sum()
+        DECODE_ERROR_KINDS
+            .iter()
+            .filter(|k| k.is_error())
+            .map(|k| self.get(*k))
+            .sum()
     }
 
     fn merge(&mut self, other: &DecodeErrors) {
@@ -32,10 +36,22 @@ impl DecodeErrors {
     }
 }
 
+impl Stats {
+    /// Counts a frame that gave no flow packet: as what it is (ARP, ICMP)
+    /// or as a decode error by reason.
+    pub fn undecoded(&mut self, e: DecodeError) {
+        match e {
+            DecodeError::Arp => self.not_flows.arp += 1,
+            DecodeError::Icmp => self.not_flows.icmp += 1,
+            e => self.decode_errors.add(e),
+        }
+    }
+}
+
 impl Serialize for DecodeErrors {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        for kind in DECODE_ERROR_KINDS {
+        for kind in DECODE_ERROR_KINDS.into_iter().filter(|k| k.is_error()) {
             let n = self.get(kind);
             if n > 0 {
                 m.serialize_entry(kind.name(), &n)?;
@@ -43,6 +59,15 @@ impl Serialize for DecodeErrors {
         }
         m.end()
     }
+}
+
+/// Frames that are sound but carry no TCP or UDP flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NotFlows {
+    /// ARP frames.
+    pub arp: u64,
+    /// ICMP and ICMPv6 packets.
+    pub icmp: u64,
 }
 
 /// Everything a run counts. All counters are u64 and add up across shards.
@@ -59,6 +84,8 @@ pub struct Stats {
     pub decoded: u64,
     /// Frames not decoded, by reason.
     pub decode_errors: DecodeErrors,
+    /// Frames not decoded because they carry no flow, though sound.
+    pub not_flows: NotFlows,
     /// Packets the capture cut short of their IP length (snaplen).
     pub truncated_packets: u64,
     /// Frames stamped earlier than a frame read before them: they are taken
@@ -111,6 +138,8 @@ impl Stats {
         self.bytes += o.bytes;
         self.decoded += o.decoded;
         self.decode_errors.merge(&o.decode_errors);
+        self.not_flows.arp += o.not_flows.arp;
+        self.not_flows.icmp += o.not_flows.icmp;
         self.truncated_packets += o.truncated_packets;
         self.time_backwards += o.time_backwards;
         self.flows_created += o.flows_created;
@@ -130,5 +159,28 @@ impl Stats {
         self.http_transactions_dropped += o.http_transactions_dropped;
         self.tls_client_hellos += o.tls_client_hellos;
         self.tls_parse_errors += o.tls_parse_errors;
+    }
+}
+
+#[cfg(test)]
+mod not_flow_tests {
+    use super::*;
+
+    #[test]
+    fn arp_and_icmp_are_counted_apart_from_errors() {
+        let mut s = Stats::default();
+        for e in [
+            DecodeError::Arp,
+            DecodeError::Icmp,
+            DecodeError::Icmp,
+            DecodeError::NotIp,
+        ] {
+            s.undecoded(e);
+        }
+        assert_eq!(s.not_flows, NotFlows { arp: 1, icmp: 2 });
+        assert_eq!(s.decode_errors.total(), 1);
+        let json = serde_json::to_value(&s).unwrap_or_default();
+        assert_eq!(json["decode_errors"], serde_json::json!({"not_ip": 1}));
+        assert_eq!(json["not_flows"], serde_json::json!({"arp": 1, "icmp": 2}));
     }
 }

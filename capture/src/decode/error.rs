@@ -24,12 +24,16 @@ pub enum DecodeError {
     TcpBadOffset,
     /// The frame ends inside the UDP header.
     UdpTruncated,
-    /// ICMP, SCTP, GRE and other transports: not tracked as flows.
+    /// SCTP, GRE and other transports: not tracked as flows.
     OtherTransport,
+    /// ARP: no error, only not a flow (counted apart).
+    Arp,
+    /// ICMP or ICMPv6: no error, only not a flow (counted apart).
+    Icmp,
 }
 
 /// Every variant, in counter order.
-pub const DECODE_ERROR_KINDS: [DecodeError; 11] = [
+pub const DECODE_ERROR_KINDS: [DecodeError; 13] = [
     DecodeError::LinkTruncated,
     DecodeError::NotIp,
     DecodeError::UnsupportedLink,
@@ -41,6 +45,8 @@ pub const DECODE_ERROR_KINDS: [DecodeError; 11] = [
     DecodeError::TcpBadOffset,
     DecodeError::UdpTruncated,
     DecodeError::OtherTransport,
+    DecodeError::Arp,
+    DecodeError::Icmp,
 ];
 
 impl DecodeError {
@@ -58,7 +64,14 @@ impl DecodeError {
             DecodeError::TcpBadOffset => "tcp_bad_offset",
             DecodeError::UdpTruncated => "udp_truncated",
             DecodeError::OtherTransport => "other_transport",
+            DecodeError::Arp => "arp",
+            DecodeError::Icmp => "icmp",
         }
+    }
+
+    /// False for frames that are sound but carry no flow (ARP, ICMP).
+    pub fn is_error(self) -> bool {
+        !matches!(self, DecodeError::Arp | DecodeError::Icmp)
     }
 
     /// Position in [`DECODE_ERROR_KINDS`].

@@ -63,6 +63,9 @@ fn rest(frame: &[u8], at: usize) -> Result<&[u8], DecodeError> {
     frame.get(at..).ok_or(DecodeError::LinkTruncated)
 }
 
+/// ARP's EtherType.
+const ETHERTYPE_ARP: u16 = 0x0806;
+
 /// After an EtherType at `at`, follow VLAN tags to the IP packet.
 fn by_ethertype(frame: &[u8], mut at: usize) -> Result<&[u8], DecodeError> {
     let mut ethertype = be16(frame, at)?;
@@ -82,6 +85,7 @@ fn by_ethertype(frame: &[u8], mut at: usize) -> Result<&[u8], DecodeError> {
     }
     match ethertype {
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => rest(frame, at),
+        ETHERTYPE_ARP => Err(DecodeError::Arp),
         _ => Err(DecodeError::NotIp),
     }
 }
@@ -95,6 +99,7 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<&[u8], DecodeError> 
             let ethertype = be16(frame, 0)?;
             match ethertype {
                 ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => rest(frame, 20),
+                ETHERTYPE_ARP => Err(DecodeError::Arp),
                 _ => Err(DecodeError::NotIp),
             }
         }

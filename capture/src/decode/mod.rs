@@ -207,6 +207,7 @@ pub fn decode_ip(ip: &[u8]) -> Result<Packet<'_>, DecodeError> {
                 ip_len,
             })
         }
+        ip_number::ICMP | ip_number::IPV6_ICMP => Err(DecodeError::Icmp),
         _ => Err(DecodeError::OtherTransport),
     }
 }

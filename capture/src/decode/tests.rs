@@ -66,9 +66,24 @@ fn garbage_is_an_error_not_a_panic() {
     let mut arp = eth_tcp_v4(b"");
     arp[12] = 0x08;
     arp[13] = 0x06;
+    // ARP is no error, only no flow.
     assert_eq!(
         decode(LinkType::Ethernet, &arp).err(),
+        Some(DecodeError::Arp)
+    );
+    assert!(!DecodeError::Arp.is_error());
+    let mut lldp = eth_tcp_v4(b"");
+    lldp[12] = 0x88;
+    lldp[13] = 0xcc;
+    assert_eq!(
+        decode(LinkType::Ethernet, &lldp).err(),
         Some(DecodeError::NotIp)
+    );
+    let mut icmp = eth_tcp_v4(b"");
+    icmp[14 + 9] = 1; // IPv4 protocol: ICMP
+    assert_eq!(
+        decode(LinkType::Ethernet, &icmp).err(),
+        Some(DecodeError::Icmp)
     );
     let mut bad_ihl = eth_tcp_v4(b"");
     bad_ihl[14] = 0x44; // IHL 4 words
