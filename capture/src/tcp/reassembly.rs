@@ -335,10 +335,15 @@ impl Stream {
             self.gap_to(first, sink);
             self.drain(budget, sink);
         }
-        let fin_here = self.flags & FIN != 0 && near(self.fin_at, self.next) == self.next as i64;
-        let end = self.next + u64::from(fin_here);
-        if let Some(acked) = self.acked().filter(|&a| a > end) {
-            let len = acked - end;
+        // Data ends where the FIN sits: an acknowledgement of the FIN
+        // covers its sequence number, which is no byte.
+        let fin = (self.flags & FIN != 0)
+            .then(|| near(self.fin_at, self.next))
+            .and_then(|f| u64::try_from(f).ok())
+            .filter(|&f| f >= self.next);
+        let acked = self.acked().map(|a| fin.map_or(a, |f| a.min(f)));
+        if let Some(acked) = acked.filter(|&a| a > self.next) {
+            let len = acked - self.next;
             let x = self.extra();
             x.missed += len;
             x.gaps += 1;

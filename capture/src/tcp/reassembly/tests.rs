@@ -149,6 +149,15 @@ fn acked_tail_never_seen_is_missed_at_finish() {
     t.peer_ack(5, &mut b, &mut out.sink());
     t.finish(&mut b, &mut out.sink());
     assert_eq!(t.counters().missed, 0);
+    // A gap that runs up to the FIN: the bytes up to it are missed, the
+    // FIN's own sequence number is not.
+    let mut u = Stream::default();
+    u.syn(0);
+    u.segment(1, b"abc", 0, false, BIG, &mut b, &mut out.sink());
+    u.segment(11, b"", 0, true, BIG, &mut b, &mut out.sink());
+    u.peer_ack(12, &mut b, &mut out.sink());
+    u.finish(&mut b, &mut out.sink());
+    assert_eq!(u.counters().missed, 7);
 }
 
 /// Random segmentation, order and duplication of a known stream must give
