@@ -364,7 +364,10 @@ fn http_expectations_match_the_streams() {
     for s in scenarios() {
         let (seen, _) = observe(&s);
         for (f, o) in s.flows.iter().zip(&seen) {
-            if f.http.is_empty() {
+            // A response read without its request (http-bad-request): the
+            // client's bytes are no transaction, so the sums below do not
+            // hold; its figures are checked against the record instead.
+            if f.http.is_empty() || f.http.iter().any(|h| h.method.is_none()) {
                 continue;
             }
             let ctx = format!("{} {} -> {}", s.name, f.client, f.server);
