@@ -356,7 +356,8 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         }
     }
     eprintln!(
-        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written), {} flows counted but not listed (--max-flow-refs), {} destinations named from their client's DNS answers",
-        w.stats.emitted, w.stats.evicted, w.stats.late_flows, w.stats.flows_unlisted, w.stats.named_by_dns
+        "procflow: process windows: {} written ({} early, table full), {} flows counted in a later window (theirs was written), {} flows counted but not listed (--max-flow-refs), {} destinations named from their client's DNS answers ({} answers taken, {} forgotten at the cap)",
+        w.stats.emitted, w.stats.evicted, w.stats.late_flows, w.stats.flows_unlisted, w.stats.named_by_dns,
+        w.names.learnt, w.names.evicted
     );
 }

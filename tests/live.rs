@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::netns::Netns;
 use common::{is_root, stderr_lines, which, Killed};
 
 use serde_json::Value;
@@ -22,61 +23,15 @@ fn required() -> bool {
     std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_some()
 }
 
-/// A namespace holding the server's end of a veth pair; removed on drop.
-struct Netns {
-    ns: String,
-    veth: String,
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.veth])
-            .status();
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
-}
-
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The namespace and veth, or `None` where they cannot be made.
+/// The server's namespace and our end of its veth pair, or `None` where
+/// they cannot be made.
 fn netns(tag: u32) -> Option<Netns> {
-    let ns = format!("pf-srv-{tag}");
-    let veth = format!("pfv{tag}");
-    let peer = format!("pfp{tag}");
-    let n = Netns {
-        ns: ns.clone(),
-        veth: veth.clone(),
-    };
-    let ok = sh(&["ip", "netns", "add", &ns])
-        && sh(&[
-            "ip", "link", "add", &veth, "type", "veth", "peer", "name", &peer,
-        ])
-        && sh(&["ip", "link", "set", &peer, "netns", &ns])
-        && sh(&["ip", "addr", "add", "198.18.99.1/24", "dev", &veth])
-        && sh(&["ip", "link", "set", &veth, "up"])
-        && sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "ip",
-            "addr",
-            "add",
-            "198.18.99.2/24",
-            "dev",
-            &peer,
-        ])
-        && sh(&["ip", "netns", "exec", &ns, "ip", "link", "set", &peer, "up"])
-        && sh(&["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
-    ok.then_some(n)
+    Netns::new(
+        &format!("pf-srv-{tag}"),
+        &format!("pfv{tag}"),
+        ("198.18.99.1/24", "198.18.99.2/24"),
+        None,
+    )
 }
 
 fn lines(p: &Path) -> Vec<Value> {
@@ -136,11 +91,7 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
     let port = 18_000 + (tag % 2000) as u16;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_server.py");
     let mut server_cmd = match &net {
-        Some(n) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", &n.ns]).arg(&python);
-            c
-        }
+        Some(n) => n.cmd(&python),
         None => Command::new(&python),
     };
     let mut server = Killed(

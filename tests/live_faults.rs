@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::netns::sh;
+
 use common::live::{
     append, feed_line, free_port, json_lines, metrics, post, sample, server, until, Live,
 };
@@ -32,15 +34,6 @@ fn temp_dir(what: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
-}
-
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Every process counts as unseen, one HTTP connection is enough for

@@ -300,11 +300,15 @@ impl ProcessWindows {
         self.stats.emitted += 1;
         // A destination with no name of its own: the one its client
         // resolved (the flows are written, so their DNS answers are in).
+        // The client is the first listed flow's, else (nothing listed:
+        // the budget was spent) the window's host address.
+        let host = w.host_ips.iter().next().copied();
         for d in w.destinations.values_mut().filter(|d| d.domain.is_none()) {
-            let (Some(ip), Some(first)) = (d.ip, d.flows.first()) else {
+            let client = d.flows.first().map(|f| f.client.0).or(host);
+            let (Some(ip), Some(client)) = (d.ip, client) else {
                 continue;
             };
-            if let Some(name) = self.names.name(first.client.0, ip, d.first_start) {
+            if let Some(name) = self.names.name(client, ip, d.first_start) {
                 d.domain = Some(name.to_string());
                 self.stats.named_by_dns += 1;
             }

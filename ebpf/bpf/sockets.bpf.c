@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* procflow's kernel socket events: which process opened each TCP
  * connection (connect, accept) and sent each UDP socket's first datagram,
- * with the full 5-tuple, and which programs the processes run (exec, fork,
- * exit). Only stable tracepoints: no kprobes, no fentry.
+ * with the full 5-tuple, and which programs the processes run (exec,
+ * fork). Only stable tracepoints: no kprobes, no fentry.
  *
  * Every event goes to one ring buffer; an event that finds it full is
  * counted in `lost` (per CPU) and dropped. Sockets are found through the
@@ -28,7 +28,6 @@
 #define EV_CLOSE 4
 #define EV_EXEC 5
 #define EV_FORK 6
-#define EV_EXIT 7
 
 #define COMM_LEN 16
 #define PATH_LEN 256
@@ -188,6 +187,20 @@ static __always_inline void count_lost(void)
 		*n += 1;
 }
 
+/* A zeroed socket record of `kind` in the ring buffer, or NULL (counted
+ * as lost) when the buffer is full. */
+static __always_inline struct sock_event *new_sock_event(__u8 kind)
+{
+	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	return e;
+}
+
 static __always_inline __u32 parent_of(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, real_parent, tgid);
@@ -263,13 +276,9 @@ static __always_inline bool fill_socket(struct sock_event *e, struct sock *sk)
 
 static __always_inline int report(__u8 kind, struct sock *sk)
 {
-	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
+	struct sock_event *e = new_sock_event(kind);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = kind;
 	if (!fill_socket(e, sk)) {
 		bpf_ringbuf_discard(e, 0);
 		return 0;
@@ -388,13 +397,9 @@ static __always_inline int sent(struct sys_exit_ctx *ctx)
 	struct sock *sk = sock_of_fd(sent.fd);
 	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
 		return 0;
-	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
+	struct sock_event *e = new_sock_event(EV_DATAGRAM);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = EV_DATAGRAM;
 	if (!fill_socket(e, sk)) {
 		bpf_ringbuf_discard(e, 0);
 		return 0;
@@ -449,13 +454,9 @@ int set_state(struct set_state_ctx *ctx)
 	/* A listener at that address (reused memory) is no connection. */
 	if (ctx->oldstate == TCP_LISTEN || ctx->dport == 0)
 		return 0;
-	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
+	struct sock_event *e = new_sock_event(EV_CLOSE);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = EV_CLOSE;
 	e->family = ctx->family;
 	e->protocol = IPPROTO_TCP;
 	e->sport = ctx->sport;
@@ -506,36 +507,12 @@ int process_exec(struct exec_ctx *ctx)
 SEC("tracepoint/sched/sched_process_fork")
 int process_fork(struct fork_ctx *ctx)
 {
-	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
+	struct sock_event *e = new_sock_event(EV_FORK);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = EV_FORK;
 	e->pid = ctx->child_pid;
 	e->ppid = bpf_get_current_pid_tgid() >> 32;
 	e->tid = ctx->parent_pid;
-	e->ts = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
-	return 0;
-}
-
-SEC("tracepoint/sched/sched_process_exit")
-int process_exit(void *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	/* Threads end too; only the leader's end is the process's. */
-	if ((id >> 32) != (__u32)id)
-		return 0;
-	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
-		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = EV_EXIT;
-	e->pid = id >> 32;
 	e->ts = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(e, 0);
 	return 0;

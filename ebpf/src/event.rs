@@ -92,13 +92,6 @@ pub enum Record {
         /// The parent's process id.
         parent: u32,
     },
-    /// A process ended.
-    Exit {
-        /// Its id.
-        pid: u32,
-        /// Kernel time, nanoseconds.
-        ts: u64,
-    },
 }
 
 /// Why a record could not be read.
@@ -189,10 +182,6 @@ pub fn parse(b: &[u8]) -> Result<Record, RecordError> {
         6 => Ok(Record::Fork {
             child: f.u32(4),
             parent: f.u32(12),
-        }),
-        7 => Ok(Record::Exit {
-            pid: f.u32(4),
-            ts: f.u64(24),
         }),
         k => Err(RecordError::Kind(k)),
     }

@@ -45,7 +45,6 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("set_state", "sock", "inet_sock_set_state"),
     ("process_exec", "sched", "sched_process_exec"),
     ("process_fork", "sched", "sched_process_fork"),
-    ("process_exit", "sched", "sched_process_exit"),
 ];
 
 /// Sizes of the kernel side and of the process table.
@@ -196,7 +195,7 @@ impl Probes {
     }
 
     /// Waits up to `timeout` for records, then takes every one queued:
-    /// exec, fork and exit records update the process table, socket
+    /// exec and fork records update the process table, socket
     /// records go to `f` with their process. Says how many records it took.
     pub fn read(
         &mut self,
@@ -232,8 +231,6 @@ impl Probes {
         let mut s = match r {
             Record::Exec(e) => return self.processes.exec(&e),
             Record::Fork { child, parent } => return self.processes.fork(child, parent),
-            // The entry stays: records of the process may still be queued.
-            Record::Exit { .. } => return,
             Record::Socket(s) => s,
         };
         self.stats.sockets += 1;

@@ -38,14 +38,16 @@ pub struct TableStats {
     pub unknown: u64,
     /// Entries pushed out to stay under the cap.
     pub evicted: u64,
-    /// Processes whose executable was found deleted after they started.
-    pub deleted: u64,
 }
 
 /// Processes by id, at most a configured number (least recently used go).
 pub struct Processes {
     root: PathBuf,
     table: LruCache<u32, Arc<ProcessInfo>>,
+    /// New tasks' parents, taken up only when a task is looked up: a fork
+    /// record does not say whether it made a process or a thread, and
+    /// threads must not push processes out of the table.
+    parents: LruCache<u32, u32>,
     /// What the table did.
     pub stats: TableStats,
 }
@@ -56,6 +58,7 @@ impl Processes {
         Processes {
             root: root.to_path_buf(),
             table: LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            parents: LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN)),
             stats: TableStats::default(),
         }
     }
@@ -101,32 +104,25 @@ impl Processes {
     /// A new task of `parent`: it runs the parent's program until it
     /// execs.
     pub fn fork(&mut self, child: u32, parent: u32) {
-        if self.table.contains(&child) {
-            return;
-        }
-        if let Some(p) = self.table.get(&parent).cloned() {
-            let info = ProcessInfo {
-                ppid: Some(parent),
-                ..(*p).clone()
-            };
-            self.put(child, info);
-        }
+        self.parents.put(child, parent);
     }
 
     /// What is known of `pid`: the table, else /proc (a process started
     /// before the programs were attached, or whose exec record was lost).
     pub fn get(&mut self, pid: u32) -> Option<Arc<ProcessInfo>> {
-        if let Some(p) = self.table.get(&pid).cloned() {
-            // Deleted since it started? /proc says so while it runs.
-            if !p.deleted && self.exe_deleted(pid) {
-                self.stats.deleted += 1;
-                let info = ProcessInfo {
-                    deleted: true,
-                    ..(*p).clone()
-                };
-                return Some(self.put(pid, info));
-            }
-            return Some(p);
+        // Whether the program was deleted since is the kernel's to say, in
+        // each socket record: no look at /proc here.
+        if let Some(p) = self.table.get(&pid) {
+            return Some(p.clone());
+        }
+        // A child that has not exec'd runs its parent's program.
+        let parent = self.parents.peek(&pid).copied();
+        if let Some(p) = parent.and_then(|pp| self.table.get(&pp).cloned()) {
+            let info = ProcessInfo {
+                ppid: parent,
+                ..(*p).clone()
+            };
+            return Some(self.put(pid, info));
         }
         match self.read_proc(pid, None) {
             Some(info) => {
@@ -148,12 +144,6 @@ impl Processes {
             }
         }
         info
-    }
-
-    /// True when /proc/PID/exe names a file deleted since.
-    fn exe_deleted(&self, pid: u32) -> bool {
-        std::fs::read_link(self.root.join(pid.to_string()).join("exe"))
-            .is_ok_and(|p| p.to_string_lossy().ends_with(" (deleted)"))
     }
 
     /// /proc/PID's executable, command line and parent, if it still runs.

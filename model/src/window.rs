@@ -58,9 +58,13 @@ pub struct FlowRef {
 }
 
 /// The regularity of a list of flows (start times and request sizes).
-pub fn beaconing(flows: &[FlowRef]) -> Option<crate::beacon::Beaconing> {
-    let starts: Vec<u64> = flows.iter().map(|f| f.start).collect();
-    let sizes: Vec<u64> = flows.iter().map(|f| f.request_bytes).collect();
+pub fn beaconing<'a>(
+    flows: impl IntoIterator<Item = &'a FlowRef>,
+) -> Option<crate::beacon::Beaconing> {
+    let (starts, sizes): (Vec<u64>, Vec<u64>) = flows
+        .into_iter()
+        .map(|f| (f.start, f.request_bytes))
+        .unzip();
     crate::beacon::Beaconing::of(&starts, &sizes)
 }
 

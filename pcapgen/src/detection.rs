@@ -449,6 +449,139 @@ impl<W: Write> Gen<W> {
     }
 }
 
+/// Volumes of the bulk cases (bytes).
+pub(crate) struct Bulk {
+    pub(crate) up200: usize,
+    pub(crate) up40: usize,
+    pub(crate) up30: usize,
+    pub(crate) up5: usize,
+    pub(crate) down60: usize,
+    pub(crate) down40: usize,
+    pub(crate) down30: usize,
+}
+
+impl<W: Write> Gen<W> {
+    /// One window of history: the routine, the reporter's usual volume on
+    /// two hosts, and (third window) one small rclone upload.
+    pub(crate) fn history_window(&mut self, w: u64) {
+        self.routine(2_000_000, 20);
+        for h in [win(6), win(9)] {
+            self.tls(
+                h,
+                REPORTER,
+                "203.0.113.60:443",
+                "reports.contoso-cloud.example",
+                200_000,
+                3000,
+            );
+        }
+        if w == 2 {
+            self.upload(
+                win(5),
+                RCLONE,
+                "198.51.100.20:80",
+                "files.example.org",
+                3000,
+            );
+        }
+    }
+
+    /// The Windows cases the scenario and the suite share: three bulk
+    /// uploads that must alert, the reporter at its usual volume, an
+    /// allowlisted backup agent, a browser and an updater downloading,
+    /// and a rare process with a few KB.
+    pub(crate) fn windows_cases(&mut self, v: &Bulk) {
+        let reports = "reports.contoso-cloud.example";
+        self.tls(
+            win(3),
+            UPD,
+            "203.0.113.50:443",
+            "sync.example.net",
+            v.up200,
+            8000,
+        );
+        self.upload(
+            win(5),
+            RCLONE,
+            "198.51.100.20:80",
+            "files.example.org",
+            v.up40,
+        );
+        self.tls(win(6), REPORTER, "203.0.113.60:443", reports, v.up5, 3000);
+        self.tls(win(9), REPORTER, "203.0.113.60:443", reports, 200_000, 3000);
+        self.tls(
+            win(8),
+            VEEAM,
+            "198.51.100.210:443",
+            "backup.veeam-cloud.example",
+            v.up30,
+            4000,
+        );
+        self.tls(
+            win(2),
+            CHROME,
+            "203.0.113.90:443",
+            "dl.example-mirror.com",
+            2000,
+            v.down60,
+        );
+        self.tls(
+            win(1),
+            WUAUCLT,
+            "203.0.113.91:443",
+            "download.windowsupdate.com",
+            3000,
+            v.down40,
+        );
+        self.tls(
+            win(7),
+            HELPER,
+            "203.0.113.92:443",
+            "cdn.example-ads.net",
+            2500,
+            2500,
+        );
+    }
+
+    /// The Linux downloads the scenario and the suite share: a custom
+    /// binary fetching large answers, a probe of three connections,
+    /// package downloads and a browser.
+    pub(crate) fn linux_downloads(&mut self, v: &Bulk) {
+        self.gets(
+            lnx(2),
+            FETCHER,
+            "203.0.113.95:80",
+            "data.example.org",
+            80,
+            100_000,
+        );
+        self.gets(
+            lnx(4),
+            PROBE,
+            "203.0.113.96:80",
+            "probe.example.org",
+            3,
+            200,
+        );
+        self.gets(
+            lnx(1),
+            APT,
+            "203.0.113.97:80",
+            "deb.debian.org",
+            4,
+            v.down40 / 8,
+        );
+        self.tls(
+            lnx(6),
+            FIREFOX,
+            "203.0.113.98:443",
+            "iso.example-linux.org",
+            3000,
+            v.down30,
+        );
+    }
+}
+
 /// Writes `history.pcap`, `history.feed.jsonl`, `detection.pcap`,
 /// `detection.feed.jsonl` and `config.toml` into `dir`. `scale` multiplies
 /// the bulk volumes (1.0: about 1.6 GB of detection traffic; the alerts
@@ -464,26 +597,7 @@ pub fn write(dir: &Path, scale: f64) -> io::Result<DetectionScenario> {
     };
     for w in 0..HISTORY_WINDOWS {
         hist.at(HISTORY_START + w * WINDOW + 5 * SECOND);
-        hist.routine(2_000_000, 20);
-        for h in [win(6), win(9)] {
-            hist.tls(
-                h,
-                REPORTER,
-                "203.0.113.60:443",
-                "reports.contoso-cloud.example",
-                200_000,
-                3000,
-            );
-        }
-        if w == 2 {
-            hist.upload(
-                win(5),
-                RCLONE,
-                "198.51.100.20:80",
-                "files.example.org",
-                3000,
-            );
-        }
+        hist.history_window(w);
     }
     let history_packets = hist.cap.packets();
     hist.feed.flush()?;
@@ -501,71 +615,16 @@ pub fn write(dir: &Path, scale: f64) -> io::Result<DetectionScenario> {
     // all), 60 times its usual volume; the monitoring agent polls 120 times.
     det.routine(120_000_000, 120);
     let mb = |n: u64| det.bytes(n * 1_000_000);
-    let (up200, up40, up30, down60, down40, down30, up5) =
-        (mb(200), mb(40), mb(30), mb(60), mb(40), mb(30), mb(5));
-    det.tls(
-        win(3),
-        UPD,
-        "203.0.113.50:443",
-        "sync.example.net",
-        up200,
-        8000,
-    );
-    det.upload(
-        win(5),
-        RCLONE,
-        "198.51.100.20:80",
-        "files.example.org",
-        up40,
-    );
-    det.tls(
-        win(6),
-        REPORTER,
-        "203.0.113.60:443",
-        "reports.contoso-cloud.example",
-        up5,
-        3000,
-    );
-    det.tls(
-        win(9),
-        REPORTER,
-        "203.0.113.60:443",
-        "reports.contoso-cloud.example",
-        200_000,
-        3000,
-    );
-    det.tls(
-        win(8),
-        VEEAM,
-        "198.51.100.210:443",
-        "backup.veeam-cloud.example",
-        up30,
-        4000,
-    );
-    det.tls(
-        win(2),
-        CHROME,
-        "203.0.113.90:443",
-        "dl.example-mirror.com",
-        2000,
-        down60,
-    );
-    det.tls(
-        win(1),
-        WUAUCLT,
-        "203.0.113.91:443",
-        "download.windowsupdate.com",
-        3000,
-        down40,
-    );
-    det.tls(
-        win(7),
-        HELPER,
-        "203.0.113.92:443",
-        "cdn.example-ads.net",
-        2500,
-        2500,
-    );
+    let bulk = Bulk {
+        up200: mb(200),
+        up40: mb(40),
+        up30: mb(30),
+        up5: mb(5),
+        down60: mb(60),
+        down40: mb(40),
+        down30: mb(30),
+    };
+    det.windows_cases(&bulk);
     det.tls(
         win(7),
         HELPER,
@@ -588,39 +647,7 @@ pub fn write(dir: &Path, scale: f64) -> io::Result<DetectionScenario> {
         60,
         (200, 2),
     );
-    det.gets(
-        lnx(2),
-        FETCHER,
-        "203.0.113.95:80",
-        "data.example.org",
-        80,
-        100_000,
-    );
-    det.gets(
-        lnx(4),
-        PROBE,
-        "203.0.113.96:80",
-        "probe.example.org",
-        3,
-        200,
-    );
-    let apt_part = down40 / 8;
-    det.gets(
-        lnx(1),
-        APT,
-        "203.0.113.97:80",
-        "deb.debian.org",
-        4,
-        apt_part,
-    );
-    det.tls(
-        lnx(6),
-        FIREFOX,
-        "203.0.113.98:443",
-        "iso.example-linux.org",
-        3000,
-        down30,
-    );
+    det.linux_downloads(&bulk);
     // A quiet second window, so the period closes in two batches.
     det.at(DETECTION_START + WINDOW + 5 * SECOND);
     det.routine(1_000_000, 10);

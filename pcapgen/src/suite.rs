@@ -11,16 +11,17 @@
 //! ± 1.2 s), interleaved in time as on a real network.
 
 use crate::detection::{
-    lnx, win, DetectionScenario, ExpectedAlert, Gen, Host, SilentCase, APT, BACKUP, CHROME, CONFIG,
-    CURL, DETECTION_START, FETCHER, FIREFOX, HEALTHCHECK, HELPER, HISTORY_START, HISTORY_WINDOWS,
-    LINUX_HOSTS, PROBE, RCLONE, REPORTER, SECOND, SVCHOST, UPD, VEEAM, WINDOW, WINDOWS_HOSTS,
-    WUAUCLT, ZABBIX,
+    lnx, win, Bulk, DetectionScenario, ExpectedAlert, Gen, Host, SilentCase, APT, BACKUP, CHROME,
+    CONFIG, CURL, DETECTION_START, FETCHER, FIREFOX, HEALTHCHECK, HELPER, HISTORY_START,
+    HISTORY_WINDOWS, LINUX_HOSTS, PROBE, RCLONE, REPORTER, SECOND, SVCHOST, UPD, VEEAM, WINDOW,
+    WINDOWS_HOSTS, WUAUCLT, ZABBIX,
 };
 use crate::pcap::Capture;
 use crate::rng::mix64;
 use crate::wire::LINKTYPE_ETHERNET;
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::Path;
 
 const POST_BEACON: &str = "/tmp/.x/sysupd";
@@ -142,26 +143,7 @@ pub fn write(dir: &Path, scale: f64) -> io::Result<DetectionScenario> {
 /// One window of history: the routine, the reporter's usual volume, one
 /// rclone upload, the in-house inventory agent polling on every Linux host.
 fn history_window<W: Write>(g: &mut Gen<W>, w: u64) {
-    g.routine(2_000_000, 20);
-    for h in [win(6), win(9)] {
-        g.tls(
-            h,
-            REPORTER,
-            "203.0.113.60:443",
-            "reports.contoso-cloud.example",
-            200_000,
-            3000,
-        );
-    }
-    if w == 2 {
-        g.upload(
-            win(5),
-            RCLONE,
-            "198.51.100.20:80",
-            "files.example.org",
-            3000,
-        );
-    }
+    g.history_window(w);
     let start = g.cap.now_us() + SECOND;
     let polls = LINUX_HOSTS
         .iter()
@@ -184,141 +166,39 @@ fn history_window<W: Write>(g: &mut Gen<W>, w: u64) {
 /// The cases that happen once, at the window's start. Their volumes are
 /// the cases' own (the scale only changes the routine's backups).
 fn one_shots<W: Write>(g: &mut Gen<W>) {
-    let mb = |_: &Gen<W>, n: usize| n * 1_000_000;
-    let (up200, up50, up40, up30, down60, down40, down30, up5) = (
-        mb(g, 200),
-        mb(g, 50),
-        mb(g, 40),
-        mb(g, 30),
-        mb(g, 60),
-        mb(g, 40),
-        mb(g, 30),
-        mb(g, 5),
-    );
-    g.tls(
-        win(3),
-        UPD,
-        "203.0.113.50:443",
-        "sync.example.net",
-        up200,
-        8000,
-    );
-    g.upload(
-        win(5),
-        RCLONE,
-        "198.51.100.20:80",
-        "files.example.org",
-        up40,
-    );
+    const MB: usize = 1_000_000;
+    let bulk = Bulk {
+        up200: 200 * MB,
+        up40: 40 * MB,
+        up30: 30 * MB,
+        up5: 5 * MB,
+        down60: 60 * MB,
+        down40: 40 * MB,
+        down30: 30 * MB,
+    };
+    g.windows_cases(&bulk);
     g.tls(
         win(4),
         RENAMED,
         "203.0.113.51:443",
         "cdn.files-share.example",
-        up50,
+        50 * MB,
         6000,
-    );
-    g.tls(
-        win(6),
-        REPORTER,
-        "203.0.113.60:443",
-        "reports.contoso-cloud.example",
-        up5,
-        3000,
-    );
-    g.tls(
-        win(9),
-        REPORTER,
-        "203.0.113.60:443",
-        "reports.contoso-cloud.example",
-        200_000,
-        3000,
     );
     // TLS without a server name to a CDN that answers with two addresses:
     // 6 MB to each, one destination by the name the host resolved.
-    let cdn: [std::net::IpAddr; 2] = [
-        "203.0.113.120"
-            .parse()
-            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
-        "203.0.113.121"
-            .parse()
-            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
-    ];
+    let cdn = [[203, 0, 113, 120], [203, 0, 113, 121]].map(IpAddr::from);
     g.resolve(win(2), "files.cdn-rotate.example", &cdn);
-    g.tls(win(2), NO_SNI, "203.0.113.120:443", "", mb(g, 6), 3000);
-    g.tls(win(2), NO_SNI, "203.0.113.121:443", "", mb(g, 6), 3000);
-    let part = mb(g, 15) / 30;
+    g.tls(win(2), NO_SNI, "203.0.113.120:443", "", 6 * MB, 3000);
+    g.tls(win(2), NO_SNI, "203.0.113.121:443", "", 6 * MB, 3000);
     g.posts(
         win(10),
         POSTER,
         ("198.51.100.30:80", "collect.example.biz"),
         30,
-        (part, 40),
+        (MB / 2, 40),
     );
-    g.tls(
-        win(8),
-        VEEAM,
-        "198.51.100.210:443",
-        "backup.veeam-cloud.example",
-        up30,
-        4000,
-    );
-    g.tls(
-        win(2),
-        CHROME,
-        "203.0.113.90:443",
-        "dl.example-mirror.com",
-        2000,
-        down60,
-    );
-    g.tls(
-        win(1),
-        WUAUCLT,
-        "203.0.113.91:443",
-        "download.windowsupdate.com",
-        3000,
-        down40,
-    );
-    g.tls(
-        win(7),
-        HELPER,
-        "203.0.113.92:443",
-        "cdn.example-ads.net",
-        2500,
-        2500,
-    );
-    g.gets(
-        lnx(2),
-        FETCHER,
-        "203.0.113.95:80",
-        "data.example.org",
-        80,
-        100_000,
-    );
-    g.gets(
-        lnx(4),
-        PROBE,
-        "203.0.113.96:80",
-        "probe.example.org",
-        3,
-        200,
-    );
-    g.gets(
-        lnx(1),
-        APT,
-        "203.0.113.97:80",
-        "deb.debian.org",
-        4,
-        down40 / 8,
-    );
-    g.tls(
-        lnx(6),
-        FIREFOX,
-        "203.0.113.98:443",
-        "iso.example-linux.org",
-        3000,
-        down30,
-    );
+    g.linux_downloads(&bulk);
     g.gets(
         lnx(3),
         RUNNER,

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::indexing_slicing)]
 
 pub mod live;
+pub mod netns;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -18,8 +18,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Answers' addresses kept per flow.
 const MAX_ADDRESSES: usize = 32;
-/// Bytes of a TCP message kept while it is incomplete.
-const MAX_TCP_MESSAGE: usize = 65_537;
+/// Largest TCP message read (a flow's buffer, as HTTP's header cap): a
+/// longer one (a zone transfer) is skipped whole and counted.
+const MAX_TCP_MESSAGE: usize = 16 << 10;
 
 /// The parser's registration.
 pub const SPEC: ParserSpec = ParserSpec {
@@ -42,11 +43,50 @@ struct Dns {
     /// The ttl of the first answer with an address (seconds).
     ttl: Option<u32>,
     bad: u64,
-    /// TCP bytes of a message not yet whole, per direction.
-    pending: [Vec<u8>; 2],
+    /// TCP framing, per direction.
+    framers: [Framer; 2],
     /// The flow is TCP (messages length-framed); learnt from the first
     /// bytes when they carry a length prefix.
     tcp: Option<bool>,
+}
+
+/// One direction of a TCP flow: the message being gathered (its 2-byte
+/// length first), or the bytes left of one too long to keep.
+#[derive(Debug, Default)]
+struct Framer {
+    buf: Vec<u8>,
+    skip: usize,
+}
+
+impl Framer {
+    /// Takes `chunk`; whole messages (with their length prefix) go to
+    /// `out`; says how many were too long and skipped.
+    fn take(&mut self, mut chunk: &[u8], out: &mut Vec<Vec<u8>>) -> u64 {
+        let mut skipped = 0;
+        while !chunk.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(chunk.len());
+                self.skip -= n;
+                chunk = chunk.get(n..).unwrap_or_default();
+                continue;
+            }
+            let need = framed_len(&self.buf).map_or(2, |len| 2 + len);
+            let n = need.saturating_sub(self.buf.len()).min(chunk.len());
+            self.buf
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
+            chunk = chunk.get(n..).unwrap_or_default();
+            match framed_len(&self.buf) {
+                Some(len) if len > MAX_TCP_MESSAGE => {
+                    self.skip = len;
+                    self.buf.clear();
+                    skipped += 1;
+                }
+                Some(len) if self.buf.len() == 2 + len => out.push(std::mem::take(&mut self.buf)),
+                _ => {}
+            }
+        }
+        skipped
+    }
 }
 
 /// True when `b` starts like a DNS message of one question: opcode 0,
@@ -125,24 +165,12 @@ impl Dns {
 
     /// TCP: whole length-framed messages out of the bytes so far.
     fn framed(&mut self, idx: usize, chunk: &[u8]) {
-        let Some(buf) = self.pending.get_mut(idx) else {
-            return;
-        };
-        buf.extend_from_slice(chunk);
         let mut msgs = Vec::new();
-        while let Some(len) = framed_len(buf) {
-            let Some(msg) = buf.get(2..2 + len) else {
-                break;
-            };
-            msgs.push(msg.to_vec());
-            buf.drain(..2 + len);
-        }
-        if buf.len() > MAX_TCP_MESSAGE {
-            buf.clear();
-            self.bad += 1;
+        if let Some(f) = self.framers.get_mut(idx) {
+            self.bad += f.take(chunk, &mut msgs);
         }
         for m in msgs {
-            self.message(&m);
+            self.message(m.get(2..).unwrap_or_default());
         }
     }
 }
@@ -166,9 +194,9 @@ impl StreamParser for Dns {
 
     fn gap(&mut self, to_server: bool, _len: u64) {
         // Framing is lost on a gap: what was held is dropped.
-        if let Some(buf) = self.pending.get_mut(usize::from(!to_server)) {
-            if !buf.is_empty() {
-                buf.clear();
+        if let Some(f) = self.framers.get_mut(usize::from(!to_server)) {
+            if !f.buf.is_empty() || f.skip > 0 {
+                *f = Framer::default();
                 self.bad += 1;
             }
         }
@@ -260,6 +288,19 @@ mod tests {
         d.data(false, &fa[5..]);
         assert_eq!(d.addresses.len(), 2);
         assert_eq!(d.bad, 0);
+        // A message longer than the cap is skipped whole, framing kept.
+        let mut d = Dns::default();
+        let mut big = 40_000u16.to_be_bytes().to_vec();
+        big.extend(std::iter::repeat_n(0u8, 40_000));
+        d.data(true, &frame(&q));
+        for piece in [&big[..1], &big[1..30_000], &big[30_000..], &fa[..]] {
+            d.data(false, piece);
+        }
+        assert_eq!((d.bad, d.responses, d.addresses.len()), (1, 1, 2));
+        assert!(d
+            .framers
+            .iter()
+            .all(|f| f.buf.capacity() <= MAX_TCP_MESSAGE + 2));
         // Garbage after a good start is counted, never a panic.
         let mut d = Dns::default();
         d.data(true, &q);

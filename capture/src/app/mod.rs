@@ -57,6 +57,9 @@ pub struct App {
     /// Bytes seen per direction while opaque (saturating: only compared
     /// with the late-probe window).
     opaque_seen: [u32; 2],
+    /// Directions whose first bytes the probes have seen (bit 0 to the
+    /// server, bit 1 to the client): none is probed twice.
+    probed: u8,
     /// A first chunk too short to tell the protocol by, per direction.
     stash: [Stash; 2],
 }
@@ -115,6 +118,7 @@ impl App {
             udp: false,
             parsers: None,
             opaque_seen: [0; 2],
+            probed: 0,
             stash: [Stash::default(); 2],
         }
     }
@@ -185,6 +189,7 @@ impl App {
         }
         let view = probe.get(..n).unwrap_or(&[]);
         let decision = decide(limits, self.udp, to_server, view);
+        self.probed |= 1 << idx;
         if let Decision::Wait = decision {
             if let Some(s) = self.stash.get_mut(idx) {
                 if let Some(dst) = s.bytes.get_mut(held.len()..n) {
@@ -253,7 +258,8 @@ impl App {
                 // The other direction's first bytes may tell what the
                 // first did not (a server's `HTTP/1.0 400` to a request
                 // line no probe took).
-                if seen == 0 && self.parsers.is_none() {
+                if self.probed & (1 << idx) == 0 && self.parsers.is_none() {
+                    self.probed |= 1 << idx;
                     let view = chunk.get(..16).unwrap_or(chunk);
                     if let Decision::Take(spec) = decide(limits, self.udp, to_server, view) {
                         self.mode = self.add(limits, spec);

@@ -98,8 +98,8 @@ impl Rule for An0145 {
 /// HTTP, HTTPS when the thresholds say (its request and response volume
 /// are TLS application data, one request counted per connection), and
 /// every TLS connection with `include_tls`.
-fn http_parts(s: &Subject, t: &An0145Thresholds) -> Vec<RemoteHost> {
-    let part = |r: &RemoteHost| -> RemoteHost {
+fn http_parts<'a>(s: &Subject<'a>, t: &An0145Thresholds) -> Vec<RemoteHost<'a>> {
+    let part = |r: &RemoteHost<'a>| -> RemoteHost<'a> {
         let x = &r.traffic;
         let (conns, out, back) = if t.include_tls {
             (x.tls_connections, x.tls_app_bytes_out, x.tls_app_bytes_in)

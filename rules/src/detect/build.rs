@@ -161,7 +161,7 @@ pub fn rarity_sentence(s: &Subject, horizon_us: u64) -> String {
 /// The regularity of `r`'s connections, and the sentence that says it
 /// reads as a beacon (when it does).
 pub fn beacon_reason(r: &RemoteHost) -> (Option<model::beacon::Beaconing>, Option<String>) {
-    let b = model::window::beaconing(&r.flows);
+    let b = model::window::beaconing(r.flows.iter().copied());
     let why = b.filter(|b| b.regular()).map(|b| {
         format!(
             "its {} to {} came every {} (median; spread {:.0} %) with requests of {} (spread {:.0} %): as regular as a beacon (score {:.2})",

@@ -4,6 +4,7 @@
 use crate::baseline::{Baseline, Observation, Prevalence};
 use crate::policy::allowlist::host_part;
 use crate::policy::{Platform, Policy, Role};
+use model::window::FlowRef;
 use model::{ProcessWindow, Traffic};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -16,7 +17,7 @@ const SINCE_THE_START: u64 = 3_600_000_000;
 /// Outbound traffic of the process to one remote host: one domain (TLS
 /// server name or HTTP Host) when known, else one address.
 #[derive(Debug, Clone, Default)]
-pub struct RemoteHost {
+pub struct RemoteHost<'a> {
     /// The domain, when one was seen.
     pub domain: Option<String>,
     /// The address that carried the most request volume.
@@ -27,13 +28,14 @@ pub struct RemoteHost {
     top_volume: u64,
     /// What the flows to it carried.
     pub traffic: Traffic,
-    /// The flows behind it, earliest first.
-    pub flows: Vec<model::window::FlowRef>,
+    /// The flows behind it, as the window lists them (borrowed: most
+    /// windows raise nothing, and their flows need no copy).
+    pub flows: Vec<&'a FlowRef>,
     /// Flows behind it that the window did not list.
     pub flows_unlisted: u64,
 }
 
-impl RemoteHost {
+impl RemoteHost<'_> {
     /// The domain, else the address, as text.
     pub fn label(&self) -> String {
         match (&self.domain, self.ip) {
@@ -86,9 +88,9 @@ pub struct Subject<'a> {
     pub allowlisted: Option<String>,
     /// Outbound traffic by remote host, allowlisted destinations left out,
     /// in a fixed order (label).
-    pub remote: Vec<RemoteHost>,
+    pub remote: Vec<RemoteHost<'a>>,
     /// What went to destinations the window could not keep apart.
-    pub other: RemoteHost,
+    pub other: RemoteHost<'a>,
 }
 
 impl<'a> Subject<'a> {
@@ -130,7 +132,7 @@ impl<'a> Subject<'a> {
             policy
                 .allowlist
                 .process(&w.executable, w.sha256.as_deref(), w.signer.as_deref());
-        let mut by_host: BTreeMap<String, RemoteHost> = BTreeMap::new();
+        let mut by_host: BTreeMap<String, RemoteHost<'a>> = BTreeMap::new();
         let mut dests: Vec<_> = w.destinations.values().collect();
         // HashMap order differs between runs; the grouping must not.
         dests.sort_by(|a, b| a.ip.cmp(&b.ip).then(a.port.cmp(&b.port)));
@@ -206,23 +208,22 @@ impl<'a> Subject<'a> {
     }
 }
 
-fn add(r: &mut RemoteHost, d: &model::Destination) {
+fn add<'a>(r: &mut RemoteHost<'a>, d: &'a model::Destination) {
     r.traffic.add(&d.traffic);
-    r.flows.extend(d.flows.iter().cloned());
-    r.flows.sort();
+    r.flows.extend(&d.flows);
     r.flows_unlisted += d.flows_unlisted;
 }
 
 /// The flows behind `parts`, earliest first, at most `cap`; and how many
 /// are left out (not listed by the window, or past the cap).
-pub fn flows_of<'a>(
-    parts: impl IntoIterator<Item = &'a RemoteHost>,
+pub fn flows_of<'a: 'b, 'b>(
+    parts: impl IntoIterator<Item = &'b RemoteHost<'a>>,
     cap: usize,
 ) -> (Vec<crate::alert::AlertFlow>, u64) {
-    let mut all: Vec<&model::window::FlowRef> = Vec::new();
+    let mut all: Vec<&FlowRef> = Vec::new();
     let mut unlisted = 0;
     for p in parts {
-        all.extend(&p.flows);
+        all.extend(p.flows.iter().copied());
         unlisted += p.flows_unlisted;
     }
     all.sort();

@@ -592,11 +592,13 @@ fn an_alert_lists_its_flows_up_to_the_cap_and_counts_the_rest() {
         server: ("198.51.100.1".parse().unwrap(), 443),
         request_bytes: 100,
     };
+    let (even, odd): (Vec<_>, Vec<_>) = (0..10).map(flow).partition(|f| f.start % 2 == 0);
     let mut a = super::subject::RemoteHost::default();
     let mut b = super::subject::RemoteHost::default();
-    // Two remote hosts, their flows interleaved in time, one unlisted.
-    a.flows = (0..10).step_by(2).map(flow).collect();
-    b.flows = (1..10).step_by(2).map(flow).collect();
+    // Two remote hosts, their flows interleaved in time (listed latest
+    // first, as a window may), one unlisted.
+    a.flows = even.iter().rev().collect();
+    b.flows = odd.iter().collect();
     b.flows_unlisted = 1;
     let (listed, omitted) = super::subject::flows_of([&a, &b], 4);
     let ids: Vec<&str> = listed.iter().map(|f| f.community_id.as_str()).collect();
