@@ -62,7 +62,7 @@ enum Phase {
 /// A request still waiting for its response.
 #[derive(Debug, Clone, Copy)]
 struct AwaitingResponse {
-    tx: Option<usize>,
+    tx: Option<u32>,
     head: bool,
     connect: bool,
 }
@@ -72,7 +72,7 @@ struct Side {
     phase: Phase,
     buf: Vec<u8>,
     /// Transaction whose message this side is reading.
-    tx: Option<usize>,
+    tx: Option<u32>,
 }
 
 impl Side {
@@ -81,6 +81,26 @@ impl Side {
             phase: Phase::Headers,
             buf: Vec::new(),
             tx: None,
+        }
+    }
+}
+
+/// [`HttpLimits`] narrowed to 32 bits: kept by every HTTP flow, so kept
+/// small (transaction indices are 32-bit for the same reason).
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    transactions: u32,
+    header_bytes: u32,
+    field_len: u32,
+}
+
+impl From<HttpLimits> for Caps {
+    fn from(l: HttpLimits) -> Self {
+        let narrow = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Caps {
+            transactions: narrow(l.max_transactions),
+            header_bytes: narrow(l.max_header_bytes),
+            field_len: narrow(l.max_field_len),
         }
     }
 }
@@ -95,7 +115,7 @@ pub struct Http {
     req: Side,
     resp: Side,
     pending: VecDeque<AwaitingResponse>,
-    limits: HttpLimits,
+    caps: Caps,
     /// The tunnel was opened by CONNECT (HTTP may run inside it), not by
     /// a 101 switch to another protocol.
     connect_tunnel: bool,
@@ -110,7 +130,7 @@ impl Http {
             req: Side::new(),
             resp: Side::new(),
             pending: VecDeque::new(),
-            limits,
+            caps: Caps::from(limits),
             connect_tunnel: false,
         }
     }
@@ -123,11 +143,11 @@ impl Http {
         }
     }
 
-    fn tx_mut(&mut self, idx: Option<usize>) -> Option<&mut HttpTransaction> {
-        idx.and_then(|i| self.txs.get_mut(i))
+    fn tx_mut(&mut self, idx: Option<u32>) -> Option<&mut HttpTransaction> {
+        idx.and_then(|i| self.txs.get_mut(i as usize))
     }
 
-    fn add_bytes(&mut self, to_server: bool, idx: Option<usize>, msg: u64, body: u64) {
+    fn add_bytes(&mut self, to_server: bool, idx: Option<u32>, msg: u64, body: u64) {
         if let Some(tx) = self.tx_mut(idx) {
             if to_server {
                 tx.request_bytes += msg;
@@ -139,11 +159,12 @@ impl Http {
         }
     }
 
-    fn new_tx(&mut self, tx: HttpTransaction) -> Option<usize> {
+    fn new_tx(&mut self, tx: HttpTransaction) -> Option<u32> {
         self.counters.transactions += 1;
-        if self.txs.len() < self.limits.max_transactions {
+        let idx = u32::try_from(self.txs.len()).unwrap_or(u32::MAX);
+        if idx < self.caps.transactions {
             self.txs.push(tx);
-            Some(self.txs.len() - 1)
+            Some(idx)
         } else {
             self.counters.dropped += 1;
             None
@@ -216,8 +237,8 @@ impl Http {
     /// the bytes of `data` used, or `None` when all of it was used up
     /// (buffered, or the side got lost).
     fn headers(&mut self, to_server: bool, data: &[u8]) -> Option<usize> {
-        let max = self.limits.max_header_bytes;
-        let field = self.limits.max_field_len;
+        let max = self.caps.header_bytes as usize;
+        let field = self.caps.field_len as usize;
         let side = self.side(to_server);
         let held = side.buf.len();
         let parsed = if held == 0 {
@@ -406,7 +427,7 @@ impl Http {
         let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some((method, target, version)) = head::split_request_line(line) {
-            let max = self.limits.max_field_len;
+            let max = self.caps.field_len as usize;
             let field = |b: &[u8]| String::from_utf8_lossy(b.get(..max).unwrap_or(b)).into_owned();
             let tx = HttpTransaction {
                 method: Some(field(method)),
