@@ -182,8 +182,7 @@ impl PcapngParser {
         let Some(kind_raw) = buf.get(..4) else {
             return Record::Partial(None);
         };
-        let is_shb = kind_raw == [0x0a, 0x0d, 0x0d, 0x0a];
-        if is_shb {
+        if kind_raw == [0x0a, 0x0d, 0x0d, 0x0a] {
             // A new section may change the byte order; its length field is
             // in that order.
             let Some(order) = section_order(buf) else {
@@ -219,68 +218,86 @@ impl PcapngParser {
                 Ok(()) => Record::Other(total),
                 Err(why) => Record::Corrupt(why),
             },
-            EPB | OPB => {
-                let (iface_id, ts_at, cap_at, data_at) = if kind == EPB {
-                    (u32_at(body, 0, big).map(|v| v as usize), 4, 12, 20)
-                } else {
-                    (u16_at(body, 0, big).map(usize::from), 4, 12, 20)
-                };
-                let (Some(id), Some(hi), Some(lo), Some(cap), Some(wire)) = (
-                    iface_id,
-                    u32_at(body, ts_at, big),
-                    u32_at(body, ts_at + 4, big),
-                    u32_at(body, cap_at, big),
-                    u32_at(body, cap_at + 4, big),
-                ) else {
-                    return Record::Corrupt("packet block too short".into());
-                };
-                let Some(iface) = self.interfaces.get(id).copied() else {
-                    return Record::Corrupt(format!(
-                        "packet block names interface {id}, which was not described"
-                    ));
-                };
-                if data_at + cap as usize > body.len() {
-                    return Record::Corrupt(format!(
-                        "packet block: captured length {cap} runs past the block"
-                    ));
-                }
-                let ts = iface.micros(u64::from(hi) << 32 | u64::from(lo));
-                self.last_ts = ts;
-                Record::Packet(
-                    PacketRef {
-                        link: iface.link,
-                        ts,
-                        start: (base + 8 + data_at) as u32,
-                        len: cap,
-                        wire_len: wire,
-                    },
-                    total,
-                )
-            }
-            SPB => {
-                let Some(iface) = self.interfaces.first().copied() else {
-                    return Record::Corrupt("simple packet block before any interface".into());
-                };
-                let Some(wire) = u32_at(body, 0, big) else {
-                    return Record::Corrupt("simple packet block too short".into());
-                };
-                let room = body.len().saturating_sub(4) as u32;
-                let mut cap = wire.min(room);
-                if iface.snaplen > 0 {
-                    cap = cap.min(iface.snaplen);
-                }
-                Record::Packet(
-                    PacketRef {
-                        link: iface.link,
-                        ts: self.last_ts,
-                        start: (base + 12) as u32,
-                        len: cap,
-                        wire_len: wire,
-                    },
-                    total,
-                )
-            }
+            EPB | OPB => match self.enhanced_packet(kind == EPB, body, base) {
+                Ok(packet) => Record::Packet(packet, total),
+                Err(why) => Record::Corrupt(why),
+            },
+            SPB => match self.simple_packet(body, base) {
+                Ok(packet) => Record::Packet(packet, total),
+                Err(why) => Record::Corrupt(why),
+            },
             _ => Record::Other(total),
         }
+    }
+
+    /// An enhanced (or obsolete) packet block's body, which starts at
+    /// `base + 8` in the file's buffer.
+    fn enhanced_packet(
+        &mut self,
+        enhanced: bool,
+        body: &[u8],
+        base: usize,
+    ) -> Result<PacketRef, String> {
+        const TS_AT: usize = 4;
+        const CAP_AT: usize = 12;
+        const DATA_AT: usize = 20;
+        let big = self.big_endian;
+        // The obsolete block has a 16-bit interface id and 16 bits of drops.
+        let iface_id = if enhanced {
+            u32_at(body, 0, big).map(|v| v as usize)
+        } else {
+            u16_at(body, 0, big).map(usize::from)
+        };
+        let (Some(id), Some(hi), Some(lo), Some(cap), Some(wire)) = (
+            iface_id,
+            u32_at(body, TS_AT, big),
+            u32_at(body, TS_AT + 4, big),
+            u32_at(body, CAP_AT, big),
+            u32_at(body, CAP_AT + 4, big),
+        ) else {
+            return Err("packet block too short".into());
+        };
+        let Some(iface) = self.interfaces.get(id).copied() else {
+            return Err(format!(
+                "packet block names interface {id}, which was not described"
+            ));
+        };
+        if DATA_AT + cap as usize > body.len() {
+            return Err(format!(
+                "packet block: captured length {cap} runs past the block"
+            ));
+        }
+        let ts = iface.micros(u64::from(hi) << 32 | u64::from(lo));
+        self.last_ts = ts;
+        Ok(PacketRef {
+            link: iface.link,
+            ts,
+            start: (base + 8 + DATA_AT) as u32,
+            len: cap,
+            wire_len: wire,
+        })
+    }
+
+    /// A simple packet block's body: the first interface's, with no time
+    /// of its own (the last packet's is used).
+    fn simple_packet(&self, body: &[u8], base: usize) -> Result<PacketRef, String> {
+        let Some(iface) = self.interfaces.first().copied() else {
+            return Err("simple packet block before any interface".into());
+        };
+        let Some(wire) = u32_at(body, 0, self.big_endian) else {
+            return Err("simple packet block too short".into());
+        };
+        let room = body.len().saturating_sub(4) as u32;
+        let mut cap = wire.min(room);
+        if iface.snaplen > 0 {
+            cap = cap.min(iface.snaplen);
+        }
+        Ok(PacketRef {
+            link: iface.link,
+            ts: self.last_ts,
+            start: (base + 12) as u32,
+            len: cap,
+            wire_len: wire,
+        })
     }
 }
