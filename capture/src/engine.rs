@@ -59,18 +59,7 @@ impl PacketEngine for Engine {
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        self.frames.packets += 1;
-        self.frames.bytes += frame.len() as u64;
-        if (frame.len() as u64) < u64::from(wire_len) {
-            self.frames.truncated_packets += 1;
-        }
-        // Packet time never runs back: the shards' idle lists are in time
-        // order, and a flow stamped in the past behind newer ones would end
-        // on one shard count and not on another.
-        if ts < self.now.at() {
-            self.frames.time_backwards += 1;
-        }
-        let ts = self.now.clamp(ts);
+        let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
         if self.now.advance(ts) && ts >= self.next_sync {
             // Once a second of packet time, shards that saw no packet
             // lately end their idle flows too; so does a lone shard

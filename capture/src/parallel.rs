@@ -283,16 +283,7 @@ impl ParallelEngine {
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
     ) -> Option<(usize, Micros)> {
-        self.frames.packets += 1;
-        self.frames.bytes += frame.len() as u64;
-        if (frame.len() as u64) < u64::from(wire_len) {
-            self.frames.truncated_packets += 1;
-        }
-        // As in `Engine::process_frame`: packet time never runs back.
-        if ts < self.now.at() {
-            self.frames.time_backwards += 1;
-        }
-        let ts = self.now.clamp(ts);
+        let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
         self.tick(ts, out);
         let hash = match shard_hint(link, frame) {
             Some(h) => h,

@@ -37,6 +37,29 @@ impl DecodeErrors {
 }
 
 impl Stats {
+    /// Counts a frame taken by an engine whose packet time is `now`, and
+    /// gives the time it is taken at: packet time never runs back (the
+    /// shards' idle lists are in time order, and a flow stamped in the past
+    /// behind newer ones would end on one shard count and not another), so
+    /// an earlier stamp is taken at `now` and counted.
+    pub(crate) fn frame(
+        &mut self,
+        now: crate::time::Watermark,
+        ts: crate::time::Micros,
+        captured: usize,
+        wire_len: u32,
+    ) -> crate::time::Micros {
+        self.packets += 1;
+        self.bytes += captured as u64;
+        if (captured as u64) < u64::from(wire_len) {
+            self.truncated_packets += 1;
+        }
+        if ts < now.at() {
+            self.time_backwards += 1;
+        }
+        now.clamp(ts)
+    }
+
     /// Counts a frame that gave no flow packet: as what it is (ARP, ICMP)
     /// or as a decode error by reason.
     pub fn undecoded(&mut self, e: DecodeError) {
