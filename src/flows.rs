@@ -53,7 +53,7 @@ fn wanted_ids(args: &FlowsArgs) -> Result<Option<HashSet<String>>> {
 /// Runs the command.
 pub fn run(args: &FlowsArgs) -> Result<()> {
     let wanted = wanted_ids(args)?;
-    let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
+    let mut sources = pipeline::open(&args.capture)?;
     let mut found: HashSet<String> = HashSet::new();
     let mut out = Sink::new(
         pipeline::writer(args.out.as_deref())?,

@@ -3,11 +3,11 @@
 
 use crate::cli::{CaptureArgs, FlowOpts};
 use crate::progress::Progress;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use capture::packets::{self, PacketSource, Reading};
 use capture::{FlowConfig, FlowRecord, PacketEngine, Stats};
 use crossbeam_channel::bounded;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How one input file was read.
@@ -32,9 +32,11 @@ pub enum Tick {
     Time(u64),
 }
 
-/// Opens every capture first, so an unusable one stops the run before any
-/// output is written.
-pub fn open(paths: &[PathBuf], libpcap: bool) -> Result<Vec<Box<dyn PacketSource>>> {
+/// Opens every capture first, so an unusable one (or unusable flow
+/// settings) stops the run before any output is written.
+pub fn open(a: &CaptureArgs) -> Result<Vec<Box<dyn PacketSource>>> {
+    flow_config(&a.flow)?;
+    let (paths, libpcap) = (&a.captures, a.libpcap);
     let reader = if libpcap {
         packets::Reader::Libpcap
     } else {
@@ -54,14 +56,28 @@ pub fn default_threads() -> usize {
 }
 
 /// The flow-table settings the options ask for.
-pub fn flow_config(o: &FlowOpts) -> FlowConfig {
-    FlowConfig {
+pub fn flow_config(o: &FlowOpts) -> Result<FlowConfig> {
+    let mut tunnels = capture::decode::Tunnels {
+        max_depth: o.tunnel_depth,
+        ..Default::default()
+    };
+    if o.vxlan_ports.len() >= tunnels.vxlan_ports.len() {
+        bail!(
+            "--vxlan-port: at most {} ports besides 4789",
+            tunnels.vxlan_ports.len() - 1
+        );
+    }
+    for (slot, &port) in tunnels.vxlan_ports.iter_mut().skip(1).zip(&o.vxlan_ports) {
+        *slot = port;
+    }
+    Ok(FlowConfig {
         max_flows: o.max_flows,
         tcp_idle_timeout: o.tcp_timeout.saturating_mul(capture::time::SECOND),
         udp_idle_timeout: o.udp_timeout.saturating_mul(capture::time::SECOND),
         community_id_seed: o.community_id_seed,
+        tunnels,
         ..FlowConfig::default()
-    }
+    })
 }
 
 /// Worker threads the options ask for.
@@ -86,7 +102,9 @@ pub fn output(path: &Path) -> Result<Box<dyn std::io::Write + Send>> {
 
 /// The engine for these settings: on the reading thread, or worker threads.
 fn engine(a: &CaptureArgs) -> Box<dyn PacketEngine> {
-    capture::packets::engine(flow_config(&a.flow), threads(&a.flow), a.shards)
+    // `open` refused settings that do not make a configuration.
+    let cfg = flow_config(&a.flow).unwrap_or_default();
+    capture::packets::engine(cfg, threads(&a.flow), a.shards)
 }
 
 /// Batches of ticks queued for the stage thread.

@@ -67,7 +67,7 @@ fn run_job(
     let window_secs = detection::set_window(&mut detector, args.attribution.window)?;
     let detector_detects = detector.detects();
     let cfg = attribution_config(&args.attribution)?;
-    let mut sources = pipeline::open(&args.capture.captures, args.capture.libpcap)?;
+    let mut sources = pipeline::open(&args.capture)?;
     let loader = start_feeds(args, format, &cfg)?;
 
     let alerts_written = alerts.is_some();

@@ -47,7 +47,7 @@ fn observed(r: &Value) -> Value {
             "version": t["version"], "app_bytes_out": t["app_bytes_out"], "app_bytes_in": t["app_bytes_in"],
         })
     });
-    json!({
+    let mut v = json!({
         "transport": r["network"]["transport"],
         "client": endpoint(&r["source"]),
         "server": endpoint(&r["destination"]),
@@ -57,7 +57,14 @@ fn observed(r: &Value) -> Value {
         "missed_bytes": r["flow"]["missed_bytes"],
         "http": http,
         "tls": tls,
-    })
+    });
+    if let Some(vlan) = r["network"].get("vlan") {
+        v["vlan"] = vlan["id"].clone();
+    }
+    if let Some(t) = r.get("tunnel") {
+        v["tunnel"] = t.clone();
+    }
+    v
 }
 
 /// Bytes the capture cut off: wire length minus captured length of every
@@ -233,5 +240,77 @@ fn dns_queries_and_answers_spelt_out() {
     assert_eq!(
         c["dns"],
         json!({"query": "nx.example.net", "qtype": "A", "queries": 1, "responses": 0})
+    );
+}
+
+/// Tunnels nested beyond the depth are counted, a shallower depth turns a
+/// nested flow into counted frames, and depth 0 reads no tunnel at all.
+#[test]
+fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
+    let path = pcap("encapsulations.pcap");
+    let file = path.to_str().expect("path");
+    let s = pcapgen::scenarios()
+        .into_iter()
+        .find(|s| s.name == "encapsulations")
+        .expect("scenario");
+    let nested = s
+        .flows
+        .iter()
+        .find(|f| f.tunnel.as_ref().is_some_and(|t| t.depth == 2))
+        .expect("the nested flow");
+    let nested_packets = nested.client_packets + nested.server_packets;
+
+    let (run, stats) = common::flows_with_stats(&[file]);
+    assert_eq!(run.records().len(), 12);
+    assert_eq!(
+        stats["stats"]["decode_errors"],
+        json!({ "tunnel_too_deep": 3 })
+    );
+
+    let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "1"]);
+    let records = run.records();
+    assert_eq!(records.len(), 11);
+    assert!(records.iter().all(|r| r["tunnel"]["depth"] != 2));
+    assert_eq!(
+        stats["stats"]["decode_errors"],
+        json!({ "tunnel_too_deep": 3 + nested_packets })
+    );
+
+    // Depth 0: UDP tunnels are UDP flows between the tunnel ends, GRE and
+    // IP in IP other transports; the shims (MPLS, PPPoE, LLC/SNAP) are
+    // still read.
+    let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "0"]);
+    let records = run.records();
+    assert!(records.iter().all(|r| r.get("tunnel").is_none()));
+    let udp: Vec<u64> = records
+        .iter()
+        .filter(|r| r["network"]["transport"] == "udp")
+        .map(|r| r["destination"]["port"].as_u64().unwrap_or(0))
+        .collect();
+    // VXLAN and GENEVE send from one port to the tunnel port both ways: a
+    // flow each way; Teredo and GTP-U one flow each.
+    let mut ports = udp.clone();
+    ports.sort_unstable();
+    assert_eq!(ports, [2152, 3544, 4789, 4789, 6081, 6081], "{records:?}");
+    let tcp = records.len() - udp.len();
+    assert_eq!(tcp, 3, "MPLS, PPPoE and LLC/SNAP: {records:?}");
+    assert!(stats["stats"]["decode_errors"]["other_transport"].as_u64() > Some(0));
+
+    let bad = procflow(&[
+        "flows",
+        file,
+        "--vxlan-port",
+        "1",
+        "--vxlan-port",
+        "2",
+        "--vxlan-port",
+        "3",
+        "--vxlan-port",
+        "4",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(
+        bad.stderr.trim(),
+        "procflow: error: --vxlan-port: at most 3 ports besides 4789"
     );
 }

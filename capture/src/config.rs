@@ -3,6 +3,7 @@
 
 use crate::app::parser::ParserSpec;
 use crate::app::registry::BUILTIN;
+use crate::decode::Tunnels;
 use crate::time::{Micros, SECOND};
 
 /// Flow tracking configuration.
@@ -41,6 +42,8 @@ pub struct FlowConfig {
     /// Application-protocol parsers, in probing order
     /// ([`crate::app::registry::BUILTIN`] unless a caller adds its own).
     pub parsers: &'static [ParserSpec],
+    /// The tunnels packets are followed into, and how deep.
+    pub tunnels: Tunnels,
 }
 
 impl Default for FlowConfig {
@@ -59,6 +62,7 @@ impl Default for FlowConfig {
             max_field_len: 2048,
             community_id_seed: 0,
             parsers: BUILTIN,
+            tunnels: Tunnels::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! same shards, one per worker.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode, LinkType};
+use crate::decode::{decode_with, LinkType, Tunnels};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -21,6 +21,8 @@ pub struct Engine {
     now: Watermark,
     /// When every shard's clock is next brought up to `now`.
     next_sync: Micros,
+    /// The tunnels followed.
+    tunnels: Tunnels,
 }
 
 impl Engine {
@@ -34,6 +36,7 @@ impl Engine {
             frames: Stats::default(),
             now: Watermark::default(),
             next_sync: 0,
+            tunnels: cfg.tunnels,
         }
     }
 
@@ -70,7 +73,7 @@ impl PacketEngine for Engine {
             }
             self.next_sync = ts.saturating_add(SECOND);
         }
-        match decode(link, frame) {
+        match decode_with(link, frame, &self.tunnels) {
             Ok(pkt) => {
                 let n = self.shards.len() as u64;
                 let idx = if n == 1 {

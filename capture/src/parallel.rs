@@ -22,7 +22,7 @@
 //! has been handed out, so windows downstream can close on it.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode, shard_hint, LinkType};
+use crate::decode::{decode_with, shard_hint, LinkType, Tunnels};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -139,6 +139,8 @@ pub struct ParallelEngine {
     /// Drop a batch whose worker's queue is full instead of waiting (live
     /// capture must never block).
     lossy: bool,
+    /// The tunnels followed (the reader picks a worker by the inner flow).
+    tunnels: Tunnels,
 }
 
 /// Records a worker sends back in one message at most: a sweep that ends
@@ -182,6 +184,7 @@ fn work(
     free: Sender<Batch>,
     done: Sender<WorkerReply>,
 ) {
+    let tunnels = cfg.tunnels;
     let mut shard = Shard::new(cfg);
     let mut outbox = Outbox {
         id,
@@ -196,7 +199,7 @@ fn work(
                 let Some(frame) = batch.frame(s) else {
                     continue;
                 };
-                match decode(s.link, frame) {
+                match decode_with(s.link, frame, &tunnels) {
                     Ok(pkt) => shard.process(&pkt, s.ts, s.wire, &mut out),
                     // The reader only read the addresses and ports.
                     Err(e) => shard.stats.undecoded(e),
@@ -248,6 +251,7 @@ impl ParallelEngine {
             now: Watermark::default(),
             next_sync: 0,
             lossy: false,
+            tunnels: cfg.tunnels,
         }
     }
 
@@ -285,9 +289,9 @@ impl ParallelEngine {
     ) -> Option<(usize, Micros)> {
         let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
         self.tick(ts, out);
-        let hash = match shard_hint(link, frame) {
+        let hash = match shard_hint(link, frame, &self.tunnels) {
             Some(h) => h,
-            None => match decode(link, frame) {
+            None => match decode_with(link, frame, &self.tunnels) {
                 Ok(pkt) => FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
                     .0
                     .shard_hash(),

@@ -3,6 +3,7 @@
 
 pub use model::flow::{
     AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields, Transport,
+    TunnelFields, Vlan,
 };
 
 #[cfg(test)]

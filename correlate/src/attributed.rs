@@ -256,6 +256,7 @@ mod tests {
             network: NetworkFields {
                 transport: crate::Transport::Tcp,
                 protocol: Some(model::flow::AppProtocol::HTTP),
+                vlan: (!v6).then_some(model::flow::Vlan { id: 12 }),
             },
             source: EndpointFields {
                 ip: if v6 {
@@ -287,6 +288,13 @@ mod tests {
                 history: if v6 { String::new() } else { "ShADadFf".into() },
                 midstream: v6,
             },
+            tunnel: (!v6).then(|| model::flow::TunnelFields {
+                kind: "vxlan",
+                id: Some(7),
+                src_ip: "192.0.2.1".parse().expect("ip"),
+                dest_ip: "192.0.2.2".parse().expect("ip"),
+                depth: 1,
+            }),
             http: vec![model::flow::HttpTransaction {
                 method: Some("GET".into()),
                 host: Some("example.test".into()),

@@ -109,10 +109,12 @@ mod tests {
             network: NetworkFields {
                 transport: model::flow::Transport::Udp,
                 protocol: Some(model::flow::AppProtocol::named("dns")),
+                vlan: None,
             },
             source: ep(client, 40_000),
             destination: ep("10.0.0.53", 53),
             flow: FlowFields::default(),
+            tunnel: None,
             http: Vec::new(),
             tls: None,
             extra: Default::default(),

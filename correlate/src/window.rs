@@ -357,6 +357,7 @@ mod tests {
                 network: NetworkFields {
                     transport: crate::Transport::Tcp,
                     protocol: None,
+                    vlan: None,
                 },
                 source: ep([10, 0, 0, 1], 40000, bytes_out),
                 destination: ep([192, 0, 2, 1], 443, 100),
@@ -370,6 +371,7 @@ mod tests {
                     history: String::new(),
                     midstream: false,
                 },
+                tunnel: None,
                 http: Vec::new(),
                 tls: None,
                 extra: Default::default(),

@@ -108,6 +108,36 @@ pub struct NetworkFields {
     /// The application protocol, when a parser recognised one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<AppProtocol>,
+    /// `network.vlan.id`: the outermost 802.1Q VLAN of the flow's first
+    /// packet, when it was tagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<Vlan>,
+}
+
+/// `network.vlan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Vlan {
+    /// The VLAN id (1 to 4094).
+    pub id: u16,
+}
+
+/// `tunnel.*`: the outermost tunnel the flow's first packet came out of
+/// (VXLAN from a cloud mirror, ERSPAN from a remote SPAN session...). The
+/// flow itself is keyed and counted by what was inside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunnelFields {
+    /// `vxlan`, `geneve`, `gre`, `erspan`, `ipip`, `teredo` or `gtpu`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Its VNI, GRE key, GTP TEID or ERSPAN session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// Outer source address of the flow's first packet.
+    pub src_ip: IpAddr,
+    /// Outer destination address of the flow's first packet.
+    pub dest_ip: IpAddr,
+    /// Tunnels nested, this one included.
+    pub depth: u8,
 }
 
 /// `source.*` (the client) or `destination.*` (the server).
@@ -160,6 +190,9 @@ pub struct FlowRecord {
     pub destination: EndpointFields,
     /// Reassembly figures.
     pub flow: FlowFields,
+    /// The tunnel the flow came in, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelFields>,
     /// HTTP transactions, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpTransaction>,
@@ -196,6 +229,11 @@ impl FlowRecord {
         let mut net = o.object("network");
         net.str("transport", self.network.transport.name());
         net.opt_str("protocol", self.network.protocol.map(AppProtocol::name));
+        if let Some(v) = self.network.vlan {
+            let mut x = net.object("vlan");
+            x.u64("id", u64::from(v.id));
+            x.end();
+        }
         net.end();
         for (key, e) in [("source", &self.source), ("destination", &self.destination)] {
             let mut x = o.object(key);
@@ -218,6 +256,17 @@ impl FlowRecord {
         }
         x.bool("midstream", f.midstream);
         x.end();
+        if let Some(t) = &self.tunnel {
+            let mut x = o.object("tunnel");
+            x.str("type", t.kind);
+            if let Some(id) = t.id {
+                x.u64("id", u64::from(id));
+            }
+            x.ip("src_ip", t.src_ip);
+            x.ip("dest_ip", t.dest_ip);
+            x.u64("depth", u64::from(t.depth));
+            x.end();
+        }
         if !self.http.is_empty() {
             o.objects("http", &self.http, HttpTransaction::write_fields);
         }

@@ -532,6 +532,8 @@ impl TcpConn {
             missed_bytes: self.missed_bytes(),
             http,
             tls,
+            vlan: self.l2.link.vlan(),
+            tunnel: None,
         }
     }
 }
@@ -622,6 +624,8 @@ impl UdpFlow {
             missed_bytes: 0,
             http: Vec::new(),
             tls: None,
+            vlan: self.l2.link.vlan(),
+            tunnel: None,
         }
     }
 }

@@ -33,6 +33,29 @@ pub struct ExpectedFlow {
     pub http: Vec<ExpectedHttp>,
     /// TLS facts, for TLS connections.
     pub tls: Option<ExpectedTls>,
+    /// Outermost VLAN id of the flow's frames, when tagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// The tunnel the flow's frames came in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<ExpectedTunnel>,
+}
+
+/// The outermost tunnel a flow came in, as its record gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedTunnel {
+    /// `vxlan`, `geneve`, `gre`, `erspan`, `ipip`, `teredo` or `gtpu`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// VNI, GRE key, TEID or ERSPAN session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u32>,
+    /// Outer source address of the flow's first frame.
+    pub src_ip: std::net::IpAddr,
+    /// Outer destination address of the flow's first frame.
+    pub dest_ip: std::net::IpAddr,
+    /// Tunnels nested.
+    pub depth: u8,
 }
 
 /// One HTTP/1.x request/response exchange.

@@ -93,6 +93,7 @@ pub fn scenarios() -> Vec<Scenario> {
         tcp_fastopen(),
         http_tunnels(),
         http_bad_request(),
+        crate::encap::encapsulations(),
     ]
 }
 

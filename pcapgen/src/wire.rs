@@ -86,6 +86,14 @@ impl Link {
         }
     }
 
+    /// The outermost VLAN id its frames carry.
+    pub fn vlan(self) -> Option<u16> {
+        match self {
+            Link::Vlan(v) | Link::QinQ { outer: v, .. } => Some(v & 0x0fff),
+            _ => None,
+        }
+    }
+
     /// Length of the link header.
     pub fn header_len(self) -> usize {
         match self {

@@ -206,6 +206,14 @@ struct Seen {
     inn: Stream,
 }
 
+/// Scenarios whose frames this file's plain decoder cannot open: their
+/// tunnels and shims are read, and the records checked field by field
+/// against the same expectations, by the sensor's scenario test
+/// (`tests/scenarios.rs`).
+fn plain(s: &Scenario) -> bool {
+    s.name != "encapsulations"
+}
+
 /// Attributes every packet of a scenario to its expected flows; returns
 /// the per-flow observations and the number of packets of no flow.
 fn observe(s: &Scenario) -> (Vec<Seen>, u64) {
@@ -314,7 +322,7 @@ fn scenario_names_are_unique_and_complete() {
 
 #[test]
 fn packet_and_byte_counts_match_the_files() {
-    for s in scenarios() {
+    for s in scenarios().into_iter().filter(plain) {
         let (_, _, recs) = walk(&s.pcap);
         let expected_packets: u64 = s
             .flows
@@ -361,7 +369,7 @@ fn packet_and_byte_counts_match_the_files() {
 
 #[test]
 fn http_expectations_match_the_streams() {
-    for s in scenarios() {
+    for s in scenarios().into_iter().filter(plain) {
         let (seen, _) = observe(&s);
         for (f, o) in s.flows.iter().zip(&seen) {
             // A response read without its request (http-bad-request): the

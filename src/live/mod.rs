@@ -64,7 +64,7 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let mut detector = detection::setup(args.baseline.as_deref(), args.config.as_deref(), mode)?;
     let window_secs = detection::set_window(&mut detector, args.attribution.window)?;
     let cfg = attribution_config(&args.attribution)?;
-    let flow_cfg = pipeline::flow_config(&args.flow);
+    let flow_cfg = pipeline::flow_config(&args.flow)?;
     let metrics = Arc::new(Metrics::new(detector.policy().registry()));
     let (outputs, writers) = open_outputs(args, detector, &metrics)?;
     if args.alerts.is_none() {

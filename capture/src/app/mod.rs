@@ -435,10 +435,12 @@ mod tunnel_tests {
             network: NetworkFields {
                 transport: Transport::Tcp,
                 protocol: None,
+                vlan: None,
             },
             source: end.clone(),
             destination: end,
             flow: FlowFields::default(),
+            tunnel: None,
             http: Vec::new(),
             tls: None,
             extra: Default::default(),

@@ -24,16 +24,22 @@ pub enum DecodeError {
     TcpBadOffset,
     /// The frame ends inside the UDP header.
     UdpTruncated,
-    /// SCTP, GRE and other transports: not tracked as flows.
+    /// SCTP and other transports: not tracked as flows.
     OtherTransport,
     /// ARP: no error, only not a flow (counted apart).
     Arp,
     /// ICMP or ICMPv6: no error, only not a flow (counted apart).
     Icmp,
+    /// A tunnel header (GRE, ERSPAN) that cannot be right or ends early.
+    TunnelMalformed,
+    /// A tunnel carrying what is not read (PPTP's GRE, an unknown protocol).
+    TunnelUnsupported,
+    /// Tunnels nested deeper than the configured depth.
+    TunnelTooDeep,
 }
 
 /// Every variant, in counter order.
-pub const DECODE_ERROR_KINDS: [DecodeError; 13] = [
+pub const DECODE_ERROR_KINDS: [DecodeError; 16] = [
     DecodeError::LinkTruncated,
     DecodeError::NotIp,
     DecodeError::UnsupportedLink,
@@ -47,6 +53,9 @@ pub const DECODE_ERROR_KINDS: [DecodeError; 13] = [
     DecodeError::OtherTransport,
     DecodeError::Arp,
     DecodeError::Icmp,
+    DecodeError::TunnelMalformed,
+    DecodeError::TunnelUnsupported,
+    DecodeError::TunnelTooDeep,
 ];
 
 impl DecodeError {
@@ -66,6 +75,9 @@ impl DecodeError {
             DecodeError::OtherTransport => "other_transport",
             DecodeError::Arp => "arp",
             DecodeError::Icmp => "icmp",
+            DecodeError::TunnelMalformed => "tunnel_malformed",
+            DecodeError::TunnelUnsupported => "tunnel_unsupported",
+            DecodeError::TunnelTooDeep => "tunnel_too_deep",
         }
     }
 

@@ -1,5 +1,6 @@
 //! Link layers: find where the IP packet starts in a frame.
 
+use super::tunnel::Inner;
 use super::DecodeError;
 
 /// The link types procflow decodes, from the capture's DLT/LINKTYPE number.
@@ -49,10 +50,24 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-/// Tags stacked deeper than this are treated as malformed.
-const MAX_VLAN_TAGS: usize = 4;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// ARP's EtherType.
+const ETHERTYPE_ARP: u16 = 0x0806;
+/// Largest value of the 802.3 length field (above it, an EtherType).
+const MAX_8023_LENGTH: u16 = 1500;
+/// PPP protocol numbers of IPv4 and IPv6.
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// Shim headers (VLAN tags, LLC/SNAP, PPPoE, MPLS label stacks, a
+/// pseudowire's Ethernet) followed before the IP header; deeper stacks are
+/// treated as malformed.
+const MAX_SHIMS: usize = 8;
+/// MPLS labels followed in one stack.
+const MAX_LABELS: usize = 16;
 
-fn be16(b: &[u8], at: usize) -> Result<u16, DecodeError> {
+pub(super) fn be16(b: &[u8], at: usize) -> Result<u16, DecodeError> {
     match b.get(at..at + 2) {
         Some(&[x, y]) => Ok(u16::from_be_bytes([x, y])),
         _ => Err(DecodeError::LinkTruncated),
@@ -63,42 +78,104 @@ fn rest(frame: &[u8], at: usize) -> Result<&[u8], DecodeError> {
     frame.get(at..).ok_or(DecodeError::LinkTruncated)
 }
 
-/// ARP's EtherType.
-const ETHERTYPE_ARP: u16 = 0x0806;
+/// The IP packet a frame carries, and the outermost VLAN id on the way
+/// (0: untagged, as 802.1Q reserves 0 for "no VLAN").
+pub(super) struct Stripped<'a> {
+    pub ip: &'a [u8],
+    pub vlan: u16,
+}
 
-/// After an EtherType at `at`, follow VLAN tags to the IP packet.
-fn by_ethertype(frame: &[u8], mut at: usize) -> Result<&[u8], DecodeError> {
-    let mut ethertype = be16(frame, at)?;
-    at += 2;
-    let mut tags = 0;
-    while matches!(
-        ethertype,
-        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
-    ) {
-        tags += 1;
-        if tags > MAX_VLAN_TAGS {
-            return Err(DecodeError::NotIp);
+/// After an EtherType (or 802.3 length) at `at`, follow VLAN tags, LLC/SNAP,
+/// PPPoE sessions and MPLS label stacks to the IP packet. A loop, bounded
+/// by [`MAX_SHIMS`]: the frame's contents never choose a recursion depth.
+pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, DecodeError> {
+    let mut vlan = 0;
+    for _ in 0..MAX_SHIMS {
+        let ethertype = be16(frame, at)?;
+        at += 2;
+        match ethertype {
+            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
+                if vlan == 0 {
+                    vlan = be16(frame, at)? & 0x0fff;
+                }
+                at += 2;
+            }
+            ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {
+                return Ok(Stripped {
+                    ip: rest(frame, at)?,
+                    vlan,
+                })
+            }
+            ETHERTYPE_ARP => return Err(DecodeError::Arp),
+            ETHERTYPE_PPPOE_SESSION => {
+                // Version/type, code, session id and length, then PPP's
+                // protocol number.
+                match be16(frame, at + 6)? {
+                    PPP_IPV4 | PPP_IPV6 => {
+                        return Ok(Stripped {
+                            ip: rest(frame, at + 8)?,
+                            vlan,
+                        })
+                    }
+                    _ => return Err(DecodeError::NotIp),
+                }
+            }
+            ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
+                let (next, inner) = mpls(frame, at)?;
+                match inner {
+                    Inner::Ip => {
+                        return Ok(Stripped {
+                            ip: rest(frame, next)?,
+                            vlan,
+                        })
+                    }
+                    // A pseudowire's Ethernet: its EtherType after the MACs.
+                    _ => at = next + 12,
+                }
+            }
+            len if len <= MAX_8023_LENGTH => {
+                // 802.3 with LLC: only SNAP (AA AA 03, an OUI, an EtherType)
+                // carries IP; spanning tree and the rest are not IP.
+                if frame.get(at..at + 3) != Some(&[0xaa, 0xaa, 0x03]) {
+                    return Err(DecodeError::NotIp);
+                }
+                at += 6;
+            }
+            _ => return Err(DecodeError::NotIp),
         }
-        // 2 bytes of tag control information, then the next EtherType.
-        ethertype = be16(frame, at + 2)?;
+    }
+    Err(DecodeError::NotIp)
+}
+
+/// Walks an MPLS label stack starting at `at` to its bottom; says where
+/// what it carries starts, and what that is by its first nibble: IPv4 or
+/// IPv6, or (0) a pseudowire control word and an Ethernet frame.
+pub(super) fn mpls(frame: &[u8], mut at: usize) -> Result<(usize, Inner), DecodeError> {
+    for _ in 0..MAX_LABELS {
+        let bottom = frame.get(at + 2).ok_or(DecodeError::LinkTruncated)? & 1 != 0;
         at += 4;
+        if bottom {
+            return match frame.get(at).map(|b| b >> 4) {
+                Some(4 | 6) => Ok((at, Inner::Ip)),
+                Some(0) => Ok((at + 4, Inner::Ethernet)),
+                Some(_) => Err(DecodeError::NotIp),
+                None => Err(DecodeError::LinkTruncated),
+            };
+        }
     }
-    match ethertype {
-        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => rest(frame, at),
-        ETHERTYPE_ARP => Err(DecodeError::Arp),
-        _ => Err(DecodeError::NotIp),
-    }
+    Err(DecodeError::NotIp)
 }
 
 /// Returns the IP packet inside a frame.
-pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<&[u8], DecodeError> {
+pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<Stripped<'_>, DecodeError> {
+    let plain = |ip| Stripped { ip, vlan: 0 };
     match link {
         LinkType::Ethernet => by_ethertype(frame, 12),
         LinkType::LinuxSll => by_ethertype(frame, 14),
         LinkType::LinuxSll2 => {
             let ethertype = be16(frame, 0)?;
             match ethertype {
-                ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => rest(frame, 20),
+                ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => rest(frame, 20).map(plain),
                 ETHERTYPE_ARP => Err(DecodeError::Arp),
                 _ => Err(DecodeError::NotIp),
             }
@@ -115,12 +192,12 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<&[u8], DecodeError> 
             // writer's byte order is unknown, so accept either.
             let is_ip = |f: u32| matches!(f, 2 | 24 | 28 | 30);
             if is_ip(le) || is_ip(be) {
-                rest(frame, 4)
+                rest(frame, 4).map(plain)
             } else {
                 Err(DecodeError::NotIp)
             }
         }
-        LinkType::Raw => Ok(frame),
+        LinkType::Raw => Ok(plain(frame)),
         LinkType::Unsupported(_) => Err(DecodeError::UnsupportedLink),
     }
 }

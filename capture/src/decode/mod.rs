@@ -6,9 +6,11 @@
 
 mod error;
 mod link;
+mod tunnel;
 
 pub use error::{DecodeError, DECODE_ERROR_KINDS};
 pub use link::LinkType;
+pub use tunnel::{TunnelKind, Tunnels};
 
 use crate::flow::key::{Addr, Transport};
 use etherparse::{ip_number, LaxIpSlice, LenSource, TcpHeaderSlice, UdpHeaderSlice};
@@ -60,6 +62,46 @@ pub struct Packet<'a> {
     pub payload_cut: u32,
     /// IP packet length from its header (what was on the wire).
     pub ip_len: u32,
+    /// The VLAN and tunnels the packet came in.
+    pub encap: Encap,
+}
+
+/// How a packet was carried: its outermost VLAN id and the outermost
+/// tunnel it came out of. Kept small: every packet carries one, and a
+/// [`Packet`] of more than 128 bytes is moved by a call to `memcpy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Encap {
+    /// Outermost 802.1Q VLAN id; 0 when untagged.
+    pub vlan: u16,
+    /// Where the innermost frame (the Ethernet frame or IP packet the
+    /// last tunnel carried) starts in the captured frame; 0 untunnelled.
+    /// Tunnel headers are bounded in number and length, so this fits.
+    pub inner_at: u16,
+    /// The outermost tunnel, when the packet was inside one.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// A tunnel a packet came out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    /// Its outer source address.
+    pub src: Addr,
+    /// Its outer destination address.
+    pub dst: Addr,
+    /// Its VNI, GRE key, GTP TEID or ERSPAN session, with `has_id`.
+    id: u32,
+    has_id: bool,
+    /// Kind of the outermost tunnel.
+    pub kind: TunnelKind,
+    /// Tunnels nested, counting this one.
+    pub depth: u8,
+}
+
+impl Tunnel {
+    /// Its VNI, GRE key, GTP TEID or ERSPAN session, if it has one.
+    pub fn id(&self) -> Option<u32> {
+        self.has_id.then_some(self.id)
+    }
 }
 
 impl Packet<'_> {
@@ -69,10 +111,101 @@ impl Packet<'_> {
     }
 }
 
-/// Decodes one frame of the given link type.
+/// Decodes one frame of the given link type, through the default tunnels
+/// ([`Tunnels::default`]).
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
-    let ip = link::strip(link, frame)?;
-    decode_ip(ip)
+    decode_with(link, frame, &Tunnels::default())
+}
+
+/// Decodes one frame of the given link type, following the tunnels
+/// `tunnels` names (a loop to its depth, no recursion) to the innermost
+/// TCP or UDP packet.
+pub fn decode_with<'a>(
+    link: LinkType,
+    frame: &'a [u8],
+    tunnels: &Tunnels,
+) -> Result<Packet<'a>, DecodeError> {
+    let stripped = link::strip(link, frame)?;
+    let encap = Encap {
+        vlan: stripped.vlan,
+        inner_at: 0,
+        tunnel: None,
+    };
+    // The common case first, kept lean: TCP, and UDP on no tunnel port.
+    let layer = ip_layer(stripped.ip)?;
+    match layer.proto {
+        ip_number::TCP => tcp_packet(&layer, encap),
+        ip_number::UDP => {
+            let pkt = udp_packet(&layer, encap)?;
+            if tunnels.max_depth == 0 || !tunnels.may_carry(pkt.sport, pkt.dport) {
+                return Ok(pkt);
+            }
+            through_tunnels(frame, stripped.ip, encap, tunnels)
+        }
+        _ => through_tunnels(frame, stripped.ip, encap, tunnels),
+    }
+}
+
+/// The IP packet `ip` of `frame` and the tunnels inside it, followed in a
+/// loop to the configured depth.
+#[inline(never)]
+fn through_tunnels<'a>(
+    frame: &'a [u8],
+    mut ip: &'a [u8],
+    mut encap: Encap,
+    tunnels: &Tunnels,
+) -> Result<Packet<'a>, DecodeError> {
+    let mut depth = 0u8;
+    loop {
+        let layer = ip_layer(ip)?;
+        let (hop, carrier) = match layer.proto {
+            ip_number::TCP => return tcp_packet(&layer, encap),
+            ip_number::UDP if tunnels.max_depth == 0 => return udp_packet(&layer, encap),
+            ip_number::UDP => {
+                let pkt = udp_packet(&layer, encap)?;
+                match tunnel::udp(tunnels, pkt.sport, pkt.dport, pkt.payload) {
+                    Some(hop) => (hop, pkt.payload),
+                    None => return Ok(pkt),
+                }
+            }
+            ip_number::IPV4 | ip_number::IPV6 | ip_number::GRE if tunnels.max_depth == 0 => {
+                return Err(DecodeError::OtherTransport)
+            }
+            ip_number::IPV4 | ip_number::IPV6 => (tunnel::Hop::ip_in_ip(), layer.payload),
+            ip_number::GRE => (tunnel::gre(layer.payload)?, layer.payload),
+            ip_number::ICMP | ip_number::IPV6_ICMP => return Err(DecodeError::Icmp),
+            _ => return Err(DecodeError::OtherTransport),
+        };
+        depth += 1;
+        if depth > tunnels.max_depth {
+            return Err(DecodeError::TunnelTooDeep);
+        }
+        let inner = carrier.get(hop.at..).ok_or(DecodeError::TunnelMalformed)?;
+        let outermost = encap.tunnel.get_or_insert(Tunnel {
+            src: layer.src,
+            dst: layer.dst,
+            id: hop.id.unwrap_or(0),
+            has_id: hop.id.is_some(),
+            kind: hop.kind,
+            depth,
+        });
+        outermost.depth = depth;
+        encap.inner_at = offset_in(frame, inner);
+        ip = match hop.inner {
+            tunnel::Inner::Ip => inner,
+            tunnel::Inner::Ethernet => link::by_ethertype(inner, 12)?.ip,
+            tunnel::Inner::Mpls => match tunnel::mpls(inner)? {
+                (rest, tunnel::Inner::Ethernet) => link::by_ethertype(rest, 12)?.ip,
+                (rest, _) => rest,
+            },
+        };
+    }
+}
+
+/// Where `inner`, a slice of `frame`, starts in it.
+fn offset_in(frame: &[u8], inner: &[u8]) -> u16 {
+    let at = (inner.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize);
+    u16::try_from(at.min(frame.len())).unwrap_or(u16::MAX)
 }
 
 /// The shard hash of a frame's flow ([`crate::flow::FlowKey::shard_hash`])
@@ -80,8 +213,8 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
 /// for plain IPv4 and IPv6 TCP/UDP. `None` for anything else (fragments,
 /// IPv6 extension headers, damage): the caller then decodes the frame in
 /// full, which gives the same key or the error to count.
-pub fn shard_hint(link: LinkType, frame: &[u8]) -> Option<u64> {
-    let ip = link::strip(link, frame).ok()?;
+pub fn shard_hint(link: LinkType, frame: &[u8], tunnels: &Tunnels) -> Option<u64> {
+    let ip = link::strip(link, frame).ok()?.ip;
     let first = *ip.first()?;
     let (proto, src, dst, l4) = match first >> 4 {
         4 => {
@@ -109,6 +242,10 @@ pub fn shard_hint(link: LinkType, frame: &[u8]) -> Option<u64> {
     };
     let sport = u16::from_be_bytes([*ip.get(l4)?, *ip.get(l4 + 1)?]);
     let dport = u16::from_be_bytes([*ip.get(l4 + 2)?, *ip.get(l4 + 3)?]);
+    // A datagram that may carry a tunnel is keyed by what is inside.
+    if transport == Transport::Udp && tunnels.max_depth > 0 && tunnels.may_carry(sport, dport) {
+        return None;
+    }
     Some(crate::flow::key::symmetric_hash(
         src, sport, dst, dport, transport,
     ))
@@ -117,7 +254,7 @@ pub fn shard_hint(link: LinkType, frame: &[u8]) -> Option<u64> {
 /// True for a TCP segment with SYN set, read from the headers without a
 /// full decode (plain IPv4/IPv6 only): a connection is opening.
 pub fn syn_hint(link: LinkType, frame: &[u8]) -> bool {
-    let Ok(ip) = link::strip(link, frame) else {
+    let Ok(link::Stripped { ip, .. }) = link::strip(link, frame) else {
         return false;
     };
     let (proto, l4) = match ip.first().map(|b| b >> 4) {
@@ -133,23 +270,36 @@ pub fn syn_hint(link: LinkType, frame: &[u8]) -> bool {
 
 /// Decodes an IP packet (no link header).
 pub fn decode_ip(ip: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    decode_with(LinkType::Raw, ip, &Tunnels::default())
+}
+
+/// An IP header read: addresses, lengths, the protocol and what it carries.
+struct IpLayer<'a> {
+    src: Addr,
+    dst: Addr,
+    ip_len: u32,
+    proto: etherparse::IpNumber,
+    payload: &'a [u8],
+    cut: u32,
+}
+
+#[inline(always)]
+fn ip_layer(ip: &[u8]) -> Result<IpLayer<'_>, DecodeError> {
     let (slice, ext_err) = LaxIpSlice::from_slice(ip).map_err(DecodeError::from_ip)?;
     if ext_err.is_some() {
         return Err(DecodeError::Ipv6ExtensionHeader);
     }
-    let (src, dst) = match &slice {
+    let (src, dst, ip_len) = match &slice {
         LaxIpSlice::Ipv4(v4) => (
             Addr::V4(v4.header().source()),
             Addr::V4(v4.header().destination()),
+            u32::from(v4.header().total_len()),
         ),
         LaxIpSlice::Ipv6(v6) => (
             Addr::V6(v6.header().source()),
             Addr::V6(v6.header().destination()),
+            40 + u32::from(v6.header().payload_length()),
         ),
-    };
-    let ip_len = match &slice {
-        LaxIpSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
-        LaxIpSlice::Ipv6(v6) => 40 + u32::from(v6.header().payload_length()),
     };
     let payload = slice.payload();
     if payload.fragmented {
@@ -163,53 +313,62 @@ pub fn decode_ip(ip: &[u8]) -> Result<Packet<'_>, DecodeError> {
     } else {
         0
     };
-    match payload.ip_number {
-        ip_number::TCP => {
-            let tcp = TcpHeaderSlice::from_slice(payload.payload).map_err(|e| match e {
-                etherparse::err::tcp::HeaderSliceError::Len(_) => DecodeError::TcpTruncated,
-                etherparse::err::tcp::HeaderSliceError::Content(_) => DecodeError::TcpBadOffset,
-            })?;
-            let hlen = tcp.slice().len();
-            let data = payload.payload.get(hlen..).unwrap_or(&[]);
-            let flags = tcp.slice().get(13).copied().unwrap_or(0);
-            Ok(Packet {
-                src,
-                dst,
-                sport: tcp.source_port(),
-                dport: tcp.destination_port(),
-                transport: Transport::Tcp,
-                tcp: Some(TcpInfo {
-                    seq: tcp.sequence_number(),
-                    ack: tcp.acknowledgment_number(),
-                    flags,
-                }),
-                payload: data,
-                payload_cut: cut,
-                ip_len,
-            })
-        }
-        ip_number::UDP => {
-            let udp = UdpHeaderSlice::from_slice(payload.payload)
-                .map_err(|_| DecodeError::UdpTruncated)?;
-            // The UDP length bounds the payload (Ethernet padding follows).
-            let claimed = usize::from(udp.length()).saturating_sub(8);
-            let rest = payload.payload.get(8..).unwrap_or(&[]);
-            let data = rest.get(..claimed).unwrap_or(rest);
-            Ok(Packet {
-                src,
-                dst,
-                sport: udp.source_port(),
-                dport: udp.destination_port(),
-                transport: Transport::Udp,
-                tcp: None,
-                payload: data,
-                payload_cut: cut,
-                ip_len,
-            })
-        }
-        ip_number::ICMP | ip_number::IPV6_ICMP => Err(DecodeError::Icmp),
-        _ => Err(DecodeError::OtherTransport),
-    }
+    Ok(IpLayer {
+        src,
+        dst,
+        ip_len,
+        proto: payload.ip_number,
+        payload: payload.payload,
+        cut,
+    })
+}
+
+#[inline(always)]
+fn tcp_packet<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeError> {
+    let tcp = TcpHeaderSlice::from_slice(l.payload).map_err(|e| match e {
+        etherparse::err::tcp::HeaderSliceError::Len(_) => DecodeError::TcpTruncated,
+        etherparse::err::tcp::HeaderSliceError::Content(_) => DecodeError::TcpBadOffset,
+    })?;
+    let hlen = tcp.slice().len();
+    let data = l.payload.get(hlen..).unwrap_or(&[]);
+    let flags = tcp.slice().get(13).copied().unwrap_or(0);
+    Ok(Packet {
+        src: l.src,
+        dst: l.dst,
+        sport: tcp.source_port(),
+        dport: tcp.destination_port(),
+        transport: Transport::Tcp,
+        tcp: Some(TcpInfo {
+            seq: tcp.sequence_number(),
+            ack: tcp.acknowledgment_number(),
+            flags,
+        }),
+        payload: data,
+        payload_cut: l.cut,
+        ip_len: l.ip_len,
+        encap,
+    })
+}
+
+#[inline(always)]
+fn udp_packet<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeError> {
+    let udp = UdpHeaderSlice::from_slice(l.payload).map_err(|_| DecodeError::UdpTruncated)?;
+    // The UDP length bounds the payload (Ethernet padding follows).
+    let claimed = usize::from(udp.length()).saturating_sub(8);
+    let rest = l.payload.get(8..).unwrap_or(&[]);
+    let data = rest.get(..claimed).unwrap_or(rest);
+    Ok(Packet {
+        src: l.src,
+        dst: l.dst,
+        sport: udp.source_port(),
+        dport: udp.destination_port(),
+        transport: Transport::Udp,
+        tcp: None,
+        payload: data,
+        payload_cut: l.cut,
+        ip_len: l.ip_len,
+        encap,
+    })
 }
 
 #[cfg(test)]

@@ -133,3 +133,88 @@ fn null_and_sll_links() {
     );
     assert_eq!(decode(LinkType::Raw, &ip).expect("raw").payload, b"z");
 }
+
+/// `inner` (an Ethernet frame) in VXLAN with VNI 42 over UDP to `port`.
+fn vxlan_frame(port: u16, inner: &[u8]) -> Vec<u8> {
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+    vx.extend_from_slice(inner);
+    let b = PacketBuilder::ethernet2([3; 6], [4; 6])
+        .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .udp(50000, port);
+    let mut v = Vec::new();
+    b.write(&mut v, &vx).expect("build");
+    v
+}
+
+#[test]
+fn vxlan_is_read_on_its_port_and_on_configured_ones() {
+    let inner = eth_tcp_v4(b"hello");
+    let on_4789 = vxlan_frame(4789, &inner);
+    let p = decode(LinkType::Ethernet, &on_4789).expect("decodes");
+    assert_eq!(
+        (p.src, p.dport, p.payload),
+        (Addr::V4([10, 0, 0, 1]), 80, &b"hello"[..])
+    );
+    let t = p.encap.tunnel.expect("tunnel");
+    assert_eq!((t.kind, t.id(), t.depth), (TunnelKind::Vxlan, Some(42), 1));
+    assert_eq!(t.src, Addr::V4([192, 0, 2, 1]));
+    // The inner frame starts after 14 + 20 + 8 + 8 bytes of encapsulation.
+    assert_eq!(p.encap.inner_at, 50);
+    assert_eq!(on_4789.len() - 50, inner.len());
+    // Small enough to be moved without a call to memcpy.
+    assert!(std::mem::size_of::<Packet<'_>>() <= 128);
+
+    // Linux's own VXLAN port is read only once configured.
+    let on_8472 = vxlan_frame(8472, &inner);
+    let plain = decode(LinkType::Ethernet, &on_8472).expect("decodes");
+    assert_eq!((plain.dport, plain.encap.tunnel), (8472, None));
+    let linux = Tunnels {
+        vxlan_ports: [4789, 8472, 0, 0],
+        ..Tunnels::default()
+    };
+    assert_eq!(shard_hint(LinkType::Ethernet, &on_8472, &linux), None);
+    let p = decode_with(LinkType::Ethernet, &on_8472, &linux).expect("decodes");
+    assert_eq!((p.dport, p.payload), (80, &b"hello"[..]));
+
+    // Depth 0 reads no tunnel: the datagram is a UDP flow of its own.
+    let off = Tunnels {
+        max_depth: 0,
+        ..Tunnels::default()
+    };
+    let p = decode_with(LinkType::Ethernet, &on_4789, &off).expect("decodes");
+    assert_eq!((p.dport, p.encap.tunnel), (4789, None));
+}
+
+#[test]
+fn a_datagram_on_a_tunnel_port_that_is_no_tunnel_stays_udp() {
+    // No I flag: not VXLAN.
+    let b = PacketBuilder::ethernet2([3; 6], [4; 6])
+        .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .udp(50000, 4789);
+    let mut v = Vec::new();
+    b.write(&mut v, &[0u8; 30]).expect("build");
+    let p = decode(LinkType::Ethernet, &v).expect("decodes");
+    assert_eq!((p.dport, p.payload.len(), p.encap.tunnel), (4789, 30, None));
+}
+
+#[test]
+fn cut_tunnel_headers_are_errors_not_panics() {
+    let inner = eth_tcp_v4(b"hello");
+    let frame = vxlan_frame(4789, &inner);
+    for n in 0..frame.len() {
+        let _ = decode(LinkType::Ethernet, frame.get(..n).expect("len"));
+    }
+    // GRE with a key and nothing after it.
+    let b = PacketBuilder::ethernet2([3; 6], [4; 6]).ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64);
+    let mut v = Vec::new();
+    let b = b.write(
+        &mut v,
+        etherparse::ip_number::GRE,
+        &[0x20, 0x00, 0x08, 0x00, 0, 0],
+    );
+    b.expect("build");
+    assert_eq!(
+        decode(LinkType::Ethernet, &v).err(),
+        Some(DecodeError::TunnelMalformed)
+    );
+}

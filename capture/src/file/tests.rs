@@ -326,7 +326,7 @@ fn the_shard_hint_agrees_with_the_full_decode() {
     for f in &files {
         let mut src = FileSource::open(f).unwrap();
         src.for_each(|link, _, frame, _| {
-            let hint = crate::decode::shard_hint(link, frame);
+            let hint = crate::decode::shard_hint(link, frame, &crate::decode::Tunnels::default());
             match (hint, crate::decode::decode(link, frame)) {
                 (Some(h), Ok(p)) => {
                     let (key, _) =

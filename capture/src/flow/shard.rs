@@ -8,13 +8,15 @@ use crate::app::http::HttpLimits;
 use crate::app::{App, AppLimits};
 use crate::community_id::community_id_v1;
 use crate::config::FlowConfig;
-use crate::decode::{tcp_flags, Packet};
-use crate::record::{EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields};
+use crate::decode::{tcp_flags, Packet, Tunnel};
+use crate::record::{
+    EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields, TunnelFields, Vlan,
+};
 use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
 use crate::tcp::{Chunk, StreamLimits};
 use crate::time::{Micros, SECOND};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Flows owned by one worker.
 pub struct Shard {
@@ -25,6 +27,10 @@ pub struct Shard {
     budget: Budget,
     stream_limits: StreamLimits,
     app_limits: AppLimits,
+    /// The tunnel of each tunnelled flow, kept apart so that the flows of
+    /// an untunnelled network carry nothing for it (at most one entry per
+    /// tracked flow: bounded by the table).
+    tunnels: HashMap<FlowKey, Tunnel>,
     /// Counters of this shard.
     pub stats: Stats,
 }
@@ -55,6 +61,7 @@ impl Shard {
             next_sweep: 0,
             stream_limits,
             app_limits,
+            tunnels: HashMap::new(),
             stats: Stats::default(),
             cfg,
         }
@@ -93,6 +100,8 @@ impl Shard {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         self.stats.decoded += 1;
+        // A tunnelled packet counts as the frame its tunnel carried.
+        let frame_len = frame_len.saturating_sub(u32::from(pkt.encap.inner_at));
         self.advance(ts, out);
         let (key, forward) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
         let flags = pkt.tcp.map_or(0, |t| t.flags);
@@ -168,7 +177,13 @@ impl Shard {
         if midstream {
             self.stats.flows_midstream += 1;
         }
-        Flow::new(key, ts, sender_is_client == forward, midstream)
+        let mut flow = Flow::new(key, ts, sender_is_client == forward, midstream);
+        flow.vlan = pkt.encap.vlan;
+        if let Some(t) = pkt.encap.tunnel {
+            flow.set_tunnelled();
+            self.tunnels.insert(key, t);
+        }
+        flow
     }
 
     /// Writes out flows that closed and went quiet, and idle flows.
@@ -252,6 +267,7 @@ impl Shard {
             network: NetworkFields {
                 transport: flow.key.transport,
                 protocol: None,
+                vlan: (flow.vlan != 0).then_some(Vlan { id: flow.vlan }),
             },
             source: EndpointFields {
                 ip: client.ip(),
@@ -275,6 +291,7 @@ impl Shard {
                 history: flow.history.render(),
                 midstream,
             },
+            tunnel: tunnel_of(&mut self.tunnels, &flow),
             http: Vec::new(),
             tls: None,
             extra: BTreeMap::new(),
@@ -288,6 +305,21 @@ impl Shard {
         self.stats.flows_emitted += 1;
         out(record);
     }
+}
+
+/// The tunnel a flow came in, taken out of the shard's side table.
+fn tunnel_of(tunnels: &mut HashMap<FlowKey, Tunnel>, flow: &Flow) -> Option<TunnelFields> {
+    if !flow.tunnelled() {
+        return None;
+    }
+    let t = tunnels.remove(&flow.key)?;
+    Some(TunnelFields {
+        kind: t.kind.name(),
+        id: t.id(),
+        src_ip: t.src.ip(),
+        dest_ip: t.dst.ip(),
+        depth: t.depth,
+    })
 }
 
 /// What a packet's update needs of its shard besides the flow.

@@ -47,8 +47,11 @@ pub struct Flow {
     /// Canonical key.
     pub key: FlowKey,
     /// Bits of [`CLIENT_IS_LO`], [`MIDSTREAM`], [`FIN_TO_SERVER`],
-    /// [`FIN_TO_CLIENT`] and [`SYN_SEEN`].
+    /// [`FIN_TO_CLIENT`], [`SYN_SEEN`] and [`TUNNELLED`].
     flags: u8,
+    /// Outermost VLAN id of its first packet (0: untagged); in bytes the
+    /// layout left as padding.
+    pub vlan: u16,
     /// Set once FIN both ways or RST: the flow ends when it goes quiet.
     /// Only the table sets it, as it moves the flow to its closing list.
     closing: Option<CloseReason>,
@@ -75,6 +78,7 @@ const MIDSTREAM: u8 = 2;
 const FIN_TO_SERVER: u8 = 4;
 const FIN_TO_CLIENT: u8 = 8;
 const SYN_SEEN: u8 = 16;
+const TUNNELLED: u8 = 32;
 
 /// Transport state of a flow.
 #[derive(Debug)]
@@ -118,6 +122,7 @@ impl Flow {
         Flow {
             key,
             flags,
+            vlan: 0,
             closing: None,
             history: History::default(),
             syn_seq: 0,
@@ -150,6 +155,17 @@ impl Flow {
     /// True when the key's `lo` endpoint is the client.
     pub fn client_is_lo(&self) -> bool {
         self.flags & CLIENT_IS_LO != 0
+    }
+
+    /// Whether its first packet came out of a tunnel (the shard keeps
+    /// which, apart, so that other flows pay nothing for it).
+    pub fn tunnelled(&self) -> bool {
+        self.flags & TUNNELLED != 0
+    }
+
+    /// Marks the flow as carried by a tunnel.
+    pub fn set_tunnelled(&mut self) {
+        self.flags |= TUNNELLED;
     }
 
     /// TCP picked up without a SYN.

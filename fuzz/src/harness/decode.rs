@@ -28,7 +28,7 @@ pub fn run(data: &[u8]) {
         .get(usize::from(*pick) % LINKS.len())
         .copied()
         .unwrap_or(LinkType::Ethernet);
-    let hint = shard_hint(link, frame);
+    let hint = shard_hint(link, frame, &capture::decode::Tunnels::default());
     let syn = syn_hint(link, frame);
     match decode(link, frame) {
         Ok(p) => {

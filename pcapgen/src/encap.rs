@@ -1,0 +1,347 @@
+//! The encapsulations scenario: one HTTP exchange in each tunnel and link
+//! shim a TAP port, a cloud mirror or a remote SPAN session delivers.
+//!
+//! Each exchange is first written as plain Ethernet frames, then every
+//! frame is wrapped. Tunnel ends are 192.0.2.1 (the client's side) and
+//! 192.0.2.2 (the server's side); a frame from the client leaves from
+//! 192.0.2.1. A tunnelled flow counts the frame its tunnel carried (the
+//! inner Ethernet frame, or the inner IP packet); a link shim (MPLS, PPPoE,
+//! LLC/SNAP) is part of the frame and counts with it.
+
+use crate::conn::TcpConn;
+use crate::expected::{ExpectedFlow, ExpectedTunnel, Scenario};
+use crate::http::{transaction, HttpRequest, HttpResponse};
+use crate::pcap::{records, Capture};
+use crate::wire::{push_ipv4_header, Link, CLIENT_MAC, GATEWAY_MAC, LINKTYPE_ETHERNET};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+const NEAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const FAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+/// How a frame is carried.
+#[derive(Debug, Clone, Copy)]
+enum Wrap {
+    Vxlan(u32),
+    Geneve(u32),
+    GreIp(u32),
+    ErspanII(u16),
+    ErspanIII(u16),
+    IpInIp,
+    Teredo,
+    GtpU(u32),
+    Mpls,
+    Pppoe,
+    LlcSnap,
+    /// VXLAN inside GRE (key): two tunnels.
+    VxlanInGre(u32, u32),
+}
+
+impl Wrap {
+    /// The record's `tunnel` for a flow whose first frame came from the
+    /// client.
+    fn tunnel(self) -> Option<ExpectedTunnel> {
+        let t = |kind, id, depth| {
+            Some(ExpectedTunnel {
+                kind,
+                id,
+                src_ip: IpAddr::V4(NEAR),
+                dest_ip: IpAddr::V4(FAR),
+                depth,
+            })
+        };
+        match self {
+            Wrap::Vxlan(v) => t("vxlan", Some(v), 1),
+            Wrap::Geneve(v) => t("geneve", Some(v), 1),
+            Wrap::GreIp(k) => t("gre", Some(k), 1),
+            Wrap::ErspanII(s) | Wrap::ErspanIII(s) => t("erspan", Some(u32::from(s)), 1),
+            Wrap::IpInIp => t("ipip", None, 1),
+            Wrap::Teredo => t("teredo", None, 1),
+            Wrap::GtpU(teid) => t("gtpu", Some(teid), 1),
+            Wrap::VxlanInGre(k, _) => t("gre", Some(k), 2),
+            Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap => None,
+        }
+    }
+
+    /// Whether the tunnel carries the IP packet, not the Ethernet frame.
+    fn carries_ip(self) -> bool {
+        matches!(
+            self,
+            Wrap::GreIp(_) | Wrap::IpInIp | Wrap::Teredo | Wrap::GtpU(_)
+        )
+    }
+}
+
+/// Outer Ethernet + IPv4 around `inner`, with protocol `proto`.
+fn outer_ip(to_server: bool, proto: u8, inner: &[u8]) -> Vec<u8> {
+    let (src, dst) = if to_server { (NEAR, FAR) } else { (FAR, NEAR) };
+    let mut f = Vec::with_capacity(inner.len() + 34);
+    f.extend_from_slice(&GATEWAY_MAC);
+    f.extend_from_slice(&CLIENT_MAC);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    push_ipv4_header(&mut f, src, dst, proto, inner.len(), 64, 7, 0x4000);
+    f.extend_from_slice(inner);
+    f
+}
+
+/// A UDP header (checksum 0, allowed over IPv4) and `payload`.
+fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::with_capacity(payload.len() + 8);
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((payload.len() + 8) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+fn vxlan(vni: u32, eth: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x08, 0, 0, 0];
+    h.extend_from_slice(&vni.to_be_bytes()[1..]);
+    h.push(0);
+    h.extend_from_slice(eth);
+    udp(49_152, 4789, &h)
+}
+
+fn gre(flags: u16, proto: u16, extra: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut g = Vec::with_capacity(payload.len() + 16);
+    g.extend_from_slice(&flags.to_be_bytes());
+    g.extend_from_slice(&proto.to_be_bytes());
+    g.extend_from_slice(extra);
+    g.extend_from_slice(payload);
+    g
+}
+
+/// `eth` with its EtherType replaced by a shim and what follows it.
+fn shimmed(eth: &[u8], ethertype_or_len: u16, shim: &[u8]) -> Vec<u8> {
+    let mut f = eth[..12].to_vec();
+    f.extend_from_slice(&ethertype_or_len.to_be_bytes());
+    f.extend_from_slice(shim);
+    f.extend_from_slice(&eth[14..]);
+    f
+}
+
+/// One frame, wrapped.
+fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
+    let to_server = eth[6..12] == CLIENT_MAC;
+    let ip = &eth[14..];
+    match w {
+        Wrap::Vxlan(vni) => outer_ip(to_server, 17, &vxlan(vni, eth)),
+        Wrap::Geneve(vni) => {
+            // Version 0, one 8-byte option (2 words), Ethernet inside.
+            let mut h = vec![0x02, 0x00, 0x65, 0x58];
+            h.extend_from_slice(&vni.to_be_bytes()[1..]);
+            h.push(0);
+            h.extend_from_slice(&[0x01, 0x02, 0x80, 0x01, 0xde, 0xad, 0xbe, 0xef]);
+            h.extend_from_slice(eth);
+            outer_ip(to_server, 17, &udp(49_153, 6081, &h))
+        }
+        Wrap::GreIp(key) => outer_ip(to_server, 47, &gre(0x2000, 0x0800, &key.to_be_bytes(), ip)),
+        Wrap::ErspanII(session) => {
+            let mut x = seq.to_be_bytes().to_vec();
+            x.extend_from_slice(&[0x10, 0x00]);
+            x.extend_from_slice(&(session & 0x03ff).to_be_bytes());
+            x.extend_from_slice(&[0, 0, 0, 0]);
+            outer_ip(to_server, 47, &gre(0x1000, 0x88be, &x, eth))
+        }
+        Wrap::ErspanIII(session) => {
+            let mut x = seq.to_be_bytes().to_vec();
+            x.extend_from_slice(&[0x20, 0x00]);
+            x.extend_from_slice(&(session & 0x03ff).to_be_bytes());
+            x.extend_from_slice(&seq.wrapping_mul(1000).to_be_bytes()); // timestamp
+                                                                        // SGT, then P/FT/hardware id, then D/Gra/O: a platform
+                                                                        // subheader (8 bytes) follows.
+            x.extend_from_slice(&[0, 0, 0, 0x01]);
+            x.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 0]);
+            outer_ip(to_server, 47, &gre(0x1000, 0x22eb, &x, eth))
+        }
+        Wrap::IpInIp => outer_ip(to_server, 4, ip),
+        Wrap::Teredo => {
+            // IPv6 inside; the client's side is the Teredo client.
+            let (sport, dport) = if to_server {
+                (50_000, 3544)
+            } else {
+                (3544, 50_000)
+            };
+            outer_ip(to_server, 17, &udp(sport, dport, ip))
+        }
+        Wrap::GtpU(teid) => {
+            // Version 1, GTP, with a sequence number and one extension
+            // header (PDU session container, 4 bytes).
+            let ext = [0x01, 0x00, 0x09, 0x00];
+            let len = (4 + ext.len() + ip.len()) as u16;
+            let mut h = vec![0x34, 0xff];
+            h.extend_from_slice(&len.to_be_bytes());
+            h.extend_from_slice(&teid.to_be_bytes());
+            h.extend_from_slice(&(seq as u16).to_be_bytes());
+            h.extend_from_slice(&[0x00, 0x85]);
+            h.extend_from_slice(&ext);
+            h.extend_from_slice(ip);
+            outer_ip(to_server, 17, &udp(2152, 2152, &h))
+        }
+        // Two labels, the second at the bottom of the stack.
+        Wrap::Mpls => shimmed(
+            eth,
+            0x8847,
+            &[0x00, 0x01, 0x40, 0x40, 0x00, 0x02, 0x01, 0x40],
+        ),
+        Wrap::Pppoe => {
+            let mut s = vec![0x11, 0x00, 0x00, 0x2a];
+            s.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+            s.extend_from_slice(&0x0021u16.to_be_bytes());
+            shimmed(eth, 0x8864, &s)
+        }
+        Wrap::LlcSnap => shimmed(
+            eth,
+            (ip.len() + 8) as u16,
+            &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00],
+        ),
+        Wrap::VxlanInGre(key, vni) => {
+            let (src, dst) = if to_server { (NEAR, FAR) } else { (FAR, NEAR) };
+            let mut inner = Vec::new();
+            push_ipv4_header(&mut inner, src, dst, 17, eth.len() + 16, 64, 8, 0x4000);
+            inner.extend_from_slice(&vxlan(vni, eth));
+            outer_ip(
+                to_server,
+                47,
+                &gre(0x2000, 0x0800, &key.to_be_bytes(), &inner),
+            )
+        }
+    }
+}
+
+/// One HTTP GET from `client`, every frame wrapped by `w`, into `cap`.
+fn exchange(cap: &mut Capture, w: Wrap, client: &str, server: &str, name: &str) -> ExpectedFlow {
+    let mut plain = Capture::new(LINKTYPE_ETHERNET);
+    let sa = |s: &str| -> SocketAddr { s.parse().expect("socket address literal") };
+    let mut conn = TcpConn::new(Link::Ethernet, sa(client), sa(server));
+    conn.handshake(&mut plain);
+    let req = HttpRequest::get("tunnel.example.com", &format!("/{name}"));
+    let resp = HttpResponse::ok("text/html", 700, 700);
+    conn.client_send(&mut plain, &req.bytes());
+    conn.server_send(&mut plain, &resp.bytes());
+    conn.close(&mut plain);
+    let mut want = conn.expected(vec![transaction(&req, &resp)], None);
+    let (mut out_bytes, mut in_bytes) = (0u64, 0u64);
+    for (seq, r) in records(&plain.into_bytes()).enumerate() {
+        let frame = wrap(w, r.data, seq as u32);
+        let counted = match w {
+            Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap => frame.len(),
+            _ if w.carries_ip() => r.data.len() - 14,
+            _ => r.data.len(),
+        } as u64;
+        if r.data[6..12] == CLIENT_MAC {
+            out_bytes += counted;
+        } else {
+            in_bytes += counted;
+        }
+        cap.emit(&frame);
+    }
+    want.client_bytes = out_bytes;
+    want.server_bytes = in_bytes;
+    want.tunnel = w.tunnel();
+    want
+}
+
+/// A handshake inside four IP-in-IP tunnels: deeper than the default depth of
+/// three, so counted (`tunnel_too_deep`), not read.
+fn too_deep(cap: &mut Capture) {
+    let mut plain = Capture::new(LINKTYPE_ETHERNET);
+    let sa = |s: &str| -> SocketAddr { s.parse().expect("socket address literal") };
+    let mut conn = TcpConn::new(Link::Ethernet, sa("10.0.9.99:40999"), sa("203.0.113.99:80"));
+    conn.handshake(&mut plain);
+    for r in records(&plain.into_bytes()) {
+        let mut ip = r.data[14..].to_vec();
+        for _ in 0..3 {
+            let mut outer = Vec::new();
+            push_ipv4_header(&mut outer, NEAR, FAR, 4, ip.len(), 64, 9, 0x4000);
+            outer.extend_from_slice(&ip);
+            ip = outer;
+        }
+        cap.emit(&outer_ip(true, 4, &ip));
+    }
+}
+
+/// Every encapsulation, one HTTP exchange each.
+pub fn encapsulations() -> Scenario {
+    let mut cap = Capture::new(LINKTYPE_ETHERNET);
+    let cases: [(Wrap, &str, &str, &str); 12] = [
+        (
+            Wrap::Vxlan(5001),
+            "10.0.9.1:41001",
+            "203.0.113.91:80",
+            "vxlan",
+        ),
+        (
+            Wrap::Geneve(7002),
+            "10.0.9.2:41002",
+            "203.0.113.92:80",
+            "geneve",
+        ),
+        (
+            Wrap::GreIp(0x0a0b_0c0d),
+            "10.0.9.3:41003",
+            "203.0.113.93:80",
+            "gre",
+        ),
+        (
+            Wrap::ErspanII(101),
+            "10.0.9.4:41004",
+            "203.0.113.94:80",
+            "erspan2",
+        ),
+        (
+            Wrap::ErspanIII(202),
+            "10.0.9.5:41005",
+            "203.0.113.95:80",
+            "erspan3",
+        ),
+        (Wrap::IpInIp, "10.0.9.6:41006", "203.0.113.96:80", "ipip"),
+        (
+            Wrap::Teredo,
+            "[2001:0:4136:e378::9]:41007",
+            "[2001:db8::97]:80",
+            "teredo",
+        ),
+        (
+            Wrap::GtpU(0x1234_5678),
+            "10.0.9.8:41008",
+            "203.0.113.98:80",
+            "gtpu",
+        ),
+        (Wrap::Mpls, "10.0.9.9:41009", "203.0.113.99:80", "mpls"),
+        (Wrap::Pppoe, "10.0.9.10:41010", "203.0.113.100:80", "pppoe"),
+        (
+            Wrap::LlcSnap,
+            "10.0.9.11:41011",
+            "203.0.113.101:80",
+            "llc-snap",
+        ),
+        (
+            Wrap::VxlanInGre(77, 5012),
+            "10.0.9.12:41012",
+            "203.0.113.102:80",
+            "vxlan-in-gre",
+        ),
+    ];
+    let flows = cases
+        .iter()
+        .map(|&(w, client, server, name)| exchange(&mut cap, w, client, server, name))
+        .collect();
+    too_deep(&mut cap);
+    Scenario {
+        name: "encapsulations",
+        linktype: LINKTYPE_ETHERNET,
+        description: "One HTTP GET (200 text/html, Content-Length 700) in each encapsulation, one after another: \
+                      VXLAN (UDP 4789, VNI 5001), GENEVE (UDP 6081, VNI 7002, one 8-byte option, Ethernet inside), \
+                      GRE with key 0x0a0b0c0d carrying IPv4, ERSPAN type II (session 101) and type III (session 202, \
+                      with the 8-byte platform subheader) over GRE with sequence numbers, IPv4 in IPv4, Teredo (IPv6 \
+                      in UDP 3544), GTP-U (TEID 0x12345678, a sequence number and one PDU session container \
+                      extension), an MPLS stack of two labels, a PPPoE session (id 42), 802.3 LLC/SNAP, and VXLAN \
+                      (VNI 5012) inside GRE (key 77). Tunnel ends 192.0.2.1 (client side) and 192.0.2.2. A \
+                      tunnelled flow counts the frame its tunnel carried. Last, a handshake 10.0.9.99:40999 -> \
+                      203.0.113.99:80 inside four IPv4-in-IPv4 tunnels: deeper than three, counted \
+                      (tunnel_too_deep), no flow.",
+        pcap: cap.into_bytes(),
+        flows,
+    }
+}
