@@ -239,6 +239,16 @@ pub struct FlowOpts {
     /// (tunnel_too_deep), not read. 0 reads no tunnel.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=8))]
     pub tunnel_depth: u8,
+    /// Memory for IP fragments awaiting the rest of their datagram, in MiB,
+    /// for the whole process (the oldest datagram is dropped, and counted,
+    /// to make room). 0 reassembles nothing: fragments are then counted as
+    /// decode errors (ip_fragment).
+    #[arg(long, default_value_t = 32, value_name = "MIB", value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub defrag_memory: u32,
+    /// Seconds of packet time a fragmented datagram waits for its missing
+    /// fragments (counted as timed out after).
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub frag_timeout: u64,
 }
 
 /// Attribution and window settings shared by `read`, `learn` and `live`.

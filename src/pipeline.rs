@@ -76,6 +76,10 @@ pub fn flow_config(o: &FlowOpts) -> Result<FlowConfig> {
         udp_idle_timeout: o.udp_timeout.saturating_mul(capture::time::SECOND),
         community_id_seed: o.community_id_seed,
         tunnels,
+        defrag: capture::defrag::DefragConfig {
+            max_bytes: (o.defrag_memory as usize) << 20,
+            timeout: o.frag_timeout.saturating_mul(capture::time::SECOND),
+        },
         ..FlowConfig::default()
     })
 }
@@ -245,6 +249,13 @@ pub fn print_summary(s: &Stats) {
         eprintln!(
             "procflow: {} ARP frames and {} ICMP packets (no flows; not errors)",
             s.not_flows.arp, s.not_flows.icmp
+        );
+    }
+    let f = &s.fragments;
+    if f.fragments > 0 {
+        eprintln!(
+            "procflow: IP fragments: {} taken, {} datagrams reassembled; dropped: {} duplicate fragments, {} datagrams overlapping, {} invalid, {} cut by the capture, {} timed out, {} evicted, {} incomplete at the end",
+            f.fragments, f.reassembled, f.duplicates, f.overlaps, f.invalid, f.cut, f.timed_out, f.evicted, f.incomplete_at_end
         );
     }
     if s.decode_errors.total() > 0 {

@@ -44,6 +44,9 @@ pub struct FlowConfig {
     pub parsers: &'static [ParserSpec],
     /// The tunnels packets are followed into, and how deep.
     pub tunnels: Tunnels,
+    /// IP fragment reassembly: what the whole engine may hold (one
+    /// reassembler, on the reading thread).
+    pub defrag: crate::defrag::DefragConfig,
 }
 
 impl Default for FlowConfig {
@@ -63,6 +66,7 @@ impl Default for FlowConfig {
             community_id_seed: 0,
             parsers: BUILTIN,
             tunnels: Tunnels::default(),
+            defrag: crate::defrag::DefragConfig::default(),
         }
     }
 }

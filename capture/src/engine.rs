@@ -3,7 +3,8 @@
 //! same shards, one per worker.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode_with, LinkType, Tunnels};
+use crate::decode::{decode_with, reassembled, DecodeError, LinkType, Packet, Tunnels};
+use crate::defrag::Defrag;
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -23,6 +24,8 @@ pub struct Engine {
     next_sync: Micros,
     /// The tunnels followed.
     tunnels: Tunnels,
+    /// IP fragments in flight.
+    defrag: Defrag,
 }
 
 impl Engine {
@@ -37,6 +40,7 @@ impl Engine {
             now: Watermark::default(),
             next_sync: 0,
             tunnels: cfg.tunnels,
+            defrag: Defrag::new(cfg.defrag),
         }
     }
 
@@ -49,6 +53,26 @@ impl Engine {
     /// Flows tracked now, all shards together.
     pub fn flows(&self) -> usize {
         self.shards.iter().map(Shard::flows).sum()
+    }
+}
+
+/// Hands a packet to the shard its flow belongs to.
+fn dispatch(
+    shards: &mut [Shard],
+    pkt: &Packet<'_>,
+    ts: Micros,
+    frame_len: u32,
+    out: &mut dyn FnMut(FlowRecord),
+) {
+    let n = shards.len() as u64;
+    let idx = if n == 1 {
+        0
+    } else {
+        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+        (key.shard_hash() % n) as usize
+    };
+    if let Some(shard) = shards.get_mut(idx) {
+        shard.process(pkt, ts, frame_len, out);
     }
 }
 
@@ -74,17 +98,24 @@ impl PacketEngine for Engine {
             self.next_sync = ts.saturating_add(SECOND);
         }
         match decode_with(link, frame, &self.tunnels) {
-            Ok(pkt) => {
-                let n = self.shards.len() as u64;
-                let idx = if n == 1 {
-                    0
-                } else {
-                    let (key, _) =
-                        FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-                    (key.shard_hash() % n) as usize
-                };
-                if let Some(shard) = self.shards.get_mut(idx) {
-                    shard.process(&pkt, ts, wire_len.max(frame.len() as u32), out);
+            Ok(pkt) => dispatch(
+                &mut self.shards,
+                &pkt,
+                ts,
+                wire_len.max(frame.len() as u32),
+                out,
+            ),
+            Err(DecodeError::IpFragment) => {
+                match self
+                    .defrag
+                    .offer_frame(link, frame, wire_len, ts, &self.tunnels)
+                {
+                    Ok(None) => {}
+                    Ok(Some(whole)) => match reassembled(whole.ip, whole.encap, &self.tunnels) {
+                        Ok(pkt) => dispatch(&mut self.shards, &pkt, ts, whole.frame_bytes, out),
+                        Err(e) => self.frames.undecoded(e),
+                    },
+                    Err(e) => self.frames.undecoded(e),
                 }
             }
             Err(e) => self.frames.undecoded(e),
@@ -107,6 +138,7 @@ impl PacketEngine for Engine {
     }
     /// Writes out every flow still open.
     fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        self.defrag.finish();
         for shard in &mut self.shards {
             shard.finish(out);
         }
@@ -114,6 +146,7 @@ impl PacketEngine for Engine {
     /// Counters of the whole engine.
     fn stats(&self) -> Stats {
         let mut total = self.frames.clone();
+        total.fragments.merge(&self.defrag.stats);
         for s in &self.shards {
             total.merge(&s.stats);
         }

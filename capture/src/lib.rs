@@ -23,6 +23,7 @@ pub mod app;
 pub mod community_id;
 pub mod config;
 pub mod decode;
+pub mod defrag;
 pub mod engine;
 pub mod file;
 pub(crate) mod flow;

@@ -22,7 +22,8 @@
 //! has been handed out, so windows downstream can close on it.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode_with, shard_hint, LinkType, Tunnels};
+use crate::decode::{decode_with, reassembled, shard_hint, DecodeError, Encap, LinkType, Tunnels};
+use crate::defrag::Defrag;
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -44,6 +45,9 @@ const BATCH_CHUNKS: usize = 4;
 const IN_FLIGHT: usize = 4;
 /// Slot marker: the frame is in the batch's own `data`.
 const OWN: u16 = u16::MAX;
+/// Slot marker: a datagram reassembled by the reader, an IP packet in the
+/// batch's own `data`; it came as the next of the batch's `encaps` says.
+const WHOLE: u16 = u16::MAX - 1;
 /// Packet time between two clock syncs of every worker.
 const SYNC_EVERY: Micros = SECOND;
 
@@ -52,7 +56,7 @@ const SYNC_EVERY: Micros = SECOND;
 struct Slot {
     link: LinkType,
     ts: Micros,
-    /// Index in the batch's `chunks`, or [`OWN`].
+    /// Index in the batch's `chunks`, or [`OWN`] or [`WHOLE`].
     chunk: u16,
     start: u32,
     len: u32,
@@ -68,6 +72,8 @@ struct Batch {
     /// File chunks the slots point into.
     chunks: Vec<Arc<FileBlock>>,
     slots: Vec<Slot>,
+    /// How each reassembled datagram ([`WHOLE`] slots) came, in order.
+    encaps: Vec<Encap>,
     /// The reader's packet time when the batch was sent.
     clock: Micros,
 }
@@ -78,6 +84,7 @@ impl Batch {
             data: Vec::new(),
             chunks: Vec::with_capacity(BATCH_CHUNKS),
             slots: Vec::with_capacity(BATCH_PACKETS),
+            encaps: Vec::new(),
             clock: 0,
         }
     }
@@ -87,6 +94,7 @@ impl Batch {
         self.data.clear();
         self.chunks.clear();
         self.slots.clear();
+        self.encaps.clear();
         self.clock = 0;
     }
 
@@ -96,7 +104,7 @@ impl Batch {
 
     fn frame(&self, s: &Slot) -> Option<&[u8]> {
         let (start, end) = (s.start as usize, s.start as usize + s.len as usize);
-        if s.chunk == OWN {
+        if s.chunk == OWN || s.chunk == WHOLE {
             self.data.get(start..end)
         } else {
             self.chunks
@@ -141,6 +149,9 @@ pub struct ParallelEngine {
     lossy: bool,
     /// The tunnels followed (the reader picks a worker by the inner flow).
     tunnels: Tunnels,
+    /// IP fragments in flight: reassembled by the reader, whose datagrams
+    /// then go to the worker of their flow.
+    defrag: Defrag,
 }
 
 /// Records a worker sends back in one message at most: a sweep that ends
@@ -195,11 +206,18 @@ fn work(
     for mut batch in rx {
         {
             let mut out = |r: FlowRecord| outbox.push(r);
+            let mut encaps = batch.encaps.iter();
             for s in &batch.slots {
                 let Some(frame) = batch.frame(s) else {
                     continue;
                 };
-                match decode_with(s.link, frame, &tunnels) {
+                let pkt = if s.chunk == WHOLE {
+                    let encap = encaps.next().copied().unwrap_or_default();
+                    reassembled(frame, encap, &tunnels)
+                } else {
+                    decode_with(s.link, frame, &tunnels)
+                };
+                match pkt {
                     Ok(pkt) => shard.process(&pkt, s.ts, s.wire, &mut out),
                     // The reader only read the addresses and ports.
                     Err(e) => shard.stats.undecoded(e),
@@ -252,6 +270,7 @@ impl ParallelEngine {
             next_sync: 0,
             lossy: false,
             tunnels: cfg.tunnels,
+            defrag: Defrag::new(cfg.defrag),
         }
     }
 
@@ -295,6 +314,10 @@ impl ParallelEngine {
                 Ok(pkt) => FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
                     .0
                     .shard_hash(),
+                Err(DecodeError::IpFragment) => {
+                    self.take_fragment(link, frame, wire_len, ts, out);
+                    return None;
+                }
                 Err(e) => {
                     self.frames.undecoded(e);
                     return None;
@@ -302,6 +325,51 @@ impl ParallelEngine {
             },
         };
         Some(((hash % self.workers.len() as u64) as usize, ts))
+    }
+
+    /// Offers a fragment to reassembly; a datagram it completes goes to
+    /// the worker of its flow, as an IP packet of its own.
+    fn take_fragment(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        wire_len: u32,
+        ts: Micros,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let n = self.workers.len() as u64;
+        let whole = match self
+            .defrag
+            .offer_frame(link, frame, wire_len, ts, &self.tunnels)
+        {
+            Ok(Some(whole)) => whole,
+            Ok(None) => return,
+            Err(e) => return self.frames.undecoded(e),
+        };
+        let idx = match reassembled(whole.ip, whole.encap, &self.tunnels) {
+            Ok(pkt) => {
+                let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+                (key.shard_hash() % n) as usize
+            }
+            Err(e) => return self.frames.undecoded(e),
+        };
+        let Some(w) = self.workers.get_mut(idx) else {
+            return;
+        };
+        let start = w.filling.data.len() as u32;
+        w.filling.data.extend_from_slice(whole.ip);
+        w.filling.encaps.push(whole.encap);
+        w.filling.slots.push(Slot {
+            link: LinkType::Raw,
+            ts,
+            chunk: WHOLE,
+            start,
+            len: whole.ip.len() as u32,
+            wire: whole.frame_bytes,
+        });
+        if w.filling.full() {
+            self.ship(idx, out);
+        }
     }
 
     /// Sends worker `idx` its batch as it is and starts a new one.
@@ -466,6 +534,7 @@ impl PacketEngine for ParallelEngine {
     /// Sends what is left, lets every worker write out its open flows, and
     /// waits for them.
     fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
+        self.defrag.finish();
         for idx in 0..self.workers.len() {
             let last = match self.workers.get_mut(idx) {
                 Some(w) => std::mem::take(&mut w.filling),
@@ -499,6 +568,7 @@ impl PacketEngine for ParallelEngine {
     /// Counters of the whole engine (complete after [`ParallelEngine::finish`]).
     fn stats(&self) -> Stats {
         let mut total = self.frames.clone();
+        total.fragments.merge(&self.defrag.stats);
         for s in &self.finished {
             total.merge(s);
         }

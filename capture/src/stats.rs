@@ -109,6 +109,8 @@ pub struct Stats {
     pub decode_errors: DecodeErrors,
     /// Frames not decoded because they carry no flow, though sound.
     pub not_flows: NotFlows,
+    /// IP fragments and the datagrams put back together from them.
+    pub fragments: crate::defrag::DefragStats,
     /// Packets the capture cut short of their IP length (snaplen).
     pub truncated_packets: u64,
     /// Frames stamped earlier than a frame read before them: they are taken
@@ -163,6 +165,7 @@ impl Stats {
         self.decode_errors.merge(&o.decode_errors);
         self.not_flows.arp += o.not_flows.arp;
         self.not_flows.icmp += o.not_flows.icmp;
+        self.fragments.merge(&o.fragments);
         self.truncated_packets += o.truncated_packets;
         self.time_backwards += o.time_backwards;
         self.flows_created += o.flows_created;

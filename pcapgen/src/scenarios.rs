@@ -94,6 +94,7 @@ pub fn scenarios() -> Vec<Scenario> {
         http_tunnels(),
         http_bad_request(),
         crate::encap::encapsulations(),
+        crate::fragments::ip_fragments(),
     ]
 }
 

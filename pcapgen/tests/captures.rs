@@ -206,12 +206,13 @@ struct Seen {
     inn: Stream,
 }
 
-/// Scenarios whose frames this file's plain decoder cannot open: their
-/// tunnels and shims are read, and the records checked field by field
+/// Scenarios whose frames this file's plain decoder cannot open (tunnels
+/// and shims, fragments to reassemble): they are read, and the records
+/// checked field by field
 /// against the same expectations, by the sensor's scenario test
 /// (`tests/scenarios.rs`).
 fn plain(s: &Scenario) -> bool {
-    s.name != "encapsulations"
+    !matches!(s.name, "encapsulations" | "ip-fragments")
 }
 
 /// Attributes every packet of a scenario to its expected flows; returns

@@ -5,10 +5,13 @@
 //! is a [`DecodeError`] variant so it can be counted by reason.
 
 mod error;
+mod fragment;
 mod link;
 mod tunnel;
 
 pub use error::{DecodeError, DECODE_ERROR_KINDS};
+pub(crate) use fragment::whole_header;
+pub use fragment::{FragKey, Fragment};
 pub use link::LinkType;
 pub use tunnel::{TunnelKind, Tunnels};
 
@@ -140,10 +143,61 @@ pub fn decode_with<'a>(
             if tunnels.max_depth == 0 || !tunnels.may_carry(pkt.sport, pkt.dport) {
                 return Ok(pkt);
             }
-            through_tunnels(frame, stripped.ip, encap, tunnels)
+            through_tunnels(frame, stripped.ip, encap, tunnels)?.packet()
         }
-        _ => through_tunnels(frame, stripped.ip, encap, tunnels),
+        _ => through_tunnels(frame, stripped.ip, encap, tunnels)?.packet(),
     }
+}
+
+/// Where following a frame's layers ended: a packet of a flow, or an IP
+/// fragment (at any depth) that reassembly must take first.
+enum Walked<'a> {
+    Packet(Packet<'a>),
+    /// The fragmented IP packet and how it was carried.
+    Fragment(&'a [u8], Encap),
+}
+
+impl<'a> Walked<'a> {
+    fn packet(self) -> Result<Packet<'a>, DecodeError> {
+        match self {
+            Walked::Packet(p) => Ok(p),
+            Walked::Fragment(..) => Err(DecodeError::IpFragment),
+        }
+    }
+}
+
+/// The IP fragment a frame is (through its tunnels), for a frame
+/// [`decode_with`] called an [`DecodeError::IpFragment`].
+pub fn fragment<'a>(
+    link: LinkType,
+    frame: &'a [u8],
+    tunnels: &Tunnels,
+) -> Result<Fragment<'a>, DecodeError> {
+    let stripped = link::strip(link, frame)?;
+    let encap = Encap {
+        vlan: stripped.vlan,
+        inner_at: 0,
+        tunnel: None,
+    };
+    match through_tunnels(frame, stripped.ip, encap, tunnels)? {
+        Walked::Fragment(ip, encap) => fragment::read(ip, encap),
+        Walked::Packet(_) => Err(DecodeError::IpFragment),
+    }
+}
+
+/// Decodes a datagram reassembled from fragments that came as `encap`
+/// says: the IP packet `ip`, and the tunnels inside it. A fragment inside
+/// it stays an [`DecodeError::IpFragment`] (reassembly is not nested).
+pub fn reassembled<'a>(
+    ip: &'a [u8],
+    encap: Encap,
+    tunnels: &Tunnels,
+) -> Result<Packet<'a>, DecodeError> {
+    let encap = Encap {
+        inner_at: 0,
+        ..encap
+    };
+    through_tunnels(ip, ip, encap, tunnels)?.packet()
 }
 
 /// The IP packet `ip` of `frame` and the tunnels inside it, followed in a
@@ -154,18 +208,23 @@ fn through_tunnels<'a>(
     mut ip: &'a [u8],
     mut encap: Encap,
     tunnels: &Tunnels,
-) -> Result<Packet<'a>, DecodeError> {
+) -> Result<Walked<'a>, DecodeError> {
     let mut depth = 0u8;
     loop {
-        let layer = ip_layer(ip)?;
+        let layer = match ip_layer(ip) {
+            Err(DecodeError::IpFragment) => return Ok(Walked::Fragment(ip, encap)),
+            layer => layer?,
+        };
         let (hop, carrier) = match layer.proto {
-            ip_number::TCP => return tcp_packet(&layer, encap),
-            ip_number::UDP if tunnels.max_depth == 0 => return udp_packet(&layer, encap),
+            ip_number::TCP => return tcp_packet(&layer, encap).map(Walked::Packet),
+            ip_number::UDP if tunnels.max_depth == 0 => {
+                return udp_packet(&layer, encap).map(Walked::Packet)
+            }
             ip_number::UDP => {
                 let pkt = udp_packet(&layer, encap)?;
                 match tunnel::udp(tunnels, pkt.sport, pkt.dport, pkt.payload) {
                     Some(hop) => (hop, pkt.payload),
-                    None => return Ok(pkt),
+                    None => return Ok(Walked::Packet(pkt)),
                 }
             }
             ip_number::IPV4 | ip_number::IPV6 | ip_number::GRE if tunnels.max_depth == 0 => {
