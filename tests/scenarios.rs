@@ -369,3 +369,25 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
         "procflow: error: --vxlan-port: at most 3 ports besides 4789"
     );
 }
+
+/// Malformed HTTP is read as a lenient server reads it (the scenario test
+/// checks every transaction), and each break of the grammar is counted:
+/// the header block read line by line and the chunk size of 2^64.
+#[test]
+fn malformed_http_is_kept_and_counted() {
+    let path = pcap("http-malformed.pcap");
+    let (run, stats) = common::flows_with_stats(&[path.to_str().expect("path")]);
+    assert_eq!(stats["stats"]["http_parse_errors"], 2);
+    assert_eq!(stats["stats"]["http_transactions"], 7);
+    let records = run.records();
+    let versions: Vec<&Value> = records
+        .iter()
+        .flat_map(|r| r["http"].as_array().into_iter().flatten())
+        .map(|t| &t["version"])
+        .collect();
+    assert_eq!(
+        versions.iter().filter(|v| **v == "HTTP/0.9").count(),
+        1,
+        "only the request without a version is HTTP/0.9: {versions:?}"
+    );
+}

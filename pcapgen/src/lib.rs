@@ -26,6 +26,7 @@ pub mod expected;
 pub mod flood;
 pub mod fragments;
 pub mod http;
+pub mod http_malformed;
 pub mod pcap;
 pub mod rng;
 pub mod scenarios;

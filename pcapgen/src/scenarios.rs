@@ -93,6 +93,7 @@ pub fn scenarios() -> Vec<Scenario> {
         tcp_fastopen(),
         http_tunnels(),
         http_bad_request(),
+        crate::http_malformed::http_malformed(),
         crate::encap::encapsulations(),
         crate::fragments::ip_fragments(),
     ]

@@ -370,7 +370,10 @@ fn packet_and_byte_counts_match_the_files() {
 
 #[test]
 fn http_expectations_match_the_streams() {
-    for s in scenarios().into_iter().filter(plain) {
+    // Messages that break the grammar (HTTP/0.9, bytes a reader skips)
+    // are checked field by field against the sensor's records instead.
+    let lenient = |s: &Scenario| s.name != "http-malformed";
+    for s in scenarios().into_iter().filter(plain).filter(lenient) {
         let (seen, _) = observe(&s);
         for (f, o) in s.flows.iter().zip(&seen) {
             // A response read without its request (http-bad-request): the

@@ -26,6 +26,12 @@ pub struct Head {
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
     pub framing: Framing,
+    /// The block broke the grammar (a folded line, a line without a
+    /// colon) and was read line by line: an error to count, the message
+    /// kept.
+    pub malformed: bool,
+    /// An HTTP/0.9 request: its line alone, no version, no headers.
+    pub simple: bool,
 }
 
 /// Result of parsing a header block.
@@ -118,21 +124,76 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed {
     let Some((method, target, version)) = split_request_line(line) else {
         return Parsed::Invalid;
     };
+    let mut head = Head {
+        method: Some(text(method, max)),
+        uri: Some(text(target, max)),
+        ..Head::default()
+    };
+    if version.is_none() {
+        // HTTP/0.9: the line is the whole request, its target a path.
+        if !target.starts_with(b"/") {
+            return Parsed::Invalid;
+        }
+        head.version = Some("HTTP/0.9".to_string());
+        head.simple = true;
+        return Parsed::Complete(eol + 1, head);
+    }
+    head.version = version;
+    header_block(data.get(eol + 1..).unwrap_or(&[]), eol + 1, head, max)
+}
+
+/// Reads the header block `rest`, which follows `before` bytes of start
+/// line, into `head`: through httparse, or line by line when it breaks
+/// the grammar.
+fn header_block(rest: &[u8], before: usize, mut head: Head, max: usize) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let rest = data.get(eol + 1..).unwrap_or(&[]);
     match httparse::parse_headers(rest, &mut headers) {
         Ok(httparse::Status::Complete((n, hs))) => {
-            let mut head = Head {
-                method: Some(text(method, max)),
-                uri: Some(text(target, max)),
-                version,
-                ..Head::default()
-            };
             fill(&mut head, hs, max);
-            Parsed::Complete(eol + 1 + n, head)
+            Parsed::Complete(before + n, head)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
-        Err(_) => Parsed::Invalid,
+        Err(_) => match loose_headers(rest, &mut headers) {
+            Some((n, count)) => {
+                fill(&mut head, headers.get(..count).unwrap_or(&[]), max);
+                head.malformed = true;
+                Parsed::Complete(before + n, head)
+            }
+            None => Parsed::Partial,
+        },
+    }
+}
+
+/// A header block read line by line, as a lenient server reads one:
+/// `name: value` lines kept, folded continuation lines and lines without a
+/// colon passed over. Gives the block's length (up to its blank line) and
+/// how many headers were kept; `None` while the blank line has not come.
+fn loose_headers<'a>(
+    block: &'a [u8],
+    out: &mut [httparse::Header<'a>; MAX_HEADERS],
+) -> Option<(usize, usize)> {
+    let mut at = 0;
+    let mut kept = 0;
+    loop {
+        let eol = block.get(at..)?.iter().position(|b| *b == b'\n')?;
+        let line = block.get(at..at + eol).unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        at += eol + 1;
+        if line.is_empty() {
+            return Some((at, kept));
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let name = std::str::from_utf8(line.get(..colon).unwrap_or(&[])).map(str::trim);
+        let value = line.get(colon + 1..).unwrap_or(&[]).trim_ascii();
+        if let (Ok(name), Some(slot)) = (name, out.get_mut(kept)) {
+            *slot = httparse::Header { name, value };
+            kept += 1;
+        }
     }
 }
 
@@ -149,6 +210,14 @@ pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8], Option<String>)>
         return None;
     }
     let rest = line.get(sp + 1..)?;
+    if rest.starts_with(b"HTTP/") && !rest.contains(&b' ') {
+        // `GET HTTP/1.1`: no target, read as Zeek reads it (an empty one).
+        return Some((
+            method,
+            &[],
+            Some(String::from_utf8_lossy(rest).into_owned()),
+        ));
+    }
     let (target, version) = match rest.windows(6).rposition(|w| w == b" HTTP/") {
         Some(at) => {
             let v = rest.get(at + 1..)?;
@@ -180,6 +249,32 @@ pub fn parse_response(data: &[u8], max: usize) -> Parsed {
             Parsed::Complete(len, head)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
-        Err(_) => Parsed::Invalid,
+        Err(_) => loose_response(data, max),
     }
+}
+
+/// A response whose header block httparse refuses: the status line read
+/// by hand, the headers line by line.
+fn loose_response(data: &[u8], max: usize) -> Parsed {
+    let Some(eol) = data.iter().position(|b| *b == b'\n') else {
+        return Parsed::Partial;
+    };
+    let line = data.get(..eol).unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.splitn(3, |b| *b == b' ');
+    let version = parts.next().filter(|v| v.starts_with(b"HTTP/1."));
+    let status = parts
+        .next()
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (100..1000).contains(c));
+    let (Some(version), Some(status)) = (version, status) else {
+        return Parsed::Invalid;
+    };
+    let head = Head {
+        status: Some(status),
+        version: Some(text(version, max)),
+        ..Head::default()
+    };
+    header_block(data.get(eol + 1..).unwrap_or(&[]), eol + 1, head, max)
 }

@@ -65,6 +65,8 @@ struct AwaitingResponse {
     tx: Option<u32>,
     head: bool,
     connect: bool,
+    /// An HTTP/0.9 request: its answer is bare bytes until the close.
+    simple: bool,
 }
 
 #[derive(Debug)]
@@ -180,10 +182,10 @@ impl Http {
             match &mut side.phase {
                 Phase::Tunnel => return Verdict::Handover(at),
                 Phase::Lost => {
-                    if starts_message(to_server, rest) {
-                        side.phase = Phase::Headers;
-                    } else {
-                        return Verdict::Continue;
+                    let cap = self.caps.header_bytes as usize;
+                    match self.find_message(to_server, rest, cap) {
+                        Some(skip) => at += skip,
+                        None => return Verdict::Continue,
                     }
                 }
                 Phase::Headers => {
@@ -197,6 +199,9 @@ impl Http {
                             at += skip;
                             continue;
                         }
+                    }
+                    if !to_server && side.buf.is_empty() && self.bare_response(rest) {
+                        continue;
                     }
                     match self.headers(to_server, rest) {
                         Some(used) => at += used,
@@ -216,9 +221,12 @@ impl Http {
                             ChunkedStep::Progress { used, data } => (used, data, false),
                             ChunkedStep::Done { used, data } => (used, data, true),
                             ChunkedStep::Invalid => {
+                                // A size that is no size (or overflows 64
+                                // bits): lost, and found again at the next
+                                // line that starts a message.
                                 self.counters.parse_errors += 1;
                                 self.side(to_server).phase = Phase::Lost;
-                                return Verdict::Continue;
+                                continue;
                             }
                         },
                     };
@@ -288,7 +296,84 @@ impl Http {
         side.phase = Phase::Lost;
     }
 
+    /// Looks for the next message start in `data`, read while lost, with
+    /// the cut line held from the data before (a request line may span two
+    /// segments). Gives how many bytes of `data` to skip to reach it, the
+    /// side then reading headers (with what it holds); `None` when all of
+    /// `data` was passed over (its cut last line held, up to `cap` bytes).
+    fn find_message(&mut self, to_server: bool, data: &[u8], cap: usize) -> Option<usize> {
+        let side = self.side(to_server);
+        let held = std::mem::take(&mut side.buf);
+        if !held.is_empty() {
+            let upto = data
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(data.len(), |n| n + 1);
+            let mut line = held.clone();
+            line.extend_from_slice(data.get(..upto).unwrap_or(&[]));
+            if line.ends_with(b"\n") && whole_start_line(to_server, &line) {
+                side.buf = held;
+                side.phase = Phase::Headers;
+                return Some(0);
+            }
+            if !line.ends_with(b"\n") && line.len() < cap && starts_message(to_server, &line) {
+                side.buf = line;
+                return None;
+            }
+            if !line.ends_with(b"\n") {
+                return None;
+            }
+            // Not a start: the rest of `data` is looked at afresh.
+            return match resync(to_server, data.get(upto..).unwrap_or(&[])) {
+                Resync::At(n) => {
+                    side.phase = Phase::Headers;
+                    Some(upto + n)
+                }
+                Resync::Tail(n) => {
+                    side.buf = data.get(upto + n..).unwrap_or(&[]).to_vec();
+                    None
+                }
+                Resync::None => None,
+            };
+        }
+        match resync(to_server, data) {
+            Resync::At(n) => {
+                side.phase = Phase::Headers;
+                Some(n)
+            }
+            Resync::Tail(n) => {
+                let tail = data.get(n..).unwrap_or(&[]);
+                if tail.len() < cap {
+                    side.buf = tail.to_vec();
+                }
+                None
+            }
+            Resync::None => None,
+        }
+    }
+
+    /// Answers with no status line: HTTP/0.9's bare bytes until the close,
+    /// to a 0.9 request or as the first answer of the connection. Takes
+    /// the response side there and says so.
+    fn bare_response(&mut self, data: &[u8]) -> bool {
+        let first = self.resp.tx.is_none();
+        let bare = match self.pending.front() {
+            Some(p) => (p.simple || first) && !starts_message(false, data),
+            None => false,
+        };
+        if bare {
+            let tx = self.pending.pop_front().and_then(|p| p.tx);
+            self.resp.tx = tx;
+            self.resp.phase = Phase::Body(Body::UntilClose);
+        }
+        bare
+    }
+
     fn on_request(&mut self, len: u64, head: head::Head) {
+        if head.malformed {
+            self.counters.parse_errors += 1;
+        }
+        let simple = head.simple;
         let method = head.method.unwrap_or_default();
         let is_head = method.eq_ignore_ascii_case("HEAD");
         let connect = method.eq_ignore_ascii_case("CONNECT");
@@ -305,6 +390,7 @@ impl Http {
             tx,
             head: is_head,
             connect,
+            simple,
         });
         self.req.tx = tx;
         self.req.phase = match head.framing {
@@ -320,6 +406,9 @@ impl Http {
     }
 
     fn on_response(&mut self, len: u64, head: head::Head) {
+        if head.malformed {
+            self.counters.parse_errors += 1;
+        }
         let status = head.status.unwrap_or(0);
         if (100..200).contains(&status) && status != 101 {
             // Interim (100 Continue, 103 Early Hints): part of the exchange
@@ -347,6 +436,7 @@ impl Http {
             tx: None,
             head: false,
             connect: false,
+            simple: false,
         });
         let tunnel = status == 101 || (p.connect && (200..300).contains(&status));
         self.resp.phase = if tunnel {
@@ -544,6 +634,54 @@ pub fn starts_message(to_server: bool, data: &[u8]) -> bool {
     } else {
         let n = data.len().min(5);
         data.get(..n) == b"HTTP/".get(..n)
+    }
+}
+
+/// Where a message starts again in `data` after the reader lost track:
+/// at its first byte, or at the first line that starts one.
+enum Resync {
+    /// A message starts this far in.
+    At(usize),
+    /// None does; the line that begins this far in, cut by the end of
+    /// the data, may start one.
+    Tail(usize),
+    None,
+}
+
+fn resync(to_server: bool, data: &[u8]) -> Resync {
+    if starts_message(to_server, data) {
+        return Resync::At(0);
+    }
+    let mut at = 0;
+    while let Some(nl) = data
+        .get(at..)
+        .and_then(|d| d.iter().position(|b| *b == b'\n'))
+    {
+        at += nl + 1;
+        let rest = data.get(at..).unwrap_or(&[]);
+        if whole_start_line(to_server, rest) {
+            return Resync::At(at);
+        }
+        if !rest.is_empty() && !rest.contains(&b'\n') && starts_message(to_server, rest) {
+            return Resync::Tail(at);
+        }
+    }
+    Resync::None
+}
+
+/// True when `data` begins with a whole HTTP/1.x request or status line:
+/// the strict test for a message start found inside other bytes.
+fn whole_start_line(to_server: bool, data: &[u8]) -> bool {
+    let Some(eol) = data.iter().position(|b| *b == b'\n') else {
+        return false;
+    };
+    let line = data.get(..eol).unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if to_server {
+        head::split_request_line(line)
+            .is_some_and(|(_, _, v)| v.is_some_and(|v| v.starts_with("HTTP/1.")))
+    } else {
+        line.starts_with(b"HTTP/1.") && line.get(9).is_some_and(u8::is_ascii_digit)
     }
 }
 

@@ -151,3 +151,86 @@ fn detects_message_starts() {
     assert!(starts_message(false, b"HTT"));
     assert!(!starts_message(false, b"SSH-2.0"));
 }
+
+/// A header block that breaks the grammar (folded line, a line without a
+/// colon) is read line by line, at any split: the request and its fields
+/// kept, one error counted, the next request read. A response likewise.
+#[test]
+fn broken_header_blocks_are_read_line_by_line() {
+    let reqs = b"GET /a HTTP/1.1\r\nHost: x.test\r\nX-F: one\r\n two\r\nNoColon\r\nContent-Length: 2\r\n\r\nhiGET /b HTTP/1.1\r\nHost: y.test\r\n\r\n";
+    let resps = b"HTTP/1.1 200 OK\r\nBad Line\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 204 No Content\r\n\r\n";
+    for split in [1, 5, 10_000] {
+        let mut h = Http::new(LIMITS);
+        feed_all(&mut h, true, reqs, split);
+        feed_all(&mut h, false, resps, split);
+        assert_eq!(h.txs.len(), 2, "split {split}");
+        let a = &h.txs[0];
+        assert_eq!(a.host.as_deref(), Some("x.test"));
+        assert_eq!((a.request_bytes, a.request_body_bytes), (79, 2));
+        assert_eq!(a.content_type.as_deref(), Some("text/plain"));
+        assert_eq!((a.response_bytes, a.response_body_bytes), (75, 1));
+        assert_eq!(h.txs[1].uri.as_deref(), Some("/b"));
+        assert_eq!(h.txs[1].status, Some(204));
+        assert_eq!(h.counters.parse_errors, 2, "split {split}");
+    }
+}
+
+/// HTTP/0.9: a request line without a version is the whole request, and
+/// its answer is every byte until the close; an HTTP/1.1 request answered
+/// without a status line is read the same way.
+#[test]
+fn http09_answers_count_until_the_close() {
+    let mut h = Http::new(LIMITS);
+    feed_all(&mut h, true, b"GET /old\r\n", 3);
+    feed_all(&mut h, false, &[b'z'; 500], 64);
+    assert_eq!(h.txs.len(), 1);
+    assert_eq!(h.txs[0].version.as_deref(), Some("HTTP/0.9"));
+    assert_eq!((h.txs[0].request_bytes, h.txs[0].response_bytes), (10, 500));
+    assert_eq!(h.txs[0].response_body_bytes, 500);
+
+    let mut h = Http::new(LIMITS);
+    feed_all(&mut h, true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 100);
+    feed_all(&mut h, false, b"<html>bare</html>", 4);
+    assert_eq!(h.txs[0].response_bytes, 17);
+    assert_eq!(h.txs[0].status, None);
+    assert_eq!(h.counters.parse_errors, 0);
+}
+
+/// A chunk size that overflows 64 bits loses the body; the reader finds
+/// the next request line inside the same bytes, not only at a segment's
+/// start. `GET HTTP/1.1` has an empty target.
+#[test]
+fn resync_after_a_chunk_size_overflow() {
+    let data = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc\r\n0\r\n\r\nGET HTTP/1.1\r\nHost: s\r\n\r\n";
+    for split in [1, 9, 10_000] {
+        let mut h = Http::new(LIMITS);
+        feed_all(&mut h, true, data, split);
+        assert_eq!(h.txs.len(), 2, "split {split}");
+        assert_eq!(h.txs[1].method.as_deref(), Some("GET"));
+        assert_eq!(h.txs[1].uri.as_deref(), Some(""));
+        assert_eq!(h.txs[1].version.as_deref(), Some("HTTP/1.1"));
+        assert_eq!(h.counters.parse_errors, 1);
+    }
+}
+
+/// Inside lost bytes, text that merely looks like a method is no request:
+/// only a whole `METHOD target HTTP/1.x` line is.
+#[test]
+fn resync_needs_a_whole_request_line() {
+    let mut h = Http::new(LIMITS);
+    feed_all(
+        &mut h,
+        true,
+        b"GET /a HTTP/1.1\r\nContent-Length: x\r\nContent-Length: 3\r\n\r\n",
+        1000,
+    );
+    assert_eq!(h.txs.len(), 1);
+    feed_all(
+        &mut h,
+        true,
+        b"abc\nTHE cat sat\nPUT /b HTTP/1.0\r\n\r\n",
+        1000,
+    );
+    assert_eq!(h.txs.len(), 2);
+    assert_eq!(h.txs[1].method.as_deref(), Some("PUT"));
+}
