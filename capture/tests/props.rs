@@ -72,7 +72,7 @@ fn run_stream(
             }
             Event::Ack(off) => {
                 let ack = isn.wrapping_add(1).wrapping_add(off as u32);
-                s.peer_ack(ack, &mut budget, &mut sink);
+                s.peer_ack(ack, false, &mut budget, &mut sink);
             }
         }
     }

@@ -20,6 +20,9 @@ pub enum LinkType {
     LinuxSll2,
     /// DLT_C_HDLC (104): Cisco HDLC, an EtherType after 2 bytes.
     CiscoHdlc,
+    /// DLT_FDDI (10): frame control and two addresses (13 bytes), then
+    /// 802.2 LLC with SNAP.
+    Fddi,
     /// Anything else: every frame counts as `unsupported_link`.
     Unsupported(i32),
 }
@@ -35,6 +38,7 @@ impl LinkType {
             113 => LinkType::LinuxSll,
             276 => LinkType::LinuxSll2,
             104 => LinkType::CiscoHdlc,
+            10 => LinkType::Fddi,
             other => LinkType::Unsupported(other),
         }
     }
@@ -181,6 +185,15 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<Stripped<'_>, Decode
             }
         }
         LinkType::CiscoHdlc => by_ethertype(frame, 2),
+        LinkType::Fddi => {
+            // LLC/SNAP: AA AA 03, an OUI, then the EtherType at 19.
+            if frame.get(13..16) != Some(&[0xaa, 0xaa, 0x03]) {
+                return Err(frame
+                    .get(15)
+                    .map_or(DecodeError::LinkTruncated, |_| DecodeError::NotIp));
+            }
+            by_ethertype(frame, 19)
+        }
         LinkType::Null | LinkType::Loop => {
             let fam: [u8; 4] = frame
                 .get(..4)

@@ -218,3 +218,24 @@ fn cut_tunnel_headers_are_errors_not_panics() {
         Some(DecodeError::TunnelMalformed)
     );
 }
+
+/// FDDI (link type 10): 13 bytes of frame control and addresses, then
+/// LLC/SNAP carrying the EtherType; other LLC payloads are no IP.
+#[test]
+fn fddi_frames_through_llc_snap() {
+    let eth = eth_tcp_v4(b"hi");
+    let mut frame = vec![0x50];
+    frame.extend_from_slice(&[1; 12]);
+    frame.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0]);
+    frame.extend_from_slice(&eth[12..]);
+    assert_eq!(LinkType::from_dlt(10), LinkType::Fddi);
+    let p = decode(LinkType::Fddi, &frame).expect("decodes");
+    assert_eq!((p.dport, p.payload), (80, &b"hi"[..]));
+    let mut stp = frame.clone();
+    stp[13..16].copy_from_slice(&[0x42, 0x42, 0x03]);
+    assert_eq!(decode(LinkType::Fddi, &stp), Err(DecodeError::NotIp));
+    assert_eq!(
+        decode(LinkType::Fddi, &frame[..14]),
+        Err(DecodeError::LinkTruncated)
+    );
+}

@@ -405,7 +405,8 @@ fn update(
         );
     }
     if tcp.flags & tcp_flags::ACK != 0 {
-        theirs.peer_ack(tcp.ack, ctx.budget, &mut |c| {
+        let reset = tcp.flags & tcp_flags::RST != 0;
+        theirs.peer_ack(tcp.ack, reset, ctx.budget, &mut |c| {
             feed(app, limits, !to_server, c)
         });
     }

@@ -243,6 +243,8 @@ impl Stream {
             return;
         }
         self.hold(offset, data, budget);
+        // Acknowledged already (the ACK came first): its hole is a gap.
+        self.fill_acked_holes(budget, sink);
     }
 
     fn first_held(&self) -> Option<u64> {
@@ -302,23 +304,39 @@ impl Stream {
         }
     }
 
-    /// The peer acknowledged up to `ack`. Data it acknowledged that we hold
-    /// no segment for will never be seen: declare the gap at once.
-    pub fn peer_ack(&mut self, ack: u32, budget: &mut Budget, sink: &mut dyn FnMut(Chunk<'_>)) {
+    /// The peer acknowledged up to `ack` (in a reset when `reset`). Data it
+    /// acknowledged that we hold no segment for will never be seen: declare
+    /// the gap at once.
+    pub fn peer_ack(
+        &mut self,
+        ack: u32,
+        reset: bool,
+        budget: &mut Budget,
+        sink: &mut dyn FnMut(Chunk<'_>),
+    ) {
         if self.flags & STARTED == 0 {
             return;
         }
         let at = unwrap(ack, self.base, self.next);
-        // Only an acknowledgement ahead of what was seen moves the mark;
-        // one more than 1 GiB ahead is a broken or foreign ACK field, not
-        // a real acknowledgement.
-        if at > self.next as i64 && at as u64 <= self.next + FAR {
+        // Only an acknowledgement ahead of what was seen moves the mark,
+        // however far within the half of sequence space ahead (a capture
+        // that kept a few segments of a 5 GB transfer sees its ACKs jump by
+        // gigabytes). A reset's ACK field is often left stale or zero, so
+        // there more than 1 GiB ahead is no acknowledgement.
+        let reach = if reset { FAR } else { 1 << 31 };
+        if at > self.next as i64 && at as u64 <= self.next + reach {
             let at = at as u64;
             if self.acked().is_none_or(|a| a < at) {
                 self.acked = at as u32;
                 self.flags |= ACKED;
             }
         }
+        self.fill_acked_holes(budget, sink);
+    }
+
+    /// Holes before held segments that the peer has acknowledged will
+    /// never fill: declare them and deliver what follows.
+    fn fill_acked_holes(&mut self, budget: &mut Budget, sink: &mut dyn FnMut(Chunk<'_>)) {
         while let (Some(first), Some(acked)) = (self.first_held(), self.acked()) {
             if acked < first || first <= self.next {
                 break;

@@ -8,7 +8,7 @@
 use capture::decode::{decode, shard_hint, syn_hint, tcp_flags, LinkType};
 use capture::internals::flow::FlowKey;
 
-const LINKS: [LinkType; 8] = [
+const LINKS: [LinkType; 9] = [
     LinkType::Ethernet,
     LinkType::Null,
     LinkType::Loop,
@@ -16,6 +16,7 @@ const LINKS: [LinkType; 8] = [
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
     LinkType::CiscoHdlc,
+    LinkType::Fddi,
     LinkType::Unsupported(147),
 ];
 

@@ -93,7 +93,7 @@ fn acked_hole_becomes_gap_at_once() {
     s.syn(0);
     s.segment(1, b"0123", 0, false, BIG, &mut b, &mut out.sink());
     s.segment(9, b"89", 0, false, BIG, &mut b, &mut out.sink());
-    s.peer_ack(11, &mut b, &mut out.sink());
+    s.peer_ack(11, false, &mut b, &mut out.sink());
     assert_eq!(out.bytes, b"0123????89");
     assert_eq!(out.gaps, vec![4]);
     assert_eq!(s.counters().missed, 4);
@@ -126,7 +126,7 @@ fn snaplen_cut_is_a_gap_and_fin_follows_it() {
     s.syn(0);
     s.segment(1, b"abc", 7, false, BIG, &mut b, &mut out.sink());
     s.segment(11, b"xy", 0, true, BIG, &mut b, &mut out.sink());
-    s.peer_ack(14, &mut b, &mut out.sink());
+    s.peer_ack(14, false, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
     assert_eq!(out.bytes, b"abc???????xy");
     assert_eq!(s.counters().missed, 7);
@@ -139,14 +139,14 @@ fn acked_tail_never_seen_is_missed_at_finish() {
     let mut out = Out::default();
     s.syn(0);
     s.segment(1, b"abc", 0, false, BIG, &mut b, &mut out.sink());
-    s.peer_ack(11, &mut b, &mut out.sink());
+    s.peer_ack(11, false, &mut b, &mut out.sink());
     s.finish(&mut b, &mut out.sink());
     assert_eq!(s.counters().missed, 7);
     // A FIN's sequence number is not a missed byte.
     let mut t = Stream::default();
     t.syn(0);
     t.segment(1, b"abc", 0, true, BIG, &mut b, &mut out.sink());
-    t.peer_ack(5, &mut b, &mut out.sink());
+    t.peer_ack(5, false, &mut b, &mut out.sink());
     t.finish(&mut b, &mut out.sink());
     assert_eq!(t.counters().missed, 0);
     // A gap that runs up to the FIN: the bytes up to it are missed, the
@@ -155,7 +155,7 @@ fn acked_tail_never_seen_is_missed_at_finish() {
     u.syn(0);
     u.segment(1, b"abc", 0, false, BIG, &mut b, &mut out.sink());
     u.segment(11, b"", 0, true, BIG, &mut b, &mut out.sink());
-    u.peer_ack(12, &mut b, &mut out.sink());
+    u.peer_ack(12, false, &mut b, &mut out.sink());
     u.finish(&mut b, &mut out.sink());
     assert_eq!(u.counters().missed, 7);
 }
@@ -241,4 +241,36 @@ fn segment_over_cap_inside_drained_data_is_counted() {
     assert_eq!(out.gaps, [10]);
     assert_eq!((c.delivered, c.missed, c.retransmitted), (20, 10, 5));
     assert_eq!(c.overflows, 1);
+}
+
+/// A capture that kept a few segments of a multi-gigabyte transfer: the
+/// peer's ACK jumps 1.9 GiB ahead, which is believed (the gap declared,
+/// the data after it in order); the same jump in a reset's ACK field is
+/// not.
+#[test]
+fn acknowledgements_gigabytes_ahead_are_gaps() {
+    const JUMP: u32 = 1_900_000_000;
+    for reset in [false, true] {
+        let mut s = Stream::default();
+        let mut b = budget();
+        let (mut data, mut gaps) = (0u64, Vec::new());
+        let mut sink = |c: Chunk<'_>| match c {
+            Chunk::Data(d) => data += d.len() as u64,
+            Chunk::Gap(n) => gaps.push(n),
+        };
+        s.syn(u32::MAX - 5);
+        s.segment(u32::MAX - 4, b"head", 0, false, BIG, &mut b, &mut sink);
+        let far = (u32::MAX - 4).wrapping_add(4).wrapping_add(JUMP);
+        s.peer_ack(far, reset, &mut b, &mut sink);
+        s.segment(far, b"tail", 0, false, BIG, &mut b, &mut sink);
+        if reset {
+            assert_eq!(s.counters().missed, 0);
+            assert_eq!(data, 4, "the tail is held, not delivered");
+        } else {
+            assert_eq!(gaps, vec![u64::from(JUMP)]);
+            assert_eq!(s.counters().missed, u64::from(JUMP));
+            assert_eq!(data, 8);
+            assert_eq!(s.counters().retransmitted, 0);
+        }
+    }
 }
