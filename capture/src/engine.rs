@@ -76,6 +76,33 @@ fn dispatch(
     }
 }
 
+impl Engine {
+    /// Offers an IP fragment to reassembly; a datagram it completes goes
+    /// on as one packet. Out of line: the common path stays lean.
+    #[cold]
+    #[inline(never)]
+    fn fragment(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        wire_len: u32,
+        ts: Micros,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        match self
+            .defrag
+            .offer_frame(link, frame, wire_len, ts, &self.tunnels)
+        {
+            Ok(None) => {}
+            Ok(Some(whole)) => match reassembled(whole.ip, whole.encap, &self.tunnels) {
+                Ok(pkt) => dispatch(&mut self.shards, &pkt, ts, whole.frame_bytes, out),
+                Err(e) => self.frames.undecoded(e),
+            },
+            Err(e) => self.frames.undecoded(e),
+        }
+    }
+}
+
 impl PacketEngine for Engine {
     /// Processes one captured frame; `wire_len` is its length on the wire.
     fn process_frame(
@@ -97,28 +124,17 @@ impl PacketEngine for Engine {
             }
             self.next_sync = ts.saturating_add(SECOND);
         }
-        match decode_with(link, frame, &self.tunnels) {
+        // Matched by reference: the packet is not moved out of the result.
+        match &decode_with(link, frame, &self.tunnels) {
             Ok(pkt) => dispatch(
                 &mut self.shards,
-                &pkt,
+                pkt,
                 ts,
                 wire_len.max(frame.len() as u32),
                 out,
             ),
-            Err(DecodeError::IpFragment) => {
-                match self
-                    .defrag
-                    .offer_frame(link, frame, wire_len, ts, &self.tunnels)
-                {
-                    Ok(None) => {}
-                    Ok(Some(whole)) => match reassembled(whole.ip, whole.encap, &self.tunnels) {
-                        Ok(pkt) => dispatch(&mut self.shards, &pkt, ts, whole.frame_bytes, out),
-                        Err(e) => self.frames.undecoded(e),
-                    },
-                    Err(e) => self.frames.undecoded(e),
-                }
-            }
-            Err(e) => self.frames.undecoded(e),
+            Err(DecodeError::IpFragment) => self.fragment(link, frame, wire_len, ts, out),
+            Err(e) => self.frames.undecoded(*e),
         }
     }
 
