@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::live::free_ports;
 use common::netns::Netns;
 use common::{is_root, stderr_lines, which, Killed};
 
@@ -88,7 +89,9 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
             ("lo".to_string(), "127.0.0.1")
         }
     };
-    let port = 18_000 + (tag % 2000) as u16;
+    let [port, metrics_port] = free_ports(2)[..] else {
+        unreachable!("two ports asked for")
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_server.py");
     let mut server_cmd = match &net {
         Some(n) => n.cmd(&python),
@@ -110,7 +113,6 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
     assert!(ready.contains("ready"), "{ready}");
 
     let (alerts, flows) = (dir.join("alerts.jsonl"), dir.join("flows.jsonl"));
-    let metrics_port = port + 2000;
     let mut live = Killed(
         Command::new(env!("CARGO_BIN_EXE_procflow"))
             .args([

@@ -1,11 +1,12 @@
 //! `procflow live` attributing from an endpoint agent that streams its
 //! socket events over `--feed-listen` with a TLS client certificate; a peer
 //! without a certificate is refused and nothing it sent is used. The
-//! traffic is real (curl from fixed local ports to a server on loopback).
+//! traffic is real (curl from chosen local ports to a server on loopback).
 #![allow(clippy::indexing_slicing)]
 
 mod common;
 
+use common::live::{free_port, free_ports};
 use common::{is_root, stderr_lines, which, Killed};
 
 use serde_json::Value;
@@ -117,7 +118,7 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     certificates(&dir);
-    let port = 21_000 + tag as u16 % 2000;
+    let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_server.py");
     let mut server = Killed(
         Command::new(&python)
@@ -130,6 +131,10 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
     let mut server_out = BufReader::new(server.0.stdout.take().expect("stdout"));
     let mut ready = String::new();
     server_out.read_line(&mut ready).expect("ready");
+    assert!(
+        ready.contains("ready"),
+        "the test server did not start: {ready:?}"
+    );
 
     let flows = dir.join("flows.jsonl");
     let stats = dir.join("stats.json");
@@ -179,12 +184,11 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
         })
         .to_string()
     };
-    let local = [
-        41_000 + tag as u16 % 1000,
-        42_000 + tag as u16 % 1000,
-        43_000 + tag as u16 % 1000,
-    ];
-    let rogue_port = 44_000 + tag as u16 % 1000;
+    // Ports bindable now: a fixed port may still be held by an earlier
+    // connection in TIME_WAIT, and curl would fail to bind it.
+    let ports = free_ports(4);
+    let local = [ports[0], ports[1], ports[2]];
+    let rogue_port = ports[3];
     let send = |with_cert: bool, lines: &[String]| {
         let mut cmd = Command::new("openssl");
         cmd.args([
@@ -227,7 +231,7 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
     for lp in local.iter().chain(std::iter::once(&rogue_port)) {
         let out = Command::new(&curl)
             .args([
-                "-s",
+                "-sS",
                 "-o",
                 "/dev/null",
                 "--local-port",
@@ -238,7 +242,8 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
             .expect("curl");
         assert!(
             out.status.success(),
-            "{}",
+            "curl from local port {lp}: {}: {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -118,6 +118,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` distinct ports free on 127.0.0.1 a moment ago (each held until all
+/// are chosen, so none is given twice).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("address").port())
+        .collect()
+}
+
 /// `procflow live` running, its standard error read line by line.
 pub struct Live {
     pub child: Killed,
