@@ -272,12 +272,14 @@ pub fn print_summary(s: &Stats) {
         s.reassembly_overflows
     );
     eprintln!(
-        "procflow: http: {} transactions, {} parse errors, {} not recorded (cap); tls: {} client hellos, {} parse errors",
+        "procflow: http: {} transactions, {} parse errors, {} not recorded (cap); tls: {} client hellos, {} parse errors; quic: {} initial packets, {} not opened",
         s.http_transactions,
         s.http_parse_errors,
         s.http_transactions_dropped,
         s.tls_client_hellos,
-        s.tls_parse_errors
+        s.tls_parse_errors,
+        s.quic_initials,
+        s.quic_undecrypted
     );
 }
 

@@ -558,3 +558,44 @@ fn endpoint_captures_pcapng_and_truncated() {
         "{stderr}"
     );
 }
+
+/// QUIC captures of Suricata's suite, whose Initials the sensor decrypts:
+/// what tshark reads from them (server name, ALPN, the cipher the
+/// ServerHello chose), and for the version 2 capture (quic-go) the JA4
+/// published for that client stack.
+#[test]
+fn quic_initials_of_the_corpus_are_read() {
+    let Some(corpus) = common::corpus("quic_initials_of_the_corpus_are_read") else {
+        return;
+    };
+    let read = |name: &str| {
+        let path = corpus
+            .join("suricata-verify")
+            .join(name)
+            .join("input.pcap")
+            .display()
+            .to_string();
+        let (run, stats) = common::flows_with_stats(&[&path]);
+        let records = run.records();
+        assert_eq!(records.len(), 1, "{name}: {}", run.stdout);
+        (records[0].clone(), stats)
+    };
+    let (ietf, stats) = read("quic-ietf-ja3");
+    assert_eq!(ietf["network"]["protocol"], "quic");
+    assert_eq!(ietf["quic"]["version"], "1");
+    assert_eq!(ietf["tls"]["sni"], "msquic.net");
+    assert_eq!(ietf["tls"]["alpn"], serde_json::json!(["h3-29"]));
+    assert_eq!(ietf["tls"]["cipher"], "TLS_AES_256_GCM_SHA384");
+    // Every datagram counts: 5 of the client's, 6 of the server's.
+    assert_eq!(ietf["tls"]["app_bytes_out"], ietf["flow"]["payload_out"]);
+    assert_eq!(ietf["flow"]["payload_out"], 3232);
+    assert_eq!(stats["stats"]["quic_initials"], 2);
+    assert_eq!(stats["stats"]["quic_undecrypted"], 0);
+
+    let (v2, _) = read("quic-v2-ja3");
+    assert_eq!(v2["quic"]["version"], "2");
+    assert!(v2["tls"].get("sni").is_none());
+    assert_eq!(v2["tls"]["alpn"], serde_json::json!(["h3"]));
+    assert_eq!(v2["tls"]["cipher"], "TLS_AES_128_GCM_SHA256");
+    assert_eq!(v2["tls"]["ja4"], "q13i0311h3_55b375c5d22e_c183556c78e2");
+}

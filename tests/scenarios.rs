@@ -391,3 +391,34 @@ fn malformed_http_is_kept_and_counted() {
         "only the request without a version is HTTP/0.9: {versions:?}"
     );
 }
+
+/// QUIC: the hellos read from Initials sealed with real keys (versions 1
+/// and 2, and after a Retry), their JA4, and every Initial opened.
+#[test]
+fn quic_initials_spelt_out() {
+    let (run, stats) = common::flows_with_stats(&[&pcap("quic.pcap").display().to_string()]);
+    let records = run.records();
+    let by_port = |p: u64| {
+        records
+            .iter()
+            .find(|r| r["source"]["port"] == p)
+            .unwrap_or_else(|| panic!("flow from port {p}"))
+    };
+    let v1 = by_port(50443);
+    assert_eq!(v1["network"]["protocol"], "quic");
+    assert_eq!(v1["quic"], json!({"version": "1"}));
+    assert_eq!(v1["tls"]["cipher"], "TLS_AES_128_GCM_SHA256");
+    // 9 ciphers and 10 extensions once GREASE is left out.
+    assert_eq!(v1["tls"]["ja4"], "q13d0910h3_f91f431d341e_560390466015");
+    let v2 = by_port(50444);
+    assert_eq!(v2["quic"], json!({"version": "2"}));
+    assert_eq!(v2["tls"]["ja4"], "q13i0909h3_f91f431d341e_560390466015");
+    assert_eq!(v2["tls"]["cipher"], "TLS_AES_256_GCM_SHA384");
+    let retried = by_port(50445);
+    assert_eq!(retried["tls"]["sni"], "retry.example.test");
+    assert_eq!(retried["tls"]["cipher"], "TLS_CHACHA20_POLY1305_SHA256");
+    // 3 server Initials; 7 client ones (the Retry answered the first).
+    assert_eq!(stats["stats"]["quic_initials"], 10);
+    assert_eq!(stats["stats"]["quic_undecrypted"], 0);
+    assert_eq!(stats["stats"]["tls_client_hellos"], 3);
+}

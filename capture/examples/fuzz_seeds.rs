@@ -5,7 +5,8 @@
 //! writes into `OUT_DIR/<target>/`: each capture as it is
 //! (`capture_file`), its first frames with the byte that picks their link
 //! type (`decode`), and the payloads of each TCP flow, client then server,
-//! behind the control bytes of the `http` and `tls` targets. Captures with
+//! behind the control bytes of the `http` and `tls` targets (a ClientHello
+//! also as the CRYPTO frame of the `quic` target). Captures with
 //! HTTP tunnels or protocol upgrades are left out until the known stack
 //! overflow on them is fixed (issue 11).
 
@@ -131,6 +132,27 @@ fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
         seed.extend_from_slice(sv);
         write(out, target, &format!("{stem}.{i}"), &seed).map_err(|e| e.to_string())?;
         n += 1;
+        if let Some(q) = quic_seed(c) {
+            write(out, "quic", &format!("{stem}.{i}"), &q).map_err(|e| e.to_string())?;
+            n += 1;
+        }
     }
     Ok(n)
+}
+
+/// A seed of the `quic` target from a TLS client stream: its first
+/// handshake record's body (the ClientHello) as one CRYPTO frame, the
+/// frames of one client Initial (control bytes: version 1, no cuts).
+fn quic_seed(client: &[u8]) -> Option<Vec<u8>> {
+    let [22, 3, _, hi, lo, rest @ ..] = client else {
+        return None;
+    };
+    let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+    let hello = rest.get(..len)?;
+    let len = u16::try_from(hello.len()).ok().filter(|l| *l < 0x4000)?;
+    let mut seed = vec![0u8; 12];
+    seed.extend_from_slice(&[0x06, 0x00]);
+    seed.extend_from_slice(&(0x4000 | len).to_be_bytes());
+    seed.extend_from_slice(hello);
+    Some(seed)
 }

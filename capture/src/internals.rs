@@ -24,6 +24,11 @@ pub mod http {
     pub use crate::app::http::{starts_message, Http, HttpLimits, HttpTransaction};
 }
 
+/// The QUIC parser.
+pub mod quic {
+    pub use crate::app::quic::Quic;
+}
+
 /// The TLS parser.
 pub mod tls {
     pub use crate::app::tls::{starts_record, version_name, Tls};

@@ -153,6 +153,11 @@ pub struct Stats {
     pub tls_client_hellos: u64,
     /// TLS records or hellos that failed to parse.
     pub tls_parse_errors: u64,
+    /// QUIC Initial packets seen.
+    pub quic_initials: u64,
+    /// QUIC Initial packets whose protection did not open (keys derived
+    /// from a client packet the capture missed, or damage).
+    pub quic_undecrypted: u64,
 }
 
 impl Stats {
@@ -185,6 +190,8 @@ impl Stats {
         self.http_transactions_dropped += o.http_transactions_dropped;
         self.tls_client_hellos += o.tls_client_hellos;
         self.tls_parse_errors += o.tls_parse_errors;
+        self.quic_initials += o.quic_initials;
+        self.quic_undecrypted += o.quic_undecrypted;
     }
 }
 

@@ -8,6 +8,10 @@ use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// How much farther (beyond four times the best's distance) another
+/// process's socket must be for the nearest to win without a conflict.
+const CLEARLY_NEARER: u64 = 100_000;
+
 /// How a flow was tied to a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -302,9 +306,14 @@ impl SocketIndex {
         let Some(best) = cands.first() else {
             return (None, false);
         };
+        // Another process conflicts unless the best is clearly nearer in
+        // time: a 5-tuple used again within the tolerance by another
+        // process (a client port come round) is told apart by which
+        // connect the flow's start is next to.
+        let clear = margin.unwrap_or(best.distance.saturating_mul(4) + CLEARLY_NEARER);
         let conflict = cands.iter().skip(1).any(|c| {
             !self.same_process(best.sock, c.sock, margin.is_some())
-                && margin.is_none_or(|m| c.distance <= best.distance.saturating_add(m))
+                && c.distance <= best.distance.saturating_add(clear)
         });
         if conflict {
             return (None, true);

@@ -222,6 +222,33 @@ fn disagreeing_records_leave_the_flow_unattributed() {
     assert!(a.client.is_none() && a.client_conflict);
 }
 
+/// A client port come round: two processes connect on one 5-tuple 1.9 s
+/// apart, within the tolerance of each other; each flow goes to the
+/// connect its start is next to, and only one no nearer is a conflict.
+#[test]
+fn a_tuple_used_again_goes_to_the_nearest_connect() {
+    let mut ix = index();
+    for (t, pid, exe) in [
+        (T, 1, "/usr/bin/curl"),
+        (T + 1_900_000, 2, "/usr/bin/python3"),
+    ] {
+        let e = ev(
+            t,
+            "h",
+            EventKind::Connect,
+            Some("10.0.0.1:5000"),
+            "1.2.3.4:80",
+            proc_(pid, exe),
+        );
+        ix.insert(e, 0);
+    }
+    let at = |start| ix.attribute(&flow("10.0.0.1:5000", "1.2.3.4:80", start, start + 2_000));
+    assert_eq!(pid(&at(T + 300)), Some(1));
+    assert_eq!(pid(&at(T + 1_900_500)), Some(2));
+    let a = at(T + 950_000);
+    assert!(a.client.is_none() && a.client_conflict);
+}
+
 #[test]
 fn two_feeds_of_one_process_agree() {
     // Sysmon and the firewall log name one connection, one pid, two spellings.

@@ -102,6 +102,9 @@ fn add_to_window(w: &mut ProcessWindow, f: &AttributedFlow, budget: &mut FlowBud
     if w.traffic.connections == 0 || r.event.start < w.first_start {
         w.first_start = r.event.start;
     }
+    if let Some(j) = r.tls.as_ref().and_then(|t| t.ja4.as_deref()) {
+        w.add_ja4(j);
+    }
     let t = Traffic::of_flow(r);
     w.traffic.add(&t);
     w.frame_bytes_out += r.source.bytes;

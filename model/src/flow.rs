@@ -82,6 +82,8 @@ impl AppProtocol {
     pub const HTTP: AppProtocol = AppProtocol("http");
     /// TLS.
     pub const TLS: AppProtocol = AppProtocol("tls");
+    /// QUIC (TLS 1.3 inside; its facts are in the record's `tls`).
+    pub const QUIC: AppProtocol = AppProtocol("quic");
 
     /// The protocol a parser registered as `name`.
     pub const fn named(name: &'static str) -> AppProtocol {
@@ -353,6 +355,13 @@ pub struct TlsInfo {
     /// ALPN protocol the server chose.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alpn_chosen: Option<String>,
+    /// Cipher suite the ServerHello chose (IANA name where known, else
+    /// its hex code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    /// JA4 fingerprint of the ClientHello (`t` over TCP, `q` over QUIC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
     /// Application-data record payload bytes, client to server.
     pub app_bytes_out: u64,
     /// Application-data record payload bytes, server to client.
@@ -381,6 +390,8 @@ impl TlsInfo {
         }
         o.opt_str("version", self.version.as_deref());
         o.opt_str("alpn_chosen", self.alpn_chosen.as_deref());
+        o.opt_str("cipher", self.cipher.as_deref());
+        o.opt_str("ja4", self.ja4.as_deref());
         o.u64("app_bytes_out", self.app_bytes_out);
         o.u64("app_bytes_in", self.app_bytes_in);
     }

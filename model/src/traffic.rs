@@ -18,8 +18,10 @@ pub struct Traffic {
     pub bytes_in: u64,
     /// Connections that carried HTTP.
     pub http_connections: u64,
-    /// Connections that carried TLS.
+    /// Connections that carried TLS (over TCP, or inside QUIC).
     pub tls_connections: u64,
+    /// Of those, QUIC connections (HTTP/3 and others).
+    pub quic_connections: u64,
     /// TLS application-data bytes sent (HTTPS volume without decryption).
     pub tls_app_bytes_out: u64,
     /// TLS application-data bytes received.
@@ -54,7 +56,8 @@ impl Traffic {
             bytes_out: r.flow.payload_out,
             bytes_in: r.flow.payload_in,
             http_connections: u64::from(r.network.protocol == Some(AppProtocol::HTTP)),
-            tls_connections: u64::from(r.network.protocol == Some(AppProtocol::TLS)),
+            tls_connections: u64::from(carries_tls(r)),
+            quic_connections: u64::from(r.network.protocol == Some(AppProtocol::QUIC)),
             tls_app_bytes_out: tls(|t| t.app_bytes_out),
             tls_app_bytes_in: tls(|t| t.app_bytes_in),
             request_bytes,
@@ -83,6 +86,7 @@ impl Traffic {
         self.bytes_in += o.bytes_in;
         self.http_connections += o.http_connections;
         self.tls_connections += o.tls_connections;
+        self.quic_connections += o.quic_connections;
         self.tls_app_bytes_out += o.tls_app_bytes_out;
         self.tls_app_bytes_in += o.tls_app_bytes_in;
         self.request_bytes += o.request_bytes;
@@ -108,18 +112,29 @@ impl Traffic {
 /// Server ports that speak HTTPS when a client names no ALPN protocol.
 pub const HTTPS_PORTS: [u16; 2] = [443, 8443];
 
-/// True when a TLS flow carries HTTP: the protocol the server chose (or,
-/// without an answer, the ones the client offered) is HTTP (`http/1.1`,
-/// `h2`, `http/1.0`), or no ALPN is named and the server's port is one of
-/// [`HTTPS_PORTS`].
+/// True when the flow's bytes are TLS: TLS over TCP, or QUIC (whose
+/// datagrams count as its TLS application bytes).
+pub fn carries_tls(r: &FlowRecord) -> bool {
+    matches!(
+        r.network.protocol,
+        Some(AppProtocol::TLS | AppProtocol::QUIC)
+    )
+}
+
+/// True when a TLS or QUIC flow carries HTTP: the protocol the server
+/// chose (or, without an answer, the ones the client offered) is HTTP
+/// (`http/1.1`, `h2`, `http/1.0`, `h3` and its drafts), or no ALPN is
+/// named and the server's port is one of [`HTTPS_PORTS`].
 pub fn is_https(r: &FlowRecord) -> bool {
-    if r.network.protocol != Some(AppProtocol::TLS) {
+    if !carries_tls(r) {
         return false;
     }
     let Some(t) = r.tls.as_ref() else {
         return false;
     };
-    let http = |p: &str| matches!(p, "http/1.1" | "h2" | "http/1.0" | "h2c");
+    let http = |p: &str| {
+        matches!(p, "http/1.1" | "h2" | "http/1.0" | "h2c" | "h3") || p.starts_with("h3-")
+    };
     match (&t.alpn_chosen, t.alpn.is_empty()) {
         (Some(chosen), _) => http(chosen),
         (None, false) => t.alpn.iter().any(|p| http(p)),
@@ -128,7 +143,8 @@ pub fn is_https(r: &FlowRecord) -> bool {
 }
 
 /// Request and response volume of one flow (DESIGN.md): HTTP message bytes
-/// each way, or TLS application-data bytes; 0 for other flows. For HTTP the
+/// each way, or TLS application-data bytes (QUIC: datagram bytes); 0 for
+/// other flows. For HTTP the
 /// payload is the floor, since transactions past the per-flow cap are not
 /// recorded one by one.
 pub fn request_response(r: &FlowRecord) -> (u64, u64) {
@@ -138,7 +154,7 @@ pub fn request_response(r: &FlowRecord) -> (u64, u64) {
             let resp: u64 = r.http.iter().map(|h| h.response_bytes).sum();
             (req.max(r.flow.payload_out), resp.max(r.flow.payload_in))
         }
-        Some(AppProtocol::TLS) => r
+        Some(AppProtocol::TLS | AppProtocol::QUIC) => r
             .tls
             .as_ref()
             .map_or((0, 0), |t| (t.app_bytes_out, t.app_bytes_in)),

@@ -11,6 +11,9 @@ use std::net::IpAddr;
 
 /// Destinations listed in a written window.
 const TOP_DESTINATIONS: usize = 5;
+/// JA4 fingerprints kept per window; a window with more lists none as
+/// complete.
+pub const MAX_JA4: usize = 8;
 
 /// Traffic of one process image to one destination in a window.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -194,6 +197,12 @@ pub struct ProcessWindow {
     /// What the process's flows carried.
     #[serde(flatten)]
     pub traffic: Traffic,
+    /// JA4 fingerprints of its TLS and QUIC clients (at most [`MAX_JA4`]).
+    pub ja4: BTreeSet<String>,
+    /// Connections whose ClientHello gave a JA4 (listed or not).
+    pub ja4_connections: u64,
+    /// A JA4 was not listed: more than [`MAX_JA4`] were seen.
+    pub ja4_overflow: bool,
     /// Captured frame bytes sent.
     pub frame_bytes_out: u64,
     /// Captured frame bytes received.
@@ -240,6 +249,18 @@ impl ProcessWindow {
             start,
             id,
         );
+    }
+
+    /// Notes the JA4 of one of the window's connections.
+    pub fn add_ja4(&mut self, ja4: &str) {
+        self.ja4_connections += 1;
+        if !self.ja4.contains(ja4) {
+            if self.ja4.len() < MAX_JA4 {
+                self.ja4.insert(ja4.to_string());
+            } else {
+                self.ja4_overflow = true;
+            }
+        }
     }
 
     /// bytes_in / bytes_out (0 when nothing was sent).
@@ -303,6 +324,7 @@ impl ProcessWindow {
                 "code_signature": self.signer.as_ref().map(|s| serde_json::json!({"subject_name": s})),
             },
             "user": { "name": self.users },
+            "tls": (!self.ja4.is_empty()).then(|| serde_json::json!({"client": {"ja4": self.ja4}})),
             "metrics": {
                 "connections": self.traffic.connections,
                 "http_requests": self.traffic.http_requests,

@@ -28,6 +28,7 @@ pub mod fragments;
 pub mod http;
 pub mod http_malformed;
 pub mod pcap;
+pub mod quic;
 pub mod rng;
 pub mod scenarios;
 pub mod suite;

@@ -96,6 +96,7 @@ pub fn scenarios() -> Vec<Scenario> {
         crate::http_malformed::http_malformed(),
         crate::encap::encapsulations(),
         crate::fragments::ip_fragments(),
+        crate::quic::quic(),
     ]
 }
 

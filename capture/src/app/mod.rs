@@ -3,8 +3,11 @@
 //! [`registry`]), then the parser that took the stream.
 
 pub(crate) mod dns;
+mod hello;
 pub(crate) mod http;
+mod ja4;
 pub mod parser;
+pub(crate) mod quic;
 pub mod registry;
 pub(crate) mod tls;
 

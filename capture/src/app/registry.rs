@@ -4,8 +4,8 @@
 //! spec here.
 
 use super::parser::ParserSpec;
-use super::{dns, http, tls};
+use super::{dns, http, quic, tls};
 
-/// Built-in parsers: HTTP/1.x, TLS, then DNS (whose probe reads a whole
-/// message, so it goes last).
-pub const BUILTIN: &[ParserSpec] = &[http::SPEC, tls::SPEC, dns::SPEC];
+/// Built-in parsers: HTTP/1.x, TLS, QUIC, then DNS (whose probe reads a
+/// whole message, so it goes last).
+pub const BUILTIN: &[ParserSpec] = &[http::SPEC, tls::SPEC, quic::SPEC, dns::SPEC];

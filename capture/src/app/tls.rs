@@ -5,14 +5,11 @@
 //! Records are followed by their 5-byte headers; only handshake bytes are
 //! copied, only until each side's hello is parsed, and never beyond a cap.
 
+use super::hello;
 use super::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict};
 use crate::record::FlowRecord;
 use crate::stats::Stats;
 pub use model::flow::TlsInfo;
-use tls_parser::{
-    parse_tls_extensions, parse_tls_message_handshake, TlsExtension, TlsMessage,
-    TlsMessageHandshake,
-};
 
 const CONTENT_HANDSHAKE: u8 = 22;
 const CONTENT_APPLICATION_DATA: u8 = 23;
@@ -83,11 +80,6 @@ pub fn version_name(v: u16) -> String {
         0x7f00..=0x7fff => format!("TLS 1.3 draft {}", v & 0xff),
         _ => format!("0x{v:04x}"),
     }
-}
-
-/// GREASE values (RFC 8701) are offered to keep peers honest, not used.
-fn is_grease(v: u16) -> bool {
-    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
 impl Tls {
@@ -229,86 +221,20 @@ impl Tls {
         let Some(d) = self.dirs.get_mut(idx) else {
             return;
         };
-        let Some(&[_, a, b, c]) = d.hello.get(..4) else {
+        let Some(need) = hello::message_len(&d.hello) else {
             return;
         };
-        let need = 4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c));
         if d.hello.len() < need {
             return;
         }
         let msg = std::mem::take(&mut d.hello);
         d.hello_done = true;
-        let parsed = parse_tls_message_handshake(msg.get(..need).unwrap_or(&[]));
-        match parsed {
-            Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) => {
-                self.counters.client_hellos += 1;
-                let mut offered = Vec::new();
-                if let Some(ext) = ch.ext {
-                    if let Ok((_, exts)) = parse_tls_extensions(ext) {
-                        for e in exts {
-                            match e {
-                                TlsExtension::SNI(names) => {
-                                    if let Some((_, name)) = names.first() {
-                                        self.info.sni =
-                                            Some(String::from_utf8_lossy(name).into_owned());
-                                    }
-                                }
-                                TlsExtension::ALPN(protos) => {
-                                    self.info.alpn = protos
-                                        .iter()
-                                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                                        .collect();
-                                }
-                                TlsExtension::SupportedVersions(vs) => {
-                                    offered =
-                                        vs.iter().map(|v| v.0).filter(|v| !is_grease(*v)).collect();
-                                }
-                                _ => {}
-                            }
-                        }
-                    } else {
-                        self.counters.parse_errors += 1;
-                    }
-                }
-                if offered.is_empty() {
-                    offered.push(ch.version.0);
-                }
-                self.info.client_versions = offered.into_iter().map(version_name).collect();
-            }
-            Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) => {
-                self.server_hello(sh.version.0, sh.ext);
-            }
-            // TLS 1.3 drafts put their version in the hello itself.
-            Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)))) => {
-                self.server_hello(sh.version.0, sh.ext);
-            }
-            Ok(_) => {}
-            Err(_) => self.counters.parse_errors += 1,
-        }
-    }
-
-    /// The version and ALPN protocol a ServerHello chose: its version, or
-    /// the one its supported_versions extension names.
-    fn server_hello(&mut self, version: u16, ext: Option<&[u8]>) {
-        let mut chosen = version;
-        if let Some(Ok((_, exts))) = ext.map(parse_tls_extensions) {
-            for e in exts {
-                match e {
-                    TlsExtension::SupportedVersions(vs) => {
-                        if let Some(v) = vs.first() {
-                            chosen = v.0;
-                        }
-                    }
-                    TlsExtension::ALPN(protos) => {
-                        self.info.alpn_chosen = protos
-                            .first()
-                            .map(|p| String::from_utf8_lossy(p).into_owned());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.info.version = Some(version_name(chosen));
+        hello::read(
+            &mut self.info,
+            &mut self.counters,
+            msg.get(..need).unwrap_or(&[]),
+            false,
+        );
     }
 
     /// `len` bytes of one direction are missing: record framing is lost.
@@ -392,6 +318,7 @@ mod tests {
 
     #[test]
     fn grease_and_names() {
+        use super::super::ja4::is_grease;
         assert!(is_grease(0x0a0a));
         assert!(is_grease(0xfafa));
         assert!(!is_grease(0x0304));

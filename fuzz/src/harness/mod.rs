@@ -12,6 +12,7 @@ pub mod decode;
 pub mod feed;
 pub mod http;
 pub mod listen;
+pub mod quic;
 pub mod scratch;
 pub mod split;
 pub mod tls;
@@ -25,6 +26,7 @@ pub const TARGETS: &[Target] = &[
     ("decode", decode::run),
     ("http", http::run),
     ("tls", tls::run),
+    ("quic", quic::run),
     ("feed", feed::run),
     ("config", config::run),
     ("baseline", baseline::run),

@@ -213,6 +213,16 @@ fn check(c: &Config, text: &str, file: &str) -> Result<(), ConfigError> {
             );
         }
     }
+    for j in &c.allowlist.ja4 {
+        if !is_ja4(j) {
+            return fail(
+                "allowlist",
+                0,
+                "ja4",
+                format!("\"{j}\" is not a JA4 fingerprint (such as t13d1516h2_8daaf6152771_e5627efa2ab1)"),
+            );
+        }
+    }
     for d in &c.allowlist.domains {
         if d.trim_matches('.').is_empty() || d.contains(['/', ' ', '*']) {
             return fail(
@@ -234,6 +244,23 @@ fn check(c: &Config, text: &str, file: &str) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The form of a JA4: ten characters of part a, then two groups of 12 hex
+/// digits.
+fn is_ja4(j: &str) -> bool {
+    let parts: Vec<&str> = j.split('_').collect();
+    let hex12 = |p: &str| p.len() == 12 && p.bytes().all(|b| b.is_ascii_hexdigit());
+    match parts.as_slice() {
+        [a, b, c] => {
+            a.len() == 10
+                && a.bytes().all(|b| b.is_ascii_alphanumeric())
+                && matches!(a.as_bytes().first(), Some(b't' | b'q' | b'd'))
+                && hex12(b)
+                && hex12(c)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

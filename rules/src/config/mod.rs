@@ -216,6 +216,9 @@ pub struct AllowlistConfig {
     pub domains: Vec<String>,
     /// Destination address blocks.
     pub cidrs: Vec<Cidr>,
+    /// JA4 fingerprints of TLS client stacks: a process window all of
+    /// whose connections came from listed stacks is exempt.
+    pub ja4: Vec<String>,
 }
 
 /// `[linux]`.
@@ -351,6 +354,7 @@ impl Default for AllowlistConfig {
                 "security.debian.org",
             ]),
             cidrs: Vec::new(),
+            ja4: Vec::new(),
         }
     }
 }

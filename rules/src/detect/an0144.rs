@@ -196,6 +196,10 @@ fn connections_reason(r: &RemoteHost, response_ratio: f64) -> String {
             "over {}",
             format::count(r.traffic.http_connections, "HTTP connection")
         ),
+        (tls, 0) if r.traffic.quic_connections == tls => format!(
+            "over {}, counted from its datagrams",
+            format::count(tls, "QUIC connection")
+        ),
         (_, 0) => format!(
             "over {}, counted from TLS application data",
             format::count(r.traffic.tls_connections, "TLS connection")

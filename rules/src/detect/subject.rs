@@ -128,10 +128,17 @@ impl<'a> Subject<'a> {
             && (prevalence.hosts <= p.uncommon_max_hosts
                 || (prevalence.hosts as f64) * 100.0
                     <= p.uncommon_max_percent.0 * hosts_total as f64);
-        let allowlisted =
-            policy
-                .allowlist
-                .process(&w.executable, w.sha256.as_deref(), w.signer.as_deref());
+        let allowlisted = policy
+            .allowlist
+            .process(&w.executable, w.sha256.as_deref(), w.signer.as_deref())
+            .or_else(|| {
+                policy.allowlist.clients(
+                    &w.ja4,
+                    !w.ja4_overflow,
+                    w.ja4_connections,
+                    w.traffic.connections,
+                )
+            });
         let mut by_host: BTreeMap<String, RemoteHost<'a>> = BTreeMap::new();
         let mut dests: Vec<_> = w.destinations.values().collect();
         // HashMap order differs between runs; the grouping must not.

@@ -321,6 +321,42 @@ fn allowlists_exempt_processes_and_destinations() {
     assert!(run(&mut d, vec![w]).is_empty());
 }
 
+/// A JA4 allowlist exempts a window only when every one of its
+/// connections came from a listed client stack.
+#[test]
+fn a_listed_ja4_exempts_a_window_whose_every_connection_gave_it() {
+    const LISTED: &str = "t13d1516h2_8daaf6152771_e5627efa2ab1";
+    const OTHER: &str = "q13i0311h3_55b375c5d22e_c183556c78e2";
+    let c = parse(&format!("[allowlist]\nja4 = [\"{LISTED}\"]\n"), "t").unwrap();
+    let dest = [
+        ("198.51.100.1", 443, None, tls(50_000_000, 10)),
+        ("198.51.100.2", 443, None, tls(1_000, 10)),
+    ];
+    let judged = |ja4: &[&str]| {
+        let mut d = detector(c.clone());
+        let mut w = window(win("A", UPD, T0), &dest);
+        assert_eq!(w.traffic.connections, 2);
+        for j in ja4 {
+            w.add_ja4(j);
+        }
+        (run(&mut d, vec![w]).len(), d.summary.allowlisted_windows)
+    };
+    assert_eq!(judged(&[LISTED, LISTED]), (0, 1));
+    // One connection gave no fingerprint, or another stack's.
+    assert_eq!(judged(&[LISTED]), (1, 0));
+    assert_eq!(judged(&[LISTED, OTHER]), (1, 0));
+    // Without the list the same window alerts.
+    let mut d = detector(Config::default());
+    let mut w = window(win("A", UPD, T0), &dest);
+    w.add_ja4(LISTED);
+    w.add_ja4(LISTED);
+    assert_eq!(run(&mut d, vec![w]).len(), 1);
+    assert!(parse("[allowlist]\nja4 = [\"t13d\"]\n", "t")
+        .unwrap_err()
+        .to_string()
+        .contains("is not a JA4 fingerprint"));
+}
+
 #[test]
 fn an0145_custom_or_unseen_many_connections_little_back() {
     let beacon = [(

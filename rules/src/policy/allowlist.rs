@@ -16,6 +16,7 @@ pub struct Allowlist {
     signers: Vec<Glob>,
     domains: Vec<String>,
     cidrs: Vec<Cidr>,
+    ja4: Vec<String>,
 }
 
 impl Allowlist {
@@ -35,6 +36,7 @@ impl Allowlist {
                 .map(|d| d.trim_matches('.').to_ascii_lowercase())
                 .collect(),
             cidrs: c.cidrs.clone(),
+            ja4: c.ja4.iter().map(|j| j.to_ascii_lowercase()).collect(),
         }
     }
 
@@ -74,6 +76,23 @@ impl Allowlist {
             }
         }
         None
+    }
+
+    /// The entry that exempts a window by its TLS clients: every one of
+    /// its `connections` gave a JA4 (`with_ja4`), all of them are in
+    /// `ja4` (none left out of it: `complete`), and every one is listed.
+    pub fn clients(
+        &self,
+        ja4: &std::collections::BTreeSet<String>,
+        complete: bool,
+        with_ja4: u64,
+        connections: u64,
+    ) -> Option<String> {
+        let all_listed = ja4.iter().all(|j| self.ja4.iter().any(|a| a == j));
+        (!ja4.is_empty() && complete && with_ja4 == connections && all_listed).then(|| {
+            let list: Vec<&str> = ja4.iter().map(String::as_str).collect();
+            format!("ja4 {}", list.join(", "))
+        })
     }
 
     /// True when traffic to this destination is exempt: its domain (port

@@ -1,0 +1,155 @@
+//! The first handshake message of each side, whole, whatever carried it
+//! (TLS records on TCP, CRYPTO frames of QUIC Initial packets): what a
+//! ClientHello offers (server name, ALPN, versions, JA4) and what a
+//! ServerHello chose (version, cipher suite, ALPN).
+
+use super::ja4::{self, is_grease, HelloFacts};
+use super::tls::{version_name, TlsCounters};
+use model::flow::TlsInfo;
+use tls_parser::{
+    parse_tls_extensions, parse_tls_message_handshake, TlsCipherSuite, TlsClientHelloContents,
+    TlsExtension, TlsMessage, TlsMessageHandshake,
+};
+
+/// Bytes a whole handshake message takes (4-byte header included), once
+/// its header is there.
+pub fn message_len(buf: &[u8]) -> Option<usize> {
+    let &[_, a, b, c] = buf.get(..4)? else {
+        return None;
+    };
+    Some(4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c)))
+}
+
+/// Reads one whole handshake message into `info`; `quic` when CRYPTO
+/// frames carried it (JA4's first letter).
+pub fn read(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8], quic: bool) {
+    match parse_tls_message_handshake(msg) {
+        Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) => {
+            counters.client_hellos += 1;
+            client_hello(info, counters, &ch, quic);
+        }
+        Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) => {
+            server_hello(info, sh.version.0, sh.cipher.0, sh.ext);
+        }
+        // TLS 1.3 drafts put their version in the hello itself.
+        Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)))) => {
+            server_hello(info, sh.version.0, sh.cipher.0, sh.ext);
+        }
+        Ok(_) => {}
+        Err(_) => counters.parse_errors += 1,
+    }
+}
+
+fn client_hello(
+    info: &mut TlsInfo,
+    counters: &mut TlsCounters,
+    ch: &TlsClientHelloContents<'_>,
+    quic: bool,
+) {
+    let mut facts = HelloFacts {
+        legacy_version: ch.version.0,
+        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        extensions: ch.ext.map(extension_types).unwrap_or_default(),
+        ..HelloFacts::default()
+    };
+    if let Some(ext) = ch.ext {
+        match parse_tls_extensions(ext) {
+            Ok((_, exts)) => {
+                for e in exts {
+                    match e {
+                        TlsExtension::SNI(names) => {
+                            if let Some((_, name)) = names.first() {
+                                info.sni = Some(String::from_utf8_lossy(name).into_owned());
+                            }
+                        }
+                        TlsExtension::ALPN(protos) => {
+                            facts.first_alpn = protos.first().map(|p| p.to_vec());
+                            info.alpn = protos
+                                .iter()
+                                .map(|p| String::from_utf8_lossy(p).into_owned())
+                                .collect();
+                        }
+                        TlsExtension::SupportedVersions(vs) => {
+                            facts.versions = vs.iter().map(|v| v.0).collect();
+                        }
+                        TlsExtension::SignatureAlgorithms(algs) => {
+                            facts.signature_algorithms = algs;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(_) => counters.parse_errors += 1,
+        }
+    }
+    let mut offered: Vec<u16> = facts
+        .versions
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .collect();
+    if offered.is_empty() {
+        offered.push(ch.version.0);
+    }
+    info.client_versions = offered.into_iter().map(version_name).collect();
+    info.ja4 = Some(ja4::fingerprint(&facts, quic));
+}
+
+/// Extension types in the order offered, read from the raw list (every
+/// type, also those the parser does not know).
+fn extension_types(mut raw: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    while let [t0, t1, l0, l1, rest @ ..] = raw {
+        out.push(u16::from_be_bytes([*t0, *t1]));
+        let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+        raw = rest.get(len..).unwrap_or_default();
+    }
+    out
+}
+
+/// The version, cipher suite and ALPN protocol a ServerHello chose: its
+/// version, or the one its supported_versions extension names.
+fn server_hello(info: &mut TlsInfo, version: u16, cipher: u16, ext: Option<&[u8]>) {
+    let mut chosen = version;
+    if let Some(Ok((_, exts))) = ext.map(parse_tls_extensions) {
+        for e in exts {
+            match e {
+                TlsExtension::SupportedVersions(vs) => {
+                    if let Some(v) = vs.first() {
+                        chosen = v.0;
+                    }
+                }
+                TlsExtension::ALPN(protos) => {
+                    info.alpn_chosen = protos
+                        .first()
+                        .map(|p| String::from_utf8_lossy(p).into_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    info.version = Some(version_name(chosen));
+    info.cipher = Some(match TlsCipherSuite::from_id(cipher) {
+        Some(s) => s.name.to_string(),
+        None => format!("0x{cipher:04x}"),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_types_in_order_and_a_cut_list_ends() {
+        let raw = [0x00, 0x00, 0x00, 0x01, 0xaa, 0x00, 0x10, 0x00, 0x00, 0xfe];
+        assert_eq!(extension_types(&raw), vec![0x0000, 0x0010]);
+        assert_eq!(extension_types(&[0x00, 0x2b, 0x00, 0x09]), vec![0x002b]);
+        assert!(extension_types(&[0x00]).is_empty());
+    }
+
+    #[test]
+    fn message_length_from_the_header() {
+        assert_eq!(message_len(&[1, 0, 1, 2, 9]), Some(4 + 258));
+        assert_eq!(message_len(&[1, 0, 1]), None);
+    }
+}
