@@ -304,12 +304,14 @@ mod tests {
                 response_bytes: 3600,
                 ..Default::default()
             }],
-            tls: v6.then(|| model::flow::TlsInfo {
-                sni: Some("x.test".into()),
-                alpn: vec!["h2".into(), "http/1.1".into()],
-                version: Some("TLS 1.3".into()),
-                app_bytes_out: 5,
-                ..Default::default()
+            tls: v6.then(|| {
+                Box::new(model::flow::TlsInfo {
+                    sni: Some("x.test".into()),
+                    alpn: vec!["h2".into(), "http/1.1".into()],
+                    version: Some("TLS 1.3".into()),
+                    app_bytes_out: 5,
+                    ..Default::default()
+                })
             }),
             extra: Default::default(),
         }

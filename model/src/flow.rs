@@ -198,9 +198,10 @@ pub struct FlowRecord {
     /// HTTP transactions, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpTransaction>,
-    /// TLS facts.
+    /// TLS facts (boxed: most records have none, and records queue in
+    /// thousands between threads).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<TlsInfo>,
+    pub tls: Option<Box<TlsInfo>>,
     /// What other registered parsers learnt, each under its own key (a
     /// parser added to the registry needs no new field here).
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]

@@ -48,7 +48,7 @@ impl Traffic {
     /// What one flow carried.
     pub fn of_flow(r: &FlowRecord) -> Traffic {
         let (request_bytes, response_bytes) = request_response(r);
-        let tls = |f: fn(&crate::flow::TlsInfo) -> u64| r.tls.as_ref().map_or(0, f);
+        let tls = |f: fn(&crate::flow::TlsInfo) -> u64| r.tls.as_deref().map_or(0, f);
         let https = is_https(r);
         Traffic {
             connections: 1,

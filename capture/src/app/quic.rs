@@ -609,7 +609,7 @@ impl StreamParser for Quic {
             rec.extra
                 .insert("quic", serde_json::json!({ "version": Version::name(v) }));
         }
-        rec.tls = Some(self.info);
+        rec.tls = Some(Box::new(self.info));
     }
 }
 

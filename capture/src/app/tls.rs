@@ -298,7 +298,7 @@ impl StreamParser for Tls {
     fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
         stats.tls_client_hellos += self.counters.client_hellos;
         stats.tls_parse_errors += self.counters.parse_errors;
-        rec.tls = Some(self.info);
+        rec.tls = Some(Box::new(self.info));
     }
 }
 
