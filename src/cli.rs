@@ -324,7 +324,8 @@ pub struct AttributeArgs {
 /// Captures and flow-table settings shared by `flows` and `read`.
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
-    /// pcap or pcapng files, read one after another as one capture.
+    /// pcap or pcapng files, read one after another as one capture (`-`:
+    /// standard input; gzip or zstd compressed files read as they are).
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
     /// Also write the run statistics here as JSON.

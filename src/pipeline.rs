@@ -37,6 +37,13 @@ pub enum Tick {
 pub fn open(a: &CaptureArgs) -> Result<Vec<Box<dyn PacketSource>>> {
     flow_config(&a.flow)?;
     let (paths, libpcap) = (&a.captures, a.libpcap);
+    let stdin = paths
+        .iter()
+        .filter(|p| p.as_os_str() == capture::file::STDIN)
+        .count();
+    if stdin > 1 {
+        bail!("standard input (-) is named {stdin} times: it can be read once");
+    }
     let reader = if libpcap {
         packets::Reader::Libpcap
     } else {

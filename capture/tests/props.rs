@@ -250,7 +250,7 @@ fn render(x: &Exchange) -> (Vec<u8>, Vec<u8>, HttpTransaction) {
     resp.extend_from_slice(&body);
 
     let tx = HttpTransaction {
-        method: Some(x.method.to_string()),
+        method: Some(x.method.to_string().into()),
         host: Some("t.example".into()),
         uri: Some(x.uri.clone()),
         version: Some("HTTP/1.1".into()),

@@ -4,6 +4,7 @@
 use crate::json::JsonObject;
 use crate::time::{Micros, Rfc3339};
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -287,9 +288,11 @@ impl FlowRecord {
 /// One request and its response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HttpTransaction {
-    /// Request method; absent when only the response was seen.
+    /// Request method; absent when only the response was seen. The common
+    /// methods are static (no allocation in a flow waiting for its
+    /// response).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     /// Host header of the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -299,9 +302,9 @@ pub struct HttpTransaction {
     /// User-Agent of the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// Request protocol version, e.g. `HTTP/1.1`.
+    /// Request protocol version, e.g. `HTTP/1.1` (static, as the method).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<Cow<'static, str>>,
     /// Final response status (1xx interim responses are counted, not kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,

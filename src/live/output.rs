@@ -169,10 +169,12 @@ pub fn start(
         Target::File(File::create(path).with_context(|| format!("{name}: cannot create"))?)
     };
     let (tx, rx) = bounded::<Vec<u8>>(queue.max(1));
+    let stream = !target.is_regular_file();
     let mut w = Writer {
         kind,
         path: name.clone(),
         target,
+        stream,
         good: 0,
         mid_line: false,
         warned: false,
@@ -209,6 +211,12 @@ enum Target {
 }
 
 impl Target {
+    /// A regular file (not a pipe, FIFO, socket or terminal).
+    fn is_regular_file(&self) -> bool {
+        let (Target::File(f) | Target::Stdout(f)) = self;
+        f.metadata().is_ok_and(|m| m.is_file())
+    }
+
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Target::File(f) => f.write(buf),
@@ -231,6 +239,11 @@ struct Writer {
     kind: Kind,
     path: String,
     target: Target,
+    /// Not a regular file: written one line a call, since a blocking write
+    /// to a pipe returns only once all of it is in, and the lines of a
+    /// batch the reader took before it stopped reading would be counted
+    /// as unwritten.
+    stream: bool,
     /// Bytes of whole lines written so far.
     good: u64,
     /// A failed write left part of a line that could not be taken back.
@@ -269,7 +282,11 @@ impl Writer {
         }
         let (mut done, mut whole) = (0usize, 0usize);
         while done < buf.len() {
-            let rest = buf.get(done..).unwrap_or_default();
+            let upto = match (self.stream, ends.get(whole)) {
+                (true, Some(&end)) => end,
+                _ => buf.len(),
+            };
+            let rest = buf.get(done..upto).unwrap_or_default();
             let err = match self.target.write(rest) {
                 Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
                 Ok(n) => {
@@ -371,6 +388,7 @@ mod tests {
             kind: Kind::Alerts,
             path: "pipe".into(),
             target: Target::File(File::from(std::os::fd::OwnedFd::from(w))),
+            stream: true,
             good: 0,
             mid_line: false,
             warned: false,

@@ -11,13 +11,15 @@
 //! again. A chunk comes back to the reader for reuse when the last batch
 //! holding it is done.
 
+mod input;
 mod pcap;
 mod pcapng;
 mod read_ahead;
 
 use crate::decode::LinkType;
 use crate::time::Micros;
-use std::io::Read;
+use input::fill;
+pub use input::{Compression, STDIN};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -103,7 +105,7 @@ impl Parser {
 
 /// An open capture file.
 pub struct FileSource {
-    file: std::fs::File,
+    file: Box<dyn std::io::Read + Send>,
     parser: Parser,
     /// Link type of the first interface (classic pcap: the file's).
     pub link: LinkType,
@@ -111,8 +113,10 @@ pub struct FileSource {
     pub dlt: i32,
     /// The file.
     pub path: PathBuf,
-    /// File size in bytes.
+    /// File size in bytes (0 when unknown: standard input, compressed).
     pub size: u64,
+    /// How the file was compressed.
+    pub compression: Compression,
     /// Container format.
     pub format: FileFormat,
     /// Bytes of the file before the first record (the file header).
@@ -129,33 +133,15 @@ fn fail(path: &Path, reason: impl Into<String>) -> SourceError {
     }
 }
 
-/// Reads until `buf` is full or the file ends; the bytes read.
-fn fill(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(buf.get_mut(n..).unwrap_or(&mut [])) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 impl FileSource {
-    /// Opens a capture file, with a clear reason when it cannot be used.
+    /// Opens a capture file (`-`: standard input; gzip or zstd
+    /// compressed, too), with a clear reason when it cannot be used.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
-        let meta = std::fs::metadata(path).map_err(|e| fail(path, e.to_string()))?;
-        if meta.is_dir() {
-            return Err(fail(path, "is a directory, not a capture file"));
-        }
-        // A pipe or FIFO has no length: only an empty regular file is
-        // known empty before reading.
-        if meta.is_file() && meta.len() == 0 {
-            return Err(fail(path, "empty file, not a capture"));
-        }
-        let mut file = std::fs::File::open(path).map_err(|e| fail(path, e.to_string()))?;
+        let input::Input {
+            reader: mut file,
+            size,
+            compression,
+        } = input::open(path).map_err(|r| fail(path, r))?;
         let mut head = [0u8; 4096];
         let got = fill(&mut file, &mut head).map_err(|e| fail(path, e.to_string()))?;
         let head = head.get(..got).unwrap_or(&[]);
@@ -183,10 +169,19 @@ impl FileSource {
             }
             _ if got == 0 => return Err(fail(path, "empty input, not a capture")),
             _ if got < 4 => return Err(fail(path, "too short to be a capture")),
-            _ => {
+            _ if compression == Compression::None => {
                 return Err(fail(
                     path,
                     "not a pcap or pcapng capture (unknown magic number)",
+                ))
+            }
+            _ => {
+                return Err(fail(
+                    path,
+                    format!(
+                        "{} data, but not a pcap or pcapng capture inside (unknown magic number)",
+                        compression.name()
+                    ),
                 ))
             }
         };
@@ -199,7 +194,8 @@ impl FileSource {
             link,
             dlt,
             path: path.to_path_buf(),
-            size: meta.len(),
+            size,
+            compression,
             format,
             header_len,
             head_rest,

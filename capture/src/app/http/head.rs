@@ -1,5 +1,7 @@
 //! Header blocks: httparse into a stack array, then only the fields kept.
 
+use std::borrow::Cow;
+
 /// How the message body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Framing {
@@ -18,9 +20,9 @@ pub enum Framing {
 /// The fields kept from one header block.
 #[derive(Debug, Default)]
 pub struct Head {
-    pub method: Option<String>,
+    pub method: Option<Cow<'static, str>>,
     pub uri: Option<String>,
-    pub version: Option<String>,
+    pub version: Option<Cow<'static, str>>,
     pub status: Option<u16>,
     pub host: Option<String>,
     pub user_agent: Option<String>,
@@ -87,8 +89,25 @@ fn fill(head: &mut Head, headers: &[httparse::Header<'_>], max: usize) {
     }
 }
 
-fn version_text(v: Option<u8>) -> Option<String> {
-    v.map(|v| format!("HTTP/1.{v}"))
+fn version_text(v: Option<u8>) -> Option<Cow<'static, str>> {
+    v.map(|v| match v {
+        0 => Cow::Borrowed("HTTP/1.0"),
+        1 => Cow::Borrowed("HTTP/1.1"),
+        v => Cow::Owned(format!("HTTP/1.{v}")),
+    })
+}
+
+/// A method or version as text: the usual ones static, others copied (at
+/// most `max` bytes).
+pub fn known(b: &[u8], max: usize) -> Cow<'static, str> {
+    const KNOWN: [&str; 11] = [
+        "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "HTTP/1.1",
+        "HTTP/1.0",
+    ];
+    match KNOWN.iter().find(|k| k.as_bytes() == b) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(text(b, max)),
+    }
 }
 
 /// Parses a request header block.
@@ -98,7 +117,7 @@ pub fn parse_request(data: &[u8], max: usize) -> Parsed {
     match req.parse(data) {
         Ok(httparse::Status::Complete(len)) => {
             let mut head = Head {
-                method: req.method.map(|m| text(m.as_bytes(), max)),
+                method: req.method.map(|m| known(m.as_bytes(), max)),
                 uri: req.path.map(|p| text(p.as_bytes(), max)),
                 version: version_text(req.version),
                 ..Head::default()
@@ -125,7 +144,7 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed {
         return Parsed::Invalid;
     };
     let mut head = Head {
-        method: Some(text(method, max)),
+        method: Some(known(method, max)),
         uri: Some(text(target, max)),
         ..Head::default()
     };
@@ -134,7 +153,7 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed {
         if !target.starts_with(b"/") {
             return Parsed::Invalid;
         }
-        head.version = Some("HTTP/0.9".to_string());
+        head.version = Some(Cow::Borrowed("HTTP/0.9"));
         head.simple = true;
         return Parsed::Complete(eol + 1, head);
     }
@@ -197,9 +216,12 @@ fn loose_headers<'a>(
     }
 }
 
+/// A request line's method, target and version.
+pub type RequestLine<'a> = (&'a [u8], &'a [u8], Option<Cow<'static, str>>);
+
 /// Splits `METHOD SP target [SP HTTP/1.x]`; the method must be an
 /// upper-case token. Without a version it is an HTTP/0.9-style line.
-pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8], Option<String>)> {
+pub fn split_request_line(line: &[u8]) -> Option<RequestLine<'_>> {
     let sp = line.iter().position(|b| *b == b' ')?;
     let method = line.get(..sp)?;
     if method.is_empty()
@@ -212,19 +234,12 @@ pub fn split_request_line(line: &[u8]) -> Option<(&[u8], &[u8], Option<String>)>
     let rest = line.get(sp + 1..)?;
     if rest.starts_with(b"HTTP/") && !rest.contains(&b' ') {
         // `GET HTTP/1.1`: no target, read as Zeek reads it (an empty one).
-        return Some((
-            method,
-            &[],
-            Some(String::from_utf8_lossy(rest).into_owned()),
-        ));
+        return Some((method, &[], Some(known(rest, usize::MAX))));
     }
     let (target, version) = match rest.windows(6).rposition(|w| w == b" HTTP/") {
         Some(at) => {
             let v = rest.get(at + 1..)?;
-            (
-                rest.get(..at)?,
-                Some(String::from_utf8_lossy(v).into_owned()),
-            )
+            (rest.get(..at)?, Some(known(v, usize::MAX)))
         }
         None => (rest, None),
     };
@@ -273,7 +288,7 @@ fn loose_response(data: &[u8], max: usize) -> Parsed {
     };
     let head = Head {
         status: Some(status),
-        version: Some(text(version, max)),
+        version: Some(known(version, max)),
         ..Head::default()
     };
     header_block(data.get(eol + 1..).unwrap_or(&[]), eol + 1, head, max)

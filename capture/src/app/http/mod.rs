@@ -165,6 +165,12 @@ impl Http {
         self.counters.transactions += 1;
         let idx = u32::try_from(self.txs.len()).unwrap_or(u32::MAX);
         if idx < self.caps.transactions {
+            // Most connections carry one transaction: room for exactly
+            // one first (a vector's first growth would make room for four,
+            // 550 bytes more on every such flow).
+            if self.txs.capacity() == 0 {
+                self.txs.reserve_exact(1);
+            }
             self.txs.push(tx);
             Some(idx)
         } else {
@@ -520,7 +526,7 @@ impl Http {
             let max = self.caps.field_len as usize;
             let field = |b: &[u8]| String::from_utf8_lossy(b.get(..max).unwrap_or(b)).into_owned();
             let tx = HttpTransaction {
-                method: Some(field(method)),
+                method: Some(head::known(method, max)),
                 uri: Some(field(target)),
                 version,
                 request_bytes: buf.len() as u64,

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The many-flows regime of a busy link: N concurrent HTTP connections
+# (`pcapgen flood`: every one opened, a small request sent, before any is
+# closed), read by the libpcap floor and by procflow. Per reader: median
+# wall seconds of R interleaved rounds, its share of the floor's speed,
+# peak resident memory, and that peak over the flow table's own bytes
+# (what `--stats` reports as flow_table_bytes).
+#
+#   bench/flood.sh [--flows N] [--runs R]
+#
+# Defaults: 500,000 flows (315 MB of capture), 3 rounds; about two
+# minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flows=500000
+runs=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --flows) flows=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+out=bench/out
+mkdir -p "$out"
+command -v gcc >/dev/null && [ -e /usr/include/pcap/pcap.h ] && [ -x /usr/bin/time ] || {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq gcc libpcap-dev time >/dev/null
+}
+cargo build --release -q -p procflow -p pcapgen
+gcc -O2 -o "$out/pcap_floor" bench/pcap_floor.c -lpcap
+pf=target/release/procflow
+cap="$out/flood-$flows.pcap"
+[ -f "$cap" ] || target/release/pcapgen flood --out "$cap" --flows "$flows" --payload http >/dev/null
+cat "$cap" >/dev/null # page cache
+
+names=("libpcap floor (touch 64 B)")
+cmds=("$out/pcap_floor -t $cap")
+for t in 1 2; do
+  names+=("procflow flows, $t thread(s)")
+  cmds+=("$pf flows --no-progress --threads $t --out /dev/null --stats $out/flood-stats.$t.json $cap")
+done
+for t in 1 2; do
+  names+=("procflow read, $t thread(s)")
+  cmds+=("$pf read --no-progress --threads $t --flows /dev/null --processes /dev/null --alerts /dev/null $cap")
+done
+for i in "${!cmds[@]}"; do : >"$out/flood-runs.$i"; done
+for _ in $(seq "$runs"); do
+  for i in "${!cmds[@]}"; do
+    # shellcheck disable=SC2086 # the command line is split on purpose
+    /usr/bin/time -f "%e %M" -o "$out/time.txt" ${cmds[$i]} >/dev/null 2>"$out/stderr.txt" || {
+      echo "bench: ${names[$i]} failed:" >&2; cat "$out/stderr.txt" >&2; exit 1; }
+    cat "$out/time.txt" >>"$out/flood-runs.$i"
+  done
+done
+median() {
+  sort -n "$1" | awk -v n="$(wc -l <"$1")" 'NR == int((n + 1) / 2) { print $1, $2 }'
+}
+table_kb=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stats']['flow_table_bytes'] // 1024)" "$out/flood-stats.1.json")
+set -- $(median "$out/flood-runs.0"); floor_s=$1
+echo "capture: $cap, $(stat -c %s "$cap") bytes, $flows concurrent HTTP connections; medians of $runs rounds"
+echo "flow table (1 thread): $((table_kb / 1024)) MiB"
+printf '%-30s %8s %9s %9s %13s\n' reader wall_s of_floor peak_MiB peak/table
+for i in "${!cmds[@]}"; do
+  set -- $(median "$out/flood-runs.$i")
+  awk -v name="${names[$i]}" -v s="$1" -v kb="$2" -v f="$floor_s" -v t="$table_kb" 'BEGIN {
+    if (s <= 0) s = 0.005
+    printf "%-30s %8.2f %8.0f %% %9.0f %12.2fx\n", name, s, 100 * f / s, kb / 1024, kb / t }'
+done

@@ -1,0 +1,172 @@
+//! Where captures come from besides plain files: gzip- and
+//! zstd-compressed files (told by their first bytes), standard input
+//! (`-`), and tcpdump writing to a pipe while real traffic runs on
+//! loopback.
+#![allow(clippy::indexing_slicing)]
+
+mod common;
+
+use common::{is_root, pcap, procflow, which, Killed};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("procflow-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir.join(name)
+}
+
+/// The records of `procflow flows ARGS`, which must succeed.
+fn records(args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["flows", "--no-progress"];
+    all.extend_from_slice(args);
+    let run = procflow(&all);
+    assert!(run.status.success(), "{args:?}: {}", run.stderr);
+    run.records()
+}
+
+#[test]
+fn compressed_captures_read_as_the_plain_one() {
+    let plain_path = pcap("http-keepalive.pcap");
+    let plain = std::fs::read(&plain_path).expect("capture");
+    let want = records(&[&plain_path.display().to_string()]);
+    assert!(!want.is_empty());
+
+    let gz = temp("keepalive.pcap.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain).expect("gzip");
+    std::fs::write(&gz, e.finish().expect("gzip")).expect("write");
+    assert_eq!(records(&[&gz.display().to_string()]), want);
+
+    // zstd, under a name that says nothing.
+    let zst = temp("keepalive.bin");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).expect("zstd")).expect("write");
+    assert_eq!(records(&[&zst.display().to_string()]), want);
+
+    // A compressed file that holds no capture, and one cut short.
+    let junk = temp("junk.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b"hello, not a capture").expect("gzip");
+    std::fs::write(&junk, e.finish().expect("gzip")).expect("write");
+    let run = procflow(&["flows", &junk.display().to_string()]);
+    assert!(!run.status.success());
+    assert!(
+        run.stderr
+            .contains("gzip data, but not a pcap or pcapng capture inside"),
+        "{}",
+        run.stderr
+    );
+    let whole = std::fs::read(&gz).expect("gz");
+    let cut = temp("cut.pcap.gz");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).expect("write");
+    let run = procflow(&["flows", "--no-progress", &cut.display().to_string()]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("capture cut off"), "{}", run.stderr);
+}
+
+#[test]
+fn standard_input_is_a_capture_once() {
+    let path = pcap("http-keepalive.pcap");
+    let want = records(&[&path.display().to_string()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_procflow"))
+        .args(["flows", "--no-progress", "-"])
+        .stdin(std::fs::File::open(&path).expect("capture"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("procflow");
+    let out = child.stdout.take().expect("stdout");
+    let got: Vec<Value> = BufReader::new(out)
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("json"))
+        .collect();
+    assert!(child.wait().expect("exit").success());
+    assert_eq!(got, want);
+    let run = procflow(&["flows", "-", "-"]);
+    assert!(!run.status.success());
+    assert!(run.stderr.contains("can be read once"), "{}", run.stderr);
+}
+
+/// `tcpdump -w - | procflow read -` while three real POSTs cross
+/// loopback: the records come out of the pipe with the exact sizes.
+#[test]
+fn tcpdump_on_a_pipe_into_read() {
+    let required = std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_some();
+    let Some(tcpdump) = which("tcpdump") else {
+        assert!(!required, "tcpdump is required");
+        eprintln!("input: skipped: tcpdump missing");
+        return;
+    };
+    if !is_root() {
+        assert!(!required, "capturing needs root");
+        eprintln!("input: skipped: not root");
+        return;
+    }
+    let port = common::live::server("127.0.0.1");
+    let mut dump = Killed(
+        Command::new(tcpdump)
+            .args(["-i", "lo", "-U", "--immediate-mode", "-w", "-", "-n"])
+            .arg(format!("tcp port {port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump"),
+    );
+    // tcpdump says on stderr when it listens.
+    let err = dump.0.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    while !rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("tcpdump starts")
+        .contains("listening on")
+    {}
+    let flows = temp("piped-flows.jsonl");
+    let reader = Command::new(env!("CARGO_BIN_EXE_procflow"))
+        .args(["read", "--no-progress", "--no-learn", "--flows"])
+        .arg(&flows)
+        .args(["--processes", "/dev/null", "--alerts", "/dev/null", "-"])
+        .stdin(dump.0.stdout.take().expect("tcpdump's output"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("procflow read");
+    let ports: Vec<u16> = (0..3)
+        .map(|i| common::live::post("127.0.0.1", port, 100 * (i + 1), |_| {}))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Command::new("kill")
+        .args(["-INT", &dump.0.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let out = reader
+        .wait_with_output()
+        .expect("procflow ends with the pipe");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let records: Vec<Value> = std::fs::read_to_string(&flows)
+        .expect("flows")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 3, "{stderr}");
+    for (i, p) in ports.iter().enumerate() {
+        let r = records
+            .iter()
+            .find(|r| r["source"]["port"] == *p)
+            .unwrap_or_else(|| panic!("flow from {p}: {records:?}"));
+        let request = common::live::request(100 * (i + 1)).len() as u64;
+        assert_eq!(r["http"][0]["request_bytes"], request, "{r}");
+        assert_eq!(
+            r["http"][0]["response_bytes"],
+            common::live::RESPONSE.len() as u64
+        );
+        assert_eq!(r["event"]["reason"], "fin", "{r}");
+    }
+}
