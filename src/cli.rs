@@ -33,6 +33,29 @@ pub enum Command {
     /// Poll this host's /proc and write its sockets as a native feed
     /// (an `open` event when a socket appears, `close` when it is gone).
     Sockets(SocketsArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a
+    /// folder.
+    Man(ManArgs),
+}
+
+/// Arguments of `procflow completions`.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `procflow man`.
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write procflow.1 and procflow-COMMAND.1 for every command here
+    /// instead of printing procflow.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of `procflow sockets`.
@@ -303,6 +326,10 @@ pub struct AttributeArgs {
     /// default: the feed file's name without its extension.
     #[arg(long, value_name = "NAME")]
     pub feed_host: Option<String>,
+    /// Go on when a feed has bad lines and not one usable (by default that
+    /// stops the run: the feed is most likely read as the wrong format).
+    #[arg(long)]
+    pub accept_bad_feeds: bool,
     /// Write attributed flow records (JSON lines) here ("-": standard
     /// output, also the default for `read` when no other output is named).
     #[arg(long, value_name = "FILE")]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod detection;
+mod docs;
 mod flows;
 mod live;
 mod pipeline;
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
         cli::Command::Config(a) => detection::config_command(&a),
         cli::Command::Live(a) => live::run(&a),
         cli::Command::Sockets(a) => sockets::run(&a),
+        cli::Command::Completions(a) => docs::completions(&a),
+        cli::Command::Man(a) => docs::man(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

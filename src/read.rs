@@ -144,6 +144,7 @@ fn start_feeds(
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
     let index_cfg = cfg.clone();
+    let accept_bad = args.accept_bad_feeds;
     std::thread::Builder::new()
         .name("procflow-feeds".into())
         .spawn(move || {
@@ -151,11 +152,36 @@ fn start_feeds(
             let mut reports = Vec::with_capacity(feeds.len());
             for (file, path, id, host) in feeds {
                 let sink = &mut |ev| index.insert(ev, id);
-                reports.push(feed::read_open(file, &path, format, &host, sink)?);
+                let report = feed::read_open(file, &path, format, &host, sink)?;
+                if !accept_bad {
+                    no_usable_line(&report)?;
+                }
+                reports.push(report);
             }
             Ok((index, reports))
         })
         .context("cannot start a thread")
+}
+
+/// A feed of which not one line gave a socket event, though some were
+/// bad, was most likely read as the wrong format: an error (with the
+/// first bad line's reason), not a run attributing nothing.
+fn no_usable_line(r: &FeedReport) -> std::result::Result<(), feed::FeedError> {
+    if r.events > 0 || r.bad_lines == 0 {
+        return Ok(());
+    }
+    let first = r
+        .bad_examples
+        .first()
+        .map(|b| format!(" (line {}: {})", b.line, b.reason))
+        .unwrap_or_default();
+    Err(feed::FeedError::Format {
+        path: r.path.clone(),
+        reason: format!(
+            "none of its {} lines gave a socket event read as {}, {} were bad{first}; check --feed-format, or pass --accept-bad-feeds to go on without it",
+            r.lines, r.format, r.bad_lines
+        ),
+    })
 }
 
 /// What opens the outputs once the feeds are read, so a feed found
@@ -299,6 +325,58 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Clocks listed one a line up to this many; past it, one summary line
+/// and the farthest few.
+const CLOCK_LINES: usize = 5;
+
+/// Each feed host's clock offset from packet time: one line each for a
+/// few hosts; for many, the spread and the farthest ones.
+fn print_clocks(a: &Attributor) {
+    let hosts = &a.index.hosts;
+    let name =
+        |c: &correlate::hosts::Clock| hosts.get(c.host).map_or("?", |h| &*h.name).to_string();
+    let line = |c: &correlate::hosts::Clock| {
+        match c.offset() {
+        Some(off) => format!(
+            "procflow: clock of {} (feed {}): {:+.3} s from packet time ({} samples)",
+            name(c),
+            c.feed + 1,
+            off as f64 / 1e6,
+            c.sample_count
+        ),
+        None => format!(
+            "procflow: clock of {} (feed {}): offset unknown (no unambiguous match), tolerance applies",
+            name(c),
+            c.feed + 1
+        ),
+    }
+    };
+    let clocks: Vec<_> = hosts.clocks().collect();
+    if clocks.len() <= CLOCK_LINES {
+        for c in clocks {
+            eprintln!("{}", line(c));
+        }
+        return;
+    }
+    let mut known: Vec<_> = clocks.iter().filter(|c| c.offset().is_some()).collect();
+    known.sort_by_key(|c| std::cmp::Reverse(c.offset().map_or(0, i64::unsigned_abs)));
+    let mut offsets: Vec<i64> = known.iter().filter_map(|c| c.offset()).collect();
+    offsets.sort_unstable();
+    let at = |i: usize| offsets.get(i).map_or(0.0, |o| *o as f64 / 1e6);
+    eprintln!(
+        "procflow: clocks of {} feed hosts: {} estimated, from {:+.3} s to {:+.3} s (median {:+.3} s); {} unknown (tolerance applies); the farthest:",
+        clocks.len(),
+        offsets.len(),
+        at(0),
+        at(offsets.len().saturating_sub(1)),
+        at(offsets.len() / 2),
+        clocks.len() - offsets.len()
+    );
+    for c in known.into_iter().take(3) {
+        eprintln!("{}", line(c));
+    }
+}
+
 /// Prints the attribution half of the run summary.
 pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
     let ix = &a.index.stats;
@@ -306,26 +384,14 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full), {} without an executable (named from another event of the pid where one exists)",
         ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts, ix.unknown_images
     );
-    for c in a.index.hosts.clocks() {
-        let name = a.index.hosts.get(c.host).map_or("?", |h| &*h.name);
-        match c.offset() {
-            Some(off) => eprintln!(
-                "procflow: clock of {name} (feed {}): {:+.3} s from packet time ({} samples)",
-                c.feed + 1,
-                off as f64 / 1e6,
-                c.sample_count
-            ),
-            None => eprintln!(
-                "procflow: clock of {name} (feed {}): offset unknown (no unambiguous match), tolerance applies",
-                c.feed + 1
-            ),
-        }
-    }
+    print_clocks(a);
     let c = &a.coverage;
+    let client = c.client_exact + c.client_remote_only + c.client_time_window;
     eprintln!(
-        "procflow: attribution: {} of {} flows ({:.1} %), {} of {} payload bytes ({:.1} %); client side: {} exact, {} remote_only, {} time_window; server side: {}; {} conflicts left unattributed",
-        c.attributed(),
+        "procflow: attribution: {client} of {} flows with their client's process ({:.1} %), {} with a process on either end ({:.1} %), {} of {} payload bytes ({:.1} %); client side: {} exact, {} remote_only, {} time_window; server side: {}; {} conflicts left unattributed",
         c.flows,
+        pct(client, c.flows),
+        c.attributed(),
         pct(c.attributed(), c.flows),
         c.bytes_attributed,
         c.bytes,

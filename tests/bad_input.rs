@@ -280,3 +280,32 @@ fn unknown_output_profile_is_refused_with_the_known_ones() {
     assert!(!named.stdout.is_empty());
     assert_eq!(named.stdout, default.stdout);
 }
+
+/// A feed read as the wrong format (every line bad, none usable) stops
+/// the run with the first bad line's reason, unless the user asks to go
+/// on; lines skipped as valid but of no use are no such failure.
+#[test]
+fn a_feed_read_as_the_wrong_format_is_an_error() {
+    let cap = pcap("attribution.pcap");
+    let cap = cap.to_str().expect("path");
+    let feed = pcap("attribution.feed.jsonl");
+    let feed = feed.to_str().expect("path");
+    assert_clean_error(
+        &["read", "--feed", feed, "--feed-format", "sysmon", cap],
+        "none of its 21 lines gave a socket event read as sysmon, 21 were bad (line 1: not a Sysmon record)",
+    );
+    let run = procflow(&[
+        "read",
+        "--no-progress",
+        "--feed",
+        feed,
+        "--feed-format",
+        "sysmon",
+        "--accept-bad-feeds",
+        "--flows",
+        "/dev/null",
+        cap,
+    ]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("21 bad lines"), "{}", run.stderr);
+}

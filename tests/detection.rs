@@ -167,6 +167,12 @@ fn learn_then_read_gives_the_exact_alerts_and_equals_one_run() {
         "--no-progress",
     ]);
     assert!(read.contains("alerts: AN0144 3, AN0145 1"), "{read}");
+    // Sixteen hosts' clocks: one line for all, then the farthest three.
+    assert_eq!(read.matches("procflow: clock of ").count(), 3, "{read}");
+    assert!(
+        read.contains("procflow: clocks of 16 feed hosts: "),
+        "{read}"
+    );
     assert_eq!(
         std::fs::read(&alerts).expect("alerts"),
         first,

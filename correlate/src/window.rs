@@ -66,12 +66,15 @@ fn add_to_destination(
     }
 }
 
-/// TLS server name, else the first HTTP Host.
+/// TLS server name, else the first HTTP Host, without a port (an HTTP
+/// Host may carry one: `workstation6:5985`).
 fn flow_domain(r: &capture::FlowRecord) -> Option<String> {
     r.tls
         .as_ref()
-        .and_then(|t| t.sni.clone())
-        .or_else(|| r.http.iter().find_map(|h| h.host.clone()))
+        .and_then(|t| t.sni.as_deref())
+        .or_else(|| r.http.iter().find_map(|h| h.host.as_deref()))
+        .map(|d| model::window::host_part(d).to_string())
+        .filter(|d| !d.is_empty())
 }
 
 /// Counts one flow into its process window.

@@ -11,6 +11,21 @@ use std::net::IpAddr;
 
 /// Destinations listed in a written window.
 const TOP_DESTINATIONS: usize = 5;
+
+/// The name in an HTTP Host or TLS server name: port, brackets and the
+/// trailing dot removed.
+pub fn host_part(domain: &str) -> &str {
+    let d = domain.trim();
+    let d = if let Some(rest) = d.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if d.matches(':').count() == 1 {
+        d.split(':').next().unwrap_or(d)
+    } else {
+        d
+    };
+    d.trim_end_matches('.')
+}
+
 /// JA4 fingerprints kept per window; a window with more lists none as
 /// complete.
 pub const MAX_JA4: usize = 8;

@@ -372,6 +372,12 @@ fn ip_layer(ip: &[u8]) -> Result<IpLayer<'_>, DecodeError> {
     } else {
         0
     };
+    // A length of 0 (a segment captured before the NIC split it: TCP
+    // segmentation offload, or an IPv6 jumbogram) says nothing: the packet
+    // is what the frame holds.
+    // The lax parser then takes the slice's length, and says so.
+    let unstated = payload.len_source == LenSource::Slice && !payload.incomplete;
+    let ip_len = if unstated { ip.len() as u32 } else { ip_len };
     Ok(IpLayer {
         src,
         dst,

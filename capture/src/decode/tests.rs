@@ -27,6 +27,21 @@ fn ethernet_ipv4_tcp() {
     assert!(!p.truncated());
 }
 
+/// A segment captured before the NIC split it (TCP segmentation offload)
+/// has an IPv4 total length of 0: the packet is what the frame holds.
+#[test]
+fn a_zero_ip_length_is_the_frame_length() {
+    let mut frame = eth_tcp_v4(&[b'x'; 3000]);
+    // Total length (bytes 2-3 of the IP header) zeroed; the checksum is
+    // not checked.
+    frame[14 + 2] = 0;
+    frame[14 + 3] = 0;
+    let p = decode(LinkType::Ethernet, &frame).expect("decodes");
+    assert_eq!(p.payload.len(), 3000);
+    assert_eq!(p.ip_len, 20 + 20 + 3000);
+    assert!(!p.truncated());
+}
+
 #[test]
 fn ethernet_padding_is_not_payload() {
     let mut frame = eth_tcp_v4(b"");

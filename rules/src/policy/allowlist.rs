@@ -5,6 +5,7 @@ use crate::cidr::{any_contains, Cidr};
 use crate::config::AllowlistConfig;
 use crate::glob::{Glob, Prepared};
 use model::image::image_key;
+pub use model::window::host_part;
 use std::net::IpAddr;
 
 /// The compiled `[allowlist]`.
@@ -113,20 +114,6 @@ impl Allowlist {
                     || d.as_bytes().get(d.len() - suffix.len() - 1) == Some(&b'.'))
         })
     }
-}
-
-/// The name in an HTTP Host or TLS server name: port, brackets and the
-/// trailing dot removed.
-pub fn host_part(domain: &str) -> &str {
-    let d = domain.trim();
-    let d = if let Some(rest) = d.strip_prefix('[') {
-        rest.split(']').next().unwrap_or(rest)
-    } else if d.matches(':').count() == 1 {
-        d.split(':').next().unwrap_or(d)
-    } else {
-        d
-    };
-    d.trim_end_matches('.')
 }
 
 #[cfg(test)]

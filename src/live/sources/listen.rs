@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub struct ListenArgs {
     /// Listen for endpoint agents streaming socket events (ADDR:PORT). A
     /// non-loopback address needs --tls-cert/--tls-key/--tls-client-ca or
-    /// --feed-token.
+    /// --feed-token-file.
     #[arg(long, value_name = "ADDR")]
     pub feed_listen: Option<String>,
     /// Shared token agents send on their first line (`token TOKEN`), read
