@@ -139,7 +139,9 @@ fn tcpdump_on_a_pipe_into_read() {
     let ports: Vec<u16> = (0..3)
         .map(|i| common::live::post("127.0.0.1", port, 100 * (i + 1), |_| {}))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // tcpdump stops at SIGINT with what it has read: give it time to read
+    // the last connection's packets.
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(Command::new("kill")
         .args(["-INT", &dump.0.id().to_string()])
         .status()

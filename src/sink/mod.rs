@@ -4,6 +4,7 @@
 //! write through sinks, so an output format is one profile: a file in this
 //! folder and one line in [`PROFILES`].
 
+mod ecs;
 mod native;
 
 use capture::FlowRecord;
@@ -27,7 +28,7 @@ pub trait Profile: Sync {
 }
 
 /// Every output profile, the default first.
-pub const PROFILES: &[&dyn Profile] = &[&native::Native];
+pub const PROFILES: &[&dyn Profile] = &[&native::Native, &ecs::Ecs];
 
 /// The profile lines are written in unless another is named.
 pub fn default_profile() -> &'static dyn Profile {
@@ -119,7 +120,7 @@ mod tests {
     fn profiles_are_found_by_name_and_unknown_ones_refused() {
         assert_eq!(parse_profile("native"), Ok("native".to_string()));
         let err = parse_profile("nope").unwrap_err();
-        assert_eq!(err, "unknown output profile (known: native)");
+        assert_eq!(err, "unknown output profile (known: native, ecs)");
         let names: Vec<_> = PROFILES.iter().map(|p| p.name()).collect();
         let mut unique = names.clone();
         unique.dedup();
