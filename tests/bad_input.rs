@@ -264,7 +264,7 @@ fn unknown_output_profile_is_refused_with_the_known_ones() {
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("unknown output profile (known: native, ecs)"),
+            .contains("unknown output profile (known: native, ecs, eve)"),
         "{}",
         run.stderr
     );

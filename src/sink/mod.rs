@@ -5,6 +5,7 @@
 //! folder and one line in [`PROFILES`].
 
 mod ecs;
+mod eve;
 mod native;
 
 use capture::FlowRecord;
@@ -28,7 +29,7 @@ pub trait Profile: Sync {
 }
 
 /// Every output profile, the default first.
-pub const PROFILES: &[&dyn Profile] = &[&native::Native, &ecs::Ecs];
+pub const PROFILES: &[&dyn Profile] = &[&native::Native, &ecs::Ecs, &eve::Eve];
 
 /// The profile lines are written in unless another is named.
 pub fn default_profile() -> &'static dyn Profile {
@@ -120,7 +121,7 @@ mod tests {
     fn profiles_are_found_by_name_and_unknown_ones_refused() {
         assert_eq!(parse_profile("native"), Ok("native".to_string()));
         let err = parse_profile("nope").unwrap_err();
-        assert_eq!(err, "unknown output profile (known: native, ecs)");
+        assert_eq!(err, "unknown output profile (known: native, ecs, eve)");
         let names: Vec<_> = PROFILES.iter().map(|p| p.name()).collect();
         let mut unique = names.clone();
         unique.dedup();
