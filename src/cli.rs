@@ -33,12 +33,34 @@ pub enum Command {
     /// Poll this host's /proc and write its sockets as a native feed
     /// (an `open` event when a socket appears, `close` when it is gone).
     Sockets(SocketsArgs),
+    /// Turn a run's outputs (process windows, alerts, flows) into the
+    /// alerts, who talked to whom per process, and attribution coverage:
+    /// on the terminal, and as one self-contained HTML page.
+    Report(ReportArgs),
     /// Print the shell completion script for SHELL (bash, zsh, fish,
     /// elvish, powershell).
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a
     /// folder.
     Man(ManArgs),
+}
+
+/// Arguments of `procflow report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Process windows, as `read --processes` writes them.
+    #[arg(long, value_name = "FILE")]
+    pub processes: Option<PathBuf>,
+    /// Alerts, as `read --alerts` writes them.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// Attributed flows, as `read --flows` writes them (for coverage and
+    /// the blind spots).
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// Arguments of `procflow completions`.

@@ -9,6 +9,7 @@ mod live;
 mod pipeline;
 mod progress;
 mod read;
+mod report;
 mod sink;
 mod sockets;
 mod stage;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         cli::Command::Config(a) => detection::config_command(&a),
         cli::Command::Live(a) => live::run(&a),
         cli::Command::Sockets(a) => sockets::run(&a),
+        cli::Command::Report(a) => report::run(&a),
         cli::Command::Completions(a) => docs::completions(&a),
         cli::Command::Man(a) => docs::man(&a),
     };
