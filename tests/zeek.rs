@@ -91,107 +91,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "conn#0.resp_bytes",
         ZEEK_NTP_FLIP,
     ),
-    // HTTP versions: Zeek's is the response's.
-    (
-        "scripts.base.protocols.http.http-basic-auth-extra-space",
-        "http#0.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.base.protocols.http.deeply-nested-mime",
-        "http#0.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.base.protocols.http.curl-http-09",
-        "http#0.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.base.protocols.http.multipart-body-length",
-        "http#0.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.base.protocols.http.http-09-content-length-confusion",
-        "http#0.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.base.protocols.http.http-desynched",
-        "http#1.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.base.protocols.http.http-desynched",
-        "http#2.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#1.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#2.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#3.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#4.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#5.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#6.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#7.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#8.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#9.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#10.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#11.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#12.version",
-        RESPONSE_VERSION,
-    ),
-    (
-        "scripts.policy.protocols.conn.mac-logging-2",
-        "http#13.version",
-        RESPONSE_VERSION,
-    ),
     // Body lengths: Zeek's are after Content-Encoding is undone.
     (
         "scripts.base.protocols.http.missing-zlib-header",
@@ -288,13 +187,6 @@ const ZEEK_NTP_FLIP: &str = "Zeek counts both packets of the misordered NTP exch
     flips the connection at the second packet (history D^) and logs 2 packets, 152 IP bytes and \
     96 payload bytes for the originator and nothing for the responder; procflow's 1 packet and \
     76/48 bytes each way is what the capture holds.";
-
-const RESPONSE_VERSION: &str = "HTTP version: Zeek logs the response's, procflow the request's. \
-    tshark-http.json: the request is HTTP/1.1 and the response HTTP/1.0 (deeply-nested-mime, \
-    http-basic-auth-extra-space, the wikipedia.org 304s), or there is no status line at all \
-    (curl-http-09: an HTTP/0.9-style answer; multipart-body-length: no answer) so Zeek logs no \
-    version, or the transaction is a response without a request (http-desynched, \
-    http-09-content-length-confusion), which has no request version.";
 
 const DECODED_BODY: &str = "Body length: Zeek's is after Content-Encoding is undone. \
     missing-zlib-header: each response carries 5,139 bytes of raw deflate (Content-Length: \
@@ -799,11 +691,14 @@ fn procflow_http(tx: &Value, field: &str) -> Option<String> {
     match field {
         "uri" => tx["uri"].as_str().map(percent_decode),
         "status_code" => number("status"),
-        "version" => match tx["version"].as_str() {
-            Some(v) => Some(v.trim_start_matches("HTTP/").to_string()),
-            // A request line without a version: Zeek's "0.9".
-            None if tx.get("method").is_some() => Some("0.9".into()),
-            None => None,
+        // Zeek's is the response's; without a response, none.
+        "version" => match (tx["response_version"].as_str(), tx["version"].as_str()) {
+            (Some(v), _) => Some(v.trim_start_matches("HTTP/").to_string()),
+            // An HTTP/0.9 request (a line without a version, answered
+            // without a status line): Zeek's "0.9".
+            (None, Some("HTTP/0.9")) => Some("0.9".into()),
+            (None, None) if tx.get("method").is_some() => Some("0.9".into()),
+            (None, _) => None,
         },
         "request_body_len" => number("request_body_bytes"),
         "response_body_len" => number("response_body_bytes"),

@@ -40,11 +40,11 @@ use std::process::Command;
 const FLOWS: u64 = 100_000;
 /// The per-idle-flow target.
 const TARGET: f64 = 256.0;
-/// Heap bytes of a flow with one parsed HTTP request, at most: 725 in 7
+/// Heap bytes of a flow with one parsed HTTP request, at most: 749 in 7
 /// blocks (the transaction list makes room for exactly one, and the
-/// method and version are static); 1,294 in 9 before, when the list's
+/// method and versions are static); 1,294 in 9 before, when the list's
 /// first growth made room for four.
-const HTTP_CEILING: f64 = 740.0;
+const HTTP_CEILING: f64 = 760.0;
 
 /// Index bytes of a hashbrown table of 4-byte entries holding `n`: a
 /// power of two of buckets at most 7/8 full, 5 bytes each, and one group

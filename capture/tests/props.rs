@@ -254,6 +254,7 @@ fn render(x: &Exchange) -> (Vec<u8>, Vec<u8>, HttpTransaction) {
         host: Some("t.example".into()),
         uri: Some(x.uri.clone()),
         version: Some("HTTP/1.1".into()),
+        response_version: Some("HTTP/1.1".into()),
         status: Some(x.status),
         request_bytes: req.len() as u64,
         response_bytes: resp.len() as u64,

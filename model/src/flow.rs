@@ -305,6 +305,9 @@ pub struct HttpTransaction {
     /// Request protocol version, e.g. `HTTP/1.1` (static, as the method).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<Cow<'static, str>>,
+    /// The final response's protocol version (Zeek logs this one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_version: Option<Cow<'static, str>>,
     /// Final response status (1xx interim responses are counted, not kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -329,6 +332,7 @@ impl HttpTransaction {
         o.opt_str("uri", self.uri.as_deref());
         o.opt_str("user_agent", self.user_agent.as_deref());
         o.opt_str("version", self.version.as_deref());
+        o.opt_str("response_version", self.response_version.as_deref());
         if let Some(s) = self.status {
             o.u64("status", u64::from(s));
         }

@@ -434,6 +434,7 @@ impl Http {
         };
         if let Some(tx) = self.tx_mut(idx) {
             tx.status = head.status;
+            tx.response_version = head.version;
             tx.content_type = head.content_type;
             tx.response_bytes += len;
         }
