@@ -403,11 +403,16 @@ pub struct OutputOpts {
     /// alerts); see ARCHITECTURE.md for adding one.
     #[arg(long = "output-profile", default_value = "native", value_name = "NAME", value_parser = crate::sink::parse_profile)]
     pub profile: String,
+    /// This sensor's name on every line of the ecs and eve profiles
+    /// (observer.name, EVE's host); default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub sensor_name: Option<String>,
 }
 
 impl OutputOpts {
-    /// The chosen profile.
+    /// The chosen profile (the sensor is named as the options say).
     pub fn profile(&self) -> &'static dyn crate::sink::Profile {
+        crate::sink::identity::name_sensor(self.sensor_name.as_deref());
         crate::sink::profile(&self.profile).unwrap_or_else(crate::sink::default_profile)
     }
 }

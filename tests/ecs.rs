@@ -211,6 +211,8 @@ fn attributed_flows_windows_and_alerts_are_valid_ecs() {
         "--no-progress",
         "--output-profile",
         "ecs",
+        "--sensor-name",
+        "tap-7",
         &s(&pcap("attribution.pcap")),
         "--feed",
         &s(&pcap("attribution.feed.jsonl")),
@@ -250,6 +252,8 @@ fn attributed_flows_windows_and_alerts_are_valid_ecs() {
         .as_str()
         .is_some_and(|c| c.starts_with("1:")));
     assert!(f["procflow"]["flow"]["payload_out"].is_u64(), "{f}");
+    assert_eq!(f["observer"]["name"], "tap-7");
+    assert_eq!(a["observer"]["name"], "tap-7");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

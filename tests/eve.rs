@@ -187,7 +187,13 @@ fn every_event_has_eve_names_and_types() {
 /// the flow shares its id, and the values are the capture's.
 #[test]
 fn a_known_flow_in_eve() {
-    let events = eve(&[&pcap("http-keepalive.pcap").display().to_string()]);
+    let events = eve(&[
+        "--sensor-name",
+        "tap-7",
+        &pcap("http-keepalive.pcap").display().to_string(),
+    ]);
+    // The sensor names itself on every event (EVE's host).
+    assert!(events.iter().all(|e| e["host"] == "tap-7"));
     let native = common::flows(&[&pcap("http-keepalive.pcap")]);
     assert_eq!(native.len(), 1);
     let n = &native[0];

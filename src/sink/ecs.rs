@@ -108,18 +108,14 @@ fn num(v: &Value) -> u64 {
 fn skeleton(dataset: &str) -> Map<String, Value> {
     let mut doc = Map::new();
     put(&mut doc, "ecs.version", json!(ECS_VERSION));
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok());
+    let sensor = super::identity::sensor();
     put(
         &mut doc,
         "observer",
         json!({"product": "procflow", "vendor": "procflow", "type": "sensor",
-               "version": env!("CARGO_PKG_VERSION")}),
+               "version": env!("CARGO_PKG_VERSION"),
+               "name": sensor.name, "hostname": sensor.hostname}),
     );
-    if let Some(h) = host {
-        put(&mut doc, "observer.hostname", json!(h));
-    }
     put(&mut doc, "event.module", json!("procflow"));
     put(&mut doc, "event.dataset", json!(dataset));
     doc

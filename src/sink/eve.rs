@@ -47,7 +47,8 @@ impl Profile for Eve {
             .and_then(Value::as_str)
             .map(eve_time)
             .unwrap_or_default();
-        let doc = json!({"timestamp": ts, "event_type": "procflow_window", "procflow": n});
+        let doc = json!({"timestamp": ts, "event_type": "procflow_window",
+                         "host": super::identity::sensor().name, "procflow": n});
         line(&doc, out);
     }
 
@@ -123,6 +124,7 @@ fn header(n: &Map<String, Value>, event_type: &str, ts: &str) -> Map<String, Val
     m.insert("timestamp".into(), json!(eve_time(ts)));
     m.insert("flow_id".into(), json!(flow_id(&str_at(n, "community_id"))));
     m.insert("event_type".into(), json!(event_type));
+    m.insert("host".into(), json!(super::identity::sensor().name));
     m.insert("src_ip".into(), json!(str_at(n, "source.ip")));
     m.insert("src_port".into(), json!(u64_at(n, "source.port")));
     m.insert("dest_ip".into(), json!(str_at(n, "destination.ip")));
@@ -307,6 +309,7 @@ fn alert_event(a: &Alert) -> Value {
         "timestamp": eve_time(&a.timestamp),
         "flow_id": flow_id(&community),
         "event_type": "alert",
+        "host": super::identity::sensor().name,
         "src_ip": flow("source.ip").unwrap_or(json!(a.host.ip)),
         "src_port": flow("source.port").unwrap_or(json!(0)),
         "dest_ip": flow("destination.ip").unwrap_or(json!(a.destination.ip)),

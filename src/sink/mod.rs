@@ -6,6 +6,7 @@
 
 mod ecs;
 mod eve;
+pub mod identity;
 mod native;
 
 use capture::FlowRecord;
