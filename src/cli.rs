@@ -348,6 +348,15 @@ pub struct AttributeArgs {
     /// default: the feed file's name without its extension.
     #[arg(long, value_name = "NAME")]
     pub feed_host: Option<String>,
+    /// Write the packets of every flow behind each alert here, one pcap
+    /// per alert (named RULE-HOST-WINDOW-REMOTE.pcap); frames are kept
+    /// while their windows are open, within --pcap-out-memory.
+    #[arg(long, value_name = "DIR")]
+    pub pcap_out: Option<PathBuf>,
+    /// Memory for the frames kept for --pcap-out (MiB, for the whole run;
+    /// the oldest are dropped first, and counted).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub pcap_out_memory: usize,
     /// Go on when a feed has bad lines and not one usable (by default that
     /// stops the run: the feed is most likely read as the wrong format).
     #[arg(long)]

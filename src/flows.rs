@@ -61,7 +61,7 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     );
     let mut write_err: Option<std::io::Error> = None;
     let never = std::sync::atomic::AtomicBool::new(false);
-    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, &mut |t| {
+    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, false, &mut |t| {
         if let Tick::Record(r) = t {
             if let Some(w) = &wanted {
                 if !w.contains(&r.community_id) {

@@ -6,6 +6,7 @@ mod detection;
 mod docs;
 mod flows;
 mod live;
+mod pcap_out;
 mod pipeline;
 mod progress;
 mod read;

@@ -27,6 +27,9 @@ pub struct FileReport {
 pub enum Tick {
     /// A flow ended.
     Record(FlowRecord),
+    /// Copies of frames read, for `--pcap-out` (before the records they
+    /// end).
+    Frames(Vec<crate::pcap_out::FrameCopy>),
     /// Every record of a flow that ended by this packet time has been
     /// handed on (sent every few thousand packets).
     Time(u64),
@@ -133,6 +136,7 @@ pub fn run(
     sources: &mut [Box<dyn PacketSource>],
     a: &CaptureArgs,
     stop: &AtomicBool,
+    frames: bool,
     sink: &mut (dyn FnMut(Tick) + Send),
 ) -> Result<(Vec<FileReport>, Stats)> {
     let (tx, rx) = bounded::<Vec<Tick>>(STAGE_QUEUE);
@@ -150,7 +154,7 @@ pub fn run(
             });
         let stage = stage.map_err(|e| anyhow::anyhow!("cannot start a thread: {e}"))?;
         let mut batch = Vec::with_capacity(STAGE_BATCH);
-        let result = read_all(sources, a, stop, &mut |t| {
+        let result = read_all(sources, a, stop, frames, &mut |t| {
             let time = matches!(t, Tick::Time(_));
             batch.push(t);
             if time || batch.len() >= STAGE_BATCH {
@@ -179,9 +183,22 @@ fn read_all(
     sources: &mut [Box<dyn PacketSource>],
     a: &CaptureArgs,
     stop: &AtomicBool,
+    frames: bool,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
     let mut engine = engine(a);
+    // With --pcap-out, frame copies go from the engine to the stage in the
+    // same queue as the records, each batch ahead of what follows it.
+    let (copies_tx, copies) = crossbeam_channel::unbounded();
+    if frames {
+        engine = Box::new(crate::pcap_out::Tap::new(engine, copies_tx));
+    }
+    let mut sink = |t: Tick| {
+        while let Ok(b) = copies.try_recv() {
+            sink(Tick::Frames(b));
+        }
+        sink(t);
+    };
     let total: u64 = sources.iter().map(|s| s.size()).sum();
     let progress = Progress::new(total, a.no_progress);
     let mut done = 0u64;
@@ -222,6 +239,10 @@ fn read_all(
     }
     engine.finish(&mut |r| sink(Tick::Record(r)));
     let stats = engine.stats();
+    drop(engine);
+    while let Ok(b) = copies.try_recv() {
+        sink(Tick::Frames(b));
+    }
     progress.finish();
     (reports, stats)
 }

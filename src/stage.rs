@@ -20,6 +20,8 @@ pub struct Outputs {
     windows: Option<Sink>,
     alerts: Option<Sink>,
     detector: Detector,
+    /// `--pcap-out`: the frames kept, and a pcap per alert.
+    pcap: Option<crate::pcap_out::FrameStore>,
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
 }
@@ -40,9 +42,16 @@ impl Outputs {
             windows: windows.map(sink),
             alerts: alerts.map(sink),
             detector,
+            pcap: None,
             err: None,
             baseline_err: None,
         }
+    }
+
+    /// Writes a pcap of each alert's flows from `store`.
+    pub fn with_pcap(mut self, store: Option<crate::pcap_out::FrameStore>) -> Self {
+        self.pcap = store;
+        self
     }
 
     fn flow(&mut self, f: AttributedFlow, windows: &mut ProcessWindows) {
@@ -69,8 +78,11 @@ impl Outputs {
         if self.baseline_err.is_some() {
             return;
         }
-        let (alerts, err) = (&mut self.alerts, &mut self.err);
+        let (alerts, err, pcap) = (&mut self.alerts, &mut self.err, &mut self.pcap);
         let result = self.detector.flush(&mut |a| {
+            if let Some(p) = pcap.as_mut() {
+                p.write(&a);
+            }
             if let (Some(out), None) = (alerts.as_mut(), err.as_ref()) {
                 if let Err(e) = out.alert(&a).and_then(|()| out.flush()) {
                     *err = Some(e);
@@ -159,6 +171,13 @@ impl Stage {
         }
     }
 
+    /// Frames copied for `--pcap-out`.
+    pub fn frames(&mut self, batch: Vec<crate::pcap_out::FrameCopy>) {
+        if let Some(p) = self.out.pcap.as_mut() {
+            p.add(batch);
+        }
+    }
+
     /// Flushes the writers (live mode, between packets).
     pub fn flush(&mut self) {
         self.out.flush();
@@ -185,6 +204,9 @@ impl Stage {
         windows.finish(&mut |w| out.window(w));
         out.judge();
         out.flush();
+        if let Some(p) = &out.pcap {
+            p.print_summary();
+        }
         let Outputs {
             detector,
             err,

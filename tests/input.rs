@@ -169,6 +169,10 @@ fn tcpdump_on_a_pipe_into_read() {
             r["http"][0]["response_bytes"],
             common::live::RESPONSE.len() as u64
         );
-        assert_eq!(r["event"]["reason"], "fin", "{r}");
+        // The close may come after tcpdump stopped reading (SIGINT).
+        assert!(
+            matches!(r["event"]["reason"].as_str(), Some("fin" | "end_of_input")),
+            "{r}"
+        );
     }
 }
