@@ -216,6 +216,9 @@ pub struct LiveArgs {
     /// How lines are written.
     #[command(flatten)]
     pub output: OutputOpts,
+    /// Packets behind each alert.
+    #[command(flatten)]
+    pub pcap: PcapOutOpts,
     /// Lines each output (alerts, flows, processes) holds for its writer
     /// thread; when its sink blocks or falls behind, lines that find the
     /// queue full are dropped and counted.
@@ -348,15 +351,9 @@ pub struct AttributeArgs {
     /// default: the feed file's name without its extension.
     #[arg(long, value_name = "NAME")]
     pub feed_host: Option<String>,
-    /// Write the packets of every flow behind each alert here, one pcap
-    /// per alert (named RULE-HOST-WINDOW-REMOTE.pcap); frames are kept
-    /// while their windows are open, within --pcap-out-memory.
-    #[arg(long, value_name = "DIR")]
-    pub pcap_out: Option<PathBuf>,
-    /// Memory for the frames kept for --pcap-out (MiB, for the whole run;
-    /// the oldest are dropped first, and counted).
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub pcap_out_memory: usize,
+    /// Packets behind each alert.
+    #[command(flatten)]
+    pub pcap: PcapOutOpts,
     /// Go on when a feed has bad lines and not one usable (by default that
     /// stops the run: the feed is most likely read as the wrong format).
     #[arg(long)]
@@ -403,6 +400,31 @@ pub struct CaptureArgs {
     /// (same packets, slower: one more copy per frame).
     #[arg(long)]
     pub libpcap: bool,
+}
+
+/// `--pcap-out`, for `read` and `live`.
+#[derive(Args, Debug)]
+pub struct PcapOutOpts {
+    /// Write the packets of every flow behind each alert here, one pcap
+    /// per alert (named RULE-HOST-WINDOW-REMOTE.pcap); frames are kept
+    /// while their windows are open, within --pcap-out-memory.
+    #[arg(long, value_name = "DIR")]
+    pub pcap_out: Option<PathBuf>,
+    /// Memory for the frames kept for --pcap-out (MiB, for the whole run;
+    /// the oldest are dropped first, and counted).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub pcap_out_memory: usize,
+}
+
+impl PcapOutOpts {
+    /// The frame store the options ask for, if any.
+    pub fn store(&self) -> anyhow::Result<Option<crate::pcap_out::FrameStore>> {
+        let bytes = self.pcap_out_memory.saturating_mul(1 << 20);
+        self.pcap_out
+            .as_deref()
+            .map(|dir| crate::pcap_out::FrameStore::new(dir, bytes))
+            .transpose()
+    }
 }
 
 /// How every output line is written.

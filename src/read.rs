@@ -85,7 +85,7 @@ fn run_job(
         open_outputs,
     };
     let stop = AtomicBool::new(false);
-    let frames = args.pcap_out.is_some();
+    let frames = args.pcap.pcap_out.is_some();
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &stop, frames, &mut |t| {
         let Some(stage) = pending.stage(&stop) else {
             return;
@@ -190,8 +190,10 @@ fn no_usable_line(r: &FeedReport) -> std::result::Result<(), feed::FeedError> {
 /// unusable leaves files of an earlier run as they were.
 fn outputs_opener(args: &AttributeArgs, alerts: Option<&Path>, flows_default: bool) -> OpenOutputs {
     let (flows, processes) = (args.flows.clone(), args.processes.clone());
-    let pcap = args.pcap_out.clone();
-    let pcap_bytes = args.pcap_out_memory.saturating_mul(1 << 20);
+    let pcap = crate::cli::PcapOutOpts {
+        pcap_out: args.pcap.pcap_out.clone(),
+        pcap_out_memory: args.pcap.pcap_out_memory,
+    };
     let alerts = alerts.map(Path::to_path_buf);
     let profile = args.output.profile();
     Box::new(move |detector| {
@@ -201,10 +203,7 @@ fn outputs_opener(args: &AttributeArgs, alerts: Option<&Path>, flows_default: bo
         };
         let procs_out = processes.as_deref().map(pipeline::output).transpose()?;
         let alerts_out = alerts.as_deref().map(pipeline::output).transpose()?;
-        let store = pcap
-            .as_deref()
-            .map(|dir| crate::pcap_out::FrameStore::new(dir, pcap_bytes))
-            .transpose()?;
+        let store = pcap.store()?;
         Ok(Outputs::new(flows_out, procs_out, alerts_out, profile, detector).with_pcap(store))
     })
 }

@@ -16,7 +16,7 @@ use common::{is_root, stderr_lines, which, Killed};
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -126,6 +126,7 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
             .args(["--config", config.to_str().expect("path")])
             .args(["--alerts", alerts.to_str().expect("path")])
             .args(["--flows", flows.to_str().expect("path")])
+            .args(["--pcap-out", dir.join("pcaps").to_str().expect("path")])
             .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
             .args(["--stats-interval", "1"])
             .stderr(Stdio::piped())
@@ -283,6 +284,33 @@ fn live_sidecar_attributes_real_clients_and_alerts_on_the_custom_one() {
     assert_eq!(a["destination"]["port"], port);
     assert_eq!(a["metrics"]["http_connections"], 60);
     assert_eq!(a["metrics"]["http_requests"], 60);
+    // --pcap-out: the alert's pcap holds exactly its listed flows.
+    let pcaps: Vec<PathBuf> = std::fs::read_dir(dir.join("pcaps"))
+        .expect("pcap dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(pcaps.len(), 1, "{pcaps:?}");
+    let back = Command::new(env!("CARGO_BIN_EXE_procflow"))
+        .args(["flows", "--no-progress"])
+        .arg(&pcaps[0])
+        .output()
+        .expect("procflow flows");
+    let mut got: Vec<String> = String::from_utf8_lossy(&back.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            v["community_id"].as_str().expect("id").to_string()
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = a["community_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_string())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
     assert!(
         stderr.contains("procflow: live "),
         "a statistics line: {stderr}"

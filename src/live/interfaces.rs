@@ -9,6 +9,7 @@
 use super::metrics::Metrics;
 use super::shutdown::Shutdown;
 use super::Msg;
+use crate::pcap_out::FrameCopy;
 use anyhow::{Context, Result};
 use capture::decode::{syn_hint, LinkType};
 use capture::parallel::ParallelEngine;
@@ -145,12 +146,15 @@ pub struct CaptureEnd {
     pub interfaces: Vec<(String, u64, u64, u64)>,
     /// Capture ended because every interface went down.
     pub all_down: bool,
+    /// Frame copies for `--pcap-out` the full queue refused.
+    pub frames_dropped: u64,
 }
 
 /// Runs until `stop` is set (then reads on for [`DRAIN`], so that packets
 /// the kernel still holds are taken) or every interface is down; flows
 /// still open are then written out. Each of `nudges` is nudged on every SYN
-/// (a new connection: /proc is read again at once).
+/// (a new connection: /proc is read again at once). With `copies`, a copy
+/// of every frame goes to the main thread too (`--pcap-out`).
 pub fn run(
     mut ifaces: Vec<Interface>,
     cfg: FlowConfig,
@@ -158,8 +162,10 @@ pub fn run(
     tx: Sender<Msg>,
     metrics: Arc<Metrics>,
     stop: Shutdown,
-    nudges: Vec<Sender<()>>,
+    (nudges, copies): (Vec<Sender<()>>, bool),
 ) -> CaptureEnd {
+    let mut frames: Option<Vec<FrameCopy>> = copies.then(Vec::new);
+    let mut frames_dropped = 0u64;
     let mut engine = ParallelEngine::new(cfg, threads.max(1));
     engine.set_lossy(true);
     let m = metrics.clone();
@@ -179,7 +185,19 @@ pub fn run(
         if stopping.is_some_and(|t| t.elapsed() >= DRAIN) {
             break;
         }
-        let got = read_all(&mut ifaces, &mut engine, &nudges, &mut out, &metrics);
+        let got = read_all(
+            &mut ifaces,
+            &mut engine,
+            (&nudges, frames.as_mut()),
+            &mut out,
+            &metrics,
+        );
+        if let Some(batch) = frames.as_mut().filter(|b| !b.is_empty()) {
+            let n = batch.len() as u64;
+            if tx.try_send(Msg::Frames(std::mem::take(batch))).is_err() {
+                frames_dropped += n;
+            }
+        }
         if !ifaces.iter().any(Interface::readable) {
             eprintln!(
                 "procflow: error: every interface is down: capture ends (open flows are written)"
@@ -217,6 +235,7 @@ pub fn run(
             .map(|i| (i.name.clone(), i.received, i.kernel_drops, i.if_drops))
             .collect(),
         all_down,
+        frames_dropped,
     }
 }
 
@@ -226,14 +245,14 @@ pub fn run(
 fn read_all(
     ifaces: &mut [Interface],
     engine: &mut ParallelEngine,
-    nudges: &[Sender<()>],
+    (nudges, mut copies): (&[Sender<()>], Option<&mut Vec<FrameCopy>>),
     out: &mut dyn FnMut(FlowRecord),
     metrics: &Metrics,
 ) -> usize {
     let mut got = 0usize;
     let mut failed = Vec::new();
     for iface in ifaces.iter_mut().filter(|i| i.readable()) {
-        match read_burst(iface, engine, nudges, out) {
+        match read_burst(iface, engine, (nudges, copies.as_deref_mut()), out) {
             Ok(n) => got += n,
             Err(_) if matches!(iface.state, Link::Failed(_)) => {}
             Err(e) => {
@@ -300,7 +319,7 @@ fn link_up(name: &str) -> Option<bool> {
 fn read_burst(
     iface: &mut Interface,
     engine: &mut ParallelEngine,
-    nudges: &[Sender<()>],
+    (nudges, mut copies): (&[Sender<()>], Option<&mut Vec<FrameCopy>>),
     out: &mut dyn FnMut(FlowRecord),
 ) -> Result<usize, pcap::Error> {
     for n in 0..BURST {
@@ -317,6 +336,14 @@ fn read_burst(
             for n in nudges {
                 let _ = n.try_send(());
             }
+        }
+        if let Some(c) = copies.as_deref_mut() {
+            c.push(FrameCopy {
+                ts,
+                link: iface.link,
+                wire_len: p.header.len,
+                data: p.data.into(),
+            });
         }
         engine.process_frame(iface.link, ts, p.data, p.header.len, out);
     }

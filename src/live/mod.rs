@@ -50,6 +50,8 @@ pub enum Msg {
     Record(Box<FlowRecord>),
     /// Every flow that ended by this packet time has been sent.
     Time(u64),
+    /// Copies of frames read, for `--pcap-out`.
+    Frames(Vec<crate::pcap_out::FrameCopy>),
 }
 
 /// Messages in flight to the main thread at most.
@@ -101,8 +103,9 @@ pub fn run(args: &LiveArgs) -> Result<()> {
         let (tx, m, s) = (tx.clone(), metrics.clone(), stop.clone());
         let threads = pipeline::threads(&args.flow);
         let nudges = sources.nudges.clone();
+        let copies = args.pcap.pcap_out.is_some();
         spawn("capture", move || {
-            interfaces::run(ifaces, flow_cfg, threads, tx, m, s, nudges)
+            interfaces::run(ifaces, flow_cfg, threads, tx, m, s, (nudges, copies))
         })?
     };
     drop(tx);
@@ -269,6 +272,12 @@ fn report_end(args: &LiveArgs, e: Ended, metrics: &Metrics) -> Result<()> {
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     crate::stage::result(e.err, e.baseline_err)?;
+    if end.frames_dropped > 0 {
+        eprintln!(
+            "procflow: pcap-out: {} frame copies dropped at the full processing queue",
+            end.frames_dropped
+        );
+    }
     if end.all_down {
         anyhow::bail!("every interface went down; every flow seen was written");
     }
@@ -307,7 +316,7 @@ fn open_outputs(
     let alerts = open(Kind::Alerts, &args.alerts)?;
     let profile = args.output.profile();
     Ok((
-        Outputs::new(flows, processes, alerts, profile, detector),
+        Outputs::new(flows, processes, alerts, profile, detector).with_pcap(args.pcap.store()?),
         writers,
     ))
 }
@@ -429,6 +438,7 @@ fn take(stage: &mut Stage, msg: Msg) {
     match msg {
         Msg::Record(r) => stage.record(*r),
         Msg::Time(ts) => stage.time(ts),
+        Msg::Frames(b) => stage.frames(b),
     }
 }
 
