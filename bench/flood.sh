@@ -53,9 +53,8 @@ for _ in $(seq "$runs"); do
     cat "$out/time.txt" >>"$out/flood-runs.$i"
   done
 done
-median() {
-  sort -n "$1" | awk -v n="$(wc -l <"$1")" 'NR == int((n + 1) / 2) { print $1, $2 }'
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 table_kb=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stats']['flow_table_bytes'] // 1024)" "$out/flood-stats.1.json")
 set -- $(median "$out/flood-runs.0"); floor_s=$1
 echo "capture: $cap, $(stat -c %s "$cap") bytes, $flows concurrent HTTP connections; medians of $runs rounds"

@@ -68,10 +68,8 @@ once() {
   cat "$out/time.txt"
 }
 
-# median FILE: the "seconds peak_KB" line of the median run.
-median() {
-  sort -n "$1" | awk -v n="$(wc -l <"$1")" 'NR == int((n + 1) / 2) { print $1, $2 }'
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 row() { # name seconds kb packets bytes floor_seconds
   awk -v name="$1" -v s="$2" -v kb="$3" -v p="$4" -v b="$5" -v f="$6" 'BEGIN {

@@ -403,7 +403,7 @@ pub struct CaptureArgs {
 }
 
 /// `--pcap-out`, for `read` and `live`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct PcapOutOpts {
     /// Write the packets of every flow behind each alert here, one pcap
     /// per alert (named RULE-HOST-WINDOW-REMOTE.pcap); frames are kept

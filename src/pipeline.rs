@@ -186,15 +186,17 @@ fn read_all(
     frames: bool,
     sink: &mut dyn FnMut(Tick),
 ) -> (Vec<FileReport>, Stats) {
-    let mut engine = engine(a);
     // With --pcap-out, frame copies go from the engine to the stage in the
     // same queue as the records, each batch ahead of what follows it.
-    let (copies_tx, copies) = crossbeam_channel::unbounded();
-    if frames {
-        engine = Box::new(crate::pcap_out::Tap::new(engine, copies_tx));
-    }
+    let (mut engine, copies): (Box<dyn PacketEngine>, _) = if frames {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tap = crate::pcap_out::Tap::new(engine(a), tx);
+        (Box::new(tap), Some(rx))
+    } else {
+        (engine(a), None)
+    };
     let mut sink = |t: Tick| {
-        while let Ok(b) = copies.try_recv() {
+        for b in copies.iter().flat_map(|rx| rx.try_iter()) {
             sink(Tick::Frames(b));
         }
         sink(t);
@@ -240,7 +242,7 @@ fn read_all(
     engine.finish(&mut |r| sink(Tick::Record(r)));
     let stats = engine.stats();
     drop(engine);
-    while let Ok(b) = copies.try_recv() {
+    for b in copies.iter().flat_map(|rx| rx.try_iter()) {
         sink(Tick::Frames(b));
     }
     progress.finish();

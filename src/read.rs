@@ -190,10 +190,7 @@ fn no_usable_line(r: &FeedReport) -> std::result::Result<(), feed::FeedError> {
 /// unusable leaves files of an earlier run as they were.
 fn outputs_opener(args: &AttributeArgs, alerts: Option<&Path>, flows_default: bool) -> OpenOutputs {
     let (flows, processes) = (args.flows.clone(), args.processes.clone());
-    let pcap = crate::cli::PcapOutOpts {
-        pcap_out: args.pcap.pcap_out.clone(),
-        pcap_out_memory: args.pcap.pcap_out_memory,
-    };
+    let pcap = args.pcap.clone();
     let alerts = alerts.map(Path::to_path_buf);
     let profile = args.output.profile();
     Box::new(move |detector| {

@@ -13,7 +13,7 @@ use common::{pcap, procflow};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// An ECS field: its type, whether it holds an array, its allowed values.
 struct Field {
@@ -144,33 +144,13 @@ fn check_lines(text: &str, what: &str, ecs: &HashMap<String, Field>) -> usize {
     n
 }
 
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            captures(&p, out);
-        } else if p
-            .extension()
-            .and_then(|x| x.to_str())
-            .is_some_and(|x| matches!(x, "pcap" | "pcapng" | "cap"))
-        {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_flow_record_is_valid_ecs() {
     let ecs = fields();
-    let mut files = Vec::new();
-    captures(&pcap(""), &mut files);
+    let mut files = common::captures_under(&pcap(""));
     if let Some(corpus) = common::corpus("every_flow_record_is_valid_ecs") {
-        captures(&corpus, &mut files);
+        files.extend(common::captures_under(&corpus));
     }
-    files.sort();
     let mut docs = 0;
     for f in &files {
         let path = f.display().to_string();
@@ -191,15 +171,7 @@ fn attributed_flows_windows_and_alerts_are_valid_ecs() {
     let ecs = fields();
     let dir = std::env::temp_dir().join(format!("procflow-ecs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("site.toml");
-    // Thresholds low enough that the sample's custom binaries alert.
-    std::fs::write(
-        &config,
-        "home_net = [\"10.0.0.0/8\"]\n[rules]\nall_platforms = true\n\
-         [thresholds.an0144]\nmin_bytes_out = 100\n\
-         [thresholds.an0145]\nmin_http_connections = 2\nmin_http_requests = 2\n",
-    )
-    .expect("config");
+    let config = common::alerting_config(&dir);
     let (flows, procs, alerts) = (
         dir.join("flows.jsonl"),
         dir.join("procs.jsonl"),

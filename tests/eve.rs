@@ -12,7 +12,7 @@ use common::{pcap, procflow};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn is_eve_time(v: &Value) -> bool {
     v.as_str().is_some_and(|s| {
@@ -136,27 +136,11 @@ fn eve(args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            captures(&p, out);
-        } else if p
-            .extension()
-            .and_then(|x| x.to_str())
-            .is_some_and(|x| matches!(x, "pcap" | "pcapng" | "cap"))
-        {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_event_has_eve_names_and_types() {
-    let mut files = Vec::new();
-    captures(&pcap(""), &mut files);
+    let mut files = common::captures_under(&pcap(""));
     if let Some(corpus) = common::corpus("every_event_has_eve_names_and_types") {
-        captures(&corpus, &mut files);
+        files.extend(common::captures_under(&corpus));
     }
     let mut by_type: HashMap<String, usize> = HashMap::new();
     for f in &files {
@@ -237,13 +221,7 @@ fn a_known_flow_in_eve() {
 fn alerts_are_eve_alerts() {
     let dir = std::env::temp_dir().join(format!("procflow-eve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("site.toml");
-    std::fs::write(
-        &config,
-        "home_net = [\"10.0.0.0/8\"]\n[rules]\nall_platforms = true\n\
-         [thresholds.an0145]\nmin_http_connections = 2\nmin_http_requests = 2\n",
-    )
-    .expect("config");
+    let config = common::alerting_config(&dir);
     let alerts = dir.join("alerts.jsonl");
     let s = |p: &Path| p.display().to_string();
     let run = procflow(&[

@@ -14,14 +14,7 @@ fn setup(tag: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("procflow-pcap-out-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("site.toml");
-    // Thresholds the sample's custom binaries cross (three AN0145 alerts).
-    std::fs::write(
-        &config,
-        "home_net = [\"10.0.0.0/8\"]\n[rules]\nall_platforms = true\n\
-         [thresholds.an0145]\nmin_http_connections = 2\nmin_http_requests = 2\n",
-    )
-    .expect("config");
+    let config = common::alerting_config(&dir);
     (dir, config)
 }
 

@@ -15,13 +15,7 @@ use std::path::{Path, PathBuf};
 fn outputs(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("procflow-report-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("site.toml");
-    std::fs::write(
-        &config,
-        "home_net = [\"10.0.0.0/8\"]\n[rules]\nall_platforms = true\n\
-         [thresholds.an0145]\nmin_http_connections = 2\nmin_http_requests = 2\n",
-    )
-    .expect("config");
+    let config = common::alerting_config(&dir);
     let s = |p: &Path| p.display().to_string();
     let run = procflow(&[
         "read",
@@ -90,15 +84,49 @@ fn terminal_and_page_hold_the_run() {
         html.matches("<circle class=\"point alerted\"").count(),
         alerts
     );
-    assert!(
-        !html.contains("http://")
-            || html.matches("http://").count()
-                == html.matches("http://www.w3.org/2000/svg").count()
+    // Nothing loaded from elsewhere: the only address is SVG's namespace.
+    assert_eq!(
+        html.matches("http").count(),
+        html.matches("http://www.w3.org/2000/svg").count()
     );
     assert!(!html.contains("src=\""), "nothing loaded from elsewhere");
     assert_eq!(html.matches("<div class=\"card").count(), alerts);
     // Text from the run is escaped.
     assert!(html.contains("C:\\Tools\\sync.exe"), "windows paths kept");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Outputs are files from outside: figures at the edge of u64 and lines
+/// that are no JSON are drawn and counted, never a crash.
+#[test]
+fn extreme_and_broken_lines_are_taken_in_stride() {
+    let dir = std::env::temp_dir().join(format!("procflow-report-edge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let procs = dir.join("procs.jsonl");
+    let window = serde_json::json!({
+        "host": {"name": "h"}, "process": {"executable": "/x"},
+        "window": {"start": "2023-11-14T22:10:00.000000Z"},
+        "metrics": {"connections": u64::MAX, "bytes_out": u64::MAX, "bytes_in": 0},
+        "destinations": [{"ip": "not an ip", "bytes_out": u64::MAX}],
+    });
+    // Twice: one process's windows summed past u64.
+    std::fs::write(&procs, format!("{window}\n{window}\nnot json\n[1,2]\n")).expect("write");
+    let html = dir.join("r.html");
+    let run = procflow(&[
+        "report",
+        "--processes",
+        &procs.display().to_string(),
+        "--html",
+        &html.display().to_string(),
+    ]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 lines are not JSON objects, skipped"),
+        "{}",
+        run.stderr
+    );
+    let page = std::fs::read_to_string(&html).expect("page");
+    assert_eq!(page.matches("<circle class=\"point").count(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

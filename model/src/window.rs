@@ -329,7 +329,7 @@ impl ProcessWindow {
                 })
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "window": { "start": rfc3339(self.start), "end": rfc3339(self.end) },
             "host": { "name": self.host_name, "ip": self.host_ips, "os": self.os.map(|f| serde_json::json!({"family": f})) },
             "process": {
@@ -339,7 +339,6 @@ impl ProcessWindow {
                 "code_signature": self.signer.as_ref().map(|s| serde_json::json!({"subject_name": s})),
             },
             "user": { "name": self.users },
-            "tls": (!self.ja4.is_empty()).then(|| serde_json::json!({"client": {"ja4": self.ja4}})),
             "metrics": {
                 "connections": self.traffic.connections,
                 "http_requests": self.traffic.http_requests,
@@ -356,6 +355,16 @@ impl ProcessWindow {
             },
             "destinations": top,
         });
+        // Only windows with a TLS client say so (the line is as before
+        // for the others).
+        if !self.ja4.is_empty() {
+            if let Some(o) = doc.as_object_mut() {
+                o.insert(
+                    "tls".into(),
+                    serde_json::json!({"client": {"ja4": self.ja4}}),
+                );
+            }
+        }
         serde_json::to_string(&doc).unwrap_or_default()
     }
 }

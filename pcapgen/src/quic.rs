@@ -3,6 +3,10 @@
 //! protection and open the payload as a real endpoint would. Packets other
 //! than Initials (Handshake, 1-RTT) carry pseudo-random bytes of the
 //! right framing.
+//!
+//! The keys are derived here apart from the sensor's own QUIC reader (the
+//! generator does not link it), so the two are checked against each other
+//! and both against the RFCs' test vectors.
 
 use crate::conn::UdpFlow;
 use crate::expected::{ExpectedTls, Scenario};

@@ -96,7 +96,9 @@ fn scatter(ws: &[Window]) -> String {
         .iter()
         .map(|w| lg(w.bytes_out).max(lg(w.bytes_in)))
         .fold(1.0_f64, f64::max)
-        .ceil();
+        .ceil()
+        // 10^19 is the largest power of ten a u64 holds (the axis labels).
+        .min(19.0);
     let x = |v: u64| pad + lg(v) / max * (w - 2.0 * pad);
     let y = |v: u64| hgt - pad - lg(v) / max * (hgt - 2.0 * pad);
     let mut s = String::new();

@@ -106,14 +106,15 @@ pub fn load(a: &ReportArgs) -> Result<Loaded> {
             let t = talkers.entry(key.clone()).or_default();
             t.host.clone_from(&w.host);
             t.executable.clone_from(&w.executable);
-            t.connections += w.connections;
-            t.bytes_out += w.bytes_out;
-            t.bytes_in += w.bytes_in;
+            // Figures from a file: summed without overflow.
+            t.connections = t.connections.saturating_add(w.connections);
+            t.bytes_out = t.bytes_out.saturating_add(w.bytes_out);
+            t.bytes_in = t.bytes_in.saturating_add(w.bytes_in);
             let d = dests.entry(key).or_default();
             for x in at(&v, "destinations").as_array().into_iter().flatten() {
                 let (label, internal) = destination(x);
                 let e = d.entry(label).or_insert((internal, 0));
-                e.1 += at(x, "bytes_out").as_u64().unwrap_or(0);
+                e.1 = e.1.saturating_add(at(x, "bytes_out").as_u64().unwrap_or(0));
             }
             windows.push(w);
         }
@@ -268,7 +269,8 @@ fn coverage(path: &Path) -> Result<Coverage> {
         } else {
             let e = blind.entry(text(at(&v, "source.ip"))).or_default();
             e.0 += 1;
-            e.1 += at(&v, "flow.payload_out").as_u64().unwrap_or(0);
+            e.1 =
+                e.1.saturating_add(at(&v, "flow.payload_out").as_u64().unwrap_or(0));
         }
     }
     let mut b: Vec<(String, u64, u64)> = blind.into_iter().map(|(k, (f, x))| (k, f, x)).collect();

@@ -281,6 +281,18 @@ fn tls(n: &mut Map<String, Value>, doc: &mut Map<String, Value>, hosts: &mut Vec
     mv(n, doc, "tls.alpn_chosen", "tls.next_protocol");
 }
 
+/// A list where ECS has one value (a window's pids, its users): the first
+/// goes to the document under the same name, the whole list stays in the
+/// native line as `keep` (so under `procflow.*`).
+fn first_of(n: &mut Map<String, Value>, doc: &mut Map<String, Value>, (path, keep): (&str, &str)) {
+    if let Some(list) = take(n, path) {
+        if let Some(first) = list.as_array().and_then(|a| a.first()) {
+            put(doc, path, first.clone());
+        }
+        put(n, keep, list);
+    }
+}
+
 /// What ECS has no field for, under `procflow.*`, as the native line has it.
 fn rest(n: Map<String, Value>, doc: &mut Map<String, Value>) {
     for (k, v) in n {
@@ -299,18 +311,8 @@ fn window_doc(mut n: Map<String, Value>) -> Map<String, Value> {
         put(&mut doc, "event.start", start);
     }
     mv(&mut n, &mut doc, "window.end", "event.end");
-    if let Some(pids) = take(&mut n, "process.pid") {
-        if let Some(first) = pids.as_array().and_then(|a| a.first()) {
-            put(&mut doc, "process.pid", first.clone());
-        }
-        put(&mut n, "process.pids", pids);
-    }
-    if let Some(users) = take(&mut n, "user.name") {
-        if let Some(first) = users.as_array().and_then(|a| a.first()) {
-            put(&mut doc, "user.name", first.clone());
-        }
-        put(&mut n, "user.names", users);
-    }
+    first_of(&mut n, &mut doc, ("process.pid", "process.pids"));
+    first_of(&mut n, &mut doc, ("user.name", "user.names"));
     client_side(&mut n, &mut doc);
     mv(&mut n, &mut doc, "tls.client.ja4", "procflow.tls.ja4");
     rest(n, &mut doc);
@@ -364,17 +366,8 @@ fn alert_doc(mut n: Map<String, Value>) -> Map<String, Value> {
         put(&mut doc, "message", json!(text.join("; ")));
         put(&mut n, "alert.reasons", Value::Array(reasons));
     }
-    if let Some(pids) = take(&mut n, "process.pid") {
-        if let Some(first) = pids.as_array().and_then(|a| a.first()) {
-            put(&mut doc, "process.pid", first.clone());
-        }
-        put(&mut n, "process.pids", pids);
-    }
-    if let Some(users) = take(&mut n, "user.name") {
-        if let Some(first) = users.as_array().and_then(|a| a.first()) {
-            put(&mut doc, "user.name", first.clone());
-        }
-    }
+    first_of(&mut n, &mut doc, ("process.pid", "process.pids"));
+    first_of(&mut n, &mut doc, ("user.name", "user.names"));
     if let Some(ips) = take(&mut n, "host.ips") {
         put(&mut doc, "host.ip", ips);
         take(&mut n, "host.ip");

@@ -144,7 +144,14 @@ fn header(n: &Map<String, Value>, event_type: &str, ts: &str) -> Map<String, Val
 /// `quic`; `extra` (the processes) goes with the flow event.
 fn events(n: &Map<String, Value>, extra: Option<Value>, out: &mut Vec<u8>) {
     let (start, end) = (str_at(n, "event.start"), str_at(n, "event.end"));
-    let mut flow = header(n, "flow", &start);
+    // Every event of the flow starts alike: the header is made once.
+    let base = header(n, "flow", &start);
+    let of_type = |t: &str| {
+        let mut m = base.clone();
+        m.insert("event_type".into(), json!(t));
+        m
+    };
+    let mut flow = base.clone();
     if let Some(p) = get(n, "network.protocol") {
         flow.insert("app_proto".into(), p.clone());
     }
@@ -183,7 +190,7 @@ fn events(n: &Map<String, Value>, extra: Option<Value>, out: &mut Vec<u8>) {
     line(&Value::Object(flow), out);
     if let Some(Value::Array(txs)) = n.get("http") {
         for (i, t) in txs.iter().enumerate() {
-            let mut ev = header(n, "http", &start);
+            let mut ev = of_type("http");
             ev.insert("tx_id".into(), json!(i));
             ev.insert("http".into(), http(t));
             line(&Value::Object(ev), out);
@@ -192,7 +199,7 @@ fn events(n: &Map<String, Value>, extra: Option<Value>, out: &mut Vec<u8>) {
     if let Some(t) = n.get("tls") {
         let quic = n.get("quic");
         let kind = if quic.is_some() { "quic" } else { "tls" };
-        let mut ev = header(n, kind, &start);
+        let mut ev = of_type(kind);
         let mut body = Map::new();
         for (from, to) in [("sni", "sni"), ("version", "version"), ("ja4", "ja4")] {
             if let Some(v) = t.get(from) {
@@ -293,28 +300,17 @@ fn signature_id(rule: &str) -> u64 {
 fn alert_event(a: &Alert) -> Value {
     let n = native(&a.to_json());
     let first = a.flows.first();
-    let flow = |path: &str| {
-        first
-            .and_then(|f| serde_json::to_value(f).ok())
-            .and_then(|v| {
-                let mut cur = &v;
-                for p in path.split('.') {
-                    cur = cur.get(p)?;
-                }
-                Some(cur.clone())
-            })
-    };
     let community = a.community_ids.first().cloned().unwrap_or_default();
     json!({
         "timestamp": eve_time(&a.timestamp),
         "flow_id": flow_id(&community),
         "event_type": "alert",
         "host": super::identity::sensor().name,
-        "src_ip": flow("source.ip").unwrap_or(json!(a.host.ip)),
-        "src_port": flow("source.port").unwrap_or(json!(0)),
-        "dest_ip": flow("destination.ip").unwrap_or(json!(a.destination.ip)),
-        "dest_port": flow("destination.port").unwrap_or(json!(a.destination.port)),
-        "proto": flow("transport").and_then(|t| t.as_str().map(str::to_uppercase)).unwrap_or_else(|| "TCP".into()),
+        "src_ip": first.map_or(json!(a.host.ip), |f| json!(f.source.ip)),
+        "src_port": first.map_or(0, |f| f.source.port),
+        "dest_ip": first.map_or(json!(a.destination.ip), |f| json!(f.destination.ip)),
+        "dest_port": first.map_or(json!(a.destination.port), |f| json!(f.destination.port)),
+        "proto": first.map_or_else(|| "TCP".to_string(), |f| f.transport.to_uppercase()),
         "community_id": community,
         "alert": {
             "action": "allowed", "gid": 1, "signature_id": signature_id(a.rule), "rev": 1,

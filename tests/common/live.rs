@@ -110,23 +110,29 @@ pub fn append(path: &Path, line: &str) {
     writeln!(f, "{line}").expect("feed line written");
 }
 
-/// A port free on 127.0.0.1 a moment ago.
+/// A port free on 127.0.0.1 a moment ago, and never handed out before
+/// in this test process (runs started at once each get their own: the
+/// system may give a just-released port out again).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
-/// `n` distinct ports free on 127.0.0.1 a moment ago (each held until all
-/// are chosen, so none is given twice).
+/// `n` distinct ports, as [`free_port`] gives them.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("address").port())
-        .collect()
+    (0..n).map(|_| free_port()).collect()
 }
 
 /// `procflow live` running, its standard error read line by line.

@@ -246,3 +246,40 @@ pub fn stderr_lines(
     });
     (rx, handle)
 }
+
+/// Every capture file (`.pcap`, `.pcapng`, `.cap`) under `dir`, sorted
+/// (walked with a stack, not recursion).
+pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x, "pcap" | "pcapng" | "cap"))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Writes `DIR/site.toml`: thresholds under which the attribution
+/// sample's custom binaries raise AN0145 on every platform (three
+/// alerts); its path.
+pub fn alerting_config(dir: &Path) -> PathBuf {
+    let config = dir.join("site.toml");
+    std::fs::write(
+        &config,
+        "home_net = [\"10.0.0.0/8\"]\n[rules]\nall_platforms = true\n\
+         [thresholds.an0145]\nmin_http_connections = 2\nmin_http_requests = 2\n",
+    )
+    .expect("config");
+    config
+}

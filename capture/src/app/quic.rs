@@ -538,9 +538,9 @@ fn packet_number(largest: Option<u64>, truncated: u64, bits: usize) -> u64 {
     let win = 1u64 << bits;
     let half = win / 2;
     let candidate = (expected & !(win - 1)) | truncated;
-    if candidate + half <= expected && candidate < (1u64 << 62) - win {
+    if candidate.saturating_add(half) <= expected && candidate < (1u64 << 62) - win {
         candidate + win
-    } else if candidate > expected + half && candidate >= win {
+    } else if candidate > expected.saturating_add(half) && candidate >= win {
         candidate - win
     } else {
         candidate
