@@ -176,6 +176,18 @@ pub fn print_summary(s: &Summary, b: &Baseline, alerts_written: Option<bool>) {
         st.hosts_evicted,
         st.image_hosts_dropped
     );
+    if let Some(y) = &b.sync {
+        eprintln!(
+            "procflow: shared baseline: {} windows folded in {} transactions, {} rows read back; {} batches found already folded; {} outages; {} windows still queued, {} dropped at the queue's cap",
+            y.windows_sent,
+            y.folds,
+            y.rows_read_back,
+            y.already_folded,
+            y.outages,
+            y.windows_queued,
+            y.windows_dropped
+        );
+    }
     if s.processes_dropped > 0 {
         eprintln!(
             "procflow: warning: {} process windows left out of the summary (table full)",
@@ -201,6 +213,7 @@ pub fn stats_json(s: &Summary, b: &Baseline) -> serde_json::Value {
             "hosts": b.hosts.len(),
             "meta": b.meta,
             "caps": b.stats,
+            "shared": b.sync,
         },
     })
 }

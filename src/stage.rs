@@ -203,6 +203,9 @@ impl Stage {
         attributor.finish(&mut |f| out.flow(f, &mut windows));
         windows.finish(&mut |w| out.window(w));
         out.judge();
+        if out.baseline_err.is_none() {
+            out.baseline_err = out.detector.close().err();
+        }
         out.flush();
         if let Some(p) = &out.pcap {
             p.print_summary();

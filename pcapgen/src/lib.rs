@@ -31,6 +31,7 @@ pub mod pcap;
 pub mod quic;
 pub mod rng;
 pub mod scenarios;
+pub mod split;
 pub mod suite;
 pub mod tls;
 pub mod wire;

@@ -37,6 +37,19 @@ enum Command {
         #[arg(long)]
         suite: bool,
     },
+    /// Split a capture (as this tool writes them) into N parts by a
+    /// symmetric hash of the two IP addresses, as a packet broker spreads
+    /// a link over N sensors: PREFIX.1.pcap ... PREFIX.N.pcap.
+    Split {
+        /// The capture.
+        input: PathBuf,
+        /// Parts.
+        #[arg(long)]
+        parts: usize,
+        /// Output prefix.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a benchmark capture of mixed traffic.
     Bench {
         /// Output pcap file.
@@ -85,6 +98,17 @@ fn parse_payload(s: &str) -> Result<pcapgen::FloodPayload, String> {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Split { input, parts, out } => {
+            let whole = fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            for (i, part) in pcapgen::split::by_host_pair(&whole, parts)
+                .iter()
+                .enumerate()
+            {
+                let path = PathBuf::from(format!("{}.{}.pcap", out.display(), i + 1));
+                fs::write(&path, part).with_context(|| format!("writing {}", path.display()))?;
+                println!("{:>12} bytes  {}", part.len(), path.display());
+            }
+        }
         Command::Scenarios { out } => {
             fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             for s in pcapgen::scenarios() {

@@ -3,6 +3,7 @@
 
 pub mod live;
 pub mod netns;
+pub mod postgres;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

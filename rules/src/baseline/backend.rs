@@ -1,17 +1,27 @@
 //! Where a baseline is kept between runs: backends behind one interface,
 //! picked by the location's scheme (`sqlite:PATH`, or a plain path for the
-//! default, SQLite). A backend is a file of its own with a
-//! [`BackendSpec`], listed in [`BACKENDS`].
+//! default, SQLite; `postgres://...` for a fleet's shared baseline). A
+//! backend is a file of its own with a [`BackendSpec`], listed in
+//! [`BACKENDS`].
 
-use super::{store, Baseline, StoreError};
+use super::{postgres, store, Baseline, Observation, StoreError};
 use crate::config::BaselineConfig;
 use std::path::Path;
 
 /// An open baseline, held for writing.
 pub trait Backend: Send {
-    /// Writes what changed in `b` since the last commit, all or nothing,
-    /// then marks `b` clean.
-    fn commit(&mut self, b: &mut Baseline) -> Result<(), StoreError>;
+    /// Writes one batch, all or nothing, then marks `b` clean. `b` has
+    /// the batch folded in already (what changed is in `b.dirty`);
+    /// `folded` is the batch itself, for a backend that merges what many
+    /// writers send rather than storing one writer's copy. A shared
+    /// backend also brings into `b` what other writers committed.
+    fn commit(&mut self, b: &mut Baseline, folded: &[Observation]) -> Result<(), StoreError>;
+
+    /// Ends the run: whatever is still queued is written, or the error
+    /// says how much was not.
+    fn close(&mut self, _b: &mut Baseline) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// What the location held.
@@ -48,7 +58,7 @@ pub struct BackendSpec {
 }
 
 /// Every backend; the first is the default for a plain path.
-pub const BACKENDS: &[BackendSpec] = &[store::SQLITE];
+pub const BACKENDS: &[BackendSpec] = &[store::SQLITE, postgres::POSTGRES, postgres::POSTGRESQL];
 
 /// Opens the baseline at `location`, for writing when `write`.
 pub fn open(location: &Path, caps: BaselineConfig, write: bool) -> Result<Opened, StoreError> {
@@ -124,7 +134,7 @@ mod tests {
         .to_string();
         assert_eq!(
             err,
-            "baseline mongodb://db.example/base: unknown baseline backend \"mongodb\" (known: sqlite; a plain path is SQLite)"
+            "baseline mongodb://db.example/base: unknown baseline backend \"mongodb\" (known: sqlite, postgres, postgresql; a plain path is SQLite)"
         );
     }
 }

@@ -59,6 +59,23 @@ impl Histogram {
         self.max = self.max.max(v);
     }
 
+    /// Adds every sample of `other` (another sensor's, or another
+    /// batch's): the result is the histogram of both sample sets.
+    pub fn merge(&mut self, other: &Histogram) {
+        for &(b, n) in &other.buckets {
+            match self.buckets.binary_search_by_key(&b, |&(k, _)| k) {
+                Ok(i) => {
+                    if let Some(e) = self.buckets.get_mut(i) {
+                        e.1 = e.1.saturating_add(n);
+                    }
+                }
+                Err(i) => self.buckets.insert(i, (b, n)),
+            }
+        }
+        self.count = self.count.saturating_add(other.count);
+        self.max = self.max.max(other.max);
+    }
+
     /// Samples added.
     pub fn count(&self) -> u64 {
         self.count
@@ -107,6 +124,23 @@ impl Histogram {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn merging_equals_adding_both_sample_sets() {
+        let (a, b) = ([3u64, 70, 70, 9_000], [70u64, 1 << 40, 2]);
+        let (mut left, mut right, mut both) = (
+            Histogram::default(),
+            Histogram::default(),
+            Histogram::default(),
+        );
+        a.iter().for_each(|&v| left.add(v));
+        b.iter().for_each(|&v| right.add(v));
+        a.iter().chain(&b).for_each(|&v| both.add(v));
+        left.merge(&right);
+        assert_eq!(left, both);
+        assert_eq!(left.count(), 7);
+        assert_eq!(left.quantile(1.0), Some(1 << 40));
+    }
 
     #[test]
     fn buckets_cover_the_range() {

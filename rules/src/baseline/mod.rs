@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod histogram;
+pub mod postgres;
 pub mod store;
 
 pub use backend::{Backend, Found, Opened};
@@ -65,7 +66,7 @@ pub struct Volume {
 
 /// What one window contributes; built by the detector from a process
 /// window so the baseline needs no knowledge of flows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     /// Host key (lower-case name).
     pub host: String,
@@ -119,6 +120,27 @@ pub struct BaselineStats {
     pub image_hosts_dropped: u64,
 }
 
+/// How a shared baseline (PostgreSQL) kept up: what this run sent, what
+/// waits, and what it read back of every sensor's work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStats {
+    /// Batches folded in (one transaction each).
+    pub folds: u64,
+    /// Windows folded in.
+    pub windows_sent: u64,
+    /// Windows waiting for the server now.
+    pub windows_queued: u64,
+    /// Windows dropped because the queue was full.
+    pub windows_dropped: u64,
+    /// Times the server stopped answering.
+    pub outages: u64,
+    /// Batches found already folded in when sent again (the answer to a
+    /// commit was lost): not folded twice.
+    pub already_folded: u64,
+    /// Rows read back after folds (every sensor's changes).
+    pub rows_read_back: u64,
+}
+
 /// Keys changed since the last write.
 #[derive(Debug, Clone, Default)]
 pub struct Dirty {
@@ -152,6 +174,8 @@ pub struct Baseline {
     caps: BaselineConfig,
     /// What changed since the last write.
     pub dirty: Dirty,
+    /// How a shared baseline kept up; `None` for a file.
+    pub sync: Option<SyncStats>,
 }
 
 /// How widely an image has run.
@@ -176,6 +200,7 @@ impl Baseline {
             stats: BaselineStats::default(),
             caps,
             dirty: Dirty::default(),
+            sync: None,
         }
     }
 
@@ -299,6 +324,47 @@ impl Baseline {
                 .add(milli.min(u64::MAX as f64) as u64);
         }
         self.dirty.volumes.insert((o.image.clone(), o.role.clone()));
+    }
+
+    /// Takes an image's row as a shared baseline holds it (its host
+    /// sightings come separately, through [`Baseline::put_sighting`]).
+    pub fn put_image(&mut self, key: String, rec: ImageRecord) -> bool {
+        match self.images.get_mut(&key) {
+            Some(mine) => {
+                let overflow = mine.hosts_overflow || rec.hosts_overflow;
+                let hosts = std::mem::take(&mut mine.hosts);
+                *mine = ImageRecord {
+                    hosts,
+                    hosts_overflow: overflow,
+                    ..rec
+                };
+            }
+            None => {
+                self.images.insert(key, rec);
+            }
+        }
+        true
+    }
+
+    /// Takes one host sighting of an image as a shared baseline holds it,
+    /// within the per-image cap (past it the image is marked as on more
+    /// hosts than kept). A sighting of an image not held is left out.
+    pub fn put_sighting(&mut self, image: &str, host: String, seen: (u64, u64)) -> bool {
+        let Some(img) = self.images.get_mut(image) else {
+            return true;
+        };
+        if img.hosts.len() < self.caps.max_hosts_per_image || img.hosts.contains_key(&host) {
+            img.hosts.insert(host, seen);
+        } else {
+            img.hosts_overflow = true;
+            self.stats.image_hosts_dropped += 1;
+        }
+        true
+    }
+
+    /// The caps in force.
+    pub fn caps(&self) -> &BaselineConfig {
+        &self.caps
     }
 
     /// Forgets the least recently seen images and hosts past the caps, in

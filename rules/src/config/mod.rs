@@ -92,6 +92,14 @@ pub struct BaselineConfig {
     /// Seconds a run that learns waits for another writer of the same
     /// baseline to finish; 0: refused at once.
     pub lock_wait_secs: u64,
+    /// A shared baseline (PostgreSQL) that does not answer: seconds
+    /// between tries while the run goes on judging on its last copy.
+    pub retry_secs: u64,
+    /// Seconds the end of a run keeps trying to fold in what is queued.
+    pub final_wait_secs: u64,
+    /// Windows queued for a shared baseline that does not answer; past
+    /// this the newest are dropped and counted.
+    pub queue_max_windows: usize,
 }
 
 /// `[prevalence]`.
@@ -291,6 +299,9 @@ impl Default for BaselineConfig {
             max_hosts: 100_000,
             min_history_windows: 5,
             lock_wait_secs: 0,
+            retry_secs: 5,
+            final_wait_secs: 60,
+            queue_max_windows: 1_000_000,
         }
     }
 }

@@ -163,7 +163,7 @@ impl Detector {
             self.baseline.meta.window_secs = self.window_secs;
             self.baseline.enforce_caps();
             if let Some(store) = self.store.as_mut() {
-                store.commit(&mut self.baseline)?;
+                store.commit(&mut self.baseline, &observations)?;
             }
         }
         Ok(())
@@ -213,6 +213,16 @@ impl Detector {
         self.recent_set.insert(key);
         *self.summary.alerts.entry(a.rule).or_default() += 1;
         out(a);
+    }
+
+    /// Ends the baseline's writing: what a shared baseline still queues
+    /// is sent, or the error says how much was not. Call after the last
+    /// [`Detector::flush`].
+    pub fn close(&mut self) -> Result<(), StoreError> {
+        match self.store.as_mut() {
+            Some(store) => store.close(&mut self.baseline),
+            None => Ok(()),
+        }
     }
 
     /// Sets the window length the windows were made with (seconds), as

@@ -68,6 +68,16 @@ pub enum StoreError {
         /// Why.
         why: String,
     },
+    /// A database server refused, or could not be reached.
+    #[error("baseline {location}: {what}: {why}")]
+    Server {
+        /// The server's location (without a password).
+        location: String,
+        /// What was being done.
+        what: String,
+        /// The server's reason.
+        why: String,
+    },
     /// The file is damaged.
     #[error("baseline {path}: damaged: {why}")]
     Damaged {
@@ -130,7 +140,11 @@ fn open_backend(
 }
 
 impl super::backend::Backend for Store {
-    fn commit(&mut self, b: &mut Baseline) -> Result<(), StoreError> {
+    fn commit(
+        &mut self,
+        b: &mut Baseline,
+        _folded: &[super::Observation],
+    ) -> Result<(), StoreError> {
         Store::commit(self, b)
     }
 }

@@ -1,0 +1,464 @@
+//! The fleet: several sensors and one shared baseline on a real
+//! PostgreSQL server (started by the test on a free port). Three sensors
+//! read three parts of the generated detection scenario, split by a
+//! symmetric hash of the host pair as a packet broker spreads a link, and
+//! together build the prevalence one sensor builds from the whole: the
+//! same images, host sets and first sightings, and the same alerts. A
+//! server killed in the middle of a fold loses nothing and folds nothing
+//! twice.
+#![allow(clippy::indexing_slicing)]
+
+mod common;
+
+use common::postgres::Postgres;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const SENSORS: usize = 3;
+
+/// The scenario at 1 % of its bulk volumes, with each capture also split
+/// into three parts; written once per run of this test binary.
+fn scenario() -> &'static Path {
+    static S: OnceLock<PathBuf> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-scenario");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scenario dir");
+        pcapgen::detection::write(&dir, 0.01).expect("scenario written");
+        for name in ["history", "detection"] {
+            let whole = std::fs::read(dir.join(format!("{name}.pcap"))).expect("capture");
+            let parts = pcapgen::split::by_host_pair(&whole, SENSORS);
+            for (i, p) in parts.iter().enumerate() {
+                std::fs::write(dir.join(format!("{name}.{}.pcap", i + 1)), p).expect("part");
+            }
+        }
+        dir
+    })
+}
+
+fn file(name: &str) -> String {
+    scenario().join(name).display().to_string()
+}
+
+/// A configuration: the scenario's, with AN0144's volume thresholds at
+/// the scenario's scale (1 %) and the shared baseline's retry settings
+/// made short for the test.
+fn config(name: &str, retry: &str) -> String {
+    let text = std::fs::read_to_string(scenario().join("config.toml")).expect("config");
+    let text = format!(
+        "{text}\n[thresholds.an0144]\nmin_bytes_out = 100000\nhistory_floor_bytes = 10000\n"
+    );
+    let text = text.replacen("[baseline]", &format!("[baseline]\n{retry}"), 1);
+    let text = if text.contains("[baseline]") {
+        text
+    } else {
+        format!("{text}\n[baseline]\n{retry}\n")
+    };
+    let p = scenario().join(name);
+    std::fs::write(&p, text).expect("config written");
+    p.display().to_string()
+}
+
+/// `procflow learn` (or `read`, alerts to `alerts`) of one capture.
+fn sensor(
+    cmd: &str,
+    pcap: &str,
+    feed: &str,
+    baseline: &str,
+    cfg: &str,
+    alerts: Option<&Path>,
+) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_procflow"));
+    c.args([cmd, &file(pcap), "--feed", &file(feed)]).args([
+        "--baseline",
+        baseline,
+        "--config",
+        cfg,
+        "--no-progress",
+    ]);
+    if let Some(a) = alerts {
+        c.args(["--learn", "--alerts", &a.display().to_string()]);
+    }
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+fn finish(child: Child) -> Output {
+    let out = child.wait_with_output().expect("procflow ends");
+    assert!(
+        out.status.success(),
+        "procflow failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The three sensors at once, each on its part.
+fn fleet(cmd: &str, name: &str, baseline: &str, cfg: &str, alerts: &Path) -> Vec<Output> {
+    let children: Vec<Child> = (1..=SENSORS)
+        .map(|i| {
+            let a = (cmd == "read").then(|| alerts.join(format!("{i}.jsonl")));
+            sensor(
+                cmd,
+                &format!("{name}.{i}.pcap"),
+                &format!("{name}.feed.jsonl"),
+                baseline,
+                cfg,
+                a.as_deref(),
+            )
+            .spawn()
+            .expect("sensor starts")
+        })
+        .collect();
+    children.into_iter().map(finish).collect()
+}
+
+/// Image, executable, first and last sighting, windows; and every
+/// (image, host, first, last) sighting; from the SQLite file.
+fn sqlite_prevalence(db: &Path) -> (Vec<String>, Vec<String>) {
+    let c = rusqlite::Connection::open(db).expect("open baseline");
+    let rows = |sql: &str| -> Vec<String> {
+        let mut q = c.prepare(sql).expect("query");
+        let n = q.column_count();
+        let v: Vec<String> = q
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                            rusqlite::types::Value::Integer(i) => i.to_string(),
+                            rusqlite::types::Value::Text(t) => t,
+                            other => format!("{other:?}"),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|c| c.join("|"))
+            })
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect();
+        v
+    };
+    (rows(IMAGES), rows(SIGHTINGS))
+}
+
+const IMAGES: &str = "SELECT image, executable, first_seen, last_seen, (SELECT count(*) FROM image_hosts h WHERE h.image = i.image) FROM images i ORDER BY image";
+const SIGHTINGS: &str =
+    "SELECT image, host, first_seen, last_seen FROM image_hosts ORDER BY image, host";
+const HOSTS: &str = "SELECT host, name, role, first_seen, last_seen FROM hosts ORDER BY host";
+
+/// Alerts as (rule, host, executable, destination, port, window start).
+fn alert_set(files: &[PathBuf]) -> BTreeSet<String> {
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    let a: Value = serde_json::from_str(l).expect("alert line");
+                    format!(
+                        "{} {} {} {} {} {}",
+                        a["rule"],
+                        a["host"]["name"],
+                        a["process"]["executable"],
+                        a["destination"]["ip"],
+                        a["destination"]["port"],
+                        a["window"]["start"]
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Three sensors on three parts build, in PostgreSQL, the prevalence one
+/// sensor builds from the whole capture in its SQLite file, and raise the
+/// same alerts.
+#[test]
+fn three_sensors_build_what_one_sensor_builds() {
+    let Some(pg) = Postgres::start("fleet") else {
+        return;
+    };
+    pg.createdb("fleet");
+    let shared = pg.url("fleet");
+    let cfg = config("fleet.toml", "retry_secs = 1");
+    let out = scenario().join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("out dir");
+    let single = out.join("single.db");
+
+    // One sensor, the whole capture, its own file.
+    let learn = sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &single.display().to_string(),
+        &cfg,
+        None,
+    );
+    finish(learn_spawn(learn));
+    let fleet_learn = fleet("learn", "history", &shared, &cfg, &out);
+    for o in &fleet_learn {
+        let e = stderr(o);
+        assert!(e.contains("procflow: shared baseline: "), "{e}");
+        assert!(
+            e.contains("0 outages; 0 windows still queued, 0 dropped"),
+            "{e}"
+        );
+    }
+    let (images, sightings) = sqlite_prevalence(&single);
+    assert_eq!(images.len(), 7, "{images:?}");
+    assert_eq!(
+        pg.query("fleet", IMAGES),
+        images,
+        "images after the history"
+    );
+    assert_eq!(pg.query("fleet", SIGHTINGS), sightings);
+
+    // The new traffic, judged and learned.
+    let single_alerts = out.join("single.jsonl");
+    finish(learn_spawn(sensor(
+        "read",
+        "detection.pcap",
+        "detection.feed.jsonl",
+        &single.display().to_string(),
+        &cfg,
+        Some(&single_alerts),
+    )));
+    fleet("read", "detection", &shared, &cfg, &out);
+    let fleet_alerts: Vec<PathBuf> = (1..=SENSORS)
+        .map(|i| out.join(format!("{i}.jsonl")))
+        .collect();
+    let want = alert_set(&[single_alerts]);
+    let who: Vec<String> = want
+        .iter()
+        .map(|a| a.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            r#""AN0144" "WIN03""#,
+            r#""AN0144" "WIN05""#,
+            r#""AN0144" "WIN09""#,
+            r#""AN0145" "lnx03""#
+        ],
+        "{want:#?}"
+    );
+    assert_eq!(alert_set(&fleet_alerts), want);
+    let (images, sightings) = sqlite_prevalence(&single);
+    assert_eq!(
+        pg.query("fleet", IMAGES),
+        images,
+        "images after the new traffic"
+    );
+    assert_eq!(pg.query("fleet", SIGHTINGS), sightings);
+    let hosts: Vec<String> = {
+        let c = rusqlite::Connection::open(&single).expect("open");
+        let mut q = c.prepare(HOSTS).expect("query");
+        let v = q
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}|{}|{}|{}|{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?
+                ))
+            })
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect();
+        v
+    };
+    assert_eq!(pg.query("fleet", HOSTS), hosts);
+    // Every batch of every sensor folded once.
+    let folds = pg.query(
+        "fleet",
+        "SELECT count(*), count(DISTINCT writer), sum(windows) FROM folds",
+    );
+    let windows: u64 = pg.query(
+        "fleet",
+        "SELECT value FROM meta WHERE key = 'windows_folded'",
+    )[0]
+    .parse()
+    .expect("number");
+    let parts: Vec<&str> = folds[0].split('|').collect();
+    assert_eq!(parts[1], "6", "three learns and three reads");
+    assert_eq!(parts[2].parse::<u64>().expect("sum"), windows);
+}
+
+fn learn_spawn(mut c: Command) -> Child {
+    c.spawn().expect("procflow starts")
+}
+
+/// The server killed while a sensor's fold is written and not committed:
+/// the sensor says so, goes on, and folds everything in once the server
+/// is back; the result equals a run without the fault, window for window.
+#[test]
+fn a_server_killed_mid_fold_loses_nothing_and_doubles_nothing() {
+    let Some(pg) = Postgres::start("kill") else {
+        return;
+    };
+    pg.createdb("calm");
+    pg.createdb("killed");
+    let cfg = config("kill.toml", "retry_secs = 1\nfinal_wait_secs = 120");
+    finish(learn_spawn(sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &pg.url("calm"),
+        &cfg,
+        None,
+    )));
+
+    let mut c = sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &pg.url("killed"),
+        &cfg,
+        None,
+    );
+    c.env("PROCFLOW_FAILPOINT", "baseline-commit:3");
+    let mut child = c.spawn().expect("sensor starts");
+    let _ = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // Wait for the third batch to be written and held open.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the failpoint is reached");
+        if line.contains("failpoint baseline-commit reached") {
+            break;
+        }
+    }
+    pg.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    pg.up();
+    let status = child.wait().expect("sensor ends");
+    let e = reader.join().expect("stderr read");
+    assert!(status.success(), "{e}");
+    assert!(e.contains("judging on the copy last read"), "{e}");
+    assert!(e.contains("answering again after"), "{e}");
+    assert!(e.contains("1 outages; 0 windows still queued"), "{e}");
+    let all = "SELECT image, executable, first_seen, last_seen, windows FROM images ORDER BY image";
+    assert_eq!(pg.query("killed", all), pg.query("calm", all));
+    assert_eq!(pg.query("killed", SIGHTINGS), pg.query("calm", SIGHTINGS));
+    let vol = "SELECT image, role, dest_bytes_out, window_bytes_out, http_connections, response_ratio_milli FROM volumes ORDER BY image, role";
+    assert_eq!(pg.query("killed", vol), pg.query("calm", vol));
+    // The half-written batch was rolled back whole and sent again: the
+    // counts and histograms above would be off by its windows otherwise.
+    let meta = "SELECT key, value FROM meta ORDER BY key";
+    assert_eq!(pg.query("killed", meta), pg.query("calm", meta));
+    let sent = "SELECT sum(windows) FROM folds";
+    assert_eq!(pg.query("killed", sent), pg.query("calm", sent));
+}
+
+/// A fold whose COMMIT answer is lost is sent again and found already
+/// folded: nothing is folded twice.
+#[test]
+fn a_fold_sent_twice_is_folded_once() {
+    let Some(pg) = Postgres::start("twice") else {
+        return;
+    };
+    pg.createdb("calm");
+    pg.createdb("twice");
+    let cfg = config("twice.toml", "retry_secs = 1");
+    finish(learn_spawn(sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &pg.url("calm"),
+        &cfg,
+        None,
+    )));
+    let mut c = sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &pg.url("twice"),
+        &cfg,
+        None,
+    );
+    c.env("PROCFLOW_FAILPOINT", "baseline-answer-lost:2");
+    let out = finish(learn_spawn(c));
+    let e = stderr(&out);
+    assert!(e.contains("the answer to COMMIT was lost"), "{e}");
+    assert!(
+        e.contains("1 batches found already folded; 1 outages; 0 windows still queued"),
+        "{e}"
+    );
+    for sql in [
+        "SELECT image, executable, first_seen, last_seen, windows FROM images ORDER BY image",
+        "SELECT image, role, dest_bytes_out, window_bytes_out, http_connections, response_ratio_milli FROM volumes ORDER BY image, role",
+        "SELECT key, value FROM meta ORDER BY key",
+    ] {
+        assert_eq!(pg.query("twice", sql), pg.query("calm", sql), "{sql}");
+    }
+}
+
+/// A sensor that only judges reads the shared baseline and writes
+/// nothing; a database with no baseline yet is said to be empty.
+#[test]
+fn a_judging_sensor_reads_and_writes_nothing() {
+    let Some(pg) = Postgres::start("readonly") else {
+        return;
+    };
+    pg.createdb("base");
+    let cfg = config("readonly.toml", "retry_secs = 1");
+    let mut c = sensor(
+        "read",
+        "detection.pcap",
+        "detection.feed.jsonl",
+        &pg.url("base"),
+        &cfg,
+        None,
+    );
+    c.arg("--no-learn");
+    let out = c.output().expect("runs");
+    let e = stderr(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(e.contains("is missing (not created: nothing is learned): every process counts as previously unseen"), "{e}");
+    let tables = pg.query(
+        "base",
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+    );
+    assert_eq!(tables, ["0"]);
+
+    let url = format!("postgres://postgres:hunter2@127.0.0.1:{}/nowhere", pg.port);
+    let mut c = sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &url,
+        &cfg,
+        None,
+    );
+    let out = c.output().expect("runs");
+    let e = stderr(&out);
+    assert!(!out.status.success());
+    assert!(!e.contains("hunter2"), "the password is never shown: {e}");
+    assert!(e.contains("baseline postgres://postgres@127.0.0.1:"), "{e}");
+    assert!(e.contains("cannot connect"), "{e}");
+    assert!(e.contains("\"nowhere\" does not exist"), "{e}");
+}
