@@ -42,6 +42,14 @@ pub struct ListenArgs {
     /// once; past it that address's oldest makes room.
     #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_PER_ADDRESS, value_name = "N")]
     pub feed_max_per_address: usize,
+    /// Feed listener: longest line (bytes) an agent may send; a longer one
+    /// is a bad line (skipped and counted).
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_LINE, value_name = "BYTES")]
+    pub feed_max_line: usize,
+    /// Feed listener: lines per second one connection may send; past it
+    /// the connection is read more slowly (0: no limit).
+    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_LINES_PER_SEC, value_name = "N")]
+    pub feed_max_lines_per_sec: u32,
     /// Feed listener: seconds a connection has to finish its TLS handshake
     /// and token line.
     #[arg(long, default_value_t = correlate::listen::DEFAULT_AUTH_TIMEOUT.as_secs_f64(), value_name = "SECS")]
@@ -94,6 +102,11 @@ impl SourceSpec for Listen {
         cfg.max_connections = a.feed_max_connections;
         cfg.max_unauthenticated = a.feed_max_unauthenticated;
         cfg.max_per_address = a.feed_max_per_address;
+        if a.feed_max_line < 256 {
+            anyhow::bail!("--feed-max-line must be at least 256 bytes");
+        }
+        cfg.max_line = a.feed_max_line;
+        cfg.max_lines_per_sec = a.feed_max_lines_per_sec;
         cfg.auth_timeout = secs("--feed-auth-timeout", a.feed_auth_timeout)?;
         cfg.idle_timeout = secs("--feed-idle-timeout", a.feed_idle_timeout)?;
         let (_, tx) = start.queue();
