@@ -178,6 +178,22 @@ fn a_known_flow_in_eve() {
     ]);
     // The sensor names itself on every event (EVE's host).
     assert!(events.iter().all(|e| e["host"] == "tap-7"));
+    // And on every native line (`observer`), only when it was named.
+    let named = common::procflow(&[
+        "flows",
+        "--no-progress",
+        "--sensor-name",
+        "tap-7",
+        &pcap("http-keepalive.pcap").display().to_string(),
+    ]);
+    let named = named.records();
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0]["observer"]["name"], "tap-7");
+    assert!(!named[0]["observer"]["hostname"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty());
+    assert_eq!(named[0]["community_id"].as_str().map(str::len), Some(30));
     let native = common::flows(&[&pcap("http-keepalive.pcap")]);
     assert_eq!(native.len(), 1);
     let n = &native[0];
@@ -197,6 +213,7 @@ fn a_known_flow_in_eve() {
     assert_eq!(f["app_proto"], "http");
     assert_eq!(f["flow"]["state"], "closed");
     assert_eq!(f["community_id"], n["community_id"]);
+    assert!(n.get("observer").is_none(), "unnamed: no observer key");
     for (i, h) in http.iter().enumerate() {
         assert_eq!(h["flow_id"], f["flow_id"]);
         assert_eq!(h["tx_id"], i);

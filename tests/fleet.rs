@@ -110,6 +110,7 @@ fn fleet(cmd: &str, name: &str, baseline: &str, cfg: &str, alerts: &Path) -> Vec
                 cfg,
                 a.as_deref(),
             )
+            .args(["--sensor-name", &format!("tap-{i}")])
             .spawn()
             .expect("sensor starts")
         })
@@ -237,6 +238,18 @@ fn three_sensors_build_what_one_sensor_builds() {
     let fleet_alerts: Vec<PathBuf> = (1..=SENSORS)
         .map(|i| out.join(format!("{i}.jsonl")))
         .collect();
+    for (i, f) in fleet_alerts.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for l in text.lines() {
+            let a: Value = serde_json::from_str(l).expect("alert");
+            let name = format!("tap-{}", i + 1);
+            assert_eq!(
+                a["observer"]["name"],
+                name.as_str(),
+                "each alert names its sensor"
+            );
+        }
+    }
     let want = alert_set(&[single_alerts]);
     let who: Vec<String> = want
         .iter()

@@ -34,7 +34,12 @@ fn window(sensor: u64, batch: u64, i: u64) -> Observation {
         image: format!("c:\\program files\\app{image}\\app.exe"),
         executable: format!("C:\\Program Files\\App{image}\\app.exe"),
         os: Some("windows".into()),
-        role: if host.is_multiple_of(10) { "servers" } else { "default" }.into(),
+        role: if host.is_multiple_of(10) {
+            "servers"
+        } else {
+            "default"
+        }
+        .into(),
         start,
         end: start + 600_000_000,
         first_flow: start + r % 600_000_000,

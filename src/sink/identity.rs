@@ -12,6 +12,9 @@ pub struct Sensor {
     pub name: String,
     /// The host it runs on.
     pub hostname: String,
+    /// `"observer":{...}` for the native profile's lines, when the sensor
+    /// was named (`--sensor-name`): a fleet's sensors say who they are.
+    pub native_tag: Option<String>,
 }
 
 static SENSOR: OnceLock<Sensor> = OnceLock::new();
@@ -26,9 +29,16 @@ fn hostname() -> String {
 /// Names the sensor (the first call wins; a run names it once).
 pub fn name_sensor(name: Option<&str>) {
     let hostname = hostname();
+    let native_tag = name.map(|n| {
+        format!(
+            "\"observer\":{}",
+            serde_json::json!({ "name": n, "hostname": hostname })
+        )
+    });
     let _ = SENSOR.set(Sensor {
         name: name.map_or_else(|| hostname.clone(), str::to_string),
         hostname,
+        native_tag,
     });
 }
 
@@ -39,6 +49,7 @@ pub fn sensor() -> &'static Sensor {
         Sensor {
             name: hostname.clone(),
             hostname,
+            native_tag: None,
         }
     })
 }

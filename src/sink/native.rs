@@ -15,18 +15,35 @@ impl Profile for Native {
     }
 
     fn record(&self, r: &FlowRecord, out: &mut Vec<u8>) {
-        out.extend_from_slice(r.to_json().as_bytes());
+        tagged(&r.to_json(), out);
     }
 
     fn flow(&self, f: &AttributedFlow, out: &mut Vec<u8>) {
-        out.extend_from_slice(f.to_json().as_bytes());
+        tagged(&f.to_json(), out);
     }
 
     fn window(&self, w: &ProcessWindow, out: &mut Vec<u8>) {
-        out.extend_from_slice(w.to_json().as_bytes());
+        tagged(&w.to_json(), out);
     }
 
     fn alert(&self, a: &Alert, out: &mut Vec<u8>) {
-        out.extend_from_slice(a.to_json().as_bytes());
+        tagged(&a.to_json(), out);
+    }
+}
+
+/// The object `json`, with the sensor's `observer` key last when the
+/// sensor was named.
+fn tagged(json: &str, out: &mut Vec<u8>) {
+    let tag = super::identity::sensor().native_tag.as_deref();
+    match (tag, json.strip_suffix('}')) {
+        (Some(tag), Some(body)) => {
+            out.extend_from_slice(body.as_bytes());
+            if !body.ends_with('{') {
+                out.push(b',');
+            }
+            out.extend_from_slice(tag.as_bytes());
+            out.push(b'}');
+        }
+        _ => out.extend_from_slice(json.as_bytes()),
     }
 }
