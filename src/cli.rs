@@ -219,6 +219,9 @@ pub struct LiveArgs {
     /// Packets behind each alert.
     #[command(flatten)]
     pub pcap: PcapOutOpts,
+    /// Publishing to NATS.
+    #[command(flatten)]
+    pub publish: crate::publish::PublishOpts,
     /// Lines each output (alerts, flows, processes) holds for its writer
     /// thread; when its sink blocks or falls behind, lines that find the
     /// queue full are dropped and counted.
@@ -354,6 +357,9 @@ pub struct AttributeArgs {
     /// Packets behind each alert.
     #[command(flatten)]
     pub pcap: PcapOutOpts,
+    /// Publishing to NATS.
+    #[command(flatten)]
+    pub publish: crate::publish::PublishOpts,
     /// Go on when a feed has bad lines and not one usable (by default that
     /// stops the run: the feed is most likely read as the wrong format).
     #[arg(long)]
@@ -434,8 +440,8 @@ pub struct OutputOpts {
     /// alerts); see ARCHITECTURE.md for adding one.
     #[arg(long = "output-profile", default_value = "native", value_name = "NAME", value_parser = crate::sink::parse_profile)]
     pub profile: String,
-    /// This sensor's name on every line of the ecs and eve profiles
-    /// (observer.name, EVE's host); default: the host name.
+    /// This sensor's name on every line (observer.name; EVE's host; in
+    /// the native profile only when given); default: the host name.
     #[arg(long, value_name = "NAME")]
     pub sensor_name: Option<String>,
 }

@@ -9,6 +9,7 @@ mod live;
 mod pcap_out;
 mod pipeline;
 mod progress;
+mod publish;
 mod read;
 mod report;
 mod sink;

@@ -191,6 +191,7 @@ fn no_usable_line(r: &FeedReport) -> std::result::Result<(), feed::FeedError> {
 fn outputs_opener(args: &AttributeArgs, alerts: Option<&Path>, flows_default: bool) -> OpenOutputs {
     let (flows, processes) = (args.flows.clone(), args.processes.clone());
     let pcap = args.pcap.clone();
+    let publish = args.publish.clone();
     let alerts = alerts.map(Path::to_path_buf);
     let profile = args.output.profile();
     Box::new(move |detector| {
@@ -201,7 +202,11 @@ fn outputs_opener(args: &AttributeArgs, alerts: Option<&Path>, flows_default: bo
         let procs_out = processes.as_deref().map(pipeline::output).transpose()?;
         let alerts_out = alerts.as_deref().map(pipeline::output).transpose()?;
         let store = pcap.store()?;
-        Ok(Outputs::new(flows_out, procs_out, alerts_out, profile, detector).with_pcap(store))
+        let publisher = publish.start(&crate::sink::identity::sensor().name)?;
+        Ok(Outputs::with_publisher(
+            flows_out, procs_out, alerts_out, profile, detector, publisher,
+        )
+        .with_pcap(store))
     })
 }
 

@@ -22,6 +22,8 @@ pub struct Outputs {
     detector: Detector,
     /// `--pcap-out`: the frames kept, and a pcap per alert.
     pcap: Option<crate::pcap_out::FrameStore>,
+    /// `--publish`: the lines also go to NATS.
+    publisher: Option<transport::Publisher>,
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
 }
@@ -43,9 +45,33 @@ impl Outputs {
             alerts: alerts.map(sink),
             detector,
             pcap: None,
+            publisher: None,
             err: None,
             baseline_err: None,
         }
+    }
+
+    /// Outputs to these writers, each also published when `publisher`
+    /// is given (which is finished with the run).
+    pub fn with_publisher(
+        flows: Option<Box<dyn Write + Send>>,
+        windows: Option<Box<dyn Write + Send>>,
+        alerts: Option<Box<dyn Write + Send>>,
+        profile: &'static dyn Profile,
+        detector: Detector,
+        publisher: Option<transport::Publisher>,
+    ) -> Self {
+        use crate::publish::tee;
+        let p = publisher.as_ref();
+        let mut o = Outputs::new(
+            tee(flows, p, transport::Kind::Flow),
+            tee(windows, p, transport::Kind::Window),
+            tee(alerts, p, transport::Kind::Alert),
+            profile,
+            detector,
+        );
+        o.publisher = publisher;
+        o
     }
 
     /// Writes a pcap of each alert's flows from `store`.
@@ -209,6 +235,9 @@ impl Stage {
         out.flush();
         if let Some(p) = &out.pcap {
             p.print_summary();
+        }
+        if let Some(p) = out.publisher.take() {
+            crate::publish::finish(p);
         }
         let Outputs {
             detector,

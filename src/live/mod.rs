@@ -315,8 +315,10 @@ fn open_outputs(
     let processes = open(Kind::Processes, &args.processes)?;
     let alerts = open(Kind::Alerts, &args.alerts)?;
     let profile = args.output.profile();
+    let publisher = args.publish.start(&crate::sink::identity::sensor().name)?;
     Ok((
-        Outputs::new(flows, processes, alerts, profile, detector).with_pcap(args.pcap.store()?),
+        Outputs::with_publisher(flows, processes, alerts, profile, detector, publisher)
+            .with_pcap(args.pcap.store()?),
         writers,
     ))
 }

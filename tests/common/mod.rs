@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::indexing_slicing)]
 
 pub mod live;
+pub mod nats;
 pub mod netns;
 pub mod postgres;
 

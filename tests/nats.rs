@@ -1,0 +1,188 @@
+//! Publishing to NATS JetStream against a real server (Debian's
+//! `nats-server`, started by the test on a free port): every record the
+//! run writes arrives, named by its sensor, exactly once per message id,
+//! through a server killed while the sensor publishes; a server that is
+//! never there leaves the messages in the spool for the next run.
+#![allow(clippy::indexing_slicing)]
+
+mod common;
+
+use common::nats::Nats;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use transport::consume::{self, Stored};
+use transport::Server;
+
+/// A capture of 6,000 HTTP connections, written once.
+fn capture() -> &'static Path {
+    static C: OnceLock<PathBuf> = OnceLock::new();
+    C.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nats");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("flood.pcap");
+        let file = std::fs::File::create(&p).expect("capture");
+        pcapgen::flood::write_flood(file, &pcapgen::Flood::new(6_000)).expect("capture written");
+        p
+    })
+}
+
+fn fresh(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("nats")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+fn read_cmd(url: &str, dir: &Path, wait: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_procflow"));
+    c.args(["read", &capture().display().to_string(), "--no-progress"])
+        .args(["--flows", &dir.join("flows.jsonl").display().to_string()])
+        .args(["--publish", url, "--publish-final-wait", wait])
+        .args(["--publish-spool", &dir.join("spool").display().to_string()])
+        .args(["--sensor-name", "tap-1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn stored(url: &str) -> Vec<Stored> {
+    consume::all(&Server::parse(url).expect("url"), "PROCFLOW").expect("stream read")
+}
+
+/// Each stored message id once, every flow line of the file once, all
+/// from tap-1.
+fn assert_once_each(msgs: &[Stored], flows_file: &Path) {
+    let lines: Vec<String> = std::fs::read_to_string(flows_file)
+        .expect("flows")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 6_000, "one record per connection");
+    let ids: BTreeSet<&str> = msgs.iter().filter_map(|m| m.id.as_deref()).collect();
+    assert_eq!(ids.len(), msgs.len(), "a message id stored twice");
+    let seqs: BTreeSet<u64> = msgs.iter().map(|m| m.sequence).collect();
+    assert_eq!(seqs.len(), msgs.len());
+    assert!(msgs.iter().all(|m| m.sensor.as_deref() == Some("tap-1")));
+    assert!(msgs.iter().all(|m| m.subject == "procflow.flows.tap-1"));
+    let mut got: BTreeMap<&[u8], usize> = BTreeMap::new();
+    for m in msgs {
+        *got.entry(m.payload.as_slice()).or_default() += 1;
+    }
+    let mut want: BTreeMap<&[u8], usize> = BTreeMap::new();
+    for l in &lines {
+        *want.entry(l.as_bytes()).or_default() += 1;
+    }
+    assert_eq!(got, want, "the stream holds exactly the flow lines");
+}
+
+/// The server killed (SIGKILL) while the sensor publishes, then started
+/// again on its store: every record arrives once.
+#[test]
+fn every_record_arrives_once_through_a_killed_server() {
+    let Some(mut nats) = Nats::start("killed") else {
+        return;
+    };
+    let dir = fresh("killed");
+    let mut c = read_cmd(&nats.url(), &dir, "120");
+    c.env("PROCFLOW_FAILPOINT", "publish-pause:1500");
+    let mut child = c.spawn().expect("procflow starts");
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .expect("the failpoint is reached");
+        if line.contains("failpoint publish-pause reached") {
+            break;
+        }
+    }
+    nats.kill();
+    // Longer than an acknowledgement may take (5 s): the sensor sees the
+    // outage, and sends again what was not acknowledged.
+    std::thread::sleep(Duration::from_secs(7));
+    nats.up();
+    let status = child.wait().expect("procflow ends");
+    let e = reader.join().expect("stderr");
+    assert!(status.success(), "{e}");
+    assert!(e.contains("answering again after"), "{e}");
+    assert!(
+        e.contains(", 1 outages; 6000 appended to the spool this run, 0 dropped"),
+        "{e}"
+    );
+    assert_once_each(&stored(&nats.url()), &dir.join("flows.jsonl"));
+}
+
+/// Acknowledgements lost (a failpoint drops those of one batch): the
+/// batch is sent again, and the server, which has it, says so; the stream
+/// holds each message once.
+#[test]
+fn a_batch_sent_again_is_stored_once() {
+    let Some(nats) = Nats::start("again") else {
+        return;
+    };
+    let dir = fresh("again");
+    let mut c = read_cmd(&nats.url(), &dir, "60");
+    c.env("PROCFLOW_FAILPOINT", "publish-acks-lost:1024");
+    let out = c.output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        e.contains("6000 messages acknowledged (512 already stored), 1 outages"),
+        "{e}"
+    );
+    assert_once_each(&stored(&nats.url()), &dir.join("flows.jsonl"));
+}
+
+/// No server during the run: the messages stay in the spool (said, with
+/// their size); the next run with the spool sends them first, and the
+/// stream holds each record once.
+#[test]
+fn a_server_that_is_not_there_leaves_the_spool_for_the_next_run() {
+    let Some(mut nats) = Nats::start("absent") else {
+        return;
+    };
+    let url = nats.url();
+    nats.kill();
+    let dir = fresh("absent");
+    let out = read_cmd(&url, &dir, "1").output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(e.contains("messages kept in the spool"), "{e}");
+    assert!(e.contains("0 messages acknowledged"), "{e}");
+    assert!(e.contains("left in the spool"), "{e}");
+    // A second sensor cannot take a spool in use... and once the first
+    // is gone the next run sends what it left, then its own.
+    nats.up();
+    let flows_first = std::fs::read_to_string(dir.join("flows.jsonl")).expect("flows");
+    let out = read_cmd(&url, &dir, "60").output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        e.contains("12000 messages acknowledged (0 already stored)"),
+        "{e}"
+    );
+    let msgs = stored(&url);
+    assert_eq!(msgs.len(), 12_000);
+    // Both runs wrote the same lines: each twice, under distinct ids.
+    let (first, second) = msgs.split_at(6_000);
+    let f = dir.join("first.jsonl");
+    std::fs::write(&f, &flows_first).expect("copy");
+    assert_once_each(first, &f);
+    assert_once_each(second, &dir.join("flows.jsonl"));
+}
