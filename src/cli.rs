@@ -33,6 +33,9 @@ pub enum Command {
     /// Poll this host's /proc and write its sockets as a native feed
     /// (an `open` event when a socket appears, `close` when it is gone).
     Sockets(SocketsArgs),
+    /// Publish endpoint socket feeds (any format read here) to NATS
+    /// JetStream, for every sensor of a fleet to read (`--feed nats://`).
+    Relay(RelayArgs),
     /// Turn a run's outputs (process windows, alerts, flows) into the
     /// alerts, who talked to whom per process, and attribution coverage:
     /// on the terminal, and as one self-contained HTML page.
@@ -43,6 +46,24 @@ pub enum Command {
     /// Print the manual page (roff), or write one page per command into a
     /// folder.
     Man(ManArgs),
+}
+
+/// Arguments of `procflow relay`.
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    /// Endpoint socket feed files.
+    #[arg(long = "feed", value_name = "FILE")]
+    pub feeds: Vec<PathBuf>,
+    /// Feed format: auto, jsonl, sysmon, wfp, osquery, auditd.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub feed_format: String,
+    /// Host name for feed records that carry none (auditd without node=);
+    /// default: the feed file's name without its extension.
+    #[arg(long, value_name = "NAME")]
+    pub feed_host: Option<String>,
+    /// Where to publish, and the spool.
+    #[command(flatten)]
+    pub publish: crate::publish::PublishOpts,
 }
 
 /// Arguments of `procflow report`.
@@ -343,7 +364,8 @@ pub struct ConfigArgs {
 #[derive(Args, Debug)]
 pub struct AttributeArgs {
     /// Endpoint socket feed files (native JSON lines, Sysmon Event ID 3 as
-    /// XML or JSON, Windows Security 5156, Sysmon for Linux, auditd, osquery).
+    /// XML or JSON, Windows Security 5156, Sysmon for Linux, auditd,
+    /// osquery), or nats://HOST:PORT: every event relays published there.
     #[arg(long = "feed", value_name = "FILE")]
     pub feeds: Vec<PathBuf>,
     /// Feed format: auto (detected per file), jsonl, sysmon, wfp (Windows

@@ -11,6 +11,7 @@ mod pipeline;
 mod progress;
 mod publish;
 mod read;
+mod relay;
 mod report;
 mod sink;
 mod sockets;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Config(a) => detection::config_command(&a),
         cli::Command::Live(a) => live::run(&a),
         cli::Command::Sockets(a) => sockets::run(&a),
+        cli::Command::Relay(a) => relay::run(&a),
         cli::Command::Report(a) => report::run(&a),
         cli::Command::Completions(a) => docs::completions(&a),
         cli::Command::Man(a) => docs::man(&a),

@@ -59,6 +59,31 @@ impl PublishOpts {
     }
 }
 
+/// A feed location that names a NATS server.
+pub fn is_nats(location: &str) -> bool {
+    location.starts_with("nats://") || location.starts_with("tls://")
+}
+
+/// Every socket event relays published to the server at `url` (native
+/// feed lines, one per message, oldest first), and the server's name
+/// without a password.
+pub fn fetch_events(url: &str, opts: &PublishOpts) -> Result<(String, Vec<u8>)> {
+    let mut server = Server::parse(url).map_err(|e| anyhow::anyhow!("--feed {e}"))?;
+    server.creds.clone_from(&opts.nats_creds);
+    server.tls_ca.clone_from(&opts.nats_tls_ca);
+    let shown = server.shown();
+    let filter = format!("{}.events.>", transport::publish::PREFIX);
+    let msgs = transport::consume::all(&server, transport::publish::STREAM, Some(&filter))
+        .map_err(|e| anyhow::anyhow!("--feed {shown}: {e}"))?;
+    let mut lines = Vec::with_capacity(msgs.iter().map(|m| m.payload.len() + 1).sum());
+    for m in &msgs {
+        lines.extend_from_slice(&m.payload);
+        lines.push(b'\n');
+    }
+    eprintln!("procflow: feed {shown}: {} relayed events", msgs.len());
+    Ok((shown, lines))
+}
+
 /// `w`, and the publisher's `kind` writer beside it.
 pub fn tee(
     w: Option<Box<dyn Write + Send>>,

@@ -140,7 +140,14 @@ fn start_feeds(
     for (i, path) in args.feeds.iter().enumerate() {
         let id = u16::try_from(i).context("too many --feed files (at most 65,535)")?;
         let host = args.feed_host.clone().unwrap_or_else(|| default_host(path));
-        feeds.push((feed::open(path)?, path.clone(), id, host));
+        let input = match path.to_str().filter(|p| crate::publish::is_nats(p)) {
+            Some(url) => {
+                let (name, lines) = crate::publish::fetch_events(url, &args.publish)?;
+                FeedInput::Relayed(name, lines)
+            }
+            None => FeedInput::File(feed::open(path)?, path.clone()),
+        };
+        feeds.push((input, id, host));
     }
     if args.feeds.is_empty() {
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
@@ -152,9 +159,21 @@ fn start_feeds(
         .spawn(move || {
             let mut index = SocketIndex::new(index_cfg);
             let mut reports = Vec::with_capacity(feeds.len());
-            for (file, path, id, host) in feeds {
+            for (input, id, host) in feeds {
                 let sink = &mut |ev| index.insert(ev, id);
-                let report = feed::read_open(file, &path, format, &host, sink)?;
+                let report = match input {
+                    FeedInput::File(file, path) => {
+                        feed::read_open(file, &path, format, &host, sink)?
+                    }
+                    // Relays publish native feed lines.
+                    FeedInput::Relayed(name, lines) => feed::read_reader(
+                        std::io::Cursor::new(lines),
+                        &name,
+                        FeedFormat::Jsonl,
+                        &host,
+                        sink,
+                    )?,
+                };
                 if !accept_bad {
                     no_usable_line(&report)?;
                 }
@@ -163,6 +182,14 @@ fn start_feeds(
             Ok((index, reports))
         })
         .context("cannot start a thread")
+}
+
+/// Where a feed's events come from.
+enum FeedInput {
+    /// A file, opened.
+    File(std::fs::File, PathBuf),
+    /// A NATS server's relayed events (its name, their lines).
+    Relayed(String, Vec<u8>),
 }
 
 /// A feed of which not one line gave a socket event, though some were

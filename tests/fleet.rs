@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::nats::Nats;
 use common::postgres::Postgres;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -73,7 +74,13 @@ fn sensor(
     alerts: Option<&Path>,
 ) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_procflow"));
-    c.args([cmd, &file(pcap), "--feed", &file(feed)]).args([
+    // A feed is a file of the scenario, or a NATS server's relayed events.
+    let feed = if feed.starts_with("nats://") {
+        feed.to_string()
+    } else {
+        file(feed)
+    };
+    c.args([cmd, &file(pcap), "--feed", &feed]).args([
         "--baseline",
         baseline,
         "--config",
@@ -98,19 +105,27 @@ fn finish(child: Child) -> Output {
 }
 
 /// The three sensors at once, each on its part.
-fn fleet(cmd: &str, name: &str, baseline: &str, cfg: &str, alerts: &Path) -> Vec<Output> {
+fn fleet(
+    cmd: &str,
+    name: &str,
+    feed: &str,
+    baseline: &str,
+    cfg: &str,
+    alerts: &Path,
+) -> Vec<Output> {
     let children: Vec<Child> = (1..=SENSORS)
         .map(|i| {
             let a = (cmd == "read").then(|| alerts.join(format!("{i}.jsonl")));
             sensor(
                 cmd,
                 &format!("{name}.{i}.pcap"),
-                &format!("{name}.feed.jsonl"),
+                feed,
                 baseline,
                 cfg,
                 a.as_deref(),
             )
             .args(["--sensor-name", &format!("tap-{i}")])
+            .args(publish(cmd, feed, alerts, i))
             .spawn()
             .expect("sensor starts")
         })
@@ -188,6 +203,9 @@ fn three_sensors_build_what_one_sensor_builds() {
     let Some(pg) = Postgres::start("fleet") else {
         return;
     };
+    let Some(nats) = Nats::start("fleet") else {
+        return;
+    };
     pg.createdb("fleet");
     let shared = pg.url("fleet");
     let cfg = config("fleet.toml", "retry_secs = 1");
@@ -195,6 +213,7 @@ fn three_sensors_build_what_one_sensor_builds() {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("out dir");
     let single = out.join("single.db");
+    relay(&nats, &out, "history.feed.jsonl");
 
     // One sensor, the whole capture, its own file.
     let learn = sensor(
@@ -206,7 +225,10 @@ fn three_sensors_build_what_one_sensor_builds() {
         None,
     );
     finish(learn_spawn(learn));
-    let fleet_learn = fleet("learn", "history", &shared, &cfg, &out);
+    // The endpoints' socket events reach every sensor through NATS: a
+    // relay publishes the feeds, each sensor reads them all.
+    let bus = nats.url();
+    let fleet_learn = fleet("learn", "history", &bus, &shared, &cfg, &out);
     for o in &fleet_learn {
         let e = stderr(o);
         assert!(e.contains("procflow: shared baseline: "), "{e}");
@@ -234,7 +256,8 @@ fn three_sensors_build_what_one_sensor_builds() {
         &cfg,
         Some(&single_alerts),
     )));
-    fleet("read", "detection", &shared, &cfg, &out);
+    relay(&nats, &out, "detection.feed.jsonl");
+    fleet("read", "detection", &bus, &shared, &cfg, &out);
     let fleet_alerts: Vec<PathBuf> = (1..=SENSORS)
         .map(|i| out.join(format!("{i}.jsonl")))
         .collect();
@@ -251,6 +274,27 @@ fn three_sensors_build_what_one_sensor_builds() {
         }
     }
     let want = alert_set(&[single_alerts]);
+    // The alerts on the bus are the fleet's, each from its sensor.
+    let server = transport::Server::parse(&bus).expect("url");
+    let on_bus =
+        transport::consume::all(&server, "PROCFLOW", Some("procflow.alerts.>")).expect("alerts");
+    let bus_file = out.join("bus-alerts.jsonl");
+    let mut text = String::new();
+    for m in &on_bus {
+        let a: Value = serde_json::from_slice(&m.payload).expect("alert");
+        assert_eq!(m.sensor.as_deref(), a["observer"]["name"].as_str());
+        assert_eq!(
+            m.subject,
+            format!(
+                "procflow.alerts.{}",
+                a["observer"]["name"].as_str().unwrap_or("")
+            )
+        );
+        text.push_str(&String::from_utf8_lossy(&m.payload));
+        text.push('\n');
+    }
+    std::fs::write(&bus_file, text).expect("bus alerts");
+    assert_eq!(alert_set(&[bus_file]), want, "the alerts on the bus");
     let who: Vec<String> = want
         .iter()
         .map(|a| a.split(' ').take(2).collect::<Vec<_>>().join(" "))
@@ -307,6 +351,33 @@ fn three_sensors_build_what_one_sensor_builds() {
     let parts: Vec<&str> = folds[0].split('|').collect();
     assert_eq!(parts[1], "6", "three learns and three reads");
     assert_eq!(parts[2].parse::<u64>().expect("sum"), windows);
+}
+
+/// Sensors that judge publish their records, windows and alerts to the
+/// NATS server their events come from, each through its own spool.
+fn publish(cmd: &str, feed: &str, out: &Path, i: usize) -> Vec<String> {
+    if cmd != "read" || !feed.starts_with("nats://") {
+        return Vec::new();
+    }
+    let spool = out.join(format!("spool-{i}")).display().to_string();
+    ["--publish", feed, "--publish-spool", &spool]
+        .map(str::to_string)
+        .to_vec()
+}
+
+/// `procflow relay` of one feed of the scenario to the NATS server.
+fn relay(nats: &Nats, out: &Path, feed: &str) {
+    let o = Command::new(env!("CARGO_BIN_EXE_procflow"))
+        .args(["relay", "--feed", &file(feed), "--publish", &nats.url()])
+        .args([
+            "--publish-spool",
+            &out.join("relay-spool").display().to_string(),
+        ])
+        .output()
+        .expect("relay runs");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains(", 0 outages;"), "{e}");
 }
 
 fn learn_spawn(mut c: Command) -> Child {

@@ -52,7 +52,7 @@ fn read_cmd(url: &str, dir: &Path, wait: &str) -> Command {
 }
 
 fn stored(url: &str) -> Vec<Stored> {
-    consume::all(&Server::parse(url).expect("url"), "PROCFLOW").expect("stream read")
+    consume::all(&Server::parse(url).expect("url"), "PROCFLOW", None).expect("stream read")
 }
 
 /// Each stored message id once, every flow line of the file once, all

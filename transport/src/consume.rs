@@ -21,20 +21,25 @@ pub struct Stored {
     pub payload: Vec<u8>,
 }
 
-/// Every message of `stream`, oldest first (an ephemeral consumer that
-/// acknowledges nothing: the stream is left as it was).
-pub fn all(server: &Server, stream: &str) -> Result<Vec<Stored>, String> {
+/// Every message of `stream` (of subjects matching `filter`, when given),
+/// oldest first: an ephemeral consumer that acknowledges nothing, so the
+/// stream is left as it was for every other reader.
+pub fn all(server: &Server, stream: &str, filter: Option<&str>) -> Result<Vec<Stored>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         let js = server.connect().await?;
-        let st = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+        let st = js
+            .get_stream(stream)
+            .await
+            .map_err(|e| format!("stream {stream}: {e}"))?;
         let consumer = st
             .create_consumer(pull::Config {
                 deliver_policy: DeliverPolicy::All,
                 ack_policy: AckPolicy::None,
+                filter_subject: filter.unwrap_or_default().to_string(),
                 ..Default::default()
             })
             .await

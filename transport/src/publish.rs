@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 /// The stream the sensors publish to, and its subjects' prefix.
 pub const STREAM: &str = "PROCFLOW";
-/// Subjects: `procflow.<kind>.<sensor>`.
+/// Subjects: `procflow.<kind>.<sensor>` (kinds `flows`, `windows`,
+/// `alerts`, and `events` for socket events a relay publishes).
 pub const PREFIX: &str = "procflow";
 /// Messages in flight at once.
 const IN_FLIGHT: usize = 512;
@@ -36,6 +37,8 @@ pub enum Kind {
     Window = 2,
     /// An alert.
     Alert = 3,
+    /// An endpoint socket event (native feed line), from a relay.
+    Event = 4,
 }
 
 impl Kind {
@@ -44,6 +47,7 @@ impl Kind {
             1 => "flows",
             2 => "windows",
             3 => "alerts",
+            4 => "events",
             _ => "other",
         }
     }
@@ -338,7 +342,7 @@ async fn send_loop(
 
 async fn connect(cfg: &PublishConfig) -> Result<async_nats::jetstream::Context, String> {
     let js = cfg.server.connect().await?;
-    let subjects = ["flows", "windows", "alerts"]
+    let subjects = ["flows", "windows", "alerts", "events"]
         .iter()
         .map(|k| format!("{PREFIX}.{k}.>"))
         .collect();
