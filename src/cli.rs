@@ -225,6 +225,9 @@ pub struct LiveArgs {
     /// The agent listener.
     #[command(flatten)]
     pub listen: crate::live::ListenArgs,
+    /// Socket events from the fleet's bus.
+    #[command(flatten)]
+    pub nats: crate::live::NatsFeedArgs,
     /// Write alerts (JSON lines, each flushed) here ("-": standard output).
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,

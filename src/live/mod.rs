@@ -22,7 +22,7 @@ mod sources;
 
 #[cfg(feature = "ebpf")]
 pub use sources::KernelArgs;
-pub use sources::{FollowArgs, ListenArgs, LocalArgs, ProcfsArgs};
+pub use sources::{FollowArgs, ListenArgs, LocalArgs, NatsFeedArgs, ProcfsArgs};
 
 use crate::cli::LiveArgs;
 use crate::read::{attribution_config, print_attribution};

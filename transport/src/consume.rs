@@ -78,3 +78,143 @@ pub fn all(server: &Server, stream: &str, filter: Option<&str>) -> Result<Vec<St
         }
     })
 }
+
+/// What following a stream did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowEnd {
+    /// Messages taken.
+    pub received: u64,
+    /// Times the server stopped answering.
+    pub outages: u64,
+}
+
+/// Follows `stream` (subjects matching `filter`) on a thread of its own
+/// until `stop` is set: every message from the start when `from_start`,
+/// else from now on, handed to `on` in order. A server that goes away is
+/// waited for (said once per outage), and following resumes after the
+/// last message taken, so none is taken twice or skipped.
+pub fn follow(
+    server: Server,
+    stream: String,
+    filter: String,
+    from_start: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut on: impl FnMut(&[u8]) + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<FollowEnd>> {
+    std::thread::Builder::new()
+        .name("nats-follow".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("procflow: following NATS: cannot start its runtime: {e}");
+                    return FollowEnd::default();
+                }
+            };
+            rt.block_on(follow_loop(
+                &server, &stream, &filter, from_start, &stop, &mut on,
+            ))
+        })
+}
+
+async fn follow_loop(
+    server: &Server,
+    stream: &str,
+    filter: &str,
+    from_start: bool,
+    stop: &std::sync::atomic::AtomicBool,
+    on: &mut (dyn FnMut(&[u8]) + Send),
+) -> FollowEnd {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut end = FollowEnd::default();
+    let mut last: Option<u64> = None;
+    let mut down = false;
+    while !stop.load(Relaxed) {
+        let deliver_policy = match (last, from_start) {
+            (Some(seq), _) => DeliverPolicy::ByStartSequence {
+                start_sequence: seq + 1,
+            },
+            (None, true) => DeliverPolicy::All,
+            (None, false) => DeliverPolicy::New,
+        };
+        let result = follow_once(
+            server,
+            stream,
+            filter,
+            deliver_policy,
+            stop,
+            &mut last,
+            &mut end,
+            on,
+        )
+        .await;
+        if let Err(e) = result {
+            if !down {
+                down = true;
+                end.outages += 1;
+                eprintln!(
+                    "procflow: warning: NATS {}: {e}: socket events wait there until it answers",
+                    server.shown()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } else {
+            down = false;
+        }
+    }
+    end
+}
+
+/// One consumer's life: until `stop`, or an error.
+#[allow(clippy::too_many_arguments)]
+async fn follow_once(
+    server: &Server,
+    stream: &str,
+    filter: &str,
+    deliver_policy: DeliverPolicy,
+    stop: &std::sync::atomic::AtomicBool,
+    last: &mut Option<u64>,
+    end: &mut FollowEnd,
+    on: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<(), String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let js = server.connect().await?;
+    // Made here too when no relay has published yet.
+    let st = crate::connect::ensure_stream(&js, stream, crate::publish::subjects()).await?;
+    let consumer = st
+        .create_consumer(pull::Config {
+            deliver_policy,
+            ack_policy: AckPolicy::None,
+            filter_subject: filter.to_string(),
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    while !stop.load(Relaxed) {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_millis(200))
+            .messages()
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(|e| e.to_string())?;
+            let seq = m
+                .info()
+                .map(|i| i.stream_sequence)
+                .map_err(|e| e.to_string())?;
+            if last.is_some_and(|l| seq <= l) {
+                continue;
+            }
+            *last = Some(seq);
+            end.received += 1;
+            on(&m.payload);
+        }
+    }
+    Ok(())
+}

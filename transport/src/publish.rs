@@ -28,6 +28,14 @@ const IN_FLIGHT: usize = 512;
 /// Pause between tries while the server is away.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// The subjects of the stream: every kind, every sensor.
+pub fn subjects() -> Vec<String> {
+    ["flows", "windows", "alerts", "events"]
+        .iter()
+        .map(|k| format!("{PREFIX}.{k}.>"))
+        .collect()
+}
+
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -342,11 +350,7 @@ async fn send_loop(
 
 async fn connect(cfg: &PublishConfig) -> Result<async_nats::jetstream::Context, String> {
     let js = cfg.server.connect().await?;
-    let subjects = ["flows", "windows", "alerts", "events"]
-        .iter()
-        .map(|k| format!("{PREFIX}.{k}.>"))
-        .collect();
-    ensure_stream(&js, STREAM, subjects).await?;
+    ensure_stream(&js, STREAM, subjects()).await?;
     Ok(js)
 }
 

@@ -1,6 +1,6 @@
 //! Where `live` takes socket events from: one interface for every source
-//! (/proc, followed feed files, the agent listener), and the registry that
-//! lists them.
+//! (the kernel, /proc, followed feed files, the agent listener, the
+//! fleet's bus), and the registry that lists them.
 //!
 //! A source is a [`SourceSpec`] in [`SOURCES`]. At start each spec reads
 //! its own flags and, when asked for, starts a [`Source`]: threads that
@@ -13,6 +13,7 @@ mod follow;
 mod kernel;
 mod listen;
 mod local;
+mod nats;
 mod procfs;
 
 use super::metrics::Metrics;
@@ -28,6 +29,7 @@ pub use follow::FollowArgs;
 pub use kernel::KernelArgs;
 pub use listen::ListenArgs;
 pub use local::LocalArgs;
+pub use nats::NatsFeedArgs;
 pub use procfs::ProcfsArgs;
 
 /// Every socket-event source, in the order they start and their feed ids
@@ -39,6 +41,7 @@ pub const SOURCES: &[&dyn SourceSpec] = &[
     &procfs::PROCFS,
     &follow::FOLLOW,
     &listen::LISTEN,
+    &nats::NATS,
 ];
 
 /// Events a source's queue holds before the source waits or drops (its
