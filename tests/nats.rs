@@ -149,6 +149,33 @@ fn a_batch_sent_again_is_stored_once() {
     assert_once_each(&stored(&nats.url()), &dir.join("flows.jsonl"));
 }
 
+/// A server that asks for a user and password: a wrong password is an
+/// outage that keeps the messages (the password never shown); the right
+/// one publishes them.
+#[test]
+fn a_server_with_a_password_takes_only_the_right_one() {
+    let Some(nats) = Nats::start_with("auth", &["--user", "sensor", "--pass", "s3cret"]) else {
+        return;
+    };
+    let dir = fresh("auth");
+    let wrong = format!("nats://sensor:wrong@127.0.0.1:{}", nats.port);
+    let out = read_cmd(&wrong, &dir, "1").output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(!e.contains("wrong@"), "no password in a message: {e}");
+    assert!(
+        e.contains(&format!("NATS nats://sensor@127.0.0.1:{}", nats.port)),
+        "{e}"
+    );
+    assert!(e.contains("0 messages acknowledged"), "{e}");
+    let right = format!("nats://sensor:s3cret@127.0.0.1:{}", nats.port);
+    let out = read_cmd(&right, &dir, "60").output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(e.contains("12000 messages acknowledged"), "{e}");
+    assert_eq!(stored(&right).len(), 12_000);
+}
+
 /// No server during the run: the messages stay in the spool (said, with
 /// their size); the next run with the spool sends them first, and the
 /// stream holds each record once.

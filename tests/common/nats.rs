@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 /// A running server.
 pub struct Nats {
     child: Option<Child>,
+    extra: Vec<String>,
     bin: PathBuf,
     dir: PathBuf,
     /// Its port on 127.0.0.1.
@@ -20,6 +21,11 @@ impl Nats {
     /// Starts a server for test `name`; `None` (the test skips, saying
     /// so) when none is installed, unless CI requires the tools.
     pub fn start(name: &str) -> Option<Nats> {
+        Nats::start_with(name, &[])
+    }
+
+    /// Starts a server with these further arguments (`--user`, ...).
+    pub fn start_with(name: &str, extra: &[&str]) -> Option<Nats> {
         let Some(bin) = super::which("nats-server") else {
             assert!(
                 std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_none(),
@@ -33,6 +39,7 @@ impl Nats {
         std::fs::create_dir_all(&dir).expect("store dir");
         let mut n = Nats {
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
             bin,
             dir,
             port: super::live::free_port(),
@@ -53,6 +60,7 @@ impl Nats {
             .args(["-js", "-sd"])
             .arg(&self.dir)
             .args(["-p", &self.port.to_string(), "-a", "127.0.0.1"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
