@@ -463,7 +463,7 @@ impl PcapOutOpts {
 pub struct OutputOpts {
     /// Output profile of every line written (flow records, processes,
     /// alerts); see ARCHITECTURE.md for adding one.
-    #[arg(long = "output-profile", default_value = "native", value_name = "NAME", value_parser = crate::sink::parse_profile)]
+    #[arg(long = "output-profile", visible_alias = "format", default_value = "native", value_name = "NAME", value_parser = crate::sink::parse_profile)]
     pub profile: String,
     /// This sensor's name on every line (observer.name; EVE's host; in
     /// the native profile only when given); default: the host name.

@@ -181,7 +181,8 @@ fn attributed_flows_windows_and_alerts_are_valid_ecs() {
     let run = procflow(&[
         "read",
         "--no-progress",
-        "--output-profile",
+        // `--format` is the other name of `--output-profile`.
+        "--format",
         "ecs",
         "--sensor-name",
         "tap-7",
