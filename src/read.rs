@@ -125,6 +125,10 @@ fn run_job(
         std::fs::write(path, text + "\n")
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
+    // The socket index can hold millions of sockets: freeing them one by
+    // one took a fifth of a large run's time (bench/feed.sh), and the
+    // process ends now and returns the memory whole.
+    std::mem::forget(attributor);
     crate::stage::result(err, baseline_err)
 }
 

@@ -166,7 +166,12 @@ impl SocketIndex {
                     local: (ip, port),
                     remote,
                 };
-                let list = self.exact.map.get_or_insert_mut(key, Vec::new);
+                // Most keys hold one socket: room for one, not the four a first push
+                // would reserve.
+                let list = self
+                    .exact
+                    .map
+                    .get_or_insert_mut(key, || Vec::with_capacity(1));
                 if merge(list, &sock, tol) {
                     self.stats.merged += 1;
                 } else {
@@ -178,7 +183,10 @@ impl SocketIndex {
                 }
             }
             _ => {
-                let list = self.remote.map.get_or_insert_mut(remote, Vec::new);
+                let list = self
+                    .remote
+                    .map
+                    .get_or_insert_mut(remote, || Vec::with_capacity(1));
                 if merge(list, &sock, tol) {
                     self.stats.merged += 1;
                 } else {

@@ -24,6 +24,7 @@ pub mod dns;
 pub mod encap;
 pub mod expected;
 pub mod flood;
+pub mod flood_feed;
 pub mod fragments;
 pub mod http;
 pub mod http_malformed;

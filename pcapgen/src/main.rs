@@ -50,6 +50,23 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the endpoint feed of a flood (`flood --flows N`, HTTP, 1 µs
+    /// apart) at fleet scale: a connect per connection, and other sockets
+    /// of HOSTS hosts up to EVENTS lines (native JSON lines).
+    FloodFeed {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Connections of the flood.
+        #[arg(long)]
+        flows: u64,
+        /// Lines in all.
+        #[arg(long)]
+        events: u64,
+        /// Hosts.
+        #[arg(long)]
+        hosts: u64,
+    },
     /// Write a benchmark capture of mixed traffic.
     Bench {
         /// Output pcap file.
@@ -98,6 +115,28 @@ fn parse_payload(s: &str) -> Result<pcapgen::FloodPayload, String> {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::FloodFeed {
+            out,
+            flows,
+            events,
+            hosts,
+        } => {
+            let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            let s = pcapgen::flood_feed::write_flood_feed(
+                file,
+                &pcapgen::Flood::new(flows),
+                events,
+                hosts,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}: {} events ({} for the capture's connections) over {} hosts",
+                out.display(),
+                s.events,
+                s.capture_events,
+                s.hosts
+            );
+        }
         Command::Split { input, parts, out } => {
             let whole = fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
             for (i, part) in pcapgen::split::by_host_pair(&whole, parts)
