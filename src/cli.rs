@@ -343,6 +343,10 @@ pub struct AttributionOpts {
     /// Sockets held in the index; the least recently used are evicted.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub max_sockets: usize,
+    /// Endpoint hosts the index knows (each with its clock); events of
+    /// hosts past it are refused and counted.
+    #[arg(long, default_value_t = 65_536, value_name = "N")]
+    pub max_hosts: usize,
     /// Process windows open at once; the oldest is written early beyond it.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_windows: usize,

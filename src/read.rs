@@ -27,6 +27,7 @@ pub fn attribution_config(o: &AttributionOpts) -> Result<AttributionConfig> {
         time_tolerance: micros(o.time_tolerance, "time-tolerance")?,
         late_window: micros(o.late_window, "late-window")?,
         max_sockets: o.max_sockets.max(1),
+        max_hosts: o.max_hosts.max(1),
         ..AttributionConfig::default()
     })
 }
@@ -422,6 +423,20 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full), {} without an executable (named from another event of the pid where one exists)",
         ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts, ix.unknown_images
     );
+    if ix.evicted > 0 {
+        eprintln!(
+            "procflow: warning: the socket index evicted {} sockets at --max-sockets {}: flows of the evicted sockets' time go unattributed; raise --max-sockets (about 600 bytes a socket)",
+            ix.evicted,
+            a.index.config().max_sockets
+        );
+    }
+    if ix.refused_hosts > 0 {
+        eprintln!(
+            "procflow: warning: {} events refused: more endpoint hosts than --max-hosts {}",
+            ix.refused_hosts,
+            a.index.config().max_hosts
+        );
+    }
     print_clocks(a);
     let c = &a.coverage;
     let client = c.client_exact + c.client_remote_only + c.client_time_window;
