@@ -392,6 +392,11 @@ impl Http {
             request_bytes: len,
             ..HttpTransaction::default()
         });
+        if self.pending.capacity() == 0 {
+            // Most connections hold one request at a time: room for one,
+            // not the four a first push would reserve.
+            self.pending.reserve_exact(1);
+        }
         self.pending.push_back(AwaitingResponse {
             tx,
             head: is_head,
