@@ -501,6 +501,72 @@ fn a_fold_sent_twice_is_folded_once() {
     }
 }
 
+/// A server that takes only TLS: a sensor given its CA folds over TLS; one
+/// without TLS, or trusting another CA, is refused with one line.
+#[test]
+fn the_shared_baseline_over_tls() {
+    let Some(pg) = Postgres::start("tls") else {
+        return;
+    };
+    if common::which("openssl").is_none() {
+        assert!(
+            std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_none(),
+            "openssl is required"
+        );
+        eprintln!("fleet: skipped: openssl missing");
+        return;
+    }
+    pg.createdb("base");
+    let certs = scenario().join("certs");
+    let _ = std::fs::remove_dir_all(&certs);
+    std::fs::create_dir_all(&certs).expect("certs");
+    common::certs::certificates(&certs);
+    pg.require_tls(&certs);
+    let cfg = config("tls.toml", "retry_secs = 1");
+    let ca = certs.join("ca.pem").display().to_string();
+    let run = |url: &str| {
+        sensor(
+            "learn",
+            "history.pcap",
+            "history.feed.jsonl",
+            url,
+            &cfg,
+            None,
+        )
+        .output()
+        .expect("runs")
+    };
+    let over_tls = format!("{}?sslmode=verify-full&sslrootcert={ca}", pg.url("base"));
+    let out = run(&over_tls);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0 outages; 0 windows still queued"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(pg.query("base", "SELECT count(*) FROM images"), ["7"]);
+    // Without TLS the server refuses (pg_hba: hostssl only).
+    let out = run(&pg.url("base"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    // Trusting the client certificate's own key as a CA: not the server's.
+    let wrong = format!(
+        "{}?sslmode=require&sslrootcert={}",
+        pg.url("base"),
+        certs.join("client.pem").display()
+    );
+    let out = run(&wrong);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    // `require` without a CA is refused before anything is sent.
+    let out = run(&format!("{}?sslmode=require", pg.url("base")));
+    assert!(
+        stderr(&out).contains("give the server's CA as sslrootcert=PEM"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// A sensor that only judges reads the shared baseline and writes
 /// nothing; a database with no baseline yet is said to be empty.
 #[test]

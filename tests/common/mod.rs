@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code, clippy::indexing_slicing)]
 
+pub mod certs;
 pub mod live;
 pub mod nats;
 pub mod netns;

@@ -93,6 +93,41 @@ impl Postgres {
         Some(pg)
     }
 
+    /// Makes the server take only TLS connections over TCP, with the
+    /// certificate and key `server.pem` / `server.key` in `certs` (as
+    /// [`super::certs::certificates`] writes them), then restarts it.
+    pub fn require_tls(&self, certs: &Path) {
+        self.kill();
+        let data = self.dir.join("data");
+        for f in ["server.pem", "server.key"] {
+            std::fs::copy(certs.join(f), data.join(f)).expect("copy certificate");
+        }
+        let conf = "ssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server.key'\n";
+        let mut c = std::fs::read_to_string(data.join("postgresql.conf")).expect("conf");
+        c.push_str(conf);
+        std::fs::write(data.join("postgresql.conf"), c).expect("conf");
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("hba");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("key mode");
+        if super::is_root() {
+            let st = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&data)
+                .status()
+                .expect("chown");
+            assert!(st.success(), "chown the data dir");
+        }
+        self.up();
+    }
+
     /// Starts the server (again), waiting until it takes connections.
     pub fn up(&self) {
         let opts = format!(

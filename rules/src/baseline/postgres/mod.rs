@@ -15,6 +15,7 @@ mod merge;
 mod queue;
 mod read;
 mod schema;
+mod tls;
 
 use super::backend::{Backend, BackendSpec, Found, Opened};
 use super::{Baseline, Observation, StoreError, SyncStats};
@@ -49,6 +50,8 @@ const CONFLICT_TRIES: u32 = 5;
 /// Where the baseline is, for connecting and for messages.
 pub struct Location {
     config: postgres::Config,
+    /// TLS, when the location asks for it.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The location as messages show it: no password.
     pub shown: String,
 }
@@ -61,8 +64,24 @@ fn open_postgresql(rest: &Path, caps: BaselineConfig, write: bool) -> Result<Ope
     open(&format!("postgresql:{}", rest.display()), caps, write)
 }
 
-/// `url` without its password.
+/// `url` without its password (in the authority, or a `password=`
+/// parameter).
 fn redact(url: &str) -> String {
+    let url = match url.split_once('?') {
+        Some((base, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            }
+        }
+        None => url.to_string(),
+    };
+    let url = url.as_str();
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -76,6 +95,11 @@ fn redact(url: &str) -> String {
 
 fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreError> {
     let shown = redact(url);
+    let (url, ask) = tls::split(url);
+    let tls = ask
+        .required
+        .then(|| tls::connector(&ask, &shown))
+        .transpose()?;
     let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Format {
         path: shown.clone(),
         why: format!("not a PostgreSQL location: {e}"),
@@ -84,7 +108,10 @@ fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreErr
         .connect_timeout(CONNECT_TIMEOUT)
         .application_name("procflow")
         .keepalives_idle(Duration::from_secs(30));
-    let at = Location { config, shown };
+    if tls.is_some() {
+        config.ssl_mode(postgres::config::SslMode::Require);
+    }
+    let at = Location { config, tls, shown };
     let mut client = connect(&at)?;
     let held = if write {
         schema::migrate(&mut client, &at)?
@@ -130,9 +157,11 @@ fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreErr
 }
 
 fn connect(at: &Location) -> Result<Client, StoreError> {
-    at.config
-        .connect(NoTls)
-        .map_err(|e| server_error(at, "cannot connect", e))
+    let connected = match &at.tls {
+        Some(tls) => at.config.connect(tls.clone()),
+        None => at.config.connect(NoTls),
+    };
+    connected.map_err(|e| server_error(at, "cannot connect", e))
 }
 
 /// The server's error as one line: its message and SQLSTATE when it
@@ -424,5 +453,9 @@ mod tests {
             "postgres://db.example/base"
         );
         assert_eq!(redact("postgresql://u@h/d"), "postgresql://u@h/d");
+        assert_eq!(
+            redact("postgres://u@h/d?password=pw&sslmode=require"),
+            "postgres://u@h/d?sslmode=require"
+        );
     }
 }
