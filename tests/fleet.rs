@@ -567,6 +567,100 @@ fn the_shared_baseline_over_tls() {
     );
 }
 
+/// A sensor that starts while the server is away judges on the copy its
+/// last run left (`[baseline] cache`), queues its windows, and folds them
+/// in once the server answers: the same alerts and the same baseline as
+/// a sensor that found the server there.
+#[test]
+fn a_sensor_starts_on_its_cached_copy_while_the_server_is_away() {
+    let Some(pg) = Postgres::start("cache") else {
+        return;
+    };
+    pg.createdb("calm");
+    pg.createdb("away");
+    let out = scenario().join("cache-out");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("out");
+    let copy = out.join("copy.db");
+    let cfg = config(
+        "cache.toml",
+        &format!(
+            "retry_secs = 1\nfinal_wait_secs = 120\ncache = {:?}",
+            copy.display().to_string()
+        ),
+    );
+    for db in ["calm", "away"] {
+        finish(learn_spawn(sensor(
+            "learn",
+            "history.pcap",
+            "history.feed.jsonl",
+            &pg.url(db),
+            &cfg,
+            None,
+        )));
+    }
+    assert!(copy.exists(), "the run left its copy");
+    let calm_alerts = out.join("calm.jsonl");
+    finish(learn_spawn(sensor(
+        "read",
+        "detection.pcap",
+        "detection.feed.jsonl",
+        &pg.url("calm"),
+        &cfg,
+        Some(&calm_alerts),
+    )));
+    pg.kill();
+    let away_alerts = out.join("away.jsonl");
+    let mut child = sensor(
+        "read",
+        "detection.pcap",
+        "detection.feed.jsonl",
+        &pg.url("away"),
+        &cfg,
+        Some(&away_alerts),
+    )
+    .spawn()
+    .expect("sensor starts");
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the sensor starts on its copy");
+        if line.contains("judging on the cached copy") {
+            break;
+        }
+    }
+    pg.up();
+    let status = child.wait().expect("sensor ends");
+    let e = reader.join().expect("stderr");
+    assert!(status.success(), "{e}");
+    assert!(e.contains("answering again after"), "{e}");
+    assert!(e.contains("1 outages; 0 windows still queued"), "{e}");
+    let calm = alert_set(&[calm_alerts]);
+    assert_eq!(calm.len(), 4, "{calm:#?}");
+    assert_eq!(alert_set(&[away_alerts]), calm);
+    for sql in [
+        "SELECT image, executable, first_seen, last_seen, windows FROM images ORDER BY image",
+        SIGHTINGS,
+        "SELECT image, role, dest_bytes_out, window_bytes_out, http_connections, response_ratio_milli FROM volumes ORDER BY image, role",
+    ] {
+        assert_eq!(pg.query("away", sql), pg.query("calm", sql), "{sql}");
+    }
+}
+
 /// A sensor that only judges reads the shared baseline and writes
 /// nothing; a database with no baseline yet is said to be empty.
 #[test]

@@ -362,6 +362,20 @@ impl Baseline {
         true
     }
 
+    /// Marks every row changed, so that the next commit writes the whole
+    /// baseline (a copy into a new file).
+    pub fn mark_all_dirty(&mut self) {
+        let d = &mut self.dirty;
+        d.images = self.images.keys().cloned().collect();
+        d.image_hosts = self
+            .images
+            .iter()
+            .flat_map(|(img, r)| r.hosts.keys().map(move |h| (img.clone(), h.clone())))
+            .collect();
+        d.hosts = self.hosts.keys().cloned().collect();
+        d.volumes = self.volumes.keys().cloned().collect();
+    }
+
     /// The caps in force.
     pub fn caps(&self) -> &BaselineConfig {
         &self.caps

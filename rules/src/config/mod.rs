@@ -100,6 +100,10 @@ pub struct BaselineConfig {
     /// Windows queued for a shared baseline that does not answer; past
     /// this the newest are dropped and counted.
     pub queue_max_windows: usize,
+    /// A local copy of a shared baseline (an SQLite file), written at the
+    /// end of each run: a sensor that starts while the server does not
+    /// answer judges on it.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 /// `[prevalence]`.
@@ -302,6 +306,7 @@ impl Default for BaselineConfig {
             retry_secs: 5,
             final_wait_secs: 60,
             queue_max_windows: 1_000_000,
+            cache: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! schema is that of the SQLite file plus the fleet's bookkeeping,
 //! versioned and migrated ([`schema`]).
 
+mod cache;
 mod merge;
 mod queue;
 mod read;
@@ -112,39 +113,37 @@ fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreErr
         config.ssl_mode(postgres::config::SslMode::Require);
     }
     let at = Location { config, tls, shown };
-    let mut client = connect(&at)?;
-    let held = if write {
-        schema::migrate(&mut client, &at)?
-    } else {
-        schema::check(&mut client, &at)?
+    let start = match connect(&at) {
+        Ok(client) => from_server(client, &at, &caps, write)?,
+        Err(e) => from_cache(e, &at, &caps)?,
     };
-    let mut baseline = Baseline::new(caps.clone());
-    let mut watermark = read::FROM_THE_START.to_string();
-    let mut damaged_rows = 0;
-    if held == schema::Held::Baseline {
-        let (got, next) = read::changed_since(&mut client, &at, &watermark, &mut baseline)?;
-        damaged_rows = got.damaged;
-        watermark = next;
-    }
+    let Start {
+        client,
+        mut baseline,
+        found,
+        damaged_rows,
+        watermark,
+    } = start;
     baseline.sync = Some(SyncStats::default());
-    let found = match (held, write) {
-        (schema::Held::Baseline, _) => Found::Existing,
-        (schema::Held::Nothing, true) => Found::New,
-        (schema::Held::Nothing, false) => Found::Missing,
-    };
+    let offline = client.is_none();
     let writer = write.then(|| {
         Box::new(Shared {
-            client: Some(client),
+            migrated: !offline,
+            client,
             queue: Queue::new(caps.queue_max_windows),
             writer: writer_name(),
             watermark,
-            down_since: None,
+            down_since: offline.then(Instant::now),
             retry_at: None,
             retry: Duration::from_secs(caps.retry_secs.max(1)),
             final_wait: Duration::from_secs(caps.final_wait_secs),
-            caps,
             failpoint: failpoint(),
-            stats: SyncStats::default(),
+            stats: SyncStats {
+                outages: u64::from(offline),
+                ..SyncStats::default()
+            },
+            cache: caps.cache.clone(),
+            caps,
             at,
         }) as Box<dyn Backend>
     });
@@ -153,6 +152,73 @@ fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreErr
         baseline,
         found,
         damaged_rows,
+    })
+}
+
+/// How a run starts: on the server's baseline, or on the cached copy.
+struct Start {
+    client: Option<Client>,
+    baseline: Baseline,
+    found: Found,
+    damaged_rows: u64,
+    watermark: String,
+}
+
+/// The baseline as the server holds it (the schema migrated first when
+/// the run learns).
+fn from_server(
+    mut client: Client,
+    at: &Location,
+    caps: &BaselineConfig,
+    write: bool,
+) -> Result<Start, StoreError> {
+    let held = if write {
+        schema::migrate(&mut client, at)?
+    } else {
+        schema::check(&mut client, at)?
+    };
+    let mut baseline = Baseline::new(caps.clone());
+    let mut watermark = read::FROM_THE_START.to_string();
+    let mut damaged_rows = 0;
+    if held == schema::Held::Baseline {
+        let (got, next) = read::changed_since(&mut client, at, &watermark, &mut baseline)?;
+        damaged_rows = got.damaged;
+        watermark = next;
+    }
+    let found = match (held, write) {
+        (schema::Held::Baseline, _) => Found::Existing,
+        (schema::Held::Nothing, true) => Found::New,
+        (schema::Held::Nothing, false) => Found::Missing,
+    };
+    Ok(Start {
+        client: Some(client),
+        baseline,
+        found,
+        damaged_rows,
+        watermark,
+    })
+}
+
+/// The server does not answer: the cached copy, when there is one (said,
+/// with its age); else the server's error.
+fn from_cache(e: StoreError, at: &Location, caps: &BaselineConfig) -> Result<Start, StoreError> {
+    let Some(path) = caps.cache.as_deref().filter(|p| p.exists()) else {
+        return Err(e);
+    };
+    let (baseline, age) = cache::read(path, caps)?;
+    eprintln!(
+        "procflow: warning: {e}; judging on the cached copy {} (written {} min ago), windows queued until {} answers",
+        path.display(),
+        age / 60,
+        at.shown
+    );
+    Ok(Start {
+        client: None,
+        baseline,
+        found: Found::Existing,
+        damaged_rows: 0,
+        // Everything is read back once the server answers.
+        watermark: read::FROM_THE_START.to_string(),
     })
 }
 
@@ -250,6 +316,11 @@ fn failpoint() -> Option<Failpoint> {
 struct Shared {
     at: Location,
     client: Option<Client>,
+    /// The schema was checked and migrated on this server (not yet when
+    /// the run started on the cached copy).
+    migrated: bool,
+    /// Where the local copy is written at the end of the run.
+    cache: Option<std::path::PathBuf>,
     queue: Queue,
     writer: String,
     /// Where the next read-back starts.
@@ -310,7 +381,14 @@ impl Shared {
     fn send_all(&mut self, b: &mut Baseline) -> Result<(), Stop> {
         let client = match self.client.as_mut() {
             Some(c) => c,
-            None => self.client.insert(connect(&self.at).map_err(Stop::Down)?),
+            None => {
+                let mut c = connect(&self.at).map_err(Stop::Down)?;
+                if !self.migrated {
+                    schema::migrate(&mut c, &self.at).map_err(Stop::Down)?;
+                    self.migrated = true;
+                }
+                self.client.insert(c)
+            }
         };
         while let Some(batch) = self.queue.front_mut() {
             batch.sent = true;
@@ -419,6 +497,11 @@ impl Backend for Shared {
             );
         }
         self.publish(b);
+        if let Some(path) = &self.cache {
+            if let Err(e) = cache::write(path, b) {
+                eprintln!("procflow: warning: the baseline's cached copy was not written: {e}");
+            }
+        }
         if self.queue.is_empty() {
             return Ok(());
         }
