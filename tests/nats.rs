@@ -176,6 +176,52 @@ fn a_server_with_a_password_takes_only_the_right_one() {
     assert_eq!(stored(&right).len(), 12_000);
 }
 
+/// A server that takes TLS only: a sensor trusting its CA publishes over
+/// `tls://`; one that does not trust it keeps its messages in the spool.
+#[test]
+fn publishing_over_tls() {
+    if common::which("openssl").is_none() {
+        assert!(
+            std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_none(),
+            "openssl is required"
+        );
+        eprintln!("nats: skipped: openssl missing");
+        return;
+    }
+    let certs = fresh("tls-certs");
+    common::certs::certificates(&certs);
+    let c = |f: &str| certs.join(f).display().to_string();
+    let (cert, key) = (c("server.pem"), c("server.key"));
+    let Some(nats) = Nats::start_with("tls", &["--tls", "--tlscert", &cert, "--tlskey", &key])
+    else {
+        return;
+    };
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let dir = fresh("tls");
+    let mut cmd = read_cmd(&url, &dir, "60");
+    cmd.args(["--nats-tls-ca", &c("ca.pem")]);
+    let out = cmd.output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        e.contains("6000 messages acknowledged (0 already stored), 0 outages"),
+        "{e}"
+    );
+    let mut server = Server::parse(&url).expect("url");
+    server.tls_ca = Some(certs.join("ca.pem"));
+    let msgs = consume::all(&server, "PROCFLOW", None).expect("stream read");
+    assert_once_each(&msgs, &dir.join("flows.jsonl"));
+    // Trusting another certificate as the CA: nothing reaches the server.
+    let dir = fresh("tls-wrong");
+    let mut cmd = read_cmd(&url, &dir, "1");
+    cmd.args(["--nats-tls-ca", &c("client.pem")]);
+    let out = cmd.output().expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{e}");
+    assert!(e.contains("0 messages acknowledged"), "{e}");
+    assert!(e.contains("left in the spool"), "{e}");
+}
+
 /// No server during the run: the messages stay in the spool (said, with
 /// their size); the next run with the spool sends them first, and the
 /// stream holds each record once.
