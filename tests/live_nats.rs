@@ -7,7 +7,7 @@
 mod common;
 
 use common::is_root;
-use common::live::{feed_line, json_lines, post, server, Live};
+use common::live::{feed_line, free_port, json_lines, metrics, post, sample, server, until, Live};
 use common::nats::Nats;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,6 +70,7 @@ fn live_takes_socket_events_from_the_bus_and_publishes_back() {
     )
     .expect("config");
     let port = server("127.0.0.1");
+    let metrics_port = free_port();
     let (flows, alerts) = (dir.join("flows.jsonl"), dir.join("alerts.jsonl"));
     let p = |x: &Path| x.display().to_string();
     let args: Vec<String> = [
@@ -99,6 +100,8 @@ fn live_takes_socket_events_from_the_bus_and_publishes_back() {
         "1",
         "--late-window",
         "2",
+        "--metrics",
+        &format!("127.0.0.1:{metrics_port}"),
     ]
     .map(String::from)
     .to_vec();
@@ -118,6 +121,14 @@ fn live_takes_socket_events_from_the_bus_and_publishes_back() {
     while json_lines(&flows).len() < 3 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The metrics say what came from the bus and what went back.
+    until(Duration::from_secs(20), "flows acknowledged", || {
+        let m = metrics(metrics_port);
+        sample(&m, "procflow_nats_feed_events_total") == 3
+            && sample(&m, "procflow_publish_acknowledged_total") >= 3
+            && sample(&m, "procflow_publish_acknowledged_total")
+                == sample(&m, "procflow_publish_appended_total")
+    });
     let (status, err) = live.stop(Duration::from_secs(60));
     assert_eq!(json_lines(&alerts).len(), 3, "{err}");
     assert!(status.success(), "{err}");

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub alerts_out: Counters,
     /// The socket-event sources' own metrics, once they run.
     sources: std::sync::OnceLock<SourceMetrics>,
+    /// `--publish`: the spool and the server's acknowledgements.
+    publish: std::sync::OnceLock<transport::publish::Counters>,
 }
 
 /// The renderers of the sources' own metrics.
@@ -78,6 +80,11 @@ impl Metrics {
     /// ignored).
     pub fn set_source_metrics(&self, renderers: Vec<MetricsRenderer>) {
         let _ = self.sources.set(SourceMetrics(renderers));
+    }
+
+    /// Hands over the publisher's counters (once).
+    pub fn set_publish_counters(&self, c: transport::publish::Counters) {
+        let _ = self.publish.set(c);
     }
 
     /// Counters of a run of the rules of `registry`, all at 0.
@@ -187,6 +194,9 @@ impl Metrics {
         for render in self.sources.get().map_or(&[][..], |r| &r.0) {
             render(&mut s);
         }
+        if let Some(p) = self.publish.get() {
+            render_publish(p, &mut s);
+        }
         s.push_str("# HELP procflow_alerts_total Alerts raised, by rule.\n# TYPE procflow_alerts_total counter\n");
         for c in &self.alerts {
             s.push_str(&format!(
@@ -228,6 +238,47 @@ impl Metrics {
 }
 
 /// Serves `/metrics` on `listener` until `stop` is set.
+/// Publishing to NATS: the spool and what the server acknowledged.
+fn render_publish(p: &transport::publish::Counters, s: &mut String) {
+    let [appended, acked, dropped, outages, pending] = p.get();
+    for (name, kind, help, v) in [
+        (
+            "publish_appended_total",
+            "counter",
+            "Messages appended to the spool.",
+            appended,
+        ),
+        (
+            "publish_acknowledged_total",
+            "counter",
+            "Messages the NATS server acknowledged.",
+            acked,
+        ),
+        (
+            "publish_dropped_total",
+            "counter",
+            "Messages dropped at the spool's cap.",
+            dropped,
+        ),
+        (
+            "publish_outages_total",
+            "counter",
+            "Times the NATS server stopped answering.",
+            outages,
+        ),
+        (
+            "publish_spool_bytes",
+            "gauge",
+            "Bytes in the spool not yet acknowledged.",
+            pending,
+        ),
+    ] {
+        s.push_str(&format!(
+            "# HELP procflow_{name} {help}\n# TYPE procflow_{name} {kind}\nprocflow_{name} {v}\n"
+        ));
+    }
+}
+
 pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
     // Non-blocking accept, so the thread sees `stop` within 100 ms.
     if listener.set_nonblocking(true).is_err() {

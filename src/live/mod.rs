@@ -316,6 +316,9 @@ fn open_outputs(
     let alerts = open(Kind::Alerts, &args.alerts)?;
     let profile = args.output.profile();
     let publisher = args.publish.start(&crate::sink::identity::sensor().name)?;
+    if let Some(p) = &publisher {
+        metrics.set_publish_counters(p.counters());
+    }
     Ok((
         Outputs::with_publisher(flows, processes, alerts, profile, detector, publisher)
             .with_pcap(args.pcap.store()?),

@@ -106,6 +106,27 @@ pub struct PublishEnd {
     pub damaged: u64,
 }
 
+/// The publisher's counters, readable from any thread.
+#[derive(Debug, Clone)]
+pub struct Counters {
+    shared: Arc<Shared>,
+    stats: Arc<SendStats>,
+}
+
+impl Counters {
+    /// Appended, acknowledged, dropped, outages, bytes not yet
+    /// acknowledged.
+    pub fn get(&self) -> [u64; 5] {
+        [
+            self.shared.appended.load(Relaxed),
+            self.stats.published.load(Relaxed),
+            self.shared.dropped.load(Relaxed),
+            self.stats.outages.load(Relaxed),
+            self.shared.pending_bytes.load(Relaxed),
+        ]
+    }
+}
+
 /// A running publisher: the spool's writer and the sending thread.
 pub struct Publisher {
     writer: Arc<Mutex<spool::Writer>>,
@@ -154,7 +175,8 @@ impl Publisher {
         let stop = Arc::new(AtomicBool::new(false));
         let shown = cfg.server.shown();
         let spool = cfg.spool.clone();
-        let (s2, st2, stop2) = (shared.clone(), stats.clone(), stop.clone());
+        let writer = Arc::new(Mutex::new(writer));
+        let (s2, st2, stop2, w2) = (shared.clone(), stats.clone(), stop.clone(), writer.clone());
         let thread = std::thread::Builder::new()
             .name("publish".into())
             .spawn(move || {
@@ -168,10 +190,10 @@ impl Publisher {
                         return 0;
                     }
                 };
-                rt.block_on(send_loop(&cfg, &s2, &st2, &stop2))
+                rt.block_on(send_loop(&cfg, &s2, &st2, &stop2, &w2))
             })?;
         Ok(Publisher {
-            writer: Arc::new(Mutex::new(writer)),
+            writer,
             shared,
             stats,
             stop,
@@ -189,16 +211,12 @@ impl Publisher {
         }
     }
 
-    /// Counters so far (appended, published, dropped, outages, bytes
-    /// pending), for live metrics.
-    pub fn counters(&self) -> [u64; 5] {
-        [
-            self.shared.appended.load(Relaxed),
-            self.stats.published.load(Relaxed),
-            self.shared.dropped.load(Relaxed),
-            self.stats.outages.load(Relaxed),
-            self.shared.pending_bytes.load(Relaxed),
-        ]
+    /// A handle on the counters, for another thread (live metrics).
+    pub fn counters(&self) -> Counters {
+        Counters {
+            shared: self.shared.clone(),
+            stats: self.stats.clone(),
+        }
     }
 
     /// Flushes the spool, lets the sender drain it (up to the final
@@ -252,6 +270,7 @@ async fn send_loop(
     shared: &Shared,
     stats: &SendStats,
     stop: &AtomicBool,
+    writer: &Mutex<spool::Writer>,
 ) -> u64 {
     let dir = cfg.spool.as_path();
     let id = spool::spool_id(dir).unwrap_or_else(|_| "spool".into());
@@ -298,6 +317,14 @@ async fn send_loop(
         if batch.is_empty() {
             if stop.load(Relaxed) || over {
                 break;
+            }
+            // A sensor with nothing more to write (a quiet link) leaves its
+            // last lines in the writer's buffer: flush them here, without
+            // waiting for the writer's thread.
+            if let Ok(mut w) = writer.try_lock() {
+                if let Err(e) = w.flush() {
+                    eprintln!("procflow: publishing: cannot write the spool: {e}");
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;

@@ -2,7 +2,7 @@
 //! NATS JetStream (`procflow relay`), followed as they come. The stream
 //! keeps what is not read yet, so a full queue waits rather than drops.
 
-use super::{Source, SourceEnd, SourceSpec, Start};
+use super::{MetricsRenderer, Source, SourceEnd, SourceSpec, Start};
 use crate::cli::LiveArgs;
 use anyhow::Result;
 use clap::Args;
@@ -96,6 +96,30 @@ struct Following {
 impl Source for Following {
     fn banner(&self) -> Option<String> {
         Some(format!("socket events from NATS {}", self.shown))
+    }
+
+    fn metrics(&self) -> Option<MetricsRenderer> {
+        let c = self.counts.clone();
+        Some(Box::new(move |s| {
+            for (name, help, v) in [
+                ("events", "Socket events taken from NATS.", &c.events),
+                (
+                    "bad_lines",
+                    "Messages from NATS that were not socket events.",
+                    &c.bad,
+                ),
+                (
+                    "dropped",
+                    "Socket events from NATS dropped at the full queue.",
+                    &c.dropped,
+                ),
+            ] {
+                s.push_str(&format!(
+                    "# HELP procflow_nats_feed_{name}_total {help}\n# TYPE procflow_nats_feed_{name}_total counter\nprocflow_nats_feed_{name}_total {}\n",
+                    v.load(Relaxed)
+                ));
+            }
+        }))
     }
 
     fn stop(self: Box<Self>) -> SourceEnd {
