@@ -5,9 +5,10 @@
 //! and hosts are upserts whose merge commutes (earliest first sighting,
 //! latest last sighting, window counts added), so concurrent sensors need
 //! no lock beyond the row the upsert takes, and none can undo another's
-//! update. A volume history is a histogram in one column: its row is
+//! update. A volume history is a histogram in one column: its rows are
 //! locked (`SELECT ... FOR UPDATE`), merged here and written back, so a
-//! concurrent fold waits for it rather than overwriting it. Rows are
+//! concurrent fold waits for them rather than overwriting them. Each
+//! table takes one statement, its rows as arrays (`UNNEST`). Rows are
 //! taken in key order, the same in every sensor, so two folds never
 //! deadlock. The batch's name (`folds`) is written first: a batch whose
 //! commit answer was lost and that is sent again is found there and not
@@ -58,9 +59,18 @@ fn sorted<K: Ord, V>(m: &std::collections::HashMap<K, V>) -> Vec<(&K, &V)> {
 }
 
 fn images(tx: &mut Transaction<'_>, delta: &Baseline) -> Result<(), postgres::Error> {
-    let put = tx.prepare(
+    // One statement per table, the rows as arrays (UNNEST), in key order.
+    let all = sorted(&delta.images);
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    let exes: Vec<&str> = all.iter().map(|(_, r)| r.executable.as_str()).collect();
+    let oses: Vec<Option<&str>> = all.iter().map(|(_, r)| r.os.as_deref()).collect();
+    let firsts: Vec<i64> = all.iter().map(|(_, r)| i(r.first_seen)).collect();
+    let lasts: Vec<i64> = all.iter().map(|(_, r)| i(r.last_seen)).collect();
+    let windows: Vec<i64> = all.iter().map(|(_, r)| i(r.windows)).collect();
+    let overflow: Vec<bool> = all.iter().map(|(_, r)| r.hosts_overflow).collect();
+    tx.execute(
         "INSERT INTO images AS i (image, executable, os, first_seen, last_seen, windows, hosts_overflow)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bool[])
          ON CONFLICT (image) DO UPDATE SET
            executable = CASE WHEN EXCLUDED.first_seen < i.first_seen
                              THEN EXCLUDED.executable ELSE i.executable END,
@@ -70,40 +80,44 @@ fn images(tx: &mut Transaction<'_>, delta: &Baseline) -> Result<(), postgres::Er
            windows = i.windows + EXCLUDED.windows,
            hosts_overflow = i.hosts_overflow OR EXCLUDED.hosts_overflow,
            xid = pg_current_xact_id()",
+        &[&keys, &exes, &oses, &firsts, &lasts, &windows, &overflow],
     )?;
-    let seen = tx.prepare(
-        "INSERT INTO image_hosts AS s (image, host, first_seen, last_seen) VALUES ($1, $2, $3, $4)
+    let mut sightings: Vec<(&str, &str, i64, i64)> = all
+        .iter()
+        .flat_map(|(k, r)| {
+            r.hosts
+                .iter()
+                .map(move |(h, &(f, l))| (k.as_str(), h.as_str(), i(f), i(l)))
+        })
+        .collect();
+    sightings.sort_unstable();
+    let imgs: Vec<&str> = sightings.iter().map(|s| s.0).collect();
+    let hosts: Vec<&str> = sightings.iter().map(|s| s.1).collect();
+    let firsts: Vec<i64> = sightings.iter().map(|s| s.2).collect();
+    let lasts: Vec<i64> = sightings.iter().map(|s| s.3).collect();
+    tx.execute(
+        "INSERT INTO image_hosts AS s (image, host, first_seen, last_seen)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
          ON CONFLICT (image, host) DO UPDATE SET
            first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
            last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
            xid = pg_current_xact_id()",
+        &[&imgs, &hosts, &firsts, &lasts],
     )?;
-    let all = sorted(&delta.images);
-    for (k, r) in &all {
-        tx.execute(
-            &put,
-            &[
-                k,
-                &r.executable,
-                &r.os,
-                &i(r.first_seen),
-                &i(r.last_seen),
-                &i(r.windows),
-                &r.hosts_overflow,
-            ],
-        )?;
-    }
-    for (k, r) in &all {
-        for (host, &(first, last)) in &r.hosts {
-            tx.execute(&seen, &[k, host, &i(first), &i(last)])?;
-        }
-    }
     Ok(())
 }
 
 fn hosts(tx: &mut Transaction<'_>, delta: &Baseline) -> Result<(), postgres::Error> {
-    let put = tx.prepare(
-        "INSERT INTO hosts AS h (host, name, os, role, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6)
+    let all = sorted(&delta.hosts);
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    let names: Vec<&str> = all.iter().map(|(_, h)| h.name.as_str()).collect();
+    let oses: Vec<Option<&str>> = all.iter().map(|(_, h)| h.os.as_deref()).collect();
+    let roles: Vec<&str> = all.iter().map(|(_, h)| h.role.as_str()).collect();
+    let firsts: Vec<i64> = all.iter().map(|(_, h)| i(h.first_seen)).collect();
+    let lasts: Vec<i64> = all.iter().map(|(_, h)| i(h.last_seen)).collect();
+    tx.execute(
+        "INSERT INTO hosts AS h (host, name, os, role, first_seen, last_seen)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
          ON CONFLICT (host) DO UPDATE SET
            name = CASE WHEN EXCLUDED.first_seen < h.first_seen THEN EXCLUDED.name ELSE h.name END,
            os = CASE WHEN EXCLUDED.last_seen >= h.last_seen THEN COALESCE(EXCLUDED.os, h.os)
@@ -112,66 +126,66 @@ fn hosts(tx: &mut Transaction<'_>, delta: &Baseline) -> Result<(), postgres::Err
            first_seen = LEAST(h.first_seen, EXCLUDED.first_seen),
            last_seen = GREATEST(h.last_seen, EXCLUDED.last_seen),
            xid = pg_current_xact_id()",
+        &[&keys, &names, &oses, &roles, &firsts, &lasts],
     )?;
-    for (k, h) in sorted(&delta.hosts) {
-        tx.execute(
-            &put,
-            &[
-                k,
-                &h.name,
-                &h.os,
-                &h.role,
-                &i(h.first_seen),
-                &i(h.last_seen),
-            ],
-        )?;
-    }
     Ok(())
 }
 
 fn volumes(tx: &mut Transaction<'_>, delta: &Baseline) -> Result<(), postgres::Error> {
-    let lock = tx.prepare(
-        "SELECT dest_bytes_out, window_bytes_out, http_connections, response_ratio_milli
-         FROM volumes WHERE image = $1 AND role = $2 FOR UPDATE",
+    let all = sorted(&delta.volumes);
+    let images: Vec<&str> = all.iter().map(|((img, _), _)| img.as_str()).collect();
+    let roles: Vec<&str> = all.iter().map(|((_, role), _)| role.as_str()).collect();
+    // Every row there (empty where new), then all locked at once in key
+    // order, merged here, and written back in one statement.
+    let empty = Histogram::default().to_json();
+    tx.execute(
+        "INSERT INTO volumes (image, role, dest_bytes_out, window_bytes_out, http_connections, response_ratio_milli)
+         SELECT u.image, u.role, $3, $3, $3, $3 FROM UNNEST($1::text[], $2::text[]) AS u(image, role)
+         ON CONFLICT DO NOTHING",
+        &[&images, &roles, &empty],
     )?;
-    let update = tx.prepare(
-        "UPDATE volumes SET dest_bytes_out = $3, window_bytes_out = $4, http_connections = $5,
-           response_ratio_milli = $6, xid = pg_current_xact_id() WHERE image = $1 AND role = $2",
+    let held = tx.query(
+        "SELECT image, role, dest_bytes_out, window_bytes_out, http_connections, response_ratio_milli
+         FROM volumes WHERE (image, role) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+         ORDER BY image, role FOR UPDATE",
+        &[&images, &roles],
     )?;
-    let insert = tx.prepare(
-        "INSERT INTO volumes (image, role, dest_bytes_out, window_bytes_out, http_connections,
-           response_ratio_milli) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )?;
-    for ((image, role), add) in sorted(&delta.volumes) {
-        // Twice at most: a row another sensor inserted between the lock
-        // and the insert is there to lock the second time.
-        for _ in 0..2 {
-            let held = tx.query_opt(&lock, &[image, role])?;
-            let (stmt, v) = match held {
-                Some(row) => (&update, merged(&row, add)),
-                None => (&insert, add.clone()),
-            };
-            let n = tx.execute(
-                stmt,
-                &[
-                    image,
-                    role,
-                    &v.dest_bytes_out.to_json(),
-                    &v.window_bytes_out.to_json(),
-                    &v.http_connections.to_json(),
-                    &v.response_ratio_milli.to_json(),
-                ],
-            )?;
-            if n == 1 {
-                break;
-            }
+    let mut cols: [Vec<String>; 4] = Default::default();
+    let (mut keys_i, mut keys_r) = (
+        Vec::with_capacity(held.len()),
+        Vec::with_capacity(held.len()),
+    );
+    for row in &held {
+        let (img, role): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        let Some(add) = delta.volumes.get(&(img.clone(), role.clone())) else {
+            continue;
+        };
+        let v = merged(row, add);
+        for (col, h) in cols.iter_mut().zip([
+            &v.dest_bytes_out,
+            &v.window_bytes_out,
+            &v.http_connections,
+            &v.response_ratio_milli,
+        ]) {
+            col.push(h.to_json());
         }
+        keys_i.push(img);
+        keys_r.push(role);
     }
+    let [d, w, c, r] = &cols;
+    tx.execute(
+        "UPDATE volumes v SET dest_bytes_out = u.d, window_bytes_out = u.w, http_connections = u.c,
+           response_ratio_milli = u.r, xid = pg_current_xact_id()
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           AS u(image, role, d, w, c, r)
+         WHERE v.image = u.image AND v.role = u.role",
+        &[&keys_i, &keys_r, d, w, c, r],
+    )?;
     Ok(())
 }
 
-/// The locked row's histograms with `add`'s merged in; a column that does
-/// not read back is replaced by what is added.
+/// The locked row's histograms (columns 2 to 5) with `add`'s merged in; a
+/// column that does not read back is replaced by what is added.
 fn merged(row: &postgres::Row, add: &Volume) -> Volume {
     let merge = |i: usize, add: &Histogram| {
         let mut h = row
@@ -183,10 +197,10 @@ fn merged(row: &postgres::Row, add: &Volume) -> Volume {
         h
     };
     Volume {
-        dest_bytes_out: merge(0, &add.dest_bytes_out),
-        window_bytes_out: merge(1, &add.window_bytes_out),
-        http_connections: merge(2, &add.http_connections),
-        response_ratio_milli: merge(3, &add.response_ratio_milli),
+        dest_bytes_out: merge(2, &add.dest_bytes_out),
+        window_bytes_out: merge(3, &add.window_bytes_out),
+        http_connections: merge(4, &add.http_connections),
+        response_ratio_milli: merge(5, &add.response_ratio_milli),
     }
 }
 
