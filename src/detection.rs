@@ -17,6 +17,7 @@ pub fn setup(baseline: Option<&Path>, config_path: Option<&Path>, mode: Mode) ->
         None => Config::default(),
     };
     let window_secs = config.window_secs;
+    crate::sink::identity::configured_name(config.sensor.name.as_deref());
     let policy = Policy::new(config);
     let caps = policy.config.baseline.clone();
     let (store, base) = match baseline {

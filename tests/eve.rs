@@ -276,3 +276,29 @@ fn alerts_are_eve_alerts() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[sensor] name` of the configuration names the sensor on every line;
+/// `--sensor-name` wins over it.
+#[test]
+fn the_configuration_names_the_sensor_unless_the_flag_does() {
+    let dir = std::env::temp_dir().join(format!("procflow-sensor-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("sensor.toml");
+    std::fs::write(&config, "[sensor]\nname = \"tap-conf\"\n").expect("config");
+    let cap = pcap("http-keepalive.pcap").display().to_string();
+    let c = config.display().to_string();
+    let named = |extra: &[&str]| {
+        let mut args = vec!["read", "--no-progress", "--config", &c, &cap];
+        args.extend_from_slice(extra);
+        let run = common::procflow(&args);
+        assert!(run.status.success(), "{}", run.stderr);
+        let records = run.records();
+        assert_eq!(records.len(), 1);
+        records[0]["observer"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(named(&[]), "tap-conf");
+    assert_eq!(named(&["--sensor-name", "tap-flag"]), "tap-flag");
+}

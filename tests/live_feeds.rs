@@ -209,3 +209,60 @@ fn streamed_feed_over_tls_attributes_and_a_peer_without_certificate_is_refused()
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The listener's limits come from the configuration's `[listener]`: a
+/// line over `max_line` is a bad line, a connection past
+/// `max_connections` is refused.
+#[test]
+fn listener_limits_come_from_the_configuration() {
+    let required = std::env::var_os("PROCFLOW_REQUIRE_TOOLS").is_some();
+    if !is_root() {
+        assert!(!required, "live capture needs root");
+        eprintln!("live_feeds: skipped: not root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("procflow-listener-cfg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("live.toml");
+    std::fs::write(&config, "[listener]\nmax_line = 300\nmax_connections = 1\n").expect("config");
+    let port = free_port();
+    let args: Vec<String> = [
+        "-i",
+        "lo",
+        "-f",
+        &format!("tcp port {port}"),
+        "--feed-listen",
+        "127.0.0.1:0",
+        "--config",
+        &config.display().to_string(),
+        "--stats-interval",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut live = common::live::Live::start(&args);
+    let line = live.wait_for("procflow: feed listener on ", Duration::from_secs(10));
+    let addr = line.trim().rsplit(' ').next().expect("address").to_string();
+    let mut first = std::net::TcpStream::connect(&addr).expect("first agent connects");
+    let event = common::live::feed_line(40_000, port, "/usr/bin/agent-cfg");
+    assert!(event.len() < 300, "{}", event.len());
+    writeln!(first, "{event}").expect("line");
+    writeln!(first, "{}", "x".repeat(400)).expect("long line");
+    first.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(500));
+    // A second agent while the first holds the only place.
+    let mut second = std::net::TcpStream::connect(&addr).expect("second agent connects");
+    let _ = writeln!(second, "{event}");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(second);
+    drop(first);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = live.stop(Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    assert!(err.contains("1 refused at the cap"), "{err}");
+    assert!(
+        err.contains("2 lines, 1 socket events, 1 bad lines"),
+        "{err}"
+    );
+}

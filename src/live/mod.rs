@@ -68,12 +68,13 @@ pub fn run(args: &LiveArgs) -> Result<()> {
     let cfg = attribution_config(&args.attribution)?;
     let flow_cfg = pipeline::flow_config(&args.flow)?;
     let metrics = Arc::new(Metrics::new(detector.policy().registry()));
+    let listener = detector.policy().config.listener.clone();
     let (outputs, writers) = open_outputs(args, detector, &metrics)?;
     if args.alerts.is_none() {
         eprintln!("procflow: warning: no --alerts: alerts are counted, not written");
     }
     // Sources start before privileges go (a listener may want a low port).
-    let sources = sources::Sources::start(args, &metrics)?;
+    let sources = sources::Sources::start(args, &metrics, listener)?;
     let ifaces = interfaces::open(
         &args.interfaces,
         &interfaces::OpenOptions {

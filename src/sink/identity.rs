@@ -18,6 +18,16 @@ pub struct Sensor {
 }
 
 static SENSOR: OnceLock<Sensor> = OnceLock::new();
+/// `[sensor] name` of the configuration, when the run read one.
+static CONFIGURED: OnceLock<String> = OnceLock::new();
+
+/// Takes the configuration's name for the sensor (`--sensor-name` wins
+/// over it). Call before the outputs open.
+pub fn configured_name(name: Option<&str>) {
+    if let Some(n) = name {
+        let _ = CONFIGURED.set(n.to_string());
+    }
+}
 
 fn hostname() -> String {
     nix::unistd::gethostname()
@@ -28,6 +38,7 @@ fn hostname() -> String {
 
 /// Names the sensor (the first call wins; a run names it once).
 pub fn name_sensor(name: Option<&str>) {
+    let name = name.or(CONFIGURED.get().map(String::as_str));
     let hostname = hostname();
     let native_tag = name.map(|n| {
         format!(

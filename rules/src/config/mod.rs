@@ -58,6 +58,53 @@ pub struct Config {
     pub linux: LinuxConfig,
     /// What an alert carries.
     pub alerts: AlertsConfig,
+    /// Who this sensor is.
+    pub sensor: SensorConfig,
+    /// The agent listener's limits (`live --feed-listen`).
+    pub listener: ListenerConfig,
+}
+
+/// `[sensor]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorConfig {
+    /// The sensor's name on every line (`--sensor-name` wins over it).
+    pub name: Option<String>,
+}
+
+/// `[listener]`: the agent listener's limits; each flag of the same name
+/// wins over it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    /// Connections at once, authenticated or not.
+    pub max_connections: usize,
+    /// Connections not yet authenticated at once.
+    pub max_unauthenticated: usize,
+    /// Connections not yet authenticated from one address at once.
+    pub max_per_address: usize,
+    /// Longest line (bytes).
+    pub max_line: usize,
+    /// Lines per second one connection may send (0: no limit).
+    pub max_lines_per_sec: u32,
+    /// Seconds a connection has to authenticate.
+    pub auth_timeout_secs: NonNegative,
+    /// Seconds without data after which a connection is closed.
+    pub idle_timeout_secs: NonNegative,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            max_connections: 256,
+            max_unauthenticated: 32,
+            max_per_address: 8,
+            max_line: 64 << 10,
+            max_lines_per_sec: 20_000,
+            auth_timeout_secs: NonNegative(5.0),
+            idle_timeout_secs: NonNegative(60.0),
+        }
+    }
 }
 
 /// `[alerts]`.
@@ -290,6 +337,8 @@ impl Config {
             allowlist: AllowlistConfig::default(),
             linux: LinuxConfig::default(),
             alerts: AlertsConfig::default(),
+            sensor: SensorConfig::default(),
+            listener: ListenerConfig::default(),
         }
     }
 }

@@ -43,6 +43,8 @@ const CONFIG_KEYS: &[&str] = &[
     "allowlist",
     "linux",
     "alerts",
+    "sensor",
+    "listener",
 ];
 
 /// A role's keys besides the rules'.
@@ -77,6 +79,8 @@ pub(super) fn document<'r>(text: &str, registry: &'r Registry) -> Result<Config,
             "allowlist" => c.allowlist = typed(value)?,
             "linux" => c.linux = typed(value)?,
             "alerts" => c.alerts = typed(value)?,
+            "sensor" => c.sensor = typed(value)?,
+            "listener" => c.listener = typed(value)?,
             _ => return Err(unknown(&key, CONFIG_KEYS)),
         }
     }

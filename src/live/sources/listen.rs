@@ -31,33 +31,38 @@ pub struct ListenArgs {
     #[arg(long, value_name = "PEM")]
     pub tls_client_ca: Option<PathBuf>,
     /// Feed listener: connections at once, authenticated or not (when
-    /// authenticated peers hold them all, a newcomer is refused).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
-    pub feed_max_connections: usize,
+    /// authenticated peers hold them all, a newcomer is refused); default
+    /// `[listener] max_connections` (256).
+    #[arg(long, value_name = "N")]
+    pub feed_max_connections: Option<usize>,
     /// Feed listener: connections not yet authenticated at once; past it
-    /// the oldest makes room for the newcomer (authenticated peers never do).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_UNAUTHENTICATED, value_name = "N")]
-    pub feed_max_unauthenticated: usize,
+    /// the oldest makes room for the newcomer (authenticated peers never
+    /// do); default `[listener] max_unauthenticated` (32).
+    #[arg(long, value_name = "N")]
+    pub feed_max_unauthenticated: Option<usize>,
     /// Feed listener: connections not yet authenticated from one address at
-    /// once; past it that address's oldest makes room.
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_PER_ADDRESS, value_name = "N")]
-    pub feed_max_per_address: usize,
+    /// once; past it that address's oldest makes room; default
+    /// `[listener] max_per_address` (8).
+    #[arg(long, value_name = "N")]
+    pub feed_max_per_address: Option<usize>,
     /// Feed listener: longest line (bytes) an agent may send; a longer one
-    /// is a bad line (skipped and counted).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_LINE, value_name = "BYTES")]
-    pub feed_max_line: usize,
+    /// is a bad line; default `[listener] max_line` (65536).
+    #[arg(long, value_name = "BYTES")]
+    pub feed_max_line: Option<usize>,
     /// Feed listener: lines per second one connection may send; past it
-    /// the connection is read more slowly (0: no limit).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_MAX_LINES_PER_SEC, value_name = "N")]
-    pub feed_max_lines_per_sec: u32,
+    /// the connection is read more slowly (0: no limit); default
+    /// `[listener] max_lines_per_sec` (20000).
+    #[arg(long, value_name = "N")]
+    pub feed_max_lines_per_sec: Option<u32>,
     /// Feed listener: seconds a connection has to finish its TLS handshake
-    /// and token line.
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_AUTH_TIMEOUT.as_secs_f64(), value_name = "SECS")]
-    pub feed_auth_timeout: f64,
+    /// and token line; default `[listener] auth_timeout_secs` (5).
+    #[arg(long, value_name = "SECS")]
+    pub feed_auth_timeout: Option<f64>,
     /// Feed listener: seconds without data after which a connection is
-    /// closed (an agent keeps its place with an empty line now and then).
-    #[arg(long, default_value_t = correlate::listen::DEFAULT_IDLE_TIMEOUT.as_secs_f64(), value_name = "SECS")]
-    pub feed_idle_timeout: f64,
+    /// closed (an agent keeps its place with an empty line now and then);
+    /// default `[listener] idle_timeout_secs` (60).
+    #[arg(long, value_name = "SECS")]
+    pub feed_idle_timeout: Option<f64>,
 }
 
 /// The agent-listener source.
@@ -99,16 +104,20 @@ impl SourceSpec for Listen {
             (None, None) if a.tls_client_ca.is_none() => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together (with --tls-client-ca for client certificates)"),
         };
-        cfg.max_connections = a.feed_max_connections;
-        cfg.max_unauthenticated = a.feed_max_unauthenticated;
-        cfg.max_per_address = a.feed_max_per_address;
-        if a.feed_max_line < 256 {
-            anyhow::bail!("--feed-max-line must be at least 256 bytes");
+        // Each flag wins over the configuration's [listener].
+        let c = start.listener();
+        cfg.max_connections = a.feed_max_connections.unwrap_or(c.max_connections);
+        cfg.max_unauthenticated = a.feed_max_unauthenticated.unwrap_or(c.max_unauthenticated);
+        cfg.max_per_address = a.feed_max_per_address.unwrap_or(c.max_per_address);
+        cfg.max_line = a.feed_max_line.unwrap_or(c.max_line);
+        if cfg.max_line < 256 {
+            anyhow::bail!("--feed-max-line ([listener] max_line) must be at least 256 bytes");
         }
-        cfg.max_line = a.feed_max_line;
-        cfg.max_lines_per_sec = a.feed_max_lines_per_sec;
-        cfg.auth_timeout = secs("--feed-auth-timeout", a.feed_auth_timeout)?;
-        cfg.idle_timeout = secs("--feed-idle-timeout", a.feed_idle_timeout)?;
+        cfg.max_lines_per_sec = a.feed_max_lines_per_sec.unwrap_or(c.max_lines_per_sec);
+        let auth = a.feed_auth_timeout.unwrap_or(c.auth_timeout_secs.0);
+        let idle = a.feed_idle_timeout.unwrap_or(c.idle_timeout_secs.0);
+        cfg.auth_timeout = secs("--feed-auth-timeout", auth)?;
+        cfg.idle_timeout = secs("--feed-idle-timeout", idle)?;
         let (_, tx) = start.queue();
         let l = FeedListener::start(cfg, tx)?;
         eprintln!("procflow: feed listener on {}", l.local_addr());

@@ -86,6 +86,7 @@ pub struct SourceEnd {
 /// What a source is given at start: queues to the main thread, a nudge
 /// when capture sees a connection open, the run's counters.
 pub struct Start {
+    listener: rules::config::ListenerConfig,
     local: Option<&'static str>,
     local_failure: Option<String>,
     next_id: u16,
@@ -112,6 +113,11 @@ impl Start {
         let (tx, rx) = bounded(1);
         self.nudges.push(tx);
         rx
+    }
+
+    /// The configuration's `[listener]` (flags win over it).
+    pub fn listener(&self) -> &rules::config::ListenerConfig {
+        &self.listener
     }
 
     /// The run's counters (`feed_events_dropped` for what a source drops).
@@ -156,8 +162,13 @@ pub type SourcesEnd = Vec<(&'static str, SourceEnd)>;
 impl Sources {
     /// Starts every source of [`SOURCES`] that `args` asks for; their
     /// metrics join `metrics`.
-    pub fn start(args: &LiveArgs, metrics: &Arc<Metrics>) -> Result<Sources> {
+    pub fn start(
+        args: &LiveArgs,
+        metrics: &Arc<Metrics>,
+        listener: rules::config::ListenerConfig,
+    ) -> Result<Sources> {
         let mut start = Start {
+            listener,
             local: None,
             local_failure: None,
             next_id: 0,
