@@ -661,6 +661,47 @@ fn a_sensor_starts_on_its_cached_copy_while_the_server_is_away() {
     }
 }
 
+/// A server that takes the TCP connection and never answers: the sensor
+/// says so within seconds instead of hanging.
+#[test]
+fn a_server_that_never_answers_does_not_hang_the_sensor() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming().map_while(Result::ok) {
+            held.push(c);
+        }
+    });
+    let cfg = config("silent.toml", "retry_secs = 1");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/base");
+    let started = Instant::now();
+    let mut child = sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &url,
+        &cfg,
+        None,
+    )
+    .spawn()
+    .expect("runs");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the sensor hung on a silent server");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().expect("output");
+    let e = stderr(&out);
+    assert!(!status.success());
+    assert!(e.contains("cannot connect: no answer within 6 s"), "{e}");
+}
+
 /// A sensor that only judges reads the shared baseline and writes
 /// nothing; a database with no baseline yet is said to be empty.
 #[test]

@@ -108,7 +108,12 @@ fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreErr
     config
         .connect_timeout(CONNECT_TIMEOUT)
         .application_name("procflow")
-        .keepalives_idle(Duration::from_secs(30));
+        // A server gone silent in the middle of a fold is noticed within
+        // about half a minute, not at the kernel's default two hours.
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(20));
     if tls.is_some() {
         config.ssl_mode(postgres::config::SslMode::Require);
     }
@@ -129,6 +134,7 @@ fn open(url: &str, caps: BaselineConfig, write: bool) -> Result<Opened, StoreErr
     let writer = write.then(|| {
         Box::new(Shared {
             migrated: !offline,
+            connecting: None,
             client,
             queue: Queue::new(caps.queue_max_windows),
             writer: writer_name(),
@@ -222,12 +228,53 @@ fn from_cache(e: StoreError, at: &Location, caps: &BaselineConfig) -> Result<Sta
     })
 }
 
+/// A connection being made on a thread of its own: a server that takes
+/// the TCP connection and then says nothing must not hold up the caller.
+type Connecting = std::sync::mpsc::Receiver<Result<Client, StoreError>>;
+
+fn start_connect(at: &Location) -> Connecting {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (config, tls, shown) = (at.config.clone(), at.tls.clone(), at.shown.clone());
+    let spawned = std::thread::Builder::new()
+        .name("baseline-connect".into())
+        .spawn(move || {
+            let connected = match tls {
+                Some(tls) => config.connect(tls),
+                None => config.connect(NoTls),
+            };
+            let at = Location {
+                config,
+                tls: None,
+                shown,
+            };
+            let _ = tx.send(connected.map_err(|e| server_error(&at, "cannot connect", e)));
+        });
+    if let Err(e) = spawned {
+        let (tx, rx2) = std::sync::mpsc::channel();
+        let _ = tx.send(Err(StoreError::Server {
+            location: at.shown.clone(),
+            what: "cannot connect".into(),
+            why: format!("cannot start a thread: {e}"),
+        }));
+        return rx2;
+    }
+    rx
+}
+
+/// Connects, waiting at most a little longer than the connect timeout.
 fn connect(at: &Location) -> Result<Client, StoreError> {
-    let connected = match &at.tls {
-        Some(tls) => at.config.connect(tls.clone()),
-        None => at.config.connect(NoTls),
-    };
-    connected.map_err(|e| server_error(at, "cannot connect", e))
+    let wait = CONNECT_TIMEOUT + Duration::from_secs(1);
+    start_connect(at)
+        .recv_timeout(wait)
+        .unwrap_or_else(|_| Err(no_answer(at, wait)))
+}
+
+fn no_answer(at: &Location, wait: Duration) -> StoreError {
+    StoreError::Server {
+        location: at.shown.clone(),
+        what: "cannot connect".into(),
+        why: format!("no answer within {} s", wait.as_secs()),
+    }
 }
 
 /// The server's error as one line: its message and SQLSTATE when it
@@ -321,6 +368,8 @@ struct Shared {
     migrated: bool,
     /// Where the local copy is written at the end of the run.
     cache: Option<std::path::PathBuf>,
+    /// A connection being made, while the server was away.
+    connecting: Option<Connecting>,
     queue: Queue,
     writer: String,
     /// Where the next read-back starts.
@@ -382,7 +431,26 @@ impl Shared {
         let client = match self.client.as_mut() {
             Some(c) => c,
             None => {
-                let mut c = connect(&self.at).map_err(Stop::Down)?;
+                // While running, a connection is made in the background
+                // and picked up at a later try: the sensor never waits on
+                // a server that does not answer.
+                let at = &self.at;
+                let pending = self.connecting.get_or_insert_with(|| start_connect(at));
+                let made = match pending.try_recv() {
+                    Ok(made) => made,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => {
+                        return Err(Stop::Down(StoreError::Server {
+                            location: at.shown.clone(),
+                            what: "cannot connect".into(),
+                            why: "no answer yet".into(),
+                        }))
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        Err(no_answer(at, Duration::ZERO))
+                    }
+                };
+                self.connecting = None;
+                let mut c = made.map_err(Stop::Down)?;
                 if !self.migrated {
                     schema::migrate(&mut c, &self.at).map_err(Stop::Down)?;
                     self.migrated = true;
