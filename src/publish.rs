@@ -64,24 +64,95 @@ pub fn is_nats(location: &str) -> bool {
     location.starts_with("nats://") || location.starts_with("tls://")
 }
 
-/// Every socket event relays published to the server at `url` (native
-/// feed lines, one per message, oldest first), and the server's name
-/// without a password.
-pub fn fetch_events(url: &str, opts: &PublishOpts) -> Result<(String, Vec<u8>)> {
+/// Every socket event relays published to the server at `url`, as native
+/// feed lines, oldest first, read while the caller reads them (a bounded
+/// queue between a consuming thread and the reader: a feed of millions
+/// of events is never held whole); and the server's name without a
+/// password.
+pub fn relayed_events(url: &str, opts: &PublishOpts) -> Result<(String, RelayedLines)> {
     let mut server = Server::parse(url).map_err(|e| anyhow::anyhow!("--feed {e}"))?;
     server.creds.clone_from(&opts.nats_creds);
     server.tls_ca.clone_from(&opts.nats_tls_ca);
     let shown = server.shown();
-    let filter = format!("{}.events.>", transport::publish::PREFIX);
-    let msgs = transport::consume::all(&server, transport::publish::STREAM, Some(&filter))
-        .map_err(|e| anyhow::anyhow!("--feed {shown}: {e}"))?;
-    let mut lines = Vec::with_capacity(msgs.iter().map(|m| m.payload.len() + 1).sum());
-    for m in &msgs {
-        lines.extend_from_slice(&m.payload);
-        lines.push(b'\n');
+    let (tx, rx) = crossbeam_channel::bounded::<std::result::Result<Vec<u8>, String>>(64);
+    let name = shown.clone();
+    std::thread::Builder::new()
+        .name("procflow-relayed".into())
+        .spawn(move || {
+            let filter = format!("{}.events.>", transport::publish::PREFIX);
+            let mut chunk = Vec::with_capacity(1 << 16);
+            let sent =
+                transport::consume::each(&server, transport::publish::STREAM, Some(&filter), |m| {
+                    chunk.extend_from_slice(&m.payload);
+                    chunk.push(b'\n');
+                    if chunk.len() < 1 << 16 {
+                        return true;
+                    }
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(1 << 16));
+                    tx.send(Ok(full)).is_ok()
+                });
+            let last = match sent {
+                Ok(n) => {
+                    eprintln!("procflow: feed {name}: {n} relayed events");
+                    Ok(chunk)
+                }
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(last);
+        })
+        .context("cannot start a thread")?;
+    Ok((
+        shown,
+        RelayedLines {
+            rx,
+            buf: Vec::new(),
+            at: 0,
+        },
+    ))
+}
+
+/// The lines a consuming thread hands over, as a reader.
+pub struct RelayedLines {
+    rx: crossbeam_channel::Receiver<std::result::Result<Vec<u8>, String>>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for RelayedLines {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(out.len());
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), have.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            n
+        };
+        self.consume(n);
+        Ok(n)
     }
-    eprintln!("procflow: feed {shown}: {} relayed events", msgs.len());
-    Ok((shown, lines))
+}
+
+impl std::io::BufRead for RelayedLines {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.at >= self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    self.buf = next;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(std::io::Error::other(e)),
+                // The consuming thread ended after its last chunk.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        Ok(self.buf.get(self.at..).unwrap_or_default())
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.buf.len());
+    }
 }
 
 /// `w`, and the publisher's `kind` writer beside it.

@@ -147,7 +147,7 @@ fn start_feeds(
         let host = args.feed_host.clone().unwrap_or_else(|| default_host(path));
         let input = match path.to_str().filter(|p| crate::publish::is_nats(p)) {
             Some(url) => {
-                let (name, lines) = crate::publish::fetch_events(url, &args.publish)?;
+                let (name, lines) = crate::publish::relayed_events(url, &args.publish)?;
                 FeedInput::Relayed(name, lines)
             }
             None => FeedInput::File(feed::open(path)?, path.clone()),
@@ -171,13 +171,9 @@ fn start_feeds(
                         feed::read_open(file, &path, format, &host, sink)?
                     }
                     // Relays publish native feed lines.
-                    FeedInput::Relayed(name, lines) => feed::read_reader(
-                        std::io::Cursor::new(lines),
-                        &name,
-                        FeedFormat::Jsonl,
-                        &host,
-                        sink,
-                    )?,
+                    FeedInput::Relayed(name, lines) => {
+                        feed::read_reader(lines, &name, FeedFormat::Jsonl, &host, sink)?
+                    }
                 };
                 if !accept_bad {
                     no_usable_line(&report)?;
@@ -193,8 +189,8 @@ fn start_feeds(
 enum FeedInput {
     /// A file, opened.
     File(std::fs::File, PathBuf),
-    /// A NATS server's relayed events (its name, their lines).
-    Relayed(String, Vec<u8>),
+    /// A NATS server's relayed events (its name, their lines as they come).
+    Relayed(String, crate::publish::RelayedLines),
 }
 
 /// A feed of which not one line gave a socket event, though some were

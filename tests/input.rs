@@ -127,6 +127,9 @@ fn tcpdump_on_a_pipe_into_read() {
         .expect("tcpdump starts")
         .contains("listening on")
     {}
+    // tcpdump says so as it opens the capture, a moment before packets
+    // flow to it: on a loaded machine the first connection was missed.
+    std::thread::sleep(Duration::from_millis(750));
     let flows = temp("piped-flows.jsonl");
     let reader = Command::new(env!("CARGO_BIN_EXE_procflow"))
         .args(["read", "--no-progress", "--no-learn", "--flows"])

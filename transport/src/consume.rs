@@ -25,16 +25,44 @@ pub struct Stored {
 /// oldest first: an ephemeral consumer that acknowledges nothing, so the
 /// stream is left as it was for every other reader.
 pub fn all(server: &Server, stream: &str, filter: Option<&str>) -> Result<Vec<Stored>, String> {
+    let mut out = Vec::new();
+    each(server, stream, filter, |m| {
+        out.push(m);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Hands every message the stream held when the call began (of subjects
+/// matching `filter`) to `on`, oldest first, without keeping them; `on`
+/// returns false to stop. The number handed.
+pub fn each(
+    server: &Server,
+    stream: &str,
+    filter: Option<&str>,
+    mut on: impl FnMut(Stored) -> bool,
+) -> Result<u64, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
         let js = server.connect().await?;
-        let st = js
+        let mut st = js
             .get_stream(stream)
             .await
             .map_err(|e| format!("stream {stream}: {e}"))?;
+        // What is there now: messages published meanwhile wait for the
+        // next reader.
+        let last = st
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .last_sequence;
+        if last == 0 {
+            return Ok(0);
+        }
         let consumer = st
             .create_consumer(pull::Config {
                 deliver_policy: DeliverPolicy::All,
@@ -44,7 +72,7 @@ pub fn all(server: &Server, stream: &str, filter: Option<&str>) -> Result<Vec<St
             })
             .await
             .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
+        let mut handed = 0u64;
         loop {
             let mut batch = consumer
                 .fetch()
@@ -53,9 +81,10 @@ pub fn all(server: &Server, stream: &str, filter: Option<&str>) -> Result<Vec<St
                 .messages()
                 .await
                 .map_err(|e| e.to_string())?;
-            let before = out.len();
+            let mut got = 0;
             while let Some(m) = batch.next().await {
                 let m = m.map_err(|e| e.to_string())?;
+                got += 1;
                 let sequence = m.info().map(|i| i.stream_sequence).unwrap_or(0);
                 let headers = m.headers.as_ref();
                 let id = headers
@@ -64,16 +93,23 @@ pub fn all(server: &Server, stream: &str, filter: Option<&str>) -> Result<Vec<St
                 let sensor = headers
                     .and_then(|h| h.get("Procflow-Sensor"))
                     .map(|v| v.as_str().to_string());
-                out.push(Stored {
+                if sequence > last {
+                    return Ok(handed);
+                }
+                handed += 1;
+                let go_on = on(Stored {
                     sequence,
                     subject: m.subject.to_string(),
                     id,
                     sensor,
                     payload: m.payload.to_vec(),
                 });
+                if !go_on || sequence == last {
+                    return Ok(handed);
+                }
             }
-            if out.len() == before {
-                return Ok(out);
+            if got == 0 {
+                return Ok(handed);
             }
         }
     })
