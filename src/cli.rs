@@ -61,6 +61,10 @@ pub struct RelayArgs {
     /// default: the feed file's name without its extension.
     #[arg(long, value_name = "NAME")]
     pub feed_host: Option<String>,
+    /// Follow the feed files as they grow (like tail -F, from their start)
+    /// and publish what is appended, until SIGINT or SIGTERM.
+    #[arg(long)]
+    pub follow: bool,
     /// Where to publish, and the spool.
     #[command(flatten)]
     pub publish: crate::publish::PublishOpts,

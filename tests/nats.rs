@@ -259,3 +259,62 @@ fn a_server_that_is_not_there_leaves_the_spool_for_the_next_run() {
     assert_once_each(first, &f);
     assert_once_each(second, &dir.join("flows.jsonl"));
 }
+
+/// `relay --follow`: a feed file followed as an agent appends to it, each
+/// event on the bus within moments, until SIGTERM.
+#[test]
+fn a_following_relay_publishes_what_is_appended() {
+    let Some(nats) = Nats::start("follow") else {
+        return;
+    };
+    let url = nats.url();
+    let dir = fresh("follow");
+    let feed = dir.join("agent.jsonl");
+    let line = |i: u16| common::live::feed_line(40_000 + i, 80, &format!("/usr/bin/app{i}"));
+    std::fs::write(&feed, format!("{}\n{}\n", line(0), line(1))).expect("feed");
+    let mut relay = common::Killed(
+        Command::new(env!("CARGO_BIN_EXE_procflow"))
+            .args(["relay", "--follow", "--feed", &feed.display().to_string()])
+            .args(["--publish", &url, "--publish-spool"])
+            .arg(dir.join("spool"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("relay starts"),
+    );
+    let (rx, reader) = common::stderr_lines(&mut relay.0);
+    let until = Instant::now() + Duration::from_secs(20);
+    while !rx
+        .recv_timeout(until.saturating_duration_since(Instant::now()))
+        .expect("the relay follows")
+        .contains("following 1 feeds")
+    {}
+    for i in 2..5 {
+        common::live::append(&feed, &line(i));
+    }
+    let server = Server::parse(&url).expect("url");
+    let events =
+        || consume::all(&server, "PROCFLOW", Some("procflow.events.>")).unwrap_or_default();
+    let until = Instant::now() + Duration::from_secs(20);
+    while events().len() < 5 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = nix::unistd::Pid::from_raw(relay.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = relay.0.wait().expect("relay ends");
+    let err = reader.join().expect("stderr");
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("5 lines, 5 socket events, 0 bad lines"),
+        "{err}"
+    );
+    let got = events();
+    assert_eq!(got.len(), 5, "{err}");
+    let ports: Vec<u64> = got
+        .iter()
+        .map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("event");
+            v["src_port"].as_u64().unwrap_or(0)
+        })
+        .collect();
+    assert_eq!(ports, [40_000, 40_001, 40_002, 40_003, 40_004]);
+}

@@ -17,7 +17,7 @@ mod interfaces;
 mod metrics;
 mod output;
 mod privileges;
-mod shutdown;
+pub mod shutdown;
 mod sources;
 
 #[cfg(feature = "ebpf")]
