@@ -300,32 +300,12 @@ async fn send_loop(
                 }
             },
         };
-        let mut batch = Vec::with_capacity(IN_FLIGHT);
-        while batch.len() < IN_FLIGHT {
-            match reader.next_record() {
-                Ok(Some(r)) => batch.push(r),
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!(
-                        "procflow: publishing: cannot read the spool {}: {e}",
-                        dir.display()
-                    );
-                    break;
-                }
-            }
-        }
+        let batch = read_batch(&mut reader, dir);
         if batch.is_empty() {
             if stop.load(Relaxed) || over {
                 break;
             }
-            // A sensor with nothing more to write (a quiet link) leaves its
-            // last lines in the writer's buffer: flush them here, without
-            // waiting for the writer's thread.
-            if let Ok(mut w) = writer.try_lock() {
-                if let Err(e) = w.flush() {
-                    eprintln!("procflow: publishing: cannot write the spool: {e}");
-                }
-            }
+            flush_idle(writer);
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
@@ -373,6 +353,36 @@ async fn send_loop(
     }
     let _ = spool::save_cursor(dir, acked);
     reader.damaged
+}
+
+/// The next messages of the spool, at most [`IN_FLIGHT`].
+fn read_batch(reader: &mut Reader, dir: &std::path::Path) -> Vec<spool::Record> {
+    let mut batch = Vec::with_capacity(IN_FLIGHT);
+    while batch.len() < IN_FLIGHT {
+        match reader.next_record() {
+            Ok(Some(r)) => batch.push(r),
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!(
+                    "procflow: publishing: cannot read the spool {}: {e}",
+                    dir.display()
+                );
+                break;
+            }
+        }
+    }
+    batch
+}
+
+/// A sensor with nothing more to write (a quiet link) leaves its last
+/// lines in the writer's buffer: flushed here when the sender has caught
+/// up, without waiting for the writer's thread.
+fn flush_idle(writer: &Mutex<spool::Writer>) {
+    if let Ok(mut w) = writer.try_lock() {
+        if let Err(e) = w.flush() {
+            eprintln!("procflow: publishing: cannot write the spool: {e}");
+        }
+    }
 }
 
 async fn connect(cfg: &PublishConfig) -> Result<async_nats::jetstream::Context, String> {
