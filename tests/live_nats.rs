@@ -1,7 +1,8 @@
 //! `procflow live` on the fleet's bus, against a real nats-server: the
 //! socket events of real loopback connections reach the sensor only
 //! through NATS (published by `procflow relay` as each client connects),
-//! and the sensor publishes its flows and alerts back, named by it.
+//! the sensor publishes its flows and alerts back, named by it, and folds
+//! its windows into a shared baseline on a real PostgreSQL.
 #![allow(clippy::indexing_slicing)]
 
 mod common;
@@ -59,6 +60,11 @@ fn live_takes_socket_events_from_the_bus_and_publishes_back() {
     let Some(nats) = Nats::start("live") else {
         return;
     };
+    // The fleet's baseline too: the sensor folds its windows into it.
+    let Some(pg) = common::postgres::Postgres::start("live-nats") else {
+        return;
+    };
+    pg.createdb("fleet");
     let url = nats.url();
     let dir = temp_dir();
     let config = dir.join("live.toml");
@@ -102,6 +108,8 @@ fn live_takes_socket_events_from_the_bus_and_publishes_back() {
         "2",
         "--metrics",
         &format!("127.0.0.1:{metrics_port}"),
+        "--baseline",
+        &pg.url("fleet"),
     ]
     .map(String::from)
     .to_vec();
@@ -166,4 +174,12 @@ fn live_takes_socket_events_from_the_bus_and_publishes_back() {
         .all(|m| m.sensor.as_deref() == Some("tap-live")));
     assert_eq!(on_bus("flows").len(), 3);
     assert!(err.contains("0 dropped at its cap"), "{err}");
+    // Each client's window is in the shared baseline, and no window waits.
+    assert!(err.contains("0 outages; 0 windows still queued"), "{err}");
+    let images = pg.query("fleet", "SELECT executable FROM images ORDER BY executable");
+    assert_eq!(
+        images,
+        ["/tmp/pf-bus-0", "/tmp/pf-bus-1", "/tmp/pf-bus-2"],
+        "{err}"
+    );
 }
