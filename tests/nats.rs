@@ -120,9 +120,12 @@ fn every_record_arrives_once_through_a_killed_server() {
     let status = child.wait().expect("procflow ends");
     let e = reader.join().expect("stderr");
     assert!(status.success(), "{e}");
-    assert!(e.contains("answering again after"), "{e}");
+    // Whether the client's own reconnection hid the outage (its buffered
+    // messages acknowledged once the server was back) or the
+    // acknowledgements timed out and the spool was sent again depends on
+    // timing; either way nothing is lost and nothing is stored twice.
     assert!(
-        e.contains(", 1 outages; 6000 appended to the spool this run, 0 dropped"),
+        e.contains("6000 appended to the spool this run, 0 dropped"),
         "{e}"
     );
     assert_once_each(&stored(&nats.url()), &dir.join("flows.jsonl"));
@@ -142,8 +145,19 @@ fn a_batch_sent_again_is_stored_once() {
     let out = c.output().expect("runs");
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{e}");
+    // The batch whose acknowledgements were lost (up to 512 messages: as
+    // many as the spool held when it was sent) came back as stored.
+    let again: u64 = e
+        .split("messages acknowledged (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=512).contains(&again), "{e}");
     assert!(
-        e.contains("6000 messages acknowledged (512 already stored), 1 outages"),
+        e.contains(&format!(
+            "6000 messages acknowledged ({again} already stored), 1 outages"
+        )),
         "{e}"
     );
     assert_once_each(&stored(&nats.url()), &dir.join("flows.jsonl"));
