@@ -31,12 +31,9 @@ while [ $# -gt 0 ]; do
 done
 out=bench/out
 mkdir -p "$out"
-command -v gcc >/dev/null && [ -e /usr/include/pcap/pcap.h ] && [ -x /usr/bin/time ] || {
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq gcc libpcap-dev time >/dev/null
-}
-cargo build --release -q -p procflow -p pcapgen
-gcc -O2 -o "$out/pcap_floor" bench/pcap_floor.c -lpcap
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+floor_and_build "$out"
 pf=target/release/procflow
 cap="$out/flood-$flows.pcap"
 feed="$out/flood-$flows-$events-$hosts.feed.jsonl"

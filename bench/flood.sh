@@ -23,12 +23,9 @@ while [ $# -gt 0 ]; do
 done
 out=bench/out
 mkdir -p "$out"
-command -v gcc >/dev/null && [ -e /usr/include/pcap/pcap.h ] && [ -x /usr/bin/time ] || {
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq gcc libpcap-dev time >/dev/null
-}
-cargo build --release -q -p procflow -p pcapgen
-gcc -O2 -o "$out/pcap_floor" bench/pcap_floor.c -lpcap
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+floor_and_build "$out"
 pf=target/release/procflow
 cap="$out/flood-$flows.pcap"
 [ -f "$cap" ] || target/release/pcapgen flood --out "$cap" --flows "$flows" --payload http >/dev/null
@@ -53,8 +50,6 @@ for _ in $(seq "$runs"); do
     cat "$out/time.txt" >>"$out/flood-runs.$i"
   done
 done
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 table_kb=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stats']['flow_table_bytes'] // 1024)" "$out/flood-stats.1.json")
 set -- $(median "$out/flood-runs.0"); floor_s=$1
 echo "capture: $cap, $(stat -c %s "$cap") bytes, $flows concurrent HTTP connections; medians of $runs rounds"

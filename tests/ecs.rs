@@ -171,34 +171,28 @@ fn attributed_flows_windows_and_alerts_are_valid_ecs() {
     let ecs = fields();
     let dir = std::env::temp_dir().join(format!("procflow-ecs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = common::alerting_config(&dir);
     let (flows, procs, alerts) = (
         dir.join("flows.jsonl"),
         dir.join("procs.jsonl"),
         dir.join("alerts.jsonl"),
     );
     let s = |p: &Path| p.display().to_string();
-    let run = procflow(&[
-        "read",
-        "--no-progress",
-        // `--format` is the other name of `--output-profile`.
-        "--format",
-        "ecs",
-        "--sensor-name",
-        "tap-7",
-        &s(&pcap("attribution.pcap")),
-        "--feed",
-        &s(&pcap("attribution.feed.jsonl")),
-        "--config",
-        &s(&config),
-        "--flows",
-        &s(&flows),
-        "--processes",
-        &s(&procs),
-        "--alerts",
-        &s(&alerts),
-    ]);
-    assert!(run.status.success(), "{}", run.stderr);
+    let run = common::read_attribution_sample(
+        &dir,
+        &[
+            // `--format` is the other name of `--output-profile`.
+            "--format",
+            "ecs",
+            "--sensor-name",
+            "tap-7",
+            "--flows",
+            &s(&flows),
+            "--processes",
+            &s(&procs),
+            "--alerts",
+            &s(&alerts),
+        ],
+    );
     let read = |p: &Path| std::fs::read_to_string(p).expect("output");
     assert!(check_lines(&read(&flows), "flows", &ecs) >= 19);
     assert!(check_lines(&read(&procs), "windows", &ecs) >= 3);

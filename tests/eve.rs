@@ -238,25 +238,19 @@ fn a_known_flow_in_eve() {
 fn alerts_are_eve_alerts() {
     let dir = std::env::temp_dir().join(format!("procflow-eve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = common::alerting_config(&dir);
     let alerts = dir.join("alerts.jsonl");
     let s = |p: &Path| p.display().to_string();
-    let run = procflow(&[
-        "read",
-        "--no-progress",
-        "--output-profile",
-        "eve",
-        &s(&pcap("attribution.pcap")),
-        "--feed",
-        &s(&pcap("attribution.feed.jsonl")),
-        "--config",
-        &s(&config),
-        "--flows",
-        "/dev/null",
-        "--alerts",
-        &s(&alerts),
-    ]);
-    assert!(run.status.success(), "{}", run.stderr);
+    let run = common::read_attribution_sample(
+        &dir,
+        &[
+            "--output-profile",
+            "eve",
+            "--flows",
+            "/dev/null",
+            "--alerts",
+            &s(&alerts),
+        ],
+    );
     let text = std::fs::read_to_string(&alerts).expect("alerts");
     let events: Vec<Value> = text
         .lines()

@@ -380,6 +380,18 @@ fn relay(nats: &Nats, out: &Path, feed: &str) {
     assert!(e.contains(", 0 outages;"), "{e}");
 }
 
+/// `learn` of the whole history into database `db` of `pg`.
+fn learn_history(pg: &Postgres, db: &str, cfg: &str) {
+    finish(learn_spawn(sensor(
+        "learn",
+        "history.pcap",
+        "history.feed.jsonl",
+        &pg.url(db),
+        cfg,
+        None,
+    )));
+}
+
 fn learn_spawn(mut c: Command) -> Child {
     c.spawn().expect("procflow starts")
 }
@@ -395,14 +407,7 @@ fn a_server_killed_mid_fold_loses_nothing_and_doubles_nothing() {
     pg.createdb("calm");
     pg.createdb("killed");
     let cfg = config("kill.toml", "retry_secs = 1\nfinal_wait_secs = 120");
-    finish(learn_spawn(sensor(
-        "learn",
-        "history.pcap",
-        "history.feed.jsonl",
-        &pg.url("calm"),
-        &cfg,
-        None,
-    )));
+    learn_history(&pg, "calm", &cfg);
 
     let mut c = sensor(
         "learn",
@@ -415,27 +420,13 @@ fn a_server_killed_mid_fold_loses_nothing_and_doubles_nothing() {
     c.env("PROCFLOW_FAILPOINT", "baseline-commit:3");
     let mut child = c.spawn().expect("sensor starts");
     let _ = child.stdout.take();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let err = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (rx, reader) = common::stderr_lines(&mut child);
     // Wait for the third batch to be written and held open.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("the failpoint is reached");
-        if line.contains("failpoint baseline-commit reached") {
-            break;
-        }
-    }
+    common::wait_for_line(
+        &rx,
+        "failpoint baseline-commit reached",
+        Duration::from_secs(60),
+    );
     pg.kill();
     std::thread::sleep(Duration::from_secs(2));
     pg.up();
@@ -468,14 +459,7 @@ fn a_fold_sent_twice_is_folded_once() {
     pg.createdb("calm");
     pg.createdb("twice");
     let cfg = config("twice.toml", "retry_secs = 1");
-    finish(learn_spawn(sensor(
-        "learn",
-        "history.pcap",
-        "history.feed.jsonl",
-        &pg.url("calm"),
-        &cfg,
-        None,
-    )));
+    learn_history(&pg, "calm", &cfg);
     let mut c = sensor(
         "learn",
         "history.pcap",
@@ -590,14 +574,7 @@ fn a_sensor_starts_on_its_cached_copy_while_the_server_is_away() {
         ),
     );
     for db in ["calm", "away"] {
-        finish(learn_spawn(sensor(
-            "learn",
-            "history.pcap",
-            "history.feed.jsonl",
-            &pg.url(db),
-            &cfg,
-            None,
-        )));
+        learn_history(&pg, db, &cfg);
     }
     assert!(copy.exists(), "the run left its copy");
     let calm_alerts = out.join("calm.jsonl");
@@ -621,28 +598,8 @@ fn a_sensor_starts_on_its_cached_copy_while_the_server_is_away() {
     )
     .spawn()
     .expect("sensor starts");
-    let err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("the sensor starts on its copy");
-        if line.contains("judging on the cached copy") {
-            break;
-        }
-    }
+    let (rx, reader) = common::stderr_lines(&mut child);
+    common::wait_for_line(&rx, "judging on the cached copy", Duration::from_secs(60));
     pg.up();
     let status = child.wait().expect("sensor ends");
     let e = reader.join().expect("stderr");

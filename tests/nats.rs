@@ -9,7 +9,6 @@ mod common;
 
 use common::nats::Nats;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -92,26 +91,12 @@ fn every_record_arrives_once_through_a_killed_server() {
     let mut c = read_cmd(&nats.url(), &dir, "120");
     c.env("PROCFLOW_FAILPOINT", "publish-pause:1500");
     let mut child = c.spawn().expect("procflow starts");
-    let err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = rx
-            .recv_timeout(until.saturating_duration_since(Instant::now()))
-            .expect("the failpoint is reached");
-        if line.contains("failpoint publish-pause reached") {
-            break;
-        }
-    }
+    let (rx, reader) = common::stderr_lines(&mut child);
+    common::wait_for_line(
+        &rx,
+        "failpoint publish-pause reached",
+        Duration::from_secs(60),
+    );
     nats.kill();
     // Longer than an acknowledgement may take (5 s): the sensor sees the
     // outage, and sends again what was not acknowledged.
@@ -296,12 +281,7 @@ fn a_following_relay_publishes_what_is_appended() {
             .expect("relay starts"),
     );
     let (rx, reader) = common::stderr_lines(&mut relay.0);
-    let until = Instant::now() + Duration::from_secs(20);
-    while !rx
-        .recv_timeout(until.saturating_duration_since(Instant::now()))
-        .expect("the relay follows")
-        .contains("following 1 feeds")
-    {}
+    common::wait_for_line(&rx, "following 1 feeds", Duration::from_secs(20));
     for i in 2..5 {
         common::live::append(&feed, &line(i));
     }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{pcap, procflow, which};
+use common::{procflow, which};
 use std::path::{Path, PathBuf};
 
 /// Runs `read` on the attribution sample with thresholds its custom
@@ -15,24 +15,18 @@ use std::path::{Path, PathBuf};
 fn outputs(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("procflow-report-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = common::alerting_config(&dir);
     let s = |p: &Path| p.display().to_string();
-    let run = procflow(&[
-        "read",
-        "--no-progress",
-        &s(&pcap("attribution.pcap")),
-        "--feed",
-        &s(&pcap("attribution.feed.jsonl")),
-        "--config",
-        &s(&config),
-        "--flows",
-        &s(&dir.join("flows.jsonl")),
-        "--processes",
-        &s(&dir.join("procs.jsonl")),
-        "--alerts",
-        &s(&dir.join("alerts.jsonl")),
-    ]);
-    assert!(run.status.success(), "{}", run.stderr);
+    common::read_attribution_sample(
+        &dir,
+        &[
+            "--flows",
+            &s(&dir.join("flows.jsonl")),
+            "--processes",
+            &s(&dir.join("procs.jsonl")),
+            "--alerts",
+            &s(&dir.join("alerts.jsonl")),
+        ],
+    );
     dir
 }
 

@@ -250,6 +250,24 @@ pub fn stderr_lines(
     (rx, handle)
 }
 
+/// Waits (at most `within`) for a line of [`stderr_lines`] containing
+/// `what`; panics naming it when none comes.
+pub fn wait_for_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &str,
+    within: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains(what) => return,
+            Ok(_) => {}
+            Err(_) => panic!("no line with {what:?} within {within:?}"),
+        }
+    }
+}
+
 /// Every capture file (`.pcap`, `.pcapng`, `.cap`) under `dir`, sorted
 /// (walked with a stack, not recursion).
 pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
@@ -276,6 +294,32 @@ pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
 /// Writes `DIR/site.toml`: thresholds under which the attribution
 /// sample's custom binaries raise AN0145 on every platform (three
 /// alerts); its path.
+/// `procflow read` of the bundled attribution sample (capture and feed)
+/// with [`alerting_config`] written into `dir`, and `extra` arguments
+/// (outputs, profile); asserts it succeeded.
+pub fn read_attribution_sample(dir: &Path, extra: &[&str]) -> Run {
+    let config = alerting_config(dir);
+    let (cap, feed) = (pcap("attribution.pcap"), pcap("attribution.feed.jsonl"));
+    let (cap, feed, config) = (
+        cap.display().to_string(),
+        feed.display().to_string(),
+        config.display().to_string(),
+    );
+    let mut args = vec![
+        "read",
+        "--no-progress",
+        &cap,
+        "--feed",
+        &feed,
+        "--config",
+        &config,
+    ];
+    args.extend_from_slice(extra);
+    let run = procflow(&args);
+    assert!(run.status.success(), "{}", run.stderr);
+    run
+}
+
 pub fn alerting_config(dir: &Path) -> PathBuf {
     let config = dir.join("site.toml");
     std::fs::write(

@@ -97,6 +97,14 @@ impl Server {
     }
 }
 
+/// The async runtime a caller's thread drives the client on (one
+/// thread: the rest of procflow stays synchronous).
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Makes the stream `name` for `subjects` when it is not there.
 pub async fn ensure_stream(
     js: &jetstream::Context,

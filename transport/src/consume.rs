@@ -42,10 +42,7 @@ pub fn each(
     filter: Option<&str>,
     mut on: impl FnMut(Stored) -> bool,
 ) -> Result<u64, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = crate::connect::runtime().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let js = server.connect().await?;
         let mut st = js
@@ -137,19 +134,10 @@ pub fn follow(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut on: impl FnMut(&[u8]) + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<FollowEnd>> {
+    let rt = crate::connect::runtime()?;
     std::thread::Builder::new()
         .name("nats-follow".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("procflow: following NATS: cannot start its runtime: {e}");
-                    return FollowEnd::default();
-                }
-            };
             rt.block_on(follow_loop(
                 &server, &stream, &filter, from_start, &stop, &mut on,
             ))

@@ -177,21 +177,10 @@ impl Publisher {
         let spool = cfg.spool.clone();
         let writer = Arc::new(Mutex::new(writer));
         let (s2, st2, stop2, w2) = (shared.clone(), stats.clone(), stop.clone(), writer.clone());
+        let rt = crate::connect::runtime()?;
         let thread = std::thread::Builder::new()
             .name("publish".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        eprintln!("procflow: publishing: cannot start its runtime: {e}");
-                        return 0;
-                    }
-                };
-                rt.block_on(send_loop(&cfg, &s2, &st2, &stop2, &w2))
-            })?;
+            .spawn(move || rt.block_on(send_loop(&cfg, &s2, &st2, &stop2, &w2)))?;
         Ok(Publisher {
             writer,
             shared,
@@ -300,7 +289,7 @@ async fn send_loop(
                 }
             },
         };
-        let batch = read_batch(&mut reader, dir);
+        let mut batch = read_batch(&mut reader, dir);
         if batch.is_empty() {
             if stop.load(Relaxed) || over {
                 break;
@@ -319,7 +308,7 @@ async fn send_loop(
             token: &sensor,
             sensor: &cfg.sensor,
         };
-        match send_batch(context, &names, &batch, stats, shared, &mut acked, lose).await {
+        match send_batch(context, &names, &mut batch, stats, shared, &mut acked, lose).await {
             Ok(()) => {
                 if let Some(since) = down_since.take() {
                     eprintln!(
@@ -423,17 +412,19 @@ struct Names<'a> {
 async fn send_batch(
     js: &async_nats::jetstream::Context,
     names: &Names<'_>,
-    batch: &[spool::Record],
+    batch: &mut [spool::Record],
     stats: &SendStats,
     shared: &Shared,
     acked: &mut Position,
     lose_acks: bool,
 ) -> Result<(), String> {
     let mut waiting = Vec::with_capacity(batch.len());
-    for r in batch {
+    // The payloads move into the messages: a batch that fails is read
+    // from the spool again.
+    for r in batch.iter_mut() {
         let subject = format!("{PREFIX}.{}.{}", Kind::subject_part(r.kind), names.token);
         let msg = PublishMessage::build()
-            .payload(r.payload.clone().into())
+            .payload(std::mem::take(&mut r.payload).into())
             .message_id(format!("{}.{}.{}", names.id, r.at.segment, r.at.offset))
             .header("Procflow-Sensor", names.sensor);
         match js.send_publish(subject, msg).await {
@@ -456,9 +447,11 @@ async fn send_batch(
         if ack.duplicate {
             stats.duplicates.fetch_add(1, Relaxed);
         }
-        shared
+        let size = r.next.offset.saturating_sub(r.at.offset);
+        // Saturating: a count that wrapped would read as a full spool.
+        let _ = shared
             .pending_bytes
-            .fetch_sub(r.next.offset.saturating_sub(r.at.offset), Relaxed);
+            .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(size)));
         *acked = r.next;
     }
     if lose_acks {

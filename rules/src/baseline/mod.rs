@@ -109,6 +109,32 @@ pub struct Meta {
     pub window_secs: u64,
 }
 
+impl Meta {
+    /// The facts as the `meta` table keeps them (key, value), in one
+    /// fixed order for every backend.
+    pub fn entries(&self) -> [(&'static str, u64); 4] {
+        [
+            ("windows_folded", self.windows_folded),
+            ("batches", self.batches),
+            ("last_window_end", self.last_window_end),
+            ("window_secs", self.window_secs),
+        ]
+    }
+
+    /// Takes one row of the `meta` table; other keys (the schema's) and
+    /// values that are not numbers leave the facts as they are.
+    pub fn set(&mut self, key: &str, value: &str) {
+        let Ok(n) = value.parse::<u64>() else { return };
+        match key {
+            "windows_folded" => self.windows_folded = n,
+            "batches" => self.batches = n,
+            "last_window_end" => self.last_window_end = n,
+            "window_secs" => self.window_secs = n,
+            _ => {}
+        }
+    }
+}
+
 /// What the caps cost.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BaselineStats {

@@ -213,12 +213,12 @@ fn meta(tx: &mut Transaction<'_>, delta: &Baseline) -> Result<(), postgres::Erro
          CASE $3 WHEN 'sum' THEN (m.value::numeric + EXCLUDED.value::numeric)::text
                  WHEN 'max' THEN GREATEST(m.value::numeric, EXCLUDED.value::numeric)::text
                  ELSE EXCLUDED.value END";
-    for (key, value, how) in [
-        ("last_window_end", m.last_window_end, "max"),
-        ("window_secs", m.window_secs, "set"),
-        ("windows_folded", m.windows_folded, "sum"),
-        ("batches", m.batches, "sum"),
-    ] {
+    for (key, value) in m.entries() {
+        let how = match key {
+            "last_window_end" => "max",
+            "window_secs" => "set",
+            _ => "sum",
+        };
         tx.execute(sql, &[&key, &value.to_string(), &how])?;
     }
     Ok(())

@@ -111,14 +111,7 @@ fn meta(
         let (Ok(k), Ok(v)) = (r.try_get::<_, String>(0), r.try_get::<_, String>(1)) else {
             continue;
         };
-        let n = v.parse::<u64>().unwrap_or(0);
-        match k.as_str() {
-            "windows_folded" => m.windows_folded = n,
-            "batches" => m.batches = n,
-            "last_window_end" => m.last_window_end = n,
-            "window_secs" => m.window_secs = n,
-            _ => {}
-        }
+        m.set(&k, &v);
     }
     Ok(m)
 }

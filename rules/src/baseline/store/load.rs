@@ -83,16 +83,7 @@ fn meta(conn: &Connection, path: &str) -> Result<Meta, StoreError> {
         path,
         "SELECT key, value FROM meta",
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-        |(k, v)| {
-            let n = v.parse::<u64>().unwrap_or(0);
-            match k.as_str() {
-                "windows_folded" => m.windows_folded = n,
-                "batches" => m.batches = n,
-                "last_window_end" => m.last_window_end = n,
-                "window_secs" => m.window_secs = n,
-                _ => {}
-            }
-        },
+        |(k, v)| m.set(&k, &v),
     )?;
     Ok(m)
 }

@@ -87,12 +87,7 @@ pub fn volumes_and_meta(tx: &Transaction<'_>, b: &Baseline) -> rusqlite::Result<
     }
     let m = &b.meta;
     let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES (?1, ?2)")?;
-    for (k, v) in [
-        ("windows_folded", m.windows_folded),
-        ("batches", m.batches),
-        ("last_window_end", m.last_window_end),
-        ("window_secs", m.window_secs),
-    ] {
+    for (k, v) in m.entries() {
         put.execute(params![k, v.to_string()])?;
     }
     Ok(())
