@@ -275,10 +275,10 @@ pub fn print_summary(s: &Stats) {
             s.time_backwards
         );
     }
-    if s.not_flows.arp + s.not_flows.icmp > 0 {
+    if s.not_flows.arp > 0 {
         eprintln!(
-            "procflow: {} ARP frames and {} ICMP packets (no flows; not errors)",
-            s.not_flows.arp, s.not_flows.icmp
+            "procflow: {} ARP frames (no flows; not errors)",
+            s.not_flows.arp
         );
     }
     let f = &s.fragments;

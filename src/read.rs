@@ -451,6 +451,12 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         c.server_attributed,
         c.conflicts
     );
+    if c.icmp > 0 {
+        eprintln!(
+            "procflow: {} ICMP flows (no socket to attribute them to: not in the figures above)",
+            c.icmp
+        );
+    }
     if c.released_early > 0 {
         eprintln!(
             "procflow: warning: {} flows attributed before their late-event wait ended (too many waiting)",

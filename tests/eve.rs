@@ -53,10 +53,21 @@ fn errors(ev: &Value) -> Vec<String> {
             ip,
         );
     }
-    for port in ["src_port", "dest_port"] {
-        need(ev[port].as_u64().is_some_and(|p| p <= 65535), port);
+    match ev["proto"].as_str() {
+        Some("TCP" | "UDP") => {
+            for port in ["src_port", "dest_port"] {
+                need(ev[port].as_u64().is_some_and(|p| p <= 65535), port);
+            }
+        }
+        // ICMP has types and codes where the others have ports.
+        Some("ICMP" | "IPv6-ICMP") => {
+            need(ev.get("src_port").is_none(), "no src_port");
+            for k in ["icmp_type", "icmp_code"] {
+                need(ev[k].as_u64().is_some_and(|v| v <= 255), k);
+            }
+        }
+        _ => need(false, "proto"),
     }
-    need(matches!(ev["proto"].as_str(), Some("TCP" | "UDP")), "proto");
     match kind {
         "flow" => {
             let f = &ev["flow"];

@@ -139,6 +139,9 @@ fn tcpdump_on_a_pipe_into_read() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("procflow read");
+    // A first connection gives a loaded machine more time to have
+    // tcpdump reading: it may or may not be in the capture.
+    let warm_up = common::live::post("127.0.0.1", port, 50, |_| {});
     let ports: Vec<u16> = (0..3)
         .map(|i| common::live::post("127.0.0.1", port, 100 * (i + 1), |_| {}))
         .collect();
@@ -160,7 +163,11 @@ fn tcpdump_on_a_pipe_into_read() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    assert_eq!(records.len(), 3, "{stderr}");
+    let tested = records
+        .iter()
+        .filter(|r| r["source"]["port"] != warm_up)
+        .count();
+    assert_eq!(tested, 3, "{stderr}");
     for (i, p) in ports.iter().enumerate() {
         let r = records
             .iter()

@@ -64,6 +64,9 @@ fn observed(r: &Value) -> Value {
     if let Some(t) = r.get("tunnel") {
         v["tunnel"] = t.clone();
     }
+    if let Some(m) = r.get("icmp") {
+        v["icmp"] = m.clone();
+    }
     v
 }
 
@@ -421,4 +424,32 @@ fn quic_initials_spelt_out() {
     assert_eq!(stats["stats"]["quic_initials"], 10);
     assert_eq!(stats["stats"]["quic_undecrypted"], 0);
     assert_eq!(stats["stats"]["tls_client_hellos"], 3);
+}
+
+/// ICMP flows are keyed as Community ID keys them: each record's ID is
+/// the one tshark 4.0's Community ID dissector gives every packet of the
+/// flow (an echo and its reply alike; a one-way message from its sender).
+#[test]
+fn icmp_flows_carry_the_community_ids_tshark_computes() {
+    let records = flows(&[&pcap("icmp.pcap")]);
+    let ids: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["source"]["ip"].as_str().unwrap_or(""),
+                r["community_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("10.0.0.40", "1:+WhjmEk5eYxZpp/xdjXZu+yFJWw="),
+            ("10.0.0.1", "1:NZ0OWPMLW3qt0HOZzyED0pY02CM="),
+            ("192.0.2.254", "1:b05Wq2IbyS9mrs5psHmqh+RvQiI="),
+            ("2001:db8::40", "1:uJB3Sia1PUKJTxECLOjF4KYEHKM="),
+            ("fe80::40", "1:NHkXFVZapq8XHzRFo1Ogu+T/tQY="),
+            ("fe80::7", "1:2wdnNrK4ou8e7Rsb5kAeOGBjruY="),
+        ]
+    );
 }

@@ -344,7 +344,12 @@ impl Flows {
     fn new(records: Vec<Value>) -> Flows {
         let mut by_pair: BTreeMap<_, Vec<usize>> = BTreeMap::new();
         for (i, r) in records.iter().enumerate() {
-            let transport = r["network"]["transport"].as_str().unwrap_or("").to_string();
+            // Zeek's `proto` says "icmp" for ICMPv6 too.
+            let transport = match r["network"]["transport"].as_str().unwrap_or("") {
+                "ipv6-icmp" => "icmp",
+                t => t,
+            }
+            .to_string();
             let key = pair(flow_endpoint(r, "source"), flow_endpoint(r, "destination"));
             by_pair.entry((transport, key)).or_default().push(i);
         }
@@ -378,6 +383,7 @@ fn proto(row: &Map<String, Value>) -> Proto {
     match text(row, "proto") {
         Some("tcp") => Proto::Tracked("tcp"),
         Some("udp") => Proto::Tracked("udp"),
+        Some("icmp") => Proto::Tracked("icmp"),
         None => Proto::Unknown,
         Some(p) => Proto::Other(p.to_string()),
     }
@@ -400,7 +406,7 @@ fn match_conn(conn: &Log, flows: &Flows, tally: &mut Tally) -> (Vec<Unit>, Vec<V
             Proto::Unknown => None,
             Proto::Other(p) => {
                 tally.skip(
-                    &format!("conn row of {p}: procflow tracks TCP and UDP flows only"),
+                    &format!("conn row of {p}: procflow tracks TCP, UDP and ICMP flows"),
                     1,
                 );
                 continue;

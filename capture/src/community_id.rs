@@ -1,6 +1,8 @@
 //! Community ID v1 flow hashes, so every record joins with Zeek, Suricata
 //! and Elastic data.
 
+use crate::decode::icmp::counterpart;
+use crate::flow::key::Transport;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
@@ -8,7 +10,10 @@ use std::net::IpAddr;
 /// Computes the Community ID v1 string (`1:` + base64 of a SHA-1) of a flow.
 ///
 /// The endpoints are ordered so both directions of a flow give the same
-/// hash; `seed` is the deployment's seed (0 unless configured).
+/// hash; `seed` is the deployment's seed (0 unless configured). For ICMP
+/// and ICMPv6 the ports are the type and the counterpart type or code, as
+/// the flow key has them; a message with no counterpart (one way) keeps
+/// its sender first, as the specification says.
 pub fn community_id_v1(
     seed: u16,
     proto: u8,
@@ -20,7 +25,12 @@ pub fn community_id_v1(
     let mut hasher = Sha1::new();
     hasher.update(seed.to_be_bytes());
     let (s, d) = (ip_bytes(&src), ip_bytes(&dst));
-    let (a, pa, b, pb) = if (s.as_slice(), sport) <= (d.as_slice(), dport) {
+    let one_way = match proto {
+        1 => counterpart(Transport::Icmp, sport as u8).is_none(),
+        58 => counterpart(Transport::Icmpv6, sport as u8).is_none(),
+        _ => false,
+    };
+    let (a, pa, b, pb) = if one_way || (s.as_slice(), sport) <= (d.as_slice(), dport) {
         (s, sport, d, dport)
     } else {
         (d, dport, s, sport)
@@ -101,6 +111,17 @@ mod tests {
         assert_eq!(
             community_id_v1(0, 1, a, 8, b, 0),
             "1:crodRHL2FEsHjbv3UkRrfbs4bZ0="
+        );
+        // A one-way message (port unreachable, 3/3) keeps its sender first
+        // (the value tshark gives the generated capture's message).
+        let (router, host) = (v4("10.0.0.1"), v4("10.0.0.40"));
+        assert_eq!(
+            community_id_v1(0, 1, router, 3, host, 3),
+            "1:NZ0OWPMLW3qt0HOZzyED0pY02CM="
+        );
+        assert_ne!(
+            community_id_v1(0, 1, host, 3, router, 3),
+            "1:NZ0OWPMLW3qt0HOZzyED0pY02CM="
         );
     }
 }

@@ -60,12 +60,11 @@ impl Stats {
         now.clamp(ts)
     }
 
-    /// Counts a frame that gave no flow packet: as what it is (ARP, ICMP)
+    /// Counts a frame that gave no flow packet: as what it is (ARP)
     /// or as a decode error by reason.
     pub fn undecoded(&mut self, e: DecodeError) {
         match e {
             DecodeError::Arp => self.not_flows.arp += 1,
-            DecodeError::Icmp => self.not_flows.icmp += 1,
             e => self.decode_errors.add(e),
         }
     }
@@ -84,13 +83,11 @@ impl Serialize for DecodeErrors {
     }
 }
 
-/// Frames that are sound but carry no TCP or UDP flow.
+/// Frames that are sound but carry no flow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NotFlows {
     /// ARP frames.
     pub arp: u64,
-    /// ICMP and ICMPv6 packets.
-    pub icmp: u64,
 }
 
 /// Everything a run counts. All counters are u64 and add up across shards.
@@ -169,7 +166,6 @@ impl Stats {
         self.decoded += o.decoded;
         self.decode_errors.merge(&o.decode_errors);
         self.not_flows.arp += o.not_flows.arp;
-        self.not_flows.icmp += o.not_flows.icmp;
         self.fragments.merge(&o.fragments);
         self.truncated_packets += o.truncated_packets;
         self.time_backwards += o.time_backwards;
@@ -200,20 +196,23 @@ mod not_flow_tests {
     use super::*;
 
     #[test]
-    fn arp_and_icmp_are_counted_apart_from_errors() {
+    fn arp_is_counted_apart_from_errors() {
         let mut s = Stats::default();
         for e in [
             DecodeError::Arp,
-            DecodeError::Icmp,
-            DecodeError::Icmp,
+            DecodeError::Arp,
+            DecodeError::IcmpTruncated,
             DecodeError::NotIp,
         ] {
             s.undecoded(e);
         }
-        assert_eq!(s.not_flows, NotFlows { arp: 1, icmp: 2 });
-        assert_eq!(s.decode_errors.total(), 1);
+        assert_eq!(s.not_flows, NotFlows { arp: 2 });
+        assert_eq!(s.decode_errors.total(), 2);
         let json = serde_json::to_value(&s).unwrap_or_default();
-        assert_eq!(json["decode_errors"], serde_json::json!({"not_ip": 1}));
-        assert_eq!(json["not_flows"], serde_json::json!({"arp": 1, "icmp": 2}));
+        assert_eq!(
+            json["decode_errors"],
+            serde_json::json!({"not_ip": 1, "icmp_truncated": 1})
+        );
+        assert_eq!(json["not_flows"], serde_json::json!({"arp": 2}));
     }
 }

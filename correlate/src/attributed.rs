@@ -295,6 +295,7 @@ mod tests {
                 dest_ip: "192.0.2.2".parse().expect("ip"),
                 depth: 1,
             }),
+            icmp: None,
             http: vec![model::flow::HttpTransaction {
                 method: Some("GET".into()),
                 host: Some("example.test".into()),

@@ -56,6 +56,9 @@ pub struct Coverage {
     pub released_early: u64,
     /// Unattributed client addresses not tracked (table full).
     pub talkers_dropped: u64,
+    /// ICMP flows: no socket ever owns them, so they are in none of the
+    /// figures above.
+    pub icmp: u64,
 }
 
 impl Coverage {
@@ -90,7 +93,9 @@ impl Attributor {
 
     /// Takes a flow as the engine emits it.
     pub fn push(&mut self, rec: FlowRecord, out: &mut dyn FnMut(AttributedFlow)) {
-        self.index.observe(&FlowKeyTime::of(&rec));
+        if !rec.network.transport.is_icmp() {
+            self.index.observe(&FlowKeyTime::of(&rec));
+        }
         self.watermark.advance(rec.event.end);
         self.pending.push_back(rec);
         if self.pending.len() > self.index.config().max_pending_flows {
@@ -147,6 +152,13 @@ impl Attributor {
     }
 
     fn release(&mut self, record: FlowRecord, out: &mut dyn FnMut(AttributedFlow)) {
+        if record.network.transport.is_icmp() {
+            self.coverage.icmp += 1;
+            return out(AttributedFlow {
+                record,
+                attribution: Attribution::default(),
+            });
+        }
         let attribution = self.index.attribute(&FlowKeyTime::of(&record));
         self.count(&record, &attribution);
         out(AttributedFlow {

@@ -115,6 +115,7 @@ mod tests {
             destination: ep("10.0.0.53", 53),
             flow: FlowFields::default(),
             tunnel: None,
+            icmp: None,
             http: Vec::new(),
             tls: None,
             extra: Default::default(),

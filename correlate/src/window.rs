@@ -378,6 +378,7 @@ mod tests {
                     midstream: false,
                 },
                 tunnel: None,
+                icmp: None,
                 http: Vec::new(),
                 tls: None,
                 extra: Default::default(),

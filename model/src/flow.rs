@@ -32,6 +32,13 @@ pub enum Transport {
     Tcp,
     /// UDP (IP protocol 17).
     Udp,
+    /// ICMP (IP protocol 1). Its flows are keyed as Zeek and Community ID
+    /// key them: the message type stands for the source port, and the
+    /// counterpart type (echo request and reply...) or else the code for
+    /// the destination port.
+    Icmp,
+    /// ICMPv6 (IP protocol 58), keyed as [`Transport::Icmp`].
+    Icmpv6,
 }
 
 impl Transport {
@@ -40,19 +47,30 @@ impl Transport {
         match self {
             Transport::Tcp => 6,
             Transport::Udp => 17,
+            Transport::Icmp => 1,
+            Transport::Icmpv6 => 58,
         }
     }
 
-    /// Lower-case name, as records write it.
+    /// Lower-case name, as records write it (IANA's keywords, as ECS's
+    /// `network.transport` asks).
     pub fn name(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
+            Transport::Icmp => "icmp",
+            Transport::Icmpv6 => "ipv6-icmp",
         }
     }
 
+    /// ICMP or ICMPv6: no sockets, no ports, and no application layer.
+    pub fn is_icmp(self) -> bool {
+        matches!(self, Transport::Icmp | Transport::Icmpv6)
+    }
+
     /// Parses "tcp"/"udp" (any case) or an IANA number ("6", "17"), as
-    /// endpoint feeds write them.
+    /// endpoint feeds write them (sockets are TCP or UDP: ICMP is not
+    /// read from a feed).
     pub fn parse(s: &str) -> Option<Transport> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("tcp") || s == "6" {
@@ -143,6 +161,23 @@ pub struct TunnelFields {
     pub depth: u8,
 }
 
+/// `icmp.*`: the first message type and code each way of an ICMP flow,
+/// as Suricata's flow events give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IcmpFields {
+    /// Type of the client's first message.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    /// Code of the client's first message.
+    pub code: u8,
+    /// Type of the server's first message, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<u8>,
+    /// Code of the server's first message, when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<u8>,
+}
+
 /// `source.*` (the client) or `destination.*` (the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EndpointFields {
@@ -196,6 +231,9 @@ pub struct FlowRecord {
     /// The tunnel the flow came in, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelFields>,
+    /// The ICMP messages of an ICMP flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpFields>,
     /// HTTP transactions, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpTransaction>,
@@ -269,6 +307,18 @@ impl FlowRecord {
             x.ip("src_ip", t.src_ip);
             x.ip("dest_ip", t.dest_ip);
             x.u64("depth", u64::from(t.depth));
+            x.end();
+        }
+        if let Some(m) = &self.icmp {
+            let mut x = o.object("icmp");
+            x.u64("type", u64::from(m.kind));
+            x.u64("code", u64::from(m.code));
+            if let Some(t) = m.response_type {
+                x.u64("response_type", u64::from(t));
+            }
+            if let Some(c) = m.response_code {
+                x.u64("response_code", u64::from(c));
+            }
             x.end();
         }
         if !self.http.is_empty() {

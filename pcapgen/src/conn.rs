@@ -534,6 +534,7 @@ impl TcpConn {
             tls,
             vlan: self.l2.link.vlan(),
             tunnel: None,
+            icmp: None,
         }
     }
 }
@@ -626,6 +627,7 @@ impl UdpFlow {
             tls: None,
             vlan: self.l2.link.vlan(),
             tunnel: None,
+            icmp: None,
         }
     }
 }

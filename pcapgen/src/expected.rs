@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 /// What a correct reader must report for one flow of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExpectedFlow {
-    /// `"tcp"` or `"udp"`.
+    /// `"tcp"`, `"udp"`, `"icmp"` or `"ipv6-icmp"`.
     pub transport: &'static str,
     /// The SYN sender (UDP: the first sender); for a connection captured
     /// midstream, the side that opened it (the one sending the request).
@@ -39,6 +39,25 @@ pub struct ExpectedFlow {
     /// The tunnel the flow's frames came in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<ExpectedTunnel>,
+    /// The first ICMP message each way, for ICMP flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<ExpectedIcmp>,
+}
+
+/// The first ICMP message each way of an ICMP flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExpectedIcmp {
+    /// Type of the client's first message.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    /// Its code.
+    pub code: u8,
+    /// Type of the server's first message, if it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<u8>,
+    /// Its code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<u8>,
 }
 
 /// The outermost tunnel a flow came in, as its record gives it.

@@ -28,6 +28,7 @@ pub mod flood_feed;
 pub mod fragments;
 pub mod http;
 pub mod http_malformed;
+pub mod icmp;
 pub mod pcap;
 pub mod quic;
 pub mod rng;
@@ -39,7 +40,7 @@ pub mod wire;
 
 pub use bench::{try_write_bench, write_bench, BenchSummary};
 pub use conn::{Dir, FlowStats, SegOp, TcpConn, UdpFlow};
-pub use expected::{ExpectedFlow, ExpectedHttp, ExpectedTls, Scenario};
+pub use expected::{ExpectedFlow, ExpectedHttp, ExpectedIcmp, ExpectedTls, Scenario};
 pub use flood::{Flood, FloodPayload, FloodSummary};
 pub use pcap::{Capture, PcapWriter, START_TIME_US};
 pub use scenarios::scenarios;

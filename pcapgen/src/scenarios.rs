@@ -97,6 +97,7 @@ pub fn scenarios() -> Vec<Scenario> {
         crate::encap::encapsulations(),
         crate::fragments::ip_fragments(),
         crate::quic::quic(),
+        crate::icmp::icmp(),
     ]
 }
 

@@ -212,7 +212,7 @@ struct Seen {
 /// against the same expectations, by the sensor's scenario test
 /// (`tests/scenarios.rs`).
 fn plain(s: &Scenario) -> bool {
-    !matches!(s.name, "encapsulations" | "ip-fragments")
+    !matches!(s.name, "encapsulations" | "ip-fragments" | "icmp")
 }
 
 /// Attributes every packet of a scenario to its expected flows; returns

@@ -106,7 +106,8 @@ impl FrameStore {
     pub fn add(&mut self, batch: Vec<FrameCopy>) {
         for frame in batch {
             let (key, opens) = match decode(frame.link, &frame.data) {
-                Ok(p) => {
+                // Alerts list TCP and UDP flows only.
+                Ok(p) if !p.transport.is_icmp() => {
                     let syn = p.tcp.is_some_and(|t| t.flags & 0x12 == 0x02);
                     let k = key(
                         p.transport == capture::record::Transport::Udp,
@@ -115,7 +116,7 @@ impl FrameStore {
                     );
                     (Some(k), syn)
                 }
-                Err(_) => (None, false),
+                _ => (None, false),
             };
             self.bytes += frame.data.len() + 64;
             self.frames.push_back(Stored { key, opens, frame });

@@ -172,7 +172,13 @@ fn flow_doc(mut n: Map<String, Value>) -> Map<String, Value> {
         put(&mut doc, "network.vlan.id", json!(id.to_string()));
     }
     let (mut bytes, mut packets) = (0, 0);
+    // An ICMP flow's "ports" are its types and codes (its key): ECS has no
+    // ICMP fields, so they stay in `procflow.icmp` and the ports go.
+    let icmp = n.contains_key("icmp");
     for side in ["source", "destination"] {
+        if icmp {
+            take(&mut n, &format!("{side}.port"));
+        }
         for f in ["ip", "port", "bytes", "packets"] {
             if let Some(v) = n.get(side).and_then(|s| s.get(f)) {
                 if f == "bytes" {

@@ -126,13 +126,35 @@ fn header(n: &Map<String, Value>, event_type: &str, ts: &str) -> Map<String, Val
     m.insert("event_type".into(), json!(event_type));
     m.insert("host".into(), json!(super::identity::sensor().name));
     m.insert("src_ip".into(), json!(str_at(n, "source.ip")));
-    m.insert("src_port".into(), json!(u64_at(n, "source.port")));
+    let transport = str_at(n, "network.transport");
+    // ICMP has no ports: EVE gives its types and codes instead.
+    let icmp = get(n, "icmp").and_then(Value::as_object);
+    if icmp.is_none() {
+        m.insert("src_port".into(), json!(u64_at(n, "source.port")));
+    }
     m.insert("dest_ip".into(), json!(str_at(n, "destination.ip")));
-    m.insert("dest_port".into(), json!(u64_at(n, "destination.port")));
-    m.insert(
-        "proto".into(),
-        json!(str_at(n, "network.transport").to_uppercase()),
-    );
+    match icmp {
+        None => {
+            m.insert("dest_port".into(), json!(u64_at(n, "destination.port")));
+        }
+        Some(i) => {
+            for (ours, eve) in [
+                ("type", "icmp_type"),
+                ("code", "icmp_code"),
+                ("response_type", "response_icmp_type"),
+                ("response_code", "response_icmp_code"),
+            ] {
+                if let Some(v) = i.get(ours) {
+                    m.insert(eve.into(), v.clone());
+                }
+            }
+        }
+    }
+    let proto = match transport.as_str() {
+        "ipv6-icmp" => "IPv6-ICMP".to_string(),
+        t => t.to_uppercase(),
+    };
+    m.insert("proto".into(), json!(proto));
     if let Some(v) = get(n, "network.vlan.id") {
         m.insert("vlan".into(), json!([v]));
     }

@@ -444,6 +444,7 @@ mod tunnel_tests {
             destination: end,
             flow: FlowFields::default(),
             tunnel: None,
+            icmp: None,
             http: Vec::new(),
             tls: None,
             extra: Default::default(),

@@ -28,8 +28,8 @@ pub enum DecodeError {
     OtherTransport,
     /// ARP: no error, only not a flow (counted apart).
     Arp,
-    /// ICMP or ICMPv6: no error, only not a flow (counted apart).
-    Icmp,
+    /// The frame ends inside the ICMP or ICMPv6 header.
+    IcmpTruncated,
     /// A tunnel header (GRE, ERSPAN) that cannot be right or ends early.
     TunnelMalformed,
     /// A tunnel carrying what is not read (PPTP's GRE, an unknown protocol).
@@ -52,7 +52,7 @@ pub const DECODE_ERROR_KINDS: [DecodeError; 16] = [
     DecodeError::UdpTruncated,
     DecodeError::OtherTransport,
     DecodeError::Arp,
-    DecodeError::Icmp,
+    DecodeError::IcmpTruncated,
     DecodeError::TunnelMalformed,
     DecodeError::TunnelUnsupported,
     DecodeError::TunnelTooDeep,
@@ -74,16 +74,16 @@ impl DecodeError {
             DecodeError::UdpTruncated => "udp_truncated",
             DecodeError::OtherTransport => "other_transport",
             DecodeError::Arp => "arp",
-            DecodeError::Icmp => "icmp",
+            DecodeError::IcmpTruncated => "icmp_truncated",
             DecodeError::TunnelMalformed => "tunnel_malformed",
             DecodeError::TunnelUnsupported => "tunnel_unsupported",
             DecodeError::TunnelTooDeep => "tunnel_too_deep",
         }
     }
 
-    /// False for frames that are sound but carry no flow (ARP, ICMP).
+    /// False for frames that are sound but carry no flow (ARP).
     pub fn is_error(self) -> bool {
-        !matches!(self, DecodeError::Arp | DecodeError::Icmp)
+        !matches!(self, DecodeError::Arp)
     }
 
     /// Position in [`DECODE_ERROR_KINDS`].

@@ -6,6 +6,7 @@
 
 mod error;
 mod fragment;
+pub mod icmp;
 mod link;
 mod tunnel;
 
@@ -55,11 +56,12 @@ pub struct Packet<'a> {
     pub sport: u16,
     /// Destination port.
     pub dport: u16,
-    /// TCP or UDP.
+    /// TCP, UDP, ICMP or ICMPv6.
     pub transport: Transport,
-    /// TCP fields; `None` for UDP.
+    /// TCP fields; `None` for the others.
     pub tcp: Option<TcpInfo>,
-    /// Transport payload as captured (may be shorter than on the wire).
+    /// Transport payload as captured (may be shorter than on the wire);
+    /// for ICMP, the whole message, its header included.
     pub payload: &'a [u8],
     /// Payload bytes the IP header says were sent but the capture cut off.
     pub payload_cut: u32,
@@ -232,7 +234,12 @@ fn through_tunnels<'a>(
             }
             ip_number::IPV4 | ip_number::IPV6 => (tunnel::Hop::ip_in_ip(), layer.payload),
             ip_number::GRE => (tunnel::gre(layer.payload)?, layer.payload),
-            ip_number::ICMP | ip_number::IPV6_ICMP => return Err(DecodeError::Icmp),
+            ip_number::ICMP => {
+                return icmp::packet(&layer, encap, Transport::Icmp).map(Walked::Packet)
+            }
+            ip_number::IPV6_ICMP => {
+                return icmp::packet(&layer, encap, Transport::Icmpv6).map(Walked::Packet)
+            }
             _ => return Err(DecodeError::OtherTransport),
         };
         depth += 1;

@@ -96,9 +96,22 @@ fn garbage_is_an_error_not_a_panic() {
     );
     let mut icmp = eth_tcp_v4(b"");
     icmp[14 + 9] = 1; // IPv4 protocol: ICMP
+    icmp[14 + 20] = 3; // destination unreachable
+    icmp[14 + 21] = 1; // host unreachable
+    let p = decode(LinkType::Ethernet, &icmp).expect("ICMP is a flow packet");
     assert_eq!(
-        decode(LinkType::Ethernet, &icmp).err(),
-        Some(DecodeError::Icmp)
+        (p.transport, p.sport, p.dport, p.tcp),
+        (Transport::Icmp, 3, 1, None)
+    );
+    icmp[14 + 20] = 8; // echo request: keyed with its reply's type
+    let p = decode(LinkType::Ethernet, &icmp).expect("ICMP is a flow packet");
+    assert_eq!((p.sport, p.dport), (8, 0));
+    let short = icmp.get(..14 + 20 + 7).expect("frame");
+    let mut short = short.to_vec();
+    short[14 + 3] = 27; // IP total length: 7 bytes of ICMP
+    assert_eq!(
+        decode(LinkType::Ethernet, &short).err(),
+        Some(DecodeError::IcmpTruncated)
     );
     let mut bad_ihl = eth_tcp_v4(b"");
     bad_ihl[14] = 0x44; // IHL 4 words

@@ -2,7 +2,7 @@
 //! packet. Nothing here is shared, so the hot path takes no locks.
 
 use super::key::{FlowKey, Transport};
-use super::state::{CloseReason, Flow, TransportState, TO_CLIENT, TO_SERVER};
+use super::state::{CloseReason, Flow, IcmpState, TransportState, TO_CLIENT, TO_SERVER};
 use super::table::{FlowTable, List};
 use crate::app::http::HttpLimits;
 use crate::app::{App, AppLimits};
@@ -10,7 +10,8 @@ use crate::community_id::community_id_v1;
 use crate::config::FlowConfig;
 use crate::decode::{tcp_flags, Packet, Tunnel};
 use crate::record::{
-    EndpointFields, EventFields, FlowFields, FlowRecord, NetworkFields, TunnelFields, Vlan,
+    EndpointFields, EventFields, FlowFields, FlowRecord, IcmpFields, NetworkFields, TunnelFields,
+    Vlan,
 };
 use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
@@ -166,8 +167,9 @@ impl Shard {
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let syn = flags & tcp_flags::SYN != 0;
         let ack = flags & tcp_flags::ACK != 0;
+        // The first datagram's sender is the client, for ICMP too.
         let sender_is_client = match pkt.transport {
-            Transport::Udp => true,
+            Transport::Udp | Transport::Icmp | Transport::Icmpv6 => true,
             Transport::Tcp if syn => !ack,
             // No SYN seen: the side on the higher (ephemeral) port is the
             // client; with equal ports, the first sender.
@@ -222,8 +224,14 @@ impl Shard {
         let mut missed = 0;
         let mut retransmitted = 0;
         let limits = &self.app_limits;
-        if let TransportState::Udp(udp) = &flow.proto {
-            payload = udp.payload;
+        let mut icmp = None;
+        match &flow.proto {
+            TransportState::Udp(udp) => payload = udp.payload,
+            TransportState::Icmp(state) => {
+                payload = state.payload;
+                icmp = icmp_fields(state);
+            }
+            TransportState::Tcp(_) => {}
         }
         if let TransportState::Tcp(tcp) = &mut flow.proto {
             let app = &mut tcp.app;
@@ -292,6 +300,7 @@ impl Shard {
                 midstream,
             },
             tunnel: tunnel_of(&mut self.tunnels, &flow),
+            icmp,
             http: Vec::new(),
             tls: None,
             extra: BTreeMap::new(),
@@ -299,12 +308,31 @@ impl Shard {
         let mut app = match flow.proto {
             TransportState::Tcp(tcp) => tcp.app,
             TransportState::Udp(udp) => udp.app,
+            TransportState::Icmp(_) => {
+                self.stats.flows_emitted += 1;
+                out(record);
+                return;
+            }
         };
         app.finish(limits);
         app.record(&mut record, &mut self.stats);
         self.stats.flows_emitted += 1;
         out(record);
     }
+}
+
+/// The ICMP fields of a flow: its client's first message, and its
+/// server's when it answered.
+fn icmp_fields(state: &IcmpState) -> Option<IcmpFields> {
+    let [to_server, to_client] = state.first;
+    let (kind, code) = to_server.or(to_client)?;
+    let response = to_server.and(to_client);
+    Some(IcmpFields {
+        kind,
+        code,
+        response_type: response.map(|r| r.0),
+        response_code: response.map(|r| r.1),
+    })
 }
 
 /// The tunnel a flow came in, taken out of the shard's side table.
@@ -357,6 +385,10 @@ fn update(
                 *v += pkt.payload.len() as u64;
             }
             udp.app.data(ctx.app_limits, dir == TO_SERVER, pkt.payload);
+            return None;
+        }
+        (_, TransportState::Icmp(icmp)) => {
+            icmp.message(dir, pkt.payload);
             return None;
         }
         (None, TransportState::Tcp(_)) => return None,

@@ -87,6 +87,29 @@ pub enum TransportState {
     Udp(UdpState),
     /// TCP: both streams and the application layer.
     Tcp(TcpState),
+    /// ICMP and ICMPv6: payload bytes and the first message each way.
+    Icmp(IcmpState),
+}
+
+/// What an ICMP flow keeps beyond the counters.
+#[derive(Debug, Default)]
+pub struct IcmpState {
+    /// Payload bytes each way (after each message's 8-byte header).
+    pub payload: [u64; 2],
+    /// Type and code of the first message each way.
+    pub first: [Option<(u8, u8)>; 2],
+}
+
+impl IcmpState {
+    /// Counts one message (header included) sent in direction `dir`.
+    pub fn message(&mut self, dir: usize, message: &[u8]) {
+        if let Some(v) = self.payload.get_mut(dir) {
+            *v += message.len().saturating_sub(crate::decode::icmp::HEADER) as u64;
+        }
+        if let (Some(slot @ None), [kind, code, ..]) = (self.first.get_mut(dir), message) {
+            *slot = Some((*kind, *code));
+        }
+    }
 }
 
 /// What a UDP flow keeps beyond the counters.
@@ -137,6 +160,7 @@ impl Flow {
                     payload: [0; 2],
                     app: App::datagrams(),
                 }),
+                Transport::Icmp | Transport::Icmpv6 => TransportState::Icmp(IcmpState::default()),
             },
         }
     }

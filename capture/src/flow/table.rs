@@ -35,7 +35,7 @@ pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 pub enum List {
     /// Open TCP flows.
     Tcp = 0,
-    /// UDP flows.
+    /// UDP and ICMP flows.
     Udp = 1,
     /// TCP flows that closed and wait to go quiet.
     Closing = 2,
@@ -46,7 +46,8 @@ impl List {
         match (flow.closing(), flow.key.transport) {
             (Some(_), _) => List::Closing,
             (None, Transport::Tcp) => List::Tcp,
-            (None, Transport::Udp) => List::Udp,
+            // ICMP flows are datagrams too, and time out as UDP's do.
+            (None, Transport::Udp | Transport::Icmp | Transport::Icmpv6) => List::Udp,
         }
     }
 }
