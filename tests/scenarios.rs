@@ -319,7 +319,22 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
     let nested_packets = nested.client_packets + nested.server_packets;
 
     let (run, stats) = common::flows_with_stats(&[file]);
-    assert_eq!(run.records().len(), 12);
+    let read = run.records();
+    // Twelve inner flows, and the UDP tunnels' own six.
+    assert_eq!(read.len(), 18);
+    let carriers: Vec<&Value> = read
+        .iter()
+        .filter(|r| r["network"]["transport"] == "udp")
+        .collect();
+    let mut names: Vec<&str> = carriers
+        .iter()
+        .map(|r| r["network"]["protocol"].as_str().unwrap_or(""))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["geneve", "geneve", "gtpu", "teredo", "vxlan", "vxlan"]
+    );
     assert_eq!(
         stats["stats"]["decode_errors"],
         json!({ "tunnel_too_deep": 3 })
@@ -327,7 +342,7 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
 
     let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "1"]);
     let records = run.records();
-    assert_eq!(records.len(), 11);
+    assert_eq!(records.len(), 17);
     assert!(records.iter().all(|r| r["tunnel"]["depth"] != 2));
     assert_eq!(
         stats["stats"]["decode_errors"],
@@ -352,6 +367,22 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
     assert_eq!(ports, [2152, 3544, 4789, 4789, 6081, 6081], "{records:?}");
     let tcp = records.len() - udp.len();
     assert_eq!(tcp, 3, "MPLS, PPPoE and LLC/SNAP: {records:?}");
+    // Read through, a UDP tunnel's own flow counts what it counts unread.
+    let counters = |r: &Value| {
+        json!([
+            r["source"],
+            r["destination"],
+            r["flow"]["payload_out"],
+            r["flow"]["payload_in"]
+        ])
+    };
+    let unread: Vec<Value> = records
+        .iter()
+        .filter(|r| r["network"]["transport"] == "udp")
+        .map(counters)
+        .collect();
+    let read: Vec<Value> = carriers.iter().map(|r| counters(r)).collect();
+    assert_eq!(read, unread);
     assert!(stats["stats"]["decode_errors"]["other_transport"].as_u64() > Some(0));
 
     let bad = procflow(&[

@@ -3,7 +3,10 @@
 //! same shards, one per worker.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode_with, reassembled, DecodeError, LinkType, Packet, Tunnels};
+use crate::decode::{
+    carrier, decode_with, frame_carrier, reassembled, DecodeError, LinkType, Packet, TunnelKind,
+    Tunnels,
+};
 use crate::defrag::Defrag;
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
@@ -76,6 +79,32 @@ fn dispatch(
     }
 }
 
+/// Counts a UDP tunnel's datagram in the tunnel's own flow, on the shard
+/// of that flow; anything else is no tunnel datagram.
+#[cold]
+#[inline(never)]
+fn carry(
+    shards: &mut [Shard],
+    carrier: Result<(Packet<'_>, TunnelKind), DecodeError>,
+    ts: Micros,
+    frame_len: u32,
+    out: &mut dyn FnMut(FlowRecord),
+) {
+    let Ok((pkt, kind)) = carrier else {
+        return;
+    };
+    let n = shards.len() as u64;
+    let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+    let idx = if n <= 1 {
+        0
+    } else {
+        (key.shard_hash() % n) as usize
+    };
+    if let Some(shard) = shards.get_mut(idx) {
+        shard.process_carrier(&pkt, kind, ts, frame_len, out);
+    }
+}
+
 impl Engine {
     /// Offers an IP fragment to reassembly; a datagram it completes goes
     /// on as one packet. Out of line: the common path stays lean.
@@ -89,15 +118,29 @@ impl Engine {
         ts: Micros,
         out: &mut dyn FnMut(FlowRecord),
     ) {
+        // A fragment inside a UDP tunnel is a whole datagram of the tunnel.
+        let wire = wire_len.max(frame.len() as u32);
+        carry(
+            &mut self.shards,
+            frame_carrier(link, frame, &self.tunnels),
+            ts,
+            wire,
+            out,
+        );
         match self
             .defrag
             .offer_frame(link, frame, wire_len, ts, &self.tunnels)
         {
             Ok(None) => {}
-            Ok(Some(whole)) => match reassembled(whole.ip, whole.encap, &self.tunnels) {
-                Ok(pkt) => dispatch(&mut self.shards, &pkt, ts, whole.frame_bytes, out),
-                Err(e) => self.frames.undecoded(e),
-            },
+            Ok(Some(whole)) => {
+                match reassembled(whole.ip, whole.encap, &self.tunnels) {
+                    Ok(pkt) => dispatch(&mut self.shards, &pkt, ts, whole.frame_bytes, out),
+                    Err(e) => self.frames.undecoded(e),
+                }
+                // A tunnel datagram that was itself fragmented.
+                let c = carrier(whole.ip, whole.encap.vlan, &self.tunnels);
+                carry(&mut self.shards, c, ts, whole.frame_bytes, out);
+            }
             Err(e) => self.frames.undecoded(e),
         }
     }
@@ -126,15 +169,28 @@ impl PacketEngine for Engine {
         }
         // Matched by reference: the packet is not moved out of the result.
         match &decode_with(link, frame, &self.tunnels) {
-            Ok(pkt) => dispatch(
-                &mut self.shards,
-                pkt,
-                ts,
-                wire_len.max(frame.len() as u32),
-                out,
-            ),
+            Ok(pkt) => {
+                let wire = wire_len.max(frame.len() as u32);
+                dispatch(&mut self.shards, pkt, ts, wire, out);
+                if pkt.encap.tunnel.is_some_and(|t| t.kind.over_udp()) {
+                    carry(
+                        &mut self.shards,
+                        frame_carrier(link, frame, &self.tunnels),
+                        ts,
+                        wire,
+                        out,
+                    );
+                }
+            }
             Err(DecodeError::IpFragment) => self.fragment(link, frame, wire_len, ts, out),
-            Err(e) => self.frames.undecoded(*e),
+            Err(e) => {
+                self.frames.undecoded(*e);
+                // What a tunnel carried may be no flow (ARP) or damaged:
+                // the tunnel's datagram is one all the same.
+                let wire = wire_len.max(frame.len() as u32);
+                let c = frame_carrier(link, frame, &self.tunnels);
+                carry(&mut self.shards, c, ts, wire, out);
+            }
         }
     }
 

@@ -22,7 +22,10 @@
 //! has been handed out, so windows downstream can close on it.
 
 use crate::config::FlowConfig;
-use crate::decode::{decode_with, reassembled, shard_hint, DecodeError, Encap, LinkType, Tunnels};
+use crate::decode::{
+    carrier, decode_with, frame_carrier, reassembled, shard_hint, DecodeError, Encap, LinkType,
+    Tunnels,
+};
 use crate::defrag::Defrag;
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
@@ -62,6 +65,9 @@ struct Slot {
     len: u32,
     /// Its length on the wire (at least `len`).
     wire: u32,
+    /// The frame (or datagram) goes to its UDP tunnel's own flow
+    /// ([`crate::decode::carrier`]), not to the flow it carries.
+    carrier: bool,
 }
 
 /// Packets for one worker.
@@ -211,11 +217,25 @@ fn work(
                 let Some(frame) = batch.frame(s) else {
                     continue;
                 };
-                let pkt = if s.chunk == WHOLE {
-                    let encap = encaps.next().copied().unwrap_or_default();
-                    reassembled(frame, encap, &tunnels)
+                let encap = if s.chunk == WHOLE {
+                    encaps.next().copied()
                 } else {
-                    decode_with(s.link, frame, &tunnels)
+                    None
+                };
+                if s.carrier {
+                    // The reader decoded it as a tunnel's datagram already.
+                    let c = match encap {
+                        Some(e) => carrier(frame, e.vlan, &tunnels),
+                        None => frame_carrier(s.link, frame, &tunnels),
+                    };
+                    if let Ok((pkt, kind)) = c {
+                        shard.process_carrier(&pkt, kind, s.ts, s.wire, &mut out);
+                    }
+                    continue;
+                }
+                let pkt = match encap {
+                    Some(e) => reassembled(frame, e, &tunnels),
+                    None => decode_with(s.link, frame, &tunnels),
                 };
                 match pkt {
                     Ok(pkt) => shard.process(&pkt, s.ts, s.wire, &mut out),
@@ -305,26 +325,80 @@ impl ParallelEngine {
         frame: &[u8],
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
-    ) -> Option<(usize, Micros)> {
+    ) -> Option<(usize, Micros, bool)> {
         let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
         self.tick(ts, out);
+        let mut carried = false;
         let hash = match shard_hint(link, frame, &self.tunnels) {
             Some(h) => h,
             None => match decode_with(link, frame, &self.tunnels) {
-                Ok(pkt) => FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
-                    .0
-                    .shard_hash(),
+                Ok(pkt) => {
+                    carried = pkt.encap.tunnel.is_some_and(|t| t.kind.over_udp());
+                    FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
+                        .0
+                        .shard_hash()
+                }
                 Err(DecodeError::IpFragment) => {
                     self.take_fragment(link, frame, wire_len, ts, out);
                     return None;
                 }
                 Err(e) => {
                     self.frames.undecoded(e);
+                    // What a tunnel carried may be no flow (ARP) or
+                    // damaged: the tunnel's datagram is one all the same.
+                    let slot = Slot {
+                        link,
+                        ts,
+                        chunk: OWN,
+                        start: 0,
+                        len: 0,
+                        wire: wire_len.max(frame.len() as u32),
+                        carrier: true,
+                    };
+                    self.carry(slot, frame, None, out);
                     return None;
                 }
             },
         };
-        Some(((hash % self.workers.len() as u64) as usize, ts))
+        Some(((hash % self.workers.len() as u64) as usize, ts, carried))
+    }
+
+    /// Sends a copy of a UDP tunnel's datagram to the worker of the
+    /// tunnel's own flow (`encap`: how a reassembled one came).
+    #[cold]
+    #[inline(never)]
+    fn carry(
+        &mut self,
+        slot: Slot,
+        frame: &[u8],
+        encap: Option<Encap>,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let pkt = match encap {
+            Some(e) => carrier(frame, e.vlan, &self.tunnels),
+            None => frame_carrier(slot.link, frame, &self.tunnels),
+        };
+        let Ok((pkt, _)) = pkt else {
+            return;
+        };
+        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+        let idx = (key.shard_hash() % self.workers.len() as u64) as usize;
+        let Some(w) = self.workers.get_mut(idx) else {
+            return;
+        };
+        let start = w.filling.data.len() as u32;
+        w.filling.data.extend_from_slice(frame);
+        w.filling.encaps.extend(encap);
+        w.filling.slots.push(Slot {
+            chunk: if encap.is_some() { WHOLE } else { OWN },
+            start,
+            len: frame.len() as u32,
+            carrier: true,
+            ..slot
+        });
+        if w.filling.full() {
+            self.ship(idx, out);
+        }
     }
 
     /// Offers a fragment to reassembly; a datagram it completes goes to
@@ -338,6 +412,17 @@ impl ParallelEngine {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         let n = self.workers.len() as u64;
+        // A fragment inside a UDP tunnel is a whole datagram of the tunnel.
+        let slot = Slot {
+            link,
+            ts,
+            chunk: OWN,
+            start: 0,
+            len: 0,
+            wire: wire_len.max(frame.len() as u32),
+            carrier: true,
+        };
+        self.carry(slot, frame, None, out);
         let whole = match self
             .defrag
             .offer_frame(link, frame, wire_len, ts, &self.tunnels)
@@ -353,22 +438,31 @@ impl ParallelEngine {
             }
             Err(e) => return self.frames.undecoded(e),
         };
+        // A tunnel datagram that was itself fragmented: also its tunnel's.
+        let tunnel_datagram = carrier(whole.ip, whole.encap.vlan, &self.tunnels)
+            .is_ok()
+            .then(|| (whole.ip.to_vec(), whole.encap));
         let Some(w) = self.workers.get_mut(idx) else {
             return;
         };
         let start = w.filling.data.len() as u32;
         w.filling.data.extend_from_slice(whole.ip);
         w.filling.encaps.push(whole.encap);
-        w.filling.slots.push(Slot {
+        let slot = Slot {
             link: LinkType::Raw,
             ts,
             chunk: WHOLE,
             start,
             len: whole.ip.len() as u32,
             wire: whole.frame_bytes,
-        });
+            carrier: false,
+        };
+        w.filling.slots.push(slot);
         if w.filling.full() {
             self.ship(idx, out);
+        }
+        if let Some((ip, encap)) = tunnel_datagram {
+            self.carry(slot, &ip, Some(encap), out);
         }
     }
 
@@ -463,7 +557,7 @@ impl PacketEngine for ParallelEngine {
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        let Some((idx, ts)) = self.route(link, ts, frame, wire_len, out) else {
+        let Some((idx, ts, carried)) = self.route(link, ts, frame, wire_len, out) else {
             return;
         };
         let Some(w) = self.workers.get_mut(idx) else {
@@ -471,16 +565,21 @@ impl PacketEngine for ParallelEngine {
         };
         let start = w.filling.data.len() as u32;
         w.filling.data.extend_from_slice(frame);
-        w.filling.slots.push(Slot {
+        let slot = Slot {
             link,
             ts,
             chunk: OWN,
             start,
             len: frame.len() as u32,
             wire: wire_len.max(frame.len() as u32),
-        });
+            carrier: false,
+        };
+        w.filling.slots.push(slot);
         if w.filling.full() {
             self.ship(idx, out);
+        }
+        if carried {
+            self.carry(slot, frame, None, out);
         }
     }
     /// Takes the packets of one file chunk without copying them: the
@@ -493,7 +592,7 @@ impl PacketEngine for ParallelEngine {
     ) {
         for p in packets {
             let frame = chunk.frame(p);
-            let Some((idx, ts)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
+            let Some((idx, ts, carried)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
                 continue;
             };
             let Some(w) = self.workers.get_mut(idx) else {
@@ -513,16 +612,21 @@ impl PacketEngine for ParallelEngine {
             if new_chunk {
                 w.filling.chunks.push(Arc::clone(chunk));
             }
-            w.filling.slots.push(Slot {
+            let slot = Slot {
                 link: p.link,
                 ts,
                 chunk: w.filling.chunks.len().saturating_sub(1) as u16,
                 start: p.start,
                 len: p.len,
                 wire: p.wire_len.max(p.len),
-            });
+                carrier: false,
+            };
+            w.filling.slots.push(slot);
             if w.filling.full() {
                 self.ship(idx, out);
+            }
+            if carried {
+                self.carry(slot, frame, None, out);
             }
         }
     }

@@ -245,7 +245,9 @@ fn observe(s: &Scenario) -> (Vec<Seen>, u64) {
             continue;
         };
         let o = &mut seen[i];
-        if r.caplen == r.orig {
+        // The tunnels' own datagrams are sent without a UDP checksum
+        // (allowed over IPv4), which the strict parser rejects.
+        if r.caplen == r.orig && plain(s) {
             assert!(
                 checksums_ok(ip),
                 "{}: flow packet rejected by etherparse",

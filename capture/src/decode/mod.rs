@@ -133,8 +133,7 @@ pub fn decode_with<'a>(
     let stripped = link::strip(link, frame)?;
     let encap = Encap {
         vlan: stripped.vlan,
-        inner_at: 0,
-        tunnel: None,
+        ..Encap::default()
     };
     // The common case first, kept lean: TCP, and UDP on no tunnel port.
     let layer = ip_layer(stripped.ip)?;
@@ -178,8 +177,7 @@ pub fn fragment<'a>(
     let stripped = link::strip(link, frame)?;
     let encap = Encap {
         vlan: stripped.vlan,
-        inner_at: 0,
-        tunnel: None,
+        ..Encap::default()
     };
     match through_tunnels(frame, stripped.ip, encap, tunnels)? {
         Walked::Fragment(ip, encap) => fragment::read(ip, encap),
@@ -200,6 +198,39 @@ pub fn reassembled<'a>(
         ..encap
     };
     through_tunnels(ip, ip, encap, tunnels)?.packet()
+}
+
+/// The UDP datagram that carried a tunnelled packet, as a packet of the
+/// tunnel's own flow (a mirror source's VXLAN to the sensor...), with the
+/// tunnel it carries: for an IP packet `ip` (a frame's, or one
+/// reassembled) whose first layer is UDP carrying a tunnel read.
+pub fn carrier<'a>(
+    ip: &'a [u8],
+    vlan: u16,
+    tunnels: &Tunnels,
+) -> Result<(Packet<'a>, TunnelKind), DecodeError> {
+    let layer = ip_layer(ip)?;
+    if layer.proto != ip_number::UDP {
+        return Err(DecodeError::OtherTransport);
+    }
+    let encap = Encap {
+        vlan,
+        ..Encap::default()
+    };
+    let pkt = udp_packet(&layer, encap)?;
+    let hop = tunnel::udp(tunnels, pkt.sport, pkt.dport, pkt.payload)
+        .ok_or(DecodeError::OtherTransport)?;
+    Ok((pkt, hop.kind))
+}
+
+/// [`carrier`] for a captured frame of link type `link`.
+pub fn frame_carrier<'a>(
+    link: LinkType,
+    frame: &'a [u8],
+    tunnels: &Tunnels,
+) -> Result<(Packet<'a>, TunnelKind), DecodeError> {
+    let stripped = link::strip(link, frame)?;
+    carrier(stripped.ip, stripped.vlan, tunnels)
 }
 
 /// The IP packet `ip` of `frame` and the tunnels inside it, followed in a

@@ -67,6 +67,14 @@ pub enum TunnelKind {
 }
 
 impl TunnelKind {
+    /// Carried in UDP datagrams (which are then a flow of their own).
+    pub fn over_udp(self) -> bool {
+        matches!(
+            self,
+            TunnelKind::Vxlan | TunnelKind::Geneve | TunnelKind::Teredo | TunnelKind::GtpU
+        )
+    }
+
     /// Name as records give it in `tunnel.type`.
     pub fn name(self) -> &'static str {
         match self {

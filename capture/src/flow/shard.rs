@@ -8,10 +8,10 @@ use crate::app::http::HttpLimits;
 use crate::app::{App, AppLimits};
 use crate::community_id::community_id_v1;
 use crate::config::FlowConfig;
-use crate::decode::{tcp_flags, Packet, Tunnel};
+use crate::decode::{tcp_flags, Packet, Tunnel, TunnelKind};
 use crate::record::{
-    EndpointFields, EventFields, FlowFields, FlowRecord, IcmpFields, NetworkFields, TunnelFields,
-    Vlan,
+    AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, IcmpFields, NetworkFields,
+    TunnelFields, Vlan,
 };
 use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
@@ -32,6 +32,9 @@ pub struct Shard {
     /// an untunnelled network carry nothing for it (at most one entry per
     /// tracked flow: bounded by the table).
     tunnels: HashMap<FlowKey, Tunnel>,
+    /// The tunnel each UDP tunnel flow carries (as `tunnels`: bounded by
+    /// the table).
+    carriers: HashMap<FlowKey, TunnelKind>,
     /// Counters of this shard.
     pub stats: Stats,
 }
@@ -63,6 +66,7 @@ impl Shard {
             stream_limits,
             app_limits,
             tunnels: HashMap::new(),
+            carriers: HashMap::new(),
             stats: Stats::default(),
             cfg,
         }
@@ -103,6 +107,33 @@ impl Shard {
         self.stats.decoded += 1;
         // A tunnelled packet counts as the frame its tunnel carried.
         let frame_len = frame_len.saturating_sub(u32::from(pkt.encap.inner_at));
+        self.track(pkt, None, ts, frame_len, out);
+    }
+
+    /// Counts the datagram of a UDP tunnel ([`crate::decode::carrier`]) in
+    /// the tunnel's own flow: the frame, already counted as decoded with
+    /// the packet it carried, is not counted again.
+    pub fn process_carrier(
+        &mut self,
+        pkt: &Packet<'_>,
+        carries: TunnelKind,
+        ts: Micros,
+        frame_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        self.track(pkt, Some(carries), ts, frame_len, out);
+    }
+
+    /// Counts a packet in its flow; `carries` names the tunnel of a UDP
+    /// tunnel's own datagram.
+    fn track(
+        &mut self,
+        pkt: &Packet<'_>,
+        carries: Option<TunnelKind>,
+        ts: Micros,
+        frame_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
         self.advance(ts, out);
         let (key, forward) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
         let flags = pkt.tcp.map_or(0, |t| t.flags);
@@ -135,7 +166,7 @@ impl Shard {
                         self.emit(victim, CloseReason::Evicted, out);
                     }
                 }
-                let flow = self.new_flow(key, forward, pkt, ts);
+                let flow = self.new_flow(key, forward, pkt, carries, ts);
                 let id = self.table.insert(flow);
                 self.stats.flows_peak = self.stats.flows_peak.max(self.table.len() as u64);
                 id
@@ -162,7 +193,14 @@ impl Shard {
         }
     }
 
-    fn new_flow(&mut self, key: FlowKey, forward: bool, pkt: &Packet<'_>, ts: Micros) -> Flow {
+    fn new_flow(
+        &mut self,
+        key: FlowKey,
+        forward: bool,
+        pkt: &Packet<'_>,
+        carries: Option<TunnelKind>,
+        ts: Micros,
+    ) -> Flow {
         self.stats.flows_created += 1;
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let syn = flags & tcp_flags::SYN != 0;
@@ -184,6 +222,10 @@ impl Shard {
         if let Some(t) = pkt.encap.tunnel {
             flow.set_tunnelled();
             self.tunnels.insert(key, t);
+        }
+        if let Some(kind) = carries {
+            flow.set_carrier();
+            self.carriers.insert(key, kind);
         }
         flow
     }
@@ -305,6 +347,7 @@ impl Shard {
             tls: None,
             extra: BTreeMap::new(),
         };
+        let carrier = flow.carrier().then(|| self.carriers.remove(&flow.key));
         let mut app = match flow.proto {
             TransportState::Tcp(tcp) => tcp.app,
             TransportState::Udp(udp) => udp.app,
@@ -316,6 +359,10 @@ impl Shard {
         };
         app.finish(limits);
         app.record(&mut record, &mut self.stats);
+        if let Some(kind) = carrier {
+            // A tunnel's flow speaks the tunnel (Zeek's `service`).
+            record.network.protocol = kind.map(|k| AppProtocol::named(k.name()));
+        }
         self.stats.flows_emitted += 1;
         out(record);
     }
@@ -368,6 +415,7 @@ fn update(
     forward: bool,
 ) -> Option<CloseReason> {
     let dir = flow.dir(forward);
+    let carrier = flow.carrier();
     if let Some(v) = flow.packets.get_mut(dir) {
         *v += 1;
     }
@@ -384,7 +432,9 @@ fn update(
             if let Some(v) = udp.payload.get_mut(dir) {
                 *v += pkt.payload.len() as u64;
             }
-            udp.app.data(ctx.app_limits, dir == TO_SERVER, pkt.payload);
+            if !carrier {
+                udp.app.data(ctx.app_limits, dir == TO_SERVER, pkt.payload);
+            }
             return None;
         }
         (_, TransportState::Icmp(icmp)) => {

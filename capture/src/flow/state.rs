@@ -47,7 +47,7 @@ pub struct Flow {
     /// Canonical key.
     pub key: FlowKey,
     /// Bits of [`CLIENT_IS_LO`], [`MIDSTREAM`], [`FIN_TO_SERVER`],
-    /// [`FIN_TO_CLIENT`], [`SYN_SEEN`] and [`TUNNELLED`].
+    /// [`FIN_TO_CLIENT`], [`SYN_SEEN`], [`TUNNELLED`] and [`CARRIER`].
     flags: u8,
     /// Outermost VLAN id of its first packet (0: untagged); in bytes the
     /// layout left as padding.
@@ -79,6 +79,7 @@ const FIN_TO_SERVER: u8 = 4;
 const FIN_TO_CLIENT: u8 = 8;
 const SYN_SEEN: u8 = 16;
 const TUNNELLED: u8 = 32;
+const CARRIER: u8 = 64;
 
 /// Transport state of a flow.
 #[derive(Debug)]
@@ -190,6 +191,17 @@ impl Flow {
     /// Marks the flow as carried by a tunnel.
     pub fn set_tunnelled(&mut self) {
         self.flags |= TUNNELLED;
+    }
+
+    /// Whether it is a UDP tunnel's own flow (its datagrams carry other
+    /// flows' packets: they are counted, not parsed).
+    pub fn carrier(&self) -> bool {
+        self.flags & CARRIER != 0
+    }
+
+    /// Marks the flow as a UDP tunnel's own.
+    pub fn set_carrier(&mut self) {
+        self.flags |= CARRIER;
     }
 
     /// TCP picked up without a SYN.
