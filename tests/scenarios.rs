@@ -274,6 +274,24 @@ fn fragment_drops_are_counted_by_reason() {
     );
 }
 
+/// DNS over TCP: length-prefixed messages, two on one connection, a
+/// prefix split from its message; the record keeps the first question and
+/// every answer, as on UDP.
+#[test]
+fn dns_over_tcp_is_read_across_segments() {
+    let records = flows(&[&pcap("tcp-dns.pcap")]);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r["network"]["transport"], "tcp");
+    assert_eq!(r["network"]["protocol"], "dns");
+    assert_eq!(
+        r["dns"],
+        json!({"query": "api.example.com", "qtype": "A", "rcode": "NoError",
+               "answers": ["203.0.113.44", "2001:db8::44", "2001:db8::45"], "ttl": 300,
+               "queries": 2, "responses": 2})
+    );
+}
+
 /// DNS over UDP: each flow's query, type, response code and answers.
 #[test]
 fn dns_queries_and_answers_spelt_out() {

@@ -86,6 +86,7 @@ pub fn scenarios() -> Vec<Scenario> {
         ),
         link_null(),
         udp_dns(),
+        tcp_dns(),
         ipv4_fragments(),
         midstream(),
         snaplen(),
@@ -777,6 +778,58 @@ fn udp_dns() -> Scenario {
                       responses after both queries); port 53003 queries nx.example.net A and gets no answer.",
         pcap: cap.into_bytes(),
         flows: vec![f1.expected(), f2.expected(), f3.expected()],
+    }
+}
+
+/// A DNS message as TCP carries it: its 2-byte length first.
+fn length_prefixed(message: &[u8]) -> Vec<u8> {
+    let mut v = (message.len() as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(message);
+    v
+}
+
+fn tcp_dns() -> Scenario {
+    let mut cap = Capture::new(LINKTYPE_ETHERNET);
+    let mut conn = TcpConn::new(
+        Link::Ethernet,
+        sa("10.0.0.23:53100"),
+        sa("198.51.100.53:53"),
+    );
+    conn.handshake(&mut cap);
+    // Two queries on one connection (RFC 7766 pipelining), the second
+    // answered with two addresses; the first answer is split, its length
+    // prefix alone in the first segment.
+    let q1 = length_prefixed(&dns::query(0x7a01, "api.example.com", dns::QTYPE_A));
+    let q2 = length_prefixed(&dns::query(0x7a02, "cdn.example.net", dns::QTYPE_AAAA));
+    let a1: IpAddr = "203.0.113.44".parse().expect("literal");
+    let b1: IpAddr = "2001:db8::44".parse().expect("literal");
+    let b2: IpAddr = "2001:db8::45".parse().expect("literal");
+    let r1 = length_prefixed(&dns::response(
+        0x7a01,
+        "api.example.com",
+        dns::QTYPE_A,
+        &[a1],
+    ));
+    let r2 = length_prefixed(&dns::response(
+        0x7a02,
+        "cdn.example.net",
+        dns::QTYPE_AAAA,
+        &[b1, b2],
+    ));
+    conn.client_send(&mut cap, &q1);
+    conn.send_chunks(&mut cap, Dir::ToClient, &[&r1[..2], &r1[2..]]);
+    conn.client_send(&mut cap, &q2);
+    conn.server_send(&mut cap, &r2);
+    conn.close(&mut cap);
+    Scenario {
+        name: "tcp-dns",
+        linktype: LINKTYPE_ETHERNET,
+        description: "DNS over TCP (RFC 7766): 10.0.0.23:53100 -> 198.51.100.53:53, handshake, a query for \
+                      api.example.com A answered 203.0.113.44 (the answer's 2-byte length prefix alone in its \
+                      first segment), then on the same connection cdn.example.net AAAA answered 2001:db8::44 and \
+                      2001:db8::45, close.",
+        pcap: cap.into_bytes(),
+        flows: vec![conn.expected(Vec::new(), None)],
     }
 }
 
