@@ -60,11 +60,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "suricata#0",
         "Suricata keys flows by VLAN too",
     ),
-    (
-        "decode-nsh-type2",
-        "suricata#0",
-        "NSH (network service header) is not decapsulated",
-    ),
     // Upstream enables HTTP logging only for transactions a rule matched
     // (conditional logging); procflow records every transaction.
     (

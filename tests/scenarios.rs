@@ -338,8 +338,8 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
 
     let (run, stats) = common::flows_with_stats(&[file]);
     let read = run.records();
-    // Twelve inner flows, and the UDP tunnels' own six.
-    assert_eq!(read.len(), 18);
+    // Thirteen inner flows, and the UDP tunnels' own six.
+    assert_eq!(read.len(), 19);
     let carriers: Vec<&Value> = read
         .iter()
         .filter(|r| r["network"]["transport"] == "udp")
@@ -360,7 +360,7 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
 
     let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "1"]);
     let records = run.records();
-    assert_eq!(records.len(), 17);
+    assert_eq!(records.len(), 18);
     assert!(records.iter().all(|r| r["tunnel"]["depth"] != 2));
     assert_eq!(
         stats["stats"]["decode_errors"],
@@ -368,8 +368,8 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
     );
 
     // Depth 0: UDP tunnels are UDP flows between the tunnel ends, GRE and
-    // IP in IP other transports; the shims (MPLS, PPPoE, LLC/SNAP) are
-    // still read.
+    // IP in IP other transports; the shims (MPLS, PPPoE, LLC/SNAP, NSH)
+    // are still read.
     let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "0"]);
     let records = run.records();
     assert!(records.iter().all(|r| r.get("tunnel").is_none()));
@@ -384,7 +384,7 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
     ports.sort_unstable();
     assert_eq!(ports, [2152, 3544, 4789, 4789, 6081, 6081], "{records:?}");
     let tcp = records.len() - udp.len();
-    assert_eq!(tcp, 3, "MPLS, PPPoE and LLC/SNAP: {records:?}");
+    assert_eq!(tcp, 4, "MPLS, PPPoE, LLC/SNAP and NSH: {records:?}");
     // Read through, a UDP tunnel's own flow counts what it counts unread.
     let counters = |r: &Value| {
         json!([

@@ -32,6 +32,8 @@ enum Wrap {
     Mpls,
     Pppoe,
     LlcSnap,
+    /// A Network Service Header (MD type 1) before the IP packet.
+    Nsh,
     /// VXLAN inside GRE (key): two tunnels.
     VxlanInGre(u32, u32),
 }
@@ -58,7 +60,7 @@ impl Wrap {
             Wrap::Teredo => t("teredo", None, 1),
             Wrap::GtpU(teid) => t("gtpu", Some(teid), 1),
             Wrap::VxlanInGre(k, _) => t("gre", Some(k), 2),
-            Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap => None,
+            Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap | Wrap::Nsh => None,
         }
     }
 
@@ -195,6 +197,13 @@ fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
             (ip.len() + 8) as u16,
             &[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00],
         ),
+        Wrap::Nsh => {
+            // Version 0, TTL 63, 6 words, MD type 1, next protocol IPv4;
+            // service path 42 at index 255; 16 bytes of fixed context.
+            let mut s = vec![0x0f, 0xc6, 0x01, 0x01, 0x00, 0x00, 0x2a, 0xff];
+            s.extend_from_slice(&[0; 16]);
+            shimmed(eth, 0x894f, &s)
+        }
         Wrap::VxlanInGre(key, vni) => {
             let (src, dst) = if to_server { (NEAR, FAR) } else { (FAR, NEAR) };
             let mut inner = Vec::new();
@@ -297,7 +306,7 @@ fn exchange(
     for (seq, r) in records(&plain.into_bytes()).enumerate() {
         let frame = wrap(w, r.data, seq as u32);
         let counted = match w {
-            Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap => frame.len(),
+            Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap | Wrap::Nsh => frame.len(),
             _ if w.carries_ip() => r.data.len() - 14,
             _ => r.data.len(),
         } as u64;
@@ -337,7 +346,7 @@ fn too_deep(cap: &mut Capture) {
 /// Every encapsulation, one HTTP exchange each.
 pub fn encapsulations() -> Scenario {
     let mut cap = Capture::new(LINKTYPE_ETHERNET);
-    let cases: [(Wrap, &str, &str, &str); 12] = [
+    let cases: [(Wrap, &str, &str, &str); 13] = [
         (
             Wrap::Vxlan(5001),
             "10.0.9.1:41001",
@@ -389,6 +398,7 @@ pub fn encapsulations() -> Scenario {
             "203.0.113.101:80",
             "llc-snap",
         ),
+        (Wrap::Nsh, "10.0.9.13:41013", "203.0.113.103:80", "nsh"),
         (
             Wrap::VxlanInGre(77, 5012),
             "10.0.9.12:41012",
@@ -411,7 +421,8 @@ pub fn encapsulations() -> Scenario {
                       GRE with key 0x0a0b0c0d carrying IPv4, ERSPAN type II (session 101) and type III (session 202, \
                       with the 8-byte platform subheader) over GRE with sequence numbers, IPv4 in IPv4, Teredo (IPv6 \
                       in UDP 3544), GTP-U (TEID 0x12345678, a sequence number and one PDU session container \
-                      extension), an MPLS stack of two labels, a PPPoE session (id 42), 802.3 LLC/SNAP, and VXLAN \
+                      extension), an MPLS stack of two labels, a PPPoE session (id 42), 802.3 LLC/SNAP, a Network Service \
+                      Header (MD type 1, service path 42), and VXLAN \
                       (VNI 5012) inside GRE (key 77). Tunnel ends 192.0.2.1 (client side) and 192.0.2.2. A \
                       tunnelled flow counts the frame its tunnel carried. The datagrams of the UDP tunnels \
                       (VXLAN and GENEVE one way each direction, Teredo, GTP-U) are also UDP flows of their own, \

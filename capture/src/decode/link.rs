@@ -57,6 +57,8 @@ const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 const ETHERTYPE_MPLS: u16 = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// Network Service Header (RFC 8300), of service function chaining.
+const ETHERTYPE_NSH: u16 = 0x894f;
 /// ARP's EtherType.
 const ETHERTYPE_ARP: u16 = 0x0806;
 /// Largest value of the 802.3 length field (above it, an EtherType).
@@ -90,7 +92,8 @@ pub(super) struct Stripped<'a> {
 }
 
 /// After an EtherType (or 802.3 length) at `at`, follow VLAN tags, LLC/SNAP,
-/// PPPoE sessions and MPLS label stacks to the IP packet. A loop, bounded
+/// PPPoE sessions, MPLS label stacks and Network Service Headers to the IP
+/// packet. A loop, bounded
 /// by [`MAX_SHIMS`]: the frame's contents never choose a recursion depth.
 pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, DecodeError> {
     let mut vlan = 0;
@@ -137,6 +140,32 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
                     _ => at = next + 12,
                 }
             }
+            ETHERTYPE_NSH => {
+                let (inner, next) = nsh(frame, at)?;
+                match next {
+                    NshNext::Ip => {
+                        return Ok(Stripped {
+                            ip: rest(frame, inner)?,
+                            vlan,
+                        })
+                    }
+                    // Ethernet: its EtherType after the MACs.
+                    NshNext::Ethernet => at = inner + 12,
+                    // An MPLS stack: on as if its EtherType came here.
+                    NshNext::Mpls => {
+                        let (next, carried) = mpls(frame, inner)?;
+                        match carried {
+                            Inner::Ip => {
+                                return Ok(Stripped {
+                                    ip: rest(frame, next)?,
+                                    vlan,
+                                })
+                            }
+                            _ => at = next + 12,
+                        }
+                    }
+                }
+            }
             len if len <= MAX_8023_LENGTH => {
                 // 802.3 with LLC: only SNAP (AA AA 03, an OUI, an EtherType)
                 // carries IP; spanning tree and the rest are not IP.
@@ -149,6 +178,38 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
         }
     }
     Err(DecodeError::NotIp)
+}
+
+/// What a Network Service Header says comes after it.
+enum NshNext {
+    Ip,
+    Ethernet,
+    Mpls,
+}
+
+/// Reads the Network Service Header (RFC 8300) at `at`: its base header
+/// (version 0, its length in 4-byte words, the next protocol), then the
+/// service path and context headers that length covers. Says where what
+/// it carries starts, and what that is.
+fn nsh(frame: &[u8], at: usize) -> Result<(usize, NshNext), DecodeError> {
+    let base = be16(frame, at)?;
+    let next = be16(frame, at + 2)? & 0x00ff;
+    let words = usize::from(base & 0x003f);
+    // Version 0 only; the base and service path headers are 2 words.
+    if base >> 14 != 0 || words < 2 {
+        return Err(DecodeError::NotIp);
+    }
+    let inner = at + words * 4;
+    let next = match next {
+        1 | 2 => NshNext::Ip,
+        3 => NshNext::Ethernet,
+        5 => NshNext::Mpls,
+        _ => return Err(DecodeError::NotIp),
+    };
+    if inner > frame.len() {
+        return Err(DecodeError::LinkTruncated);
+    }
+    Ok((inner, next))
 }
 
 /// Walks an MPLS label stack starting at `at` to its bottom; says where

@@ -267,3 +267,34 @@ fn fddi_frames_through_llc_snap() {
         Err(DecodeError::LinkTruncated)
     );
 }
+
+/// A Network Service Header (RFC 8300) before the IP packet is read past;
+/// cut anywhere, or of another version or too short, it is an error.
+#[test]
+fn nsh_is_read_past_and_cut_ones_are_errors() {
+    let plain = eth_tcp_v4(b"GET / HTTP/1.1\r\n\r\n");
+    let mut frame = plain[..12].to_vec();
+    frame.extend_from_slice(&[0x89, 0x4f]);
+    // Version 0, 6 words, MD type 1, next protocol IPv4; path 42/255.
+    frame.extend_from_slice(&[0x0f, 0xc6, 0x01, 0x01, 0x00, 0x00, 0x2a, 0xff]);
+    frame.extend_from_slice(&[0; 16]);
+    frame.extend_from_slice(&plain[14..]);
+    let p = decode(LinkType::Ethernet, &frame).expect("decodes");
+    assert_eq!((p.sport, p.dport), (40000, 80));
+    assert_eq!(p.payload, b"GET / HTTP/1.1\r\n\r\n");
+    for cut in 14..14 + 24 + 20 {
+        assert!(decode(LinkType::Ethernet, &frame[..cut]).is_err(), "{cut}");
+    }
+    let mut v1 = frame.clone();
+    v1[14] |= 0x40; // version 1
+    assert_eq!(
+        decode(LinkType::Ethernet, &v1).err(),
+        Some(DecodeError::NotIp)
+    );
+    let mut short = frame.clone();
+    short[15] = 0xc1; // 1 word: shorter than its own headers
+    assert_eq!(
+        decode(LinkType::Ethernet, &short).err(),
+        Some(DecodeError::NotIp)
+    );
+}
