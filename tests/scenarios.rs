@@ -254,23 +254,27 @@ fn fragment_drops_are_counted_by_reason() {
     let file = path.to_str().expect("path");
     for threads in ["1", "2"] {
         let (run, stats) = common::flows_with_stats(&[file, "--threads", threads]);
-        assert_eq!(run.records().len(), 5);
+        assert_eq!(run.records().len(), 6);
         // Each HTTP exchange has 3 datagrams over 512 data bytes, in 8
         // fragments (the fourth exchange sends 3 of them twice); the UDP
-        // datagram is in 6; then 2 overlapping fragments and a lone one.
+        // datagram is in 6; the tunnelled one in 3 inside the tunnel, two
+        // of whose packets are in 2 each (3 + 4 taken, 3 reassembled);
+        // then 2 overlapping fragments and a lone one.
         assert_eq!(
             stats["stats"]["fragments"],
-            json!({"fragments": 44, "reassembled": 13, "duplicates": 3, "overlaps": 1, "invalid": 0,
+            json!({"fragments": 51, "reassembled": 16, "duplicates": 3, "overlaps": 1, "invalid": 0,
                    "cut": 0, "timed_out": 0, "evicted": 0, "incomplete_at_end": 1}),
             "threads {threads}"
         );
         assert_eq!(stats["stats"]["decode_errors"], json!({}));
     }
-    // No memory for reassembly: every fragment is an error.
+    // No memory for reassembly: every frame that is a fragment (the
+    // tunnel's 4, and the inner one whose tunnel packet was whole) is an
+    // error.
     let (_, stats) = common::flows_with_stats(&[file, "--defrag-memory", "0"]);
     assert_eq!(
         stats["stats"]["decode_errors"],
-        json!({ "ip_fragment": 44 })
+        json!({ "ip_fragment": 49 })
     );
 }
 

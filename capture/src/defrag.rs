@@ -319,6 +319,22 @@ impl Defrag {
         Ok(self.offer(&f, ts, bytes))
     }
 
+    /// Takes the fragment a reassembled datagram `ip` carried inside its
+    /// tunnels ([`crate::decode::fragment_inside`]): the inner datagram
+    /// when this completes it. The fragment counts the bytes of the IP
+    /// packet its tunnel carried.
+    pub fn offer_inner(
+        &mut self,
+        ip: &[u8],
+        encap: Encap,
+        ts: Micros,
+        tunnels: &Tunnels,
+    ) -> Result<Option<Whole<'_>>, DecodeError> {
+        let f = crate::decode::fragment_inside(ip, encap, tunnels)?;
+        let bytes = ip.len().saturating_sub(usize::from(f.encap.inner_at)) as u32;
+        Ok(self.offer(&f, ts, bytes))
+    }
+
     /// Counts what is still incomplete at the end of input, and forgets it.
     pub fn finish(&mut self) {
         self.stats.incomplete_at_end += self.table.len() as u64;

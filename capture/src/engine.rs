@@ -4,10 +4,10 @@
 
 use crate::config::FlowConfig;
 use crate::decode::{
-    carrier, decode_with, frame_carrier, reassembled, DecodeError, LinkType, Packet, TunnelKind,
-    Tunnels,
+    carrier, decode_with, frame_carrier, reassembled, DecodeError, Encap, LinkType, Packet,
+    TunnelKind, Tunnels,
 };
-use crate::defrag::Defrag;
+use crate::defrag::{Defrag, Whole};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -105,6 +105,24 @@ fn carry(
     }
 }
 
+/// Sends a reassembled datagram on as one packet; gives it back (a copy)
+/// when what its tunnels carried is a fragment in turn.
+fn deliver(
+    shards: &mut [Shard],
+    frames: &mut Stats,
+    tunnels: &Tunnels,
+    whole: &Whole<'_>,
+    ts: Micros,
+    out: &mut dyn FnMut(FlowRecord),
+) -> Option<(Vec<u8>, Encap)> {
+    match reassembled(whole.ip, whole.encap, tunnels) {
+        Ok(pkt) => dispatch(shards, &pkt, ts, whole.frame_bytes, out),
+        Err(DecodeError::IpFragment) => return Some((whole.ip.to_vec(), whole.encap)),
+        Err(e) => frames.undecoded(e),
+    }
+    None
+}
+
 impl Engine {
     /// Offers an IP fragment to reassembly; a datagram it completes goes
     /// on as one packet. Out of line: the common path stays lean.
@@ -127,21 +145,53 @@ impl Engine {
             wire,
             out,
         );
-        match self
+        let mut inner = match self
             .defrag
             .offer_frame(link, frame, wire_len, ts, &self.tunnels)
         {
-            Ok(None) => {}
+            Ok(None) => None,
             Ok(Some(whole)) => {
-                match reassembled(whole.ip, whole.encap, &self.tunnels) {
-                    Ok(pkt) => dispatch(&mut self.shards, &pkt, ts, whole.frame_bytes, out),
-                    Err(e) => self.frames.undecoded(e),
-                }
                 // A tunnel datagram that was itself fragmented.
                 let c = carrier(whole.ip, whole.encap.vlan, &self.tunnels);
                 carry(&mut self.shards, c, ts, whole.frame_bytes, out);
+                deliver(
+                    &mut self.shards,
+                    &mut self.frames,
+                    &self.tunnels,
+                    &whole,
+                    ts,
+                    out,
+                )
             }
-            Err(e) => self.frames.undecoded(e),
+            Err(e) => {
+                self.frames.undecoded(e);
+                None
+            }
+        };
+        // A fragment inside a reassembled tunnel datagram: reassembled in
+        // turn, as deep as tunnels are followed (a loop, bounded).
+        for _ in 0..self.tunnels.max_depth {
+            let Some((ip, encap)) = inner.take() else {
+                return;
+            };
+            inner = match self.defrag.offer_inner(&ip, encap, ts, &self.tunnels) {
+                Ok(Some(whole)) => deliver(
+                    &mut self.shards,
+                    &mut self.frames,
+                    &self.tunnels,
+                    &whole,
+                    ts,
+                    out,
+                ),
+                Ok(None) => None,
+                Err(e) => {
+                    self.frames.undecoded(e);
+                    None
+                }
+            };
+        }
+        if inner.is_some() {
+            self.frames.undecoded(DecodeError::TunnelTooDeep);
         }
     }
 }

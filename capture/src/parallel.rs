@@ -26,7 +26,7 @@ use crate::decode::{
     carrier, decode_with, frame_carrier, reassembled, shard_hint, DecodeError, Encap, LinkType,
     Tunnels,
 };
-use crate::defrag::Defrag;
+use crate::defrag::{Defrag, Whole};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -257,6 +257,57 @@ fn work(
         .send(WorkerReply::Finished(Box::new(shard.stats.clone())));
 }
 
+/// What became of a reassembled datagram.
+enum Queued {
+    /// Queued for its flow's worker, whose batch is now full.
+    Full(usize),
+    /// What its tunnels carried is a fragment in turn (a copy).
+    Inner(Vec<u8>, Encap),
+    /// Queued, or counted as undecodable.
+    Done,
+}
+
+/// Queues a reassembled datagram as one packet for the worker of its flow.
+fn queue_whole(
+    workers: &mut [Worker],
+    frames: &mut Stats,
+    tunnels: &Tunnels,
+    whole: &Whole<'_>,
+    ts: Micros,
+) -> Queued {
+    let idx = match reassembled(whole.ip, whole.encap, tunnels) {
+        Ok(pkt) => {
+            let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+            (key.shard_hash() % workers.len() as u64) as usize
+        }
+        Err(DecodeError::IpFragment) => return Queued::Inner(whole.ip.to_vec(), whole.encap),
+        Err(e) => {
+            frames.undecoded(e);
+            return Queued::Done;
+        }
+    };
+    let Some(w) = workers.get_mut(idx) else {
+        return Queued::Done;
+    };
+    let start = w.filling.data.len() as u32;
+    w.filling.data.extend_from_slice(whole.ip);
+    w.filling.encaps.push(whole.encap);
+    w.filling.slots.push(Slot {
+        link: LinkType::Raw,
+        ts,
+        chunk: WHOLE,
+        start,
+        len: whole.ip.len() as u32,
+        wire: whole.frame_bytes,
+        carrier: false,
+    });
+    if w.filling.full() {
+        Queued::Full(idx)
+    } else {
+        Queued::Done
+    }
+}
+
 impl ParallelEngine {
     /// An engine with `workers` worker threads (at least one), owning
     /// `cfg.max_flows` flows at most together (each its share).
@@ -411,7 +462,6 @@ impl ParallelEngine {
         ts: Micros,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        let n = self.workers.len() as u64;
         // A fragment inside a UDP tunnel is a whole datagram of the tunnel.
         let slot = Slot {
             link,
@@ -423,47 +473,78 @@ impl ParallelEngine {
             carrier: true,
         };
         self.carry(slot, frame, None, out);
-        let whole = match self
+        let mut inner = match self
             .defrag
             .offer_frame(link, frame, wire_len, ts, &self.tunnels)
         {
-            Ok(Some(whole)) => whole,
+            Ok(Some(whole)) => {
+                // A tunnel datagram that was itself fragmented: also its
+                // tunnel's.
+                let tunnel_datagram = carrier(whole.ip, whole.encap.vlan, &self.tunnels)
+                    .is_ok()
+                    .then(|| (whole.ip.to_vec(), whole.encap, whole.frame_bytes));
+                let queued = queue_whole(
+                    &mut self.workers,
+                    &mut self.frames,
+                    &self.tunnels,
+                    &whole,
+                    ts,
+                );
+                if let Some((ip, encap, bytes)) = tunnel_datagram {
+                    let slot = Slot {
+                        link: LinkType::Raw,
+                        ts,
+                        chunk: WHOLE,
+                        start: 0,
+                        len: 0,
+                        wire: bytes,
+                        carrier: true,
+                    };
+                    self.carry(slot, &ip, Some(encap), out);
+                }
+                self.queued(queued, out)
+            }
             Ok(None) => return,
             Err(e) => return self.frames.undecoded(e),
         };
-        let idx = match reassembled(whole.ip, whole.encap, &self.tunnels) {
-            Ok(pkt) => {
-                let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-                (key.shard_hash() % n) as usize
-            }
-            Err(e) => return self.frames.undecoded(e),
-        };
-        // A tunnel datagram that was itself fragmented: also its tunnel's.
-        let tunnel_datagram = carrier(whole.ip, whole.encap.vlan, &self.tunnels)
-            .is_ok()
-            .then(|| (whole.ip.to_vec(), whole.encap));
-        let Some(w) = self.workers.get_mut(idx) else {
-            return;
-        };
-        let start = w.filling.data.len() as u32;
-        w.filling.data.extend_from_slice(whole.ip);
-        w.filling.encaps.push(whole.encap);
-        let slot = Slot {
-            link: LinkType::Raw,
-            ts,
-            chunk: WHOLE,
-            start,
-            len: whole.ip.len() as u32,
-            wire: whole.frame_bytes,
-            carrier: false,
-        };
-        w.filling.slots.push(slot);
-        if w.filling.full() {
-            self.ship(idx, out);
+        // A fragment inside a reassembled tunnel datagram: reassembled in
+        // turn, as deep as tunnels are followed (a loop, bounded).
+        for _ in 0..self.tunnels.max_depth {
+            let Some((ip, encap)) = inner.take() else {
+                return;
+            };
+            inner = match self.defrag.offer_inner(&ip, encap, ts, &self.tunnels) {
+                Ok(Some(whole)) => {
+                    let queued = queue_whole(
+                        &mut self.workers,
+                        &mut self.frames,
+                        &self.tunnels,
+                        &whole,
+                        ts,
+                    );
+                    self.queued(queued, out)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    self.frames.undecoded(e);
+                    None
+                }
+            };
         }
-        if let Some((ip, encap)) = tunnel_datagram {
-            self.carry(slot, &ip, Some(encap), out);
+        if inner.is_some() {
+            self.frames.undecoded(DecodeError::TunnelTooDeep);
         }
+    }
+
+    /// Ships a batch a reassembled datagram filled; gives back the
+    /// fragment a datagram carried.
+    fn queued(&mut self, q: Queued, out: &mut dyn FnMut(FlowRecord)) -> Option<(Vec<u8>, Encap)> {
+        match q {
+            Queued::Full(idx) => self.ship(idx, out),
+            Queued::Inner(ip, encap) => return Some((ip, encap)),
+            Queued::Done => {}
+        }
+        None
     }
 
     /// Sends worker `idx` its batch as it is and starts a new one.

@@ -8,7 +8,7 @@
 //! nothing).
 
 use crate::conn::{TcpConn, UdpFlow};
-use crate::expected::{ExpectedFlow, Scenario};
+use crate::expected::{ExpectedFlow, ExpectedTunnel, Scenario};
 use crate::http::{transaction, HttpRequest, HttpResponse};
 use crate::pcap::{records, Capture};
 use crate::wire::{push_ipv4_header, Link, CLIENT_MAC, GATEWAY_MAC, LINKTYPE_ETHERNET};
@@ -162,6 +162,59 @@ fn udp(cap: &mut Capture) -> ExpectedFlow {
     want
 }
 
+/// A 1,200-byte UDP datagram cut into fragments inside an IPv4-in-IPv4
+/// tunnel whose own packets were cut too where they exceed a piece (the
+/// overlay's MTU and the underlay's), and its 40-byte answer whole in the
+/// tunnel. The flow counts the IP packets the tunnel carried.
+fn nested(cap: &mut Capture) -> ExpectedFlow {
+    let (near, far) = (Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2));
+    let mut plain = Capture::new(LINKTYPE_ETHERNET);
+    let mut flow = UdpFlow::new(
+        Link::Ethernet,
+        sa("10.0.7.6:40006"),
+        sa("203.0.113.76:9999"),
+    );
+    flow.client_send(&mut plain, &[0x6b; 1200]);
+    flow.server_send(&mut plain, &[0xb6; 40]);
+    let mut want = flow.expected();
+    let (mut out_bytes, mut in_bytes) = (0u64, 0u64);
+    let mut id = 6000;
+    for r in records(&plain.into_bytes()) {
+        let from_client = r.data[6..12] == CLIENT_MAC;
+        id += 1;
+        for inner in fragments(r.data, id).unwrap_or_else(|| vec![r.data.to_vec()]) {
+            let ip = &inner[14..];
+            if from_client {
+                out_bytes += ip.len() as u64;
+            } else {
+                in_bytes += ip.len() as u64;
+            }
+            let (src, dst) = if from_client {
+                (near, far)
+            } else {
+                (far, near)
+            };
+            let mut outer = inner[..14].to_vec();
+            push_ipv4_header(&mut outer, src, dst, 4, ip.len(), 64, 0, 0);
+            outer.extend_from_slice(ip);
+            id += 1;
+            for f in fragments(&outer, id).unwrap_or_else(|| vec![outer.clone()]) {
+                cap.emit(&f);
+            }
+        }
+    }
+    want.client_bytes = out_bytes;
+    want.server_bytes = in_bytes;
+    want.tunnel = Some(ExpectedTunnel {
+        kind: "ipip",
+        id: None,
+        src_ip: near.into(),
+        dest_ip: far.into(),
+        depth: 1,
+    });
+    want
+}
+
 /// A datagram whose second fragment overlaps its first in part: dropped
 /// whole, as Linux drops it.
 fn overlapping(cap: &mut Capture) {
@@ -217,6 +270,7 @@ pub fn ip_fragments() -> Scenario {
         ),
     ];
     flows.push(udp(&mut cap));
+    flows.push(nested(&mut cap));
     overlapping(&mut cap);
     incomplete(&mut cap);
     Scenario {
@@ -226,7 +280,11 @@ pub fn ip_fragments() -> Scenario {
                       bytes, answered with 2,000) over IPv4 with fragments in order, one in reverse order, one over \
                       IPv6 (Fragment header) with the second fragment of each datagram first, one over IPv4 with \
                       each datagram's first fragment sent twice (a duplicate, dropped and counted); a UDP datagram \
-                      of 3,000 bytes in reverse order and its 40-byte answer. Then a datagram whose second fragment \
+                      of 3,000 bytes in reverse order and its 40-byte answer; a UDP datagram of 1,200 bytes \
+                      10.0.7.6:40006 -> 203.0.113.76:9999 cut into fragments inside an IPv4-in-IPv4 tunnel \
+                      (192.0.2.1 and 192.0.2.2) whose packets were cut in turn where over 512 data bytes (nested \
+                      fragments), and its 40-byte answer whole in the tunnel (the flow counts the IP packets the \
+                      tunnel carried). Then a datagram whose second fragment \
                       overlaps its first in part (dropped whole: overlaps 1) and a lone first fragment \
                       (incomplete at the end). A reassembled datagram is one packet of its flow; its bytes are \
                       the frames of its fragments.",

@@ -185,9 +185,27 @@ pub fn fragment<'a>(
     }
 }
 
+/// The IP fragment a reassembled datagram `ip` carries inside its
+/// tunnels (the tunnel's datagram and the packet in it were both cut),
+/// for a datagram [`reassembled`] called an [`DecodeError::IpFragment`].
+pub fn fragment_inside<'a>(
+    ip: &'a [u8],
+    encap: Encap,
+    tunnels: &Tunnels,
+) -> Result<Fragment<'a>, DecodeError> {
+    let encap = Encap {
+        inner_at: 0,
+        ..encap
+    };
+    match through_tunnels(ip, ip, encap, tunnels)? {
+        Walked::Fragment(inner, encap) => fragment::read(inner, encap),
+        Walked::Packet(_) => Err(DecodeError::IpFragment),
+    }
+}
+
 /// Decodes a datagram reassembled from fragments that came as `encap`
 /// says: the IP packet `ip`, and the tunnels inside it. A fragment inside
-/// it stays an [`DecodeError::IpFragment`] (reassembly is not nested).
+/// it is an [`DecodeError::IpFragment`], for [`fragment_inside`].
 pub fn reassembled<'a>(
     ip: &'a [u8],
     encap: Encap,
