@@ -306,4 +306,72 @@ mod tests {
             assert_eq!(reasons, ["idle"], "{shards} shards");
         }
     }
+
+    /// A VXLAN datagram (VNI 42) from 192.0.2.1:50000 to 192.0.2.2:4789
+    /// carrying `inner`, as a raw-IP frame (UDP checksum 0).
+    fn vxlan(inner: &[u8], flags: u8) -> Vec<u8> {
+        let udp_len = 8 + 8 + inner.len();
+        let total = 20 + udp_len;
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+        p.extend_from_slice(&[
+            0xc3,
+            0x50,
+            0x12,
+            0xb5,
+            (udp_len >> 8) as u8,
+            udp_len as u8,
+            0,
+            0,
+        ]);
+        p.extend_from_slice(&[flags, 0, 0, 0, 0, 0, 42, 0]);
+        p.extend_from_slice(inner);
+        p
+    }
+
+    /// A tunnel's datagrams are its own flow whatever they carry (here an
+    /// Ethernet frame of ARP), and a datagram between the tunnel ends that
+    /// is no VXLAN (flags without the VNI bit) counts there too.
+    #[test]
+    fn a_udp_tunnel_is_one_flow_whatever_it_carries() {
+        let mut arp = vec![0xff; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0; 28]);
+        let frames = [
+            vxlan(&arp, 0x00),
+            vxlan(&arp, 0x08),
+            vxlan(&segment(0x02)[..0], 0x08),
+        ];
+        for shards in [1, 2] {
+            let mut engine = Engine::new(FlowConfig::default(), shards);
+            let mut records = Vec::new();
+            for (i, f) in frames.iter().enumerate() {
+                let ts = SECOND + i as u64;
+                engine.process_frame(LinkType::Raw, ts, f, f.len() as u32, &mut |r| {
+                    records.push(r)
+                });
+            }
+            engine.finish(&mut |r| records.push(r));
+            assert_eq!(records.len(), 1, "{shards} shards");
+            let r = &records[0];
+            assert_eq!(r.network.protocol.map(|p| p.name()), Some("vxlan"));
+            assert_eq!((r.source.port, r.destination.port), (50000, 4789));
+            assert_eq!(r.source.packets, 3);
+            let bytes: usize = frames.iter().map(Vec::len).sum();
+            assert_eq!(r.source.bytes, bytes as u64);
+        }
+    }
 }

@@ -178,11 +178,18 @@ impl Shard {
             budget,
             stream_limits,
             app_limits,
+            carriers,
             ..
         } = self;
         let Some(flow) = table.get_mut(id) else {
             return;
         };
+        if let (Some(kind), false) = (carries, flow.carrier()) {
+            // Datagrams between the tunnel ends came first that were not
+            // the tunnel's: the flow is the tunnel's all the same.
+            flow.set_carrier();
+            carriers.insert(flow.key, kind);
+        }
         let ctx = PacketEnv {
             budget,
             stream_limits: *stream_limits,

@@ -3,9 +3,10 @@
 //! The first byte picks the link type (the supported ones and one that is
 //! not), the rest is the frame. Oracles: the payload lies inside the
 //! frame; the shard hint, when it gives one, is the decoded flow's shard
-//! hash; an unsupported link type is an error.
+//! hash; an unsupported link type is an error; a UDP tunnel's own
+//! datagram is UDP, inside the frame.
 
-use capture::decode::{decode, shard_hint, syn_hint, tcp_flags, LinkType};
+use capture::decode::{decode, frame_carrier, shard_hint, syn_hint, tcp_flags, LinkType};
 use capture::internals::flow::FlowKey;
 
 const LINKS: [LinkType; 9] = [
@@ -54,5 +55,19 @@ pub fn run(data: &[u8]) {
             }
         }
         Err(e) => assert!(!e.name().is_empty()),
+    }
+    // A UDP tunnel's own datagram: UDP, its payload inside the frame.
+    if let Ok((p, _)) = frame_carrier(link, frame, &capture::decode::Tunnels::default()) {
+        assert_eq!(
+            p.transport,
+            capture::record::Transport::Udp,
+            "a tunnel over UDP"
+        );
+        let start = p.payload.as_ptr() as usize;
+        let frame_start = frame.as_ptr() as usize;
+        assert!(
+            start >= frame_start && start + p.payload.len() <= frame_start + frame.len(),
+            "tunnel payload outside the frame"
+        );
     }
 }
