@@ -127,32 +127,74 @@ fn tcpdump_on_a_pipe_into_read() {
         .expect("tcpdump starts")
         .contains("listening on")
     {}
-    // tcpdump says so as it opens the capture, a moment before packets
-    // flow to it: on a loaded machine the first connection was missed.
-    std::thread::sleep(Duration::from_millis(750));
     let flows = temp("piped-flows.jsonl");
-    let reader = Command::new(env!("CARGO_BIN_EXE_procflow"))
+    let mut reader = Command::new(env!("CARGO_BIN_EXE_procflow"))
         .args(["read", "--no-progress", "--no-learn", "--flows"])
         .arg(&flows)
         .args(["--processes", "/dev/null", "--alerts", "/dev/null", "-"])
-        .stdin(dump.0.stdout.take().expect("tcpdump's output"))
+        .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("procflow read");
-    // A first connection gives a loaded machine more time to have
-    // tcpdump reading: it may or may not be in the capture.
-    let warm_up = common::live::post("127.0.0.1", port, 50, |_| {});
+    // The test passes tcpdump's stream on to procflow, noting the client
+    // ports whose server's FIN went by: tcpdump stops at SIGINT with what
+    // it has read, and a loaded machine may not have let it read the
+    // last packets yet.
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
+    let forward = {
+        let mut from = dump.0.stdout.take().expect("tcpdump's output");
+        let mut to = reader.stdin.take().expect("procflow's input");
+        let closed = std::sync::Arc::clone(&closed);
+        std::thread::spawn(move || {
+            let mut stream = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = std::io::Write::write_all(&mut to, &buf[..n]);
+                stream.extend_from_slice(&buf[..n]);
+                let fins = server_fins(&stream, port);
+                *closed.lock().expect("lock") = fins;
+            }
+        })
+    };
+    // tcpdump says it listens a moment before it captures (on a loaded
+    // machine, a whole connection went missing): warm-up connections
+    // until one is seen whole; they are not among the tested ones.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut warm_up = Vec::new();
+    while !warm_up
+        .iter()
+        .any(|p| closed.lock().expect("lock").contains(p))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tcpdump never passed a connection on"
+        );
+        warm_up.push(common::live::post("127.0.0.1", port, 50, |_| {}));
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let ports: Vec<u16> = (0..3)
         .map(|i| common::live::post("127.0.0.1", port, 100 * (i + 1), |_| {}))
         .collect();
-    // tcpdump stops at SIGINT with what it has read: give it time to read
-    // the last connection's packets.
-    std::thread::sleep(Duration::from_millis(1500));
+    while !ports
+        .iter()
+        .all(|p| closed.lock().expect("lock").contains(p))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tcpdump never passed on the closes of {ports:?}: {:?}",
+            closed.lock().expect("lock")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(Command::new("kill")
         .args(["-INT", &dump.0.id().to_string()])
         .status()
         .expect("kill")
         .success());
+    forward.join().expect("forwarding");
     let out = reader
         .wait_with_output()
         .expect("procflow ends with the pipe");
@@ -165,7 +207,7 @@ fn tcpdump_on_a_pipe_into_read() {
         .collect();
     let tested = records
         .iter()
-        .filter(|r| r["source"]["port"] != warm_up)
+        .filter(|r| !warm_up.iter().any(|p| r["source"]["port"] == *p))
         .count();
     assert_eq!(tested, 3, "{stderr}");
     for (i, p) in ports.iter().enumerate() {
@@ -185,4 +227,29 @@ fn tcpdump_on_a_pipe_into_read() {
             "{r}"
         );
     }
+}
+
+/// The client ports to which the server on `port` sent a FIN or RST (all
+/// its data went before), read from a
+/// pcap stream (microsecond byte order of this machine, Ethernet, IPv4) as
+/// far as it goes.
+fn server_fins(stream: &[u8], port: u16) -> Vec<u16> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while let Some(header) = stream.get(at..at + 16) {
+        let caplen = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+        let Some(frame) = stream.get(at + 16..at + 16 + caplen) else {
+            break;
+        };
+        at += 16 + caplen;
+        let ihl = usize::from(frame.get(14).map_or(0, |b| b & 0x0f)) * 4;
+        let Some(tcp) = frame.get(14 + ihl..14 + ihl + 14) else {
+            continue;
+        };
+        let sport = u16::from_be_bytes([tcp[0], tcp[1]]);
+        if sport == port && tcp[13] & 0x05 != 0 {
+            out.push(u16::from_be_bytes([tcp[2], tcp[3]]));
+        }
+    }
+    out
 }
