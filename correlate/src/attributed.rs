@@ -19,11 +19,19 @@ impl AttributedFlow {
     /// `process.*`, `user.name` of the client's process, and `attribution`
     /// with its quality and the server's process.
     pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(1024);
+        self.write_json(&mut out);
+        // Only whole `str`s and ASCII were written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends what [`AttributedFlow::to_json`] gives to `out`, without
+    /// a string of its own (the output path writes millions).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let a = &self.attribution;
         let c = a.client.as_ref();
         let s = a.server.as_ref();
-        let mut out = Vec::with_capacity(1024);
-        let mut o = JsonObject::begin(&mut out);
+        let mut o = JsonObject::begin(out);
         self.record.write_fields(&mut o);
         if let Some(c) = c {
             side(&mut o, c, self.record.source.ip);
@@ -41,8 +49,6 @@ impl AttributedFlow {
         server.end();
         at.end();
         o.end();
-        // Only whole `str`s and ASCII were written.
-        String::from_utf8(out).unwrap_or_default()
     }
 }
 

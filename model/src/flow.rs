@@ -252,11 +252,17 @@ impl FlowRecord {
     /// `Serialize` gives, written directly.
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(768);
-        let mut o = JsonObject::begin(&mut out);
-        self.write_fields(&mut o);
-        o.end();
+        self.write_json(&mut out);
         // Only whole `str`s and ASCII were written.
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends what [`FlowRecord::to_json`] gives to `out`, without a
+    /// string of its own (the output path writes millions).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = JsonObject::begin(out);
+        self.write_fields(&mut o);
+        o.end();
     }
 
     /// Writes the record's members into an open object (a caller may add

@@ -15,11 +15,15 @@ impl Profile for Native {
     }
 
     fn record(&self, r: &FlowRecord, out: &mut Vec<u8>) {
-        tagged(&r.to_json(), out);
+        let at = out.len();
+        r.write_json(out);
+        tag_in_place(out, at);
     }
 
     fn flow(&self, f: &AttributedFlow, out: &mut Vec<u8>) {
-        tagged(&f.to_json(), out);
+        let at = out.len();
+        f.write_json(out);
+        tag_in_place(out, at);
     }
 
     fn window(&self, w: &ProcessWindow, out: &mut Vec<u8>) {
@@ -29,6 +33,25 @@ impl Profile for Native {
     fn alert(&self, a: &Alert, out: &mut Vec<u8>) {
         tagged(&a.to_json(), out);
     }
+}
+
+/// Puts the sensor's `observer` key last in the object written to `out`
+/// from `at` on, when the sensor was named (flows: written straight into
+/// the output, no string between).
+fn tag_in_place(out: &mut Vec<u8>, at: usize) {
+    let Some(tag) = super::identity::sensor().native_tag.as_deref() else {
+        return;
+    };
+    if out.len() <= at || out.last() != Some(&b'}') {
+        return;
+    }
+    out.pop();
+    // No comma after the opening brace of an empty object.
+    if out.len() > at + 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(tag.as_bytes());
+    out.push(b'}');
 }
 
 /// The object `json`, with the sensor's `observer` key last when the
