@@ -230,18 +230,14 @@ fn tcpdump_on_a_pipe_into_read() {
 }
 
 /// The client ports to which the server on `port` sent a FIN or RST (all
-/// its data went before), read from a
-/// pcap stream (microsecond byte order of this machine, Ethernet, IPv4) as
-/// far as it goes.
+/// its data went before), read from a pcap stream (Ethernet, IPv4) as far
+/// as it goes.
 fn server_fins(stream: &[u8], port: u16) -> Vec<u16> {
     let mut out = Vec::new();
-    let mut at = 24;
-    while let Some(header) = stream.get(at..at + 16) {
-        let caplen = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
-        let Some(frame) = stream.get(at + 16..at + 16 + caplen) else {
+    for (at, caplen, _) in common::pcap_records(stream) {
+        let Some(frame) = stream.get(at + 16..at + 16 + caplen as usize) else {
             break;
         };
-        at += 16 + caplen;
         let ihl = usize::from(frame.get(14).map_or(0, |b| b & 0x0f)) * 4;
         let Some(tcp) = frame.get(14 + ihl..14 + ihl + 14) else {
             continue;

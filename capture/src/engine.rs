@@ -59,6 +59,18 @@ impl Engine {
     }
 }
 
+/// The shard a packet's flow belongs to.
+fn shard_of<'s>(shards: &'s mut [Shard], pkt: &Packet<'_>) -> Option<&'s mut Shard> {
+    let n = shards.len() as u64;
+    let idx = if n <= 1 {
+        0
+    } else {
+        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+        (key.shard_hash() % n) as usize
+    };
+    shards.get_mut(idx)
+}
+
 /// Hands a packet to the shard its flow belongs to.
 fn dispatch(
     shards: &mut [Shard],
@@ -67,14 +79,7 @@ fn dispatch(
     frame_len: u32,
     out: &mut dyn FnMut(FlowRecord),
 ) {
-    let n = shards.len() as u64;
-    let idx = if n == 1 {
-        0
-    } else {
-        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-        (key.shard_hash() % n) as usize
-    };
-    if let Some(shard) = shards.get_mut(idx) {
+    if let Some(shard) = shard_of(shards, pkt) {
         shard.process(pkt, ts, frame_len, out);
     }
 }
@@ -90,18 +95,10 @@ fn carry(
     frame_len: u32,
     out: &mut dyn FnMut(FlowRecord),
 ) {
-    let Ok((pkt, kind)) = carrier else {
-        return;
-    };
-    let n = shards.len() as u64;
-    let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-    let idx = if n <= 1 {
-        0
-    } else {
-        (key.shard_hash() % n) as usize
-    };
-    if let Some(shard) = shards.get_mut(idx) {
-        shard.process_carrier(&pkt, kind, ts, frame_len, out);
+    if let Ok((pkt, kind)) = carrier {
+        if let Some(shard) = shard_of(shards, &pkt) {
+            shard.process_carrier(&pkt, kind, ts, frame_len, out);
+        }
     }
 }
 

@@ -397,21 +397,33 @@ impl ParallelEngine {
                     self.frames.undecoded(e);
                     // What a tunnel carried may be no flow (ARP) or
                     // damaged: the tunnel's datagram is one all the same.
-                    let slot = Slot {
-                        link,
-                        ts,
-                        chunk: OWN,
-                        start: 0,
-                        len: 0,
-                        wire: wire_len.max(frame.len() as u32),
-                        carrier: true,
-                    };
-                    self.carry(slot, frame, None, out);
+                    self.carry_frame(link, ts, frame, wire_len, out);
                     return None;
                 }
             },
         };
         Some(((hash % self.workers.len() as u64) as usize, ts, carried))
+    }
+
+    /// [`ParallelEngine::carry`] for a captured frame.
+    fn carry_frame(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let slot = Slot {
+            link,
+            ts,
+            chunk: OWN,
+            start: 0,
+            len: 0,
+            wire: wire_len.max(frame.len() as u32),
+            carrier: true,
+        };
+        self.carry(slot, frame, None, out);
     }
 
     /// Sends a copy of a UDP tunnel's datagram to the worker of the
@@ -463,16 +475,7 @@ impl ParallelEngine {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         // A fragment inside a UDP tunnel is a whole datagram of the tunnel.
-        let slot = Slot {
-            link,
-            ts,
-            chunk: OWN,
-            start: 0,
-            len: 0,
-            wire: wire_len.max(frame.len() as u32),
-            carrier: true,
-        };
-        self.carry(slot, frame, None, out);
+        self.carry_frame(link, ts, frame, wire_len, out);
         let mut inner = match self
             .defrag
             .offer_frame(link, frame, wire_len, ts, &self.tunnels)
@@ -646,7 +649,7 @@ impl PacketEngine for ParallelEngine {
         };
         let start = w.filling.data.len() as u32;
         w.filling.data.extend_from_slice(frame);
-        let slot = Slot {
+        w.filling.slots.push(Slot {
             link,
             ts,
             chunk: OWN,
@@ -654,13 +657,12 @@ impl PacketEngine for ParallelEngine {
             len: frame.len() as u32,
             wire: wire_len.max(frame.len() as u32),
             carrier: false,
-        };
-        w.filling.slots.push(slot);
+        });
         if w.filling.full() {
             self.ship(idx, out);
         }
         if carried {
-            self.carry(slot, frame, None, out);
+            self.carry_frame(link, ts, frame, wire_len, out);
         }
     }
     /// Takes the packets of one file chunk without copying them: the
@@ -693,7 +695,7 @@ impl PacketEngine for ParallelEngine {
             if new_chunk {
                 w.filling.chunks.push(Arc::clone(chunk));
             }
-            let slot = Slot {
+            w.filling.slots.push(Slot {
                 link: p.link,
                 ts,
                 chunk: w.filling.chunks.len().saturating_sub(1) as u16,
@@ -701,13 +703,12 @@ impl PacketEngine for ParallelEngine {
                 len: p.len,
                 wire: p.wire_len.max(p.len),
                 carrier: false,
-            };
-            w.filling.slots.push(slot);
+            });
             if w.filling.full() {
                 self.ship(idx, out);
             }
             if carried {
-                self.carry(slot, frame, None, out);
+                self.carry_frame(p.link, ts, frame, p.wire_len, out);
             }
         }
     }
