@@ -65,11 +65,11 @@ fn run(s: &Stream) -> (usize, u64) {
     }
     h.finish();
     let bytes = h
-        .txs
+        .txs()
         .iter()
         .map(|t| t.request_bytes + t.response_bytes)
         .sum();
-    (h.txs.len(), bytes)
+    (h.txs().len(), bytes)
 }
 
 fn bench(c: &mut Criterion) {

@@ -21,7 +21,9 @@ pub mod tcp {
 
 /// The HTTP/1.x parser.
 pub mod http {
-    pub use crate::app::http::{starts_message, Http, HttpLimits, HttpTransaction};
+    pub use crate::app::http::{
+        starts_message, Http, HttpLimits, HttpTransaction, WaitingTransaction,
+    };
 }
 
 /// The QUIC parser.

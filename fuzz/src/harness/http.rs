@@ -61,17 +61,17 @@ pub fn run(data: &[u8]) {
 }
 
 fn check(h: &Http, given: [u64; 2]) {
-    assert!(h.txs.len() <= LIMITS.max_transactions, "cap not held");
-    assert!(h.counters.transactions >= h.txs.len() as u64);
+    assert!(h.txs().len() <= LIMITS.max_transactions, "cap not held");
+    assert!(h.counters.transactions >= h.txs().len() as u64);
     let [to_server, to_client] = given;
-    let req: u64 = h.txs.iter().map(|t| t.request_bytes).sum();
-    let resp: u64 = h.txs.iter().map(|t| t.response_bytes).sum();
+    let req: u64 = h.txs().iter().map(|t| t.request_bytes).sum();
+    let resp: u64 = h.txs().iter().map(|t| t.response_bytes).sum();
     assert!(req <= to_server, "request bytes {req} > given {to_server}");
     assert!(
         resp <= to_client,
         "response bytes {resp} > given {to_client}"
     );
-    for t in &h.txs {
+    for t in &h.transactions() {
         assert!(t.request_body_bytes <= t.request_bytes, "{t:?}");
         assert!(t.response_body_bytes <= t.response_bytes, "{t:?}");
         let fields = [

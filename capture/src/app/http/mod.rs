@@ -11,6 +11,7 @@
 
 mod chunked;
 mod head;
+mod tx;
 
 use super::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict};
 use crate::record::FlowRecord;
@@ -19,6 +20,9 @@ use chunked::{Chunked, ChunkedStep};
 use head::{parse_request, parse_response, Parsed};
 pub use model::flow::HttpTransaction;
 use std::collections::VecDeque;
+use tx::Field;
+pub use tx::Tx as WaitingTransaction;
+use tx::Tx;
 
 /// Limits the parser works within.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +115,7 @@ impl From<HttpLimits> for Caps {
 #[derive(Debug)]
 pub struct Http {
     /// Transactions in request order.
-    pub txs: Vec<HttpTransaction>,
+    txs: Vec<Tx>,
     /// Counters for statistics.
     pub counters: HttpCounters,
     req: Side,
@@ -145,7 +149,17 @@ impl Http {
         }
     }
 
-    fn tx_mut(&mut self, idx: Option<u32>) -> Option<&mut HttpTransaction> {
+    /// The transactions so far, as the parser keeps them.
+    pub fn txs(&self) -> &[Tx] {
+        &self.txs
+    }
+
+    /// The transactions so far, as records carry them.
+    pub fn transactions(&self) -> Vec<HttpTransaction> {
+        self.txs.iter().map(Tx::to_transaction).collect()
+    }
+
+    fn tx_mut(&mut self, idx: Option<u32>) -> Option<&mut Tx> {
         idx.and_then(|i| self.txs.get_mut(i as usize))
     }
 
@@ -161,7 +175,7 @@ impl Http {
         }
     }
 
-    fn new_tx(&mut self, tx: HttpTransaction) -> Option<u32> {
+    fn new_tx(&mut self, tx: Tx) -> Option<u32> {
         self.counters.transactions += 1;
         let idx = u32::try_from(self.txs.len()).unwrap_or(u32::MAX);
         if idx < self.caps.transactions {
@@ -383,15 +397,15 @@ impl Http {
         let method = head.method.unwrap_or_default();
         let is_head = method.eq_ignore_ascii_case("HEAD");
         let connect = method.eq_ignore_ascii_case("CONNECT");
-        let tx = self.new_tx(HttpTransaction {
-            method: Some(method),
-            host: head.host,
-            uri: head.uri,
-            user_agent: head.user_agent,
-            version: head.version,
-            request_bytes: len,
-            ..HttpTransaction::default()
-        });
+        let mut tx = Tx::request(len);
+        tx.set(&[
+            (Field::Method, Some(&method)),
+            (Field::Host, head.host.as_deref()),
+            (Field::Uri, head.uri.as_deref()),
+            (Field::UserAgent, head.user_agent.as_deref()),
+            (Field::Version, head.version.as_deref()),
+        ]);
+        let tx = self.new_tx(tx);
         if self.pending.capacity() == 0 {
             // Most connections hold one request at a time: room for one,
             // not the four a first push would reserve.
@@ -426,7 +440,7 @@ impl Http {
             // of the request waiting at the front, which stays waiting.
             let idx = match self.pending.front() {
                 Some(p) => p.tx,
-                None => self.new_tx(HttpTransaction::default()),
+                None => self.new_tx(Tx::default()),
             };
             self.add_bytes(false, idx, len, 0);
             return;
@@ -435,12 +449,14 @@ impl Http {
         let idx = match pending {
             Some(p) => p.tx,
             // A response with no request seen (capture started mid-way).
-            None => self.new_tx(HttpTransaction::default()),
+            None => self.new_tx(Tx::default()),
         };
         if let Some(tx) = self.tx_mut(idx) {
             tx.status = head.status;
-            tx.response_version = head.version;
-            tx.content_type = head.content_type;
+            tx.set(&[
+                (Field::ResponseVersion, head.version.as_deref()),
+                (Field::ContentType, head.content_type.as_deref()),
+            ]);
             tx.response_bytes += len;
         }
         self.resp.tx = idx;
@@ -530,14 +546,17 @@ impl Http {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some((method, target, version)) = head::split_request_line(line) {
             let max = self.caps.field_len as usize;
-            let field = |b: &[u8]| String::from_utf8_lossy(b.get(..max).unwrap_or(b)).into_owned();
-            let tx = HttpTransaction {
-                method: Some(head::known(method, max)),
-                uri: Some(field(target)),
-                version,
-                request_bytes: buf.len() as u64,
-                ..HttpTransaction::default()
-            };
+            let mut tx = Tx::request(buf.len() as u64);
+            tx.set(&[
+                (Field::Method, Some(&head::known(method, max))),
+                (
+                    Field::Uri,
+                    Some(&String::from_utf8_lossy(
+                        target.get(..max).unwrap_or(target),
+                    )),
+                ),
+                (Field::Version, version.as_deref()),
+            ]);
             self.new_tx(tx);
         }
     }
@@ -617,7 +636,7 @@ impl StreamParser for Http {
         stats.http_transactions += self.counters.transactions;
         stats.http_parse_errors += self.counters.parse_errors;
         stats.http_transactions_dropped += self.counters.dropped;
-        rec.http = self.txs;
+        rec.http = self.txs.iter().map(Tx::to_transaction).collect();
     }
 }
 

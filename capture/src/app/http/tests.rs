@@ -20,8 +20,8 @@ fn keep_alive_pipelined_any_split() {
         let mut h = Http::new(LIMITS);
         feed_all(&mut h, true, reqs, split);
         feed_all(&mut h, false, resps, split);
-        assert_eq!(h.txs.len(), 3, "split {split}");
-        let a = &h.txs[0];
+        assert_eq!(h.transactions().len(), 3, "split {split}");
+        let a = &h.transactions()[0];
         assert_eq!(a.method.as_deref(), Some("GET"));
         assert_eq!(a.uri.as_deref(), Some("/a"));
         assert_eq!(a.host.as_deref(), Some("x.test"));
@@ -32,9 +32,9 @@ fn keep_alive_pipelined_any_split() {
         assert_eq!(a.response_bytes, 67);
         assert_eq!(a.response_body_bytes, 3);
         // HEAD: the Content-Length describes a body that is not sent.
-        assert_eq!(h.txs[1].response_body_bytes, 0);
-        assert_eq!(h.txs[1].response_bytes, 41);
-        let c = &h.txs[2];
+        assert_eq!(h.transactions()[1].response_body_bytes, 0);
+        assert_eq!(h.transactions()[1].response_bytes, 41);
+        let c = &h.transactions()[2];
         assert_eq!(c.request_body_bytes, 5);
         assert_eq!(c.request_bytes, 58);
         assert_eq!(c.status, Some(201));
@@ -55,10 +55,10 @@ fn continue_then_final_response() {
     feed_all(&mut h, false, b"HTTP/1.1 100 Continue\r\n\r\n", 100);
     feed_all(&mut h, true, b"data", 100);
     feed_all(&mut h, false, b"HTTP/1.1 204 No Content\r\n\r\n", 100);
-    assert_eq!(h.txs.len(), 1);
-    assert_eq!(h.txs[0].status, Some(204));
-    assert_eq!(h.txs[0].response_bytes, 25 + 27);
-    assert_eq!(h.txs[0].request_body_bytes, 4);
+    assert_eq!(h.transactions().len(), 1);
+    assert_eq!(h.transactions()[0].status, Some(204));
+    assert_eq!(h.transactions()[0].response_bytes, 25 + 27);
+    assert_eq!(h.transactions()[0].request_body_bytes, 4);
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn connect_switches_to_tunnel() {
     );
     assert!(h.upgraded());
     assert_eq!(h.data(true, b"\x16\x03\x01"), Verdict::Handover(0));
-    assert_eq!(h.txs[0].uri.as_deref(), Some("a.test:443"));
+    assert_eq!(h.transactions()[0].uri.as_deref(), Some("a.test:443"));
 }
 
 #[test]
@@ -105,9 +105,9 @@ fn gap_inside_body_keeps_sync() {
         100,
     );
     // 2 seen + 5 missing + 3 seen: the body is 10 bytes as framed.
-    assert_eq!(h.txs[0].response_body_bytes, 10);
-    assert_eq!(h.txs[0].response_bytes, 39 + 10);
-    assert_eq!(h.txs[1].status, Some(404));
+    assert_eq!(h.transactions()[0].response_body_bytes, 10);
+    assert_eq!(h.transactions()[0].response_bytes, 39 + 10);
+    assert_eq!(h.transactions()[1].status, Some(404));
 }
 
 #[test]
@@ -121,8 +121,8 @@ fn garbage_is_a_counted_error_and_resyncs() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         100,
     );
-    assert_eq!(h.txs.len(), 1);
-    assert_eq!(h.txs[0].status, Some(200));
+    assert_eq!(h.transactions().len(), 1);
+    assert_eq!(h.transactions()[0].status, Some(200));
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn transaction_cap_counts_drops() {
     for _ in 0..5 {
         feed_all(&mut h, true, b"GET / HTTP/1.1\r\n\r\n", 100);
     }
-    assert_eq!(h.txs.len(), 2);
+    assert_eq!(h.transactions().len(), 2);
     assert_eq!(h.counters.dropped, 3);
     assert_eq!(h.counters.transactions, 5);
 }
@@ -163,14 +163,14 @@ fn broken_header_blocks_are_read_line_by_line() {
         let mut h = Http::new(LIMITS);
         feed_all(&mut h, true, reqs, split);
         feed_all(&mut h, false, resps, split);
-        assert_eq!(h.txs.len(), 2, "split {split}");
-        let a = &h.txs[0];
+        assert_eq!(h.transactions().len(), 2, "split {split}");
+        let a = &h.transactions()[0];
         assert_eq!(a.host.as_deref(), Some("x.test"));
         assert_eq!((a.request_bytes, a.request_body_bytes), (79, 2));
         assert_eq!(a.content_type.as_deref(), Some("text/plain"));
         assert_eq!((a.response_bytes, a.response_body_bytes), (75, 1));
-        assert_eq!(h.txs[1].uri.as_deref(), Some("/b"));
-        assert_eq!(h.txs[1].status, Some(204));
+        assert_eq!(h.transactions()[1].uri.as_deref(), Some("/b"));
+        assert_eq!(h.transactions()[1].status, Some(204));
         assert_eq!(h.counters.parse_errors, 2, "split {split}");
     }
 }
@@ -183,16 +183,22 @@ fn http09_answers_count_until_the_close() {
     let mut h = Http::new(LIMITS);
     feed_all(&mut h, true, b"GET /old\r\n", 3);
     feed_all(&mut h, false, &[b'z'; 500], 64);
-    assert_eq!(h.txs.len(), 1);
-    assert_eq!(h.txs[0].version.as_deref(), Some("HTTP/0.9"));
-    assert_eq!((h.txs[0].request_bytes, h.txs[0].response_bytes), (10, 500));
-    assert_eq!(h.txs[0].response_body_bytes, 500);
+    assert_eq!(h.transactions().len(), 1);
+    assert_eq!(h.transactions()[0].version.as_deref(), Some("HTTP/0.9"));
+    assert_eq!(
+        (
+            h.transactions()[0].request_bytes,
+            h.transactions()[0].response_bytes
+        ),
+        (10, 500)
+    );
+    assert_eq!(h.transactions()[0].response_body_bytes, 500);
 
     let mut h = Http::new(LIMITS);
     feed_all(&mut h, true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 100);
     feed_all(&mut h, false, b"<html>bare</html>", 4);
-    assert_eq!(h.txs[0].response_bytes, 17);
-    assert_eq!(h.txs[0].status, None);
+    assert_eq!(h.transactions()[0].response_bytes, 17);
+    assert_eq!(h.transactions()[0].status, None);
     assert_eq!(h.counters.parse_errors, 0);
 }
 
@@ -205,10 +211,10 @@ fn resync_after_a_chunk_size_overflow() {
     for split in [1, 9, 10_000] {
         let mut h = Http::new(LIMITS);
         feed_all(&mut h, true, data, split);
-        assert_eq!(h.txs.len(), 2, "split {split}");
-        assert_eq!(h.txs[1].method.as_deref(), Some("GET"));
-        assert_eq!(h.txs[1].uri.as_deref(), Some(""));
-        assert_eq!(h.txs[1].version.as_deref(), Some("HTTP/1.1"));
+        assert_eq!(h.transactions().len(), 2, "split {split}");
+        assert_eq!(h.transactions()[1].method.as_deref(), Some("GET"));
+        assert_eq!(h.transactions()[1].uri.as_deref(), Some(""));
+        assert_eq!(h.transactions()[1].version.as_deref(), Some("HTTP/1.1"));
         assert_eq!(h.counters.parse_errors, 1);
     }
 }
@@ -224,13 +230,13 @@ fn resync_needs_a_whole_request_line() {
         b"GET /a HTTP/1.1\r\nContent-Length: x\r\nContent-Length: 3\r\n\r\n",
         1000,
     );
-    assert_eq!(h.txs.len(), 1);
+    assert_eq!(h.transactions().len(), 1);
     feed_all(
         &mut h,
         true,
         b"abc\nTHE cat sat\nPUT /b HTTP/1.0\r\n\r\n",
         1000,
     );
-    assert_eq!(h.txs.len(), 2);
-    assert_eq!(h.txs[1].method.as_deref(), Some("PUT"));
+    assert_eq!(h.transactions().len(), 2);
+    assert_eq!(h.transactions()[1].method.as_deref(), Some("PUT"));
 }
