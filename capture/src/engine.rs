@@ -219,7 +219,7 @@ impl PacketEngine for Engine {
             Ok(pkt) => {
                 let wire = wire_len.max(frame.len() as u32);
                 dispatch(&mut self.shards, pkt, ts, wire, out);
-                if pkt.encap.tunnel.is_some_and(|t| t.kind.over_udp()) {
+                if pkt.encap.tunnel.is_some_and(|t| t.over_udp) {
                     carry(
                         &mut self.shards,
                         frame_carrier(link, frame, &self.tunnels),

@@ -384,7 +384,7 @@ impl ParallelEngine {
             Some(h) => h,
             None => match decode_with(link, frame, &self.tunnels) {
                 Ok(pkt) => {
-                    carried = pkt.encap.tunnel.is_some_and(|t| t.kind.over_udp());
+                    carried = pkt.encap.tunnel.is_some_and(|t| t.over_udp);
                     FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
                         .0
                         .shard_hash()

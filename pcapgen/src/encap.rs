@@ -17,6 +17,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 const NEAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const FAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// The VXLAN ends inside the GRE tunnel (hypervisors whose uplink an
+/// ERSPAN-style session mirrors).
+const VTEP_NEAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 21);
+const VTEP_FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 22);
 
 /// How a frame is carried.
 #[derive(Debug, Clone, Copy)]
@@ -205,7 +209,11 @@ fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
             shimmed(eth, 0x894f, &s)
         }
         Wrap::VxlanInGre(key, vni) => {
-            let (src, dst) = if to_server { (NEAR, FAR) } else { (FAR, NEAR) };
+            let (src, dst) = if to_server {
+                (VTEP_NEAR, VTEP_FAR)
+            } else {
+                (VTEP_FAR, VTEP_NEAR)
+            };
             let mut inner = Vec::new();
             push_ipv4_header(&mut inner, src, dst, 17, eth.len() + 16, 64, 8, 0x4000);
             inner.extend_from_slice(&vxlan(vni, eth));
@@ -225,8 +233,39 @@ fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
 struct OuterFlows(Vec<ExpectedFlow>);
 
 impl OuterFlows {
-    /// Counts a wrapped frame, if it is a UDP datagram.
-    fn add(&mut self, frame: &[u8]) {
+    /// Counts a wrapped frame, if its first UDP tunnel's datagram is in
+    /// plain IPv4 (`tunnel` `None`) or in IPv4 inside GRE with a key.
+    fn add(&mut self, frame: &[u8], tunnel: Option<ExpectedTunnel>) {
+        match tunnel {
+            None => self.add_at(frame, 0, None),
+            // The outer IPv4 header (20 bytes), GRE with a key (8).
+            Some(t) if t.kind == "gre" && frame.get(23) == Some(&47) => {
+                // The tunnel as the flow's first frame came in it.
+                let ip = |at: usize| {
+                    IpAddr::V4(Ipv4Addr::new(
+                        frame[at],
+                        frame[at + 1],
+                        frame[at + 2],
+                        frame[at + 3],
+                    ))
+                };
+                let outer = ExpectedTunnel {
+                    depth: 1,
+                    src_ip: ip(26),
+                    dest_ip: ip(30),
+                    ..t
+                };
+                self.add_at(frame, 28, Some(outer));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Counts the UDP datagram in `frame` whose IPv4 header is `at` bytes
+    /// past the outer one's place.
+    fn add_at(&mut self, whole: &[u8], at: usize, tunnel: Option<ExpectedTunnel>) {
+        // Read as if the inner header sat where a plain frame's does.
+        let frame = &whole[at..];
         if frame.get(23) != Some(&17) {
             return;
         }
@@ -244,6 +283,7 @@ impl OuterFlows {
             SocketAddr::new(ip(30), port(36)),
         );
         let payload = (frame.len() - 42) as u64;
+        let frame = whole;
         if let Some(f) = self
             .0
             .iter_mut()
@@ -278,7 +318,7 @@ impl OuterFlows {
             http: Vec::new(),
             tls: None,
             vlan: None,
-            tunnel: None,
+            tunnel,
             icmp: None,
         });
     }
@@ -315,7 +355,7 @@ fn exchange(
         } else {
             in_bytes += counted;
         }
-        outer.add(&frame);
+        outer.add(&frame, w.tunnel());
         cap.emit(&frame);
     }
     want.client_bytes = out_bytes;
@@ -425,8 +465,9 @@ pub fn encapsulations() -> Scenario {
                       Header (MD type 1, service path 42), and VXLAN \
                       (VNI 5012) inside GRE (key 77). Tunnel ends 192.0.2.1 (client side) and 192.0.2.2. A \
                       tunnelled flow counts the frame its tunnel carried. The datagrams of the UDP tunnels \
-                      (VXLAN and GENEVE one way each direction, Teredo, GTP-U) are also UDP flows of their own, \
-                      their frames counted whole (VXLAN in GRE is GRE's). Last, a handshake 10.0.9.99:40999 -> \
+                      (VXLAN and GENEVE one way each direction, Teredo, GTP-U, and the VXLAN inside GRE, \
+                      between 198.51.100.21 and 198.51.100.22, whose records name the GRE tunnel) are also UDP \
+                      flows of their own, their frames counted whole. Last, a handshake 10.0.9.99:40999 -> \
                       203.0.113.99:80 inside four IPv4-in-IPv4 tunnels: deeper than three, counted \
                       (tunnel_too_deep), no flow.",
         pcap: cap.into_bytes(),

@@ -100,6 +100,9 @@ pub struct Tunnel {
     pub kind: TunnelKind,
     /// Tunnels nested, counting this one.
     pub depth: u8,
+    /// A UDP tunnel (VXLAN, GENEVE, Teredo, GTP-U) is among them, at any
+    /// depth: its datagrams are a flow of their own ([`carrier`]).
+    pub over_udp: bool,
 }
 
 impl Tunnel {
@@ -144,9 +147,9 @@ pub fn decode_with<'a>(
             if tunnels.max_depth == 0 || !tunnels.may_carry(pkt.sport, pkt.dport) {
                 return Ok(pkt);
             }
-            through_tunnels(frame, stripped.ip, encap, tunnels)?.packet()
+            through_tunnels::<false>(frame, stripped.ip, encap, tunnels)?.packet()
         }
-        _ => through_tunnels(frame, stripped.ip, encap, tunnels)?.packet(),
+        _ => through_tunnels::<false>(frame, stripped.ip, encap, tunnels)?.packet(),
     }
 }
 
@@ -156,6 +159,8 @@ enum Walked<'a> {
     Packet(Packet<'a>),
     /// The fragmented IP packet and how it was carried.
     Fragment(&'a [u8], Encap),
+    /// The first UDP tunnel's datagram, when that is what was asked for.
+    Carrier(Packet<'a>, TunnelKind),
 }
 
 impl<'a> Walked<'a> {
@@ -163,6 +168,7 @@ impl<'a> Walked<'a> {
         match self {
             Walked::Packet(p) => Ok(p),
             Walked::Fragment(..) => Err(DecodeError::IpFragment),
+            Walked::Carrier(..) => Err(DecodeError::OtherTransport),
         }
     }
 }
@@ -179,9 +185,9 @@ pub fn fragment<'a>(
         vlan: stripped.vlan,
         ..Encap::default()
     };
-    match through_tunnels(frame, stripped.ip, encap, tunnels)? {
+    match through_tunnels::<false>(frame, stripped.ip, encap, tunnels)? {
         Walked::Fragment(ip, encap) => fragment::read(ip, encap),
-        Walked::Packet(_) => Err(DecodeError::IpFragment),
+        Walked::Packet(_) | Walked::Carrier(..) => Err(DecodeError::IpFragment),
     }
 }
 
@@ -197,9 +203,9 @@ pub fn fragment_inside<'a>(
         inner_at: 0,
         ..encap
     };
-    match through_tunnels(ip, ip, encap, tunnels)? {
+    match through_tunnels::<false>(ip, ip, encap, tunnels)? {
         Walked::Fragment(inner, encap) => fragment::read(inner, encap),
-        Walked::Packet(_) => Err(DecodeError::IpFragment),
+        Walked::Packet(_) | Walked::Carrier(..) => Err(DecodeError::IpFragment),
     }
 }
 
@@ -215,30 +221,29 @@ pub fn reassembled<'a>(
         inner_at: 0,
         ..encap
     };
-    through_tunnels(ip, ip, encap, tunnels)?.packet()
+    through_tunnels::<false>(ip, ip, encap, tunnels)?.packet()
 }
 
 /// The UDP datagram that carried a tunnelled packet, as a packet of the
 /// tunnel's own flow (a mirror source's VXLAN to the sensor...), with the
 /// tunnel it carries: for an IP packet `ip` (a frame's, or one
-/// reassembled) whose first layer is UDP carrying a tunnel read.
+/// reassembled), the first UDP tunnel found in it, directly or inside
+/// other tunnels (VXLAN seen through an ERSPAN session: the datagram's
+/// record then names the outer tunnels).
 pub fn carrier<'a>(
     ip: &'a [u8],
     vlan: u16,
     tunnels: &Tunnels,
 ) -> Result<(Packet<'a>, TunnelKind), DecodeError> {
-    let layer = ip_layer(ip)?;
-    if layer.proto != ip_number::UDP {
-        return Err(DecodeError::OtherTransport);
-    }
     let encap = Encap {
         vlan,
         ..Encap::default()
     };
-    let pkt = udp_packet(&layer, encap)?;
-    let hop = tunnel::udp(tunnels, pkt.sport, pkt.dport, pkt.payload)
-        .ok_or(DecodeError::OtherTransport)?;
-    Ok((pkt, hop.kind))
+    match through_tunnels::<true>(ip, ip, encap, tunnels)? {
+        Walked::Carrier(pkt, kind) => Ok((pkt, kind)),
+        Walked::Packet(_) => Err(DecodeError::OtherTransport),
+        Walked::Fragment(..) => Err(DecodeError::IpFragment),
+    }
 }
 
 /// [`carrier`] for a captured frame of link type `link`.
@@ -252,9 +257,10 @@ pub fn frame_carrier<'a>(
 }
 
 /// The IP packet `ip` of `frame` and the tunnels inside it, followed in a
-/// loop to the configured depth.
+/// loop to the configured depth; with `CARRIER`, only to the first UDP
+/// tunnel, whose datagram it gives.
 #[inline(never)]
-fn through_tunnels<'a>(
+fn through_tunnels<'a, const CARRIER: bool>(
     frame: &'a [u8],
     mut ip: &'a [u8],
     mut encap: Encap,
@@ -274,6 +280,7 @@ fn through_tunnels<'a>(
             ip_number::UDP => {
                 let pkt = udp_packet(&layer, encap)?;
                 match tunnel::udp(tunnels, pkt.sport, pkt.dport, pkt.payload) {
+                    Some(hop) if CARRIER => return Ok(Walked::Carrier(pkt, hop.kind)),
                     Some(hop) => (hop, pkt.payload),
                     None => return Ok(Walked::Packet(pkt)),
                 }
@@ -303,8 +310,10 @@ fn through_tunnels<'a>(
             has_id: hop.id.is_some(),
             kind: hop.kind,
             depth,
+            over_udp: false,
         });
         outermost.depth = depth;
+        outermost.over_udp |= hop.kind.over_udp();
         encap.inner_at = offset_in(frame, inner);
         ip = match hop.inner {
             tunnel::Inner::Ip => inner,
