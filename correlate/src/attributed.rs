@@ -294,12 +294,14 @@ mod tests {
                 history: if v6 { String::new() } else { "ShADadFf".into() },
                 midstream: v6,
             },
-            tunnel: (!v6).then(|| model::flow::TunnelFields {
-                kind: "vxlan",
-                id: Some(7),
-                src_ip: "192.0.2.1".parse().expect("ip"),
-                dest_ip: "192.0.2.2".parse().expect("ip"),
-                depth: 1,
+            tunnel: (!v6).then(|| {
+                Box::new(model::flow::TunnelFields {
+                    kind: "vxlan",
+                    id: Some(7),
+                    src_ip: "192.0.2.1".parse().expect("ip"),
+                    dest_ip: "192.0.2.2".parse().expect("ip"),
+                    depth: 1,
+                })
             }),
             icmp: None,
             http: vec![model::flow::HttpTransaction {

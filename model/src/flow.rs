@@ -228,9 +228,10 @@ pub struct FlowRecord {
     pub destination: EndpointFields,
     /// Reassembly figures.
     pub flow: FlowFields,
-    /// The tunnel the flow came in, if any.
+    /// The tunnel the flow came in, if any (boxed: most flows have none,
+    /// and records wait in bulk for attribution).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tunnel: Option<TunnelFields>,
+    pub tunnel: Option<Box<TunnelFields>>,
     /// The ICMP messages of an ICMP flow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpFields>,

@@ -68,9 +68,35 @@ pub struct App {
 }
 
 /// The parsers of a flow, behind one pointer so that a flow no parser took
-/// costs 8 bytes for them, not a vector's 24.
-#[derive(Debug, Default)]
-struct Parsers(Vec<Box<dyn StreamParser>>);
+/// costs 8 bytes for them, not a vector's 24. The first is held in place:
+/// a flow one parser took (nearly all) allocates once for the list, not
+/// twice (a block and 16 resident bytes less per HTTP flow).
+#[derive(Debug)]
+struct Parsers {
+    first: Box<dyn StreamParser>,
+    more: Vec<Box<dyn StreamParser>>,
+}
+
+impl Parsers {
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Box<dyn StreamParser>> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn StreamParser>> {
+        std::iter::once(&mut self.first).chain(&mut self.more)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Box<dyn StreamParser>> {
+        match i {
+            0 => Some(&mut self.first),
+            i => self.more.get_mut(i - 1),
+        }
+    }
+}
 
 /// Up to [`STASH`] leading bytes kept inline until the protocol can be told.
 #[derive(Debug, Clone, Copy, Default)]
@@ -135,8 +161,8 @@ impl App {
     }
 
     /// The parsers that took the flow, in the order they did.
-    pub fn parsers(&self) -> &[Box<dyn StreamParser>] {
-        self.parsers.as_deref().map_or(&[], |p| p.0.as_slice())
+    pub fn parsers(&self) -> impl Iterator<Item = &Box<dyn StreamParser>> {
+        self.parsers.iter().flat_map(|p| p.iter())
     }
 
     /// The protocol the flow speaks, if recognised: the first parser that
@@ -147,7 +173,6 @@ impl App {
             _ => None,
         };
         self.parsers()
-            .iter()
             .enumerate()
             .find(|(i, p)| p.names_flow(active == Some(*i)))
             .map(|(_, p)| AppProtocol::named(p.name()))
@@ -212,7 +237,7 @@ impl App {
     /// parser of that protocol handed the stream over already).
     fn take(&mut self, limits: &AppLimits, to_server: bool, view: &[u8], d: Decision) -> Mode {
         if let Some(list) = self.parsers.as_mut() {
-            if let Some(i) = list.0.iter_mut().position(|p| p.reclaim(to_server, view)) {
+            if let Some(i) = list.iter_mut().position(|p| p.reclaim(to_server, view)) {
                 return Mode::Parser(i as u8);
             }
         }
@@ -226,14 +251,17 @@ impl App {
     /// there already (after a 101 the stream is another protocol, however
     /// much it looks like HTTP).
     fn add(&mut self, limits: &AppLimits, spec: &'static ParserSpec) -> Mode {
-        let list = &mut self
-            .parsers
-            .get_or_insert_with(|| Box::new(Parsers(Vec::with_capacity(1))))
-            .0;
+        let Some(list) = self.parsers.as_mut() else {
+            self.parsers = Some(Box::new(Parsers {
+                first: (spec.new)(limits),
+                more: Vec::new(),
+            }));
+            return Mode::Parser(0);
+        };
         if list.iter().any(|p| p.name() == spec.name) || list.len() >= usize::from(u8::MAX) {
             return Mode::Opaque;
         }
-        list.push((spec.new)(limits));
+        list.more.push((spec.new)(limits));
         Mode::Parser((list.len() - 1) as u8)
     }
 
@@ -242,7 +270,7 @@ impl App {
     fn dispatch(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) -> Option<usize> {
         match self.mode {
             Mode::Parser(i) => {
-                let p = self.parsers.as_mut()?.0.get_mut(usize::from(i))?;
+                let p = self.parsers.as_mut()?.get_mut(usize::from(i))?;
                 match p.data(to_server, chunk) {
                     Verdict::Continue => None,
                     Verdict::Handover(_) if self.udp => {
@@ -341,7 +369,7 @@ impl App {
         self.flush_stash(limits, true);
         self.flush_stash(limits, false);
         if let Some(list) = self.parsers.as_mut() {
-            for p in list.0.iter_mut() {
+            for p in list.iter_mut() {
                 p.finish();
             }
         }
@@ -352,7 +380,9 @@ impl App {
     pub fn record(self, rec: &mut FlowRecord, stats: &mut Stats) {
         rec.network.protocol = self.protocol();
         if let Some(list) = self.parsers {
-            for p in list.0 {
+            let Parsers { first, more } = *list;
+            first.record(rec, stats);
+            for p in more {
                 p.record(rec, stats);
             }
         }
@@ -365,7 +395,7 @@ impl App {
                 let p = self
                     .parsers
                     .as_mut()
-                    .and_then(|l| l.0.get_mut(usize::from(i)));
+                    .and_then(|l| l.get_mut(usize::from(i)));
                 if let Some(p) = p {
                     p.gap(to_server, len);
                 }

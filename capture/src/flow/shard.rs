@@ -390,18 +390,18 @@ fn icmp_fields(state: &IcmpState) -> Option<IcmpFields> {
 }
 
 /// The tunnel a flow came in, taken out of the shard's side table.
-fn tunnel_of(tunnels: &mut HashMap<FlowKey, Tunnel>, flow: &Flow) -> Option<TunnelFields> {
+fn tunnel_of(tunnels: &mut HashMap<FlowKey, Tunnel>, flow: &Flow) -> Option<Box<TunnelFields>> {
     if !flow.tunnelled() {
         return None;
     }
     let t = tunnels.remove(&flow.key)?;
-    Some(TunnelFields {
+    Some(Box::new(TunnelFields {
         kind: t.kind.name(),
         id: t.id(),
         src_ip: t.src.ip(),
         dest_ip: t.dst.ip(),
         depth: t.depth,
-    })
+    }))
 }
 
 /// What a packet's update needs of its shard besides the flow.
