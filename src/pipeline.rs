@@ -275,6 +275,12 @@ pub fn print_summary(s: &Stats) {
             s.time_backwards
         );
     }
+    if s.icmp_errors_matched + s.icmp_errors_unmatched > 0 {
+        eprintln!(
+            "procflow: ICMP errors: {} about tracked flows (in their records' icmp_errors), {} about flows not tracked",
+            s.icmp_errors_matched, s.icmp_errors_unmatched
+        );
+    }
     if s.not_flows.arp > 0 {
         eprintln!(
             "procflow: {} ARP frames (no flows; not errors)",

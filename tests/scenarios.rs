@@ -67,6 +67,9 @@ fn observed(r: &Value) -> Value {
     if let Some(m) = r.get("icmp") {
         v["icmp"] = m.clone();
     }
+    if let Some(e) = r.get("icmp_errors") {
+        v["icmp_errors"] = e.clone();
+    }
     v
 }
 
@@ -515,6 +518,61 @@ fn icmp_flows_carry_the_community_ids_tshark_computes() {
             ("2001:db8::40", "1:uJB3Sia1PUKJTxECLOjF4KYEHKM="),
             ("fe80::40", "1:NHkXFVZapq8XHzRFo1Ogu+T/tQY="),
             ("fe80::7", "1:2wdnNrK4ou8e7Rsb5kAeOGBjruY="),
+            ("10.0.0.40", "1:/mx2qCTN9i0uSqcUbgnKi3s5Ygg="),
+            ("10.0.0.53", "1:iulqK37CVJbANBNROqBNCYhxkHc="),
+            ("10.0.0.40", "1:e5lSzjSLpFziZ839G0A+uG1U3Hg="),
+            ("10.0.0.1", "1:dUHJ7jori0FJKCB28nh/x02zihk="),
         ]
     );
+}
+
+/// An ICMP error counts in the record of the flow it quotes, found on the
+/// shard (the worker) that flow lives on, at any thread count; errors
+/// about packets the capture never held are counted as such.
+#[test]
+fn icmp_errors_count_in_the_flows_they_quote() {
+    let path = pcap("icmp.pcap");
+    let file = path.to_str().expect("path");
+    for threads in ["1", "2"] {
+        let (run, stats) = common::flows_with_stats(&[file, "--threads", threads, "--shards", "3"]);
+        let records = run.records();
+        let mut errors: Vec<(Value, Value, Value)> = records
+            .iter()
+            .filter_map(|r| {
+                let e = r.get("icmp_errors")?;
+                Some((
+                    r["network"]["transport"].clone(),
+                    r["destination"]["port"].clone(),
+                    e.clone(),
+                ))
+            })
+            .collect();
+        // Records come out as flows end: in port order here.
+        errors.sort_by_key(|e| e.1.as_u64());
+        assert_eq!(
+            errors,
+            [
+                (
+                    json!("tcp"),
+                    json!(80),
+                    json!({"count": 2, "type": 3, "code": 4, "reporter": "10.0.0.1"})
+                ),
+                (
+                    json!("udp"),
+                    json!(514),
+                    json!({"count": 1, "type": 3, "code": 3, "reporter": "10.0.0.53"})
+                ),
+            ],
+            "{threads} thread(s)"
+        );
+        assert_eq!(stats["stats"]["icmp_errors_matched"], 3);
+        // The port unreachable and two time exceeded about traceroute
+        // probes that were not captured.
+        assert_eq!(stats["stats"]["icmp_errors_unmatched"], 3);
+        assert!(
+            run.stderr.contains("ICMP errors: 3 about tracked flows"),
+            "{}",
+            run.stderr
+        );
+    }
 }

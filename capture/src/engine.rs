@@ -4,7 +4,7 @@
 
 use crate::config::FlowConfig;
 use crate::decode::{
-    carrier, decode_with, frame_carrier, reassembled, DecodeError, Encap, LinkType, Packet,
+    carrier, decode_with, frame_carrier, icmp, reassembled, DecodeError, Encap, LinkType, Packet,
     TunnelKind, Tunnels,
 };
 use crate::defrag::{Defrag, Whole};
@@ -81,6 +81,24 @@ fn dispatch(
 ) {
     if let Some(shard) = shard_of(shards, pkt) {
         shard.process(pkt, ts, frame_len, out);
+    }
+}
+
+/// Counts an ICMP error in the flow it quotes, on the shard of that
+/// flow's key, when the shard tracks it.
+#[cold]
+#[inline(never)]
+pub(crate) fn quote(shards: &mut [Shard], pkt: &Packet<'_>) {
+    let Some(q) = icmp::quoted(pkt.transport, pkt.payload) else {
+        return;
+    };
+    let (Some(&kind), Some(&code)) = (pkt.payload.first(), pkt.payload.get(1)) else {
+        return;
+    };
+    let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
+    let idx = (key.shard_hash() % shards.len().max(1) as u64) as usize;
+    if let Some(shard) = shards.get_mut(idx) {
+        shard.icmp_error(&q, kind, code, pkt.src);
     }
 }
 
@@ -219,6 +237,9 @@ impl PacketEngine for Engine {
             Ok(pkt) => {
                 let wire = wire_len.max(frame.len() as u32);
                 dispatch(&mut self.shards, pkt, ts, wire, out);
+                if pkt.transport.is_icmp() {
+                    quote(&mut self.shards, pkt);
+                }
                 if pkt.encap.tunnel.is_some_and(|t| t.over_udp) {
                     carry(
                         &mut self.shards,

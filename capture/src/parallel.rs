@@ -23,10 +23,11 @@
 
 use crate::config::FlowConfig;
 use crate::decode::{
-    carrier, decode_with, frame_carrier, reassembled, shard_hint, DecodeError, Encap, LinkType,
-    Tunnels,
+    carrier, decode_with, frame_carrier, icmp, reassembled, shard_hint, DecodeError, Encap,
+    LinkType, Tunnels,
 };
 use crate::defrag::{Defrag, Whole};
+use crate::engine::quote;
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
 use crate::packets::PacketEngine;
@@ -65,9 +66,30 @@ struct Slot {
     len: u32,
     /// Its length on the wire (at least `len`).
     wire: u32,
-    /// The frame (or datagram) goes to its UDP tunnel's own flow
-    /// ([`crate::decode::carrier`]), not to the flow it carries.
+    /// What the worker does with it.
+    role: Role,
+}
+
+/// What a slot's frame is to the worker it goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A packet of the flow it decodes to.
+    Flow,
+    /// A datagram of its UDP tunnel's own flow
+    /// ([`crate::decode::carrier`]), not of the flow it carries.
+    Carrier,
+    /// An ICMP error, counted in the flow of the packet it quotes
+    /// ([`crate::decode::icmp::quoted`]); its own flow has it too.
+    Quote,
+}
+
+/// What else a frame routed to its flow's worker is.
+#[derive(Default)]
+struct Also {
+    /// A UDP tunnel's datagram ([`Role::Carrier`]).
     carrier: bool,
+    /// An ICMP error quoting a flow of this worker ([`Role::Quote`]).
+    quote: Option<usize>,
 }
 
 /// Packets for one worker.
@@ -222,7 +244,13 @@ fn work(
                 } else {
                     None
                 };
-                if s.carrier {
+                if s.role == Role::Quote {
+                    if let Ok(pkt) = decode_with(s.link, frame, &tunnels) {
+                        quote(std::slice::from_mut(&mut shard), &pkt);
+                    }
+                    continue;
+                }
+                if s.role == Role::Carrier {
                     // The reader decoded it as a tunnel's datagram already.
                     let c = match encap {
                         Some(e) => carrier(frame, e.vlan, &tunnels),
@@ -299,7 +327,7 @@ fn queue_whole(
         start,
         len: whole.ip.len() as u32,
         wire: whole.frame_bytes,
-        carrier: false,
+        role: Role::Flow,
     });
     if w.filling.full() {
         Queued::Full(idx)
@@ -376,15 +404,20 @@ impl ParallelEngine {
         frame: &[u8],
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
-    ) -> Option<(usize, Micros, bool)> {
+    ) -> Option<(usize, Micros, Also)> {
         let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
         self.tick(ts, out);
-        let mut carried = false;
+        let mut also = Also::default();
         let hash = match shard_hint(link, frame, &self.tunnels) {
             Some(h) => h,
             None => match decode_with(link, frame, &self.tunnels) {
                 Ok(pkt) => {
-                    carried = pkt.encap.tunnel.is_some_and(|t| t.over_udp);
+                    also.carrier = pkt.encap.tunnel.is_some_and(|t| t.over_udp);
+                    if let Some(q) = icmp::quoted(pkt.transport, pkt.payload) {
+                        let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
+                        let n = self.workers.len().max(1) as u64;
+                        also.quote = Some((key.shard_hash() % n) as usize);
+                    }
                     FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
                         .0
                         .shard_hash()
@@ -402,7 +435,56 @@ impl ParallelEngine {
                 }
             },
         };
-        Some(((hash % self.workers.len() as u64) as usize, ts, carried))
+        Some(((hash % self.workers.len() as u64) as usize, ts, also))
+    }
+
+    /// Sends a copy of a frame routed to its flow's worker wherever else
+    /// it counts.
+    fn also(
+        &mut self,
+        also: &Also,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        if let Some(idx) = also.quote {
+            self.quote_frame(idx, link, ts, frame, out);
+        }
+        if also.carrier {
+            self.carry_frame(link, ts, frame, wire_len, out);
+        }
+    }
+
+    /// Sends a copy of an ICMP error to the worker of the flow it quotes.
+    #[cold]
+    #[inline(never)]
+    fn quote_frame(
+        &mut self,
+        idx: usize,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let Some(w) = self.workers.get_mut(idx) else {
+            return;
+        };
+        let start = w.filling.data.len() as u32;
+        w.filling.data.extend_from_slice(frame);
+        w.filling.slots.push(Slot {
+            link,
+            ts,
+            chunk: OWN,
+            start,
+            len: frame.len() as u32,
+            wire: frame.len() as u32,
+            role: Role::Quote,
+        });
+        if w.filling.full() {
+            self.ship(idx, out);
+        }
     }
 
     /// [`ParallelEngine::carry`] for a captured frame.
@@ -421,7 +503,7 @@ impl ParallelEngine {
             start: 0,
             len: 0,
             wire: wire_len.max(frame.len() as u32),
-            carrier: true,
+            role: Role::Carrier,
         };
         self.carry(slot, frame, None, out);
     }
@@ -456,7 +538,7 @@ impl ParallelEngine {
             chunk: if encap.is_some() { WHOLE } else { OWN },
             start,
             len: frame.len() as u32,
-            carrier: true,
+            role: Role::Carrier,
             ..slot
         });
         if w.filling.full() {
@@ -501,7 +583,7 @@ impl ParallelEngine {
                         start: 0,
                         len: 0,
                         wire: bytes,
-                        carrier: true,
+                        role: Role::Carrier,
                     };
                     self.carry(slot, &ip, Some(encap), out);
                 }
@@ -641,7 +723,7 @@ impl PacketEngine for ParallelEngine {
         wire_len: u32,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        let Some((idx, ts, carried)) = self.route(link, ts, frame, wire_len, out) else {
+        let Some((idx, ts, also)) = self.route(link, ts, frame, wire_len, out) else {
             return;
         };
         let Some(w) = self.workers.get_mut(idx) else {
@@ -656,14 +738,12 @@ impl PacketEngine for ParallelEngine {
             start,
             len: frame.len() as u32,
             wire: wire_len.max(frame.len() as u32),
-            carrier: false,
+            role: Role::Flow,
         });
         if w.filling.full() {
             self.ship(idx, out);
         }
-        if carried {
-            self.carry_frame(link, ts, frame, wire_len, out);
-        }
+        self.also(&also, link, ts, frame, wire_len, out);
     }
     /// Takes the packets of one file chunk without copying them: the
     /// batches hold the chunk itself.
@@ -675,7 +755,7 @@ impl PacketEngine for ParallelEngine {
     ) {
         for p in packets {
             let frame = chunk.frame(p);
-            let Some((idx, ts, carried)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
+            let Some((idx, ts, also)) = self.route(p.link, p.ts, frame, p.wire_len, out) else {
                 continue;
             };
             let Some(w) = self.workers.get_mut(idx) else {
@@ -702,14 +782,12 @@ impl PacketEngine for ParallelEngine {
                 start: p.start,
                 len: p.len,
                 wire: p.wire_len.max(p.len),
-                carrier: false,
+                role: Role::Flow,
             });
             if w.filling.full() {
                 self.ship(idx, out);
             }
-            if carried {
-                self.carry_frame(p.link, ts, frame, p.wire_len, out);
-            }
+            self.also(&also, p.link, ts, frame, p.wire_len, out);
         }
     }
     /// Packet time up to which every flow due to end has been handed out:

@@ -2,8 +2,8 @@
 //! crate, re-exported here where the engine makes them.
 
 pub use model::flow::{
-    AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, IcmpFields, NetworkFields,
-    Transport, TunnelFields, Vlan,
+    AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, IcmpErrorFields, IcmpFields,
+    NetworkFields, Transport, TunnelFields, Vlan,
 };
 
 #[cfg(test)]

@@ -155,6 +155,11 @@ pub struct Stats {
     /// QUIC Initial packets whose protection did not open (keys derived
     /// from a client packet the capture missed, or damage).
     pub quic_undecrypted: u64,
+    /// ICMP errors quoting a tracked TCP or UDP flow (counted in its
+    /// record's `icmp_errors`).
+    pub icmp_errors_matched: u64,
+    /// ICMP errors quoting a flow not tracked (never seen, or ended).
+    pub icmp_errors_unmatched: u64,
 }
 
 impl Stats {
@@ -188,6 +193,8 @@ impl Stats {
         self.tls_parse_errors += o.tls_parse_errors;
         self.quic_initials += o.quic_initials;
         self.quic_undecrypted += o.quic_undecrypted;
+        self.icmp_errors_matched += o.icmp_errors_matched;
+        self.icmp_errors_unmatched += o.icmp_errors_unmatched;
     }
 }
 

@@ -304,6 +304,7 @@ mod tests {
                 })
             }),
             icmp: None,
+            icmp_errors: None,
             http: vec![model::flow::HttpTransaction {
                 method: Some("GET".into()),
                 host: Some("example.test".into()),

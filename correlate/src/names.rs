@@ -116,6 +116,7 @@ mod tests {
             flow: FlowFields::default(),
             tunnel: None,
             icmp: None,
+            icmp_errors: None,
             http: Vec::new(),
             tls: None,
             extra: Default::default(),

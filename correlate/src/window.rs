@@ -379,6 +379,7 @@ mod tests {
                 },
                 tunnel: None,
                 icmp: None,
+                icmp_errors: None,
                 http: Vec::new(),
                 tls: None,
                 extra: Default::default(),

@@ -178,6 +178,22 @@ pub struct IcmpFields {
     pub response_code: Option<u8>,
 }
 
+/// `icmp_errors`: the ICMP errors that quoted a TCP or UDP flow's packets
+/// (a port unreachable answering a UDP query, a filtering router's
+/// "administratively prohibited" to a SYN, a time exceeded on the way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IcmpErrorFields {
+    /// Errors seen.
+    pub count: u64,
+    /// The first one's type.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    /// The first one's code.
+    pub code: u8,
+    /// Who sent the first one: the server, or a router on the way.
+    pub reporter: IpAddr,
+}
+
 /// `source.*` (the client) or `destination.*` (the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EndpointFields {
@@ -235,6 +251,9 @@ pub struct FlowRecord {
     /// The ICMP messages of an ICMP flow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpFields>,
+    /// The ICMP errors about a TCP or UDP flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_errors: Option<IcmpErrorFields>,
     /// HTTP transactions, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpTransaction>,
@@ -326,6 +345,14 @@ impl FlowRecord {
             if let Some(c) = m.response_code {
                 x.u64("response_code", u64::from(c));
             }
+            x.end();
+        }
+        if let Some(e) = &self.icmp_errors {
+            let mut x = o.object("icmp_errors");
+            x.u64("count", e.count);
+            x.u64("type", u64::from(e.kind));
+            x.u64("code", u64::from(e.code));
+            x.ip("reporter", e.reporter);
             x.end();
         }
         if !self.http.is_empty() {

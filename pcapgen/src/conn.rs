@@ -535,6 +535,7 @@ impl TcpConn {
             vlan: self.l2.link.vlan(),
             tunnel: None,
             icmp: None,
+            icmp_errors: None,
         }
     }
 }
@@ -628,6 +629,7 @@ impl UdpFlow {
             vlan: self.l2.link.vlan(),
             tunnel: None,
             icmp: None,
+            icmp_errors: None,
         }
     }
 }

@@ -320,6 +320,7 @@ impl OuterFlows {
             vlan: None,
             tunnel,
             icmp: None,
+            icmp_errors: None,
         });
     }
 }

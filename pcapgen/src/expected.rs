@@ -1,7 +1,7 @@
 //! Expected results, known by construction of each scenario.
 
 use serde::Serialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What a correct reader must report for one flow of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,6 +42,24 @@ pub struct ExpectedFlow {
     /// The first ICMP message each way, for ICMP flows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp: Option<ExpectedIcmp>,
+    /// The ICMP errors that quoted a TCP or UDP flow's packets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_errors: Option<ExpectedIcmpErrors>,
+}
+
+/// The ICMP errors about a flow: how many, and the first one's type,
+/// code and sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExpectedIcmpErrors {
+    /// Errors quoting the flow's packets.
+    pub count: u64,
+    /// The first one's type.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    /// Its code.
+    pub code: u8,
+    /// Its sender.
+    pub reporter: IpAddr,
 }
 
 /// The first ICMP message each way of an ICMP flow.

@@ -6,7 +6,8 @@
 //! stands for the source port, and the counterpart type (a request's
 //! reply) or else the code for the destination port.
 
-use crate::expected::{ExpectedFlow, ExpectedIcmp, Scenario};
+use crate::conn::{TcpConn, UdpFlow};
+use crate::expected::{ExpectedFlow, ExpectedIcmp, ExpectedIcmpErrors, Scenario};
 use crate::pcap::Capture;
 use crate::wire::{
     ethertype_of, internet_checksum, push_ip_header, transport_checksum, IpOpts, Link, LinkCtx,
@@ -120,6 +121,7 @@ impl IcmpFlow {
                 response_type,
                 response_code,
             }),
+            icmp_errors: None,
         }
     }
 }
@@ -127,6 +129,78 @@ impl IcmpFlow {
 /// Echo data as `ping` sends it: a pattern of `len` bytes.
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 256) as u8).collect()
+}
+
+/// The first 28 bytes of a TCP segment as an error message quotes it: its
+/// IPv4 header (a 1,440-byte packet) and the first 8 bytes of its TCP
+/// header (the ports and the sequence number).
+fn quoted_tcp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seq: u32) -> Vec<u8> {
+    let mut q = Vec::with_capacity(28);
+    crate::wire::push_ipv4_header(&mut q, src.into(), dst.into(), 6, 1420, 64, 0x2222, 0x4000);
+    q.extend_from_slice(&sport.to_be_bytes());
+    q.extend_from_slice(&dport.to_be_bytes());
+    q.extend_from_slice(&seq.to_be_bytes());
+    q
+}
+
+/// Errors about flows the capture holds: a port unreachable answering a
+/// UDP datagram, and a router's "fragmentation needed" (path MTU
+/// discovery, next-hop MTU 1,400) about two segments of a TCP connection.
+fn errors_about_flows(cap: &mut Capture, flows: &mut Vec<ExpectedFlow>) {
+    let sa = |s: &str| -> SocketAddr { s.parse().expect("socket address literal") };
+    let ip = |s: &str| -> IpAddr { s.parse().expect("address literal") };
+    let mut syslog = UdpFlow::new(Link::Ethernet, sa("10.0.0.40:40514"), sa("10.0.0.53:514"));
+    syslog.client_send(cap, &[b's'; 40]);
+    let mut refused = IcmpFlow::new("10.0.0.53", "10.0.0.40");
+    let quoted = quoted_udp([10, 0, 0, 40], [10, 0, 0, 53], 40514, 514);
+    refused.send(
+        cap,
+        true,
+        &Message {
+            kind: 3,
+            code: 3,
+            rest: [0; 4],
+            data: &quoted,
+        },
+    );
+    let mut udp = syslog.expected();
+    udp.icmp_errors = Some(ExpectedIcmpErrors {
+        count: 1,
+        kind: 3,
+        code: 3,
+        reporter: ip("10.0.0.53"),
+    });
+    flows.push(udp);
+    flows.push(refused.expected(3));
+
+    let mut upload = TcpConn::new(Link::Ethernet, sa("10.0.0.40:40080"), sa("203.0.113.80:80"))
+        .with_isns(0x0100_0000, 0x0200_0000);
+    upload.handshake(cap);
+    let mut mtu = IcmpFlow::new("10.0.0.1", "10.0.0.40");
+    for seq in [0x0100_0001u32, 0x0100_0001 + 1380] {
+        upload.client_send(cap, &[b'u'; 1380]);
+        let quoted = quoted_tcp([10, 0, 0, 40], [203, 0, 113, 80], 40080, 80, seq);
+        mtu.send(
+            cap,
+            true,
+            &Message {
+                kind: 3,
+                code: 4,
+                rest: [0, 0, 0x05, 0x78],
+                data: &quoted,
+            },
+        );
+    }
+    upload.close(cap);
+    let mut tcp = upload.expected(Vec::new(), None);
+    tcp.icmp_errors = Some(ExpectedIcmpErrors {
+        count: 2,
+        kind: 3,
+        code: 4,
+        reporter: ip("10.0.0.1"),
+    });
+    flows.push(tcp);
+    flows.push(mtu.expected(4));
 }
 
 /// The first 28 bytes of a UDP datagram as an error message quotes it: its
@@ -243,6 +317,7 @@ pub fn icmp() -> Scenario {
         },
     );
     flows.push(advert.expected(135));
+    errors_about_flows(&mut cap, &mut flows);
 
     Scenario {
         name: "icmp",
@@ -253,7 +328,14 @@ pub fn icmp() -> Scenario {
                       192.0.2.254 sends it two time exceeded messages (type 11 code 0): one-way flows keyed \
                       type -> code. 2001:db8::40 pings 2001:db8:1::7 twice (type 128, 32 bytes), the first \
                       answered (129). fe80::40 solicits fe80::7 at ff02::1:ff00:7 (135) and fe80::7 \
-                      advertises back (136): two flows, keyed 135 -> 136 and 136 -> 135.",
+                      advertises back (136): two flows, keyed 135 -> 136 and 136 -> 135. Then errors about flows \
+                      the capture holds: 10.0.0.40:40514 sends 40 bytes to 10.0.0.53:514/udp, which answers a \
+                      port unreachable quoting it; 10.0.0.40:40080 connects to 203.0.113.80:80 and sends two \
+                      1,380-byte segments, each answered by 10.0.0.1 with a fragmentation needed (type 3 code 4, \
+                      next-hop MTU 1,400) quoting it, and closes. The UDP and TCP flows' records count the errors \
+                      about them (icmp_errors: count, the first one's type, code and sender); the errors are \
+                      one-way ICMP flows too. The quoted traceroute probes above were never captured: those \
+                      errors are counted as about flows not tracked.",
         pcap: cap.into_bytes(),
         flows,
     }

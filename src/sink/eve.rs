@@ -200,7 +200,7 @@ fn events(n: &Map<String, Value>, extra: Option<Value>, out: &mut Vec<u8>) {
         }),
     );
     let mut procflow = Map::new();
-    for k in ["flow", "tunnel", "dns", "quic"] {
+    for k in ["flow", "tunnel", "icmp_errors", "dns", "quic"] {
         if let Some(v) = n.get(k) {
             procflow.insert(k.to_string(), v.clone());
         }

@@ -475,6 +475,7 @@ mod tunnel_tests {
             flow: FlowFields::default(),
             tunnel: None,
             icmp: None,
+            icmp_errors: None,
             http: Vec::new(),
             tls: None,
             extra: Default::default(),

@@ -3,8 +3,9 @@
 //! port is the counterpart type for a request or reply (so an echo and its
 //! reply are one flow), else the code (a one-way message).
 
-use super::{DecodeError, Encap, IpLayer, Packet};
+use super::{ip_layer, Addr, DecodeError, Encap, IpLayer, Packet};
 use crate::flow::key::Transport;
+use etherparse::ip_number;
 
 /// Bytes of the header every ICMP message starts with (type, code,
 /// checksum, and four bytes the type defines).
@@ -81,6 +82,59 @@ pub(super) fn packet<'a>(
         payload_cut: l.cut,
         ip_len: l.ip_len,
         encap,
+    })
+}
+
+/// The packet an ICMP error message quotes, as it went: the 5-tuple of
+/// the flow the error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quoted {
+    /// The quoted packet's source.
+    pub src: Addr,
+    /// Its source port.
+    pub sport: u16,
+    /// Its destination.
+    pub dst: Addr,
+    /// Its destination port.
+    pub dport: u16,
+    /// TCP or UDP.
+    pub transport: Transport,
+}
+
+/// The TCP or UDP packet an ICMP error quotes (destination unreachable,
+/// source quench, redirect, time exceeded, parameter problem; ICMPv6's
+/// unreachable, packet too big, time exceeded, parameter problem): its
+/// IP header and at least its ports, after the message's header. `None`
+/// for any other message, or a quote too short or of another transport.
+pub fn quoted(transport: Transport, message: &[u8]) -> Option<Quoted> {
+    let kind = *message.first()?;
+    let error = match transport {
+        Transport::Icmp => matches!(kind, 3 | 4 | 5 | 11 | 12),
+        Transport::Icmpv6 => matches!(kind, 1..=4),
+        Transport::Tcp | Transport::Udp => false,
+    };
+    if !error {
+        return None;
+    }
+    // A quote is cut short by design: the lax reader takes what is there.
+    let layer = ip_layer(message.get(HEADER..)?).ok()?;
+    let transport = match layer.proto {
+        ip_number::TCP => Transport::Tcp,
+        ip_number::UDP => Transport::Udp,
+        _ => return None,
+    };
+    let port = |at: usize| {
+        Some(u16::from_be_bytes([
+            *layer.payload.get(at)?,
+            *layer.payload.get(at + 1)?,
+        ]))
+    };
+    Some(Quoted {
+        src: layer.src,
+        sport: port(0)?,
+        dst: layer.dst,
+        dport: port(2)?,
+        transport,
     })
 }
 

@@ -1,17 +1,18 @@
 //! A shard: the flows one worker owns, and everything done to them per
 //! packet. Nothing here is shared, so the hot path takes no locks.
 
-use super::key::{FlowKey, Transport};
+use super::key::{Addr, FlowKey, Transport};
 use super::state::{CloseReason, Flow, IcmpState, TransportState, TO_CLIENT, TO_SERVER};
 use super::table::{FlowTable, List};
 use crate::app::http::HttpLimits;
 use crate::app::{App, AppLimits};
 use crate::community_id::community_id_v1;
 use crate::config::FlowConfig;
+use crate::decode::icmp::Quoted;
 use crate::decode::{tcp_flags, Packet, Tunnel, TunnelKind};
 use crate::record::{
-    AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, IcmpFields, NetworkFields,
-    TunnelFields, Vlan,
+    AppProtocol, EndpointFields, EventFields, FlowFields, FlowRecord, IcmpErrorFields, IcmpFields,
+    NetworkFields, TunnelFields, Vlan,
 };
 use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
@@ -35,6 +36,9 @@ pub struct Shard {
     /// The tunnel each UDP tunnel flow carries (as `tunnels`: bounded by
     /// the table).
     carriers: HashMap<FlowKey, TunnelKind>,
+    /// The ICMP errors that quoted each flow (as `tunnels`: bounded by the
+    /// table).
+    icmp_errors: HashMap<FlowKey, IcmpErrorFields>,
     /// Counters of this shard.
     pub stats: Stats,
 }
@@ -67,6 +71,7 @@ impl Shard {
             app_limits,
             tunnels: HashMap::new(),
             carriers: HashMap::new(),
+            icmp_errors: HashMap::new(),
             stats: Stats::default(),
             cfg,
         }
@@ -122,6 +127,34 @@ impl Shard {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         self.track(pkt, Some(carries), ts, frame_len, out);
+    }
+
+    /// Counts an ICMP error (`kind`, `code`, sent by `reporter`) in the
+    /// tracked flow of the packet it quotes; the error is a flow of its
+    /// own besides ([`Shard::process`]).
+    pub fn icmp_error(&mut self, quoted: &Quoted, kind: u8, code: u8, reporter: Addr) {
+        let (key, _) = FlowKey::of(
+            quoted.src,
+            quoted.sport,
+            quoted.dst,
+            quoted.dport,
+            quoted.transport,
+        );
+        let Some(flow) = self.table.find(&key).and_then(|id| self.table.get_mut(id)) else {
+            self.stats.icmp_errors_unmatched += 1;
+            return;
+        };
+        flow.set_quoted();
+        self.stats.icmp_errors_matched += 1;
+        self.icmp_errors
+            .entry(key)
+            .and_modify(|e| e.count += 1)
+            .or_insert(IcmpErrorFields {
+                count: 1,
+                kind,
+                code,
+                reporter: reporter.ip(),
+            });
     }
 
     /// Counts a packet in its flow; `carries` names the tunnel of a UDP
@@ -350,6 +383,10 @@ impl Shard {
             },
             tunnel: tunnel_of(&mut self.tunnels, &flow),
             icmp,
+            icmp_errors: flow
+                .quoted()
+                .then(|| self.icmp_errors.remove(&flow.key))
+                .flatten(),
             http: Vec::new(),
             tls: None,
             extra: BTreeMap::new(),

@@ -80,6 +80,7 @@ const FIN_TO_CLIENT: u8 = 8;
 const SYN_SEEN: u8 = 16;
 const TUNNELLED: u8 = 32;
 const CARRIER: u8 = 64;
+const QUOTED: u8 = 128;
 
 /// Transport state of a flow.
 #[derive(Debug)]
@@ -202,6 +203,17 @@ impl Flow {
     /// Marks the flow as a UDP tunnel's own.
     pub fn set_carrier(&mut self) {
         self.flags |= CARRIER;
+    }
+
+    /// Whether an ICMP error quoted one of its packets (the shard keeps
+    /// the errors apart, as the tunnels).
+    pub fn quoted(&self) -> bool {
+        self.flags & QUOTED != 0
+    }
+
+    /// Marks the flow as quoted by an ICMP error.
+    pub fn set_quoted(&mut self) {
+        self.flags |= QUOTED;
     }
 
     /// TCP picked up without a SYN.
