@@ -275,6 +275,12 @@ pub fn print_summary(s: &Stats) {
             s.time_backwards
         );
     }
+    if s.midstream_refused > 0 {
+        eprintln!(
+            "procflow: flow table full: {} TCP packets of connections picked up without their SYN not tracked (no flow evicted for them; --max-flows)",
+            s.midstream_refused
+        );
+    }
     if s.icmp_errors_matched + s.icmp_errors_unmatched > 0 {
         eprintln!(
             "procflow: ICMP errors: {} about tracked flows (in their records' icmp_errors), {} about flows not tracked",

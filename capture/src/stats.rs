@@ -155,6 +155,9 @@ pub struct Stats {
     /// QUIC Initial packets whose protection did not open (keys derived
     /// from a client packet the capture missed, or damage).
     pub quic_undecrypted: u64,
+    /// TCP packets of connections not tracked, picked up without their SYN,
+    /// that a full table did not take (no flow was evicted for them).
+    pub midstream_refused: u64,
     /// ICMP errors quoting a tracked TCP or UDP flow (counted in its
     /// record's `icmp_errors`).
     pub icmp_errors_matched: u64,
@@ -193,6 +196,7 @@ impl Stats {
         self.tls_parse_errors += o.tls_parse_errors;
         self.quic_initials += o.quic_initials;
         self.quic_undecrypted += o.quic_undecrypted;
+        self.midstream_refused += o.midstream_refused;
         self.icmp_errors_matched += o.icmp_errors_matched;
         self.icmp_errors_unmatched += o.icmp_errors_unmatched;
     }

@@ -10,15 +10,15 @@
 //!
 //! * open phase: connection `i >= C` pushes out connection `i - C`, so
 //!   N - C evictions and the table ends with the last C connections;
-//! * close phase: connection `i`'s FIN finds no flow (connections `< N - C`
-//!   were evicted, and the last C are pushed out by the first C
-//!   closes, before their own FIN comes), so it starts a midstream flow,
-//!   which pushes out the oldest: N more evictions;
-//! * so 2N flows are created (N of them midstream), 2N - C are evicted,
-//!   and the last C midstream flows end at the end of input with reason
-//!   `fin` (FIN seen both ways). Every connection gives exactly two
-//!   records: its open half (`ShADa`, 3 + 2 packets, evicted) and its close
-//!   half (`FfA`, 2 + 1 packets, midstream).
+//! * close phase: the FIN, FIN and ACK of connection `i < N - C` find no
+//!   flow, and a full table takes no connection without its SYN: its 3
+//!   packets are counted as refused (`midstream_refused`), and no flow is
+//!   evicted for them. (Before, each started a midstream flow that pushed
+//!   out the oldest, the next connection to close, whose own close then
+//!   did the same: every connection was evicted, 2N - C evictions.)
+//! * so N flows are created, none midstream, N - C are evicted (their
+//!   records: `ShADa`, 3 + 2 packets), and the last C connections end
+//!   whole at the end of input with reason `fin` (5 + 3 packets).
 //!
 //! The cap is for the whole engine: with several shards or worker
 //! threads each holds its share, and the argument above holds for each
@@ -74,6 +74,9 @@ struct Tally {
     other: u64,
     packets: u64,
     bytes: u64,
+    /// Bytes of an evicted record (the open half) and of a whole one.
+    open_bytes: u64,
+    whole_bytes: u64,
 }
 
 /// The engine under test: shards on the caller's thread, or workers.
@@ -159,21 +162,24 @@ fn flood(n: u64, cap: u64, shards: usize, threads: usize) -> Peaks {
         tally.bytes += r.source.bytes + r.destination.bytes;
         let i = conn_index(r.source.ip, r.source.port);
         assert_eq!(r.destination.port, 80);
-        if r.flow.midstream {
-            assert_eq!(r.flow.history, "FfA", "connection {i}");
-            assert_eq!((r.source.packets, r.destination.packets), (2, 1));
-            assert_eq!(r.flow.payload_out + r.flow.payload_in, 0);
-            assert_eq!(halves[i] & 2, 0, "connection {i}: two close halves");
-            halves[i] |= 2;
-        } else {
-            assert_eq!(r.event.reason, "evicted", "connection {i}");
+        assert!(!r.flow.midstream, "connection {i}");
+        assert_eq!((r.flow.payload_out, r.flow.payload_in), (47, 0));
+        assert_eq!(r.network.protocol, Some(capture::record::AppProtocol::HTTP));
+        assert_eq!(r.http.len(), 1);
+        assert_eq!(halves[i], 0, "connection {i}: two records");
+        let bytes = r.source.bytes + r.destination.bytes;
+        if r.event.reason == "evicted" {
             assert_eq!(r.flow.history, "ShADa", "connection {i}");
             assert_eq!((r.source.packets, r.destination.packets), (3, 2));
-            assert_eq!((r.flow.payload_out, r.flow.payload_in), (47, 0));
-            assert_eq!(r.network.protocol, Some(capture::record::AppProtocol::HTTP));
-            assert_eq!(r.http.len(), 1);
-            assert_eq!(halves[i] & 1, 0, "connection {i}: two open halves");
-            halves[i] |= 1;
+            assert!(tally.open_bytes == 0 || tally.open_bytes == bytes);
+            tally.open_bytes = bytes;
+            halves[i] = 1;
+        } else {
+            assert_eq!(r.flow.history, "ShADaFf", "connection {i}");
+            assert_eq!((r.source.packets, r.destination.packets), (5, 3));
+            assert!(tally.whole_bytes == 0 || tally.whole_bytes == bytes);
+            tally.whole_bytes = bytes;
+            halves[i] = 3;
         }
     };
 
@@ -219,18 +225,30 @@ fn flood(n: u64, cap: u64, shards: usize, threads: usize) -> Peaks {
     assert_eq!(stats.flows_peak, cap);
     assert_eq!(stats.packets, summary.packets);
     assert_eq!(stats.decode_errors.total(), 0);
-    assert_eq!(stats.flows_created, 2 * n);
-    assert_eq!(stats.flows_midstream, n);
-    assert_eq!(stats.flows_evicted, 2 * n - cap);
-    assert_eq!(stats.flows_emitted, 2 * n);
+    assert_eq!(stats.flows_created, n);
+    assert_eq!(stats.flows_midstream, 0);
+    assert_eq!(stats.flows_evicted, n - cap);
+    assert_eq!(stats.flows_emitted, n);
+    assert_eq!(stats.midstream_refused, (n - cap) * CLOSE_PACKETS);
     assert_eq!(stats.http_transactions, n);
-    assert_eq!(tally.records, 2 * n);
-    assert_eq!(tally.evicted, 2 * n - cap);
+    assert_eq!(tally.records, n);
+    assert_eq!(tally.evicted, n - cap);
     assert_eq!(tally.fin, cap);
     assert_eq!(tally.other, 0);
-    assert_eq!(tally.packets, summary.packets);
-    assert_eq!(tally.bytes, summary.bytes);
-    assert!(halves.iter().all(|h| *h == 3), "a connection lacks a half");
+    // The refused packets are the evicted connections' closes.
+    assert_eq!(tally.packets + stats.midstream_refused, summary.packets);
+    let close_bytes = tally.whole_bytes - tally.open_bytes;
+    assert_eq!(tally.bytes + (n - cap) * close_bytes, summary.bytes);
+    let (open, whole) = halves.iter().fold((0, 0), |(o, w), h| match h {
+        1 => (o + 1, w),
+        3 => (o, w + 1),
+        _ => (o, w),
+    });
+    assert_eq!(
+        (open, whole),
+        (n - cap, cap),
+        "a connection without its record"
+    );
     assert_eq!(engine.flows().unwrap_or(0), 0);
 
     println!(

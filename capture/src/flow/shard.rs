@@ -194,6 +194,16 @@ impl Shard {
             Some(id) => id,
             None => {
                 if self.table.full() {
+                    // A full table takes no TCP connection picked up
+                    // without its SYN: an evicted flow's later packets
+                    // would each evict the next flow in turn (a flood
+                    // closing its connections in the order it opened them
+                    // evicted every one), and a connection seen from its
+                    // SYN is worth more than the rest of one.
+                    if pkt.transport == Transport::Tcp && flags & tcp_flags::SYN == 0 {
+                        self.stats.midstream_refused += 1;
+                        return;
+                    }
                     if let Some(victim) = self.table.pop_oldest() {
                         self.stats.flows_evicted += 1;
                         self.emit(victim, CloseReason::Evicted, out);
