@@ -92,9 +92,14 @@ impl Tx {
         if fields.iter().all(|(_, v)| v.is_none()) {
             return;
         }
+        // The present fields, in one pass over the lengths.
         let mut values: [Option<&str>; FIELDS] = [None; FIELDS];
-        for (i, v) in values.iter_mut().enumerate() {
-            *v = FIELD_ORDER.get(i).and_then(|f| self.get(*f));
+        let mut at = 0;
+        for (v, &len) in values.iter_mut().zip(&self.lens) {
+            if len != ABSENT {
+                *v = self.text.get(at..at + len as usize);
+                at += len as usize;
+            }
         }
         for (f, v) in fields {
             if let (Some(slot), Some(v)) = (values.get_mut(*f as usize), v) {
@@ -139,16 +144,6 @@ impl Tx {
         }
     }
 }
-
-const FIELD_ORDER: [Field; FIELDS] = [
-    Field::Method,
-    Field::Host,
-    Field::Uri,
-    Field::UserAgent,
-    Field::Version,
-    Field::ResponseVersion,
-    Field::ContentType,
-];
 
 /// A method or version: the usual ones static (no allocation per record),
 /// others copied.
