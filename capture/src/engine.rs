@@ -61,14 +61,17 @@ impl Engine {
 
 /// The shard a packet's flow belongs to.
 fn shard_of<'s>(shards: &'s mut [Shard], pkt: &Packet<'_>) -> Option<&'s mut Shard> {
-    let n = shards.len() as u64;
-    let idx = if n <= 1 {
-        0
-    } else {
-        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-        (key.shard_hash() % n) as usize
-    };
-    shards.get_mut(idx)
+    if shards.len() <= 1 {
+        return shards.first_mut();
+    }
+    let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+    shard_for(shards, &key)
+}
+
+/// The shard the flow of `key` belongs to.
+fn shard_for<'s>(shards: &'s mut [Shard], key: &FlowKey) -> Option<&'s mut Shard> {
+    let idx = key.shard_hash() % shards.len().max(1) as u64;
+    shards.get_mut(idx as usize)
 }
 
 /// Hands a packet to the shard its flow belongs to.
@@ -96,8 +99,7 @@ pub(crate) fn quote(shards: &mut [Shard], pkt: &Packet<'_>) {
         return;
     };
     let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
-    let idx = (key.shard_hash() % shards.len().max(1) as u64) as usize;
-    if let Some(shard) = shards.get_mut(idx) {
+    if let Some(shard) = shard_for(shards, &key) {
         shard.icmp_error(&q, kind, code, pkt.src);
     }
 }

@@ -468,19 +468,40 @@ impl ParallelEngine {
         frame: &[u8],
         out: &mut dyn FnMut(FlowRecord),
     ) {
+        let slot = Slot {
+            link,
+            ts,
+            chunk: OWN,
+            start: 0,
+            len: 0,
+            wire: frame.len() as u32,
+            role: Role::Quote,
+        };
+        self.push_copy(idx, slot, frame, None, out);
+    }
+
+    /// Copies `frame` into worker `idx`'s batch as `slot` (its place in
+    /// the batch filled in; `encap`: how a reassembled datagram came),
+    /// shipping the batch once it is full.
+    fn push_copy(
+        &mut self,
+        idx: usize,
+        slot: Slot,
+        frame: &[u8],
+        encap: Option<Encap>,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
         let Some(w) = self.workers.get_mut(idx) else {
             return;
         };
         let start = w.filling.data.len() as u32;
         w.filling.data.extend_from_slice(frame);
+        w.filling.encaps.extend(encap);
         w.filling.slots.push(Slot {
-            link,
-            ts,
-            chunk: OWN,
+            chunk: if encap.is_some() { WHOLE } else { OWN },
             start,
             len: frame.len() as u32,
-            wire: frame.len() as u32,
-            role: Role::Quote,
+            ..slot
         });
         if w.filling.full() {
             self.ship(idx, out);
@@ -528,22 +549,11 @@ impl ParallelEngine {
         };
         let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
         let idx = (key.shard_hash() % self.workers.len() as u64) as usize;
-        let Some(w) = self.workers.get_mut(idx) else {
-            return;
-        };
-        let start = w.filling.data.len() as u32;
-        w.filling.data.extend_from_slice(frame);
-        w.filling.encaps.extend(encap);
-        w.filling.slots.push(Slot {
-            chunk: if encap.is_some() { WHOLE } else { OWN },
-            start,
-            len: frame.len() as u32,
+        let slot = Slot {
             role: Role::Carrier,
             ..slot
-        });
-        if w.filling.full() {
-            self.ship(idx, out);
-        }
+        };
+        self.push_copy(idx, slot, frame, encap, out);
     }
 
     /// Offers a fragment to reassembly; a datagram it completes goes to
@@ -726,23 +736,16 @@ impl PacketEngine for ParallelEngine {
         let Some((idx, ts, also)) = self.route(link, ts, frame, wire_len, out) else {
             return;
         };
-        let Some(w) = self.workers.get_mut(idx) else {
-            return;
-        };
-        let start = w.filling.data.len() as u32;
-        w.filling.data.extend_from_slice(frame);
-        w.filling.slots.push(Slot {
+        let slot = Slot {
             link,
             ts,
             chunk: OWN,
-            start,
-            len: frame.len() as u32,
+            start: 0,
+            len: 0,
             wire: wire_len.max(frame.len() as u32),
             role: Role::Flow,
-        });
-        if w.filling.full() {
-            self.ship(idx, out);
-        }
+        };
+        self.push_copy(idx, slot, frame, None, out);
         self.also(&also, link, ts, frame, wire_len, out);
     }
     /// Takes the packets of one file chunk without copying them: the

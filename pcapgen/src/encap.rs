@@ -226,6 +226,16 @@ fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
     }
 }
 
+/// The IPv4 address at byte `at` of a frame this module wrote.
+fn ipv4_at(frame: &[u8], at: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        frame[at],
+        frame[at + 1],
+        frame[at + 2],
+        frame[at + 3],
+    ))
+}
+
 /// The UDP flows a tunnel's own datagrams make, as a reader counts them:
 /// each frame whole, its UDP payload (the tunnel header and what it
 /// carried) as payload. A flow's client is its first sender.
@@ -241,18 +251,10 @@ impl OuterFlows {
             // The outer IPv4 header (20 bytes), GRE with a key (8).
             Some(t) if t.kind == "gre" && frame.get(23) == Some(&47) => {
                 // The tunnel as the flow's first frame came in it.
-                let ip = |at: usize| {
-                    IpAddr::V4(Ipv4Addr::new(
-                        frame[at],
-                        frame[at + 1],
-                        frame[at + 2],
-                        frame[at + 3],
-                    ))
-                };
                 let outer = ExpectedTunnel {
                     depth: 1,
-                    src_ip: ip(26),
-                    dest_ip: ip(30),
+                    src_ip: ipv4_at(frame, 26),
+                    dest_ip: ipv4_at(frame, 30),
                     ..t
                 };
                 self.add_at(frame, 28, Some(outer));
@@ -269,14 +271,7 @@ impl OuterFlows {
         if frame.get(23) != Some(&17) {
             return;
         }
-        let ip = |at: usize| {
-            IpAddr::V4(Ipv4Addr::new(
-                frame[at],
-                frame[at + 1],
-                frame[at + 2],
-                frame[at + 3],
-            ))
-        };
+        let ip = |at: usize| ipv4_at(frame, at);
         let port = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
         let (src, dst) = (
             SocketAddr::new(ip(26), port(34)),
