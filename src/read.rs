@@ -301,7 +301,8 @@ impl StageStart {
                     }
                     match open_outputs(detector) {
                         Ok(outputs) => {
-                            let stage = Stage::new(Attributor::new(index), windows, outputs);
+                            let attributor = Attributor::new(index).with_complete_index();
+                            let stage = Stage::new(attributor, windows, outputs);
                             StageStart::Ready(stage, reports)
                         }
                         Err(e) => StageStart::Failed(e),

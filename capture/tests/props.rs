@@ -278,7 +278,7 @@ fn feed(pieces: &[(bool, &[u8])]) -> (Vec<HttpTransaction>, u64) {
         assert_eq!(h.data(*to_server, p), Verdict::Continue);
     }
     h.finish();
-    (h.transactions(), h.counters.parse_errors)
+    (h.transactions(), u64::from(h.counters.parse_errors))
 }
 
 /// Cuts `data` at the given offsets (taken modulo its length, sorted).

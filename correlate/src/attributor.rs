@@ -54,6 +54,9 @@ pub struct Coverage {
     /// Flows attributed before their late-event wait was over because too
     /// many were waiting.
     pub released_early: u64,
+    /// Flows that skipped the wait: the feeds were complete and no socket
+    /// in them could match (see [`Attributor::with_complete_index`]).
+    pub released_unmatched: u64,
     /// Unattributed client addresses not tracked (table full).
     pub talkers_dropped: u64,
     /// ICMP flows: no socket ever owns them, so they are in none of the
@@ -73,6 +76,9 @@ pub struct Attributor {
     /// The socket index (feed events go in here).
     pub index: SocketIndex,
     pending: VecDeque<FlowRecord>,
+    /// No event will come after those in the index (a file's feeds, read
+    /// whole before the capture).
+    complete: bool,
     watermark: Watermark,
     /// Coverage so far.
     pub coverage: Coverage,
@@ -85,18 +91,36 @@ impl Attributor {
         Self {
             index,
             pending: VecDeque::new(),
+            complete: false,
             watermark: Watermark::default(),
             coverage: Coverage::default(),
             talkers: HashMap::default(),
         }
     }
 
+    /// A stage whose index holds every event there will be: a flow that
+    /// no socket in it could match is attributed (to nobody) at once,
+    /// since neither late events nor clock estimates can change that.
+    /// Records of such flows then go out ahead of those still waiting.
+    pub fn with_complete_index(mut self) -> Self {
+        self.complete = true;
+        self
+    }
+
     /// Takes a flow as the engine emits it.
     pub fn push(&mut self, rec: FlowRecord, out: &mut dyn FnMut(AttributedFlow)) {
-        if !rec.network.transport.is_icmp() {
-            self.index.observe(&FlowKeyTime::of(&rec));
-        }
         self.watermark.advance(rec.event.end);
+        let icmp = rec.network.transport.is_icmp();
+        let key = FlowKeyTime::of(&rec);
+        if !icmp {
+            self.index.observe(&key);
+        }
+        if self.complete && (icmp || !self.index.has_candidates(key.proto, key.client, key.server))
+        {
+            self.coverage.released_unmatched += 1;
+            self.release(rec, out);
+            return self.drain_due(out);
+        }
         self.pending.push_back(rec);
         if self.pending.len() > self.index.config().max_pending_flows {
             if let Some(r) = self.pending.pop_front() {
@@ -198,5 +222,124 @@ impl Attributor {
             t.top_bytes = bytes;
             t.top_port = r.destination.port;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AttributionConfig;
+    use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
+    use capture::record::{EndpointFields, EventFields, FlowFields, NetworkFields};
+    use std::sync::Arc;
+
+    const T: u64 = 1_700_000_000_000_000;
+    const S: u64 = 1_000_000;
+
+    fn end(ip: &str, port: u16) -> EndpointFields {
+        EndpointFields {
+            ip: ip.parse().expect("ip"),
+            port,
+            packets: 3,
+            bytes: 200,
+        }
+    }
+
+    fn flow(client: &str, start: u64) -> FlowRecord {
+        FlowRecord {
+            community_id: String::new(),
+            event: EventFields {
+                start,
+                end: start + S,
+                reason: "fin",
+            },
+            network: NetworkFields {
+                transport: Transport::Tcp,
+                protocol: None,
+                vlan: None,
+            },
+            source: end(client, 40000),
+            destination: end("192.0.2.1", 80),
+            flow: FlowFields::default(),
+            tunnel: None,
+            icmp: None,
+            icmp_errors: None,
+            http: Vec::new(),
+            tls: None,
+            extra: Default::default(),
+        }
+    }
+
+    /// An index with curl's connect from 10.0.0.5:40000 to 192.0.2.1:80.
+    fn index() -> SocketIndex {
+        let mut ix = SocketIndex::new(AttributionConfig::default());
+        ix.insert(
+            SocketEvent {
+                ts: T,
+                host: "h".into(),
+                host_ip: None,
+                os: Some(Os::Linux),
+                kind: EventKind::Connect,
+                proto: Some(Transport::Tcp),
+                local_ip: Some("10.0.0.5".parse().expect("ip")),
+                local_port: Some(40000),
+                remote_ip: "192.0.2.1".parse().expect("ip"),
+                remote_port: 80,
+                process: Arc::new(Process {
+                    pid: Some(7),
+                    executable: Some("/usr/bin/curl".into()),
+                    ..Process::default()
+                }),
+            },
+            0,
+        );
+        ix
+    }
+
+    fn run(a: &mut Attributor, flows: Vec<FlowRecord>) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        for f in flows {
+            a.push(f, &mut |o| {
+                out.push((
+                    o.record.source.ip.to_string(),
+                    o.attribution.client.is_some(),
+                ))
+            });
+        }
+        a.finish(&mut |o| {
+            out.push((
+                o.record.source.ip.to_string(),
+                o.attribution.client.is_some(),
+            ))
+        });
+        out
+    }
+
+    #[test]
+    fn with_every_event_in_only_flows_a_socket_could_match_wait() {
+        let flows = || {
+            vec![
+                flow("10.0.0.5", T),
+                flow("10.0.0.9", T),
+                flow("10.0.0.8", T),
+            ]
+        };
+        let mut complete = Attributor::new(index()).with_complete_index();
+        let got = run(&mut complete, flows());
+        // The two no socket names go out at once, ahead of the one that
+        // waits for late events; each is attributed as it would be anyway.
+        let want = [("10.0.0.9", false), ("10.0.0.8", false), ("10.0.0.5", true)];
+        assert_eq!(got, want.map(|(ip, a)| (ip.to_string(), a)));
+        assert_eq!(complete.coverage.released_unmatched, 2);
+        assert_eq!(
+            (complete.coverage.flows, complete.coverage.unattributed),
+            (3, 2)
+        );
+
+        let mut live = Attributor::new(index());
+        let got = run(&mut live, flows());
+        let want = [("10.0.0.5", true), ("10.0.0.9", false), ("10.0.0.8", false)];
+        assert_eq!(got, want.map(|(ip, a)| (ip.to_string(), a)));
+        assert_eq!(live.coverage.released_unmatched, 0);
     }
 }

@@ -225,6 +225,15 @@ impl SocketIndex {
         self.remote.map.peek(&remote).map_or(&[], Vec::as_slice)
     }
 
+    /// Whether any socket held could be matched to a flow between these
+    /// two ends, in either role: the only sockets attribution draws from.
+    pub fn has_candidates(&self, proto: Transport, a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
+        !(self.exact(proto, a, b).is_empty()
+            && self.exact(proto, b, a).is_empty()
+            && self.by_remote(a).is_empty()
+            && self.by_remote(b).is_empty())
+    }
+
     /// Sockets held now.
     pub fn len(&self) -> usize {
         self.exact.total + self.remote.total

@@ -7,6 +7,7 @@ mod hello;
 pub(crate) mod http;
 mod ja4;
 pub mod parser;
+mod parsers;
 pub(crate) mod quic;
 pub mod registry;
 pub(crate) mod tls;
@@ -16,10 +17,12 @@ use crate::stats::Stats;
 use http::HttpLimits;
 use model::flow::AppProtocol;
 use parser::{ParserSpec, Probe, StreamParser, Verdict};
+use parsers::Parsers;
 
 /// Bytes per direction in which an unrecognised stream is still offered to
-/// the parsers' late probes (STARTTLS upgrades in SMTP, LDAP, IMAP...).
-const LATE_WINDOW: u64 = 64 << 10;
+/// the parsers' late probes (STARTTLS upgrades in SMTP, LDAP, IMAP...):
+/// what a saturating 16-bit count tells apart.
+const LATE_WINDOW: u16 = u16::MAX;
 
 /// Bytes of a short stream start held while a probe needs more (7 always
 /// tell the built-in protocols apart).
@@ -55,47 +58,16 @@ pub struct App {
     /// Datagrams (UDP) rather than a reassembled stream.
     udp: bool,
     /// Parsers that took the flow, in the order they did (a CONNECT
-    /// tunnel's HTTP, then the TLS inside); boxed once the first is needed.
-    parsers: Option<Box<Parsers>>,
+    /// tunnel's HTTP, then the TLS inside).
+    parsers: Parsers,
     /// Bytes seen per direction while opaque (saturating: only compared
     /// with the late-probe window).
-    opaque_seen: [u32; 2],
+    opaque_seen: [u16; 2],
     /// Directions whose first bytes the probes have seen (bit 0 to the
     /// server, bit 1 to the client): none is probed twice.
     probed: u8,
     /// A first chunk too short to tell the protocol by, per direction.
     stash: [Stash; 2],
-}
-
-/// The parsers of a flow, behind one pointer so that a flow no parser took
-/// costs 8 bytes for them, not a vector's 24. The first is held in place:
-/// a flow one parser took (nearly all) allocates once for the list, not
-/// twice (a block and 16 resident bytes less per HTTP flow).
-#[derive(Debug)]
-struct Parsers {
-    first: Box<dyn StreamParser>,
-    more: Vec<Box<dyn StreamParser>>,
-}
-
-impl Parsers {
-    fn len(&self) -> usize {
-        1 + self.more.len()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Box<dyn StreamParser>> {
-        std::iter::once(&self.first).chain(&self.more)
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn StreamParser>> {
-        std::iter::once(&mut self.first).chain(&mut self.more)
-    }
-
-    fn get_mut(&mut self, i: usize) -> Option<&mut Box<dyn StreamParser>> {
-        match i {
-            0 => Some(&mut self.first),
-            i => self.more.get_mut(i - 1),
-        }
-    }
 }
 
 /// Up to [`STASH`] leading bytes kept inline until the protocol can be told.
@@ -145,7 +117,7 @@ impl App {
         App {
             mode: Mode::Undecided,
             udp: false,
-            parsers: None,
+            parsers: Parsers::default(),
             opaque_seen: [0; 2],
             probed: 0,
             stash: [Stash::default(); 2],
@@ -162,7 +134,7 @@ impl App {
 
     /// The parsers that took the flow, in the order they did.
     pub fn parsers(&self) -> impl Iterator<Item = &Box<dyn StreamParser>> {
-        self.parsers.iter().flat_map(|p| p.iter())
+        self.parsers.as_slice().iter()
     }
 
     /// The protocol the flow speaks, if recognised: the first parser that
@@ -236,10 +208,9 @@ impl App {
     /// reclaims it, else the probes' choice (a new parser; none when a
     /// parser of that protocol handed the stream over already).
     fn take(&mut self, limits: &AppLimits, to_server: bool, view: &[u8], d: Decision) -> Mode {
-        if let Some(list) = self.parsers.as_mut() {
-            if let Some(i) = list.iter_mut().position(|p| p.reclaim(to_server, view)) {
-                return Mode::Parser(i as u8);
-            }
+        let list = self.parsers.as_mut_slice();
+        if let Some(i) = list.iter_mut().position(|p| p.reclaim(to_server, view)) {
+            return Mode::Parser(i as u8);
         }
         match d {
             Decision::Take(spec) => self.add(limits, spec),
@@ -251,18 +222,13 @@ impl App {
     /// there already (after a 101 the stream is another protocol, however
     /// much it looks like HTTP).
     fn add(&mut self, limits: &AppLimits, spec: &'static ParserSpec) -> Mode {
-        let Some(list) = self.parsers.as_mut() else {
-            self.parsers = Some(Box::new(Parsers {
-                first: (spec.new)(limits),
-                more: Vec::new(),
-            }));
-            return Mode::Parser(0);
-        };
+        let list = self.parsers.as_slice();
         if list.iter().any(|p| p.name() == spec.name) || list.len() >= usize::from(u8::MAX) {
             return Mode::Opaque;
         }
-        list.more.push((spec.new)(limits));
-        Mode::Parser((list.len() - 1) as u8)
+        let i = list.len() as u8;
+        self.parsers.push((spec.new)(limits));
+        Mode::Parser(i)
     }
 
     /// Gives a chunk to the mode's reader; `Some(offset)` when the parser
@@ -270,7 +236,7 @@ impl App {
     fn dispatch(&mut self, limits: &AppLimits, to_server: bool, chunk: &[u8]) -> Option<usize> {
         match self.mode {
             Mode::Parser(i) => {
-                let p = self.parsers.as_mut()?.get_mut(usize::from(i))?;
+                let p = self.parsers.as_mut_slice().get_mut(usize::from(i))?;
                 match p.data(to_server, chunk) {
                     Verdict::Continue => None,
                     Verdict::Handover(_) if self.udp => {
@@ -285,11 +251,11 @@ impl App {
             }
             Mode::Opaque => {
                 let idx = usize::from(!to_server);
-                let seen = u64::from(self.opaque_seen.get(idx).copied().unwrap_or(0));
+                let seen = self.opaque_seen.get(idx).copied().unwrap_or(0);
                 // The other direction's first bytes may tell what the
                 // first did not (a server's `HTTP/1.0 400` to a request
                 // line no probe took).
-                if self.probed & (1 << idx) == 0 && self.parsers.is_none() {
+                if self.probed & (1 << idx) == 0 && self.parsers.is_empty() {
                     self.probed |= 1 << idx;
                     let view = chunk.get(..16).unwrap_or(chunk);
                     if let Decision::Take(spec) = decide(limits, self.udp, to_server, view) {
@@ -308,7 +274,7 @@ impl App {
                     }
                 }
                 if let Some(s) = self.opaque_seen.get_mut(idx) {
-                    *s = s.saturating_add(u32::try_from(chunk.len()).unwrap_or(u32::MAX));
+                    *s = s.saturating_add(u16::try_from(chunk.len()).unwrap_or(u16::MAX));
                 }
                 None
             }
@@ -368,10 +334,8 @@ impl App {
         // (`GET` and a close) is decided on what it has.
         self.flush_stash(limits, true);
         self.flush_stash(limits, false);
-        if let Some(list) = self.parsers.as_mut() {
-            for p in list.iter_mut() {
-                p.finish();
-            }
+        for p in self.parsers.as_mut_slice() {
+            p.finish();
         }
     }
 
@@ -379,30 +343,20 @@ impl App {
     /// into `stats`; names the record's protocol.
     pub fn record(self, rec: &mut FlowRecord, stats: &mut Stats) {
         rec.network.protocol = self.protocol();
-        if let Some(list) = self.parsers {
-            let Parsers { first, more } = *list;
-            first.record(rec, stats);
-            for p in more {
-                p.record(rec, stats);
-            }
-        }
+        self.parsers.record(rec, stats);
     }
 
     /// `len` bytes of one direction are missing from the capture.
     pub fn gap(&mut self, to_server: bool, len: u64) {
         match self.mode {
             Mode::Parser(i) => {
-                let p = self
-                    .parsers
-                    .as_mut()
-                    .and_then(|l| l.get_mut(usize::from(i)));
-                if let Some(p) = p {
+                if let Some(p) = self.parsers.as_mut_slice().get_mut(usize::from(i)) {
                     p.gap(to_server, len);
                 }
             }
             Mode::Undecided | Mode::Opaque => {
                 if let Some(s) = self.opaque_seen.get_mut(usize::from(!to_server)) {
-                    *s = s.saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
+                    *s = s.saturating_add(u16::try_from(len).unwrap_or(u16::MAX));
                 }
             }
         }
@@ -452,13 +406,21 @@ mod tunnel_tests {
 
     /// The record the app's parsers write, and their counters.
     fn record(app: App) -> (FlowRecord, Stats) {
+        let mut rec = empty_record();
+        let mut stats = Stats::default();
+        app.record(&mut rec, &mut stats);
+        (rec, stats)
+    }
+
+    /// A record with nothing in it yet.
+    pub(super) fn empty_record() -> FlowRecord {
         let end = EndpointFields {
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 1,
             packets: 0,
             bytes: 0,
         };
-        let mut rec = FlowRecord {
+        FlowRecord {
             community_id: String::new(),
             event: EventFields {
                 start: 0,
@@ -479,10 +441,7 @@ mod tunnel_tests {
             http: Vec::new(),
             tls: None,
             extra: Default::default(),
-        };
-        let mut stats = Stats::default();
-        app.record(&mut rec, &mut stats);
-        (rec, stats)
+        }
     }
 
     fn txs(app: App) -> Vec<HttpTransaction> {

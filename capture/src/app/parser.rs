@@ -67,7 +67,7 @@ pub struct ParserSpec {
     /// Probe on a direction's first bytes (`to_server` says which).
     pub probe: fn(to_server: bool, first: &[u8]) -> Probe,
     /// Probe on later chunks of a stream no parser took, within its first
-    /// 64 KiB each way (a STARTTLS upgrade): `true` hands the stream over.
+    /// 65,535 bytes each way (a STARTTLS upgrade): `true` hands the stream over.
     pub late_probe: Option<fn(to_server: bool, chunk: &[u8]) -> bool>,
     /// Per-flow state, once the probe took a stream.
     pub new: fn(&AppLimits) -> Box<dyn StreamParser>,
@@ -83,7 +83,7 @@ impl std::fmt::Debug for ParserSpec {
 }
 
 /// A parser's state for one flow.
-pub trait StreamParser: std::fmt::Debug + Send {
+pub trait StreamParser: std::any::Any + std::fmt::Debug + Send {
     /// The protocol name of its spec.
     fn name(&self) -> &'static str;
 

@@ -62,7 +62,7 @@ pub fn run(data: &[u8]) {
 
 fn check(h: &Http, given: [u64; 2]) {
     assert!(h.txs().len() <= LIMITS.max_transactions, "cap not held");
-    assert!(h.counters.transactions >= h.txs().len() as u64);
+    assert!(h.counters.transactions as usize >= h.txs().len());
     let [to_server, to_client] = given;
     let req: u64 = h.txs().iter().map(|t| t.request_bytes).sum();
     let resp: u64 = h.txs().iter().map(|t| t.response_bytes).sum();

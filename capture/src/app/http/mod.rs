@@ -11,6 +11,7 @@
 
 mod chunked;
 mod head;
+mod small;
 mod tx;
 
 use super::parser::{ParserSpec, Probe, StreamParser, Transports, Verdict};
@@ -19,10 +20,11 @@ use crate::stats::Stats;
 use chunked::{Chunked, ChunkedStep};
 use head::{parse_request, parse_response, Parsed};
 pub use model::flow::HttpTransaction;
-use std::collections::VecDeque;
+use small::{Held, Queue};
 use tx::Field;
 pub use tx::Tx as WaitingTransaction;
 use tx::Tx;
+pub use tx::Txs;
 
 /// Limits the parser works within.
 #[derive(Debug, Clone, Copy)]
@@ -35,15 +37,21 @@ pub struct HttpLimits {
     pub max_field_len: usize,
 }
 
-/// Counters the parser reports to the shard's statistics.
+/// Counters the parser reports to the shard's statistics (32-bit, as
+/// every HTTP flow keeps them; they saturate).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HttpCounters {
     /// Transactions started (request or orphan response seen).
-    pub transactions: u64,
+    pub transactions: u32,
     /// Header blocks that failed to parse, or framing that broke.
-    pub parse_errors: u64,
+    pub parse_errors: u32,
     /// Transactions beyond the per-flow cap (not recorded).
-    pub dropped: u64,
+    pub dropped: u32,
+}
+
+/// Adds one to a saturating counter.
+fn bump(c: &mut u32) {
+    *c = c.saturating_add(1);
 }
 
 #[derive(Debug)]
@@ -76,7 +84,7 @@ struct AwaitingResponse {
 #[derive(Debug)]
 struct Side {
     phase: Phase,
-    buf: Vec<u8>,
+    buf: Held,
     /// Transaction whose message this side is reading.
     tx: Option<u32>,
 }
@@ -85,14 +93,15 @@ impl Side {
     fn new() -> Self {
         Side {
             phase: Phase::Headers,
-            buf: Vec::new(),
+            buf: Held::default(),
             tx: None,
         }
     }
 }
 
 /// [`HttpLimits`] narrowed to 32 bits: kept by every HTTP flow, so kept
-/// small (transaction indices are 32-bit for the same reason).
+/// small (transaction indices are 32-bit for the same reason). A field is
+/// kept to at most [`tx::MAX_FIELD`] bytes, whatever the limit.
 #[derive(Debug, Clone, Copy)]
 struct Caps {
     transactions: u32,
@@ -106,21 +115,24 @@ impl From<HttpLimits> for Caps {
         Caps {
             transactions: narrow(l.max_transactions),
             header_bytes: narrow(l.max_header_bytes),
-            field_len: narrow(l.max_field_len),
+            field_len: narrow(l.max_field_len.min(tx::MAX_FIELD)),
         }
     }
 }
 
-/// HTTP state of one connection.
+/// HTTP state of one connection: 200 bytes, and one block for the
+/// waiting request's text, while requests come one at a time with their
+/// heads whole (`cargo test --release -p capture --test flow_memory --
+/// --nocapture`).
 #[derive(Debug)]
 pub struct Http {
     /// Transactions in request order.
-    txs: Vec<Tx>,
+    txs: Txs,
     /// Counters for statistics.
     pub counters: HttpCounters,
     req: Side,
     resp: Side,
-    pending: VecDeque<AwaitingResponse>,
+    pending: Queue<AwaitingResponse>,
     caps: Caps,
     /// The tunnel was opened by CONNECT (HTTP may run inside it), not by
     /// a 101 switch to another protocol.
@@ -131,11 +143,11 @@ impl Http {
     /// A parser for a new connection.
     pub fn new(limits: HttpLimits) -> Self {
         Http {
-            txs: Vec::new(),
+            txs: Txs::default(),
             counters: HttpCounters::default(),
             req: Side::new(),
             resp: Side::new(),
-            pending: VecDeque::new(),
+            pending: Queue::default(),
             caps: Caps::from(limits),
             connect_tunnel: false,
         }
@@ -150,13 +162,13 @@ impl Http {
     }
 
     /// The transactions so far, as the parser keeps them.
-    pub fn txs(&self) -> &[Tx] {
+    pub fn txs(&self) -> &Txs {
         &self.txs
     }
 
     /// The transactions so far, as records carry them.
     pub fn transactions(&self) -> Vec<HttpTransaction> {
-        self.txs.iter().map(Tx::to_transaction).collect()
+        self.txs.to_transactions()
     }
 
     fn tx_mut(&mut self, idx: Option<u32>) -> Option<&mut Tx> {
@@ -176,19 +188,13 @@ impl Http {
     }
 
     fn new_tx(&mut self, tx: Tx) -> Option<u32> {
-        self.counters.transactions += 1;
+        bump(&mut self.counters.transactions);
         let idx = u32::try_from(self.txs.len()).unwrap_or(u32::MAX);
         if idx < self.caps.transactions {
-            // Most connections carry one transaction: room for exactly
-            // one first (a vector's first growth would make room for four,
-            // 550 bytes more on every such flow).
-            if self.txs.capacity() == 0 {
-                self.txs.reserve_exact(1);
-            }
             self.txs.push(tx);
             Some(idx)
         } else {
-            self.counters.dropped += 1;
+            bump(&mut self.counters.dropped);
             None
         }
     }
@@ -244,7 +250,7 @@ impl Http {
                                 // A size that is no size (or overflows 64
                                 // bits): lost, and found again at the next
                                 // line that starts a message.
-                                self.counters.parse_errors += 1;
+                                bump(&mut self.counters.parse_errors);
                                 self.side(to_server).phase = Phase::Lost;
                                 continue;
                             }
@@ -274,13 +280,12 @@ impl Http {
         } else {
             let room = max.saturating_sub(held);
             let take = data.len().min(room);
-            side.buf.extend_from_slice(data.get(..take).unwrap_or(&[]));
-            parse(to_server, &side.buf, field)
+            side.buf.extend(data.get(..take).unwrap_or(&[]));
+            parse(to_server, side.buf.bytes(), field)
         };
         match parsed {
             Parsed::Complete(len, head) => {
-                let side = self.side(to_server);
-                side.buf = Vec::new();
+                self.side(to_server).buf.clear();
                 let used = len.saturating_sub(held);
                 if to_server {
                     self.on_request(len as u64, head);
@@ -295,7 +300,7 @@ impl Http {
                     if data.len() >= max {
                         self.lost_with_error(to_server);
                     } else {
-                        side.buf.extend_from_slice(data);
+                        side.buf.extend(data);
                     }
                 } else if side.buf.len() >= max {
                     self.lost_with_error(to_server);
@@ -310,9 +315,9 @@ impl Http {
     }
 
     fn lost_with_error(&mut self, to_server: bool) {
-        self.counters.parse_errors += 1;
+        bump(&mut self.counters.parse_errors);
         let side = self.side(to_server);
-        side.buf = Vec::new();
+        side.buf.clear();
         side.phase = Phase::Lost;
     }
 
@@ -323,7 +328,7 @@ impl Http {
     /// `data` was passed over (its cut last line held, up to `cap` bytes).
     fn find_message(&mut self, to_server: bool, data: &[u8], cap: usize) -> Option<usize> {
         let side = self.side(to_server);
-        let held = std::mem::take(&mut side.buf);
+        let held = side.buf.take();
         if !held.is_empty() {
             let upto = data
                 .iter()
@@ -332,12 +337,12 @@ impl Http {
             let mut line = held.clone();
             line.extend_from_slice(data.get(..upto).unwrap_or(&[]));
             if line.ends_with(b"\n") && whole_start_line(to_server, &line) {
-                side.buf = held;
+                side.buf.set(held);
                 side.phase = Phase::Headers;
                 return Some(0);
             }
             if !line.ends_with(b"\n") && line.len() < cap && starts_message(to_server, &line) {
-                side.buf = line;
+                side.buf.set(line);
                 return None;
             }
             if !line.ends_with(b"\n") {
@@ -350,7 +355,7 @@ impl Http {
                     Some(upto + n)
                 }
                 Resync::Tail(n) => {
-                    side.buf = data.get(upto + n..).unwrap_or(&[]).to_vec();
+                    side.buf.set(data.get(upto + n..).unwrap_or(&[]).to_vec());
                     None
                 }
                 Resync::None => None,
@@ -364,7 +369,7 @@ impl Http {
             Resync::Tail(n) => {
                 let tail = data.get(n..).unwrap_or(&[]);
                 if tail.len() < cap {
-                    side.buf = tail.to_vec();
+                    side.buf.set(tail.to_vec());
                 }
                 None
             }
@@ -391,7 +396,7 @@ impl Http {
 
     fn on_request(&mut self, len: u64, head: head::Head) {
         if head.malformed {
-            self.counters.parse_errors += 1;
+            bump(&mut self.counters.parse_errors);
         }
         let simple = head.simple;
         let method = head.method.unwrap_or_default();
@@ -406,11 +411,6 @@ impl Http {
             (Field::Version, head.version.as_deref()),
         ]);
         let tx = self.new_tx(tx);
-        if self.pending.capacity() == 0 {
-            // Most connections hold one request at a time: room for one,
-            // not the four a first push would reserve.
-            self.pending.reserve_exact(1);
-        }
         self.pending.push_back(AwaitingResponse {
             tx,
             head: is_head,
@@ -422,7 +422,7 @@ impl Http {
             head::Framing::Chunked => Phase::Body(Body::Chunked(Chunked::default())),
             head::Framing::Length(n) if n > 0 => Phase::Body(Body::Length(n)),
             head::Framing::Ambiguous => {
-                self.counters.parse_errors += 1;
+                bump(&mut self.counters.parse_errors);
                 Phase::Lost
             }
             // A request without framing has no body (RFC 9112 6.3).
@@ -432,7 +432,7 @@ impl Http {
 
     fn on_response(&mut self, len: u64, head: head::Head) {
         if head.malformed {
-            self.counters.parse_errors += 1;
+            bump(&mut self.counters.parse_errors);
         }
         let status = head.status.unwrap_or(0);
         if (100..200).contains(&status) && status != 101 {
@@ -480,7 +480,7 @@ impl Http {
                 head::Framing::Length(n) => Phase::Body(Body::Length(n)),
                 head::Framing::None => Phase::Body(Body::UntilClose),
                 head::Framing::Ambiguous => {
-                    self.counters.parse_errors += 1;
+                    bump(&mut self.counters.parse_errors);
                     Phase::Lost
                 }
             }
@@ -524,7 +524,7 @@ impl Http {
             Phase::Body(Body::UntilClose) => len,
             Phase::Tunnel | Phase::Lost => 0,
             Phase::Headers => {
-                side.buf = Vec::new();
+                side.buf.clear();
                 side.phase = Phase::Lost;
                 0
             }
@@ -541,7 +541,7 @@ impl Http {
         if !matches!(self.req.phase, Phase::Headers) || self.req.buf.is_empty() {
             return;
         }
-        let buf = std::mem::take(&mut self.req.buf);
+        let buf = self.req.buf.take();
         let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some((method, target, version)) = head::split_request_line(line) {
@@ -633,10 +633,10 @@ impl StreamParser for Http {
     }
 
     fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
-        stats.http_transactions += self.counters.transactions;
-        stats.http_parse_errors += self.counters.parse_errors;
-        stats.http_transactions_dropped += self.counters.dropped;
-        rec.http = self.txs.iter().map(Tx::to_transaction).collect();
+        stats.http_transactions += u64::from(self.counters.transactions);
+        stats.http_parse_errors += u64::from(self.counters.parse_errors);
+        stats.http_transactions_dropped += u64::from(self.counters.dropped);
+        rec.http = self.txs.to_transactions();
     }
 }
 
