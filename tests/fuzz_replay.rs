@@ -97,6 +97,29 @@ fn stream_targets_on_real_messages() {
     }
 }
 
+/// The HTTP/2 target on a well-formed exchange (settings, a GET with a
+/// table insertion, a 200 with a 2-byte body), cut, interleaved and with a
+/// gap at every control value.
+#[test]
+fn h2_target_on_real_frames() {
+    let client: &[u8] = &[
+        0, 0, 0, 4, 0, 0, 0, 0, 0, // SETTINGS
+        0, 0, 8, 1, 5, 0, 0, 0, 1, 0x82, 0x86, 0x84, 0x41, 3, b'a', b'.', b't',
+    ];
+    let server: &[u8] = &[
+        0, 0, 0, 4, 0, 0, 0, 0, 0, // SETTINGS
+        0, 0, 1, 1, 4, 0, 0, 0, 1, 0x88, // :status 200
+        0, 0, 2, 0, 1, 0, 0, 0, 1, b'h', b'i',
+    ];
+    for cut in 0..=255u8 {
+        let split = (client.len() * 256 / (client.len() + server.len())) as u8;
+        let mut input = vec![split, cut, cut / 2, 0, cut, cut / 3, 0, cut, cut % 7];
+        input.extend_from_slice(client);
+        input.extend_from_slice(server);
+        harness::h2::run(&input);
+    }
+}
+
 /// A feed in every format through both readers, cut at many places.
 #[test]
 fn feed_target_on_a_native_feed() {

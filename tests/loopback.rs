@@ -115,3 +115,89 @@ fn tls_clients_hello_fields() {
     // The server's ALPN choice travels encrypted in TLS 1.3.
     assert!(t13["tls"].get("alpn_chosen").is_none());
 }
+
+/// Cleartext HTTP/2 between real peers (`pcaps/record-h2c.sh`: nghttp and
+/// curl against nghttpd, with prior knowledge). Each stream's bytes are
+/// its frames (headers included) each way; tshark 4.0's dissection of the
+/// same capture (`-d tcp.port==18082,http2`, 9 + `http2.length` summed
+/// per stream and direction) gives the same figures.
+#[test]
+fn h2c_streams_are_transactions() {
+    let records = flows(&[&pcap("loopback-h2c.pcap")]);
+    assert_eq!(records.len(), 3);
+    let tx = |r: &Value, i: usize| {
+        let t = &r["http"][i];
+        (
+            t["method"].as_str().unwrap_or("").to_string(),
+            t["uri"].as_str().unwrap_or("").to_string(),
+            t["status"].as_u64().unwrap_or(0),
+            t["content_type"].as_str().unwrap_or("").to_string(),
+            [
+                &t["request_bytes"],
+                &t["response_bytes"],
+                &t["request_body_bytes"],
+                &t["response_body_bytes"],
+            ]
+            .map(|v| v.as_u64().unwrap_or(u64::MAX)),
+        )
+    };
+    let owned = |m: &str, u: &str, s, c: &str, b| (m.into(), u.into(), s, c.into(), b);
+    for r in &records {
+        assert_eq!(r["network"]["protocol"], "http2");
+        assert_eq!(r["event"]["reason"], "fin");
+        assert_eq!(r["flow"]["missed_bytes"], 0);
+        for t in r["http"].as_array().unwrap() {
+            assert_eq!(t["host"], "127.0.0.1:18082", "Huffman-coded :authority");
+            assert_eq!(
+                (&t["version"], &t["response_version"]),
+                (&"HTTP/2".into(), &"HTTP/2".into())
+            );
+        }
+    }
+    // nghttp: two streams at once; the second response's head is mostly
+    // dynamic-table references (19 bytes against 103).
+    let both = &records[0];
+    assert_eq!(both["http"].as_array().unwrap().len(), 2);
+    assert_eq!(both["http"][0]["user_agent"], "nghttp2/1.52.0");
+    assert_eq!(
+        tx(both, 0),
+        owned(
+            "GET",
+            "/data.bin",
+            200,
+            "application/octet-stream",
+            [82, 100_184, 0, 100_000]
+        )
+    );
+    assert_eq!(
+        tx(both, 1),
+        owned("GET", "/small.txt", 200, "text/plain", [30, 49, 0, 12])
+    );
+    // Preface 24, connection frames 73, PRIORITY on five idle streams 70,
+    // the two requests 82 + 30.
+    assert_eq!(both["flow"]["payload_out"], 279);
+    let post = &records[1];
+    assert_eq!(post["http"][0]["user_agent"], "procflow-fixture-upload/1.0");
+    assert_eq!(
+        tx(post, 0),
+        owned(
+            "POST",
+            "/small.txt",
+            200,
+            "text/plain",
+            [5102, 122, 5000, 12]
+        )
+    );
+    let get = &records[2];
+    assert_eq!(get["http"][0]["user_agent"], "curl/7.88.1");
+    assert_eq!(
+        tx(get, 0),
+        owned(
+            "GET",
+            "/data.bin",
+            200,
+            "application/octet-stream",
+            [48, 100_175, 0, 100_000]
+        )
+    );
+}

@@ -5,15 +5,16 @@
 //! writes into `OUT_DIR/<target>/`: each capture as it is
 //! (`capture_file`), its first frames with the byte that picks their link
 //! type (`decode`), and the payloads of each TCP flow, client then server,
-//! behind the control bytes of the `http` and `tls` targets (a ClientHello
-//! also as the CRYPTO frame of the `quic` target). Captures with
+//! behind the control bytes of the `http`, `h2` (the preface left off:
+//! the target puts it back) and `tls` targets (a ClientHello also as the
+//! CRYPTO frame of the `quic` target). Captures with
 //! HTTP tunnels or protocol upgrades are left out until the known stack
 //! overflow on them is fixed (issue 11).
 
 use capture::decode::{decode, LinkType};
 use capture::file::FileSource;
 use capture::internals::flow::FlowKey;
-use capture::internals::{http, tls};
+use capture::internals::{h2, http, tls};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -117,17 +118,22 @@ fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
     n += frames;
     for (i, s) in flows.values().enumerate() {
         let [c, sv] = &s.bytes;
-        let target = if http::starts_message(true, c) {
-            "http"
+        let (target, c, control) = if let Some(frames) = c.strip_prefix(h2::PREFACE) {
+            ("h2", frames, 9)
+        } else if http::starts_message(true, c) {
+            ("http", c.as_slice(), 8)
         } else if tls::starts_record(c) {
-            "tls"
+            ("tls", c.as_slice(), 8)
         } else {
             continue;
         };
         // The targets split their data at len * byte / 256.
         let total = c.len() + sv.len();
         let split = (c.len() * 256).div_ceil(total.max(1)).min(255) as u8;
-        let mut seed = vec![split, 0, 0, 0, 0, 0, 0, 0];
+        let mut seed = vec![0; control];
+        if let Some(first) = seed.first_mut() {
+            *first = split;
+        }
         seed.extend_from_slice(c);
         seed.extend_from_slice(sv);
         write(out, target, &format!("{stem}.{i}"), &seed).map_err(|e| e.to_string())?;

@@ -22,8 +22,13 @@ pub mod tcp {
 /// The HTTP/1.x parser.
 pub mod http {
     pub use crate::app::http::{
-        starts_message, Http, HttpLimits, HttpTransaction, WaitingTransaction,
+        starts_message, Http, HttpFlow, HttpLimits, HttpTransaction, WaitingTransaction,
     };
+}
+
+/// The HTTP/2 parser.
+pub mod h2 {
+    pub use crate::app::h2::{H2, PREFACE};
 }
 
 /// The QUIC parser.

@@ -61,8 +61,8 @@ impl StreamParser for Knock {
     }
 }
 
-/// The registration: the built-in parsers and this one.
-static PARSERS: [ParserSpec; 3] = [BUILTIN[0], BUILTIN[1], KNOCK];
+/// The registration: two built-in parsers (HTTP/1.x and TLS) and this one.
+static PARSERS: [ParserSpec; 3] = [BUILTIN[1], BUILTIN[2], KNOCK];
 
 /// Ethernet + IPv4 + UDP 10.0.0.1:5000 <-> 10.0.0.2:7, checksums 0.
 fn datagram(to_server: bool, payload: &[u8]) -> Vec<u8> {

@@ -99,6 +99,8 @@ pub struct AppProtocol(&'static str);
 impl AppProtocol {
     /// HTTP/1.x.
     pub const HTTP: AppProtocol = AppProtocol("http");
+    /// HTTP/2 in cleartext (h2c); over TLS it is TLS with ALPN `h2`.
+    pub const HTTP2: AppProtocol = AppProtocol("http2");
     /// TLS.
     pub const TLS: AppProtocol = AppProtocol("tls");
     /// QUIC (TLS 1.3 inside; its facts are in the record's `tls`).
@@ -107,6 +109,12 @@ impl AppProtocol {
     /// The protocol a parser registered as `name`.
     pub const fn named(name: &'static str) -> AppProtocol {
         AppProtocol(name)
+    }
+
+    /// HTTP in cleartext, of either version: what the detections count
+    /// as HTTP connections with request and response bytes.
+    pub fn is_http(self) -> bool {
+        self == Self::HTTP || self == Self::HTTP2
     }
 
     /// Lower-case name, as records write it.

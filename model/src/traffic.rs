@@ -55,7 +55,7 @@ impl Traffic {
             http_requests: r.http.len() as u64,
             bytes_out: r.flow.payload_out,
             bytes_in: r.flow.payload_in,
-            http_connections: u64::from(r.network.protocol == Some(AppProtocol::HTTP)),
+            http_connections: u64::from(r.network.protocol.is_some_and(AppProtocol::is_http)),
             tls_connections: u64::from(carries_tls(r)),
             quic_connections: u64::from(r.network.protocol == Some(AppProtocol::QUIC)),
             tls_app_bytes_out: tls(|t| t.app_bytes_out),
@@ -149,7 +149,7 @@ pub fn is_https(r: &FlowRecord) -> bool {
 /// recorded one by one.
 pub fn request_response(r: &FlowRecord) -> (u64, u64) {
     match r.network.protocol {
-        Some(AppProtocol::HTTP) => {
+        Some(p) if p.is_http() => {
             let req: u64 = r.http.iter().map(|h| h.request_bytes).sum();
             let resp: u64 = r.http.iter().map(|h| h.response_bytes).sum();
             (req.max(r.flow.payload_out), resp.max(r.flow.payload_in))

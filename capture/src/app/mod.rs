@@ -3,6 +3,7 @@
 //! [`registry`]), then the parser that took the stream.
 
 pub(crate) mod dns;
+pub(crate) mod h2;
 mod hello;
 pub(crate) mod http;
 mod ja4;
@@ -501,9 +502,11 @@ mod tunnel_tests {
 
     #[test]
     fn after_101_the_stream_is_handed_over() {
-        for inner in [
-            &b"GET /again HTTP/1.1\r\n\r\n"[..],
-            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        // HTTP/1.x is not taken again, however much the stream looks like
+        // it; HTTP/2's preface is (the h2c upgrade).
+        for (inner, mode) in [
+            (&b"GET /again HTTP/1.1\r\n\r\n"[..], Mode::Opaque),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", Mode::Parser(1)),
         ] {
             let app = run(&[
                 (true, b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"),
@@ -511,7 +514,7 @@ mod tunnel_tests {
                 (true, inner),
                 (false, b"\x81\x02hi"),
             ]);
-            assert_eq!(app.mode, Mode::Opaque);
+            assert_eq!(app.mode, mode);
             let txs = txs(app);
             assert_eq!(txs.len(), 1);
             assert_eq!(txs[0].status, Some(101));

@@ -6,11 +6,13 @@
 //! into up to four chunks; byte 7 picks the interleaving. Oracles: what a
 //! transaction counts never exceeds what its direction was given; body
 //! bytes never exceed message bytes; the transaction cap holds; an upgrade
-//! offset lies inside its chunk.
+//! offset lies inside its chunk; the parser as flows hold it (packed
+//! between messages, unpacked on the next bytes) reads exactly what the
+//! whole parser reads.
 
 use super::split::{pieces, Control};
-use capture::app::parser::Verdict;
-use capture::internals::http::{Http, HttpLimits};
+use capture::app::parser::{StreamParser, Verdict};
+use capture::internals::http::{Http, HttpFlow, HttpLimits};
 
 const LIMITS: HttpLimits = HttpLimits {
     max_transactions: 8,
@@ -27,6 +29,7 @@ pub fn run(data: &[u8]) {
     let resps = pieces(resp, &mut ctl, 3);
     let order = ctl.byte();
     let mut h = Http::new(LIMITS);
+    let mut flow = HttpFlow::new(LIMITS);
     let mut given = [0u64; 2];
     let (mut i, mut j, mut step) = (0, 0, 0u32);
     while i < reqs.len() || j < resps.len() {
@@ -42,7 +45,9 @@ pub fn run(data: &[u8]) {
         };
         let [out, inn] = &mut given;
         let given_here = if to_server { out } else { inn };
-        match h.data(to_server, chunk) {
+        let verdict = h.data(to_server, chunk);
+        assert_eq!(StreamParser::data(&mut flow, to_server, chunk), verdict);
+        match verdict {
             Verdict::Continue => *given_here += chunk.len() as u64,
             Verdict::Handover(off) => {
                 assert!(
@@ -57,7 +62,14 @@ pub fn run(data: &[u8]) {
         }
     }
     h.finish();
+    StreamParser::finish(&mut flow);
     check(&h, given);
+    assert_eq!(flow.transactions(), h.transactions(), "packed and whole differ");
+    let (a, b) = (flow.counters(), h.counters);
+    assert_eq!(
+        (a.transactions, a.parse_errors, a.dropped),
+        (b.transactions, b.parse_errors, b.dropped)
+    );
 }
 
 fn check(h: &Http, given: [u64; 2]) {

@@ -10,6 +10,7 @@ pub mod capture_file;
 pub mod config;
 pub mod decode;
 pub mod feed;
+pub mod h2;
 pub mod http;
 pub mod listen;
 pub mod quic;
@@ -25,6 +26,7 @@ pub const TARGETS: &[Target] = &[
     ("capture_file", capture_file::run),
     ("decode", decode::run),
     ("http", http::run),
+    ("h2", h2::run),
     ("tls", tls::run),
     ("quic", quic::run),
     ("feed", feed::run),

@@ -53,6 +53,13 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Front to back.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.front
+            .iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
+    }
+
     /// Empties the queue.
     pub fn clear(&mut self) {
         self.front = None;

@@ -7,6 +7,7 @@
 //! (`cargo test --release -p capture --test flow_memory -- --nocapture`).
 //! The record's form is built when the flow is written.
 
+use super::parked::{put, Reader};
 use model::flow::HttpTransaction;
 use std::borrow::Cow;
 
@@ -128,6 +129,51 @@ impl Tx {
         self.lens = lens;
     }
 
+    /// Appends the transaction, packed (see `parked`).
+    pub(super) fn pack(&self, out: &mut Vec<u8>) {
+        for len in self.lens {
+            put(out, if len == ABSENT { 0 } else { u64::from(len) + 1 });
+        }
+        put(out, self.status.map_or(0, |s| u64::from(s) + 1));
+        for v in [
+            self.request_bytes,
+            self.response_bytes,
+            self.request_body_bytes,
+            self.response_body_bytes,
+        ] {
+            put(out, v);
+        }
+        out.extend_from_slice(self.text.as_bytes());
+    }
+
+    /// A transaction packed by [`Tx::pack`].
+    pub(super) fn unpack(r: &mut Reader<'_>) -> Option<Tx> {
+        let mut lens = [ABSENT; FIELDS];
+        let mut total = 0usize;
+        for len in &mut lens {
+            if let Some(l) = r.get()?.checked_sub(1) {
+                *len = u16::try_from(l).ok().filter(|l| *l != ABSENT)?;
+                total += usize::from(*len);
+            }
+        }
+        let status = match r.get()?.checked_sub(1) {
+            Some(s) => Some(u16::try_from(s).ok()?),
+            None => None,
+        };
+        let (request_bytes, response_bytes) = (r.get()?, r.get()?);
+        let (request_body_bytes, response_body_bytes) = (r.get()?, r.get()?);
+        let text = std::str::from_utf8(r.take(total)?).ok()?;
+        Some(Tx {
+            text: text.into(),
+            lens,
+            status,
+            request_bytes,
+            response_bytes,
+            request_body_bytes,
+            response_body_bytes,
+        })
+    }
+
     /// The transaction as records carry it.
     pub fn to_transaction(&self) -> HttpTransaction {
         let owned = |f| self.get(f).map(str::to_owned);
@@ -206,10 +252,10 @@ impl Txs {
 
 /// A method or version: the usual ones static (no allocation per record),
 /// others copied.
-fn word(s: &str) -> Cow<'static, str> {
-    const KNOWN: [&str; 12] = [
+pub fn word(s: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 13] = [
         "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "HTTP/1.1",
-        "HTTP/1.0", "HTTP/0.9",
+        "HTTP/1.0", "HTTP/0.9", "HTTP/2",
     ];
     match KNOWN.iter().find(|k| **k == s) {
         Some(k) => Cow::Borrowed(k),

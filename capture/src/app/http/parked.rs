@@ -1,0 +1,240 @@
+//! An HTTP connection between messages, packed into one small block.
+//!
+//! While a message is being read the parser needs its whole state
+//! ([`Http`], 200 bytes and a block per transaction's text). Between
+//! messages (both directions at a message start, nothing held) all it
+//! must remember is its transactions, the requests waiting for answers,
+//! its counters and its limits: a few dozen bytes. A busy link holds most
+//! of its HTTP connections in that state, each waiting for a response, so
+//! the flow keeps them packed (`HttpFlow`), and unpacks on the next bytes.
+//!
+//! The packing is a private format, varints and raw text, read back only
+//! from what this module wrote.
+
+use super::small::Queue;
+use super::tx::Tx;
+use super::{AwaitingResponse, Caps, Http, HttpCounters, Phase, Side, Txs};
+use model::flow::HttpTransaction;
+
+/// Appends `v` as a little-endian base-128 varint.
+pub fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads packed fields back.
+pub struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        Reader { data }
+    }
+
+    /// The next varint.
+    pub fn get(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = self.data.split_first()?;
+            self.data = rest;
+            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The next varint as a u32.
+    pub fn get32(&mut self) -> Option<u32> {
+        u32::try_from(self.get()?).ok()
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.data.get(..n)?, self.data.get(n..)?);
+        self.data = rest;
+        Some(head)
+    }
+}
+
+/// An optional index: 0 for none, else index + 1.
+fn put_index(out: &mut Vec<u8>, i: Option<u32>) {
+    put(out, i.map_or(0, |i| u64::from(i) + 1));
+}
+
+fn get_index(r: &mut Reader<'_>) -> Option<Option<u32>> {
+    Some(r.get32()?.checked_sub(1))
+}
+
+/// A connection between messages, packed.
+#[derive(Debug)]
+pub struct Parked(Box<[u8]>);
+
+impl Parked {
+    /// Packs `h` if it is between messages.
+    pub fn pack(h: &Http) -> Option<Parked> {
+        let idle = |s: &Side| matches!(s.phase, Phase::Headers) && s.buf.is_empty();
+        if !idle(&h.req) || !idle(&h.resp) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(64);
+        for v in [h.caps.transactions, h.caps.header_bytes, h.caps.field_len] {
+            put(&mut out, u64::from(v));
+        }
+        let c = h.counters;
+        for v in [c.transactions, c.parse_errors, c.dropped] {
+            put(&mut out, u64::from(v));
+        }
+        put(&mut out, h.txs.len() as u64);
+        out.push(u8::from(h.connect_tunnel));
+        put_index(&mut out, h.req.tx);
+        put_index(&mut out, h.resp.tx);
+        put(&mut out, h.pending.iter().count() as u64);
+        for p in h.pending.iter() {
+            put_index(&mut out, p.tx);
+            out.push(u8::from(p.head) | u8::from(p.connect) << 1 | u8::from(p.simple) << 2);
+        }
+        for t in h.txs.iter() {
+            t.pack(&mut out);
+        }
+        Some(Parked(out.into_boxed_slice()))
+    }
+
+    /// The connection, unpacked; `None` only if the packing were damaged.
+    pub fn unpack(&self) -> Option<Http> {
+        let mut r = Reader::new(&self.0);
+        let caps = Caps {
+            transactions: r.get32()?,
+            header_bytes: r.get32()?,
+            field_len: r.get32()?,
+        };
+        let counters = HttpCounters {
+            transactions: r.get32()?,
+            parse_errors: r.get32()?,
+            dropped: r.get32()?,
+        };
+        let tx_count = r.get()?;
+        let connect_tunnel = r.take(1)?.first()? & 1 != 0;
+        let mut req = Side::new();
+        req.tx = get_index(&mut r)?;
+        let mut resp = Side::new();
+        resp.tx = get_index(&mut r)?;
+        let mut pending = Queue::default();
+        for _ in 0..r.get()? {
+            let tx = get_index(&mut r)?;
+            let flags = *r.take(1)?.first()?;
+            pending.push_back(AwaitingResponse {
+                tx,
+                head: flags & 1 != 0,
+                connect: flags & 2 != 0,
+                simple: flags & 4 != 0,
+            });
+        }
+        let mut txs = Txs::default();
+        for _ in 0..tx_count {
+            txs.push(Tx::unpack(&mut r)?);
+        }
+        Some(Http {
+            txs,
+            counters,
+            req,
+            resp,
+            pending,
+            caps,
+            connect_tunnel,
+        })
+    }
+
+    /// The counters and the number of transactions recorded, without
+    /// unpacking the rest.
+    pub fn counts(&self) -> (HttpCounters, u64) {
+        let mut r = Reader::new(&self.0);
+        for _ in 0..3 {
+            r.get();
+        }
+        let mut next = || r.get32().unwrap_or(0);
+        let counters = HttpCounters {
+            transactions: next(),
+            parse_errors: next(),
+            dropped: next(),
+        };
+        (counters, u64::from(next()))
+    }
+
+    /// The transactions as records carry them.
+    pub fn transactions(&self) -> Vec<HttpTransaction> {
+        self.unpack()
+            .map(|h| h.txs.to_transactions())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::http::HttpLimits;
+
+    const LIMITS: HttpLimits = HttpLimits {
+        max_transactions: 3,
+        max_header_bytes: 4096,
+        max_field_len: 300,
+    };
+
+    #[test]
+    fn between_messages_a_connection_packs_and_unpacks_whole() {
+        let mut h = Http::new(LIMITS);
+        h.data(true, b"GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: \xc3\xa9t\xc3\xa9\r\n\r\n");
+        h.data(false, b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok");
+        // Two pipelined requests wait, the second a HEAD; a bad one counts.
+        h.data(true, b"POST /b HTTP/1.0\r\nContent-Length: 1\r\n\r\nxHEAD /c HTTP/1.1\r\n\r\n");
+        h.data(true, b"GET /d HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        assert!(Parked::pack(&h).is_none(), "lost after the ambiguous framing");
+        let mut h = Http::new(LIMITS);
+        h.data(true, b"GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: \xc3\xa9t\xc3\xa9\r\n\r\n");
+        h.data(false, b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok");
+        h.data(true, b"POST /b HTTP/1.0\r\nContent-Length: 1\r\n\r\nxHEAD /c HTTP/1.1\r\n\r\n");
+        h.data(true, b"\0bad\r\n\r\n");
+        h.data(true, b"GET /d HTTP/1.1\r\n\r\n");
+        let p = Parked::pack(&h).expect("between messages");
+        let back = p.unpack().expect("unpacks");
+        assert_eq!(back.transactions(), h.transactions());
+        assert_eq!(back.pending.iter().count(), 3);
+        let flags: Vec<_> = back.pending.iter().map(|a| (a.tx, a.head)).collect();
+        assert_eq!(flags, [(Some(1), false), (Some(2), true), (None, false)]);
+        assert_eq!(back.req.tx, h.req.tx);
+        assert_eq!(back.resp.tx, h.resp.tx);
+        let (c, n) = p.counts();
+        assert_eq!((c.transactions, c.parse_errors, c.dropped, n), (4, 1, 1, 3));
+        assert_eq!(p.transactions(), h.transactions());
+        // The unpacked parser reads on exactly as the packed one would.
+        let mut a = back;
+        for x in [&mut a, &mut h] {
+            x.data(false, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+            x.data(false, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+        }
+        assert_eq!(a.transactions(), h.transactions());
+        assert_eq!(a.transactions()[2].response_body_bytes, 0, "HEAD: no body");
+        // Inside a message it does not pack.
+        h.data(false, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab");
+        assert!(Parked::pack(&h).is_none());
+    }
+
+    #[test]
+    fn a_damaged_packing_unpacks_to_nothing() {
+        let mut h = Http::new(LIMITS);
+        h.data(true, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+        let p = Parked::pack(&h).expect("idle");
+        for cut in 0..p.0.len() {
+            let short = Parked(p.0.get(..cut).unwrap_or_default().into());
+            assert!(short.unpack().is_none(), "cut at {cut}");
+        }
+        let mut r = Reader::new(&[0xff; 12]);
+        assert_eq!(r.get(), None, "a varint past 64 bits");
+    }
+}
