@@ -40,15 +40,16 @@ use std::process::Command;
 const FLOWS: u64 = 100_000;
 /// The per-idle-flow target.
 const TARGET: f64 = 256.0;
-/// Heap bytes of a flow with one parsed HTTP request, at most: 317 in 2
+/// Heap bytes of a flow with one parsed HTTP request, at most: 324 in 2
 /// blocks (the parser packed between messages, in place in the flow's
-/// parser pointer, and its packing); 472 in 2 before (the whole parser,
+/// parser pointer, and its packing; the first 4,096 flows, before the
+/// shard asked for packing, whole); 472 in 2 before (the whole parser,
 /// its waiting transaction inside, and the transaction's text); 597 in 5
 /// before that (a parser list, the transaction and the response queue
 /// each a block of their own); 749 in 7 as a record's transaction with a
 /// string per field; 1,294 in 9 when the list's first growth made room
 /// for four.
-const HTTP_CEILING: f64 = 320.0;
+const HTTP_CEILING: f64 = 330.0;
 
 /// Index bytes of a hashbrown table of 4-byte entries holding `n`: a
 /// power of two of buckets at most 7/8 full, 5 bytes each, and one group
@@ -158,9 +159,13 @@ fn bytes_per_idle_flow() {
         );
         if payload == "http" {
             // A parsed request, the connection waiting for the answer:
-            // the packed parser and its packing, two blocks.
+            // the packed parser and its packing, two blocks (three for
+            // the whole parser of the flows before packing began).
             assert!(heap > table + size_of::<HttpFlow>() as f64);
-            assert!((blocks - 2.0).abs() < 0.01, "{blocks} blocks per HTTP flow");
+            assert!(
+                (2.0..2.05).contains(&blocks),
+                "{blocks} blocks per HTTP flow"
+            );
             // Before parsers met the flow through one interface an HTTP
             // flow with one request held 1,334 bytes: no more now.
             assert!(heap <= HTTP_CEILING, "{heap} heap bytes per HTTP flow");

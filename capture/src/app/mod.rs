@@ -49,6 +49,9 @@ pub struct AppLimits {
     pub max_tls_hello: usize,
     /// The registered parsers, in probing order.
     pub parsers: &'static [ParserSpec],
+    /// The shard tracks many flows: parsers are asked to keep as little as
+    /// they can between chunks ([`StreamParser::compact`]).
+    pub compact: bool,
 }
 
 /// Application-layer state of one flow: 40 bytes until a parser is needed
@@ -238,7 +241,11 @@ impl App {
         match self.mode {
             Mode::Parser(i) => {
                 let p = self.parsers.as_mut_slice().get_mut(usize::from(i))?;
-                match p.data(to_server, chunk) {
+                let verdict = p.data(to_server, chunk);
+                if limits.compact {
+                    p.compact();
+                }
+                match verdict {
                     Verdict::Continue => None,
                     Verdict::Handover(_) if self.udp => {
                         self.mode = Mode::Opaque;
@@ -386,6 +393,7 @@ mod tunnel_tests {
     fn limits() -> AppLimits {
         AppLimits {
             parsers: registry::BUILTIN,
+            compact: true,
             http: HttpLimits {
                 max_transactions: 64,
                 max_header_bytes: 16 << 10,

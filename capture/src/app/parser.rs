@@ -96,6 +96,11 @@ pub trait StreamParser: std::any::Any + std::fmt::Debug + Send {
     /// End of the flow: whatever is still held is recorded.
     fn finish(&mut self) {}
 
+    /// Called after each chunk while the flow's shard tracks many flows
+    /// ([`super::AppLimits::compact`]): keep as little as possible until
+    /// the next bytes (HTTP/1.x packs a connection between messages).
+    fn compact(&mut self) {}
+
     /// After a handover, the stream starts again with `first`: whether
     /// this parser reads it again (HTTP inside a CONNECT tunnel).
     fn reclaim(&mut self, _to_server: bool, _first: &[u8]) -> bool {

@@ -108,6 +108,7 @@ mod tests {
             },
             max_tls_hello: 4096,
             parsers: crate::app::registry::BUILTIN,
+            compact: false,
         }
     }
 

@@ -6,9 +6,9 @@
 //! into up to four chunks; byte 7 picks the interleaving. Oracles: what a
 //! transaction counts never exceeds what its direction was given; body
 //! bytes never exceed message bytes; the transaction cap holds; an upgrade
-//! offset lies inside its chunk; the parser as flows hold it (packed
-//! between messages, unpacked on the next bytes) reads exactly what the
-//! whole parser reads.
+//! offset lies inside its chunk; the parser as flows hold it when their
+//! shard is full (packed between messages, unpacked on the next bytes)
+//! reads exactly what the whole parser reads.
 
 use super::split::{pieces, Control};
 use capture::app::parser::{StreamParser, Verdict};
@@ -47,6 +47,7 @@ pub fn run(data: &[u8]) {
         let given_here = if to_server { out } else { inn };
         let verdict = h.data(to_server, chunk);
         assert_eq!(StreamParser::data(&mut flow, to_server, chunk), verdict);
+        flow.compact();
         match verdict {
             Verdict::Continue => *given_here += chunk.len() as u64,
             Verdict::Handover(off) => {
@@ -64,7 +65,11 @@ pub fn run(data: &[u8]) {
     h.finish();
     StreamParser::finish(&mut flow);
     check(&h, given);
-    assert_eq!(flow.transactions(), h.transactions(), "packed and whole differ");
+    assert_eq!(
+        flow.transactions(),
+        h.transactions(),
+        "packed and whole differ"
+    );
     let (a, b) = (flow.counters(), h.counters);
     assert_eq!(
         (a.transactions, a.parse_errors, a.dropped),

@@ -275,6 +275,7 @@ mod through_the_app {
             http: LIMITS,
             max_tls_hello: 4096,
             parsers: registry::BUILTIN,
+            compact: true,
         };
         let mut app = App::new();
         for (to_server, bytes) in exchange {

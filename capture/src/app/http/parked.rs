@@ -16,6 +16,11 @@ use super::tx::Tx;
 use super::{AwaitingResponse, Caps, Http, HttpCounters, Phase, Side, Txs};
 use model::flow::HttpTransaction;
 
+/// Most transactions a packed connection holds. Packing copies them all,
+/// at every message: a long keep-alive connection, whose transactions
+/// outweigh the parser's own 200 bytes anyway, stays whole.
+pub const MAX_PACKED: usize = 2;
+
 /// Appends `v` as a little-endian base-128 varint.
 pub fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -72,6 +77,56 @@ fn get_index(r: &mut Reader<'_>) -> Option<Option<u32>> {
     Some(r.get32()?.checked_sub(1))
 }
 
+/// Everything packed before the transactions.
+struct Head {
+    caps: Caps,
+    counters: HttpCounters,
+    txs: u64,
+    connect_tunnel: bool,
+    req_tx: Option<u32>,
+    resp_tx: Option<u32>,
+    pending: Queue<AwaitingResponse>,
+}
+
+impl Head {
+    fn read(r: &mut Reader<'_>) -> Option<Head> {
+        let caps = Caps {
+            transactions: r.get32()?,
+            header_bytes: r.get32()?,
+            field_len: r.get32()?,
+        };
+        let counters = HttpCounters {
+            transactions: r.get32()?,
+            parse_errors: r.get32()?,
+            dropped: r.get32()?,
+        };
+        let txs = r.get()?;
+        let connect_tunnel = r.take(1)?.first()? & 1 != 0;
+        let req_tx = get_index(r)?;
+        let resp_tx = get_index(r)?;
+        let mut pending = Queue::default();
+        for _ in 0..r.get()? {
+            let tx = get_index(r)?;
+            let flags = *r.take(1)?.first()?;
+            pending.push_back(AwaitingResponse {
+                tx,
+                head: flags & 1 != 0,
+                connect: flags & 2 != 0,
+                simple: flags & 4 != 0,
+            });
+        }
+        Some(Head {
+            caps,
+            counters,
+            txs,
+            connect_tunnel,
+            req_tx,
+            resp_tx,
+            pending,
+        })
+    }
+}
+
 /// A connection between messages, packed.
 #[derive(Debug)]
 pub struct Parked(Box<[u8]>);
@@ -80,7 +135,7 @@ impl Parked {
     /// Packs `h` if it is between messages.
     pub fn pack(h: &Http) -> Option<Parked> {
         let idle = |s: &Side| matches!(s.phase, Phase::Headers) && s.buf.is_empty();
-        if !idle(&h.req) || !idle(&h.resp) {
+        if !idle(&h.req) || !idle(&h.resp) || h.txs.len() > MAX_PACKED {
             return None;
         }
         let mut out = Vec::with_capacity(64);
@@ -109,46 +164,41 @@ impl Parked {
     /// The connection, unpacked; `None` only if the packing were damaged.
     pub fn unpack(&self) -> Option<Http> {
         let mut r = Reader::new(&self.0);
-        let caps = Caps {
-            transactions: r.get32()?,
-            header_bytes: r.get32()?,
-            field_len: r.get32()?,
-        };
-        let counters = HttpCounters {
-            transactions: r.get32()?,
-            parse_errors: r.get32()?,
-            dropped: r.get32()?,
-        };
-        let tx_count = r.get()?;
-        let connect_tunnel = r.take(1)?.first()? & 1 != 0;
-        let mut req = Side::new();
-        req.tx = get_index(&mut r)?;
-        let mut resp = Side::new();
-        resp.tx = get_index(&mut r)?;
-        let mut pending = Queue::default();
-        for _ in 0..r.get()? {
-            let tx = get_index(&mut r)?;
-            let flags = *r.take(1)?.first()?;
-            pending.push_back(AwaitingResponse {
-                tx,
-                head: flags & 1 != 0,
-                connect: flags & 2 != 0,
-                simple: flags & 4 != 0,
-            });
-        }
+        let head = Head::read(&mut r)?;
         let mut txs = Txs::default();
-        for _ in 0..tx_count {
+        for _ in 0..head.txs {
             txs.push(Tx::unpack(&mut r)?);
         }
+        let mut req = Side::new();
+        req.tx = head.req_tx;
+        let mut resp = Side::new();
+        resp.tx = head.resp_tx;
         Some(Http {
             txs,
-            counters,
+            counters: head.counters,
             req,
             resp,
-            pending,
-            caps,
-            connect_tunnel,
+            pending: head.pending,
+            caps: head.caps,
+            connect_tunnel: head.connect_tunnel,
         })
+    }
+
+    /// The transactions as records carry them, read straight from the
+    /// packing.
+    pub fn transactions(&self) -> Vec<HttpTransaction> {
+        let mut r = Reader::new(&self.0);
+        let Some(head) = Head::read(&mut r) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(usize::try_from(head.txs).unwrap_or(0).min(1024));
+        for _ in 0..head.txs {
+            match Tx::unpack_transaction(&mut r) {
+                Some(t) => out.push(t),
+                None => break,
+            }
+        }
+        out
     }
 
     /// The counters and the number of transactions recorded, without
@@ -166,13 +216,6 @@ impl Parked {
         };
         (counters, u64::from(next()))
     }
-
-    /// The transactions as records carry them.
-    pub fn transactions(&self) -> Vec<HttpTransaction> {
-        self.unpack()
-            .map(|h| h.txs.to_transactions())
-            .unwrap_or_default()
-    }
 }
 
 #[cfg(test)]
@@ -181,7 +224,7 @@ mod tests {
     use crate::app::http::HttpLimits;
 
     const LIMITS: HttpLimits = HttpLimits {
-        max_transactions: 3,
+        max_transactions: MAX_PACKED,
         max_header_bytes: 4096,
         max_field_len: 300,
     };
@@ -189,16 +232,40 @@ mod tests {
     #[test]
     fn between_messages_a_connection_packs_and_unpacks_whole() {
         let mut h = Http::new(LIMITS);
-        h.data(true, b"GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: \xc3\xa9t\xc3\xa9\r\n\r\n");
-        h.data(false, b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok");
+        h.data(
+            true,
+            b"GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: \xc3\xa9t\xc3\xa9\r\n\r\n",
+        );
+        h.data(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok",
+        );
         // Two pipelined requests wait, the second a HEAD; a bad one counts.
-        h.data(true, b"POST /b HTTP/1.0\r\nContent-Length: 1\r\n\r\nxHEAD /c HTTP/1.1\r\n\r\n");
-        h.data(true, b"GET /d HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
-        assert!(Parked::pack(&h).is_none(), "lost after the ambiguous framing");
+        h.data(
+            true,
+            b"POST /b HTTP/1.0\r\nContent-Length: 1\r\n\r\nxHEAD /c HTTP/1.1\r\n\r\n",
+        );
+        h.data(
+            true,
+            b"GET /d HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        );
+        assert!(
+            Parked::pack(&h).is_none(),
+            "lost after the ambiguous framing"
+        );
         let mut h = Http::new(LIMITS);
-        h.data(true, b"GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: \xc3\xa9t\xc3\xa9\r\n\r\n");
-        h.data(false, b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok");
-        h.data(true, b"POST /b HTTP/1.0\r\nContent-Length: 1\r\n\r\nxHEAD /c HTTP/1.1\r\n\r\n");
+        h.data(
+            true,
+            b"GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: \xc3\xa9t\xc3\xa9\r\n\r\n",
+        );
+        h.data(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/x\r\nContent-Length: 2\r\n\r\nok",
+        );
+        h.data(
+            true,
+            b"POST /b HTTP/1.0\r\nContent-Length: 1\r\n\r\nxHEAD /c HTTP/1.1\r\n\r\n",
+        );
         h.data(true, b"\0bad\r\n\r\n");
         h.data(true, b"GET /d HTTP/1.1\r\n\r\n");
         let p = Parked::pack(&h).expect("between messages");
@@ -206,11 +273,11 @@ mod tests {
         assert_eq!(back.transactions(), h.transactions());
         assert_eq!(back.pending.iter().count(), 3);
         let flags: Vec<_> = back.pending.iter().map(|a| (a.tx, a.head)).collect();
-        assert_eq!(flags, [(Some(1), false), (Some(2), true), (None, false)]);
+        assert_eq!(flags, [(Some(1), false), (None, true), (None, false)]);
         assert_eq!(back.req.tx, h.req.tx);
         assert_eq!(back.resp.tx, h.resp.tx);
         let (c, n) = p.counts();
-        assert_eq!((c.transactions, c.parse_errors, c.dropped, n), (4, 1, 1, 3));
+        assert_eq!((c.transactions, c.parse_errors, c.dropped, n), (4, 1, 2, 2));
         assert_eq!(p.transactions(), h.transactions());
         // The unpacked parser reads on exactly as the packed one would.
         let mut a = back;
@@ -219,9 +286,18 @@ mod tests {
             x.data(false, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
         }
         assert_eq!(a.transactions(), h.transactions());
-        assert_eq!(a.transactions()[2].response_body_bytes, 0, "HEAD: no body");
+        assert_eq!(a.transactions()[1].status, Some(201));
         // Inside a message it does not pack.
         h.data(false, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab");
+        assert!(Parked::pack(&h).is_none());
+        // Nor does a connection with more transactions than it packs.
+        let mut h = Http::new(HttpLimits {
+            max_transactions: 8,
+            ..LIMITS
+        });
+        for _ in 0..=MAX_PACKED {
+            h.data(true, b"GET / HTTP/1.1\r\n\r\n");
+        }
         assert!(Parked::pack(&h).is_none());
     }
 

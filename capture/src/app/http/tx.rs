@@ -76,19 +76,21 @@ impl Tx {
 
     /// A field's text, if present.
     pub fn get(&self, f: Field) -> Option<&str> {
-        let i = f as usize;
-        let len = *self.lens.get(i)?;
-        if len == ABSENT {
-            return None;
+        self.view().get(f)
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            text: &self.text,
+            lens: self.lens,
+            status: self.status,
+            counts: [
+                self.request_bytes,
+                self.response_bytes,
+                self.request_body_bytes,
+                self.response_body_bytes,
+            ],
         }
-        let start: usize = self
-            .lens
-            .iter()
-            .take(i)
-            .filter(|l| **l != ABSENT)
-            .map(|l| *l as usize)
-            .sum();
-        self.text.get(start..start + len as usize)
     }
 
     /// Sets some fields (a `None` leaves the field as it is), rebuilding
@@ -148,6 +150,59 @@ impl Tx {
 
     /// A transaction packed by [`Tx::pack`].
     pub(super) fn unpack(r: &mut Reader<'_>) -> Option<Tx> {
+        let v = View::unpack(r)?;
+        let [request_bytes, response_bytes, request_body_bytes, response_body_bytes] = v.counts;
+        Some(Tx {
+            text: v.text.into(),
+            lens: v.lens,
+            status: v.status,
+            request_bytes,
+            response_bytes,
+            request_body_bytes,
+            response_body_bytes,
+        })
+    }
+
+    /// A transaction packed by [`Tx::pack`], straight to its record form.
+    pub(super) fn unpack_transaction(r: &mut Reader<'_>) -> Option<HttpTransaction> {
+        Some(View::unpack(r)?.to_transaction())
+    }
+
+    /// The transaction as records carry it.
+    pub fn to_transaction(&self) -> HttpTransaction {
+        self.view().to_transaction()
+    }
+}
+
+/// A transaction's fields over text it borrows: the parser's own, or its
+/// packing (read into a record without a copy of its own first).
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    text: &'a str,
+    lens: [u16; FIELDS],
+    status: Option<u16>,
+    /// Request, response, request body and response body bytes.
+    counts: [u64; 4],
+}
+
+impl<'a> View<'a> {
+    fn get(&self, f: Field) -> Option<&'a str> {
+        let i = f as usize;
+        let len = *self.lens.get(i)?;
+        if len == ABSENT {
+            return None;
+        }
+        let start: usize = self
+            .lens
+            .iter()
+            .take(i)
+            .filter(|l| **l != ABSENT)
+            .map(|l| *l as usize)
+            .sum();
+        self.text.get(start..start + len as usize)
+    }
+
+    fn unpack(r: &mut Reader<'a>) -> Option<View<'a>> {
         let mut lens = [ABSENT; FIELDS];
         let mut total = 0usize;
         for len in &mut lens {
@@ -160,24 +215,20 @@ impl Tx {
             Some(s) => Some(u16::try_from(s).ok()?),
             None => None,
         };
-        let (request_bytes, response_bytes) = (r.get()?, r.get()?);
-        let (request_body_bytes, response_body_bytes) = (r.get()?, r.get()?);
+        let counts = [r.get()?, r.get()?, r.get()?, r.get()?];
         let text = std::str::from_utf8(r.take(total)?).ok()?;
-        Some(Tx {
-            text: text.into(),
+        Some(View {
+            text,
             lens,
             status,
-            request_bytes,
-            response_bytes,
-            request_body_bytes,
-            response_body_bytes,
+            counts,
         })
     }
 
-    /// The transaction as records carry it.
-    pub fn to_transaction(&self) -> HttpTransaction {
+    fn to_transaction(self) -> HttpTransaction {
         let owned = |f| self.get(f).map(str::to_owned);
         let word = |f| self.get(f).map(word);
+        let [request_bytes, response_bytes, request_body_bytes, response_body_bytes] = self.counts;
         HttpTransaction {
             method: word(Field::Method),
             host: owned(Field::Host),
@@ -187,10 +238,10 @@ impl Tx {
             response_version: word(Field::ResponseVersion),
             status: self.status,
             content_type: owned(Field::ContentType),
-            request_bytes: self.request_bytes,
-            response_bytes: self.response_bytes,
-            request_body_bytes: self.request_body_bytes,
-            response_body_bytes: self.response_body_bytes,
+            request_bytes,
+            response_bytes,
+            request_body_bytes,
+            response_body_bytes,
         }
     }
 }
