@@ -355,7 +355,8 @@ impl FrameReader {
             }
             _ => {}
         }
-        if is_block(f.kind) && f.flags & END_HEADERS != 0 && self.block_of.is_some() {
+        let ours = self.block_of.is_some_and(|b| b.stream == f.stream);
+        if is_block(f.kind) && f.flags & END_HEADERS != 0 && ours {
             self.end_block(max_field, emit);
         }
     }

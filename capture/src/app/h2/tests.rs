@@ -251,6 +251,17 @@ fn resets_caps_and_garbage_are_bounded() {
     h.data(true, &frame(HEADERS, 0x5, 1, &[0x82]));
     assert!(h.transactions().is_empty());
     assert_eq!(h.counts.parse_errors, 1);
+    // A CONTINUATION of another stream inside a block is an error, and
+    // does not end the block it interrupts.
+    let mut h = H2::new(LIMITS);
+    h.data(true, PREFACE);
+    h.data(true, &frame(HEADERS, 0x1, 1, &[0x82, 0x86]));
+    h.data(true, &frame(CONTINUATION, 0x4, 3, &[0x84]));
+    h.data(true, &frame(CONTINUATION, 0x4, 1, &literal(0x04, "", "/x")));
+    assert_eq!(h.transactions().len(), 1);
+    assert_eq!(h.transactions()[0].uri.as_deref(), Some("/x"));
+    assert_eq!(h.transactions()[0].request_bytes, 11 + 13);
+    assert_eq!(h.counts.parse_errors, 1);
     // A header block past the cap is counted, not kept.
     let big = literal(0, "x-big", &"a".repeat(100));
     let mut block = Vec::new();

@@ -16,9 +16,10 @@ use super::tx::Tx;
 use super::{AwaitingResponse, Caps, Http, HttpCounters, Phase, Side, Txs};
 use model::flow::HttpTransaction;
 
-/// Most transactions a packed connection holds. Packing copies them all,
-/// at every message: a long keep-alive connection, whose transactions
-/// outweigh the parser's own 200 bytes anyway, stays whole.
+/// Most transactions a packed connection holds (and, one more, requests
+/// waiting). Packing copies them all, at every message: a long keep-alive
+/// or pipelined connection, whose transactions outweigh the parser's own
+/// 200 bytes anyway, stays whole.
 pub const MAX_PACKED: usize = 2;
 
 /// Appends `v` as a little-endian base-128 varint.
@@ -135,7 +136,8 @@ impl Parked {
     /// Packs `h` if it is between messages.
     pub fn pack(h: &Http) -> Option<Parked> {
         let idle = |s: &Side| matches!(s.phase, Phase::Headers) && s.buf.is_empty();
-        if !idle(&h.req) || !idle(&h.resp) || h.txs.len() > MAX_PACKED {
+        let small = h.txs.len() <= MAX_PACKED && h.pending.len() <= MAX_PACKED + 1;
+        if !idle(&h.req) || !idle(&h.resp) || !small {
             return None;
         }
         let mut out = Vec::with_capacity(64);
@@ -150,7 +152,7 @@ impl Parked {
         out.push(u8::from(h.connect_tunnel));
         put_index(&mut out, h.req.tx);
         put_index(&mut out, h.resp.tx);
-        put(&mut out, h.pending.iter().count() as u64);
+        put(&mut out, h.pending.len() as u64);
         for p in h.pending.iter() {
             put_index(&mut out, p.tx);
             out.push(u8::from(p.head) | u8::from(p.connect) << 1 | u8::from(p.simple) << 2);

@@ -53,6 +53,11 @@ impl<T> Queue<T> {
         }
     }
 
+    /// How many elements it holds.
+    pub fn len(&self) -> usize {
+        usize::from(self.front.is_some()) + self.rest.as_ref().map_or(0, |r| r.len())
+    }
+
     /// Front to back.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.front
