@@ -161,3 +161,66 @@ pub fn request_response(r: &FlowRecord) -> (u64, u64) {
         _ => (0, 0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{
+        EndpointFields, EventFields, FlowFields, HttpTransaction, NetworkFields, Transport,
+    };
+
+    fn flow(protocol: AppProtocol, txs: &[(u64, u64)]) -> FlowRecord {
+        let end = |ip: [u8; 4], port| EndpointFields {
+            ip: ip.into(),
+            port,
+            packets: 4,
+            bytes: 900,
+        };
+        FlowRecord {
+            community_id: String::new(),
+            event: EventFields {
+                start: 1,
+                end: 2,
+                reason: "fin",
+            },
+            network: NetworkFields {
+                transport: Transport::Tcp,
+                protocol: Some(protocol),
+                vlan: None,
+            },
+            source: end([10, 0, 0, 1], 40000),
+            destination: end([192, 0, 2, 1], 80),
+            flow: FlowFields {
+                payload_out: 150,
+                payload_in: 90,
+                ..FlowFields::default()
+            },
+            tunnel: None,
+            icmp: None,
+            icmp_errors: None,
+            http: txs
+                .iter()
+                .map(|&(request_bytes, response_bytes)| HttpTransaction {
+                    request_bytes,
+                    response_bytes,
+                    ..HttpTransaction::default()
+                })
+                .collect(),
+            tls: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn cleartext_http2_counts_as_http_with_its_streams_volume() {
+        // Two streams, their frames 70 + 40 out and 30 + 40 in; the
+        // connection's own frames make the payload larger.
+        for p in [AppProtocol::HTTP, AppProtocol::HTTP2] {
+            let t = Traffic::of_flow(&flow(p, &[(70, 30), (40, 40)]));
+            assert_eq!((t.http_connections, t.http_requests), (1, 2), "{p:?}");
+            assert_eq!((t.request_bytes, t.response_bytes), (150, 90), "{p:?}");
+        }
+        let t = Traffic::of_flow(&flow(AppProtocol::named("smtp"), &[]));
+        assert_eq!((t.http_connections, t.request_bytes), (0, 0));
+    }
+}
