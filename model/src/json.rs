@@ -187,6 +187,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_byte_that_needs_escaping_is_found_wherever_it_is() {
+        for special in (0u8..0x20).chain([b'"', b'\\', 0x7f, b' ', b'~']) {
+            for at in 0..20 {
+                let mut s: Vec<u8> = (0..20).map(|i| b'a' + i).collect();
+                s[at] = special;
+                let s = String::from_utf8(s).unwrap_or_default();
+                let mut out = Vec::new();
+                string(&mut out, &s);
+                assert_eq!(
+                    String::from_utf8(out).unwrap_or_default(),
+                    serde_json::to_string(&s).unwrap_or_default(),
+                    "byte {special:#x} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn strings_escape_as_serde_json_does() {
         let mut all = String::new();
         for c in (0u32..0x80).chain([0xe9, 0x2028, 0x1f600]) {
