@@ -275,6 +275,12 @@ pub fn print_summary(s: &Stats) {
             s.time_backwards
         );
     }
+    if s.closed_flushed > 0 {
+        eprintln!(
+            "procflow: flow table full: {} closed connections written out before their quiet wait ended, before any open flow was evicted (--max-flows)",
+            s.closed_flushed
+        );
+    }
     if s.midstream_refused > 0 {
         eprintln!(
             "procflow: flow table full: {} TCP packets of connections picked up without their SYN not tracked (no flow evicted for them; --max-flows)",

@@ -118,8 +118,11 @@ pub struct Stats {
     pub flows_created: u64,
     /// Flow records emitted.
     pub flows_emitted: u64,
-    /// Flows evicted because the table was full.
+    /// Open flows evicted because the table was full.
     pub flows_evicted: u64,
+    /// Closed connections written out before their quiet wait ended,
+    /// because the table was full (given up before any open flow).
+    pub closed_flushed: u64,
     /// Most flows tracked at once (each shard's peak, summed).
     pub flows_peak: u64,
     /// Heap the flow tables hold: their slots and hash index, without the
@@ -180,6 +183,7 @@ impl Stats {
         self.flows_created += o.flows_created;
         self.flows_emitted += o.flows_emitted;
         self.flows_evicted += o.flows_evicted;
+        self.closed_flushed += o.closed_flushed;
         self.flows_peak += o.flows_peak;
         self.flow_table_bytes += o.flow_table_bytes;
         self.flows_midstream += o.flows_midstream;

@@ -213,9 +213,21 @@ impl Shard {
                         self.stats.midstream_refused += 1;
                         return;
                     }
-                    if let Some(victim) = self.table.pop_oldest() {
-                        self.stats.flows_evicted += 1;
-                        self.emit(victim, CloseReason::Evicted, out);
+                    let (tcp, udp) = (self.cfg.tcp_idle_timeout, self.cfg.udp_idle_timeout);
+                    if let Some(victim) = self.table.pop_victim(self.now, tcp, udp) {
+                        // A closed connection loses nothing but its quiet
+                        // wait: it keeps the reason it closed with.
+                        let reason = match victim.closing() {
+                            Some(r) => {
+                                self.stats.closed_flushed += 1;
+                                r
+                            }
+                            None => {
+                                self.stats.flows_evicted += 1;
+                                CloseReason::Evicted
+                            }
+                        };
+                        self.emit(victim, reason, out);
                     }
                 }
                 let flow = self.new_flow(key, forward, pkt, carries, ts);

@@ -238,14 +238,46 @@ impl FlowTable {
         flow
     }
 
-    /// Removes the least recently active flow of any list.
-    pub fn pop_oldest(&mut self) -> Option<Flow> {
-        let oldest = self
-            .lists
-            .iter()
-            .filter_map(|e| Some((self.get(e.head)?.last, e.head)))
-            .min()?;
-        self.remove(oldest.1)
+    /// Removes the flow a full table gives up for a new one: a closed
+    /// connection first (it only waits out stray packets), else the open
+    /// flow quiet the longest for its kind, measured in its list's idle
+    /// timeout (a UDP flow quiet for 30 s of its 60 goes before a TCP
+    /// connection quiet for 100 s of its 300).
+    pub fn pop_victim(
+        &mut self,
+        now: Micros,
+        tcp_timeout: Micros,
+        udp_timeout: Micros,
+    ) -> Option<Flow> {
+        let head = |list: List| {
+            let id = self.lists.get(list as usize)?.head;
+            Some((self.get(id)?.last, id))
+        };
+        if let Some((_, id)) = head(List::Closing) {
+            return self.remove(id);
+        }
+        let quiet = |(last, id): (Micros, FlowId), timeout: Micros| {
+            (
+                u128::from(now.saturating_sub(last)),
+                u128::from(timeout.max(1)),
+                id,
+            )
+        };
+        let tcp = head(List::Tcp).map(|h| quiet(h, tcp_timeout));
+        let udp = head(List::Udp).map(|h| quiet(h, udp_timeout));
+        let victim = match (tcp, udp) {
+            // Quiet time over timeout, compared without dividing.
+            (Some((a, at, ai)), Some((b, bt, bi))) => {
+                if a * bt >= b * at {
+                    ai
+                } else {
+                    bi
+                }
+            }
+            (Some((_, _, id)), None) | (None, Some((_, _, id))) => id,
+            (None, None) => return None,
+        };
+        self.remove(victim)
     }
 
     /// Removes the oldest flow of a list if it was last active at or before
@@ -408,8 +440,14 @@ mod tests {
             key(2, Transport::Tcp)
         );
         assert_eq!(t.find(&key(2, Transport::Tcp)), None);
-        // The oldest of all is the UDP flow, then a.
-        assert_eq!(t.pop_oldest().unwrap().key, key(3, Transport::Udp));
+        // At 60 s, the UDP flow (quiet 59.999995 s of its 60) goes before
+        // a (quiet for less than a fifth of its 300).
+        assert_eq!(
+            t.pop_victim(60_000_000, 300_000_000, 60_000_000)
+                .unwrap()
+                .key,
+            key(3, Transport::Udp)
+        );
         // Freed slots are taken again, newest freed first.
         let d = t.insert(flow(4, Transport::Udp, 40));
         assert_eq!(d, c);
