@@ -71,6 +71,8 @@ pub struct H2 {
     open: Vec<Open>,
     txs: Vec<HttpTransaction>,
     counts: Counts,
+    /// What the readers said of the chunk at hand (kept for its room).
+    events: Vec<Event>,
     max_transactions: usize,
     max_field: usize,
 }
@@ -87,6 +89,7 @@ impl H2 {
             open: Vec::new(),
             txs: Vec::new(),
             counts: Counts::default(),
+            events: Vec::new(),
             max_transactions: limits.max_transactions,
             max_field: limits.max_field_len,
         }
@@ -105,24 +108,29 @@ impl H2 {
     pub fn data(&mut self, to_server: bool, chunk: &[u8]) {
         let d = Self::dir(to_server);
         let max_field = self.max_field;
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.events);
         if let Some(reader) = self.dirs.get_mut(d) {
             reader.read(chunk, max_field, &mut |e| events.push(e));
         }
-        for e in events {
+        self.handle(to_server, events);
+    }
+
+    /// Acts on what a direction's reader said, and keeps the vector for
+    /// the next chunk (no allocation per chunk).
+    fn handle(&mut self, to_server: bool, mut events: Vec<Event>) {
+        for e in events.drain(..) {
             self.event(to_server, e);
         }
+        self.events = events;
     }
 
     /// `len` bytes of one direction are missing from the capture.
     pub fn gap(&mut self, to_server: bool, len: u64) {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.events);
         if let Some(reader) = self.dirs.get_mut(Self::dir(to_server)) {
             reader.gap(len, &mut |e| events.push(e));
         }
-        for e in events {
-            self.event(to_server, e);
-        }
+        self.handle(to_server, events);
     }
 
     fn event(&mut self, to_server: bool, e: Event) {
