@@ -49,6 +49,14 @@ pub struct FlowConfig {
     pub defrag: crate::defrag::DefragConfig,
 }
 
+/// The HTTP limits a default configuration gives (packed HTTP connections
+/// with these limits leave them out of their packing).
+pub const DEFAULT_HTTP_LIMITS: crate::app::http::HttpLimits = crate::app::http::HttpLimits {
+    max_transactions: 512,
+    max_header_bytes: 32 << 10,
+    max_field_len: 2048,
+};
+
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
@@ -59,10 +67,10 @@ impl Default for FlowConfig {
             max_ooo_bytes_per_stream: 1 << 20,
             max_ooo_segments_per_stream: 256,
             max_ooo_bytes: 256 << 20,
-            max_http_transactions: 512,
-            max_http_header_bytes: 32 << 10,
+            max_http_transactions: DEFAULT_HTTP_LIMITS.max_transactions,
+            max_http_header_bytes: DEFAULT_HTTP_LIMITS.max_header_bytes,
             max_tls_hello_bytes: 64 << 10,
-            max_field_len: 2048,
+            max_field_len: DEFAULT_HTTP_LIMITS.max_field_len,
             community_id_seed: 0,
             parsers: BUILTIN,
             tunnels: Tunnels::default(),

@@ -104,7 +104,7 @@ impl Side {
 /// [`HttpLimits`] narrowed to 32 bits: kept by every HTTP flow, so kept
 /// small (transaction indices are 32-bit for the same reason). A field is
 /// kept to at most [`tx::MAX_FIELD`] bytes, whatever the limit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Caps {
     transactions: u32,
     header_bytes: u32,

@@ -14,13 +14,16 @@
 use super::small::Queue;
 use super::tx::Tx;
 use super::{AwaitingResponse, Caps, Http, HttpCounters, Phase, Side, Txs};
+use crate::config::DEFAULT_HTTP_LIMITS;
 use model::flow::HttpTransaction;
 
 /// Most transactions a packed connection holds (and, one more, requests
 /// waiting). Packing copies them all, at every message: a long keep-alive
 /// or pipelined connection, whose transactions outweigh the parser's own
-/// 200 bytes anyway, stays whole.
+/// 200 bytes anyway, stays whole. Both counts fit the packing's first
+/// byte (two bits each).
 pub const MAX_PACKED: usize = 2;
+const _: () = assert!(MAX_PACKED < 4, "two bits of the first byte");
 
 /// Appends `v` as a little-endian base-128 varint.
 pub fn put(out: &mut Vec<u8>, mut v: u64) {
@@ -91,22 +94,27 @@ struct Head {
 
 impl Head {
     fn read(r: &mut Reader<'_>) -> Option<Head> {
-        let caps = Caps {
-            transactions: r.get32()?,
-            header_bytes: r.get32()?,
-            field_len: r.get32()?,
+        let flags = *r.take(1)?.first()?;
+        let caps = if flags & 1 << 5 != 0 {
+            Caps::from(DEFAULT_HTTP_LIMITS)
+        } else {
+            Caps {
+                transactions: r.get32()?,
+                header_bytes: r.get32()?,
+                field_len: r.get32()?,
+            }
         };
         let counters = HttpCounters {
             transactions: r.get32()?,
             parse_errors: r.get32()?,
             dropped: r.get32()?,
         };
-        let txs = r.get()?;
-        let connect_tunnel = r.take(1)?.first()? & 1 != 0;
+        let connect_tunnel = flags & 1 != 0;
+        let txs = u64::from(flags >> 1 & 3);
         let req_tx = get_index(r)?;
         let resp_tx = get_index(r)?;
         let mut pending = Queue::default();
-        for _ in 0..r.get()? {
+        for _ in 0..flags >> 3 & 3 {
             let tx = get_index(r)?;
             let flags = *r.take(1)?.first()?;
             pending.push_back(AwaitingResponse {
@@ -140,19 +148,29 @@ impl Parked {
         if !idle(&h.req) || !idle(&h.resp) || !small {
             return None;
         }
-        let mut out = Vec::with_capacity(64);
-        for v in [h.caps.transactions, h.caps.header_bytes, h.caps.field_len] {
-            put(&mut out, u64::from(v));
+        let usual = h.caps == Caps::from(DEFAULT_HTTP_LIMITS);
+        // Room for 56 bytes: with malloc's 8 of its own, the block of a
+        // usual connection is 64 bytes, and stays so when the box is cut
+        // to its length (from room for 64 it would stay at 80).
+        let mut out = Vec::with_capacity(56);
+        // One byte of flags and small counts.
+        out.push(
+            u8::from(h.connect_tunnel)
+                | (h.txs.len() as u8) << 1
+                | (h.pending.len() as u8) << 3
+                | u8::from(usual) << 5,
+        );
+        if !usual {
+            for v in [h.caps.transactions, h.caps.header_bytes, h.caps.field_len] {
+                put(&mut out, u64::from(v));
+            }
         }
         let c = h.counters;
         for v in [c.transactions, c.parse_errors, c.dropped] {
             put(&mut out, u64::from(v));
         }
-        put(&mut out, h.txs.len() as u64);
-        out.push(u8::from(h.connect_tunnel));
         put_index(&mut out, h.req.tx);
         put_index(&mut out, h.resp.tx);
-        put(&mut out, h.pending.len() as u64);
         for p in h.pending.iter() {
             put_index(&mut out, p.tx);
             out.push(u8::from(p.head) | u8::from(p.connect) << 1 | u8::from(p.simple) << 2);
@@ -204,19 +222,10 @@ impl Parked {
     }
 
     /// The counters and the number of transactions recorded, without
-    /// unpacking the rest.
+    /// unpacking the transactions.
     pub fn counts(&self) -> (HttpCounters, u64) {
-        let mut r = Reader::new(&self.0);
-        for _ in 0..3 {
-            r.get();
-        }
-        let mut next = || r.get32().unwrap_or(0);
-        let counters = HttpCounters {
-            transactions: next(),
-            parse_errors: next(),
-            dropped: next(),
-        };
-        (counters, u64::from(next()))
+        Head::read(&mut Reader::new(&self.0))
+            .map_or((HttpCounters::default(), 0), |h| (h.counters, h.txs))
     }
 }
 
