@@ -86,6 +86,7 @@ pub fn scenarios() -> Vec<Scenario> {
         ),
         link_null(),
         udp_dns(),
+        udp_answers_first(),
         tcp_dns(),
         ipv4_fragments(),
         midstream(),
@@ -778,6 +779,71 @@ fn udp_dns() -> Scenario {
                       responses after both queries); port 53003 queries nx.example.net A and gets no answer.",
         pcap: cap.into_bytes(),
         flows: vec![f1.expected(), f2.expected(), f3.expected()],
+    }
+}
+
+/// A UDP flow captured from its answer: which side is the client.
+fn udp_answers_first() -> Scenario {
+    let mut cap = Capture::new(LINKTYPE_ETHERNET);
+    let v4: IpAddr = "203.0.113.20".parse().expect("literal");
+    // A DNS answer whose question the capture missed, then a second one.
+    let mut dns_late = UdpFlow::new(
+        Link::Ethernet,
+        sa("10.0.0.24:53010"),
+        sa("198.51.100.53:53"),
+    );
+    dns_late.server_send(
+        &mut cap,
+        &dns::response(0x1111, "late.example.com", dns::QTYPE_A, &[v4]),
+    );
+    dns_late.client_send(
+        &mut cap,
+        &dns::query(0x2222, "again.example.com", dns::QTYPE_A),
+    );
+    // A DHCP offer (BOOTP op 2) from the server's 67 to the client's 68.
+    let mut dhcp = UdpFlow::new(Link::Ethernet, sa("10.0.0.25:68"), sa("10.0.0.1:67"));
+    let mut offer = vec![0u8; 240];
+    offer[..4].copy_from_slice(&[2, 1, 6, 0]);
+    dhcp.server_send(&mut cap, &offer);
+    // NTP between two 123 ports: the server's mode 4 reply first.
+    let mut ntp = UdpFlow::new(Link::Ethernet, sa("10.0.0.26:123"), sa("192.0.2.123:123"));
+    let mut reply = vec![0u8; 48];
+    reply[0] = 0x24;
+    ntp.server_send(&mut cap, &reply);
+    let mut request = vec![0u8; 48];
+    request[0] = 0x23;
+    ntp.client_send(&mut cap, &request);
+    // An SNMP response (no protocol read here): the port rule.
+    let mut snmp = UdpFlow::new(Link::Ethernet, sa("10.0.0.27:40161"), sa("10.0.0.161:161"));
+    snmp.server_send(&mut cap, b"\x30\x26\x02\x01\x01");
+    // An empty datagram from port 53: nothing says it answers, so its
+    // sender stays the client.
+    let mut empty = UdpFlow::new(Link::Ethernet, sa("10.0.0.28:53"), sa("10.0.0.29:12345"));
+    empty.client_send(&mut cap, b"");
+    // An mDNS answer to the group: a group is never the client.
+    let mut mdns = UdpFlow::new(Link::Ethernet, sa("10.0.0.30:5353"), sa("224.0.0.251:5353"));
+    mdns.client_send(
+        &mut cap,
+        &dns::response(0, "printer.local", dns::QTYPE_A, &[v4]),
+    );
+    Scenario {
+        name: "udp-answers-first",
+        linktype: LINKTYPE_ETHERNET,
+        description: "UDP flows whose first captured datagram is an answer: a DNS answer from 198.51.100.53:53 \
+                      to 10.0.0.24:53010, then a new query; a DHCP offer (op 2) 10.0.0.1:67 -> 10.0.0.25:68; an \
+                      NTP mode 4 reply 192.0.2.123:123 -> 10.0.0.26:123 then the mode 3 request; an SNMP response \
+                      10.0.0.161:161 -> 10.0.0.27:40161. Each names the receiver of the first datagram the client. \
+                      Two keep the first sender: an empty datagram 10.0.0.28:53 -> 10.0.0.29:12345, and an mDNS \
+                      answer 10.0.0.30:5353 -> 224.0.0.251:5353.",
+        pcap: cap.into_bytes(),
+        flows: vec![
+            dns_late.expected(),
+            dhcp.expected(),
+            ntp.expected(),
+            snmp.expected(),
+            empty.expected(),
+            mdns.expected(),
+        ],
     }
 }
 

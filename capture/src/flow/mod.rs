@@ -3,6 +3,7 @@
 
 pub mod history;
 pub mod key;
+pub mod server_ports;
 pub mod shard;
 pub mod state;
 pub mod table;

@@ -277,9 +277,18 @@ impl Shard {
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let syn = flags & tcp_flags::SYN != 0;
         let ack = flags & tcp_flags::ACK != 0;
-        // The first datagram's sender is the client, for ICMP too.
+        // The first datagram's sender is the client, for ICMP too; for
+        // UDP, unless it came from a service's port to another kind of
+        // port (an answer captured before, or without, its question).
         let sender_is_client = match pkt.transport {
-            Transport::Udp | Transport::Icmp | Transport::Icmpv6 => true,
+            Transport::Udp => !super::server_ports::udp_answer_first(
+                pkt.src,
+                pkt.sport,
+                pkt.dst,
+                pkt.dport,
+                pkt.payload,
+            ),
+            Transport::Icmp | Transport::Icmpv6 => true,
             Transport::Tcp if syn => !ack,
             // No SYN seen: the side on the higher (ephemeral) port is the
             // client; with equal ports, the first sender.
