@@ -336,18 +336,23 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
         .into_iter()
         .find(|s| s.name == "encapsulations")
         .expect("scenario");
-    let nested = s
+    // The flows two tunnels deep: in VXLAN inside GRE, and inside VXLAN.
+    let nested: Vec<_> = s
         .flows
         .iter()
-        .find(|f| f.tunnel.as_ref().is_some_and(|t| t.depth == 2))
-        .expect("the nested flow");
-    let nested_packets = nested.client_packets + nested.server_packets;
+        .filter(|f| f.tunnel.as_ref().is_some_and(|t| t.depth == 2))
+        .collect();
+    assert_eq!(nested.len(), 2);
+    let nested_packets: u64 = nested
+        .iter()
+        .map(|f| f.client_packets + f.server_packets)
+        .sum();
 
     let (run, stats) = common::flows_with_stats(&[file]);
     let read = run.records();
-    // Thirteen inner flows, and the UDP tunnels' own eight (the VXLAN
-    // inside GRE among them, one each way).
-    assert_eq!(read.len(), 21);
+    // Fourteen inner flows, and the UDP tunnels' own ten (the VXLAN
+    // inside GRE and the one inside VXLAN among them, one each way).
+    assert_eq!(read.len(), 24);
     let carriers: Vec<&Value> = read
         .iter()
         .filter(|r| r["network"]["transport"] == "udp")
@@ -359,7 +364,10 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
     names.sort_unstable();
     assert_eq!(
         names,
-        ["geneve", "geneve", "gtpu", "teredo", "vxlan", "vxlan", "vxlan", "vxlan"]
+        [
+            "geneve", "geneve", "gtpu", "teredo", "vxlan", "vxlan", "vxlan", "vxlan", "vxlan",
+            "vxlan"
+        ]
     );
     assert_eq!(
         stats["stats"]["decode_errors"],
@@ -368,14 +376,17 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
 
     let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "1"]);
     let records = run.records();
-    assert_eq!(records.len(), 20);
+    assert_eq!(records.len(), 22);
     assert!(records.iter().all(|r| r["tunnel"]["depth"] != 2));
-    // Not read through, the VXLAN inside GRE still makes its two flows.
-    let in_gre = records
-        .iter()
-        .filter(|r| r["network"]["protocol"] == "vxlan" && r["tunnel"]["type"] == "gre")
-        .count();
-    assert_eq!(in_gre, 2);
+    // Not read through, the VXLAN inside GRE and the one inside VXLAN
+    // still make their two flows each.
+    for outer in ["gre", "vxlan"] {
+        let inner = records
+            .iter()
+            .filter(|r| r["network"]["protocol"] == "vxlan" && r["tunnel"]["type"] == outer)
+            .count();
+        assert_eq!(inner, 2, "VXLAN inside {outer}");
+    }
     assert_eq!(
         stats["stats"]["decode_errors"],
         json!({ "tunnel_too_deep": 3 + nested_packets })
@@ -522,6 +533,9 @@ fn icmp_flows_carry_the_community_ids_tshark_computes() {
             ("10.0.0.53", "1:iulqK37CVJbANBNROqBNCYhxkHc="),
             ("10.0.0.40", "1:e5lSzjSLpFziZ839G0A+uG1U3Hg="),
             ("10.0.0.1", "1:dUHJ7jori0FJKCB28nh/x02zihk="),
+            ("10.0.0.40", "1:BNKseySwKeU9IdO8+kcg9hVjKks="),
+            // tshark gives it on the frame that completes the datagram.
+            ("10.0.0.2", "1:GAyxkDsVLxJ4fpd6ULyri7nCOZ0="),
         ]
     );
 }
@@ -562,15 +576,21 @@ fn icmp_errors_count_in_the_flows_they_quote() {
                     json!(514),
                     json!({"count": 1, "type": 3, "code": 3, "reporter": "10.0.0.53"})
                 ),
+                // Quoted by an error that came in two fragments.
+                (
+                    json!("udp"),
+                    json!(777),
+                    json!({"count": 1, "type": 11, "code": 0, "reporter": "10.0.0.2"})
+                ),
             ],
             "{threads} thread(s)"
         );
-        assert_eq!(stats["stats"]["icmp_errors_matched"], 3);
+        assert_eq!(stats["stats"]["icmp_errors_matched"], 4);
         // The port unreachable and two time exceeded about traceroute
         // probes that were not captured.
         assert_eq!(stats["stats"]["icmp_errors_unmatched"], 3);
         assert!(
-            run.stderr.contains("ICMP errors: 3 about tracked flows"),
+            run.stderr.contains("ICMP errors: 4 about tracked flows"),
             "{}",
             run.stderr
         );

@@ -104,18 +104,24 @@ pub(crate) fn quote(shards: &mut [Shard], pkt: &Packet<'_>) {
     }
 }
 
-/// Counts a UDP tunnel's datagram in the tunnel's own flow, on the shard
-/// of that flow; anything else is no tunnel datagram.
+/// Counts a frame's UDP tunnel datagrams (`carrier` gives the one of
+/// each number, from 0; `known`, how many the frame holds if its decoding
+/// said, else each is tried until there is none) in each tunnel's own
+/// flow, on the shard of that flow.
 #[cold]
 #[inline(never)]
-fn carry(
+fn carry<'a>(
     shards: &mut [Shard],
-    carrier: Result<(Packet<'_>, TunnelKind), DecodeError>,
+    known: Option<u8>,
+    carrier: impl Fn(u8) -> Result<(Packet<'a>, TunnelKind), DecodeError>,
     ts: Micros,
     frame_len: u32,
     out: &mut dyn FnMut(FlowRecord),
 ) {
-    if let Ok((pkt, kind)) = carrier {
+    for nth in 0..known.unwrap_or(u8::MAX) {
+        let Ok((pkt, kind)) = carrier(nth) else {
+            return;
+        };
         if let Some(shard) = shard_of(shards, &pkt) {
             shard.process_carrier(&pkt, kind, ts, frame_len, out);
         }
@@ -133,7 +139,13 @@ fn deliver(
     out: &mut dyn FnMut(FlowRecord),
 ) -> Option<(Vec<u8>, Encap)> {
     match reassembled(whole.ip, whole.encap, tunnels) {
-        Ok(pkt) => dispatch(shards, &pkt, ts, whole.frame_bytes, out),
+        Ok(pkt) => {
+            dispatch(shards, &pkt, ts, whole.frame_bytes, out);
+            // An ICMP error long enough to be cut into fragments.
+            if pkt.transport.is_icmp() {
+                quote(shards, &pkt);
+            }
+        }
         Err(DecodeError::IpFragment) => return Some((whole.ip.to_vec(), whole.encap)),
         Err(e) => frames.undecoded(e),
     }
@@ -155,9 +167,11 @@ impl Engine {
     ) {
         // A fragment inside a UDP tunnel is a whole datagram of the tunnel.
         let wire = wire_len.max(frame.len() as u32);
+        let tunnels = &self.tunnels;
         carry(
             &mut self.shards,
-            frame_carrier(link, frame, &self.tunnels),
+            None,
+            |nth| frame_carrier(link, frame, tunnels, nth),
             ts,
             wire,
             out,
@@ -169,8 +183,9 @@ impl Engine {
             Ok(None) => None,
             Ok(Some(whole)) => {
                 // A tunnel datagram that was itself fragmented.
-                let c = carrier(whole.ip, whole.encap.vlan, &self.tunnels);
-                carry(&mut self.shards, c, ts, whole.frame_bytes, out);
+                let tunnels = &self.tunnels;
+                let c = |nth| carrier(whole.ip, whole.encap.vlan, tunnels, nth);
+                carry(&mut self.shards, None, c, ts, whole.frame_bytes, out);
                 deliver(
                     &mut self.shards,
                     &mut self.frames,
@@ -242,10 +257,12 @@ impl PacketEngine for Engine {
                 if pkt.transport.is_icmp() {
                     quote(&mut self.shards, pkt);
                 }
-                if pkt.encap.tunnel.is_some_and(|t| t.over_udp) {
+                if let Some(n) = pkt.encap.tunnel.map(|t| t.udp_tunnels).filter(|&n| n > 0) {
+                    let tunnels = &self.tunnels;
                     carry(
                         &mut self.shards,
-                        frame_carrier(link, frame, &self.tunnels),
+                        Some(n),
+                        |nth| frame_carrier(link, frame, tunnels, nth),
                         ts,
                         wire,
                         out,
@@ -258,8 +275,9 @@ impl PacketEngine for Engine {
                 // What a tunnel carried may be no flow (ARP) or damaged:
                 // the tunnel's datagram is one all the same.
                 let wire = wire_len.max(frame.len() as u32);
-                let c = frame_carrier(link, frame, &self.tunnels);
-                carry(&mut self.shards, c, ts, wire, out);
+                let tunnels = &self.tunnels;
+                let c = |nth| frame_carrier(link, frame, tunnels, nth);
+                carry(&mut self.shards, None, c, ts, wire, out);
             }
         }
     }

@@ -75,9 +75,10 @@ struct Slot {
 enum Role {
     /// A packet of the flow it decodes to.
     Flow,
-    /// A datagram of its UDP tunnel's own flow
-    /// ([`crate::decode::carrier`]), not of the flow it carries.
-    Carrier,
+    /// A datagram of its UDP tunnel's own flow (of the frame's UDP tunnel
+    /// number `n`, from 0: [`crate::decode::carrier`]), not of the flow
+    /// it carries.
+    Carrier(u8),
     /// An ICMP error, counted in the flow of the packet it quotes
     /// ([`crate::decode::icmp::quoted`]); its own flow has it too.
     Quote,
@@ -86,8 +87,8 @@ enum Role {
 /// What else a frame routed to its flow's worker is.
 #[derive(Default)]
 struct Also {
-    /// A UDP tunnel's datagram ([`Role::Carrier`]).
-    carrier: bool,
+    /// The datagrams of this many UDP tunnels ([`Role::Carrier`]).
+    carriers: u8,
     /// An ICMP error quoting a flow of this worker ([`Role::Quote`]).
     quote: Option<usize>,
 }
@@ -245,16 +246,20 @@ fn work(
                     None
                 };
                 if s.role == Role::Quote {
-                    if let Ok(pkt) = decode_with(s.link, frame, &tunnels) {
+                    let pkt = match encap {
+                        Some(e) => reassembled(frame, e, &tunnels),
+                        None => decode_with(s.link, frame, &tunnels),
+                    };
+                    if let Ok(pkt) = pkt {
                         quote(std::slice::from_mut(&mut shard), &pkt);
                     }
                     continue;
                 }
-                if s.role == Role::Carrier {
+                if let Role::Carrier(nth) = s.role {
                     // The reader decoded it as a tunnel's datagram already.
                     let c = match encap {
-                        Some(e) => carrier(frame, e.vlan, &tunnels),
-                        None => frame_carrier(s.link, frame, &tunnels),
+                        Some(e) => carrier(frame, e.vlan, &tunnels, nth),
+                        None => frame_carrier(s.link, frame, &tunnels, nth),
                     };
                     if let Ok((pkt, kind)) = c {
                         shard.process_carrier(&pkt, kind, s.ts, s.wire, &mut out);
@@ -303,10 +308,18 @@ fn queue_whole(
     whole: &Whole<'_>,
     ts: Micros,
 ) -> Queued {
+    let n = workers.len().max(1) as u64;
     let idx = match reassembled(whole.ip, whole.encap, tunnels) {
         Ok(pkt) => {
+            // An ICMP error long enough to be cut into fragments: also to
+            // the worker of the flow it quotes.
+            if let Some(q) = icmp::quoted(pkt.transport, pkt.payload) {
+                let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
+                let quoted = (key.shard_hash() % n) as usize;
+                queue_quote(workers, quoted, whole, ts);
+            }
             let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-            (key.shard_hash() % workers.len() as u64) as usize
+            (key.shard_hash() % n) as usize
         }
         Err(DecodeError::IpFragment) => return Queued::Inner(whole.ip.to_vec(), whole.encap),
         Err(e) => {
@@ -334,6 +347,29 @@ fn queue_whole(
     } else {
         Queued::Done
     }
+}
+
+/// Copies a reassembled ICMP error into worker `idx`'s batch, to be
+/// counted in the flow it quotes ([`Role::Quote`]). The batch ships with
+/// the datagram's own, or with the next.
+#[cold]
+#[inline(never)]
+fn queue_quote(workers: &mut [Worker], idx: usize, whole: &Whole<'_>, ts: Micros) {
+    let Some(w) = workers.get_mut(idx) else {
+        return;
+    };
+    let start = w.filling.data.len() as u32;
+    w.filling.data.extend_from_slice(whole.ip);
+    w.filling.encaps.push(whole.encap);
+    w.filling.slots.push(Slot {
+        link: LinkType::Raw,
+        ts,
+        chunk: WHOLE,
+        start,
+        len: whole.ip.len() as u32,
+        wire: whole.frame_bytes,
+        role: Role::Quote,
+    });
 }
 
 impl ParallelEngine {
@@ -412,7 +448,7 @@ impl ParallelEngine {
             Some(h) => h,
             None => match decode_with(link, frame, &self.tunnels) {
                 Ok(pkt) => {
-                    also.carrier = pkt.encap.tunnel.is_some_and(|t| t.over_udp);
+                    also.carriers = pkt.encap.tunnel.map_or(0, |t| t.udp_tunnels);
                     if let Some(q) = icmp::quoted(pkt.transport, pkt.payload) {
                         let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
                         let n = self.workers.len().max(1) as u64;
@@ -430,7 +466,7 @@ impl ParallelEngine {
                     self.frames.undecoded(e);
                     // What a tunnel carried may be no flow (ARP) or
                     // damaged: the tunnel's datagram is one all the same.
-                    self.carry_frame(link, ts, frame, wire_len, out);
+                    self.carry_frame(link, ts, frame, wire_len, None, out);
                     return None;
                 }
             },
@@ -452,8 +488,8 @@ impl ParallelEngine {
         if let Some(idx) = also.quote {
             self.quote_frame(idx, link, ts, frame, out);
         }
-        if also.carrier {
-            self.carry_frame(link, ts, frame, wire_len, out);
+        if also.carriers > 0 {
+            self.carry_frame(link, ts, frame, wire_len, Some(also.carriers), out);
         }
     }
 
@@ -515,6 +551,7 @@ impl ParallelEngine {
         ts: Micros,
         frame: &[u8],
         wire_len: u32,
+        known: Option<u8>,
         out: &mut dyn FnMut(FlowRecord),
     ) {
         let slot = Slot {
@@ -524,13 +561,15 @@ impl ParallelEngine {
             start: 0,
             len: 0,
             wire: wire_len.max(frame.len() as u32),
-            role: Role::Carrier,
+            role: Role::Carrier(0),
         };
-        self.carry(slot, frame, None, out);
+        self.carry(slot, frame, None, known, out);
     }
 
-    /// Sends a copy of a UDP tunnel's datagram to the worker of the
-    /// tunnel's own flow (`encap`: how a reassembled one came).
+    /// Sends a copy of a frame to the worker of each UDP tunnel's own
+    /// flow (`encap`: how a reassembled one came; `known`: how many UDP
+    /// tunnels the frame holds, if its decoding said, else each is tried
+    /// until there is none).
     #[cold]
     #[inline(never)]
     fn carry(
@@ -538,22 +577,25 @@ impl ParallelEngine {
         slot: Slot,
         frame: &[u8],
         encap: Option<Encap>,
+        known: Option<u8>,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        let pkt = match encap {
-            Some(e) => carrier(frame, e.vlan, &self.tunnels),
-            None => frame_carrier(slot.link, frame, &self.tunnels),
-        };
-        let Ok((pkt, _)) = pkt else {
-            return;
-        };
-        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-        let idx = (key.shard_hash() % self.workers.len() as u64) as usize;
-        let slot = Slot {
-            role: Role::Carrier,
-            ..slot
-        };
-        self.push_copy(idx, slot, frame, encap, out);
+        for nth in 0..known.unwrap_or(u8::MAX) {
+            let pkt = match encap {
+                Some(e) => carrier(frame, e.vlan, &self.tunnels, nth),
+                None => frame_carrier(slot.link, frame, &self.tunnels, nth),
+            };
+            let Ok((pkt, _)) = pkt else {
+                return;
+            };
+            let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+            let idx = (key.shard_hash() % self.workers.len() as u64) as usize;
+            let slot = Slot {
+                role: Role::Carrier(nth),
+                ..slot
+            };
+            self.push_copy(idx, slot, frame, encap, out);
+        }
     }
 
     /// Offers a fragment to reassembly; a datagram it completes goes to
@@ -567,7 +609,7 @@ impl ParallelEngine {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         // A fragment inside a UDP tunnel is a whole datagram of the tunnel.
-        self.carry_frame(link, ts, frame, wire_len, out);
+        self.carry_frame(link, ts, frame, wire_len, None, out);
         let mut inner = match self
             .defrag
             .offer_frame(link, frame, wire_len, ts, &self.tunnels)
@@ -575,7 +617,7 @@ impl ParallelEngine {
             Ok(Some(whole)) => {
                 // A tunnel datagram that was itself fragmented: also its
                 // tunnel's.
-                let tunnel_datagram = carrier(whole.ip, whole.encap.vlan, &self.tunnels)
+                let tunnel_datagram = carrier(whole.ip, whole.encap.vlan, &self.tunnels, 0)
                     .is_ok()
                     .then(|| (whole.ip.to_vec(), whole.encap, whole.frame_bytes));
                 let queued = queue_whole(
@@ -593,9 +635,9 @@ impl ParallelEngine {
                         start: 0,
                         len: 0,
                         wire: bytes,
-                        role: Role::Carrier,
+                        role: Role::Carrier(0),
                     };
-                    self.carry(slot, &ip, Some(encap), out);
+                    self.carry(slot, &ip, Some(encap), None, out);
                 }
                 self.queued(queued, out)
             }

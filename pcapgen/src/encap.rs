@@ -21,6 +21,9 @@ const FAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 /// ERSPAN-style session mirrors).
 const VTEP_NEAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 21);
 const VTEP_FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 22);
+/// The tenant overlay's VXLAN ends inside the provider's VXLAN.
+const OVERLAY_NEAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 31);
+const OVERLAY_FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 32);
 
 /// How a frame is carried.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +43,9 @@ enum Wrap {
     Nsh,
     /// VXLAN inside GRE (key): two tunnels.
     VxlanInGre(u32, u32),
+    /// VXLAN inside VXLAN (outer VNI, inner VNI): a tenant overlay on a
+    /// provider's, both UDP tunnels with datagrams of their own.
+    VxlanInVxlan(u32, u32),
 }
 
 impl Wrap {
@@ -64,6 +70,7 @@ impl Wrap {
             Wrap::Teredo => t("teredo", None, 1),
             Wrap::GtpU(teid) => t("gtpu", Some(teid), 1),
             Wrap::VxlanInGre(k, _) => t("gre", Some(k), 2),
+            Wrap::VxlanInVxlan(v, _) => t("vxlan", Some(v), 2),
             Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap | Wrap::Nsh => None,
         }
     }
@@ -223,6 +230,19 @@ fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
                 &gre(0x2000, 0x0800, &key.to_be_bytes(), &inner),
             )
         }
+        Wrap::VxlanInVxlan(outer_vni, inner_vni) => {
+            let (src, dst) = if to_server {
+                (OVERLAY_NEAR, OVERLAY_FAR)
+            } else {
+                (OVERLAY_FAR, OVERLAY_NEAR)
+            };
+            // The inner VTEPs' own Ethernet frame: the inner frame's MACs.
+            let mut inner = eth[..12].to_vec();
+            inner.extend_from_slice(&0x0800u16.to_be_bytes());
+            push_ipv4_header(&mut inner, src, dst, 17, eth.len() + 16, 64, 8, 0x4000);
+            inner.extend_from_slice(&vxlan(inner_vni, eth));
+            outer_ip(to_server, 17, &vxlan(outer_vni, &inner))
+        }
     }
 }
 
@@ -243,23 +263,25 @@ fn ipv4_at(frame: &[u8], at: usize) -> IpAddr {
 struct OuterFlows(Vec<ExpectedFlow>);
 
 impl OuterFlows {
-    /// Counts a wrapped frame, if its first UDP tunnel's datagram is in
-    /// plain IPv4 (`tunnel` `None`) or in IPv4 inside GRE with a key.
-    fn add(&mut self, frame: &[u8], tunnel: Option<ExpectedTunnel>) {
-        match tunnel {
-            None => self.add_at(frame, 0, None),
+    /// Counts the datagrams of each UDP tunnel of a frame wrapped by `w`:
+    /// in plain IPv4, inside GRE with a key, and inside a first VXLAN.
+    fn add(&mut self, frame: &[u8], w: Wrap) {
+        // The tunnel as the flow's first frame came in it.
+        let outer = |t: ExpectedTunnel| ExpectedTunnel {
+            depth: 1,
+            src_ip: ipv4_at(frame, 26),
+            dest_ip: ipv4_at(frame, 30),
+            ..t
+        };
+        match (w, w.tunnel()) {
             // The outer IPv4 header (20 bytes), GRE with a key (8).
-            Some(t) if t.kind == "gre" && frame.get(23) == Some(&47) => {
-                // The tunnel as the flow's first frame came in it.
-                let outer = ExpectedTunnel {
-                    depth: 1,
-                    src_ip: ipv4_at(frame, 26),
-                    dest_ip: ipv4_at(frame, 30),
-                    ..t
-                };
-                self.add_at(frame, 28, Some(outer));
+            (Wrap::VxlanInGre(..), Some(t)) => self.add_at(frame, 28, Some(outer(t))),
+            // The outer IPv4 (20), UDP (8), VXLAN (8) and Ethernet (14).
+            (Wrap::VxlanInVxlan(..), Some(t)) => {
+                self.add_at(frame, 0, None);
+                self.add_at(frame, 50, Some(outer(t)));
             }
-            Some(_) => {}
+            _ => self.add_at(frame, 0, None),
         }
     }
 
@@ -351,7 +373,7 @@ fn exchange(
         } else {
             in_bytes += counted;
         }
-        outer.add(&frame, w.tunnel());
+        outer.add(&frame, w);
         cap.emit(&frame);
     }
     want.client_bytes = out_bytes;
@@ -382,7 +404,7 @@ fn too_deep(cap: &mut Capture) {
 /// Every encapsulation, one HTTP exchange each.
 pub fn encapsulations() -> Scenario {
     let mut cap = Capture::new(LINKTYPE_ETHERNET);
-    let cases: [(Wrap, &str, &str, &str); 13] = [
+    let cases: [(Wrap, &str, &str, &str); 14] = [
         (
             Wrap::Vxlan(5001),
             "10.0.9.1:41001",
@@ -441,6 +463,12 @@ pub fn encapsulations() -> Scenario {
             "203.0.113.102:80",
             "vxlan-in-gre",
         ),
+        (
+            Wrap::VxlanInVxlan(6001, 6014),
+            "10.0.9.14:41014",
+            "203.0.113.104:80",
+            "vxlan-in-vxlan",
+        ),
     ];
     let mut outer = OuterFlows::default();
     let mut flows: Vec<ExpectedFlow> = cases
@@ -458,12 +486,14 @@ pub fn encapsulations() -> Scenario {
                       with the 8-byte platform subheader) over GRE with sequence numbers, IPv4 in IPv4, Teredo (IPv6 \
                       in UDP 3544), GTP-U (TEID 0x12345678, a sequence number and one PDU session container \
                       extension), an MPLS stack of two labels, a PPPoE session (id 42), 802.3 LLC/SNAP, a Network Service \
-                      Header (MD type 1, service path 42), and VXLAN \
-                      (VNI 5012) inside GRE (key 77). Tunnel ends 192.0.2.1 (client side) and 192.0.2.2. A \
-                      tunnelled flow counts the frame its tunnel carried. The datagrams of the UDP tunnels \
-                      (VXLAN and GENEVE one way each direction, Teredo, GTP-U, and the VXLAN inside GRE, \
-                      between 198.51.100.21 and 198.51.100.22, whose records name the GRE tunnel) are also UDP \
-                      flows of their own, their frames counted whole. Last, a handshake 10.0.9.99:40999 -> \
+                      Header (MD type 1, service path 42), VXLAN \
+                      (VNI 5012) inside GRE (key 77), and VXLAN (VNI 6014) inside VXLAN (VNI 6001). Tunnel ends \
+                      192.0.2.1 (client side) and 192.0.2.2. A tunnelled flow counts the frame its tunnel \
+                      carried. The datagrams of every UDP tunnel (VXLAN and GENEVE one way each direction, \
+                      Teredo, GTP-U; the VXLAN inside GRE, between 198.51.100.21 and 198.51.100.22, and the one \
+                      inside VXLAN, between 198.51.100.31 and 198.51.100.32, whose records name the tunnel \
+                      outside them, and that outer VXLAN's own) are \
+                      also UDP flows of their own, their frames counted whole. Last, a handshake 10.0.9.99:40999 -> \
                       203.0.113.99:80 inside four IPv4-in-IPv4 tunnels: deeper than three, counted \
                       (tunnel_too_deep), no flow.",
         pcap: cap.into_bytes(),

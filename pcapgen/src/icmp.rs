@@ -10,8 +10,8 @@ use crate::conn::{TcpConn, UdpFlow};
 use crate::expected::{ExpectedFlow, ExpectedIcmp, ExpectedIcmpErrors, Scenario};
 use crate::pcap::Capture;
 use crate::wire::{
-    ethertype_of, internet_checksum, push_ip_header, transport_checksum, IpOpts, Link, LinkCtx,
-    LINKTYPE_ETHERNET,
+    ethertype_of, internet_checksum, ipv4_fragment_frame, push_ip_header, transport_checksum,
+    IpOpts, Link, LinkCtx, LINKTYPE_ETHERNET,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,13 +52,9 @@ impl IcmpFlow {
         }
     }
 
-    /// Sends `m`, from the client (`to_server`) or from the server.
-    fn send(&mut self, cap: &mut Capture, to_server: bool, m: &Message<'_>) {
-        let (src, dst, i) = if to_server {
-            (self.client, self.server, 0)
-        } else {
-            (self.server, self.client, 1)
-        };
+    /// The message `m` from `src` to `dst`, its checksum set, and the IP
+    /// protocol that carries it.
+    fn message(src: IpAddr, dst: IpAddr, m: &Message<'_>) -> (Vec<u8>, u8) {
         let mut icmp = vec![m.kind, m.code, 0, 0];
         icmp.extend_from_slice(&m.rest);
         icmp.extend_from_slice(m.data);
@@ -73,6 +69,17 @@ impl IcmpFlow {
         } else {
             IPPROTO_ICMPV6
         };
+        (icmp, proto)
+    }
+
+    /// Sends `m`, from the client (`to_server`) or from the server.
+    fn send(&mut self, cap: &mut Capture, to_server: bool, m: &Message<'_>) {
+        let (src, dst, i) = if to_server {
+            (self.client, self.server, 0)
+        } else {
+            (self.server, self.client, 1)
+        };
+        let (icmp, proto) = Self::message(src, dst, m);
         self.buf.clear();
         self.l2
             .push_header(&mut self.buf, to_server, ethertype_of(src));
@@ -89,6 +96,29 @@ impl IcmpFlow {
         self.frames[i].1 += self.buf.len() as u64;
         self.payload[i] += m.data.len() as u64;
         self.first[i].get_or_insert((m.kind, m.code));
+    }
+
+    /// Sends `m` from the client (IPv4) in two fragments, the first
+    /// carrying `first` bytes of the message (a multiple of 8): one
+    /// datagram of the flow, its bytes the two frames'.
+    fn send_fragmented(&mut self, cap: &mut Capture, m: &Message<'_>, first: usize) {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (self.client, self.server) else {
+            panic!("IPv4 fragments from an IPv4 client");
+        };
+        let (icmp, proto) = Self::message(self.client, self.server, m);
+        let (head, tail) = icmp.split_at(first);
+        let ident = 0x4000 + self.frames[0].0 as u16;
+        for (offset, more, part) in [(0, true, head), (first, false, tail)] {
+            let buf = &mut self.buf;
+            ipv4_fragment_frame(
+                buf, &self.l2, true, src, dst, proto, ident, offset, more, part,
+            );
+            cap.emit(buf);
+            self.frames[0].1 += buf.len() as u64;
+        }
+        self.frames[0].0 += 1;
+        self.payload[0] += m.data.len() as u64;
+        self.first[0].get_or_insert((m.kind, m.code));
     }
 
     /// The flow as a reader must report it: the client's first message
@@ -201,6 +231,44 @@ fn errors_about_flows(cap: &mut Capture, flows: &mut Vec<ExpectedFlow>) {
     });
     flows.push(tcp);
     flows.push(mtu.expected(4));
+
+    // A time exceeded quoting a whole 1,400-byte datagram (a router that
+    // quotes all it can), itself cut into two fragments on the way.
+    let mut bulk = UdpFlow::new(Link::Ethernet, sa("10.0.0.40:40777"), sa("10.0.0.54:777"));
+    bulk.client_send(cap, &[b'b'; 1400]);
+    let mut quoted = Vec::with_capacity(1428);
+    crate::wire::push_ipv4_header(
+        &mut quoted,
+        [10, 0, 0, 40].into(),
+        [10, 0, 0, 54].into(),
+        17,
+        1408,
+        1,
+        0x2222,
+        0,
+    );
+    quoted.extend_from_slice(&40777u16.to_be_bytes());
+    quoted.extend_from_slice(&777u16.to_be_bytes());
+    quoted.extend_from_slice(&1408u16.to_be_bytes());
+    quoted.extend_from_slice(&[0, 0]);
+    quoted.extend_from_slice(&[b'b'; 1400]);
+    let mut router = IcmpFlow::new("10.0.0.2", "10.0.0.40");
+    let m = Message {
+        kind: 11,
+        code: 0,
+        rest: [0; 4],
+        data: &quoted,
+    };
+    router.send_fragmented(cap, &m, 1000);
+    let mut udp = bulk.expected();
+    udp.icmp_errors = Some(ExpectedIcmpErrors {
+        count: 1,
+        kind: 11,
+        code: 0,
+        reporter: ip("10.0.0.2"),
+    });
+    flows.push(udp);
+    flows.push(router.expected(0));
 }
 
 /// The first 28 bytes of a UDP datagram as an error message quotes it: its
@@ -334,7 +402,9 @@ pub fn icmp() -> Scenario {
                       1,380-byte segments, each answered by 10.0.0.1 with a fragmentation needed (type 3 code 4, \
                       next-hop MTU 1,400) quoting it, and closes. The UDP and TCP flows' records count the errors \
                       about them (icmp_errors: count, the first one's type, code and sender); the errors are \
-                      one-way ICMP flows too. The quoted traceroute probes above were never captured: those \
+                      one-way ICMP flows too. Last, 10.0.0.40:40777 sends 1,400 bytes to 10.0.0.54:777/udp and \
+                      10.0.0.2 answers a time exceeded quoting all of it, in two IPv4 fragments (1,000 bytes of \
+                      the message, then 436): reassembled, it counts in the UDP flow's record as the others do. The quoted traceroute probes above were never captured: those \
                       errors are counted as about flows not tracked.",
         pcap: cap.into_bytes(),
         flows,

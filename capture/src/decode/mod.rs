@@ -100,9 +100,10 @@ pub struct Tunnel {
     pub kind: TunnelKind,
     /// Tunnels nested, counting this one.
     pub depth: u8,
-    /// A UDP tunnel (VXLAN, GENEVE, Teredo, GTP-U) is among them, at any
-    /// depth: its datagrams are a flow of their own ([`carrier`]).
-    pub over_udp: bool,
+    /// How many of them are UDP tunnels (VXLAN, GENEVE, Teredo, GTP-U),
+    /// at any depth: the datagrams of each are a flow of their own
+    /// ([`carrier`]).
+    pub udp_tunnels: u8,
 }
 
 impl Tunnel {
@@ -147,9 +148,9 @@ pub fn decode_with<'a>(
             if tunnels.max_depth == 0 || !tunnels.may_carry(pkt.sport, pkt.dport) {
                 return Ok(pkt);
             }
-            through_tunnels::<false>(frame, stripped.ip, encap, tunnels)?.packet()
+            through_tunnels::<false>(frame, stripped.ip, encap, tunnels, 0)?.packet()
         }
-        _ => through_tunnels::<false>(frame, stripped.ip, encap, tunnels)?.packet(),
+        _ => through_tunnels::<false>(frame, stripped.ip, encap, tunnels, 0)?.packet(),
     }
 }
 
@@ -185,7 +186,7 @@ pub fn fragment<'a>(
         vlan: stripped.vlan,
         ..Encap::default()
     };
-    match through_tunnels::<false>(frame, stripped.ip, encap, tunnels)? {
+    match through_tunnels::<false>(frame, stripped.ip, encap, tunnels, 0)? {
         Walked::Fragment(ip, encap) => fragment::read(ip, encap),
         Walked::Packet(_) | Walked::Carrier(..) => Err(DecodeError::IpFragment),
     }
@@ -203,7 +204,7 @@ pub fn fragment_inside<'a>(
         inner_at: 0,
         ..encap
     };
-    match through_tunnels::<false>(ip, ip, encap, tunnels)? {
+    match through_tunnels::<false>(ip, ip, encap, tunnels, 0)? {
         Walked::Fragment(inner, encap) => fragment::read(inner, encap),
         Walked::Packet(_) | Walked::Carrier(..) => Err(DecodeError::IpFragment),
     }
@@ -221,25 +222,27 @@ pub fn reassembled<'a>(
         inner_at: 0,
         ..encap
     };
-    through_tunnels::<false>(ip, ip, encap, tunnels)?.packet()
+    through_tunnels::<false>(ip, ip, encap, tunnels, 0)?.packet()
 }
 
 /// The UDP datagram that carried a tunnelled packet, as a packet of the
 /// tunnel's own flow (a mirror source's VXLAN to the sensor...), with the
 /// tunnel it carries: for an IP packet `ip` (a frame's, or one
-/// reassembled), the first UDP tunnel found in it, directly or inside
-/// other tunnels (VXLAN seen through an ERSPAN session: the datagram's
-/// record then names the outer tunnels).
+/// reassembled), the UDP tunnel number `nth` (from 0, outermost first)
+/// found in it, directly or inside other tunnels (VXLAN seen through an
+/// ERSPAN session, or inside another VXLAN: the datagram's record then
+/// names the outer tunnels). Past the last one, an error.
 pub fn carrier<'a>(
     ip: &'a [u8],
     vlan: u16,
     tunnels: &Tunnels,
+    nth: u8,
 ) -> Result<(Packet<'a>, TunnelKind), DecodeError> {
     let encap = Encap {
         vlan,
         ..Encap::default()
     };
-    match through_tunnels::<true>(ip, ip, encap, tunnels)? {
+    match through_tunnels::<true>(ip, ip, encap, tunnels, nth)? {
         Walked::Carrier(pkt, kind) => Ok((pkt, kind)),
         Walked::Packet(_) => Err(DecodeError::OtherTransport),
         Walked::Fragment(..) => Err(DecodeError::IpFragment),
@@ -251,22 +254,26 @@ pub fn frame_carrier<'a>(
     link: LinkType,
     frame: &'a [u8],
     tunnels: &Tunnels,
+    nth: u8,
 ) -> Result<(Packet<'a>, TunnelKind), DecodeError> {
     let stripped = link::strip(link, frame)?;
-    carrier(stripped.ip, stripped.vlan, tunnels)
+    carrier(stripped.ip, stripped.vlan, tunnels, nth)
 }
 
 /// The IP packet `ip` of `frame` and the tunnels inside it, followed in a
-/// loop to the configured depth; with `CARRIER`, only to the first UDP
-/// tunnel, whose datagram it gives.
+/// loop to the configured depth; with `CARRIER`, only to the UDP tunnel
+/// number `nth` (from 0), whose datagram it gives.
 #[inline(never)]
 fn through_tunnels<'a, const CARRIER: bool>(
     frame: &'a [u8],
     mut ip: &'a [u8],
     mut encap: Encap,
     tunnels: &Tunnels,
+    nth: u8,
 ) -> Result<Walked<'a>, DecodeError> {
     let mut depth = 0u8;
+    // UDP tunnels passed through so far.
+    let mut udp_seen = 0u8;
     loop {
         let layer = match ip_layer(ip) {
             Err(DecodeError::IpFragment) => return Ok(Walked::Fragment(ip, encap)),
@@ -280,7 +287,9 @@ fn through_tunnels<'a, const CARRIER: bool>(
             ip_number::UDP => {
                 let pkt = udp_packet(&layer, encap)?;
                 match tunnel::udp(tunnels, pkt.sport, pkt.dport, pkt.payload) {
-                    Some(hop) if CARRIER => return Ok(Walked::Carrier(pkt, hop.kind)),
+                    Some(hop) if CARRIER && udp_seen == nth => {
+                        return Ok(Walked::Carrier(pkt, hop.kind))
+                    }
                     Some(hop) => (hop, pkt.payload),
                     None => return Ok(Walked::Packet(pkt)),
                 }
@@ -310,10 +319,13 @@ fn through_tunnels<'a, const CARRIER: bool>(
             has_id: hop.id.is_some(),
             kind: hop.kind,
             depth,
-            over_udp: false,
+            udp_tunnels: 0,
         });
         outermost.depth = depth;
-        outermost.over_udp |= hop.kind.over_udp();
+        if hop.kind.over_udp() {
+            udp_seen = udp_seen.saturating_add(1);
+            outermost.udp_tunnels = udp_seen;
+        }
         encap.inner_at = offset_in(frame, inner);
         ip = match hop.inner {
             tunnel::Inner::Ip => inner,

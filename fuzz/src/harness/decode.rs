@@ -56,8 +56,14 @@ pub fn run(data: &[u8]) {
         }
         Err(e) => assert!(!e.name().is_empty()),
     }
-    // A UDP tunnel's own datagram: UDP, its payload inside the frame.
-    if let Ok((p, _)) = frame_carrier(link, frame, &capture::decode::Tunnels::default()) {
+    // Each UDP tunnel's own datagram: UDP, its payload inside the frame;
+    // no more of them than tunnels are followed.
+    let tunnels = capture::decode::Tunnels::default();
+    for nth in 0..=u8::MAX {
+        let Ok((p, _)) = frame_carrier(link, frame, &tunnels, nth) else {
+            break;
+        };
+        assert!(nth <= tunnels.max_depth, "a UDP tunnel past the depth");
         assert_eq!(
             p.transport,
             capture::record::Transport::Udp,
