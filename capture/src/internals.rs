@@ -22,7 +22,7 @@ pub mod tcp {
 /// The HTTP/1.x parser.
 pub mod http {
     pub use crate::app::http::{
-        starts_message, Http, HttpFlow, HttpLimits, HttpTransaction, WaitingTransaction,
+        read_back, starts_message, Http, HttpLimits, HttpTransaction, WaitingTransaction,
     };
 }
 

@@ -12,8 +12,10 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-/// Most unattributed client addresses tracked for the blind-spot list.
-const MAX_TALKERS: usize = 65_536;
+/// Most unattributed client addresses tracked for the blind-spot list:
+/// 7/8 of 65,536, so that the table stays at 65,536 buckets of 48 bytes
+/// (3 MiB; one more would double it).
+const MAX_TALKERS: usize = 57_344;
 
 /// Traffic from one client address that no feed explained.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -26,8 +28,17 @@ pub struct Talker {
     pub bytes: u64,
     /// Server port of the largest flow.
     pub top_port: u16,
-    #[serde(skip)]
+}
+
+/// What the blind-spot table keeps of one address (the address is its
+/// key): 24 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    bytes: u64,
+    /// Payload bytes of the largest flow, whose port is `top_port`.
     top_bytes: u64,
+    flows: u32,
+    top_port: u16,
 }
 
 /// Coverage counters.
@@ -82,7 +93,7 @@ pub struct Attributor {
     watermark: Watermark,
     /// Coverage so far.
     pub coverage: Coverage,
-    talkers: HashMap<IpAddr, Talker, RandomState>,
+    talkers: HashMap<IpAddr, Tally, RandomState>,
 }
 
 impl Attributor {
@@ -151,7 +162,16 @@ impl Attributor {
 
     /// Unattributed client addresses by payload bytes, largest first.
     pub fn top_unattributed(&self, n: usize) -> Vec<Talker> {
-        let mut v: Vec<Talker> = self.talkers.values().cloned().collect();
+        let mut v: Vec<Talker> = self
+            .talkers
+            .iter()
+            .map(|(ip, t)| Talker {
+                ip: Some(*ip),
+                flows: u64::from(t.flows),
+                bytes: t.bytes,
+                top_port: t.top_port,
+            })
+            .collect();
         v.sort_by(|a, b| {
             b.bytes
                 .cmp(&a.bytes)
@@ -215,8 +235,7 @@ impl Attributor {
             return;
         }
         let t = self.talkers.entry(ip).or_default();
-        t.ip = Some(ip);
-        t.flows += 1;
+        t.flows = t.flows.saturating_add(1);
         t.bytes += bytes;
         if bytes >= t.top_bytes {
             t.top_bytes = bytes;
@@ -341,5 +360,37 @@ mod tests {
         let want = [("10.0.0.5", true), ("10.0.0.9", false), ("10.0.0.8", false)];
         assert_eq!(got, want.map(|(ip, a)| (ip.to_string(), a)));
         assert_eq!(live.coverage.released_unmatched, 0);
+    }
+
+    #[test]
+    fn the_blind_spot_list_keeps_its_cap_and_its_heaviest() {
+        let mut a = Attributor::new(index()).with_complete_index();
+        let extra = 10;
+        let mut flows = Vec::new();
+        for i in 0..MAX_TALKERS + extra {
+            let ip = std::net::Ipv4Addr::from(0x0a10_0000 + i as u32).to_string();
+            let mut f = flow(&ip, T);
+            f.flow.payload_out = 100;
+            flows.push(f);
+        }
+        // Two more flows of the first address: the heaviest, and to 443.
+        for (bytes, port) in [(5_000, 443), (300, 8080)] {
+            let mut f = flow("10.16.0.0", T);
+            f.flow.payload_out = bytes;
+            f.destination.port = port;
+            flows.push(f);
+        }
+        run(&mut a, flows);
+        assert_eq!(a.talkers.len(), MAX_TALKERS);
+        // Full, the table never doubled past its 65,536 buckets.
+        assert!(a.talkers.capacity() < 65_536, "{}", a.talkers.capacity());
+        assert_eq!(a.coverage.talkers_dropped, extra as u64);
+        let top = a.top_unattributed(2);
+        assert_eq!(top[0].ip, Some("10.16.0.0".parse().expect("ip")));
+        assert_eq!(
+            (top[0].flows, top[0].bytes, top[0].top_port),
+            (3, 5_400, 443)
+        );
+        assert_eq!((top[1].flows, top[1].bytes), (1, 100));
     }
 }

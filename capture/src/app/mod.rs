@@ -241,9 +241,10 @@ impl App {
         match self.mode {
             Mode::Parser(i) => {
                 let p = self.parsers.as_mut_slice().get_mut(usize::from(i))?;
+                parser::expand(p);
                 let verdict = p.data(to_server, chunk);
                 if limits.compact {
-                    p.compact();
+                    parser::compact(p);
                 }
                 match verdict {
                     Verdict::Continue => None,
@@ -359,6 +360,7 @@ impl App {
         match self.mode {
             Mode::Parser(i) => {
                 if let Some(p) = self.parsers.as_mut_slice().get_mut(usize::from(i)) {
+                    parser::expand(p);
                     p.gap(to_server, len);
                 }
             }

@@ -97,9 +97,21 @@ pub trait StreamParser: std::any::Any + std::fmt::Debug + Send {
     fn finish(&mut self) {}
 
     /// Called after each chunk while the flow's shard tracks many flows
-    /// ([`super::AppLimits::compact`]): keep as little as possible until
-    /// the next bytes (HTTP/1.x packs a connection between messages).
-    fn compact(&mut self) {}
+    /// ([`super::AppLimits::compact`]): a smaller form of the parser to
+    /// hold instead until the next bytes, if it has one now (HTTP/1.x
+    /// packs a connection between messages into one block). The flow
+    /// swaps it in ([`compact`]); the smaller form gives the whole parser
+    /// back by [`StreamParser::expand`].
+    fn compact(&mut self) -> Option<Box<dyn StreamParser>> {
+        None
+    }
+
+    /// For a form [`StreamParser::compact`] gave: the whole parser, to
+    /// take the next bytes or gap ([`expand`]). Such a form still answers
+    /// `finish`, `names_flow` and `record` itself.
+    fn expand(&self) -> Option<Box<dyn StreamParser>> {
+        None
+    }
 
     /// After a handover, the stream starts again with `first`: whether
     /// this parser reads it again (HTTP inside a CONNECT tunnel).
@@ -117,4 +129,18 @@ pub trait StreamParser: std::any::Any + std::fmt::Debug + Send {
     /// Moves what it learnt into the flow's record, and its counters into
     /// the run's.
     fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats);
+}
+
+/// Swaps in the smaller form `p` offers of itself, if it offers one.
+pub fn compact(p: &mut Box<dyn StreamParser>) {
+    if let Some(small) = p.compact() {
+        *p = small;
+    }
+}
+
+/// Swaps a compacted parser for its whole form, before it reads again.
+pub fn expand(p: &mut Box<dyn StreamParser>) {
+    if let Some(whole) = p.expand() {
+        *p = whole;
+    }
 }

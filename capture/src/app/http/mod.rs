@@ -18,9 +18,9 @@ mod tx;
 
 use super::parser::{ParserSpec, Probe, Transports, Verdict};
 use chunked::{Chunked, ChunkedStep};
-pub use flow::HttpFlow;
 use head::{parse_request, parse_response, Parsed};
 pub use model::flow::HttpTransaction;
+pub use parked::read_back;
 use small::{Held, Queue};
 pub(crate) use tx::word;
 use tx::Field;
@@ -590,7 +590,7 @@ pub const SPEC: ParserSpec = ParserSpec {
     transports: Transports::Tcp,
     probe,
     late_probe: None,
-    new: |limits| Box::new(HttpFlow::new(limits.http)),
+    new: |limits| Box::new(Http::new(limits.http)),
 };
 
 /// A message head settles it once a request's method is followed by a
