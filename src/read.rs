@@ -157,12 +157,18 @@ fn start_feeds(
     if args.feeds.is_empty() {
         eprintln!("procflow: no --feed given: every flow is reported unattributed");
     }
+    let listing = listing(args, &feeds, cfg)?;
     let index_cfg = cfg.clone();
     let accept_bad = args.accept_bad_feeds;
     std::thread::Builder::new()
         .name("procflow-feeds".into())
         .spawn(move || {
             let mut index = SocketIndex::new(index_cfg);
+            if let Some(listing) = listing {
+                if let Some(list) = listing.run() {
+                    index = index.only_for(std::sync::Arc::new(list));
+                }
+            }
             let mut reports = Vec::with_capacity(feeds.len());
             for (input, id, host) in feeds {
                 let sink = &mut |ev| index.insert(ev, id);
@@ -183,6 +189,79 @@ fn start_feeds(
             Ok((index, reports))
         })
         .context("cannot start a thread")
+}
+
+/// Feed bytes a socket event takes at the least (a short native line): a
+/// feed of more bytes than this per `--max-sockets` may overflow the index.
+const MIN_EVENT_BYTES: u64 = 100;
+
+/// The capture's flows listed before the feeds are read, so that an index
+/// too small for the feeds keeps only the sockets that could name one.
+struct Listing {
+    captures: Vec<PathBuf>,
+    tunnels: capture::decode::Tunnels,
+    /// Flows listed at most (24 bytes each): past it, no list.
+    max: usize,
+    feed_bytes: u64,
+}
+
+impl Listing {
+    /// Lists the flows, saying so; `None` (said too) when the capture
+    /// holds more than the list's cap or could not be listed.
+    fn run(self) -> Option<capture::prescan::FlowList> {
+        let paths: Vec<&Path> = self.captures.iter().map(PathBuf::as_path).collect();
+        match capture::prescan::list(&paths, self.tunnels, self.max) {
+            Ok(Some(list)) => {
+                eprintln!(
+                    "procflow: feeds of {} bytes may hold more sockets than --max-sockets: listed the capture's flows first ({} 5-tuples), and keep only the sockets that could name one",
+                    self.feed_bytes,
+                    list.flows()
+                );
+                Some(list)
+            }
+            Ok(None) => {
+                eprintln!(
+                    "procflow: feeds of {} bytes may hold more sockets than --max-sockets, and the capture more than {} flows: every socket is kept, the oldest evicted",
+                    self.feed_bytes, self.max
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("procflow: could not list the capture's flows first ({e}): every socket is kept, the oldest evicted");
+                None
+            }
+        }
+    }
+}
+
+/// A listing of the capture's flows, when the feeds are files larger than
+/// the socket index is likely to hold and the captures are files that can
+/// be read twice.
+fn listing(
+    args: &AttributeArgs,
+    feeds: &[(FeedInput, u16, String)],
+    cfg: &AttributionConfig,
+) -> Result<Option<Listing>> {
+    let mut feed_bytes = 0u64;
+    for (input, _, _) in feeds {
+        match input {
+            FeedInput::File(f, _) => feed_bytes += f.metadata().map_or(0, |m| m.len()),
+            FeedInput::Relayed(..) => return Ok(None),
+        }
+    }
+    let files = args.capture.captures.iter().all(|p| {
+        p.as_os_str() != capture::file::STDIN && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+    });
+    let big = feed_bytes > (cfg.max_sockets as u64).saturating_mul(MIN_EVENT_BYTES);
+    if !big || !files {
+        return Ok(None);
+    }
+    Ok(Some(Listing {
+        captures: args.capture.captures.clone(),
+        tunnels: pipeline::flow_config(&args.capture.flow)?.tunnels,
+        max: cfg.max_sockets.saturating_mul(4),
+        feed_bytes,
+    }))
 }
 
 /// Where a feed's events come from.
@@ -420,6 +499,12 @@ pub fn print_attribution(a: &Attributor, w: &ProcessWindows) {
         "procflow: socket index: {} events, {} sockets, {} merged, {} evicted, {} refused (host table full), {} without an executable (named from another event of the pid where one exists)",
         ix.events, ix.sockets, ix.merged, ix.evicted, ix.refused_hosts, ix.unknown_images
     );
+    if ix.not_in_capture > 0 {
+        eprintln!(
+            "procflow: socket index: {} events left out, their sockets naming no flow of the capture",
+            ix.not_in_capture
+        );
+    }
     if ix.evicted > 0 {
         eprintln!(
             "procflow: warning: the socket index evicted {} sockets at --max-sockets {}: flows of the evicted sockets' time go unattributed; raise --max-sockets (about 600 bytes a socket)",

@@ -190,3 +190,64 @@ fn without_a_feed_everything_is_unattributed() {
     assert_eq!(r.stats["coverage"]["unattributed"], 19);
     assert!(r.run.stderr.contains("no --feed given"), "{}", r.run.stderr);
 }
+
+/// A feed larger than the socket index: the capture's flows are listed
+/// first and only the sockets that could name one are kept, so sockets of
+/// the fleet's other traffic, coming after the capture's own, evict
+/// nothing and every flow is attributed as with the feed alone.
+#[test]
+fn a_feed_larger_than_the_index_keeps_the_sockets_the_capture_needs() {
+    let (p, f) = (pcap("attribution.pcap"), pcap("attribution.feed.jsonl"));
+    let (p, f) = (p.display().to_string(), f.display().to_string());
+    let alone = read(&[&p, "--feed", &f]);
+    // The fleet's other sockets: 2,000 connects naming no flow of the
+    // capture, and 10 from a feed without local ports to a server the
+    // capture never saw.
+    let mut feed = std::fs::read_to_string(&f).expect("feed");
+    for i in 0..2000u32 {
+        feed.push_str(&format!(
+            "{{\"dst_ip\":\"198.51.100.{}\",\"dst_port\":443,\"event\":\"connect\",\"host\":\"fleet{}\",\"os\":\"linux\",\"pid\":{},\"process\":\"/usr/bin/agent\",\"proto\":\"tcp\",\"src_ip\":\"10.9.{}.{}\",\"src_port\":{},\"ts\":\"2023-11-14T22:13:21.000000Z\"}}\n",
+            i % 200,
+            i % 50,
+            2000 + i,
+            i / 250,
+            i % 250,
+            30_000 + i
+        ));
+    }
+    for i in 0..10u32 {
+        feed.push_str(&format!(
+            "{{\"dst_ip\":\"198.51.100.250\",\"dst_port\":8443,\"event\":\"connect\",\"host\":\"fleet{i}\",\"os\":\"linux\",\"pid\":9,\"process\":\"/usr/bin/agent\",\"proto\":\"tcp\",\"ts\":\"2023-11-14T22:13:21.000000Z\"}}\n"
+        ));
+    }
+    let big = std::env::temp_dir().join(format!("procflow-bigfeed-{}.jsonl", std::process::id()));
+    std::fs::write(&big, feed).expect("write feed");
+    let b = big.display().to_string();
+    // 40 sockets hold the capture's own, not the fleet's 2,010.
+    let r = read(&[&p, "--feed", &b, "--max-sockets", "40"]);
+    let _ = std::fs::remove_file(&big);
+    assert!(
+        // 19 flows, one 5-tuple twice (a port reused minutes apart).
+        r.run
+            .stderr
+            .contains("listed the capture's flows first (18 5-tuples)"),
+        "{}",
+        r.run.stderr
+    );
+    assert_eq!(r.stats["index"]["not_in_capture"], 2010);
+    assert_eq!(r.stats["index"]["evicted"], 0);
+    let key = |v: &serde_json::Value| {
+        (
+            v["community_id"].as_str().unwrap_or("").to_string(),
+            v["event"]["start"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let who =
+        |v: &serde_json::Value| serde_json::json!([v["attribution"], v["process"], v["host"]]);
+    let mut want: Vec<_> = alone.flows.iter().map(|v| (key(v), who(v))).collect();
+    let mut got: Vec<_> = r.flows.iter().map(|v| (key(v), who(v))).collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want);
+    assert_eq!(r.stats["coverage"], alone.stats["coverage"]);
+}

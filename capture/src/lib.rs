@@ -31,6 +31,7 @@ pub(crate) mod flow;
 pub mod internals;
 pub mod packets;
 pub mod parallel;
+pub mod prescan;
 pub mod record;
 pub mod source;
 pub mod stats;

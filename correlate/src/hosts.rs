@@ -87,6 +87,11 @@ impl Hosts {
         }
     }
 
+    /// The host named `name`, if an event made it known.
+    pub fn id(&self, name: &str) -> Option<HostId> {
+        self.by_name.get(name).copied()
+    }
+
     /// The host and clock for an event of `name` from feed `feed`; `None`
     /// when the table is full.
     pub fn intern(&mut self, name: &str, os: Option<Os>, feed: u16) -> Option<(HostId, ClockId)> {

@@ -5,6 +5,7 @@
 use crate::config::AttributionConfig;
 use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
 use crate::hosts::{ClockId, HostId, Hosts};
+use capture::prescan::FlowList;
 use foldhash::quality::RandomState;
 use lru::LruCache;
 use std::collections::HashSet;
@@ -67,6 +68,10 @@ pub struct IndexStats {
     /// `<unknown process>`): named at attribution from another event of
     /// the same host and pid when there is one, else left unknown.
     pub unknown_images: u64,
+    /// Events left out because their socket could name no flow of the
+    /// capture (with [`SocketIndex::only_for`]: feeds larger than the
+    /// index, read after listing the capture's flows).
+    pub not_in_capture: u64,
 }
 
 /// Sockets grouped under a key, oldest first, with a shared budget.
@@ -108,6 +113,9 @@ pub struct SocketIndex {
     /// agent's process id (`guid`) where it gives one, else by pid.
     images: LruCache<(HostId, ProcessKey), String, RandomState>,
     cfg: AttributionConfig,
+    /// The capture's flows, when only sockets that could name one of
+    /// them are kept.
+    only: Option<Arc<FlowList>>,
     /// Counters.
     pub stats: IndexStats,
 }
@@ -122,8 +130,18 @@ impl SocketIndex {
             processes: HashSet::default(),
             images: LruCache::unbounded_with_hasher(RandomState::default()),
             cfg,
+            only: None,
             stats: IndexStats::default(),
         }
+    }
+
+    /// An index that keeps only the sockets that could name one of the
+    /// flows `list` holds: exactly its 5-tuple, or, for a feed without
+    /// local ports, one of its ends. Host addresses and executables are
+    /// still learnt from every event.
+    pub fn only_for(mut self, list: Arc<FlowList>) -> Self {
+        self.only = Some(list);
+        self
     }
 
     /// The settings.
@@ -134,12 +152,29 @@ impl SocketIndex {
     /// Takes one event from feed number `feed`.
     pub fn insert(&mut self, ev: SocketEvent, feed: u16) {
         self.stats.events += 1;
+        let local_ip = ev.local_ip.filter(|ip| !ip.is_unspecified());
+        let remote = (ev.remote_ip, ev.remote_port);
+        let local_port = ev.local_port.filter(|&p| p != 0);
+        if let Some(list) = &self.only {
+            let named = match (ev.proto, local_ip, local_port) {
+                (Some(proto), Some(ip), Some(port)) => list.has_flow(proto, (ip, port), remote),
+                _ => list.has_endpoint(ev.proto, remote),
+            };
+            if !named {
+                // Left out, and its host with it; what it says of a known
+                // host's process still names that process's other sockets.
+                self.stats.not_in_capture += 1;
+                if let Some(host) = self.hosts.id(&ev.host) {
+                    self.note_image(host, &ev.process);
+                }
+                return;
+            }
+        }
         let os = ev.os.or_else(|| guess_os(&ev.process));
         let Some((host, clock)) = self.hosts.intern(&ev.host, os, feed) else {
             self.stats.refused_hosts += 1;
             return;
         };
-        let local_ip = ev.local_ip.filter(|ip| !ip.is_unspecified());
         if let Some(ip) = local_ip.or(ev.host_ip) {
             self.hosts.add_ip(host, ip);
         }
@@ -158,8 +193,7 @@ impl SocketIndex {
             process,
         };
         let tol = self.cfg.time_tolerance;
-        let remote = (ev.remote_ip, ev.remote_port);
-        match (ev.proto, local_ip, ev.local_port.filter(|&p| p != 0)) {
+        match (ev.proto, local_ip, local_port) {
             (Some(proto), Some(ip), Some(port)) => {
                 let key = ExactKey {
                     proto,
