@@ -5,8 +5,8 @@
 //! A flow is its TCP or UDP 5-tuple as the engine keys it (through the
 //! same tunnels; a fragmented datagram by its first fragment's ports),
 //! kept as a 64-bit hash, either way round; its two endpoints likewise,
-//! for feeds that do not log the local port. Eight bytes a flow and a
-//! dozen for its ends, sorted, so a lookup is a binary search.
+//! for feeds that do not log the local port. Eight bytes a flow and up to
+//! sixteen for its ends, sorted, so a lookup is a binary search.
 
 use crate::decode::{self, DecodeError, LinkType, Tunnels};
 use crate::file::{FileBlock, PacketRef};
@@ -20,6 +20,7 @@ use foldhash::fast::FixedState;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The TCP and UDP flows of some capture files, and their endpoints.
@@ -75,23 +76,24 @@ pub fn list(
     tunnels: Tunnels,
     max: usize,
 ) -> Result<Option<FlowList>, SourceError> {
+    let over = Arc::new(AtomicBool::new(false));
     let mut c = Collector {
         tunnels,
         max,
         list: FlowList::default(),
         next_settle: 1 << 16,
-        over: false,
+        over: Arc::clone(&over),
     };
     for path in paths {
         let mut src = packets::open(path, Reader::File)?;
-        // Past the cap the collector skips the rest of the frames.
-        src.read_into(&mut c, &mut |_| true);
-        if c.over {
+        // Reading stops at the next progress once the cap is passed.
+        src.read_into(&mut c, &mut |_| !over.load(Ordering::Relaxed));
+        if c.is_over() {
             return Ok(None);
         }
     }
     c.settle();
-    Ok((!c.over).then_some(c.list))
+    Ok((!c.is_over()).then_some(c.list))
 }
 
 /// The engine that only lists.
@@ -101,7 +103,8 @@ struct Collector {
     list: FlowList,
     /// The list's length at which duplicates are next sorted out.
     next_settle: usize,
-    over: bool,
+    /// More flows than `max`: the rest is skipped.
+    over: Arc<AtomicBool>,
 }
 
 impl Collector {
@@ -123,11 +126,17 @@ impl Collector {
             v.sort_unstable();
             v.dedup();
         }
-        self.over |= self.list.flows.len() > self.max;
+        if self.list.flows.len() > self.max {
+            self.over.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_over(&self) -> bool {
+        self.over.load(Ordering::Relaxed)
     }
 
     fn frame(&mut self, link: LinkType, frame: &[u8]) {
-        if self.over {
+        if self.is_over() {
             return;
         }
         let decoded = decode::decode_with(link, frame, &self.tunnels);
