@@ -88,6 +88,9 @@ fn is_tunnel_flow(r: &FlowRecord) -> bool {
 /// Runs the frames through an engine of `shards` shards; the records as
 /// JSON lines, sorted.
 fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64) -> Vec<String> {
+    // The UDP tunnels a frame can hold: one more than the depth followed
+    // (the last one found at the depth is not read through).
+    let carriers = u64::from(cfg.tunnels.max_depth) + 1;
     let mut engine = Engine::new(cfg, shards);
     let mut records: Vec<FlowRecord> = Vec::new();
     for f in frames {
@@ -99,16 +102,14 @@ fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64) -> Ve
     assert_eq!(stats.flows_created, stats.flows_emitted, "flows lost");
     assert_eq!(stats.flows_emitted, records.len() as u64, "records lost");
     assert_eq!(engine.flows(), 0, "flows left in the table");
-    // A frame counts once in its flow, and a UDP tunnel's datagram also
-    // once in the tunnel's own flow: at most twice, and once when the
-    // capture holds no tunnel flow. (A tunnel may carry a packet of the
-    // same addresses and ports as a tunnel flow: the two roles then meet
-    // in one record, so the bound is on the whole.)
-    let times: u64 = if records.iter().any(is_tunnel_flow) {
-        2
-    } else {
-        1
-    };
+    // A frame counts once in its flow, and once more in the own flow of
+    // each UDP tunnel it holds (VXLAN inside VXLAN: two): at most
+    // `1 + carriers` times, and once when the capture holds no tunnel
+    // flow. (A tunnel may carry a packet of the same addresses and ports
+    // as a tunnel flow: the two roles then meet in one record, so the
+    // bound is on the whole.)
+    let tunnels = records.iter().any(is_tunnel_flow);
+    let times: u64 = if tunnels { 1 + carriers } else { 1 };
     let payload: u64 = records
         .iter()
         .map(|r| r.flow.payload_out + r.flow.payload_in)
@@ -135,7 +136,7 @@ fn engine(frames: &[Frame], cfg: FlowConfig, shards: usize, captured: u64) -> Ve
         .iter()
         .map(|r| r.source.packets + r.destination.packets)
         .sum();
-    let tunnel_packets: u64 = if times == 2 { stats.packets } else { 0 };
+    let tunnel_packets: u64 = if tunnels { stats.packets * carriers } else { 0 };
     assert!(
         packets <= stats.decoded + tunnel_packets,
         "packets {packets} > decoded {} (+ {tunnel_packets} tunnel datagrams)",
