@@ -316,7 +316,7 @@ fn queue_whole(
             if let Some(q) = icmp::quoted(pkt.transport, pkt.payload) {
                 let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
                 let quoted = (key.shard_hash() % n) as usize;
-                queue_quote(workers, quoted, whole, ts);
+                push_whole(workers, quoted, whole, ts, Role::Quote);
             }
             let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
             (key.shard_hash() % n) as usize
@@ -327,36 +327,26 @@ fn queue_whole(
             return Queued::Done;
         }
     };
-    let Some(w) = workers.get_mut(idx) else {
-        return Queued::Done;
-    };
-    let start = w.filling.data.len() as u32;
-    w.filling.data.extend_from_slice(whole.ip);
-    w.filling.encaps.push(whole.encap);
-    w.filling.slots.push(Slot {
-        link: LinkType::Raw,
-        ts,
-        chunk: WHOLE,
-        start,
-        len: whole.ip.len() as u32,
-        wire: whole.frame_bytes,
-        role: Role::Flow,
-    });
-    if w.filling.full() {
+    if push_whole(workers, idx, whole, ts, Role::Flow) {
         Queued::Full(idx)
     } else {
         Queued::Done
     }
 }
 
-/// Copies a reassembled ICMP error into worker `idx`'s batch, to be
-/// counted in the flow it quotes ([`Role::Quote`]). The batch ships with
-/// the datagram's own, or with the next.
-#[cold]
-#[inline(never)]
-fn queue_quote(workers: &mut [Worker], idx: usize, whole: &Whole<'_>, ts: Micros) {
+/// Copies a reassembled datagram into worker `idx`'s batch as `role`;
+/// whether the batch is full. A quote's batch ([`Role::Quote`]: an ICMP
+/// error long enough to be cut into fragments, counted in the flow it
+/// quotes) ships with its next packet, or at the next sync.
+fn push_whole(
+    workers: &mut [Worker],
+    idx: usize,
+    whole: &Whole<'_>,
+    ts: Micros,
+    role: Role,
+) -> bool {
     let Some(w) = workers.get_mut(idx) else {
-        return;
+        return false;
     };
     let start = w.filling.data.len() as u32;
     w.filling.data.extend_from_slice(whole.ip);
@@ -368,8 +358,9 @@ fn queue_quote(workers: &mut [Worker], idx: usize, whole: &Whole<'_>, ts: Micros
         start,
         len: whole.ip.len() as u32,
         wire: whole.frame_bytes,
-        role: Role::Quote,
+        role,
     });
+    w.filling.full()
 }
 
 impl ParallelEngine {

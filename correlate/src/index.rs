@@ -137,8 +137,9 @@ impl SocketIndex {
 
     /// An index that keeps only the sockets that could name one of the
     /// flows `list` holds: exactly its 5-tuple, or, for a feed without
-    /// local ports, one of its ends. Host addresses and executables are
-    /// still learnt from every event.
+    /// local ports, one of its ends. An event left out makes no host
+    /// known; the executable it names for a host already known is still
+    /// learnt (it names that process's other sockets).
     pub fn only_for(mut self, list: Arc<FlowList>) -> Self {
         self.only = Some(list);
         self
