@@ -293,10 +293,11 @@ pub fn print_summary(s: &Stats) {
             s.icmp_errors_matched, s.icmp_errors_unmatched
         );
     }
-    if s.not_flows.arp > 0 {
+    let n = &s.not_flows;
+    if n.arp + n.link_control + n.other_ip_protocols > 0 {
         eprintln!(
-            "procflow: {} ARP frames (no flows; not errors)",
-            s.not_flows.arp
+            "procflow: frames that carry no flow (not errors): {} ARP, {} link control (spanning tree, LLDP, CDP, LACP, PPP and PPPoE control), {} of other IP protocols (IGMP, OSPF, ESP, SCTP...)",
+            n.arp, n.link_control, n.other_ip_protocols
         );
     }
     let f = &s.fragments;

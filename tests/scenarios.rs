@@ -281,6 +281,65 @@ fn fragment_drops_are_counted_by_reason() {
     );
 }
 
+/// Frames that carry no flow are counted as what they are: link control
+/// (spanning tree, CDP, LLDP, LACP, PPPoE discovery, PPP's LCP, a PPTP
+/// acknowledgement) and IP protocols without flows (IGMP, OSPF, ESP); the
+/// six shimmed exchanges beside them are flows (their fields are checked
+/// with every scenario's).
+#[test]
+fn frames_without_flows_are_not_errors() {
+    let file = pcap("link-shims.pcap");
+    let (run, stats) = common::flows_with_stats(&[file.to_str().expect("path")]);
+    assert_eq!(run.records().len(), 6);
+    assert_eq!(stats["stats"]["decode_errors"], json!({}));
+    assert_eq!(
+        stats["stats"]["not_flows"],
+        json!({
+            "arp": 0,
+            "link_control": pcapgen::shims::LINK_CONTROL_FRAMES,
+            "other_ip_protocols": pcapgen::shims::OTHER_IP_PACKETS
+        })
+    );
+    assert!(run.stderr.contains("7 link control"), "{}", run.stderr);
+}
+
+/// Text protocols whose commands look like request lines (SMTP's EHLO,
+/// FTP's and POP3's USER, IRC's NICK, SIP's and RTSP's OPTIONS and
+/// DESCRIBE) are no HTTP: no protocol named, no parse error counted. A
+/// WebDAV method, and a method of no registry with an HTTP version, are.
+#[test]
+fn only_http_is_named_http() {
+    let file = pcap("line-protocols.pcap");
+    let (run, stats) = common::flows_with_stats(&[file.to_str().expect("path")]);
+    let records = run.records();
+    let named: Vec<(u64, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["destination"]["port"].as_u64().unwrap_or(0),
+                r["network"]["protocol"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (25, "-"),
+            (21, "-"),
+            (110, "-"),
+            (6667, "-"),
+            (5060, "-"),
+            (554, "-"),
+            (80, "http"),
+            (8080, "http")
+        ]
+    );
+    assert_eq!(stats["stats"]["http_parse_errors"], 0);
+    assert_eq!(stats["stats"]["http_transactions"], 2);
+    let methods: Vec<&Value> = records.iter().map(|r| &r["http"][0]["method"]).collect();
+    assert_eq!(methods[6..], [&json!("PROPFIND"), &json!("PING")]);
+}
+
 /// DNS over TCP: length-prefixed messages, two on one connection, a
 /// prefix split from its message; the record keeps the first question and
 /// every answer, as on UDP.
@@ -431,7 +490,8 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
         .map(|r| counters(r))
         .collect();
     assert_eq!(read, unread);
-    assert!(stats["stats"]["decode_errors"]["other_transport"].as_u64() > Some(0));
+    assert!(stats["stats"]["not_flows"]["other_ip_protocols"].as_u64() > Some(0));
+    assert_eq!(stats["stats"]["decode_errors"].get("other_transport"), None);
 
     let bad = procflow(&[
         "flows",

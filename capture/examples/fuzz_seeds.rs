@@ -35,6 +35,7 @@ fn link_byte(link: LinkType) -> Option<u8> {
         LinkType::LinuxSll2 => 5,
         LinkType::CiscoHdlc => 6,
         LinkType::Fddi => 7,
+        LinkType::Ppp => 8,
         LinkType::Unsupported(_) => return None,
     })
 }

@@ -65,6 +65,8 @@ impl Stats {
     pub fn undecoded(&mut self, e: DecodeError) {
         match e {
             DecodeError::Arp => self.not_flows.arp += 1,
+            DecodeError::LinkControl => self.not_flows.link_control += 1,
+            DecodeError::OtherTransport => self.not_flows.other_ip_protocols += 1,
             e => self.decode_errors.add(e),
         }
     }
@@ -88,6 +90,12 @@ impl Serialize for DecodeErrors {
 pub struct NotFlows {
     /// ARP frames.
     pub arp: u64,
+    /// Link-layer control frames: spanning tree, LLDP, CDP, LACP, PPPoE
+    /// discovery, PPP's control protocols.
+    pub link_control: u64,
+    /// IP packets of protocols tracked as no flow (IGMP, OSPF, ESP, AH,
+    /// PIM, VRRP, SCTP...), and tunnels left unread at tunnel depth 0.
+    pub other_ip_protocols: u64,
 }
 
 /// Everything a run counts. All counters are u64 and add up across shards.
@@ -177,6 +185,8 @@ impl Stats {
         self.decoded += o.decoded;
         self.decode_errors.merge(&o.decode_errors);
         self.not_flows.arp += o.not_flows.arp;
+        self.not_flows.link_control += o.not_flows.link_control;
+        self.not_flows.other_ip_protocols += o.not_flows.other_ip_protocols;
         self.fragments.merge(&o.fragments);
         self.truncated_packets += o.truncated_packets;
         self.time_backwards += o.time_backwards;
@@ -211,23 +221,37 @@ mod not_flow_tests {
     use super::*;
 
     #[test]
-    fn arp_is_counted_apart_from_errors() {
+    fn frames_without_flows_are_counted_apart_from_errors() {
         let mut s = Stats::default();
         for e in [
             DecodeError::Arp,
             DecodeError::Arp,
+            DecodeError::LinkControl,
+            DecodeError::OtherTransport,
+            DecodeError::OtherTransport,
+            DecodeError::OtherTransport,
             DecodeError::IcmpTruncated,
             DecodeError::NotIp,
         ] {
             s.undecoded(e);
         }
-        assert_eq!(s.not_flows, NotFlows { arp: 2 });
+        assert_eq!(
+            s.not_flows,
+            NotFlows {
+                arp: 2,
+                link_control: 1,
+                other_ip_protocols: 3
+            }
+        );
         assert_eq!(s.decode_errors.total(), 2);
         let json = serde_json::to_value(&s).unwrap_or_default();
         assert_eq!(
             json["decode_errors"],
             serde_json::json!({"not_ip": 1, "icmp_truncated": 1})
         );
-        assert_eq!(json["not_flows"], serde_json::json!({"arp": 2}));
+        assert_eq!(
+            json["not_flows"],
+            serde_json::json!({"arp": 2, "link_control": 1, "other_ip_protocols": 3})
+        );
     }
 }

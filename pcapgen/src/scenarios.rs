@@ -85,6 +85,13 @@ pub fn scenarios() -> Vec<Scenario> {
              200 text/html Content-Length 1200, close).",
         ),
         link_null(),
+        link_single(
+            "link-ppp",
+            Link::Ppp,
+            "PPP (linktype 9, address and control bytes FF 03, then protocol 0x0021): one HTTP GET \
+             10.0.0.30:50100 -> 203.0.113.100:80 (handshake, GET /ppp, 200 text/html Content-Length 1200, \
+             close).",
+        ),
         udp_dns(),
         udp_answers_first(),
         tcp_dns(),
@@ -100,6 +107,8 @@ pub fn scenarios() -> Vec<Scenario> {
         crate::fragments::ip_fragments(),
         crate::quic::quic(),
         crate::icmp::icmp(),
+        crate::line_protocols::line_protocols(),
+        crate::shims::link_shims(),
     ]
 }
 

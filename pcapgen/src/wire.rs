@@ -20,6 +20,9 @@ pub const LINKTYPE_ETHERNET: u32 = 1;
 pub const LINKTYPE_NULL: u32 = 0;
 /// pcap link type: raw IP.
 pub const LINKTYPE_RAW: u32 = 101;
+/// pcap link type: PPP (its HDLC address and control bytes, then the
+/// protocol number).
+pub const LINKTYPE_PPP: u32 = 9;
 /// pcap link type: Linux cooked capture v1.
 pub const LINKTYPE_LINUX_SLL: u32 = 113;
 /// pcap link type: Linux cooked capture v2.
@@ -72,6 +75,9 @@ pub enum Link {
     Raw,
     /// BSD loopback (linktype 0): 4-byte address family in little-endian.
     Null,
+    /// PPP (linktype 9): address and control bytes `FF 03`, then the
+    /// 2-byte protocol number (0x0021 IPv4, 0x0057 IPv6).
+    Ppp,
 }
 
 impl Link {
@@ -83,6 +89,7 @@ impl Link {
             Link::Sll2 { .. } => LINKTYPE_LINUX_SLL2,
             Link::Raw => LINKTYPE_RAW,
             Link::Null => LINKTYPE_NULL,
+            Link::Ppp => LINKTYPE_PPP,
         }
     }
 
@@ -103,7 +110,7 @@ impl Link {
             Link::Sll => 16,
             Link::Sll2 { .. } => 20,
             Link::Raw => 0,
-            Link::Null => 4,
+            Link::Null | Link::Ppp => 4,
         }
     }
 }
@@ -187,6 +194,15 @@ impl LinkCtx {
             Link::Null => {
                 let family: u32 = if ethertype == ETHERTYPE_IPV6 { 30 } else { 2 };
                 buf.extend_from_slice(&family.to_le_bytes());
+            }
+            Link::Ppp => {
+                let protocol: u16 = if ethertype == ETHERTYPE_IPV6 {
+                    0x0057
+                } else {
+                    0x0021
+                };
+                buf.extend_from_slice(&[0xff, 0x03]);
+                buf.extend_from_slice(&protocol.to_be_bytes());
             }
         }
     }
@@ -556,6 +572,7 @@ mod tests {
             Link::Sll2 { ifindex: 3 },
             Link::Raw,
             Link::Null,
+            Link::Ppp,
         ];
         for link in links {
             let mut b = Vec::new();

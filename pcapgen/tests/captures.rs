@@ -66,6 +66,8 @@ fn ip_of(linktype: u32, f: &[u8]) -> Option<&[u8]> {
             let fam = u32::from_le_bytes(f.get(0..4)?.try_into().unwrap());
             (fam == 2 || fam == 30).then(|| &f[4..])
         }
+        // PPP with its address and control bytes, then a 2-byte protocol.
+        9 => (f.get(..2)? == [0xff, 0x03] && matches!(be16(2)?, 0x0021 | 0x0057)).then(|| &f[4..]),
         other => panic!("unexpected linktype {other}"),
     }
 }
@@ -212,7 +214,10 @@ struct Seen {
 /// against the same expectations, by the sensor's scenario test
 /// (`tests/scenarios.rs`).
 fn plain(s: &Scenario) -> bool {
-    !matches!(s.name, "encapsulations" | "ip-fragments" | "icmp")
+    !matches!(
+        s.name,
+        "encapsulations" | "link-shims" | "ip-fragments" | "icmp"
+    )
 }
 
 /// Attributes every packet of a scenario to its expected flows; returns

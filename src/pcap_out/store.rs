@@ -67,6 +67,8 @@ fn dlt(link: LinkType) -> u32 {
         LinkType::LinuxSll2 => 276,
         LinkType::CiscoHdlc => 104,
         LinkType::Fddi => 10,
+        // DLT_PPP takes frames with and without the HDLC bytes.
+        LinkType::Ppp => 9,
         LinkType::Unsupported(d) => u32::try_from(d).unwrap_or(0),
     }
 }

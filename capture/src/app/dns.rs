@@ -91,8 +91,8 @@ impl Framer {
 
 /// True when `b` starts like a DNS message of one question: opcode 0,
 /// QDCOUNT 1, at most 255 of each other record, and a first label of 1 to
-/// 63 name characters. Probes see a stream's first 16 bytes only, so the
-/// header and the start of the name are what can be asked.
+/// 63 name characters. A first segment may end anywhere after the header,
+/// so the header and the start of the name are what is asked.
 fn looks_like_dns(b: &[u8]) -> bool {
     let [_, _, flags, _, 0, 1, 0, _, 0, _, 0, _, len, rest @ ..] = b else {
         return false;

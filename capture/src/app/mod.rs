@@ -29,6 +29,13 @@ const LATE_WINDOW: u16 = u16::MAX;
 /// tell the built-in protocols apart).
 const STASH: usize = 6;
 
+/// Bytes of a direction's first chunk the probes see: enough for the first
+/// line of a request (an unknown method needs its version at the end).
+const PROBE_VIEW: usize = 2048;
+
+/// The probes' view when a short start was held before the chunk.
+const JOINED_VIEW: usize = 256;
+
 /// Which parser a flow's bytes go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -184,17 +191,25 @@ impl App {
         let idx = usize::from(!to_server);
         let stash = self.stash.get(idx).copied().unwrap_or_default();
         let held = stash.bytes.get(..usize::from(stash.len)).unwrap_or(&[]);
-        let mut probe = [0u8; 16];
-        let n = held.len() + chunk.len().min(probe.len() - held.len());
-        let (a, b) = probe.split_at_mut(held.len());
-        a.copy_from_slice(held);
-        if let Some(dst) = b.get_mut(..n - held.len()) {
-            dst.copy_from_slice(chunk.get(..n - held.len()).unwrap_or(&[]));
-        }
-        let view = probe.get(..n).unwrap_or(&[]);
+        // The probes see the start of the chunk, after any bytes held.
+        let mut joined = [0u8; JOINED_VIEW];
+        let view = if held.is_empty() {
+            chunk.get(..PROBE_VIEW).unwrap_or(chunk)
+        } else {
+            let n = held.len() + chunk.len().min(JOINED_VIEW - held.len());
+            let (a, b) = joined.split_at_mut(held.len());
+            a.copy_from_slice(held);
+            if let Some(dst) = b.get_mut(..n - held.len()) {
+                dst.copy_from_slice(chunk.get(..n - held.len()).unwrap_or(&[]));
+            }
+            joined.get(..n).unwrap_or(&[])
+        };
         let decision = decide(limits, self.udp, to_server, view);
         self.probed |= 1 << idx;
         if let Decision::Wait = decision {
+            // Waiting means the view is at most STASH bytes: the whole
+            // chunk, after what was held.
+            let n = view.len();
             if let Some(s) = self.stash.get_mut(idx) {
                 if let Some(dst) = s.bytes.get_mut(held.len()..n) {
                     dst.copy_from_slice(chunk);
@@ -266,7 +281,7 @@ impl App {
                 // line no probe took).
                 if self.probed & (1 << idx) == 0 && self.parsers.is_empty() {
                     self.probed |= 1 << idx;
-                    let view = chunk.get(..16).unwrap_or(chunk);
+                    let view = chunk.get(..PROBE_VIEW).unwrap_or(chunk);
                     if let Decision::Take(spec) = decide(limits, self.udp, to_server, view) {
                         self.mode = self.add(limits, spec);
                         if self.mode != Mode::Opaque {

@@ -64,7 +64,8 @@ pub struct ParserSpec {
     pub name: &'static str,
     /// Transports it reads.
     pub transports: Transports,
-    /// Probe on a direction's first bytes (`to_server` says which).
+    /// Probe on a direction's first bytes (`to_server` says which): the
+    /// start of its first chunk, up to 2 KiB.
     pub probe: fn(to_server: bool, first: &[u8]) -> Probe,
     /// Probe on later chunks of a stream no parser took, within its first
     /// 65,535 bytes each way (a STARTTLS upgrade): `true` hands the stream over.

@@ -24,7 +24,8 @@ pub enum DecodeError {
     TcpBadOffset,
     /// The frame ends inside the UDP header.
     UdpTruncated,
-    /// SCTP and other transports: not tracked as flows.
+    /// IP protocols tracked as no flow (IGMP, OSPF, ESP, SCTP...), and
+    /// tunnels left unread at tunnel depth 0: no error (counted apart).
     OtherTransport,
     /// ARP: no error, only not a flow (counted apart).
     Arp,
@@ -36,10 +37,13 @@ pub enum DecodeError {
     TunnelUnsupported,
     /// Tunnels nested deeper than the configured depth.
     TunnelTooDeep,
+    /// Link-layer control (spanning tree, LLDP, CDP, LACP, PPPoE discovery,
+    /// PPP's control protocols): no error, only not a flow (counted apart).
+    LinkControl,
 }
 
 /// Every variant, in counter order.
-pub const DECODE_ERROR_KINDS: [DecodeError; 16] = [
+pub const DECODE_ERROR_KINDS: [DecodeError; 17] = [
     DecodeError::LinkTruncated,
     DecodeError::NotIp,
     DecodeError::UnsupportedLink,
@@ -56,6 +60,7 @@ pub const DECODE_ERROR_KINDS: [DecodeError; 16] = [
     DecodeError::TunnelMalformed,
     DecodeError::TunnelUnsupported,
     DecodeError::TunnelTooDeep,
+    DecodeError::LinkControl,
 ];
 
 impl DecodeError {
@@ -78,12 +83,17 @@ impl DecodeError {
             DecodeError::TunnelMalformed => "tunnel_malformed",
             DecodeError::TunnelUnsupported => "tunnel_unsupported",
             DecodeError::TunnelTooDeep => "tunnel_too_deep",
+            DecodeError::LinkControl => "link_control",
         }
     }
 
-    /// False for frames that are sound but carry no flow (ARP).
+    /// False for frames that are sound but carry no flow (ARP, link
+    /// control, IP protocols without flows).
     pub fn is_error(self) -> bool {
-        !matches!(self, DecodeError::Arp)
+        !matches!(
+            self,
+            DecodeError::Arp | DecodeError::LinkControl | DecodeError::OtherTransport
+        )
     }
 
     /// Position in [`DECODE_ERROR_KINDS`].

@@ -23,6 +23,9 @@ pub enum LinkType {
     /// DLT_FDDI (10): frame control and two addresses (13 bytes), then
     /// 802.2 LLC with SNAP.
     Fddi,
+    /// DLT_PPP (9) and DLT_PPP_SERIAL (50): a PPP frame, with or without
+    /// its HDLC address and control bytes.
+    Ppp,
     /// Anything else: every frame counts as `unsupported_link`.
     Unsupported(i32),
 }
@@ -39,6 +42,7 @@ impl LinkType {
             276 => LinkType::LinuxSll2,
             104 => LinkType::CiscoHdlc,
             10 => LinkType::Fddi,
+            9 | 50 => LinkType::Ppp,
             other => LinkType::Unsupported(other),
         }
     }
@@ -59,6 +63,23 @@ const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 /// Network Service Header (RFC 8300), of service function chaining.
 const ETHERTYPE_NSH: u16 = 0x894f;
+/// Cisco's VN-Tag: 4 bytes of tag, then the EtherType.
+const ETHERTYPE_VNTAG: u16 = 0x8926;
+/// IEEE 802.1BR's E-Tag: 6 bytes of tag, then the EtherType.
+const ETHERTYPE_ETAG: u16 = 0x893f;
+/// Cisco FabricPath: 2 bytes of tag, then the inner frame's addresses and
+/// EtherType.
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
+/// Link-layer control protocols: sound frames that carry no flow. MAC
+/// control (pause), slow protocols (LACP, OAM), PPPoE discovery, 802.1X,
+/// LLDP, PTP, connectivity fault management, loopback.
+const LINK_CONTROL: [u16; 8] = [
+    0x8808, 0x8809, 0x8863, 0x888e, 0x88cc, 0x88f7, 0x8902, 0x9000,
+];
+/// LLC's service access point of spanning tree.
+const LLC_STP: u8 = 0x42;
+/// The SNAP OUI of Cisco's link protocols (CDP, VTP, DTP, PVST+).
+const OUI_CISCO: [u8; 3] = [0x00, 0x00, 0x0c];
 /// ARP's EtherType.
 const ETHERTYPE_ARP: u16 = 0x0806;
 /// Largest value of the 802.3 length field (above it, an EtherType).
@@ -66,6 +87,9 @@ const MAX_8023_LENGTH: u16 = 1500;
 /// PPP protocol numbers of IPv4 and IPv6.
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
+/// PPP protocol numbers from here up are control protocols (LCP, IPCP,
+/// IPV6CP, CCP, PAP, CHAP...).
+const PPP_CONTROL: u16 = 0x8000;
 /// Shim headers (VLAN tags, LLC/SNAP, PPPoE, MPLS label stacks, a
 /// pseudowire's Ethernet) followed before the IP header; deeper stacks are
 /// treated as malformed.
@@ -115,18 +139,16 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
             }
             ETHERTYPE_ARP => return Err(DecodeError::Arp),
             ETHERTYPE_PPPOE_SESSION => {
-                // Version/type, code, session id and length, then PPP's
-                // protocol number.
-                match be16(frame, at + 6)? {
-                    PPP_IPV4 | PPP_IPV6 => {
-                        return Ok(Stripped {
-                            ip: rest(frame, at + 8)?,
-                            vlan,
-                        })
-                    }
-                    _ => return Err(DecodeError::NotIp),
-                }
+                // Version/type, code, session id and length, then PPP.
+                return Ok(Stripped {
+                    ip: rest(frame, ppp(frame, at + 6)?)?,
+                    vlan,
+                });
             }
+            ETHERTYPE_VNTAG => at += 4,
+            ETHERTYPE_ETAG => at += 6,
+            ETHERTYPE_FABRICPATH => at += 2 + 12,
+            t if LINK_CONTROL.contains(&t) => return Err(DecodeError::LinkControl),
             ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
                 let (next, inner) = mpls(frame, at)?;
                 match inner {
@@ -168,8 +190,16 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
             }
             len if len <= MAX_8023_LENGTH => {
                 // 802.3 with LLC: only SNAP (AA AA 03, an OUI, an EtherType)
-                // carries IP; spanning tree and the rest are not IP.
-                if frame.get(at..at + 3) != Some(&[0xaa, 0xaa, 0x03]) {
+                // carries IP. Spanning tree and Cisco's link protocols are
+                // link control; the rest is not IP.
+                let llc = frame.get(at..at + 3);
+                if llc.and_then(<[u8]>::first) == Some(&LLC_STP)
+                    || (llc == Some(&[0xaa, 0xaa, 0x03])
+                        && frame.get(at + 3..at + 6) == Some(&OUI_CISCO))
+                {
+                    return Err(DecodeError::LinkControl);
+                }
+                if llc != Some(&[0xaa, 0xaa, 0x03]) {
                     return Err(DecodeError::NotIp);
                 }
                 at += 6;
@@ -178,6 +208,27 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
         }
     }
     Err(DecodeError::NotIp)
+}
+
+/// Reads the PPP header at `at` (RFC 1661): the HDLC address and control
+/// bytes when present (FF 03), then the protocol number, one byte when
+/// compressed (an odd first byte). Says where the IP packet starts, or
+/// what the frame is when it carries none.
+pub(super) fn ppp(frame: &[u8], mut at: usize) -> Result<usize, DecodeError> {
+    if frame.get(at..at + 2) == Some(&[0xff, 0x03]) {
+        at += 2;
+    }
+    let first = *frame.get(at).ok_or(DecodeError::LinkTruncated)?;
+    let (protocol, len) = if first & 1 == 1 {
+        (u16::from(first), 1)
+    } else {
+        (be16(frame, at)?, 2)
+    };
+    match protocol {
+        PPP_IPV4 | PPP_IPV6 => Ok(at + len),
+        p if p >= PPP_CONTROL => Err(DecodeError::LinkControl),
+        _ => Err(DecodeError::NotIp),
+    }
 }
 
 /// What a Network Service Header says comes after it.
@@ -246,8 +297,12 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<Stripped<'_>, Decode
             }
         }
         LinkType::CiscoHdlc => by_ethertype(frame, 2),
+        LinkType::Ppp => rest(frame, ppp(frame, 0)?).map(plain),
         LinkType::Fddi => {
             // LLC/SNAP: AA AA 03, an OUI, then the EtherType at 19.
+            if frame.get(13) == Some(&LLC_STP) {
+                return Err(DecodeError::LinkControl);
+            }
             if frame.get(13..16) != Some(&[0xaa, 0xaa, 0x03]) {
                 return Err(frame
                     .get(15)

@@ -330,6 +330,9 @@ fn through_tunnels<'a, const CARRIER: bool>(
         ip = match hop.inner {
             tunnel::Inner::Ip => inner,
             tunnel::Inner::Ethernet => link::by_ethertype(inner, 12)?.ip,
+            tunnel::Inner::Ppp => inner
+                .get(link::ppp(inner, 0)?..)
+                .ok_or(DecodeError::TunnelMalformed)?,
             tunnel::Inner::Mpls => match tunnel::mpls(inner)? {
                 (rest, tunnel::Inner::Ethernet) => link::by_ethertype(rest, 12)?.ip,
                 (rest, _) => rest,

@@ -90,8 +90,17 @@ fn garbage_is_an_error_not_a_panic() {
     let mut lldp = eth_tcp_v4(b"");
     lldp[12] = 0x88;
     lldp[13] = 0xcc;
+    // LLDP is link control: no error either.
     assert_eq!(
         decode(LinkType::Ethernet, &lldp).err(),
+        Some(DecodeError::LinkControl)
+    );
+    assert!(!DecodeError::LinkControl.is_error());
+    let mut unknown = lldp.clone();
+    unknown[12] = 0x78;
+    unknown[13] = 0x78;
+    assert_eq!(
+        decode(LinkType::Ethernet, &unknown).err(),
         Some(DecodeError::NotIp)
     );
     let mut icmp = eth_tcp_v4(b"");
@@ -261,7 +270,10 @@ fn fddi_frames_through_llc_snap() {
     assert_eq!((p.dport, p.payload), (80, &b"hi"[..]));
     let mut stp = frame.clone();
     stp[13..16].copy_from_slice(&[0x42, 0x42, 0x03]);
-    assert_eq!(decode(LinkType::Fddi, &stp), Err(DecodeError::NotIp));
+    assert_eq!(decode(LinkType::Fddi, &stp), Err(DecodeError::LinkControl));
+    let mut netbios = frame.clone();
+    netbios[13..16].copy_from_slice(&[0xf0, 0xf0, 0x03]);
+    assert_eq!(decode(LinkType::Fddi, &netbios), Err(DecodeError::NotIp));
     assert_eq!(
         decode(LinkType::Fddi, &frame[..14]),
         Err(DecodeError::LinkTruncated)
@@ -296,5 +308,38 @@ fn nsh_is_read_past_and_cut_ones_are_errors() {
     assert_eq!(
         decode(LinkType::Ethernet, &short).err(),
         Some(DecodeError::NotIp)
+    );
+}
+
+/// PPP (link types 9 and 50, and inside PPPoE and GRE): with or without
+/// the address and control bytes, the protocol number in two bytes or
+/// compressed to one; control protocols are link control, not errors.
+#[test]
+fn ppp_frames_in_every_header_form() {
+    let eth = eth_tcp_v4(b"hi");
+    let ip = &eth[14..];
+    assert_eq!(LinkType::from_dlt(9), LinkType::Ppp);
+    assert_eq!(LinkType::from_dlt(50), LinkType::Ppp);
+    for head in [
+        &[0xff, 0x03, 0x00, 0x21][..],
+        &[0x00, 0x21],
+        &[0xff, 0x03, 0x21],
+        &[0x21],
+    ] {
+        let frame = [head, ip].concat();
+        let p = decode(LinkType::Ppp, &frame).expect("decodes");
+        assert_eq!((p.dport, p.payload), (80, &b"hi"[..]), "{head:02x?}");
+    }
+    let lcp = [0xff, 0x03, 0xc0, 0x21, 0x01, 0x01, 0x00, 0x04];
+    assert_eq!(decode(LinkType::Ppp, &lcp), Err(DecodeError::LinkControl));
+    let ipx = [0x00, 0x2b, 0x00];
+    assert_eq!(decode(LinkType::Ppp, &ipx), Err(DecodeError::NotIp));
+    assert_eq!(
+        decode(LinkType::Ppp, &[0xff, 0x03]),
+        Err(DecodeError::LinkTruncated)
+    );
+    assert_eq!(
+        decode(LinkType::Ppp, &[0x00]),
+        Err(DecodeError::LinkTruncated)
     );
 }

@@ -98,6 +98,8 @@ pub(super) enum Inner {
     Ip,
     /// An MPLS label stack.
     Mpls,
+    /// A PPP frame.
+    Ppp,
 }
 
 /// One tunnel header read: its kind, its identifier (VNI, GRE key, TEID,
@@ -144,12 +146,16 @@ fn word(b: &[u8], at: usize) -> Result<u16, DecodeError> {
     be16(b, at).map_err(|_| DecodeError::TunnelMalformed)
 }
 
+/// PPP's protocol type in GRE.
+const PROTO_PPP: u16 = 0x880b;
+
 /// What EtherType-style protocol number a tunnel carries.
 fn by_protocol(proto: u16) -> Result<Inner, DecodeError> {
     match proto {
         0x0800 | 0x86dd => Ok(Inner::Ip),
         0x6558 => Ok(Inner::Ethernet),
         0x8847 | 0x8848 => Ok(Inner::Mpls),
+        PROTO_PPP => Ok(Inner::Ppp),
         _ => Err(DecodeError::TunnelUnsupported),
     }
 }
@@ -158,9 +164,10 @@ fn by_protocol(proto: u16) -> Result<Inner, DecodeError> {
 /// ERSPAN header inside it when GRE carries ERSPAN.
 pub(super) fn gre(p: &[u8]) -> Result<Hop, DecodeError> {
     let flags = word(p, 0)?;
-    if flags & 0x0007 != 0 {
-        // Version 1 is PPTP's enhanced GRE: PPP inside, not read.
-        return Err(DecodeError::TunnelUnsupported);
+    match flags & 0x0007 {
+        0 => {}
+        1 => return pptp(p, flags),
+        _ => return Err(DecodeError::TunnelMalformed),
     }
     let proto = word(p, 2)?;
     let mut at = 4;
@@ -205,6 +212,32 @@ pub(super) fn gre(p: &[u8]) -> Result<Hop, DecodeError> {
             inner: by_protocol(proto)?,
         }),
     }
+}
+
+/// PPTP's enhanced GRE (RFC 2637, version 1): PPP inside, the call id for
+/// its key, a sequence number when S is set, an acknowledgement when A is.
+/// A packet with no payload only acknowledges.
+fn pptp(p: &[u8], flags: u16) -> Result<Hop, DecodeError> {
+    if word(p, 2)? != PROTO_PPP || flags & 0x2000 == 0 {
+        return Err(DecodeError::TunnelMalformed);
+    }
+    let call = u32::from(word(p, 6)?);
+    let mut at = 8;
+    if flags & 0x1000 != 0 {
+        at += 4;
+    }
+    if flags & 0x0080 != 0 {
+        at += 4;
+    }
+    if word(p, 4)? == 0 {
+        return Err(DecodeError::LinkControl);
+    }
+    Ok(Hop {
+        kind: TunnelKind::Gre,
+        id: Some(call),
+        at,
+        inner: Inner::Ppp,
+    })
 }
 
 fn erspan(p: &[u8], at: usize, session: u32) -> Result<Hop, DecodeError> {

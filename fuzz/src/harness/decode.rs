@@ -9,7 +9,7 @@
 use capture::decode::{decode, frame_carrier, shard_hint, syn_hint, tcp_flags, LinkType};
 use capture::internals::flow::FlowKey;
 
-const LINKS: [LinkType; 9] = [
+const LINKS: [LinkType; 10] = [
     LinkType::Ethernet,
     LinkType::Null,
     LinkType::Loop,
@@ -18,6 +18,7 @@ const LINKS: [LinkType; 9] = [
     LinkType::LinuxSll2,
     LinkType::CiscoHdlc,
     LinkType::Fddi,
+    LinkType::Ppp,
     LinkType::Unsupported(147),
 ];
 

@@ -307,7 +307,7 @@ pub const SPEC: ParserSpec = ParserSpec {
     new: |limits| Box::new(H2::new(limits.http)),
 };
 
-/// The client's preface settles it (16 bytes of it, all a probe sees); on
+/// The client's preface settles it (its first 16 bytes will do); on
 /// the server's side, a first frame that is a SETTINGS frame on stream 0
 /// (what a server sends first after an `Upgrade: h2c`).
 fn probe(to_server: bool, first: &[u8]) -> Probe {

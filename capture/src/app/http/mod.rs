@@ -593,16 +593,129 @@ pub const SPEC: ParserSpec = ParserSpec {
     new: |limits| Box::new(Http::new(limits.http)),
 };
 
-/// A message head settles it once a request's method is followed by a
-/// space, or a response has its whole `HTTP/`.
+/// A response settles it with its whole `HTTP/`. A request settles it with
+/// a registered method and a space, unless its whole first line ends in
+/// another protocol's version (SIP's and RTSP's `OPTIONS ... SIP/2.0`).
+/// Any other token needs its whole first line, ending in an HTTP version:
+/// up to the target, SMTP's `EHLO x`, FTP's and POP3's `USER x`, IRC's
+/// `NICK x` or RFB's `RFB 003.008` are request lines too.
 fn probe(to_server: bool, first: &[u8]) -> Probe {
     if !starts_message(to_server, first) {
-        Probe::No
-    } else if (to_server && first.contains(&b' ')) || (!to_server && first.len() >= 5) {
+        return Probe::No;
+    }
+    if !to_server {
+        return if first.len() >= 5 {
+            Probe::Yes
+        } else {
+            Probe::NeedMore
+        };
+    }
+    let Some(space) = first.iter().position(|b| *b == b' ') else {
+        return Probe::NeedMore;
+    };
+    let method = first.get(..space).unwrap_or_default();
+    let version = first_line(first).map(line_version);
+    match (known_method(method), version) {
+        (true, None) => Probe::Yes,
+        (true, Some(v)) => yes_if(v.is_none_or(is_http_version)),
+        (false, Some(Some(v))) => yes_if(is_http_version(v)),
+        (false, _) => Probe::No,
+    }
+}
+
+/// The first line of `b` without its end, when `b` holds all of it.
+fn first_line(b: &[u8]) -> Option<&[u8]> {
+    let end = b.iter().position(|c| *c == b'\n')?;
+    let line = b.get(..end)?;
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// The last word of a request line when it reads as a protocol version
+/// (`NAME/digit...`); `None` for a line without one (HTTP/0.9's `GET /`).
+fn line_version(line: &[u8]) -> Option<&[u8]> {
+    let at = line.iter().rposition(|c| *c == b' ')?;
+    let word = line.get(at + 1..)?;
+    let slash = word.iter().position(|c| *c == b'/')?;
+    let name = word.get(..slash)?;
+    let named = !name.is_empty() && name.iter().all(u8::is_ascii_uppercase);
+    let numbered = word.get(slash + 1).is_some_and(u8::is_ascii_digit);
+    (named && numbered).then_some(word)
+}
+
+fn yes_if(http: bool) -> Probe {
+    if http {
         Probe::Yes
     } else {
-        Probe::NeedMore
+        Probe::No
     }
+}
+
+fn is_http_version(word: &[u8]) -> bool {
+    word.starts_with(b"HTTP/")
+}
+
+/// Methods of the IANA HTTP method registry, with those of UPnP (GENA),
+/// of cache purging and of Exchange's WebDAV and RPC over HTTP, which
+/// busy networks carry.
+fn known_method(m: &[u8]) -> bool {
+    const METHODS: &[&[u8]] = &[
+        b"GET",
+        b"POST",
+        b"HEAD",
+        b"PUT",
+        b"DELETE",
+        b"OPTIONS",
+        b"CONNECT",
+        b"TRACE",
+        b"PATCH",
+        b"QUERY",
+        b"PRI",
+        b"ACL",
+        b"BASELINE-CONTROL",
+        b"BIND",
+        b"CHECKIN",
+        b"CHECKOUT",
+        b"COPY",
+        b"LABEL",
+        b"LINK",
+        b"LOCK",
+        b"MERGE",
+        b"MKACTIVITY",
+        b"MKCALENDAR",
+        b"MKCOL",
+        b"MKREDIRECTREF",
+        b"MKWORKSPACE",
+        b"MOVE",
+        b"ORDERPATCH",
+        b"PROPFIND",
+        b"PROPPATCH",
+        b"REBIND",
+        b"REPORT",
+        b"SEARCH",
+        b"UNBIND",
+        b"UNCHECKOUT",
+        b"UNLINK",
+        b"UNLOCK",
+        b"UPDATE",
+        b"UPDATEREDIRECTREF",
+        b"VERSION-CONTROL",
+        b"NOTIFY",
+        b"SUBSCRIBE",
+        b"UNSUBSCRIBE",
+        b"M-SEARCH",
+        b"M-POST",
+        b"PURGE",
+        b"BAN",
+        b"POLL",
+        b"BCOPY",
+        b"BDELETE",
+        b"BMOVE",
+        b"BPROPFIND",
+        b"BPROPPATCH",
+        b"RPC_IN_DATA",
+        b"RPC_OUT_DATA",
+    ];
+    METHODS.contains(&m)
 }
 
 fn parse(to_server: bool, data: &[u8], field: usize) -> Parsed {

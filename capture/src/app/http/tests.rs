@@ -152,6 +152,51 @@ fn detects_message_starts() {
     assert!(!starts_message(false, b"SSH-2.0"));
 }
 
+/// Other line protocols' first lines look like request lines up to the
+/// target: only a registered method, or a whole line ending in an HTTP
+/// version, makes a stream HTTP.
+#[test]
+fn the_probe_takes_http_not_other_line_protocols() {
+    use Probe::{NeedMore, No, Yes};
+    let cases: &[(&[u8], Probe)] = &[
+        (b"GET /index.html HTTP/1.1\r\nHost: a\r\n", Yes),
+        (b"GET /", Yes),
+        (b"GET /cgi-bin/x.pl?a=1\r\n", Yes),
+        (b"PROPFIND /dav/ HTTP/1.1\r\n", Yes),
+        (b"RPC_IN_DATA /rpc/rpcproxy.dll?x:6001 HTTP/1.1\r\n", Yes),
+        (b"NOTIFY * HTTP/1.1\r\n", Yes),
+        // Unregistered methods with an HTTP version: HTTP all the same.
+        (b"NOTMETHOD / HTTP/1.1\r\n", Yes),
+        (b"FOO /x HTTP/1.0\n", Yes),
+        // SMTP, FTP, POP3, IRC, RFB, SIP and RTSP.
+        (b"EHLO mail.example.com\r\n", No),
+        (b"USER anonymous\r\n", No),
+        (b"USER bob", No),
+        (b"CWD /pub\r\n", No),
+        (b"NICK guest\r\n", No),
+        (b"RFB 003.008\n", No),
+        (b"INVITE sip:bob@example.com SIP/2.0\r\n", No),
+        (b"OPTIONS sip:bob@example.com SIP/2.0\r\n", No),
+        (b"OPTIONS rtsp://cam.example/live RTSP/1.0\r\n", No),
+        (b"DESCRIBE rtsp://cam.example/live RTSP/1.0\r\n", No),
+        // Too short to tell.
+        (b"GE", NeedMore),
+        (b"NOTMETH", NeedMore),
+        (b"get / HTTP/1.1\r\n", No),
+    ];
+    for (first, want) in cases {
+        assert_eq!(
+            probe(true, first),
+            *want,
+            "{:?}",
+            String::from_utf8_lossy(first)
+        );
+    }
+    assert_eq!(probe(false, b"HTTP/1.1 200 OK\r\n"), Yes);
+    assert_eq!(probe(false, b"HTT"), NeedMore);
+    assert_eq!(probe(false, b"220 ftp.example FTP\r\n"), No);
+}
+
 /// A header block that breaks the grammar (folded line, a line without a
 /// colon) is read line by line, at any split: the request and its fields
 /// kept, one error counted, the next request read. A response likewise.
