@@ -38,6 +38,7 @@ pub mod shims;
 pub mod split;
 pub mod suite;
 pub mod tls;
+pub mod tls_drafts;
 pub mod wire;
 
 pub use bench::{try_write_bench, write_bench, BenchSummary};

@@ -109,6 +109,7 @@ pub fn scenarios() -> Vec<Scenario> {
         crate::icmp::icmp(),
         crate::line_protocols::line_protocols(),
         crate::shims::link_shims(),
+        crate::tls_drafts::tls_drafts(),
     ]
 }
 

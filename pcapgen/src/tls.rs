@@ -225,6 +225,23 @@ pub fn server_hello(
     handshake_message(2, &b)
 }
 
+/// A ServerHello of the TLS 1.3 drafts up to 21: `version` in the hello
+/// itself (0x7f00 + draft, or the early drafts' 0x0304), then the random,
+/// the cipher suite and the extensions (a key share, codepoint 40 as the
+/// drafts had it), with no session id and no compression method.
+pub fn draft_server_hello(version: u16, cipher: u16, seed: u64) -> Vec<u8> {
+    let mut r = SplitMix64::new(seed);
+    let mut b = Vec::new();
+    push_u16(&mut b, version);
+    b.extend_from_slice(&r.bytes(32));
+    push_u16(&mut b, cipher);
+    let mut share = Vec::new();
+    push_u16(&mut share, 0x001d);
+    share.extend_from_slice(&vec16(&r.bytes(32)));
+    b.extend_from_slice(&vec16(&extension(40, &share)));
+    handshake_message(2, &b)
+}
+
 /// A Certificate handshake message with one fake certificate of
 /// `cert_len` bytes.
 pub fn certificate(cert_len: usize, seed: u64) -> Vec<u8> {

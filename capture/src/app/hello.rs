@@ -23,6 +23,10 @@ pub fn message_len(buf: &[u8]) -> Option<usize> {
 /// Reads one whole handshake message into `info`; `quic` when CRYPTO
 /// frames carried it (JA4's first letter).
 pub fn read(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8], quic: bool) {
+    if let Some((version, cipher, ext)) = draft_server_hello(msg) {
+        server_hello(info, version, cipher, ext);
+        return;
+    }
     match parse_tls_message_handshake(msg) {
         Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) => {
             counters.client_hellos += 1;
@@ -105,6 +109,27 @@ fn extension_types(mut raw: &[u8]) -> Vec<u16> {
         raw = rest.get(len..).unwrap_or_default();
     }
     out
+}
+
+/// A ServerHello of TLS 1.3 drafts up to 21 (0x7f00 to 0x7f15, and the
+/// early drafts' 0x0304 in the hello itself), whose hello has no session
+/// id and no compression method (draft 22 put them back, with 0x0303 in
+/// the hello): its version, cipher suite and extensions, when `msg` is
+/// one. The parser crate reads draft 18's only.
+fn draft_server_hello(msg: &[u8]) -> Option<(u16, u16, Option<&[u8]>)> {
+    let [2, _, _, _, hi, lo, rest @ ..] = msg else {
+        return None;
+    };
+    let version = u16::from_be_bytes([*hi, *lo]);
+    if !matches!(version, 0x7f00..=0x7f15 | 0x0304) {
+        return None;
+    }
+    let cipher = u16::from_be_bytes(rest.get(32..34)?.try_into().ok()?);
+    let ext = match rest.get(34..36) {
+        Some(&[hi, lo]) => Some(rest.get(36..36 + usize::from(u16::from_be_bytes([hi, lo])))?),
+        _ => None,
+    };
+    Some((version, cipher, ext))
 }
 
 /// The version, cipher suite and ALPN protocol a ServerHello chose: its

@@ -342,6 +342,33 @@ mod tests {
         assert_eq!(t.info.version.as_deref(), Some("TLS 1.3 draft 18"));
     }
 
+    /// Drafts 19 to 21, and the early ones (0x0304 in the hello), have
+    /// draft 18's hello: each is named, its cipher suite read, and no parse
+    /// error counted.
+    #[test]
+    fn every_draft_server_hello_names_its_version() {
+        for (hello, name) in [
+            ([0x7f, 0x0e], "TLS 1.3 draft 14"),
+            ([0x7f, 0x13], "TLS 1.3 draft 19"),
+            ([0x7f, 0x15], "TLS 1.3 draft 21"),
+            ([0x03, 0x04], "TLS 1.3"),
+        ] {
+            let mut body = hello.to_vec();
+            body.extend_from_slice(&[7u8; 32]);
+            // TLS_AES_128_GCM_SHA256, then one empty extension (type 0x000a).
+            body.extend_from_slice(&[0x13, 0x01, 0x00, 0x04, 0x00, 0x0a, 0x00, 0x00]);
+            let mut hs = vec![0x02, 0, 0, body.len() as u8];
+            hs.extend_from_slice(&body);
+            let mut rec = vec![0x16, 0x03, 0x01, 0, hs.len() as u8];
+            rec.extend_from_slice(&hs);
+            let mut t = Tls::new(1 << 16);
+            t.data(false, &rec);
+            assert_eq!(t.info.version.as_deref(), Some(name));
+            assert_eq!(t.info.cipher.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
+            assert_eq!(t.counters.parse_errors, 0, "{name}");
+        }
+    }
+
     #[test]
     fn tls13_encrypted_handshake_is_told_apart() {
         let app = |n: usize| {
