@@ -284,13 +284,13 @@ fn fragment_drops_are_counted_by_reason() {
 /// Frames that carry no flow are counted as what they are: link control
 /// (spanning tree, CDP, LLDP, LACP, PPPoE discovery, PPP's LCP, a PPTP
 /// acknowledgement) and IP protocols without flows (IGMP, OSPF, ESP); the
-/// six shimmed exchanges beside them are flows (their fields are checked
+/// eight shimmed exchanges beside them are flows (their fields are checked
 /// with every scenario's).
 #[test]
 fn frames_without_flows_are_not_errors() {
     let file = pcap("link-shims.pcap");
     let (run, stats) = common::flows_with_stats(&[file.to_str().expect("path")]);
-    assert_eq!(run.records().len(), 6);
+    assert_eq!(run.records().len(), 8);
     assert_eq!(stats["stats"]["decode_errors"], json!({}));
     assert_eq!(
         stats["stats"]["not_flows"],
@@ -301,6 +301,27 @@ fn frames_without_flows_are_not_errors() {
         })
     );
     assert!(run.stderr.contains("7 link control"), "{}", run.stderr);
+}
+
+/// 802.11 captures (bare and behind radiotap): management frames and
+/// null data frames are link control beside the exchange's data frames;
+/// an NFLOG capture's frames are all the exchange's.
+#[test]
+fn wireless_and_nflog_captures_count_what_is_no_flow() {
+    for (name, link_control) in [
+        ("link-80211.pcap", pcapgen::links::WLAN_LINK_CONTROL),
+        ("link-radiotap.pcap", pcapgen::links::WLAN_LINK_CONTROL),
+        ("link-nflog.pcap", 0),
+    ] {
+        let file = pcap(name);
+        let (run, stats) = common::flows_with_stats(&[file.to_str().expect("path")]);
+        assert_eq!(run.records().len(), 1, "{name}");
+        assert_eq!(stats["stats"]["decode_errors"], json!({}), "{name}");
+        assert_eq!(
+            stats["stats"]["not_flows"]["link_control"], link_control,
+            "{name}"
+        );
+    }
 }
 
 /// Text protocols whose commands look like request lines (SMTP's EHLO,

@@ -36,6 +36,9 @@ fn link_byte(link: LinkType) -> Option<u8> {
         LinkType::CiscoHdlc => 6,
         LinkType::Fddi => 7,
         LinkType::Ppp => 8,
+        LinkType::Ieee80211 => 9,
+        LinkType::Radiotap => 10,
+        LinkType::Nflog => 11,
         LinkType::Unsupported(_) => return None,
     })
 }

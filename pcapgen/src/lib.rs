@@ -30,6 +30,7 @@ pub mod http;
 pub mod http_malformed;
 pub mod icmp;
 pub mod line_protocols;
+pub mod links;
 pub mod pcap;
 pub mod quic;
 pub mod rng;

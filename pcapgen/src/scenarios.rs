@@ -55,7 +55,7 @@ fn simple_http(
 
 /// Every scenario, in a fixed order.
 pub fn scenarios() -> Vec<Scenario> {
-    vec![
+    let mut all = vec![
         http_keepalive(),
         http_pipelined(),
         http_chunked(),
@@ -110,7 +110,9 @@ pub fn scenarios() -> Vec<Scenario> {
         crate::line_protocols::line_protocols(),
         crate::shims::link_shims(),
         crate::tls_drafts::tls_drafts(),
-    ]
+    ];
+    all.extend(crate::links::scenarios());
+    all
 }
 
 /// A request line no reader takes, answered `400`: the exchange is read

@@ -4,7 +4,8 @@
 //!
 //! One HTTP exchange in each of: a PPPoE session whose PPP protocol number
 //! is compressed to one byte, Cisco's VN-Tag, IEEE 802.1BR's E-Tag, Cisco
-//! FabricPath, GRE carrying PPP, and PPTP's enhanced GRE. Then frames of
+//! FabricPath, GRE carrying PPP, PPTP's enhanced GRE, 802.1ah provider
+//! backbone bridging and Aruba's GRE carrying 802.11. Then frames of
 //! link-layer control (spanning tree, CDP, LLDP, LACP, PPPoE discovery,
 //! PPP's LCP, a PPTP acknowledgement) and IP packets of protocols without
 //! flows (IGMP, OSPF, ESP), which a reader counts as what they are.
@@ -42,6 +43,12 @@ enum Shim {
     /// acknowledgement numbers), PPP with compressed address, control and
     /// protocol fields (the protocol alone, 0x21).
     Pptp,
+    /// 802.1ah provider backbone bridging: 0x88e7, a 4-byte I-TAG, then
+    /// the customer frame.
+    Pbb,
+    /// Aruba's GRE (protocol 0x8200) carrying an access point's 802.11
+    /// data frame.
+    ArubaGre,
 }
 
 impl Shim {
@@ -54,7 +61,7 @@ impl Shim {
             depth: 1,
         };
         match self {
-            Shim::GrePpp => Some(gre(None)),
+            Shim::GrePpp | Shim::ArubaGre => Some(gre(None)),
             Shim::Pptp => Some(gre(Some(u32::from(PPTP_CALL)))),
             _ => None,
         }
@@ -121,6 +128,28 @@ fn wrap(shim: Shim, eth: &[u8], seq: u32) -> (Vec<u8>, usize) {
             g.extend_from_slice(ip);
             let f = outer_ip(to_server, 47, &g);
             return (f, ip.len() + 1);
+        }
+        Shim::Pbb => {
+            let mut f = vec![0x02, 0x00, 0x00, 0x00, 0xbb, 0x01];
+            f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0xbb, 0x02]);
+            f.extend_from_slice(&[0x88, 0xe7, 0x00, 0x01, 0xe2, 0x40]);
+            f.extend_from_slice(eth);
+            f
+        }
+        Shim::ArubaGre => {
+            // Data to or from the distribution system, three addresses,
+            // LLC/SNAP.
+            let flags = if to_server { 0x01 } else { 0x02 };
+            let mut w = vec![0x08, flags, 0x2c, 0x00];
+            w.extend_from_slice(&[0x02, 0, 0, 0, 0, 0xa9]);
+            w.extend_from_slice(&eth[6..12]);
+            w.extend_from_slice(&eth[..6]);
+            w.extend_from_slice(&[0x10, 0x00, 0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00]);
+            w.extend_from_slice(&eth[12..]);
+            let counted = w.len();
+            let mut g = vec![0x00, 0x00, 0x82, 0x00];
+            g.extend_from_slice(&w);
+            return (outer_ip(to_server, 47, &g), counted);
         }
     };
     let len = frame.len();
@@ -255,6 +284,13 @@ pub fn link_shims() -> Scenario {
             "gre-ppp",
         ),
         (Shim::Pptp, "10.0.10.6:42006", "203.0.113.116:80", "pptp"),
+        (Shim::Pbb, "10.0.10.7:42007", "203.0.113.117:80", "pbb"),
+        (
+            Shim::ArubaGre,
+            "10.0.10.8:42008",
+            "203.0.113.118:80",
+            "aruba",
+        ),
     ];
     let flows = cases
         .iter()
@@ -266,9 +302,11 @@ pub fn link_shims() -> Scenario {
         linktype: LINKTYPE_ETHERNET,
         description: "One HTTP GET (200 text/html, Content-Length 600) in each framing: a PPPoE session (id 7) \
                       whose PPP protocol number is compressed to one byte, Cisco VN-Tag, IEEE 802.1BR E-Tag, \
-                      Cisco FabricPath, GRE carrying PPP (0x880b), and PPTP's enhanced GRE (call id 1234, \
-                      sequence and acknowledgement numbers, PPP protocol compressed). GRE ends 192.0.2.1 (client \
-                      side) and 192.0.2.2; a GRE flow counts the PPP frame its tunnel carried. Then 7 frames of \
+                      Cisco FabricPath, GRE carrying PPP (0x880b), PPTP's enhanced GRE (call id 1234, \
+                      sequence and acknowledgement numbers, PPP protocol compressed), 802.1ah provider backbone \
+                      bridging (I-SID 123456), and Aruba's GRE (0x8200) carrying 802.11 data frames. GRE ends \
+                      192.0.2.1 (client side) and 192.0.2.2; a GRE flow counts the PPP or 802.11 frame its \
+                      tunnel carried. Then 7 frames of \
                       link control (a spanning-tree BPDU, CDP, LLDP, LACP, a PPPoE PADI, a PPPoE session's LCP \
                       configure-request, a PPTP acknowledgement without payload) and 3 IP packets of protocols \
                       without flows (IGMP, OSPF, ESP): counted as what they are, no decode error.",

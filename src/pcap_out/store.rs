@@ -69,6 +69,9 @@ fn dlt(link: LinkType) -> u32 {
         LinkType::Fddi => 10,
         // DLT_PPP takes frames with and without the HDLC bytes.
         LinkType::Ppp => 9,
+        LinkType::Ieee80211 => 105,
+        LinkType::Radiotap => 127,
+        LinkType::Nflog => 239,
         LinkType::Unsupported(d) => u32::try_from(d).unwrap_or(0),
     }
 }

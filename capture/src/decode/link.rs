@@ -26,6 +26,12 @@ pub enum LinkType {
     /// DLT_PPP (9) and DLT_PPP_SERIAL (50): a PPP frame, with or without
     /// its HDLC address and control bytes.
     Ppp,
+    /// DLT_IEEE802_11 (105): 802.11 frames.
+    Ieee80211,
+    /// DLT_IEEE802_11_RADIO (127): a radiotap header, then an 802.11 frame.
+    Radiotap,
+    /// DLT_NFLOG (239): Linux netfilter's log of packets.
+    Nflog,
     /// Anything else: every frame counts as `unsupported_link`.
     Unsupported(i32),
 }
@@ -43,6 +49,9 @@ impl LinkType {
             104 => LinkType::CiscoHdlc,
             10 => LinkType::Fddi,
             9 | 50 => LinkType::Ppp,
+            105 => LinkType::Ieee80211,
+            127 => LinkType::Radiotap,
+            239 => LinkType::Nflog,
             other => LinkType::Unsupported(other),
         }
     }
@@ -70,6 +79,9 @@ const ETHERTYPE_ETAG: u16 = 0x893f;
 /// Cisco FabricPath: 2 bytes of tag, then the inner frame's addresses and
 /// EtherType.
 const ETHERTYPE_FABRICPATH: u16 = 0x8903;
+/// IEEE 802.1ah provider backbone bridging: a 4-byte I-TAG, then the
+/// customer frame's addresses and EtherType.
+const ETHERTYPE_PBB: u16 = 0x88e7;
 /// Link-layer control protocols: sound frames that carry no flow. MAC
 /// control (pause), slow protocols (LACP, OAM), PPPoE discovery, 802.1X,
 /// LLDP, PTP, connectivity fault management, loopback.
@@ -148,6 +160,7 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
             ETHERTYPE_VNTAG => at += 4,
             ETHERTYPE_ETAG => at += 6,
             ETHERTYPE_FABRICPATH => at += 2 + 12,
+            ETHERTYPE_PBB => at += 4 + 12,
             t if LINK_CONTROL.contains(&t) => return Err(DecodeError::LinkControl),
             ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
                 let (next, inner) = mpls(frame, at)?;
@@ -298,6 +311,9 @@ pub(super) fn strip(link: LinkType, frame: &[u8]) -> Result<Stripped<'_>, Decode
         }
         LinkType::CiscoHdlc => by_ethertype(frame, 2),
         LinkType::Ppp => rest(frame, ppp(frame, 0)?).map(plain),
+        LinkType::Ieee80211 => super::wlan::ieee80211(frame, 0),
+        LinkType::Radiotap => super::wlan::radiotap(frame),
+        LinkType::Nflog => super::nflog::packet(frame).map(plain),
         LinkType::Fddi => {
             // LLC/SNAP: AA AA 03, an OUI, then the EtherType at 19.
             if frame.get(13) == Some(&LLC_STP) {

@@ -8,7 +8,9 @@ mod error;
 mod fragment;
 pub mod icmp;
 mod link;
+mod nflog;
 mod tunnel;
+mod wlan;
 
 pub use error::{DecodeError, DECODE_ERROR_KINDS};
 pub(crate) use fragment::whole_header;
@@ -333,6 +335,7 @@ fn through_tunnels<'a, const CARRIER: bool>(
             tunnel::Inner::Ppp => inner
                 .get(link::ppp(inner, 0)?..)
                 .ok_or(DecodeError::TunnelMalformed)?,
+            tunnel::Inner::Wlan => wlan::ieee80211(inner, 0)?.ip,
             tunnel::Inner::Mpls => match tunnel::mpls(inner)? {
                 (rest, tunnel::Inner::Ethernet) => link::by_ethertype(rest, 12)?.ip,
                 (rest, _) => rest,

@@ -100,6 +100,8 @@ pub(super) enum Inner {
     Mpls,
     /// A PPP frame.
     Ppp,
+    /// An IEEE 802.11 frame.
+    Wlan,
 }
 
 /// One tunnel header read: its kind, its identifier (VNI, GRE key, TEID,
@@ -156,6 +158,8 @@ fn by_protocol(proto: u16) -> Result<Inner, DecodeError> {
         0x6558 => Ok(Inner::Ethernet),
         0x8847 | 0x8848 => Ok(Inner::Mpls),
         PROTO_PPP => Ok(Inner::Ppp),
+        // Aruba's controllers tunnel their access points' 802.11 frames.
+        0x8200..=0x82ff => Ok(Inner::Wlan),
         _ => Err(DecodeError::TunnelUnsupported),
     }
 }

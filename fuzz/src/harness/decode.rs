@@ -9,7 +9,7 @@
 use capture::decode::{decode, frame_carrier, shard_hint, syn_hint, tcp_flags, LinkType};
 use capture::internals::flow::FlowKey;
 
-const LINKS: [LinkType; 10] = [
+const LINKS: [LinkType; 13] = [
     LinkType::Ethernet,
     LinkType::Null,
     LinkType::Loop,
@@ -19,6 +19,9 @@ const LINKS: [LinkType; 10] = [
     LinkType::CiscoHdlc,
     LinkType::Fddi,
     LinkType::Ppp,
+    LinkType::Ieee80211,
+    LinkType::Radiotap,
+    LinkType::Nflog,
     LinkType::Unsupported(147),
 ];
 
