@@ -282,15 +282,15 @@ fn fragment_drops_are_counted_by_reason() {
 }
 
 /// Frames that carry no flow are counted as what they are: link control
-/// (spanning tree, CDP, LLDP, LACP, PPPoE discovery, PPP's LCP, a PPTP
-/// acknowledgement) and IP protocols without flows (IGMP, OSPF, ESP); the
-/// eight shimmed exchanges beside them are flows (their fields are checked
+/// (spanning tree, IS-IS, CDP, LLDP, LACP, PPPoE discovery, PPP's LCP, a
+/// PPTP acknowledgement, a GRE keepalive, NHRP) and IP protocols without flows (IGMP, OSPF, ESP); the
+/// nine shimmed exchanges beside them are flows (their fields are checked
 /// with every scenario's).
 #[test]
 fn frames_without_flows_are_not_errors() {
     let file = pcap("link-shims.pcap");
     let (run, stats) = common::flows_with_stats(&[file.to_str().expect("path")]);
-    assert_eq!(run.records().len(), 8);
+    assert_eq!(run.records().len(), 9);
     assert_eq!(stats["stats"]["decode_errors"], json!({}));
     assert_eq!(
         stats["stats"]["not_flows"],
@@ -300,7 +300,7 @@ fn frames_without_flows_are_not_errors() {
             "other_ip_protocols": pcapgen::shims::OTHER_IP_PACKETS
         })
     );
-    assert!(run.stderr.contains("7 link control"), "{}", run.stderr);
+    assert!(run.stderr.contains("10 link control"), "{}", run.stderr);
 }
 
 /// 802.11 captures (bare and behind radiotap): management frames and

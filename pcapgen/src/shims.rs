@@ -5,9 +5,10 @@
 //! One HTTP exchange in each of: a PPPoE session whose PPP protocol number
 //! is compressed to one byte, Cisco's VN-Tag, IEEE 802.1BR's E-Tag, Cisco
 //! FabricPath, GRE carrying PPP, PPTP's enhanced GRE, 802.1ah provider
-//! backbone bridging and Aruba's GRE carrying 802.11. Then frames of
-//! link-layer control (spanning tree, CDP, LLDP, LACP, PPPoE discovery,
-//! PPP's LCP, a PPTP acknowledgement) and IP packets of protocols without
+//! backbone bridging, Aruba's GRE carrying 802.11 and Cisco MetaData. Then
+//! frames of link-layer control (spanning tree, IS-IS, CDP, LLDP, LACP,
+//! PPPoE discovery, PPP's LCP, a PPTP acknowledgement, a GRE keepalive,
+//! NHRP) and IP packets of protocols without
 //! flows (IGMP, OSPF, ESP), which a reader counts as what they are.
 
 use crate::conn::TcpConn;
@@ -22,7 +23,7 @@ const FAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 /// PPTP's call id of the enhanced GRE exchange.
 const PPTP_CALL: u16 = 0x4d2;
 /// Frames of link-layer control the scenario writes.
-pub const LINK_CONTROL_FRAMES: u64 = 7;
+pub const LINK_CONTROL_FRAMES: u64 = 10;
 /// IP packets of protocols without flows the scenario writes.
 pub const OTHER_IP_PACKETS: u64 = 3;
 
@@ -49,6 +50,9 @@ enum Shim {
     /// Aruba's GRE (protocol 0x8200) carrying an access point's 802.11
     /// data frame.
     ArubaGre,
+    /// Cisco MetaData (0x8909): a TrustSec security group tag before the
+    /// EtherType.
+    CiscoMetadata,
 }
 
 impl Shim {
@@ -129,6 +133,8 @@ fn wrap(shim: Shim, eth: &[u8], seq: u32) -> (Vec<u8>, usize) {
             let f = outer_ip(to_server, 47, &g);
             return (f, ip.len() + 1);
         }
+        // Version 1, length 1 word, option 0x0001 (the tag), tag 0x0064.
+        Shim::CiscoMetadata => tagged(eth, &[0x89, 0x09, 0x01, 0x01, 0x00, 0x01, 0x00, 0x64]),
         Shim::Pbb => {
             let mut f = vec![0x02, 0x00, 0x00, 0x00, 0xbb, 0x01];
             f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0xbb, 0x02]);
@@ -232,8 +238,14 @@ fn no_flows(cap: &mut Capture) {
         0x11, 0x00, 0x00, 0x07, 0x00, 0x0a, 0xc0, 0x21, 0x01, 0x01, 0x00, 0x08, 0x01, 0x04, 0x05,
         0xd4,
     ];
+    // An IS-IS hello: LLC FE FE 03, then the PDU's first bytes.
+    let isis = [
+        0xfe, 0xfe, 0x03, 0x83, 0x1b, 0x01, 0x00, 0x0f, 0x01, 0x00, 0x00,
+    ];
+    let isis_group = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x14];
     for frame in [
         ieee8023(stp_group, &bpdu),
+        ieee8023(isis_group, &isis),
         ieee8023(cdp_group, &cdp),
         ethernet(lldp_group, 0x88cc, &lldp),
         ethernet(slow_group, 0x8809, &lacp),
@@ -247,6 +259,20 @@ fn no_flows(cap: &mut Capture) {
     ack.extend_from_slice(&PPTP_CALL.to_be_bytes());
     ack.extend_from_slice(&9u32.to_be_bytes());
     cap.emit(&outer_ip(false, 47, &ack));
+    // A GRE keepalive (IPv4 inside whose GRE has protocol 0), and NHRP
+    // over GRE (protocol 0x2001), a DMVPN spoke's registration.
+    let mut keepalive = vec![0x00, 0x00, 0x08, 0x00];
+    let mut inner = Vec::new();
+    push_ipv4_header(&mut inner, FAR, NEAR, 47, 4, 255, 0, 0);
+    inner.extend_from_slice(&[0x00, 0x00, 0x00, 0x00]);
+    keepalive.extend_from_slice(&inner);
+    cap.emit(&outer_ip(true, 47, &keepalive));
+    let mut nhrp = vec![0x00, 0x00, 0x20, 0x01];
+    nhrp.extend_from_slice(&[
+        0x00, 0x01, 0x08, 0x00, 0, 0, 0, 0, 0, 0, 0x00, 0x14, 0x01, 0x03,
+    ]);
+    nhrp.extend_from_slice(&[0; 6]);
+    cap.emit(&outer_ip(true, 47, &nhrp));
     // IGMPv2 membership report, an OSPF hello's header, an ESP packet.
     let igmp = [0x16, 0x00, 0xfa, 0x04, 0xef, 0x01, 0x02, 0x03];
     let mut ospf = vec![0x02, 0x01, 0x00, 0x2c, 0xc0, 0x00, 0x02, 0x01];
@@ -291,6 +317,12 @@ pub fn link_shims() -> Scenario {
             "203.0.113.118:80",
             "aruba",
         ),
+        (
+            Shim::CiscoMetadata,
+            "10.0.10.9:42009",
+            "203.0.113.119:80",
+            "cmd",
+        ),
     ];
     let flows = cases
         .iter()
@@ -304,11 +336,13 @@ pub fn link_shims() -> Scenario {
                       whose PPP protocol number is compressed to one byte, Cisco VN-Tag, IEEE 802.1BR E-Tag, \
                       Cisco FabricPath, GRE carrying PPP (0x880b), PPTP's enhanced GRE (call id 1234, \
                       sequence and acknowledgement numbers, PPP protocol compressed), 802.1ah provider backbone \
-                      bridging (I-SID 123456), and Aruba's GRE (0x8200) carrying 802.11 data frames. GRE ends \
+                      bridging (I-SID 123456), Aruba's GRE (0x8200) carrying 802.11 data frames, and Cisco \
+                      MetaData (a TrustSec tag, 0x8909). GRE ends \
                       192.0.2.1 (client side) and 192.0.2.2; a GRE flow counts the PPP or 802.11 frame its \
-                      tunnel carried. Then 7 frames of \
-                      link control (a spanning-tree BPDU, CDP, LLDP, LACP, a PPPoE PADI, a PPPoE session's LCP \
-                      configure-request, a PPTP acknowledgement without payload) and 3 IP packets of protocols \
+                      tunnel carried. Then 10 frames of \
+                      link control (a spanning-tree BPDU, an IS-IS hello, CDP, LLDP, LACP, a PPPoE PADI, a PPPoE \
+                      session's LCP configure-request, a PPTP acknowledgement without payload, a GRE keepalive, \
+                      NHRP over GRE) and 3 IP packets of protocols \
                       without flows (IGMP, OSPF, ESP): counted as what they are, no decode error.",
         pcap: cap.into_bytes(),
         flows,

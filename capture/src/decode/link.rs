@@ -82,14 +82,19 @@ const ETHERTYPE_FABRICPATH: u16 = 0x8903;
 /// IEEE 802.1ah provider backbone bridging: a 4-byte I-TAG, then the
 /// customer frame's addresses and EtherType.
 const ETHERTYPE_PBB: u16 = 0x88e7;
+/// Cisco MetaData (TrustSec inline tagging): version, length, an option
+/// with the security group tag (6 bytes), then the EtherType.
+const ETHERTYPE_CISCO_METADATA: u16 = 0x8909;
 /// Link-layer control protocols: sound frames that carry no flow. MAC
 /// control (pause), slow protocols (LACP, OAM), PPPoE discovery, 802.1X,
 /// LLDP, PTP, connectivity fault management, loopback.
 const LINK_CONTROL: [u16; 8] = [
     0x8808, 0x8809, 0x8863, 0x888e, 0x88cc, 0x88f7, 0x8902, 0x9000,
 ];
-/// LLC's service access point of spanning tree.
+/// LLC's service access points of spanning tree and of OSI's routing
+/// (IS-IS, ES-IS).
 const LLC_STP: u8 = 0x42;
+const LLC_OSI: u8 = 0xfe;
 /// The SNAP OUI of Cisco's link protocols (CDP, VTP, DTP, PVST+).
 const OUI_CISCO: [u8; 3] = [0x00, 0x00, 0x0c];
 /// ARP's EtherType.
@@ -161,6 +166,7 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
             ETHERTYPE_ETAG => at += 6,
             ETHERTYPE_FABRICPATH => at += 2 + 12,
             ETHERTYPE_PBB => at += 4 + 12,
+            ETHERTYPE_CISCO_METADATA => at += 6,
             t if LINK_CONTROL.contains(&t) => return Err(DecodeError::LinkControl),
             ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
                 let (next, inner) = mpls(frame, at)?;
@@ -203,10 +209,10 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
             }
             len if len <= MAX_8023_LENGTH => {
                 // 802.3 with LLC: only SNAP (AA AA 03, an OUI, an EtherType)
-                // carries IP. Spanning tree and Cisco's link protocols are
-                // link control; the rest is not IP.
+                // carries IP. Spanning tree, IS-IS and Cisco's link
+                // protocols are link control; the rest is not IP.
                 let llc = frame.get(at..at + 3);
-                if llc.and_then(<[u8]>::first) == Some(&LLC_STP)
+                if matches!(llc.and_then(<[u8]>::first), Some(&(LLC_STP | LLC_OSI)))
                     || (llc == Some(&[0xaa, 0xaa, 0x03])
                         && frame.get(at + 3..at + 6) == Some(&OUI_CISCO))
                 {

@@ -158,6 +158,9 @@ fn by_protocol(proto: u16) -> Result<Inner, DecodeError> {
         0x6558 => Ok(Inner::Ethernet),
         0x8847 | 0x8848 => Ok(Inner::Mpls),
         PROTO_PPP => Ok(Inner::Ppp),
+        // A keepalive (protocol 0) and NHRP (DMVPN's address resolution)
+        // are the tunnel's own control.
+        0x0000 | 0x2001 => Err(DecodeError::LinkControl),
         // Aruba's controllers tunnel their access points' 802.11 frames.
         0x8200..=0x82ff => Ok(Inner::Wlan),
         _ => Err(DecodeError::TunnelUnsupported),
