@@ -345,6 +345,38 @@ mod tests {
         }
     }
 
+    /// A capture whose clock starts at 0 (crafted captures, devices
+    /// without a clock): a flow seen at time 0 is not idle a microsecond
+    /// later, on one shard or two.
+    #[test]
+    fn a_flow_at_time_zero_is_not_idle_at_once() {
+        for shards in [1, 2] {
+            let mut engine = Engine::new(FlowConfig::default(), shards);
+            let mut records = Vec::new();
+            let mut out = |r: FlowRecord| records.push((r.event.reason, r.source.packets));
+            engine.process_frame(LinkType::Raw, 0, &segment(0x02), 40, &mut out);
+            engine.process_frame(LinkType::Raw, 1, &segment(0x10), 40, &mut out);
+            engine.process_frame(LinkType::Raw, 2, &segment(0x11), 40, &mut out);
+            engine.finish(&mut out);
+            assert_eq!(records, [("end_of_input", 3)], "{shards} shards");
+        }
+    }
+
+    /// A SYN with another initial sequence number on a connection still
+    /// open starts a new flow; the old one ends as `reused`, not `idle`.
+    #[test]
+    fn a_new_connection_on_the_same_ports_ends_the_old_as_reused() {
+        let mut engine = Engine::new(FlowConfig::default(), 1);
+        let mut reasons = Vec::new();
+        let mut out = |r: FlowRecord| reasons.push(r.event.reason);
+        engine.process_frame(LinkType::Raw, SECOND, &segment(0x02), 40, &mut out);
+        let mut again = segment(0x02);
+        again[27] = 9; // the sequence number's last byte
+        engine.process_frame(LinkType::Raw, 2 * SECOND, &again, 40, &mut out);
+        engine.finish(&mut out);
+        assert_eq!(reasons, ["reused", "end_of_input"]);
+    }
+
     /// A VXLAN datagram (VNI 42) from 192.0.2.1:50000 to 192.0.2.2:4789
     /// carrying `inner`, as a raw-IP frame (UDP checksum 0).
     fn vxlan(inner: &[u8], flags: u8) -> Vec<u8> {

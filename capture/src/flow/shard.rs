@@ -194,7 +194,7 @@ impl Shard {
             if reused {
                 found = None;
                 if let Some(old) = self.table.remove(id) {
-                    let reason = old.closing().unwrap_or(CloseReason::Idle);
+                    let reason = old.closing().unwrap_or(CloseReason::Reused);
                     self.emit(old, reason, out);
                 }
             }
@@ -324,7 +324,11 @@ impl Shard {
             (List::Tcp, self.cfg.tcp_idle_timeout),
             (List::Udp, self.cfg.udp_idle_timeout),
         ] {
-            let cutoff = now.saturating_sub(timeout);
+            // Before a whole timeout of packet time has passed nothing is
+            // idle (a capture may start at time 0).
+            let Some(cutoff) = now.checked_sub(timeout) else {
+                continue;
+            };
             while let Some(flow) = self.table.pop_idle(list, cutoff) {
                 let reason = flow.closing().unwrap_or(CloseReason::Idle);
                 self.emit(flow, reason, out);

@@ -19,6 +19,9 @@ pub enum CloseReason {
     EndOfInput,
     /// Pushed out of a full flow table.
     Evicted,
+    /// Ended, still open, by a new connection on the same ports (a SYN
+    /// with another initial sequence number).
+    Reused,
 }
 
 impl CloseReason {
@@ -30,6 +33,7 @@ impl CloseReason {
             CloseReason::Idle => "idle",
             CloseReason::EndOfInput => "end_of_input",
             CloseReason::Evicted => "evicted",
+            CloseReason::Reused => "reused",
         }
     }
 }
