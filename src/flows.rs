@@ -62,19 +62,21 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     let mut write_err: Option<std::io::Error> = None;
     let never = std::sync::atomic::AtomicBool::new(false);
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, false, &mut |t| {
-        if let Tick::Record(r) = t {
+        if let Tick::Record(r) = &t {
             if let Some(w) = &wanted {
                 if !w.contains(&r.community_id) {
-                    return;
+                    return Some(t);
                 }
                 found.insert(r.community_id.clone());
             }
             if write_err.is_none() {
-                if let Err(e) = out.record(&r) {
+                if let Err(e) = out.record(r) {
                     write_err = Some(e);
                 }
             }
         }
+        // Written: the record goes back to be freed where it was made.
+        Some(t)
     })?;
     if let Some(e) = write_err {
         return Err(e).context("writing flow records");

@@ -88,14 +88,15 @@ fn run_job(
     let stop = AtomicBool::new(false);
     let frames = args.pcap.pcap_out.is_some();
     let (reports, stats) = pipeline::run(&mut sources, &args.capture, &stop, frames, &mut |t| {
-        let Some(stage) = pending.stage(&stop) else {
-            return;
-        };
+        // Records stay with the stage (attribution holds them): none is
+        // handed back.
+        let stage = pending.stage(&stop)?;
         match t {
             Tick::Record(r) => stage.record(r),
             Tick::Time(ts) => stage.time(ts),
             Tick::Frames(b) => stage.frames(b),
         }
+        None
     })?;
     pending.stage(&stop);
     let (stage, feed_reports) = match pending {
