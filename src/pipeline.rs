@@ -304,7 +304,7 @@ pub fn print_summary(s: &Stats) {
     let n = &s.not_flows;
     if n.arp + n.link_control + n.other_ip_protocols > 0 {
         eprintln!(
-            "procflow: frames that carry no flow (not errors): {} ARP, {} link control (spanning tree, LLDP, CDP, LACP, PPP and PPPoE control), {} of other IP protocols (IGMP, OSPF, ESP, SCTP...)",
+            "procflow: frames that carry no flow (not errors): {} ARP, {} link control (spanning tree, LLDP, CDP, LACP, PPP, GRE and 802.11 control...), {} of other IP protocols (IGMP, OSPF, ESP, SCTP...)",
             n.arp, n.link_control, n.other_ip_protocols
         );
     }

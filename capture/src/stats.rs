@@ -90,8 +90,9 @@ impl Serialize for DecodeErrors {
 pub struct NotFlows {
     /// ARP frames.
     pub arp: u64,
-    /// Link-layer control frames: spanning tree, LLDP, CDP, LACP, PPPoE
-    /// discovery, PPP's control protocols.
+    /// Link-layer control frames: spanning tree, IS-IS, LLDP, CDP, LACP,
+    /// PPPoE discovery, PPP's control protocols, GRE keepalives and NHRP,
+    /// 802.11 management, control and null frames.
     pub link_control: u64,
     /// IP packets of protocols tracked as no flow (IGMP, OSPF, ESP, AH,
     /// PIM, VRRP, SCTP...), and tunnels left unread at tunnel depth 0.

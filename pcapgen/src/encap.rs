@@ -10,8 +10,8 @@
 
 use crate::conn::TcpConn;
 use crate::expected::{ExpectedFlow, ExpectedTunnel, Scenario};
-use crate::http::{transaction, HttpRequest, HttpResponse};
 use crate::pcap::{records, Capture};
+use crate::scenarios::rewritten_http;
 use crate::wire::{push_ipv4_header, Link, CLIENT_MAC, GATEWAY_MAC, LINKTYPE_ETHERNET};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -350,34 +350,18 @@ fn exchange(
     (client, server, name): (&str, &str, &str),
     outer: &mut OuterFlows,
 ) -> ExpectedFlow {
-    let mut plain = Capture::new(LINKTYPE_ETHERNET);
-    let sa = |s: &str| -> SocketAddr { s.parse().expect("socket address literal") };
-    let mut conn = TcpConn::new(Link::Ethernet, sa(client), sa(server));
-    conn.handshake(&mut plain);
-    let req = HttpRequest::get("tunnel.example.com", &format!("/{name}"));
-    let resp = HttpResponse::ok("text/html", 700, 700);
-    conn.client_send(&mut plain, &req.bytes());
-    conn.server_send(&mut plain, &resp.bytes());
-    conn.close(&mut plain);
-    let mut want = conn.expected(vec![transaction(&req, &resp)], None);
-    let (mut out_bytes, mut in_bytes) = (0u64, 0u64);
-    for (seq, r) in records(&plain.into_bytes()).enumerate() {
-        let frame = wrap(w, r.data, seq as u32);
+    let uri = format!("/{name}");
+    let get = (client, server, "tunnel.example.com", uri.as_str(), 700);
+    let mut want = rewritten_http(cap, get, |eth, _, seq| {
+        let frame = wrap(w, eth, seq);
         let counted = match w {
             Wrap::Mpls | Wrap::Pppoe | Wrap::LlcSnap | Wrap::Nsh => frame.len(),
-            _ if w.carries_ip() => r.data.len() - 14,
-            _ => r.data.len(),
-        } as u64;
-        if r.data[6..12] == CLIENT_MAC {
-            out_bytes += counted;
-        } else {
-            in_bytes += counted;
-        }
+            _ if w.carries_ip() => eth.len() - 14,
+            _ => eth.len(),
+        };
         outer.add(&frame, w);
-        cap.emit(&frame);
-    }
-    want.client_bytes = out_bytes;
-    want.server_bytes = in_bytes;
+        (frame, counted)
+    });
     want.tunnel = w.tunnel();
     want
 }

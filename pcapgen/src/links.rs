@@ -7,11 +7,10 @@
 //! text/html, Content-Length 1200), as the other `link-*` scenarios;
 //! every frame counts whole, link header included.
 
-use crate::conn::TcpConn;
 use crate::expected::Scenario;
-use crate::http::{transaction, HttpRequest, HttpResponse};
-use crate::pcap::{records, Capture};
-use crate::wire::{Link, CLIENT_MAC, GATEWAY_MAC, LINKTYPE_ETHERNET};
+use crate::pcap::Capture;
+use crate::scenarios::rewritten_http;
+use crate::wire::{CLIENT_MAC, GATEWAY_MAC};
 
 /// The access point's address (BSSID).
 const BSSID: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0xa9];
@@ -24,7 +23,7 @@ const LINKTYPE_NFLOG: u32 = 239;
 pub const WLAN_LINK_CONTROL: u64 = 2;
 
 /// The HTTP exchange, rewritten frame by frame by `wrap` (given the
-/// Ethernet frame and whether it goes to the server).
+/// Ethernet frame and whether it goes to the server), then `extra`.
 fn rewritten(
     name: &'static str,
     linktype: u32,
@@ -32,37 +31,23 @@ fn rewritten(
     wrap: fn(&[u8], bool) -> Vec<u8>,
     extra: &[Vec<u8>],
 ) -> Scenario {
-    let mut plain = Capture::new(LINKTYPE_ETHERNET);
-    let sa = |s: &str| s.parse().expect("socket address literal");
-    let mut conn = TcpConn::new(
-        Link::Ethernet,
-        sa("10.0.0.30:50100"),
-        sa("203.0.113.100:80"),
-    );
-    conn.handshake(&mut plain);
-    let req = HttpRequest::get("link.example.com", &format!("/{}", &name[5..]));
-    let resp = HttpResponse::ok("text/html", 1200, 1200);
-    conn.client_send(&mut plain, &req.bytes());
-    conn.server_send(&mut plain, &resp.bytes());
-    conn.close(&mut plain);
-    let mut want = conn.expected(vec![transaction(&req, &resp)], None);
     let mut cap = Capture::new(linktype);
-    let (mut out, mut inn) = (0, 0);
-    for r in records(&plain.into_bytes()) {
-        let to_server = r.data[6..12] == CLIENT_MAC;
-        let frame = wrap(r.data, to_server);
-        if to_server {
-            out += frame.len() as u64;
-        } else {
-            inn += frame.len() as u64;
-        }
-        cap.emit(&frame);
-    }
+    let uri = format!("/{}", &name[5..]);
+    let get = (
+        "10.0.0.30:50100",
+        "203.0.113.100:80",
+        "link.example.com",
+        uri.as_str(),
+        1200,
+    );
+    let want = rewritten_http(&mut cap, get, |eth, to_server, _| {
+        let frame = wrap(eth, to_server);
+        let len = frame.len();
+        (frame, len)
+    });
     for frame in extra {
         cap.emit(frame);
     }
-    want.client_bytes = out;
-    want.server_bytes = inn;
     Scenario {
         name,
         linktype,

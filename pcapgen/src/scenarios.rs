@@ -35,7 +35,7 @@ fn exchange(
 }
 
 /// Handshake, one GET with a `len`-byte text/html response, close.
-fn simple_http(
+pub(crate) fn simple_http(
     cap: &mut Capture,
     link: Link,
     client: &str,
@@ -51,6 +51,34 @@ fn simple_http(
     let t = exchange(cap, &mut conn, &req, &resp);
     conn.close(cap);
     conn.expected(vec![t], None)
+}
+
+/// One GET as [`simple_http`] writes it, in Ethernet frames, each
+/// rewritten into `cap` by `wrap` (given the frame, whether the client sent
+/// it, and its number from 0), which also says how many of the new frame's
+/// bytes its flow counts: the expected flow with those bytes each way.
+/// Tunnels, link shims and other link types start from plain Ethernet so.
+pub(crate) fn rewritten_http(
+    cap: &mut Capture,
+    (client, server, host, uri, len): (&str, &str, &str, &str, usize),
+    mut wrap: impl FnMut(&[u8], bool, u32) -> (Vec<u8>, usize),
+) -> ExpectedFlow {
+    let mut plain = Capture::new(LINKTYPE_ETHERNET);
+    let mut want = simple_http(&mut plain, Link::Ethernet, client, server, host, uri, len);
+    let (mut out, mut inn) = (0, 0);
+    for (seq, r) in crate::pcap::records(&plain.into_bytes()).enumerate() {
+        let to_server = r.data[6..12] == crate::wire::CLIENT_MAC;
+        let (frame, counted) = wrap(r.data, to_server, seq as u32);
+        if to_server {
+            out += counted as u64;
+        } else {
+            inn += counted as u64;
+        }
+        cap.emit(&frame);
+    }
+    want.client_bytes = out;
+    want.server_bytes = inn;
+    want
 }
 
 /// Every scenario, in a fixed order.

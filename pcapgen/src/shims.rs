@@ -11,12 +11,11 @@
 //! NHRP) and IP packets of protocols without
 //! flows (IGMP, OSPF, ESP), which a reader counts as what they are.
 
-use crate::conn::TcpConn;
 use crate::expected::{ExpectedFlow, ExpectedTunnel, Scenario};
-use crate::http::{transaction, HttpRequest, HttpResponse};
-use crate::pcap::{records, Capture};
-use crate::wire::{push_ipv4_header, Link, CLIENT_MAC, GATEWAY_MAC, LINKTYPE_ETHERNET};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use crate::pcap::Capture;
+use crate::scenarios::rewritten_http;
+use crate::wire::{push_ipv4_header, CLIENT_MAC, GATEWAY_MAC, LINKTYPE_ETHERNET};
+use std::net::{IpAddr, Ipv4Addr};
 
 const NEAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const FAR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -93,8 +92,7 @@ fn tagged(eth: &[u8], tag: &[u8]) -> Vec<u8> {
 
 /// The frame on the wire, and the bytes of it its flow counts (the whole
 /// frame for a link shim; for a tunnel, the PPP frame it carried).
-fn wrap(shim: Shim, eth: &[u8], seq: u32) -> (Vec<u8>, usize) {
-    let to_server = eth[6..12] == CLIENT_MAC;
+fn wrap(shim: Shim, eth: &[u8], to_server: bool, seq: u32) -> (Vec<u8>, usize) {
     let ip = &eth[14..];
     let frame = match shim {
         Shim::PppoeCompressed => {
@@ -164,28 +162,11 @@ fn wrap(shim: Shim, eth: &[u8], seq: u32) -> (Vec<u8>, usize) {
 
 /// One HTTP GET from `client`, every frame rewritten by `shim`.
 fn exchange(cap: &mut Capture, shim: Shim, client: &str, server: &str, name: &str) -> ExpectedFlow {
-    let mut plain = Capture::new(LINKTYPE_ETHERNET);
-    let sa = |s: &str| -> SocketAddr { s.parse().expect("socket address literal") };
-    let mut conn = TcpConn::new(Link::Ethernet, sa(client), sa(server));
-    conn.handshake(&mut plain);
-    let req = HttpRequest::get("shim.example.com", &format!("/{name}"));
-    let resp = HttpResponse::ok("text/html", 600, 600);
-    conn.client_send(&mut plain, &req.bytes());
-    conn.server_send(&mut plain, &resp.bytes());
-    conn.close(&mut plain);
-    let mut want = conn.expected(vec![transaction(&req, &resp)], None);
-    let (mut out_bytes, mut in_bytes) = (0u64, 0u64);
-    for (seq, r) in records(&plain.into_bytes()).enumerate() {
-        let (frame, counted) = wrap(shim, r.data, seq as u32 + 1);
-        if r.data[6..12] == CLIENT_MAC {
-            out_bytes += counted as u64;
-        } else {
-            in_bytes += counted as u64;
-        }
-        cap.emit(&frame);
-    }
-    want.client_bytes = out_bytes;
-    want.server_bytes = in_bytes;
+    let uri = format!("/{name}");
+    let get = (client, server, "shim.example.com", uri.as_str(), 600);
+    let mut want = rewritten_http(cap, get, |eth, to_server, seq| {
+        wrap(shim, eth, to_server, seq + 1)
+    });
     want.tunnel = shim.tunnel();
     want
 }

@@ -326,19 +326,26 @@ mod tests {
         assert_eq!(version_name(0x0301), "TLS 1.0");
     }
 
-    #[test]
-    fn a_draft_server_hello_names_its_version() {
-        // ServerHello of TLS 1.3 draft 18: version 0x7f12 in the hello,
-        // then random, cipher suite and extensions (none).
-        let mut body = vec![0x7f, 0x12];
+    /// A drafts' ServerHello record: `version` in the hello, a random,
+    /// then `rest` (cipher suite and extensions).
+    fn draft_hello(version: [u8; 2], record_version: u8, rest: &[u8]) -> Tls {
+        let mut body = version.to_vec();
         body.extend_from_slice(&[7u8; 32]);
-        body.extend_from_slice(&[0x13, 0x01, 0x00, 0x00]);
+        body.extend_from_slice(rest);
         let mut hs = vec![0x02, 0, 0, body.len() as u8];
         hs.extend_from_slice(&body);
-        let mut rec = vec![0x16, 0x03, 0x03, 0, hs.len() as u8];
+        let mut rec = vec![0x16, 0x03, record_version, 0, hs.len() as u8];
         rec.extend_from_slice(&hs);
         let mut t = Tls::new(1 << 16);
         t.data(false, &rec);
+        t
+    }
+
+    #[test]
+    fn a_draft_server_hello_names_its_version() {
+        // Draft 18: version 0x7f12 in the hello, then random, cipher suite
+        // and extensions (none).
+        let t = draft_hello([0x7f, 0x12], 0x03, &[0x13, 0x01, 0x00, 0x00]);
         assert_eq!(t.info.version.as_deref(), Some("TLS 1.3 draft 18"));
     }
 
@@ -353,16 +360,9 @@ mod tests {
             ([0x7f, 0x15], "TLS 1.3 draft 21"),
             ([0x03, 0x04], "TLS 1.3"),
         ] {
-            let mut body = hello.to_vec();
-            body.extend_from_slice(&[7u8; 32]);
             // TLS_AES_128_GCM_SHA256, then one empty extension (type 0x000a).
-            body.extend_from_slice(&[0x13, 0x01, 0x00, 0x04, 0x00, 0x0a, 0x00, 0x00]);
-            let mut hs = vec![0x02, 0, 0, body.len() as u8];
-            hs.extend_from_slice(&body);
-            let mut rec = vec![0x16, 0x03, 0x01, 0, hs.len() as u8];
-            rec.extend_from_slice(&hs);
-            let mut t = Tls::new(1 << 16);
-            t.data(false, &rec);
+            let rest = [0x13, 0x01, 0x00, 0x04, 0x00, 0x0a, 0x00, 0x00];
+            let t = draft_hello(hello, 0x01, &rest);
             assert_eq!(t.info.version.as_deref(), Some(name));
             assert_eq!(t.info.cipher.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
             assert_eq!(t.counters.parse_errors, 0, "{name}");

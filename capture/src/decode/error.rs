@@ -33,12 +33,13 @@ pub enum DecodeError {
     IcmpTruncated,
     /// A tunnel header (GRE, ERSPAN) that cannot be right or ends early.
     TunnelMalformed,
-    /// A tunnel carrying what is not read (PPTP's GRE, an unknown protocol).
+    /// A tunnel carrying a protocol that is not read.
     TunnelUnsupported,
     /// Tunnels nested deeper than the configured depth.
     TunnelTooDeep,
-    /// Link-layer control (spanning tree, LLDP, CDP, LACP, PPPoE discovery,
-    /// PPP's control protocols): no error, only not a flow (counted apart).
+    /// Link-layer control (spanning tree, IS-IS, LLDP, CDP, LACP, PPPoE
+    /// discovery, PPP's control protocols, GRE keepalives and NHRP, 802.11
+    /// management and control): no error, only not a flow (counted apart).
     LinkControl,
 }
 

@@ -158,11 +158,6 @@ fn by_protocol(proto: u16) -> Result<Inner, DecodeError> {
         0x6558 => Ok(Inner::Ethernet),
         0x8847 | 0x8848 => Ok(Inner::Mpls),
         PROTO_PPP => Ok(Inner::Ppp),
-        // A keepalive (protocol 0) and NHRP (DMVPN's address resolution)
-        // are the tunnel's own control.
-        0x0000 | 0x2001 => Err(DecodeError::LinkControl),
-        // Aruba's controllers tunnel their access points' 802.11 frames.
-        0x8200..=0x82ff => Ok(Inner::Wlan),
         _ => Err(DecodeError::TunnelUnsupported),
     }
 }
@@ -212,11 +207,19 @@ pub(super) fn gre(p: &[u8]) -> Result<Hop, DecodeError> {
             let sub = if byte(p, at + 11)? & 1 != 0 { 8 } else { 0 };
             erspan(p, at + 12 + sub, session)
         }
+        // A keepalive (protocol 0) and NHRP (DMVPN's address resolution)
+        // are the tunnel's own control.
+        0x0000 | 0x2001 => Err(DecodeError::LinkControl),
         _ => Ok(Hop {
             kind: TunnelKind::Gre,
             id: key,
             at,
-            inner: by_protocol(proto)?,
+            inner: match proto {
+                // Aruba's controllers tunnel their access points' 802.11
+                // frames in GRE (no EtherType of its own).
+                0x8200..=0x82ff => Inner::Wlan,
+                _ => by_protocol(proto)?,
+            },
         }),
     }
 }
