@@ -61,23 +61,22 @@ pub fn run(args: &FlowsArgs) -> Result<()> {
     );
     let mut write_err: Option<std::io::Error> = None;
     let never = std::sync::atomic::AtomicBool::new(false);
-    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, false, &mut |t| {
+    let mut sink = |t: Tick, back: &mut Vec<Tick>| {
         if let Tick::Record(r) = &t {
-            if let Some(w) = &wanted {
-                if !w.contains(&r.community_id) {
-                    return Some(t);
-                }
+            let keep = wanted.as_ref().is_none_or(|w| w.contains(&r.community_id));
+            if keep && wanted.is_some() {
                 found.insert(r.community_id.clone());
             }
-            if write_err.is_none() {
+            if keep && write_err.is_none() {
                 if let Err(e) = out.record(r) {
                     write_err = Some(e);
                 }
             }
         }
         // Written: the record goes back to be freed where it was made.
-        Some(t)
-    })?;
+        back.push(t);
+    };
+    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &never, false, &mut sink)?;
     if let Some(e) = write_err {
         return Err(e).context("writing flow records");
     }

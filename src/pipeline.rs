@@ -130,18 +130,19 @@ const STAGE_BATCH: usize = 512;
 /// on a thread of its own (the stage), fed batches in order, so what is
 /// done with the records (attribution, windows, detection, output)
 /// overlaps reading and flow tracking instead of waiting its turn on the
-/// reading thread. What `sink` hands back (a record it only wrote) is
-/// dropped on the reading thread, which allocated it: freed on the stage,
-/// each record's blocks went back through the reading thread's allocator
-/// arena under its lock, and the two threads queued on it (a tenth of the
-/// reading thread's time on a flood of short flows).
+/// reading thread. What `sink` hands back (records it is done with, pushed
+/// on its second argument) is dropped on the reading thread, which
+/// allocated it: freed on the stage, each record's blocks went back
+/// through the reading thread's allocator arena under its lock, and the
+/// two threads queued on it (a tenth of the reading thread's time on a
+/// flood of short flows).
 /// Reading stops early, and the engine is flushed, once `stop` is set.
 pub fn run(
     sources: &mut [Box<dyn PacketSource>],
     a: &CaptureArgs,
     stop: &AtomicBool,
     frames: bool,
-    sink: &mut (dyn FnMut(Tick) -> Option<Tick> + Send),
+    sink: &mut (dyn FnMut(Tick, &mut Vec<Tick>) + Send),
 ) -> Result<(Vec<FileReport>, Stats)> {
     let (tx, rx) = bounded::<Vec<Tick>>(STAGE_QUEUE);
     let (back, spare) = bounded::<Vec<Tick>>(STAGE_QUEUE + 2);
@@ -152,7 +153,9 @@ pub fn run(
                 // Two buffers in turn: the batch read, and what goes back.
                 let mut handed = Vec::with_capacity(STAGE_BATCH);
                 for mut batch in rx {
-                    handed.extend(batch.drain(..).filter_map(&mut *sink));
+                    for t in batch.drain(..) {
+                        sink(t, &mut handed);
+                    }
                     let _ = back.try_send(std::mem::replace(&mut handed, batch));
                 }
             });

@@ -87,17 +87,20 @@ fn run_job(
     };
     let stop = AtomicBool::new(false);
     let frames = args.pcap.pcap_out.is_some();
-    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &stop, frames, &mut |t| {
-        // Records stay with the stage (attribution holds them): none is
-        // handed back.
-        let stage = pending.stage(&stop)?;
+    let mut sink = |t: Tick, back: &mut Vec<Tick>| {
+        let Some(stage) = pending.stage(&stop) else {
+            return;
+        };
         match t {
             Tick::Record(r) => stage.record(r),
             Tick::Time(ts) => stage.time(ts),
             Tick::Frames(b) => stage.frames(b),
         }
-        None
-    })?;
+        // Attribution holds records a while; those it let go and the
+        // outputs wrote go back to be freed where they were made.
+        back.extend(stage.spent().map(Tick::Record));
+    };
+    let (reports, stats) = pipeline::run(&mut sources, &args.capture, &stop, frames, &mut sink)?;
     pending.stage(&stop);
     let (stage, feed_reports) = match pending {
         StageStart::Ready(stage, reports) => (stage, reports),
@@ -382,7 +385,8 @@ impl StageStart {
                     match open_outputs(detector) {
                         Ok(outputs) => {
                             let attributor = Attributor::new(index).with_complete_index();
-                            let stage = Stage::new(attributor, windows, outputs);
+                            let mut stage = Stage::new(attributor, windows, outputs);
+                            stage.keep_spent();
                             StageStart::Ready(stage, reports)
                         }
                         Err(e) => StageStart::Failed(e),

@@ -26,6 +26,9 @@ pub struct Outputs {
     publisher: Option<transport::Publisher>,
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
+    /// Records written, kept for the caller to free (see
+    /// [`Stage::hand_back`]); `None`: dropped once written.
+    spent: Option<Vec<FlowRecord>>,
 }
 
 impl Outputs {
@@ -48,6 +51,7 @@ impl Outputs {
             publisher: None,
             err: None,
             baseline_err: None,
+            spent: None,
         }
     }
 
@@ -86,6 +90,9 @@ impl Outputs {
             if let Err(e) = out.flow(&f) {
                 self.err = Some(e);
             }
+        }
+        if let Some(spent) = self.spent.as_mut() {
+            spent.push(f.record);
         }
     }
 
@@ -195,6 +202,20 @@ impl Stage {
             windows.advance(ts, &mut |w| out.window(w));
             out.judge();
         }
+    }
+
+    /// From now on, keeps each record once written, for [`Stage::spent`]
+    /// to give to the thread that made it (freed on the stage, a record's
+    /// blocks go back to that thread's allocator arena under its lock, and
+    /// the two threads queue on it).
+    pub fn keep_spent(&mut self) {
+        self.out.spent.get_or_insert_with(Vec::new);
+    }
+
+    /// The records written since the last call (none unless
+    /// [`Stage::keep_spent`] was called).
+    pub fn spent(&mut self) -> impl Iterator<Item = FlowRecord> + '_ {
+        self.out.spent.iter_mut().flat_map(|v| v.drain(..))
     }
 
     /// Frames copied for `--pcap-out`.
