@@ -298,13 +298,15 @@ impl FlowRecord {
     pub fn write_fields(&self, o: &mut JsonObject<'_>) {
         o.str("community_id", &self.community_id);
         let mut ev = o.object("event");
-        ev.str("start", Rfc3339::new(self.event.start).as_str());
-        ev.str("end", Rfc3339::new(self.event.end).as_str());
-        ev.str("reason", self.event.reason);
+        ev.time("start", Rfc3339::new(self.event.start));
+        ev.time("end", Rfc3339::new(self.event.end));
+        ev.plain("reason", self.event.reason);
         ev.end();
         let mut net = o.object("network");
-        net.str("transport", self.network.transport.name());
-        net.opt_str("protocol", self.network.protocol.map(AppProtocol::name));
+        net.plain("transport", self.network.transport.name());
+        if let Some(p) = self.network.protocol {
+            net.plain("protocol", p.name());
+        }
         if let Some(v) = self.network.vlan {
             let mut x = net.object("vlan");
             x.u64("id", u64::from(v.id));
