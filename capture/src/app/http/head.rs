@@ -1,4 +1,6 @@
-//! Header blocks: httparse into a stack array, then only the fields kept.
+//! Header blocks: httparse into a stack array, then only the fields kept,
+//! borrowed from the block (the transaction copies them into its own text
+//! at once: a string each first was three allocations a request).
 
 use std::borrow::Cow;
 
@@ -17,16 +19,16 @@ pub enum Framing {
     Ambiguous,
 }
 
-/// The fields kept from one header block.
+/// The fields kept from one header block, over its bytes.
 #[derive(Debug, Default)]
-pub struct Head {
-    pub method: Option<Cow<'static, str>>,
-    pub uri: Option<String>,
+pub struct Head<'a> {
+    pub method: Option<Cow<'a, str>>,
+    pub uri: Option<Cow<'a, str>>,
     pub version: Option<Cow<'static, str>>,
     pub status: Option<u16>,
-    pub host: Option<String>,
-    pub user_agent: Option<String>,
-    pub content_type: Option<String>,
+    pub host: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub content_type: Option<Cow<'a, str>>,
     pub framing: Framing,
     /// The block broke the grammar (a folded line, a line without a
     /// colon) and was read line by line: an error to count, the message
@@ -37,9 +39,9 @@ pub struct Head {
 }
 
 /// Result of parsing a header block.
-pub enum Parsed {
+pub enum Parsed<'a> {
     /// Complete: its length in bytes (with the blank line) and its fields.
-    Complete(usize, Head),
+    Complete(usize, Head<'a>),
     /// More bytes are needed.
     Partial,
     /// Not a valid header block.
@@ -49,12 +51,13 @@ pub enum Parsed {
 /// Headers per message read at most; more is a parse error.
 const MAX_HEADERS: usize = 100;
 
-fn text(b: &[u8], max: usize) -> String {
+/// At most `max` bytes of `b` as text (invalid UTF-8 replaced).
+fn text(b: &[u8], max: usize) -> Cow<'_, str> {
     let cut = b.get(..max).unwrap_or(b);
-    String::from_utf8_lossy(cut).into_owned()
+    String::from_utf8_lossy(cut)
 }
 
-fn fill(head: &mut Head, headers: &[httparse::Header<'_>], max: usize) {
+fn fill<'a>(head: &mut Head<'a>, headers: &[httparse::Header<'a>], max: usize) {
     let mut length: Option<u64> = None;
     for h in headers {
         let name = h.name;
@@ -106,12 +109,12 @@ pub fn known(b: &[u8], max: usize) -> Cow<'static, str> {
     ];
     match KNOWN.iter().find(|k| k.as_bytes() == b) {
         Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(text(b, max)),
+        None => Cow::Owned(text(b, max).into_owned()),
     }
 }
 
 /// Parses a request header block.
-pub fn parse_request(data: &[u8], max: usize) -> Parsed {
+pub fn parse_request(data: &[u8], max: usize) -> Parsed<'_> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(data) {
@@ -134,7 +137,7 @@ pub fn parse_request(data: &[u8], max: usize) -> Parsed {
 /// `GET /a b HTTP/1.1`) is still a request the server sees: take the method,
 /// everything up to the last ` HTTP/1.x` as the target, and parse the
 /// headers that follow.
-fn lenient_request(data: &[u8], max: usize) -> Parsed {
+fn lenient_request(data: &[u8], max: usize) -> Parsed<'_> {
     let Some(eol) = data.iter().position(|b| *b == b'\n') else {
         return Parsed::Partial;
     };
@@ -164,7 +167,7 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed {
 /// Reads the header block `rest`, which follows `before` bytes of start
 /// line, into `head`: through httparse, or line by line when it breaks
 /// the grammar.
-fn header_block(rest: &[u8], before: usize, mut head: Head, max: usize) -> Parsed {
+fn header_block<'a>(rest: &'a [u8], before: usize, mut head: Head<'a>, max: usize) -> Parsed<'a> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     match httparse::parse_headers(rest, &mut headers) {
         Ok(httparse::Status::Complete((n, hs))) => {
@@ -250,7 +253,7 @@ pub fn split_request_line(line: &[u8]) -> Option<RequestLine<'_>> {
 }
 
 /// Parses a response header block.
-pub fn parse_response(data: &[u8], max: usize) -> Parsed {
+pub fn parse_response(data: &[u8], max: usize) -> Parsed<'_> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(data) {
@@ -270,7 +273,7 @@ pub fn parse_response(data: &[u8], max: usize) -> Parsed {
 
 /// A response whose header block httparse refuses: the status line read
 /// by hand, the headers line by line.
-fn loose_response(data: &[u8], max: usize) -> Parsed {
+fn loose_response(data: &[u8], max: usize) -> Parsed<'_> {
     let Some(eol) = data.iter().position(|b| *b == b'\n') else {
         return Parsed::Partial;
     };

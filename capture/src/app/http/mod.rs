@@ -277,27 +277,29 @@ impl Http {
         let field = self.caps.field_len as usize;
         let side = self.side(to_server);
         let held = side.buf.len();
-        let parsed = if held == 0 {
-            parse(to_server, data, field)
-        } else {
+        if held > 0 {
             let room = max.saturating_sub(held);
             let take = data.len().min(room);
             side.buf.extend(data.get(..take).unwrap_or(&[]));
-            parse(to_server, side.buf.bytes(), field)
-        };
+        }
+        // What is held is parsed out of its place, so that the fields read
+        // can borrow it while the message is taken.
+        let mut buf = std::mem::take(&mut side.buf);
+        let parsed = parse(to_server, if held == 0 { data } else { buf.bytes() }, field);
         match parsed {
             Parsed::Complete(len, head) => {
-                self.side(to_server).buf.clear();
-                let used = len.saturating_sub(held);
                 if to_server {
                     self.on_request(len as u64, head);
                 } else {
                     self.on_response(len as u64, head);
                 }
-                Some(used)
+                buf.clear();
+                self.side(to_server).buf = buf;
+                Some(len.saturating_sub(held))
             }
             Parsed::Partial => {
                 let side = self.side(to_server);
+                side.buf = buf;
                 if held == 0 {
                     if data.len() >= max {
                         self.lost_with_error(to_server);
@@ -310,6 +312,7 @@ impl Http {
                 None
             }
             Parsed::Invalid => {
+                self.side(to_server).buf = buf;
                 self.lost_with_error(to_server);
                 None
             }
@@ -396,7 +399,7 @@ impl Http {
         bare
     }
 
-    fn on_request(&mut self, len: u64, head: head::Head) {
+    fn on_request(&mut self, len: u64, head: head::Head<'_>) {
         if head.malformed {
             bump(&mut self.counters.parse_errors);
         }
@@ -432,7 +435,7 @@ impl Http {
         };
     }
 
-    fn on_response(&mut self, len: u64, head: head::Head) {
+    fn on_response(&mut self, len: u64, head: head::Head<'_>) {
         if head.malformed {
             bump(&mut self.counters.parse_errors);
         }
@@ -718,7 +721,7 @@ fn known_method(m: &[u8]) -> bool {
     METHODS.contains(&m)
 }
 
-fn parse(to_server: bool, data: &[u8], field: usize) -> Parsed {
+fn parse(to_server: bool, data: &[u8], field: usize) -> Parsed<'_> {
     if to_server {
         parse_request(data, field)
     } else {
