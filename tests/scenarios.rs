@@ -284,13 +284,13 @@ fn fragment_drops_are_counted_by_reason() {
 /// Frames that carry no flow are counted as what they are: link control
 /// (spanning tree, IS-IS, CDP, LLDP, LACP, PPPoE discovery, PPP's LCP, a
 /// PPTP acknowledgement, a GRE keepalive, NHRP) and IP protocols without flows (IGMP, OSPF, ESP); the
-/// nine shimmed exchanges beside them are flows (their fields are checked
+/// ten shimmed exchanges beside them are flows (their fields are checked
 /// with every scenario's).
 #[test]
 fn frames_without_flows_are_not_errors() {
     let file = pcap("link-shims.pcap");
     let (run, stats) = common::flows_with_stats(&[file.to_str().expect("path")]);
-    assert_eq!(run.records().len(), 9);
+    assert_eq!(run.records().len(), 10);
     assert_eq!(stats["stats"]["decode_errors"], json!({}));
     assert_eq!(
         stats["stats"]["not_flows"],

@@ -5,7 +5,8 @@
 //! One HTTP exchange in each of: a PPPoE session whose PPP protocol number
 //! is compressed to one byte, Cisco's VN-Tag, IEEE 802.1BR's E-Tag, Cisco
 //! FabricPath, GRE carrying PPP, PPTP's enhanced GRE, 802.1ah provider
-//! backbone bridging, Aruba's GRE carrying 802.11 and Cisco MetaData. Then
+//! backbone bridging, Aruba's GRE carrying 802.11, Cisco MetaData, and
+//! GRE carrying Cisco MetaData. Then
 //! frames of link-layer control (spanning tree, IS-IS, CDP, LLDP, LACP,
 //! PPPoE discovery, PPP's LCP, a PPTP acknowledgement, a GRE keepalive,
 //! NHRP) and IP packets of protocols without
@@ -52,6 +53,9 @@ enum Shim {
     /// Cisco MetaData (0x8909): a TrustSec security group tag before the
     /// EtherType.
     CiscoMetadata,
+    /// GRE whose protocol is Cisco MetaData (0x8909): the tag, then the
+    /// carried packet's EtherType (IPv4).
+    GreMetadata,
 }
 
 impl Shim {
@@ -64,7 +68,7 @@ impl Shim {
             depth: 1,
         };
         match self {
-            Shim::GrePpp | Shim::ArubaGre => Some(gre(None)),
+            Shim::GrePpp | Shim::ArubaGre | Shim::GreMetadata => Some(gre(None)),
             Shim::Pptp => Some(gre(Some(u32::from(PPTP_CALL)))),
             _ => None,
         }
@@ -133,6 +137,13 @@ fn wrap(shim: Shim, eth: &[u8], to_server: bool, seq: u32) -> (Vec<u8>, usize) {
         }
         // Version 1, length 1 word, option 0x0001 (the tag), tag 0x0064.
         Shim::CiscoMetadata => tagged(eth, &[0x89, 0x09, 0x01, 0x01, 0x00, 0x01, 0x00, 0x64]),
+        Shim::GreMetadata => {
+            let mut g = vec![0x00, 0x00, 0x89, 0x09, 0x01, 0x01, 0x00, 0x01, 0x00, 0x64];
+            g.extend_from_slice(&0x0800u16.to_be_bytes());
+            g.extend_from_slice(ip);
+            let f = outer_ip(to_server, 47, &g);
+            return (f, ip.len());
+        }
         Shim::Pbb => {
             let mut f = vec![0x02, 0x00, 0x00, 0x00, 0xbb, 0x01];
             f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0xbb, 0x02]);
@@ -304,6 +315,12 @@ pub fn link_shims() -> Scenario {
             "203.0.113.119:80",
             "cmd",
         ),
+        (
+            Shim::GreMetadata,
+            "10.0.10.10:42010",
+            "203.0.113.120:80",
+            "gre-cmd",
+        ),
     ];
     let flows = cases
         .iter()
@@ -317,10 +334,10 @@ pub fn link_shims() -> Scenario {
                       whose PPP protocol number is compressed to one byte, Cisco VN-Tag, IEEE 802.1BR E-Tag, \
                       Cisco FabricPath, GRE carrying PPP (0x880b), PPTP's enhanced GRE (call id 1234, \
                       sequence and acknowledgement numbers, PPP protocol compressed), 802.1ah provider backbone \
-                      bridging (I-SID 123456), Aruba's GRE (0x8200) carrying 802.11 data frames, and Cisco \
-                      MetaData (a TrustSec tag, 0x8909). GRE ends \
-                      192.0.2.1 (client side) and 192.0.2.2; a GRE flow counts the PPP or 802.11 frame its \
-                      tunnel carried. Then 10 frames of \
+                      bridging (I-SID 123456), Aruba's GRE (0x8200) carrying 802.11 data frames, Cisco \
+                      MetaData (a TrustSec tag, 0x8909) on Ethernet, and GRE carrying Cisco MetaData. GRE \
+                      ends 192.0.2.1 (client side) and 192.0.2.2; a GRE flow counts the PPP or 802.11 frame \
+                      or IP packet its tunnel carried. Then 10 frames of \
                       link control (a spanning-tree BPDU, an IS-IS hello, CDP, LLDP, LACP, a PPPoE PADI, a PPPoE \
                       session's LCP configure-request, a PPTP acknowledgement without payload, a GRE keepalive, \
                       NHRP over GRE) and 3 IP packets of protocols \
