@@ -125,6 +125,8 @@ fn engine(a: &CaptureArgs) -> Box<dyn PacketEngine> {
 const STAGE_QUEUE: usize = 8;
 /// Records in a batch, at most (a batch also ends at every time tick).
 const STAGE_BATCH: usize = 512;
+/// Records the stage hands back with one batch, at most.
+pub const HANDED_BACK: usize = 2 * STAGE_BATCH;
 
 /// Reads every source through a new engine, then flushes it. `sink` runs
 /// on a thread of its own (the stage), fed batches in order, so what is
@@ -155,6 +157,10 @@ pub fn run(
                 for mut batch in rx {
                     for t in batch.drain(..) {
                         sink(t, &mut handed);
+                        // What is beyond the bound is freed here: a bunch
+                        // attribution let go at once would otherwise sit
+                        // in the buffers going back.
+                        handed.truncate(HANDED_BACK);
                     }
                     let _ = back.try_send(std::mem::replace(&mut handed, batch));
                 }

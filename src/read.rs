@@ -386,7 +386,7 @@ impl StageStart {
                         Ok(outputs) => {
                             let attributor = Attributor::new(index).with_complete_index();
                             let mut stage = Stage::new(attributor, windows, outputs);
-                            stage.keep_spent();
+                            stage.keep_spent(pipeline::HANDED_BACK);
                             StageStart::Ready(stage, reports)
                         }
                         Err(e) => StageStart::Failed(e),

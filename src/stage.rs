@@ -27,8 +27,10 @@ pub struct Outputs {
     err: Option<std::io::Error>,
     baseline_err: Option<StoreError>,
     /// Records written, kept for the caller to free (see
-    /// [`Stage::hand_back`]); `None`: dropped once written.
+    /// [`Stage::spent`]); `None`: dropped once written.
     spent: Option<Vec<FlowRecord>>,
+    /// How many `spent` keeps at most; the rest are dropped once written.
+    spent_max: usize,
 }
 
 impl Outputs {
@@ -52,6 +54,7 @@ impl Outputs {
             err: None,
             baseline_err: None,
             spent: None,
+            spent_max: 0,
         }
     }
 
@@ -91,7 +94,7 @@ impl Outputs {
                 self.err = Some(e);
             }
         }
-        if let Some(spent) = self.spent.as_mut() {
+        if let Some(spent) = self.spent.as_mut().filter(|s| s.len() < self.spent_max) {
             spent.push(f.record);
         }
     }
@@ -204,12 +207,15 @@ impl Stage {
         }
     }
 
-    /// From now on, keeps each record once written, for [`Stage::spent`]
-    /// to give to the thread that made it (freed on the stage, a record's
-    /// blocks go back to that thread's allocator arena under its lock, and
-    /// the two threads queue on it).
-    pub fn keep_spent(&mut self) {
-        self.out.spent.get_or_insert_with(Vec::new);
+    /// From now on, keeps each record once written, up to `at_most` between
+    /// two calls of [`Stage::spent`], to give to the thread that made it
+    /// (freed on the stage, a record's blocks go back to that thread's
+    /// allocator arena under its lock, and the two threads queue on it).
+    /// The bound keeps a bunch that attribution lets go at once from
+    /// being held, and its room kept.
+    pub fn keep_spent(&mut self, at_most: usize) {
+        self.out.spent = Some(Vec::with_capacity(at_most));
+        self.out.spent_max = at_most;
     }
 
     /// The records written since the last call (none unless
@@ -247,6 +253,9 @@ impl Stage {
             mut out,
             ..
         } = self;
+        // The reading is over: nobody takes records back any more, and
+        // the last ones written are dropped as they go.
+        out.spent = None;
         attributor.finish(&mut |f| out.flow(f, &mut windows));
         windows.finish(&mut |w| out.window(w));
         out.judge();
