@@ -289,3 +289,80 @@ pub fn result(err: Option<std::io::Error>, baseline_err: Option<StoreError>) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capture::record::{EndpointFields, EventFields, FlowFields, NetworkFields, Transport};
+    use correlate::{AttributionConfig, SocketIndex};
+    use rules::{Baseline, Mode, Policy};
+
+    const T: u64 = 1_700_000_000_000_000;
+
+    fn stage() -> Stage {
+        let config = rules::config::Config::default();
+        let caps = config.baseline.clone();
+        let mode = Mode {
+            detect: false,
+            learn: false,
+        };
+        let detector = Detector::new(Policy::new(config), Baseline::new(caps), None, mode, 60);
+        let profile = crate::sink::profile("native").expect("the native profile");
+        let out = Outputs::new(None, None, None, profile, detector);
+        let index = SocketIndex::new(AttributionConfig::default());
+        let attributor = Attributor::new(index).with_complete_index();
+        Stage::new(attributor, ProcessWindows::new(60, 0, 1_000), out)
+    }
+
+    fn record(port: u16) -> FlowRecord {
+        let end = |ip: [u8; 4], port| EndpointFields {
+            ip: ip.into(),
+            port,
+            packets: 1,
+            bytes: 60,
+        };
+        FlowRecord {
+            community_id: String::new(),
+            event: EventFields {
+                start: T,
+                end: T,
+                reason: "fin",
+            },
+            network: NetworkFields {
+                transport: Transport::Tcp,
+                protocol: None,
+                vlan: None,
+            },
+            source: end([10, 0, 0, 5], port),
+            destination: end([192, 0, 2, 1], 80),
+            flow: FlowFields::default(),
+            tunnel: None,
+            icmp: None,
+            icmp_errors: None,
+            http: Vec::new(),
+            tls: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Records are kept once written, up to the bound between two takes;
+    /// none is kept unless asked, nor once the reading is over.
+    #[test]
+    fn written_records_are_kept_up_to_the_bound() {
+        let mut s = stage();
+        s.record(record(40000));
+        s.time(T + 3_600 * capture::time::SECOND);
+        assert_eq!(s.spent().count(), 0, "kept without being asked");
+        s.keep_spent(2);
+        for port in 40001..40006 {
+            s.record(record(port));
+        }
+        s.time(T + 7_200 * capture::time::SECOND);
+        let ports: Vec<u16> = s.spent().map(|r| r.source.port).collect();
+        assert_eq!(ports, [40001, 40002]);
+        assert_eq!(s.spent().count(), 0, "taken twice");
+        s.record(record(40010));
+        let (attributor, ..) = s.finish();
+        assert_eq!(attributor.coverage.flows, 7);
+    }
+}
