@@ -519,7 +519,7 @@ impl World {
         } else {
             http_post(rng, &srv.name, &mut msgs);
         }
-        let exe = match (h % 2 == 0, want_tls, kind) {
+        let exe = match (h.is_multiple_of(2), want_tls, kind) {
             (true, true, _) => r"C:\Program Files\Google\Chrome\Application\chrome.exe",
             (true, false, k) if k >= 95 => r"C:\Program Files\Contoso Backup\cbagent.exe",
             (true, false, _) => r"C:\Windows\System32\svchost.exe",

@@ -99,7 +99,11 @@ fn line<W: Write>(
     dport: u16,
     r: u64,
 ) -> io::Result<()> {
-    let os = if host % 3 == 0 { "windows" } else { "linux" };
+    let os = if host.is_multiple_of(3) {
+        "windows"
+    } else {
+        "linux"
+    };
     // Each host runs eight networked programs, each one process.
     let app = r % 8;
     writeln!(

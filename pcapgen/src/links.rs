@@ -93,7 +93,7 @@ fn attribute(kind: u16, value: &[u8]) -> Vec<u8> {
     let mut v = ((4 + value.len()) as u16).to_le_bytes().to_vec();
     v.extend_from_slice(&kind.to_le_bytes());
     v.extend_from_slice(value);
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
     v

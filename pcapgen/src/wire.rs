@@ -425,7 +425,7 @@ pub fn tcp_frame(
     ip: &IpOpts,
     seg: &TcpSeg<'_>,
 ) -> FrameLayout {
-    debug_assert!(seg.options.len() % 4 == 0 && seg.options.len() <= 40);
+    debug_assert!(seg.options.len().is_multiple_of(4) && seg.options.len() <= 40);
     let src = seg.src.ip();
     let dst = seg.dst.ip();
     let tcp_len = 20 + seg.options.len() + seg.payload.len();
@@ -514,7 +514,7 @@ pub fn ipv4_fragment_frame(
     more: bool,
     data: &[u8],
 ) {
-    debug_assert!(offset % 8 == 0);
+    debug_assert!(offset.is_multiple_of(8));
     buf.clear();
     l2.push_header(buf, to_server, ETHERTYPE_IPV4);
     let frag = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
