@@ -293,7 +293,7 @@ pub fn result(err: Option<std::io::Error>, baseline_err: Option<StoreError>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capture::record::{EndpointFields, EventFields, FlowFields, NetworkFields, Transport};
+    use capture::record::{EndpointFields, EventFields, Transport};
     use correlate::{AttributionConfig, SocketIndex};
     use rules::{Baseline, Mode, Policy};
 
@@ -321,28 +321,13 @@ mod tests {
             packets: 1,
             bytes: 60,
         };
-        FlowRecord {
-            community_id: String::new(),
-            event: EventFields {
-                start: T,
-                end: T,
-                reason: "fin",
-            },
-            network: NetworkFields {
-                transport: Transport::Tcp,
-                protocol: None,
-                vlan: None,
-            },
-            source: end([10, 0, 0, 5], port),
-            destination: end([192, 0, 2, 1], 80),
-            flow: FlowFields::default(),
-            tunnel: None,
-            icmp: None,
-            icmp_errors: None,
-            http: Vec::new(),
-            tls: None,
-            extra: BTreeMap::new(),
-        }
+        let event = EventFields {
+            start: T,
+            end: T,
+            reason: "fin",
+        };
+        let (client, server) = (end([10, 0, 0, 5], port), end([192, 0, 2, 1], 80));
+        FlowRecord::new(event, Transport::Tcp, client, server)
     }
 
     /// Records are kept once written, up to the bound between two takes;

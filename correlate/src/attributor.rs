@@ -249,7 +249,7 @@ mod tests {
     use super::*;
     use crate::config::AttributionConfig;
     use crate::event::{EventKind, Os, Process, SocketEvent, Transport};
-    use capture::record::{EndpointFields, EventFields, FlowFields, NetworkFields};
+    use capture::record::{EndpointFields, EventFields};
     use std::sync::Arc;
 
     const T: u64 = 1_700_000_000_000_000;
@@ -265,28 +265,17 @@ mod tests {
     }
 
     fn flow(client: &str, start: u64) -> FlowRecord {
-        FlowRecord {
-            community_id: String::new(),
-            event: EventFields {
-                start,
-                end: start + S,
-                reason: "fin",
-            },
-            network: NetworkFields {
-                transport: Transport::Tcp,
-                protocol: None,
-                vlan: None,
-            },
-            source: end(client, 40000),
-            destination: end("192.0.2.1", 80),
-            flow: FlowFields::default(),
-            tunnel: None,
-            icmp: None,
-            icmp_errors: None,
-            http: Vec::new(),
-            tls: None,
-            extra: Default::default(),
-        }
+        let event = EventFields {
+            start,
+            end: start + S,
+            reason: "fin",
+        };
+        FlowRecord::new(
+            event,
+            Transport::Tcp,
+            end(client, 40000),
+            end("192.0.2.1", 80),
+        )
     }
 
     /// An index with curl's connect from 10.0.0.5:40000 to 192.0.2.1:80.

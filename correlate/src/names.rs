@@ -88,7 +88,7 @@ impl Names {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capture::record::{EndpointFields, EventFields, FlowFields, NetworkFields};
+    use capture::record::{EndpointFields, EventFields};
 
     const S: u64 = 1_000_000;
 
@@ -99,28 +99,17 @@ mod tests {
             packets: 1,
             bytes: 80,
         };
+        let event = EventFields {
+            start,
+            end: start,
+            reason: "idle",
+        };
+        let udp = model::flow::Transport::Udp;
         let mut r = FlowRecord {
             community_id: "1:x".into(),
-            event: EventFields {
-                start,
-                end: start,
-                reason: "idle",
-            },
-            network: NetworkFields {
-                transport: model::flow::Transport::Udp,
-                protocol: Some(model::flow::AppProtocol::named("dns")),
-                vlan: None,
-            },
-            source: ep(client, 40_000),
-            destination: ep("10.0.0.53", 53),
-            flow: FlowFields::default(),
-            tunnel: None,
-            icmp: None,
-            icmp_errors: None,
-            http: Vec::new(),
-            tls: None,
-            extra: Default::default(),
+            ..FlowRecord::new(event, udp, ep(client, 40_000), ep("10.0.0.53", 53))
         };
+        r.network.protocol = Some(model::flow::AppProtocol::named("dns"));
         r.extra.insert(
             "dns",
             serde_json::json!({"query": name, "answers": ips, "ttl": ttl}),

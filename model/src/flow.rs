@@ -276,6 +276,37 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// A flow between `source` (the client) and `destination` over
+    /// `transport`, with the times and reason of `event`, and nothing else
+    /// known: no Community ID, protocol or VLAN, zero reassembly figures,
+    /// no tunnel, ICMP, HTTP, TLS or other parser's fields. What a test or
+    /// a tool fills in the rest of with `..FlowRecord::new(...)`.
+    pub fn new(
+        event: EventFields,
+        transport: Transport,
+        source: EndpointFields,
+        destination: EndpointFields,
+    ) -> Self {
+        FlowRecord {
+            community_id: String::new(),
+            event,
+            network: NetworkFields {
+                transport,
+                protocol: None,
+                vlan: None,
+            },
+            source,
+            destination,
+            flow: FlowFields::default(),
+            tunnel: None,
+            icmp: None,
+            icmp_errors: None,
+            http: Vec::new(),
+            tls: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// The record as one JSON line (no trailing newline): what its
     /// `Serialize` gives, written directly.
     pub fn to_json(&self) -> String {

@@ -165,9 +165,7 @@ pub fn request_response(r: &FlowRecord) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{
-        EndpointFields, EventFields, FlowFields, HttpTransaction, NetworkFields, Transport,
-    };
+    use crate::flow::{EndpointFields, EventFields, FlowFields, HttpTransaction, Transport};
 
     fn flow(protocol: AppProtocol, txs: &[(u64, u64)]) -> FlowRecord {
         let end = |ip: [u8; 4], port| EndpointFields {
@@ -176,28 +174,18 @@ mod tests {
             packets: 4,
             bytes: 900,
         };
-        FlowRecord {
-            community_id: String::new(),
-            event: EventFields {
-                start: 1,
-                end: 2,
-                reason: "fin",
-            },
-            network: NetworkFields {
-                transport: Transport::Tcp,
-                protocol: Some(protocol),
-                vlan: None,
-            },
-            source: end([10, 0, 0, 1], 40000),
-            destination: end([192, 0, 2, 1], 80),
+        let event = EventFields {
+            start: 1,
+            end: 2,
+            reason: "fin",
+        };
+        let (client, server) = (end([10, 0, 0, 1], 40000), end([192, 0, 2, 1], 80));
+        let mut r = FlowRecord {
             flow: FlowFields {
                 payload_out: 150,
                 payload_in: 90,
                 ..FlowFields::default()
             },
-            tunnel: None,
-            icmp: None,
-            icmp_errors: None,
             http: txs
                 .iter()
                 .map(|&(request_bytes, response_bytes)| HttpTransaction {
@@ -206,9 +194,10 @@ mod tests {
                     ..HttpTransaction::default()
                 })
                 .collect(),
-            tls: None,
-            extra: Default::default(),
-        }
+            ..FlowRecord::new(event, Transport::Tcp, client, server)
+        };
+        r.network.protocol = Some(protocol);
+        r
     }
 
     #[test]

@@ -403,7 +403,7 @@ mod tunnel_tests {
     use super::*;
 
     use crate::app::http::HttpTransaction;
-    use crate::record::{EndpointFields, EventFields, FlowFields, NetworkFields};
+    use crate::record::{EndpointFields, EventFields};
     use model::flow::Transport;
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -446,28 +446,12 @@ mod tunnel_tests {
             packets: 0,
             bytes: 0,
         };
-        FlowRecord {
-            community_id: String::new(),
-            event: EventFields {
-                start: 0,
-                end: 0,
-                reason: "",
-            },
-            network: NetworkFields {
-                transport: Transport::Tcp,
-                protocol: None,
-                vlan: None,
-            },
-            source: end.clone(),
-            destination: end,
-            flow: FlowFields::default(),
-            tunnel: None,
-            icmp: None,
-            icmp_errors: None,
-            http: Vec::new(),
-            tls: None,
-            extra: Default::default(),
-        }
+        let event = EventFields {
+            start: 0,
+            end: 0,
+            reason: "",
+        };
+        FlowRecord::new(event, Transport::Tcp, end.clone(), end)
     }
 
     fn txs(app: App) -> Vec<HttpTransaction> {

@@ -83,8 +83,11 @@ const ETHERTYPE_FABRICPATH: u16 = 0x8903;
 /// customer frame's addresses and EtherType.
 const ETHERTYPE_PBB: u16 = 0x88e7;
 /// Cisco MetaData (TrustSec inline tagging): version, length, an option
-/// with the security group tag (6 bytes), then the EtherType.
-const ETHERTYPE_CISCO_METADATA: u16 = 0x8909;
+/// with the security group tag ([`CISCO_METADATA_TAG`] bytes), then the
+/// EtherType; on Ethernet and in GRE alike.
+pub(super) const ETHERTYPE_CISCO_METADATA: u16 = 0x8909;
+/// Bytes of Cisco MetaData's tag, between its EtherType and the next.
+pub(super) const CISCO_METADATA_TAG: usize = 6;
 /// Link-layer control protocols: sound frames that carry no flow. MAC
 /// control (pause), slow protocols (LACP, OAM), PPPoE discovery, 802.1X,
 /// LLDP, PTP, connectivity fault management, loopback.
@@ -166,7 +169,7 @@ pub(super) fn by_ethertype(frame: &[u8], mut at: usize) -> Result<Stripped<'_>, 
             ETHERTYPE_ETAG => at += 6,
             ETHERTYPE_FABRICPATH => at += 2 + 12,
             ETHERTYPE_PBB => at += 4 + 12,
-            ETHERTYPE_CISCO_METADATA => at += 6,
+            ETHERTYPE_CISCO_METADATA => at += CISCO_METADATA_TAG,
             t if LINK_CONTROL.contains(&t) => return Err(DecodeError::LinkControl),
             ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => {
                 let (next, inner) = mpls(frame, at)?;

@@ -210,13 +210,13 @@ pub(super) fn gre(p: &[u8]) -> Result<Hop, DecodeError> {
         // A keepalive (protocol 0) and NHRP (DMVPN's address resolution)
         // are the tunnel's own control.
         0x0000 | 0x2001 => Err(DecodeError::LinkControl),
-        // Cisco MetaData (a TrustSec tag, as on Ethernet): 6 bytes, then
-        // the carried packet's own protocol type.
-        0x8909 => Ok(Hop {
+        // Cisco MetaData (a TrustSec tag, as on Ethernet), then the
+        // carried packet's own protocol type.
+        link::ETHERTYPE_CISCO_METADATA => Ok(Hop {
             kind: TunnelKind::Gre,
             id: key,
-            at: at + 8,
-            inner: by_protocol(word(p, at + 6)?)?,
+            at: at + link::CISCO_METADATA_TAG + 2,
+            inner: by_protocol(word(p, at + link::CISCO_METADATA_TAG)?)?,
         }),
         _ => Ok(Hop {
             kind: TunnelKind::Gre,
