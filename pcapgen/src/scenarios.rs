@@ -131,6 +131,7 @@ pub fn scenarios() -> Vec<Scenario> {
         http_tunnels(),
         http_bad_request(),
         crate::http_malformed::http_malformed(),
+        crate::http_lenient::http_lenient(),
         crate::encap::encapsulations(),
         crate::fragments::ip_fragments(),
         crate::quic::quic(),

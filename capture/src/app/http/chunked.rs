@@ -4,8 +4,17 @@
 /// Where the decoder is inside the chunked body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Reading the hex size; `ext` once past `;` (extensions are skipped).
-    Size { value: u64, digits: u8, ext: bool },
+    /// Reading the hex size: `digits` significant ones (leading zeros are
+    /// free), `any` once a digit was read, `ext` once past the digits and
+    /// into what the line holds after them (an extension, or the junk a
+    /// lenient client passes over: `f,` and `fx` are 15 to Zeek, libhtp
+    /// and the browsers that take them).
+    Size {
+        value: u64,
+        digits: u8,
+        any: bool,
+        ext: bool,
+    },
     /// Chunk data bytes left.
     Data(u64),
     /// The CRLF after chunk data; `cr` once the CR was read.
@@ -18,16 +27,23 @@ enum State {
 #[derive(Debug, Clone, Copy)]
 pub struct Chunked {
     state: State,
+    /// A size line was read whole: the body is chunked coding.
+    started: bool,
 }
+
+/// The state before a size line.
+const SIZE: State = State::Size {
+    value: 0,
+    digits: 0,
+    any: false,
+    ext: false,
+};
 
 impl Default for Chunked {
     fn default() -> Self {
         Chunked {
-            state: State::Size {
-                value: 0,
-                digits: 0,
-                ext: false,
-            },
+            state: SIZE,
+            started: false,
         }
     }
 }
@@ -39,8 +55,9 @@ pub enum ChunkedStep {
     Progress { used: usize, data: u64 },
     /// The body ended after `used` bytes.
     Done { used: usize, data: u64 },
-    /// Not chunked coding.
-    Invalid,
+    /// Not chunked coding from the size line that starts `used` bytes in
+    /// (the bytes before it, `data` of them chunk data, were good).
+    Invalid { used: usize, data: u64 },
 }
 
 impl Chunked {
@@ -48,6 +65,9 @@ impl Chunked {
     pub fn step(&mut self, input: &[u8]) -> ChunkedStep {
         let mut used = 0usize;
         let mut data = 0u64;
+        // Where the size line being read started in `input`.
+        let mut line = 0usize;
+        let invalid = |line: usize, data: u64| ChunkedStep::Invalid { used: line, data };
         while let Some(rest) = input.get(used..) {
             if rest.is_empty() {
                 break;
@@ -62,14 +82,22 @@ impl Chunked {
                         self.state = State::DataEnd { cr: false };
                     }
                 }
-                State::Size { value, digits, ext } => {
+                State::Size {
+                    value,
+                    digits,
+                    any,
+                    ext,
+                } => {
                     let b = rest.first().copied().unwrap_or(0);
                     used += 1;
                     match b {
+                        // A blank line where a size belongs is passed over.
+                        b'\n' if !*any && !*ext => line = used,
                         b'\n' => {
-                            if *digits == 0 {
-                                return ChunkedStep::Invalid;
+                            if !*any {
+                                return invalid(line, data);
                             }
+                            self.started = true;
                             self.state = if *value == 0 {
                                 State::Trailer { line: 0 }
                             } else {
@@ -79,17 +107,20 @@ impl Chunked {
                         _ if *ext => {}
                         b'\r' | b' ' | b'\t' => {}
                         b';' => *ext = true,
-                        _ => {
-                            let Some(d) = (b as char).to_digit(16) else {
-                                return ChunkedStep::Invalid;
-                            };
-                            // 16 hex digits overflow u64: not a real size.
-                            if *digits >= 15 {
-                                return ChunkedStep::Invalid;
+                        _ => match (b as char).to_digit(16) {
+                            Some(d) => {
+                                // 16 significant hex digits are a size no
+                                // body has (and 17 overflow): not a size.
+                                if *digits >= 15 {
+                                    return invalid(line, data);
+                                }
+                                *value = *value * 16 + u64::from(d);
+                                *digits += u8::from(*value > 0);
+                                *any = true;
                             }
-                            *value = *value * 16 + u64::from(d);
-                            *digits += 1;
-                        }
+                            None if *any => *ext = true,
+                            None => return invalid(line, data),
+                        },
                     }
                 }
                 State::DataEnd { cr } => {
@@ -98,13 +129,10 @@ impl Chunked {
                     match b {
                         b'\r' if !*cr => *cr = true,
                         b'\n' => {
-                            self.state = State::Size {
-                                value: 0,
-                                digits: 0,
-                                ext: false,
-                            }
+                            self.state = SIZE;
+                            line = used;
                         }
-                        _ => return ChunkedStep::Invalid,
+                        _ => return invalid(used - 1, data),
                     }
                 }
                 State::Trailer { line } => {
@@ -120,6 +148,12 @@ impl Chunked {
             }
         }
         ChunkedStep::Progress { used, data }
+    }
+
+    /// True once a whole size line was read: the body is chunked coding
+    /// (an invalid first size says it was not).
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Skips `len` missing bytes if they fall inside chunk data; false when
@@ -167,7 +201,7 @@ mod tests {
                     used += u;
                     data += d;
                 }
-                ChunkedStep::Invalid => panic!("split {split}: invalid"),
+                ChunkedStep::Invalid { .. } => panic!("split {split}: invalid"),
             }
             assert_eq!(used, body_len, "split {split}");
             assert_eq!(data, 4 + 5 + 14, "split {split}");
@@ -176,6 +210,36 @@ mod tests {
 
     #[test]
     fn rejects_non_hex_size() {
-        assert_eq!(Chunked::default().step(b"zz\r\n"), ChunkedStep::Invalid);
+        let none = ChunkedStep::Invalid { used: 0, data: 0 };
+        assert_eq!(Chunked::default().step(b"zz\r\n"), none);
+        assert_eq!(Chunked::default().step(b";x\r\n"), none);
+        // The good chunk before a bad size is counted.
+        assert_eq!(
+            Chunked::default().step(b"4\r\nabcd\r\nzz\r\n"),
+            ChunkedStep::Invalid { used: 9, data: 4 }
+        );
+        assert!(!Chunked::default().started());
+    }
+
+    /// What lenient clients take: junk after the digits, blank lines before
+    /// a size, a final size of twenty zeros.
+    #[test]
+    fn reads_sizes_as_lenient_clients_do() {
+        let body =
+            b"f,\r\nX5O!P%@AP[4\\PZX\r\n\n5\x00\r\nabcde\r\n00000000000000000000\r\n\r\nNEXT";
+        let mut c = Chunked::default();
+        assert_eq!(
+            c.step(body),
+            ChunkedStep::Done {
+                used: body.len() - 4,
+                data: 20
+            }
+        );
+        assert!(c.started());
+        // Sixteen significant digits are still refused.
+        assert_eq!(
+            Chunked::default().step(b"1000000000000000\r\n"),
+            ChunkedStep::Invalid { used: 0, data: 0 }
+        );
     }
 }

@@ -69,7 +69,10 @@ fn fill<'a>(head: &mut Head<'a>, headers: &[httparse::Header<'a>], max: usize) {
             head.content_type.get_or_insert_with(|| text(h.value, max));
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-            if v.split(',').any(|t| t.trim() == "chunked") {
+            // Blanks are SP and HTAB: `\rchunked` is not chunked.
+            if v.split(',')
+                .any(|t| t.trim_matches([' ', '\t']) == "chunked")
+            {
                 head.framing = Framing::Chunked;
             }
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -204,6 +207,16 @@ fn loose_headers<'a>(
         if line.is_empty() {
             return Some((at, kept));
         }
+        // A line of blanks continues a folded one when more blanks or the
+        // end of the block follow; else it ends the block as an empty line
+        // does (`\n \n`, `\n\r\r\n`), and lenient clients read the body
+        // from there.
+        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            match block.get(at)? {
+                b' ' | b'\t' | b'\r' | b'\n' => continue,
+                _ => return Some((at, kept)),
+            }
+        }
         if matches!(line.first(), Some(b' ' | b'\t')) {
             continue;
         }
@@ -271,28 +284,52 @@ pub fn parse_response(data: &[u8], max: usize) -> Parsed<'_> {
     }
 }
 
-/// A response whose header block httparse refuses: the status line read
-/// by hand, the headers line by line.
+/// A response whose head httparse refuses, read as a lenient client reads
+/// it: any line starting `HTTP/` (in any case) is a status line; its
+/// version kept when it is one (`HTTP/` digit `.` digits), its status when
+/// it is three digits; the headers line by line. The message, and every
+/// byte of it, is kept; what broke the grammar is counted.
 fn loose_response(data: &[u8], max: usize) -> Parsed<'_> {
+    let n = data.len().min(5);
+    if !data
+        .get(..n)
+        .zip(b"HTTP/".get(..n))
+        .is_some_and(|(d, h)| d.eq_ignore_ascii_case(h))
+    {
+        return Parsed::Invalid;
+    }
     let Some(eol) = data.iter().position(|b| *b == b'\n') else {
         return Parsed::Partial;
     };
     let line = data.get(..eol).unwrap_or(&[]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut parts = line.splitn(3, |b| *b == b' ');
-    let version = parts.next().filter(|v| v.starts_with(b"HTTP/1."));
+    if line.len() < 5 {
+        return Parsed::Invalid;
+    }
+    let mut parts = line.split(|b| *b == b' ').filter(|p| !p.is_empty());
+    let version = parts.next().filter(|v| is_version(v));
     let status = parts
         .next()
+        .filter(|c| c.len() == 3 && c.iter().all(u8::is_ascii_digit))
         .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|c| c.parse::<u16>().ok())
-        .filter(|c| (100..1000).contains(c));
-    let (Some(version), Some(status)) = (version, status) else {
-        return Parsed::Invalid;
-    };
+        .filter(|c| *c >= 100);
     let head = Head {
-        status: Some(status),
-        version: Some(known(version, max)),
+        status,
+        version: version.map(|v| known(v, max)),
+        malformed: true,
         ..Head::default()
     };
     header_block(data.get(eol + 1..).unwrap_or(&[]), eol + 1, head, max)
+}
+
+/// `HTTP/` (any case), a digit, `.` and digits.
+fn is_version(v: &[u8]) -> bool {
+    let Some(num) = v.get(5..) else {
+        return false;
+    };
+    let mut halves = num.splitn(2, |b| *b == b'.');
+    let major = halves.next().unwrap_or(&[]);
+    let minor = halves.next().unwrap_or(&[]);
+    major.len() == 1 && !minor.is_empty() && major.iter().chain(minor).all(u8::is_ascii_digit)
 }

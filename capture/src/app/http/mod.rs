@@ -210,20 +210,31 @@ impl Http {
             match &mut side.phase {
                 Phase::Tunnel => return Verdict::Handover(at),
                 Phase::Lost => {
+                    let idx = side.tx;
                     let cap = self.caps.header_bytes as usize;
-                    match self.find_message(to_server, rest, cap) {
+                    let found = self.find_message(to_server, rest, cap);
+                    // Bytes passed over were still sent in the last message
+                    // of this side: its size counts them, its body does not.
+                    self.add_bytes(to_server, idx, found.passed as u64, 0);
+                    match found.skip {
                         Some(skip) => at += skip,
                         None => return Verdict::Continue,
                     }
                 }
                 Phase::Headers => {
                     if side.buf.is_empty() {
-                        // Stray CRLFs between messages belong to no message.
+                        // Stray CRLFs between messages belong to no message
+                        // (and blanks before a status line, which lenient
+                        // clients pass over too).
                         let skip = rest
                             .iter()
-                            .take_while(|b| matches!(b, b'\r' | b'\n'))
+                            .take_while(|b| {
+                                matches!(b, b'\r' | b'\n')
+                                    || (!to_server && matches!(b, b' ' | b'\t'))
+                            })
                             .count();
                         if skip > 0 {
+                            self.stray(to_server, skip);
                             at += skip;
                             continue;
                         }
@@ -248,12 +259,23 @@ impl Http {
                         Body::Chunked(c) => match c.step(rest) {
                             ChunkedStep::Progress { used, data } => (used, data, false),
                             ChunkedStep::Done { used, data } => (used, data, true),
-                            ChunkedStep::Invalid => {
+                            ChunkedStep::Invalid { used, data } => {
                                 // A size that is no size (or overflows 64
-                                // bits): lost, and found again at the next
-                                // line that starts a message.
+                                // bits). A response whose first size line is
+                                // none was not chunked at all: faulty
+                                // framing, its body runs to the close (RFC
+                                // 9112 6.3). Anything else is lost, and
+                                // found again at the next line that starts
+                                // a message.
+                                let unchunked = !to_server && !c.started();
+                                at += used;
+                                self.add_bytes(to_server, idx, used as u64, data);
                                 bump(&mut self.counters.parse_errors);
-                                self.side(to_server).phase = Phase::Lost;
+                                self.side(to_server).phase = if unchunked {
+                                    Phase::Body(Body::UntilClose)
+                                } else {
+                                    Phase::Lost
+                                };
                                 continue;
                             }
                         },
@@ -302,38 +324,56 @@ impl Http {
                 side.buf = buf;
                 if held == 0 {
                     if data.len() >= max {
-                        self.lost_with_error(to_server);
+                        self.lost_with_error(to_server, data.len());
                     } else {
                         side.buf.extend(data);
                     }
                 } else if side.buf.len() >= max {
-                    self.lost_with_error(to_server);
+                    self.lost_with_error(to_server, held + data.len());
                 }
                 None
             }
             Parsed::Invalid => {
+                // Its first line is passed over, and the rest of `data`
+                // searched for the next message start.
+                let line_end = buf.bytes().iter().position(|b| *b == b'\n');
+                let used = match line_end {
+                    Some(n) if n < held => 0,
+                    _ => data
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(data.len(), |n| n + 1),
+                };
                 self.side(to_server).buf = buf;
-                self.lost_with_error(to_server);
-                None
+                self.lost_with_error(to_server, held + used);
+                Some(used)
             }
         }
     }
 
-    fn lost_with_error(&mut self, to_server: bool) {
+    /// A header block that is none: counted, its `passed` bytes (what was
+    /// held and the chunk it came with) given to the side's last message,
+    /// and the side lost.
+    fn lost_with_error(&mut self, to_server: bool, passed: usize) {
         bump(&mut self.counters.parse_errors);
         let side = self.side(to_server);
         side.buf.clear();
         side.phase = Phase::Lost;
+        let idx = side.tx;
+        self.add_bytes(to_server, idx, passed as u64, 0);
     }
 
     /// Looks for the next message start in `data`, read while lost, with
     /// the cut line held from the data before (a request line may span two
-    /// segments). Gives how many bytes of `data` to skip to reach it, the
-    /// side then reading headers (with what it holds); `None` when all of
-    /// `data` was passed over (its cut last line held, up to `cap` bytes).
-    fn find_message(&mut self, to_server: bool, data: &[u8], cap: usize) -> Option<usize> {
+    /// segments). Says how many bytes of `data` to skip to reach it, the
+    /// side then reading headers (with what it holds), or `None` when all
+    /// of `data` was passed over (its cut last line held, up to `cap`
+    /// bytes); and how many bytes were passed over for good, held ones
+    /// included once they are let go.
+    fn find_message(&mut self, to_server: bool, data: &[u8], cap: usize) -> Found {
         let side = self.side(to_server);
         let held = side.buf.take();
+        let mut passed = held.len();
         if !held.is_empty() {
             let upto = data
                 .iter()
@@ -344,41 +384,45 @@ impl Http {
             if line.ends_with(b"\n") && whole_start_line(to_server, &line) {
                 side.buf.set(held);
                 side.phase = Phase::Headers;
-                return Some(0);
+                return Found::at(0, 0);
             }
             if !line.ends_with(b"\n") && line.len() < cap && starts_message(to_server, &line) {
                 side.buf.set(line);
-                return None;
+                return Found::none(0);
             }
             if !line.ends_with(b"\n") {
-                return None;
+                return Found::none(passed + data.len());
             }
             // Not a start: the rest of `data` is looked at afresh.
-            return match resync(to_server, data.get(upto..).unwrap_or(&[])) {
+            passed += upto;
+            let rest = data.get(upto..).unwrap_or(&[]);
+            return match resync(to_server, rest) {
                 Resync::At(n) => {
                     side.phase = Phase::Headers;
-                    Some(upto + n)
+                    Found::at(upto + n, passed + n)
                 }
                 Resync::Tail(n) => {
-                    side.buf.set(data.get(upto + n..).unwrap_or(&[]).to_vec());
-                    None
+                    side.buf.set(rest.get(n..).unwrap_or(&[]).to_vec());
+                    Found::none(passed + n)
                 }
-                Resync::None => None,
+                Resync::None => Found::none(passed + rest.len()),
             };
         }
         match resync(to_server, data) {
             Resync::At(n) => {
                 side.phase = Phase::Headers;
-                Some(n)
+                Found::at(n, n)
             }
             Resync::Tail(n) => {
                 let tail = data.get(n..).unwrap_or(&[]);
                 if tail.len() < cap {
                     side.buf.set(tail.to_vec());
+                    Found::none(n)
+                } else {
+                    Found::none(data.len())
                 }
-                None
             }
-            Resync::None => None,
+            Resync::None => Found::none(data.len()),
         }
     }
 
@@ -448,6 +492,7 @@ impl Http {
                 None => self.new_tx(Tx::default()),
             };
             self.add_bytes(false, idx, len, 0);
+            self.resp.tx = idx;
             return;
         }
         let pending = self.pending.pop_front();
@@ -484,9 +529,11 @@ impl Http {
                 head::Framing::Length(0) => Phase::Headers,
                 head::Framing::Length(n) => Phase::Body(Body::Length(n)),
                 head::Framing::None => Phase::Body(Body::UntilClose),
+                // Conflicting lengths: faulty framing, which a client reads
+                // to the close (RFC 9112 6.3).
                 head::Framing::Ambiguous => {
                     bump(&mut self.counters.parse_errors);
-                    Phase::Lost
+                    Phase::Body(Body::UntilClose)
                 }
             }
         };
@@ -541,29 +588,50 @@ impl Http {
 
     /// End of the connection. A request line still waiting for its end of
     /// headers (an HTTP/0.9-style `GET /`, or a client cut off) is recorded
-    /// as the request it is.
+    /// as the request it is; other bytes still held (a head never ended,
+    /// junk after a response) count in their side's last message.
     pub fn finish(&mut self) {
-        if !matches!(self.req.phase, Phase::Headers) || self.req.buf.is_empty() {
+        let resp = self.resp.buf.take();
+        self.stray(false, resp.len());
+        if !matches!(self.req.phase, Phase::Headers | Phase::Lost) || self.req.buf.is_empty() {
             return;
         }
         let buf = self.req.buf.take();
         let line = buf.split(|b| *b == b'\n').next().unwrap_or(&[]);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some((method, target, version)) = head::split_request_line(line) {
-            let max = self.caps.field_len as usize;
-            let mut tx = Tx::request(buf.len() as u64);
-            tx.set(&[
-                (Field::Method, Some(&head::known(method, max))),
-                (
-                    Field::Uri,
-                    Some(&String::from_utf8_lossy(
-                        target.get(..max).unwrap_or(target),
-                    )),
-                ),
-                (Field::Version, version.as_deref()),
-            ]);
-            self.new_tx(tx);
+        match head::split_request_line(line) {
+            Some((method, target, version)) if matches!(self.req.phase, Phase::Headers) => {
+                let max = self.caps.field_len as usize;
+                let mut tx = Tx::request(buf.len() as u64);
+                tx.set(&[
+                    (Field::Method, Some(&head::known(method, max))),
+                    (
+                        Field::Uri,
+                        Some(&String::from_utf8_lossy(
+                            target.get(..max).unwrap_or(target),
+                        )),
+                    ),
+                    (Field::Version, version.as_deref()),
+                ]);
+                self.new_tx(tx);
+            }
+            _ => self.stray(true, buf.len()),
         }
+    }
+
+    /// `len` bytes of one side outside any message head: they count in
+    /// the side's last message (a response's, before the first one, in
+    /// the answer it is about to give).
+    fn stray(&mut self, to_server: bool, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let idx = match self.side(to_server).tx {
+            Some(i) => Some(i),
+            None if !to_server => self.pending.front().and_then(|p| p.tx),
+            None => None,
+        };
+        self.add_bytes(to_server, idx, len as u64, 0);
     }
 
     /// True once the connection left HTTP.
@@ -744,8 +812,32 @@ pub fn starts_message(to_server: bool, data: &[u8]) -> bool {
             Some(_) => false,
         }
     } else {
+        // Clients take `http/1.1` as well.
         let n = data.len().min(5);
-        data.get(..n) == b"HTTP/".get(..n)
+        let (got, want) = (data.get(..n), b"HTTP/".get(..n));
+        got.zip(want)
+            .is_some_and(|(g, w)| g.eq_ignore_ascii_case(w))
+    }
+}
+
+/// What [`Http::find_message`] found.
+struct Found {
+    /// Bytes to skip to the message start; `None`: not in this data.
+    skip: Option<usize>,
+    /// Bytes passed over for good.
+    passed: usize,
+}
+
+impl Found {
+    fn at(skip: usize, passed: usize) -> Self {
+        Found {
+            skip: Some(skip),
+            passed,
+        }
+    }
+
+    fn none(passed: usize) -> Self {
+        Found { skip: None, passed }
     }
 }
 

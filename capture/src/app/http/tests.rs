@@ -110,19 +110,32 @@ fn gap_inside_body_keeps_sync() {
     assert_eq!(h.transactions()[1].status, Some(404));
 }
 
+/// A status line that is no status line (`2XX`) is a response all the
+/// same, counted as an error; junk after a response counts in its size,
+/// and the reader finds the next status line.
 #[test]
 fn garbage_is_a_counted_error_and_resyncs() {
     let mut h = Http::new(LIMITS);
-    feed_all(&mut h, false, b"HTTP/1.1 2XX OK\r\n\r\n", 100);
-    assert_eq!(h.counters.parse_errors, 1);
     feed_all(
         &mut h,
-        false,
-        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        true,
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
         100,
     );
-    assert_eq!(h.transactions().len(), 1);
-    assert_eq!(h.transactions()[0].status, Some(200));
+    let first = b"HTTP/1.1 2XX OK\r\nContent-Length: 2\r\n\r\nhi";
+    feed_all(&mut h, false, first, 100);
+    assert_eq!(h.counters.parse_errors, 1);
+    let junk = b"junk junk\r\n";
+    let second = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    feed_all(&mut h, false, &[&junk[..], &second[..]].concat(), 100);
+    assert_eq!(h.counters.parse_errors, 2);
+    let txs = h.transactions();
+    assert_eq!(txs.len(), 2);
+    assert_eq!(txs[0].status, None);
+    assert_eq!(txs[0].response_bytes, (first.len() + junk.len()) as u64);
+    assert_eq!(txs[0].response_body_bytes, 2);
+    assert_eq!(txs[1].status, Some(200));
+    assert_eq!(txs[1].response_bytes, second.len() as u64);
 }
 
 #[test]
