@@ -555,6 +555,18 @@ fn malformed_http_is_kept_and_counted() {
     );
 }
 
+/// Answers that break HTTP's framing are read as lenient clients read them
+/// (the scenario test checks every byte count): eight breaks are counted,
+/// none where a lenient reading is the norm (chunk sizes with junk after
+/// their digits, blanks before a status line).
+#[test]
+fn lenient_answers_are_counted() {
+    let path = pcap("http-lenient.pcap");
+    let (_, stats) = common::flows_with_stats(&[path.to_str().expect("path")]);
+    assert_eq!(stats["stats"]["http_parse_errors"], 8);
+    assert_eq!(stats["stats"]["http_transactions"], 11);
+}
+
 /// QUIC: the hellos read from Initials sealed with real keys (versions 1
 /// and 2, and after a Retry), their JA4, and every Initial opened.
 #[test]
