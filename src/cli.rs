@@ -313,7 +313,7 @@ pub struct FlowOpts {
     /// A UDP port read as VXLAN besides 4789 (repeatable, up to three).
     #[arg(long = "vxlan-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub vxlan_ports: Vec<u16>,
-    /// Tunnels (VXLAN, GENEVE, GRE, ERSPAN, IP in IP, Teredo, GTP-U)
+    /// Tunnels (VXLAN, GENEVE, GRE, ERSPAN, IP in IP, Teredo, AYIYA, GTP-U)
     /// followed inside one another; a packet nested deeper is counted
     /// (tunnel_too_deep), not read. 0 reads no tunnel.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=8))]

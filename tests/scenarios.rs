@@ -430,9 +430,9 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
 
     let (run, stats) = common::flows_with_stats(&[file]);
     let read = run.records();
-    // Fourteen inner flows, and the UDP tunnels' own ten (the VXLAN
+    // Seventeen inner flows, and the UDP tunnels' own fourteen (the VXLAN
     // inside GRE and the one inside VXLAN among them, one each way).
-    assert_eq!(read.len(), 24);
+    assert_eq!(read.len(), 31);
     let carriers: Vec<&Value> = read
         .iter()
         .filter(|r| r["network"]["transport"] == "udp")
@@ -445,8 +445,8 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
     assert_eq!(
         names,
         [
-            "geneve", "geneve", "gtpu", "teredo", "vxlan", "vxlan", "vxlan", "vxlan", "vxlan",
-            "vxlan"
+            "ayiya", "geneve", "geneve", "gre", "gre", "gtpu", "teredo", "teredo", "vxlan",
+            "vxlan", "vxlan", "vxlan", "vxlan", "vxlan"
         ]
     );
     assert_eq!(
@@ -456,7 +456,7 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
 
     let (run, stats) = common::flows_with_stats(&[file, "--tunnel-depth", "1"]);
     let records = run.records();
-    assert_eq!(records.len(), 22);
+    assert_eq!(records.len(), 29);
     assert!(records.iter().all(|r| r["tunnel"]["depth"] != 2));
     // Not read through, the VXLAN inside GRE and the one inside VXLAN
     // still make their two flows each.
@@ -483,11 +483,16 @@ fn tunnel_depth_bounds_what_is_read_and_counts_the_rest() {
         .filter(|r| r["network"]["transport"] == "udp")
         .map(|r| r["destination"]["port"].as_u64().unwrap_or(0))
         .collect();
-    // VXLAN and GENEVE send from one port to the tunnel port both ways: a
-    // flow each way; Teredo and GTP-U one flow each.
+    // VXLAN, GENEVE and GRE in UDP send from one port to the tunnel port
+    // both ways: a flow each way; Teredo (to 3544, and to a relay's 33000),
+    // AYIYA and GTP-U one flow each.
     let mut ports = udp.clone();
     ports.sort_unstable();
-    assert_eq!(ports, [2152, 3544, 4789, 4789, 6081, 6081], "{records:?}");
+    assert_eq!(
+        ports,
+        [2152, 3544, 4754, 4754, 4789, 4789, 5072, 6081, 6081, 33000],
+        "{records:?}"
+    );
     let tcp = records.len() - udp.len();
     assert_eq!(tcp, 4, "MPLS, PPPoE, LLC/SNAP and NSH: {records:?}");
     // Read through, a UDP tunnel's own flow counts what it counts unread.

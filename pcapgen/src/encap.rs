@@ -35,6 +35,13 @@ enum Wrap {
     ErspanIII(u16),
     IpInIp,
     Teredo,
+    /// Teredo between a qualified client and a relay, on neither's 3544.
+    TeredoRelay,
+    /// AYIYA (UDP 5072): IPv6 behind a 16-byte identity and a 20-byte
+    /// signature.
+    Ayiya,
+    /// GRE in UDP (4754), with a key, IPv4 inside.
+    GreInUdp(u32),
     GtpU(u32),
     Mpls,
     Pppoe,
@@ -67,7 +74,9 @@ impl Wrap {
             Wrap::GreIp(k) => t("gre", Some(k), 1),
             Wrap::ErspanII(s) | Wrap::ErspanIII(s) => t("erspan", Some(u32::from(s)), 1),
             Wrap::IpInIp => t("ipip", None, 1),
-            Wrap::Teredo => t("teredo", None, 1),
+            Wrap::Teredo | Wrap::TeredoRelay => t("teredo", None, 1),
+            Wrap::Ayiya => t("ayiya", None, 1),
+            Wrap::GreInUdp(k) => t("gre", Some(k), 1),
             Wrap::GtpU(teid) => t("gtpu", Some(teid), 1),
             Wrap::VxlanInGre(k, _) => t("gre", Some(k), 2),
             Wrap::VxlanInVxlan(v, _) => t("vxlan", Some(v), 2),
@@ -79,7 +88,13 @@ impl Wrap {
     fn carries_ip(self) -> bool {
         matches!(
             self,
-            Wrap::GreIp(_) | Wrap::IpInIp | Wrap::Teredo | Wrap::GtpU(_)
+            Wrap::GreIp(_)
+                | Wrap::IpInIp
+                | Wrap::Teredo
+                | Wrap::TeredoRelay
+                | Wrap::Ayiya
+                | Wrap::GreInUdp(_)
+                | Wrap::GtpU(_)
         )
     }
 }
@@ -176,6 +191,36 @@ fn wrap(w: Wrap, eth: &[u8], seq: u32) -> Vec<u8> {
                 (3544, 50_000)
             };
             outer_ip(to_server, 17, &udp(sport, dport, ip))
+        }
+        Wrap::TeredoRelay => {
+            let (sport, dport) = if to_server {
+                (50_004, 33_000)
+            } else {
+                (33_000, 50_004)
+            };
+            outer_ip(to_server, 17, &udp(sport, dport, ip))
+        }
+        Wrap::Ayiya => {
+            // Identity 2^4 bytes (type 1), signature 5 words (SHA-1, method
+            // 2), authentication 2 and operation 1 (forward), next header
+            // 41 (IPv6), an epoch.
+            let mut h = vec![0x41, 0x52, 0x21, 41];
+            h.extend_from_slice(&seq.to_be_bytes());
+            h.extend_from_slice(&[0xa5; 16]);
+            h.extend_from_slice(&[0x5a; 20]);
+            h.extend_from_slice(ip);
+            let (sport, dport) = if to_server {
+                (50_001, 5072)
+            } else {
+                (5072, 50_001)
+            };
+            outer_ip(to_server, 17, &udp(sport, dport, &h))
+        }
+        Wrap::GreInUdp(key) => {
+            // Each way from a port of its own to 4754 (RFC 8086).
+            let sport = if to_server { 50_002 } else { 50_003 };
+            let g = gre(0x2000, 0x0800, &key.to_be_bytes(), ip);
+            outer_ip(to_server, 17, &udp(sport, 4754, &g))
         }
         Wrap::GtpU(teid) => {
             // Version 1, GTP, with a sequence number and one extension
@@ -388,7 +433,7 @@ fn too_deep(cap: &mut Capture) {
 /// Every encapsulation, one HTTP exchange each.
 pub fn encapsulations() -> Scenario {
     let mut cap = Capture::new(LINKTYPE_ETHERNET);
-    let cases: [(Wrap, &str, &str, &str); 14] = [
+    let cases: [(Wrap, &str, &str, &str); 17] = [
         (
             Wrap::Vxlan(5001),
             "10.0.9.1:41001",
@@ -425,6 +470,24 @@ pub fn encapsulations() -> Scenario {
             "[2001:0:4136:e378::9]:41007",
             "[2001:db8::97]:80",
             "teredo",
+        ),
+        (
+            Wrap::TeredoRelay,
+            "[2001:0:4136:e378::15]:41015",
+            "[2001:db8::a5]:80",
+            "teredo-relay",
+        ),
+        (
+            Wrap::Ayiya,
+            "[2001:db8:5072::16]:41016",
+            "[2001:db8::a6]:80",
+            "ayiya",
+        ),
+        (
+            Wrap::GreInUdp(0x4754),
+            "10.0.9.17:41017",
+            "203.0.113.107:80",
+            "gre-in-udp",
         ),
         (
             Wrap::GtpU(0x1234_5678),
@@ -468,13 +531,15 @@ pub fn encapsulations() -> Scenario {
                       VXLAN (UDP 4789, VNI 5001), GENEVE (UDP 6081, VNI 7002, one 8-byte option, Ethernet inside), \
                       GRE with key 0x0a0b0c0d carrying IPv4, ERSPAN type II (session 101) and type III (session 202, \
                       with the 8-byte platform subheader) over GRE with sequence numbers, IPv4 in IPv4, Teredo (IPv6 \
-                      in UDP 3544), GTP-U (TEID 0x12345678, a sequence number and one PDU session container \
+                      in UDP 3544; and between a qualified client and a relay, on ports 50004 and 33000, read \
+                      from the datagram alone), AYIYA (IPv6 in UDP 5072, a 16-byte identity and a 20-byte \
+                      signature), GRE with key 0x4754 in UDP 4754 (RFC 8086, each way from a port of its own), GTP-U (TEID 0x12345678, a sequence number and one PDU session container \
                       extension), an MPLS stack of two labels, a PPPoE session (id 42), 802.3 LLC/SNAP, a Network Service \
                       Header (MD type 1, service path 42), VXLAN \
                       (VNI 5012) inside GRE (key 77), and VXLAN (VNI 6014) inside VXLAN (VNI 6001). Tunnel ends \
                       192.0.2.1 (client side) and 192.0.2.2. A tunnelled flow counts the frame its tunnel \
-                      carried. The datagrams of every UDP tunnel (VXLAN and GENEVE one way each direction, \
-                      Teredo, GTP-U; the VXLAN inside GRE, between 198.51.100.21 and 198.51.100.22, and the one \
+                      carried. The datagrams of every UDP tunnel (VXLAN, GENEVE and GRE in UDP one way each \
+                      direction, Teredo, AYIYA, GTP-U; the VXLAN inside GRE, between 198.51.100.21 and 198.51.100.22, and the one \
                       inside VXLAN, between 198.51.100.31 and 198.51.100.32, whose records name the tunnel \
                       outside them, and that outer VXLAN's own) are \
                       also UDP flows of their own, their frames counted whole. Last, a handshake 10.0.9.99:40999 -> \

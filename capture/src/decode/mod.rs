@@ -102,7 +102,8 @@ pub struct Tunnel {
     pub kind: TunnelKind,
     /// Tunnels nested, counting this one.
     pub depth: u8,
-    /// How many of them are UDP tunnels (VXLAN, GENEVE, Teredo, GTP-U),
+    /// How many of them are UDP tunnels (VXLAN, GENEVE, Teredo, AYIYA, GRE
+    /// in UDP, GTP-U),
     /// at any depth: the datagrams of each are a flow of their own
     /// ([`carrier`]).
     pub udp_tunnels: u8,
@@ -147,7 +148,7 @@ pub fn decode_with<'a>(
         ip_number::TCP => tcp_packet(&layer, encap),
         ip_number::UDP => {
             let pkt = udp_packet(&layer, encap)?;
-            if tunnels.max_depth == 0 || !tunnels.may_carry(pkt.sport, pkt.dport) {
+            if tunnels.max_depth == 0 || !tunnels.may_carry(pkt.sport, pkt.dport, pkt.payload) {
                 return Ok(pkt);
             }
             through_tunnels::<false>(frame, stripped.ip, encap, tunnels, 0)?.packet()
@@ -281,6 +282,7 @@ fn through_tunnels<'a, const CARRIER: bool>(
             Err(DecodeError::IpFragment) => return Ok(Walked::Fragment(ip, encap)),
             layer => layer?,
         };
+        let mut via_udp = false;
         let (hop, carrier) = match layer.proto {
             ip_number::TCP => return tcp_packet(&layer, encap).map(Walked::Packet),
             ip_number::UDP if tunnels.max_depth == 0 => {
@@ -292,7 +294,10 @@ fn through_tunnels<'a, const CARRIER: bool>(
                     Some(hop) if CARRIER && udp_seen == nth => {
                         return Ok(Walked::Carrier(pkt, hop.kind))
                     }
-                    Some(hop) => (hop, pkt.payload),
+                    Some(hop) => {
+                        via_udp = true;
+                        (hop, pkt.payload)
+                    }
                     None => return Ok(Walked::Packet(pkt)),
                 }
             }
@@ -324,7 +329,7 @@ fn through_tunnels<'a, const CARRIER: bool>(
             udp_tunnels: 0,
         });
         outermost.depth = depth;
-        if hop.kind.over_udp() {
+        if via_udp {
             udp_seen = udp_seen.saturating_add(1);
             outermost.udp_tunnels = udp_seen;
         }
@@ -385,8 +390,14 @@ pub fn shard_hint(link: LinkType, frame: &[u8], tunnels: &Tunnels) -> Option<u64
     let sport = u16::from_be_bytes([*ip.get(l4)?, *ip.get(l4 + 1)?]);
     let dport = u16::from_be_bytes([*ip.get(l4 + 2)?, *ip.get(l4 + 3)?]);
     // A datagram that may carry a tunnel is keyed by what is inside.
-    if transport == Transport::Udp && tunnels.max_depth > 0 && tunnels.may_carry(sport, dport) {
-        return None;
+    if transport == Transport::Udp && tunnels.max_depth > 0 {
+        // The datagram's own bytes (no link padding), as the full decode
+        // sees them.
+        let len = usize::from(u16::from_be_bytes([*ip.get(l4 + 4)?, *ip.get(l4 + 5)?]));
+        let payload = ip.get(l4 + 8..l4 + len).unwrap_or(&[]);
+        if tunnels.may_carry(sport, dport, payload) {
+            return None;
+        }
     }
     Some(crate::flow::key::symmetric_hash(
         src, sport, dst, dport, transport,

@@ -234,6 +234,79 @@ fn a_datagram_on_a_tunnel_port_that_is_no_tunnel_stays_udp() {
     assert_eq!((p.dport, p.payload.len(), p.encap.tunnel), (4789, 30, None));
 }
 
+/// Teredo off its port is taken from the datagram alone, only when the
+/// IPv6 packet inside fills it and one end is a Teredo address; and the
+/// shard hint defers to the full decode exactly then.
+#[test]
+fn teredo_on_any_port_needs_a_teredo_address() {
+    let datagram = |src: [u8; 16]| {
+        let inner = PacketBuilder::ipv6(
+            src,
+            [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+            64,
+        )
+        .tcp(41000, 80, 1, 1000);
+        let mut ip6 = Vec::new();
+        inner.write(&mut ip6, b"GET").expect("build");
+        let b = PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(50004, 33000);
+        let mut v = Vec::new();
+        b.write(&mut v, &ip6).expect("build");
+        v
+    };
+    let mut teredo_client = [0u8; 16];
+    teredo_client[..4].copy_from_slice(&[0x20, 0x01, 0x00, 0x00]);
+    teredo_client[15] = 7;
+    let v = datagram(teredo_client);
+    let p = decode(LinkType::Ethernet, &v).expect("decodes");
+    assert_eq!((p.dport, p.payload), (80, &b"GET"[..]));
+    assert_eq!(p.encap.tunnel.map(|t| t.kind), Some(TunnelKind::Teredo));
+    assert_eq!(
+        shard_hint(LinkType::Ethernet, &v, &Tunnels::default()),
+        None
+    );
+    // The same datagram between two other IPv6 addresses is UDP.
+    let mut other = [0u8; 16];
+    other[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    let v = datagram(other);
+    let p = decode(LinkType::Ethernet, &v).expect("decodes");
+    assert_eq!((p.dport, p.encap.tunnel), (33000, None));
+    assert!(shard_hint(LinkType::Ethernet, &v, &Tunnels::default()).is_some());
+}
+
+/// AYIYA forwards (operation 1) are read; its other operations stay the
+/// tunnel's own UDP.
+#[test]
+fn ayiya_forwards_are_read() {
+    let inner = PacketBuilder::ipv6(
+        [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        64,
+    )
+    .tcp(41000, 80, 1, 1000);
+    let mut ip6 = Vec::new();
+    inner.write(&mut ip6, b"hi").expect("build");
+    let frame = |op: u8| {
+        let mut h = vec![0x41, 0x52, 0x20 | op, 41, 0, 0, 0, 1];
+        h.extend_from_slice(&[0xa5; 16 + 20]);
+        h.extend_from_slice(&ip6);
+        let b = PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(50001, 5072);
+        let mut v = Vec::new();
+        b.write(&mut v, &h).expect("build");
+        v
+    };
+    let forward = frame(1);
+    let p = decode(LinkType::Ethernet, &forward).expect("decodes");
+    assert_eq!((p.dport, p.payload), (80, &b"hi"[..]));
+    assert_eq!(p.encap.tunnel.map(|t| t.kind), Some(TunnelKind::Ayiya));
+    let echo = frame(2);
+    let p = decode(LinkType::Ethernet, &echo).expect("decodes");
+    assert_eq!((p.dport, p.encap.tunnel), (5072, None));
+}
+
 #[test]
 fn cut_tunnel_headers_are_errors_not_panics() {
     let inner = eth_tcp_v4(b"hello");

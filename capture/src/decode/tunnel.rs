@@ -15,6 +15,10 @@ pub const GENEVE_PORT: u16 = 6081;
 pub const GTPU_PORT: u16 = 2152;
 /// UDP port of Teredo (RFC 4380).
 pub const TEREDO_PORT: u16 = 3544;
+/// UDP port of AYIYA (SixXS's "Anything In Anything").
+pub const AYIYA_PORT: u16 = 5072;
+/// UDP port of GRE in UDP (RFC 8086).
+pub const GRE_UDP_PORT: u16 = 4754;
 
 /// Which tunnels are followed, and how deep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +43,14 @@ impl Tunnels {
     /// Whether a datagram between these ports may carry a tunnel this
     /// decoder reads (the shard hint leaves such datagrams to the full
     /// decode, which looks inside).
-    pub fn may_carry(&self, sport: u16, dport: u16) -> bool {
-        sport == TEREDO_PORT
+    pub fn may_carry(&self, sport: u16, dport: u16, payload: &[u8]) -> bool {
+        matches!(sport, TEREDO_PORT | AYIYA_PORT)
             || (dport != 0
-                && (matches!(dport, GENEVE_PORT | GTPU_PORT | TEREDO_PORT)
-                    || self.vxlan_ports.contains(&dport)))
+                && (matches!(
+                    dport,
+                    GENEVE_PORT | GTPU_PORT | TEREDO_PORT | AYIYA_PORT | GRE_UDP_PORT
+                ) || self.vxlan_ports.contains(&dport)))
+            || teredo_anywhere(payload).is_some()
     }
 }
 
@@ -64,17 +71,11 @@ pub enum TunnelKind {
     Teredo,
     /// GTP-U: user-plane IP in UDP.
     GtpU,
+    /// AYIYA: IPv6 (or IPv4) in UDP, through NAT.
+    Ayiya,
 }
 
 impl TunnelKind {
-    /// Carried in UDP datagrams (which are then a flow of their own).
-    pub fn over_udp(self) -> bool {
-        matches!(
-            self,
-            TunnelKind::Vxlan | TunnelKind::Geneve | TunnelKind::Teredo | TunnelKind::GtpU
-        )
-    }
-
     /// Name as records give it in `tunnel.type`.
     pub fn name(self) -> &'static str {
         match self {
@@ -85,6 +86,7 @@ impl TunnelKind {
             TunnelKind::IpInIp => "ipip",
             TunnelKind::Teredo => "teredo",
             TunnelKind::GtpU => "gtpu",
+            TunnelKind::Ayiya => "ayiya",
         }
     }
 }
@@ -271,7 +273,8 @@ fn erspan(p: &[u8], at: usize, session: u32) -> Result<Hop, DecodeError> {
 }
 
 /// The tunnel a UDP datagram between `sport` and `dport` carries, if its
-/// ports and header say it is one; `None` leaves it a plain UDP flow.
+/// ports and header say it is one; `None` leaves it a plain UDP flow. The
+/// datagrams that carry a tunnel are a flow of their own too.
 pub(super) fn udp(t: &Tunnels, sport: u16, dport: u16, p: &[u8]) -> Option<Hop> {
     if t.vxlan_ports.contains(&dport) && dport != 0 {
         return vxlan(p);
@@ -279,9 +282,47 @@ pub(super) fn udp(t: &Tunnels, sport: u16, dport: u16, p: &[u8]) -> Option<Hop> 
     match dport {
         GENEVE_PORT => geneve(p),
         GTPU_PORT => gtpu(p),
+        GRE_UDP_PORT => gre(p).ok(),
         _ if dport == TEREDO_PORT || sport == TEREDO_PORT => teredo(p),
-        _ => None,
+        _ if dport == AYIYA_PORT || sport == AYIYA_PORT => ayiya(p),
+        _ => teredo_anywhere(p),
     }
+}
+
+/// Teredo on another port than its own: once qualified, a client talks to
+/// relays and peers on theirs. Taken, as Zeek takes it, from the datagram
+/// alone: an IPv6 packet that fills it, to or from a Teredo address
+/// (2001:0::/32), which is what Teredo's packets are and little else is.
+fn teredo_anywhere(p: &[u8]) -> Option<Hop> {
+    let hop = teredo(p)?;
+    let ip = p.get(hop.at..)?;
+    let teredo_addr = |at: usize| ip.get(at..at + 4) == Some(&[0x20, 0x01, 0x00, 0x00]);
+    (teredo_addr(8) || teredo_addr(24)).then_some(hop)
+}
+
+/// AYIYA: an 8-byte header whose first bytes give the identity's length
+/// (2^n bytes) and the signature's (4n), then the packet its next header
+/// names (IPv4 or IPv6) when the operation is a forward (1); its other
+/// operations (echo, heartbeat) are the tunnel's own.
+fn ayiya(p: &[u8]) -> Option<Hop> {
+    let identity = 1usize << (p.first()? >> 4);
+    let signature = usize::from(p.get(1)? >> 4) * 4;
+    let forward = p.get(2)? & 0x0f == 1;
+    let version = match *p.get(3)? {
+        4 => 4,
+        41 => 6,
+        _ => return None,
+    };
+    let at = 8 + identity + signature;
+    if !forward || p.get(at)? >> 4 != version {
+        return None;
+    }
+    Some(Hop {
+        kind: TunnelKind::Ayiya,
+        id: None,
+        at,
+        inner: Inner::Ip,
+    })
 }
 
 /// VXLAN (RFC 7348): 8 bytes, the I flag set, a 24-bit VNI; Ethernet inside.

@@ -20,12 +20,13 @@ use super::key::Addr;
 /// (547), TFTP (69), Kerberos (88), NTP (123), NetBIOS (137, 138), SNMP
 /// and its traps (161, 162), CLDAP (389), QUIC (443), IKE (500, 4500),
 /// syslog (514), RIP (520), OpenVPN (1194), RADIUS (1812, 1813), SSDP
-/// (1900), GTP (2123, 2152), STUN (3478), Teredo (3544), VXLAN (4789),
-/// SIP (5060), mDNS (5353), LLMNR (5355), GENEVE (6081), memcached
-/// (11211), WireGuard (51820). Sorted, for the binary search.
-const UDP_SERVER_PORTS: [u16; 31] = [
+/// (1900), GTP (2123, 2152), STUN (3478), Teredo (3544), GRE in UDP
+/// (4754), VXLAN (4789), SIP (5060), AYIYA (5072), mDNS (5353), LLMNR
+/// (5355), GENEVE (6081), memcached (11211), WireGuard (51820). Sorted, for
+/// the binary search.
+const UDP_SERVER_PORTS: [u16; 33] = [
     53, 67, 69, 88, 123, 137, 138, 161, 162, 389, 443, 500, 514, 520, 547, 1194, 1812, 1813, 1900,
-    2123, 2152, 3478, 3544, 4500, 4789, 5060, 5353, 5355, 6081, 11211, 51820,
+    2123, 2152, 3478, 3544, 4500, 4754, 4789, 5060, 5072, 5353, 5355, 6081, 11211, 51820,
 ];
 
 /// Whether a service usually listens on UDP port `port`.
