@@ -603,8 +603,10 @@ fn compare_conn(trace: &str, conn: &Log, flows: &Flows, units: &[Unit], tally: &
 }
 
 /// The flows an http or ssl row belongs to: its uid's conn row's flows,
-/// else the flows of its 5-tuple over TCP.
+/// else the flows of its 5-tuple over `transport` (`None`: any; an ssl
+/// row is TLS over TCP or QUIC over UDP).
 fn row_flows(
+    transport: Option<&str>,
     row: &Map<String, Value>,
     conn: Option<(&Log, &[Vec<usize>])>,
     flows: &Flows,
@@ -618,7 +620,7 @@ fn row_flows(
         }
     }
     match (zeek_endpoint(row, "orig"), zeek_endpoint(row, "resp")) {
-        (Some(o), Some(r)) => flows.between(Some("tcp"), o, r),
+        (Some(o), Some(r)) => flows.between(transport, o, r),
         _ => Vec::new(),
     }
 }
@@ -696,7 +698,7 @@ fn compare_http(
     // Rows without trans_depth are taken in order within their connection.
     let mut seen: BTreeMap<Vec<usize>, usize> = BTreeMap::new();
     for (i, row) in http.rows.iter().enumerate() {
-        let fl = row_flows(row, conn, flows);
+        let fl = row_flows(Some("tcp"), row, conn, flows);
         let ordinal = seen.entry(fl.clone()).or_default();
         let idx = number(row, "trans_depth")
             .and_then(|d| usize::try_from(d).ok())
@@ -758,7 +760,15 @@ fn tls_version(v: &str) -> String {
         "TLSv13" => "TLS 1.3".into(),
         "DTLSv10" => "DTLS 1.0".into(),
         "DTLSv12" => "DTLS 1.2".into(),
-        other => other.into(),
+        // A version Zeek has no name for, in decimal; procflow writes its
+        // number in hex.
+        other => match other
+            .strip_prefix("unknown-")
+            .and_then(|n| n.parse::<u16>().ok())
+        {
+            Some(n) => format!("0x{n:04x}"),
+            None => other.into(),
+        },
     }
 }
 
@@ -770,7 +780,7 @@ fn compare_ssl(
     tally: &mut Tally,
 ) {
     for (i, row) in ssl.rows.iter().enumerate() {
-        let fl = row_flows(row, conn, flows);
+        let fl = row_flows(None, row, conn, flows);
         let flow = fl
             .iter()
             .map(|f| &flows.records[*f])
