@@ -318,6 +318,12 @@ pub struct FlowOpts {
     /// (tunnel_too_deep), not read. 0 reads no tunnel.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=8))]
     pub tunnel_depth: u8,
+    /// HTTP bodies with a Content-Encoding (gzip, deflate) decoded at once
+    /// by the whole process, to count their decoded length (about 43 KiB
+    /// each while read); a body finding none free is counted
+    /// (http_bodies_not_decoded) and has no decoded length. 0 decodes none.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_body_decoders: usize,
     /// Memory for IP fragments awaiting the rest of their datagram, in MiB,
     /// for the whole process (the oldest datagram is dropped, and counted,
     /// to make room). 0 reassembles nothing: fragments are then counted as

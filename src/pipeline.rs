@@ -85,6 +85,7 @@ pub fn flow_config(o: &FlowOpts) -> Result<FlowConfig> {
         tcp_idle_timeout: o.tcp_timeout.saturating_mul(capture::time::SECOND),
         udp_idle_timeout: o.udp_timeout.saturating_mul(capture::time::SECOND),
         community_id_seed: o.community_id_seed,
+        max_body_decoders: o.max_body_decoders,
         tunnels,
         defrag: capture::defrag::DefragConfig {
             max_bytes: (o.defrag_memory as usize) << 20,
@@ -338,10 +339,11 @@ pub fn print_summary(s: &Stats) {
         s.reassembly_overflows
     );
     eprintln!(
-        "procflow: http: {} transactions, {} parse errors, {} not recorded (cap); tls: {} client hellos, {} parse errors; quic: {} initial packets, {} not opened",
+        "procflow: http: {} transactions, {} parse errors, {} not recorded (cap), {} bodies not decoded (no decoder free); tls: {} client hellos, {} parse errors; quic: {} initial packets, {} not opened",
         s.http_transactions,
         s.http_parse_errors,
         s.http_transactions_dropped,
+        s.http_bodies_not_decoded,
         s.tls_client_hellos,
         s.tls_parse_errors,
         s.quic_initials,

@@ -37,6 +37,13 @@ pub struct FlowConfig {
     pub max_tls_hello_bytes: usize,
     /// Longest string kept from a header (URI, Host, User-Agent...).
     pub max_field_len: usize,
+    /// Content-Encoded HTTP bodies decoded at once by the whole process,
+    /// to count their decoded length (about 43 KiB each while one is read;
+    /// 0 decodes none). Not split among shards: the decoders are drawn
+    /// from one count, so when more bodies than this are encoded at once,
+    /// which ones wait (counted, `http_bodies_not_decoded`) can depend on
+    /// how the threads run.
+    pub max_body_decoders: usize,
     /// Community ID seed (0 unless the deployment uses another).
     pub community_id_seed: u16,
     /// Application-protocol parsers, in probing order
@@ -71,6 +78,7 @@ impl Default for FlowConfig {
             max_http_header_bytes: DEFAULT_HTTP_LIMITS.max_header_bytes,
             max_tls_hello_bytes: 64 << 10,
             max_field_len: DEFAULT_HTTP_LIMITS.max_field_len,
+            max_body_decoders: crate::app::http::DEFAULT_MAX_DECODERS,
             community_id_seed: 0,
             parsers: BUILTIN,
             tunnels: Tunnels::default(),

@@ -158,6 +158,9 @@ pub struct Stats {
     pub http_parse_errors: u64,
     /// HTTP transactions not recorded: the per-flow cap was reached.
     pub http_transactions_dropped: u64,
+    /// Content-Encoded HTTP bodies whose decoded length was not counted:
+    /// every decoder of the process was busy (`--max-body-decoders`).
+    pub http_bodies_not_decoded: u64,
     /// TLS sessions whose ClientHello was parsed.
     pub tls_client_hellos: u64,
     /// TLS records or hellos that failed to parse.
@@ -207,6 +210,7 @@ impl Stats {
         self.http_transactions += o.http_transactions;
         self.http_parse_errors += o.http_parse_errors;
         self.http_transactions_dropped += o.http_transactions_dropped;
+        self.http_bodies_not_decoded += o.http_bodies_not_decoded;
         self.tls_client_hellos += o.tls_client_hellos;
         self.tls_parse_errors += o.tls_parse_errors;
         self.quic_initials += o.quic_initials;

@@ -67,6 +67,8 @@ fn record(user_agent: &str) -> FlowRecord {
             response_bytes: 17_944,
             request_body_bytes: 0,
             response_body_bytes: 17_650,
+            request_body_decoded_bytes: None,
+            response_body_decoded_bytes: None,
         }],
         tls: None,
         extra: Default::default(),

@@ -447,6 +447,15 @@ pub struct HttpTransaction {
     pub request_body_bytes: u64,
     /// Response body bytes after de-chunking.
     pub response_body_bytes: u64,
+    /// Request body bytes once its Content-Encoding (gzip, deflate) is
+    /// undone, as Zeek counts a body; absent for a body not so encoded, or
+    /// not decoded whole (cut by a gap, past the decoding caps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body_decoded_bytes: Option<u64>,
+    /// Response body bytes once its Content-Encoding is undone (as the
+    /// request's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body_decoded_bytes: Option<u64>,
 }
 
 impl HttpTransaction {
@@ -466,6 +475,12 @@ impl HttpTransaction {
         o.u64("response_bytes", self.response_bytes);
         o.u64("request_body_bytes", self.request_body_bytes);
         o.u64("response_body_bytes", self.response_body_bytes);
+        if let Some(n) = self.request_body_decoded_bytes {
+            o.u64("request_body_decoded_bytes", n);
+        }
+        if let Some(n) = self.response_body_decoded_bytes {
+            o.u64("response_body_decoded_bytes", n);
+        }
     }
 }
 

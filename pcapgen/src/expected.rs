@@ -120,6 +120,13 @@ pub struct ExpectedHttp {
     pub request_body_bytes: u64,
     /// Response body after de-chunking (0 for HEAD, 204, 304).
     pub response_body_bytes: u64,
+    /// Request body once its Content-Encoding is undone, for an encoded
+    /// body decoded whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body_decoded_bytes: Option<u64>,
+    /// Response body once its Content-Encoding is undone (as above).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body_decoded_bytes: Option<u64>,
 }
 
 /// TLS facts of one connection.

@@ -238,6 +238,7 @@ pub fn transaction(req: &HttpRequest, resp: &HttpResponse) -> ExpectedHttp {
         response_bytes: (resp.interim.len() + resp.head.len() + resp.body.len()) as u64,
         request_body_bytes: req.body_len,
         response_body_bytes: resp.body_len,
+        ..ExpectedHttp::default()
     }
 }
 

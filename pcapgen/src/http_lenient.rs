@@ -180,6 +180,7 @@ fn one_answer(cap: &mut Capture, n: u16, case: Case) -> ExpectedFlow {
         response_bytes: case.answer.len() as u64,
         request_body_bytes: 0,
         response_body_bytes: case.body as u64,
+        ..ExpectedHttp::default()
     };
     conn.expected(vec![t], None)
 }
@@ -214,6 +215,7 @@ fn broken_chunk_then_next(cap: &mut Capture) -> ExpectedFlow {
         response_bytes: resp as u64,
         request_body_bytes: 0,
         response_body_bytes: body as u64,
+        ..ExpectedHttp::default()
     };
     conn.expected(
         vec![

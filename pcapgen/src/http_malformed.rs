@@ -24,6 +24,7 @@ fn tx(method: Option<&str>, uri: Option<&str>, request_bytes: usize) -> Expected
         response_bytes: 0,
         request_body_bytes: 0,
         response_body_bytes: 0,
+        ..ExpectedHttp::default()
     }
 }
 
@@ -136,6 +137,26 @@ fn no_target(cap: &mut Capture) -> ExpectedFlow {
     conn.expected(vec![t], None)
 }
 
+/// `CCM_POST /HTTP/1.1`: an unregistered method and a path, no version,
+/// with a header line in the same segment; the server answers with a
+/// status line.
+fn unregistered_without_version(cap: &mut Capture) -> ExpectedFlow {
+    let mut conn = TcpConn::new(Link::Ethernet, sa("10.0.8.6:48006"), sa("203.0.113.86:80"));
+    conn.handshake(cap);
+    let req = b"CCM_POST /HTTP/1.1\nHost: ccm.example.com\n\n";
+    conn.client_send(cap, req);
+    let r = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nbad request";
+    conn.server_send(cap, r);
+    conn.close(cap);
+    let mut t = tx(Some("CCM_POST"), Some("/HTTP/1.1"), req.len());
+    t.host = Some("ccm.example.com".into());
+    t.status = Some(400);
+    t.content_type = Some("text/plain".into());
+    t.response_bytes = r.len() as u64;
+    t.response_body_bytes = 11;
+    conn.expected(vec![t], None)
+}
+
 /// Every malformed case, one connection each.
 pub fn http_malformed() -> Scenario {
     let mut cap = Capture::new(LINKTYPE_ETHERNET);
@@ -145,18 +166,20 @@ pub fn http_malformed() -> Scenario {
         bare_answer(&mut cap),
         chunk_overflow(&mut cap),
         no_target(&mut cap),
+        unregistered_without_version(&mut cap),
     ];
     Scenario {
         name: "http-malformed",
         linktype: LINKTYPE_ETHERNET,
-        description: "Five connections to port 80, each a message that breaks HTTP's grammar: a POST whose header \
+        description: "Six connections to port 80, each a message that breaks HTTP's grammar: a POST whose header \
                       block has a folded line and a line without a colon (kept, with its Host and 5-byte body; \
                       the next GET on the connection is read too); an HTTP/0.9 request `GET /old.html` answered \
                       with 300 bare bytes until the server closes; an HTTP/1.1 GET answered with 200 bare bytes \
                       (no status line); a chunked POST whose chunk size is 2^64 followed in the same segment by \
                       `GET /smuggled` (the POST's body is lost, the GET found; both answered 200); and \
-                      `GET HTTP/1.1` with no target (an empty URI). Two HTTP parse errors are counted: the header \
-                      block read line by line and the chunk size.",
+                      `GET HTTP/1.1` with no target (an empty URI); and `CCM_POST /HTTP/1.1` (an unregistered \
+                      method, no version) with a Host line in the same segment, answered 400 with a status line. \
+                      Two HTTP parse errors are counted: the header block read line by line and the chunk size.",
         pcap: cap.into_bytes(),
         flows,
     }

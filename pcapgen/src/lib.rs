@@ -27,6 +27,7 @@ pub mod flood;
 pub mod flood_feed;
 pub mod fragments;
 pub mod http;
+pub mod http_encoded;
 pub mod http_lenient;
 pub mod http_malformed;
 pub mod icmp;

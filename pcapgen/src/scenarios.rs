@@ -132,6 +132,7 @@ pub fn scenarios() -> Vec<Scenario> {
         http_bad_request(),
         crate::http_malformed::http_malformed(),
         crate::http_lenient::http_lenient(),
+        crate::http_encoded::http_encoded(),
         crate::encap::encapsulations(),
         crate::fragments::ip_fragments(),
         crate::quic::quic(),
@@ -177,6 +178,7 @@ fn http_bad_request() -> Scenario {
         response_bytes: bytes.len() as u64,
         request_body_bytes: 0,
         response_body_bytes: 50,
+        ..ExpectedHttp::default()
     }];
     Scenario {
         name: "http-bad-request",

@@ -54,6 +54,7 @@ pub struct Shard {
 impl Shard {
     /// An empty shard.
     pub fn new(cfg: FlowConfig) -> Self {
+        crate::app::http::set_max_decoders(cfg.max_body_decoders);
         let stream_limits = StreamLimits {
             max_ooo_bytes: cfg.max_ooo_bytes_per_stream,
             max_ooo_segments: cfg.max_ooo_segments_per_stream,

@@ -61,8 +61,9 @@ pub enum ChunkedStep {
 }
 
 impl Chunked {
-    /// Consumes as much of `input` as belongs to the body.
-    pub fn step(&mut self, input: &[u8]) -> ChunkedStep {
+    /// Consumes as much of `input` as belongs to the body, handing each
+    /// run of chunk data to `on_data`.
+    pub fn step(&mut self, input: &[u8], on_data: &mut dyn FnMut(&[u8])) -> ChunkedStep {
         let mut used = 0usize;
         let mut data = 0u64;
         // Where the size line being read started in `input`.
@@ -75,6 +76,7 @@ impl Chunked {
             match &mut self.state {
                 State::Data(left) => {
                     let n = (*left).min(rest.len() as u64);
+                    on_data(rest.get(..n as usize).unwrap_or(&[]));
                     *left -= n;
                     used += n as usize;
                     data += n;
@@ -177,6 +179,25 @@ impl Chunked {
 mod tests {
     use super::*;
 
+    impl Chunked {
+        /// A step whose data goes nowhere.
+        fn step_all(&mut self, input: &[u8]) -> ChunkedStep {
+            self.step(input, &mut |_| {})
+        }
+    }
+
+    /// The data handed on is the chunks' data, in order.
+    #[test]
+    fn hands_on_the_data() {
+        let mut got = Vec::new();
+        let mut c = Chunked::default();
+        let step = c.step(b"3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n", &mut |d| {
+            got.extend_from_slice(d)
+        });
+        assert_eq!(step, ChunkedStep::Done { used: 22, data: 5 });
+        assert_eq!(got, b"abcde");
+    }
+
     #[test]
     fn decodes_across_any_split() {
         let body = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
@@ -185,11 +206,11 @@ mod tests {
             let mut c = Chunked::default();
             let (a, b) = body.split_at(split);
             let (mut used, mut data) = (0, 0);
-            match c.step(a) {
+            match c.step_all(a) {
                 ChunkedStep::Progress { used: u, data: d } => {
                     used += u;
                     data += d;
-                    match c.step(b) {
+                    match c.step_all(b) {
                         ChunkedStep::Done { used: u, data: d } => {
                             used += u;
                             data += d;
@@ -211,11 +232,11 @@ mod tests {
     #[test]
     fn rejects_non_hex_size() {
         let none = ChunkedStep::Invalid { used: 0, data: 0 };
-        assert_eq!(Chunked::default().step(b"zz\r\n"), none);
-        assert_eq!(Chunked::default().step(b";x\r\n"), none);
+        assert_eq!(Chunked::default().step_all(b"zz\r\n"), none);
+        assert_eq!(Chunked::default().step_all(b";x\r\n"), none);
         // The good chunk before a bad size is counted.
         assert_eq!(
-            Chunked::default().step(b"4\r\nabcd\r\nzz\r\n"),
+            Chunked::default().step_all(b"4\r\nabcd\r\nzz\r\n"),
             ChunkedStep::Invalid { used: 9, data: 4 }
         );
         assert!(!Chunked::default().started());
@@ -229,7 +250,7 @@ mod tests {
             b"f,\r\nX5O!P%@AP[4\\PZX\r\n\n5\x00\r\nabcde\r\n00000000000000000000\r\n\r\nNEXT";
         let mut c = Chunked::default();
         assert_eq!(
-            c.step(body),
+            c.step_all(body),
             ChunkedStep::Done {
                 used: body.len() - 4,
                 data: 20
@@ -238,7 +259,7 @@ mod tests {
         assert!(c.started());
         // Sixteen significant digits are still refused.
         assert_eq!(
-            Chunked::default().step(b"1000000000000000\r\n"),
+            Chunked::default().step_all(b"1000000000000000\r\n"),
             ChunkedStep::Invalid { used: 0, data: 0 }
         );
     }

@@ -30,6 +30,8 @@ pub struct Head<'a> {
     pub user_agent: Option<Cow<'a, str>>,
     pub content_type: Option<Cow<'a, str>>,
     pub framing: Framing,
+    /// Content-Encoding, when it is one the parser undoes.
+    pub coding: Option<super::inflate::Coding>,
     /// The block broke the grammar (a folded line, a line without a
     /// colon) and was read line by line: an error to count, the message
     /// kept.
@@ -75,6 +77,8 @@ fn fill<'a>(head: &mut Head<'a>, headers: &[httparse::Header<'a>], max: usize) {
             {
                 head.framing = Framing::Chunked;
             }
+        } else if name.eq_ignore_ascii_case("content-encoding") {
+            head.coding = super::inflate::Coding::from_header(h.value);
         } else if name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value).ok().map(str::trim);
             match v.and_then(|v| v.parse::<u64>().ok()) {
@@ -155,16 +159,32 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed<'_> {
         ..Head::default()
     };
     if version.is_none() {
-        // HTTP/0.9: the line is the whole request, its target a path.
+        // HTTP/0.9: the line is the request, its target a path. Header
+        // lines sent with it in the same segment are read with it (a
+        // server reads them so, and so does Zeek); the answer is still
+        // taken as HTTP/0.9's, bare bytes unless it has a status line.
         if !target.starts_with(b"/") {
             return Parsed::Invalid;
         }
         head.version = Some(Cow::Borrowed("HTTP/0.9"));
         head.simple = true;
-        return Parsed::Complete(eol + 1, head);
+        let rest = data.get(eol + 1..).unwrap_or(&[]);
+        if !header_line_follows(rest) {
+            return Parsed::Complete(eol + 1, head);
+        }
+        return header_block(rest, eol + 1, head, max);
     }
     head.version = version;
     header_block(data.get(eol + 1..).unwrap_or(&[]), eol + 1, head, max)
+}
+
+/// Whether `rest` starts with a header line: a token and a colon.
+fn header_line_follows(rest: &[u8]) -> bool {
+    let name = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_')
+        .count();
+    name > 0 && rest.get(name) == Some(&b':')
 }
 
 /// Reads the header block `rest`, which follows `before` bytes of start

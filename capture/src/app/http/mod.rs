@@ -12,6 +12,7 @@
 mod chunked;
 mod flow;
 mod head;
+mod inflate;
 mod parked;
 mod small;
 mod tx;
@@ -19,6 +20,8 @@ mod tx;
 use super::parser::{ParserSpec, Probe, Transports, Verdict};
 use chunked::{Chunked, ChunkedStep};
 use head::{parse_request, parse_response, Parsed};
+pub use inflate::{set_max_decoders, DEFAULT_MAX_DECODERS};
+use inflate::{Coding, Inflate};
 pub use model::flow::HttpTransaction;
 pub use parked::read_back;
 use small::{Held, Queue};
@@ -49,6 +52,8 @@ pub struct HttpCounters {
     pub parse_errors: u32,
     /// Transactions beyond the per-flow cap (not recorded).
     pub dropped: u32,
+    /// Content-Encoded bodies left undecoded: no decoder was free.
+    pub not_decoded: u32,
 }
 
 /// Adds one to a saturating counter.
@@ -61,6 +66,82 @@ enum Body {
     Length(u64),
     Chunked(Chunked),
     UntilClose,
+    /// A body of one of the framings above whose data is Content-Encoded,
+    /// decoded to count its length (behind a pointer: the parser stays as
+    /// small as the other framings keep it).
+    Decoded(Box<Decoded>),
+}
+
+/// An encoded body: its framing and its decoder.
+#[derive(Debug)]
+struct Decoded {
+    framing: Body,
+    inflate: Inflate,
+}
+
+/// What one step of a body's framing did.
+enum Step {
+    /// `used` bytes read, `data` of them body data; the body goes on.
+    Progress { used: usize, data: u64 },
+    /// The body ended after `used` bytes.
+    Done { used: usize, data: u64 },
+    /// The framing broke after `used` good bytes; `unchunked`: at the
+    /// first chunk size, so the body was never chunked.
+    Invalid {
+        used: usize,
+        data: u64,
+        unchunked: bool,
+    },
+}
+
+impl Body {
+    /// Reads what of `rest` belongs to the body, handing its data (after
+    /// de-chunking) to `on_data`.
+    fn step(&mut self, rest: &[u8], on_data: &mut dyn FnMut(&[u8])) -> Step {
+        match self {
+            Body::Length(left) => {
+                let n = (*left).min(rest.len() as u64);
+                *left -= n;
+                on_data(rest.get(..n as usize).unwrap_or(&[]));
+                let used = n as usize;
+                if *left == 0 {
+                    Step::Done { used, data: n }
+                } else {
+                    Step::Progress { used, data: n }
+                }
+            }
+            Body::UntilClose => {
+                on_data(rest);
+                Step::Progress {
+                    used: rest.len(),
+                    data: rest.len() as u64,
+                }
+            }
+            Body::Chunked(c) => match c.step(rest, on_data) {
+                ChunkedStep::Progress { used, data } => Step::Progress { used, data },
+                ChunkedStep::Done { used, data } => Step::Done { used, data },
+                ChunkedStep::Invalid { used, data } => Step::Invalid {
+                    used,
+                    data,
+                    unchunked: !c.started(),
+                },
+            },
+            // Never nested: an encoded body's framing is a plain one.
+            Body::Decoded(d) => {
+                let Decoded { framing, inflate } = &mut **d;
+                framing.step(rest, &mut |b| inflate.feed(b))
+            }
+        }
+    }
+
+    /// The decoded length so far, for a body being decoded: `Some(None)`
+    /// once it cannot be known.
+    fn decoded(&self) -> Option<Option<u64>> {
+        match self {
+            Body::Decoded(d) => Some(d.inflate.decoded()),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -249,39 +330,42 @@ impl Http {
                 }
                 Phase::Body(body) => {
                     let idx = side.tx;
-                    let (used, decoded, done) = match body {
-                        Body::Length(left) => {
-                            let n = (*left).min(rest.len() as u64);
-                            *left -= n;
-                            (n as usize, n, *left == 0)
-                        }
-                        Body::UntilClose => (rest.len(), rest.len() as u64, false),
-                        Body::Chunked(c) => match c.step(rest) {
-                            ChunkedStep::Progress { used, data } => (used, data, false),
-                            ChunkedStep::Done { used, data } => (used, data, true),
-                            ChunkedStep::Invalid { used, data } => {
-                                // A size that is no size (or overflows 64
-                                // bits). A response whose first size line is
-                                // none was not chunked at all: faulty
-                                // framing, its body runs to the close (RFC
-                                // 9112 6.3). Anything else is lost, and
-                                // found again at the next line that starts
-                                // a message.
-                                let unchunked = !to_server && !c.started();
-                                at += used;
-                                self.add_bytes(to_server, idx, used as u64, data);
-                                bump(&mut self.counters.parse_errors);
-                                self.side(to_server).phase = if unchunked {
-                                    Phase::Body(Body::UntilClose)
-                                } else {
-                                    Phase::Lost
-                                };
-                                continue;
+                    let step = body.step(rest, &mut |_| {});
+                    let decoded = body.decoded();
+                    if let (Some(d), Some(tx)) = (decoded, self.tx_mut(idx)) {
+                        tx.set_decoded(to_server, d);
+                    }
+                    let (used, data, done) = match step {
+                        Step::Progress { used, data } => (used, data, false),
+                        Step::Done { used, data } => (used, data, true),
+                        Step::Invalid {
+                            used,
+                            data,
+                            unchunked,
+                        } => {
+                            // A size that is no size (or overflows 64
+                            // bits). A response whose first size line is
+                            // none was not chunked at all: faulty framing,
+                            // its body runs to the close (RFC 9112 6.3).
+                            // Anything else is lost, and found again at the
+                            // next line that starts a message. Decoding
+                            // stops with the framing.
+                            at += used;
+                            self.add_bytes(to_server, idx, used as u64, data);
+                            bump(&mut self.counters.parse_errors);
+                            if let (Some(_), Some(tx)) = (decoded, self.tx_mut(idx)) {
+                                tx.set_decoded(to_server, None);
                             }
-                        },
+                            self.side(to_server).phase = if !to_server && unchunked {
+                                Phase::Body(Body::UntilClose)
+                            } else {
+                                Phase::Lost
+                            };
+                            continue;
+                        }
                     };
                     at += used;
-                    self.add_bytes(to_server, idx, used as u64, decoded);
+                    self.add_bytes(to_server, idx, used as u64, data);
                     if done {
                         self.side(to_server).phase = Phase::Headers;
                     }
@@ -468,8 +552,10 @@ impl Http {
         });
         self.req.tx = tx;
         self.req.phase = match head.framing {
-            head::Framing::Chunked => Phase::Body(Body::Chunked(Chunked::default())),
-            head::Framing::Length(n) if n > 0 => Phase::Body(Body::Length(n)),
+            head::Framing::Chunked => {
+                self.body(true, Body::Chunked(Chunked::default()), head.coding)
+            }
+            head::Framing::Length(n) if n > 0 => self.body(true, Body::Length(n), head.coding),
             head::Framing::Ambiguous => {
                 bump(&mut self.counters.parse_errors);
                 Phase::Lost
@@ -477,6 +563,24 @@ impl Http {
             // A request without framing has no body (RFC 9112 6.3).
             _ => Phase::Headers,
         };
+    }
+
+    /// The phase that reads a body of `framing`, decoding it when its
+    /// Content-Encoding is one undone and a decoder is free (none free:
+    /// counted, and the body read as it is).
+    fn body(&mut self, to_server: bool, framing: Body, coding: Option<Coding>) -> Phase {
+        let Some(coding) = coding else {
+            return Phase::Body(framing);
+        };
+        let Some(inflate) = Inflate::start(coding) else {
+            bump(&mut self.counters.not_decoded);
+            return Phase::Body(framing);
+        };
+        let idx = self.side(to_server).tx;
+        if let Some(tx) = self.tx_mut(idx) {
+            tx.set_decoded(to_server, Some(0));
+        }
+        Phase::Body(Body::Decoded(Box::new(Decoded { framing, inflate })))
     }
 
     fn on_response(&mut self, len: u64, head: head::Head<'_>) {
@@ -502,7 +606,7 @@ impl Http {
             None => self.new_tx(Tx::default()),
         };
         if let Some(tx) = self.tx_mut(idx) {
-            tx.status = head.status;
+            tx.set_status(head.status);
             tx.set(&[
                 (Field::ResponseVersion, head.version.as_deref()),
                 (Field::ContentType, head.content_type.as_deref()),
@@ -524,16 +628,19 @@ impl Http {
         } else if p.head || status == 204 || status == 304 {
             Phase::Headers
         } else {
+            let coding = head.coding;
             match head.framing {
-                head::Framing::Chunked => Phase::Body(Body::Chunked(Chunked::default())),
+                head::Framing::Chunked => {
+                    self.body(false, Body::Chunked(Chunked::default()), coding)
+                }
                 head::Framing::Length(0) => Phase::Headers,
-                head::Framing::Length(n) => Phase::Body(Body::Length(n)),
-                head::Framing::None => Phase::Body(Body::UntilClose),
+                head::Framing::Length(n) => self.body(false, Body::Length(n), coding),
+                head::Framing::None => self.body(false, Body::UntilClose, coding),
                 // Conflicting lengths: faulty framing, which a client reads
                 // to the close (RFC 9112 6.3).
                 head::Framing::Ambiguous => {
                     bump(&mut self.counters.parse_errors);
-                    Phase::Body(Body::UntilClose)
+                    self.body(false, Body::UntilClose, coding)
                 }
             }
         };
@@ -549,6 +656,17 @@ impl Http {
     pub fn gap(&mut self, to_server: bool, len: u64) {
         let side = self.side(to_server);
         let idx = side.tx;
+        // A decoder cannot go on past missing bytes: the body is read on
+        // by its framing alone, its decoded length unknown.
+        if matches!(side.phase, Phase::Body(Body::Decoded(_))) {
+            if let Phase::Body(Body::Decoded(d)) = std::mem::replace(&mut side.phase, Phase::Lost) {
+                side.phase = Phase::Body(d.framing);
+            }
+            if let Some(tx) = self.tx_mut(idx) {
+                tx.set_decoded(to_server, None);
+            }
+        }
+        let side = self.side(to_server);
         let counted = match &mut side.phase {
             Phase::Body(Body::Length(left)) if len < *left => {
                 *left -= len;
@@ -574,7 +692,8 @@ impl Http {
                 }
             }
             Phase::Body(Body::UntilClose) => len,
-            Phase::Tunnel | Phase::Lost => 0,
+            // Taken apart above.
+            Phase::Body(Body::Decoded(_)) | Phase::Tunnel | Phase::Lost => 0,
             Phase::Headers => {
                 side.buf.clear();
                 side.phase = Phase::Lost;
@@ -690,8 +809,21 @@ fn probe(to_server: bool, first: &[u8]) -> Probe {
         (true, None) => Probe::Yes,
         (true, Some(v)) => yes_if(v.is_none_or(is_http_version)),
         (false, Some(Some(v))) => yes_if(is_http_version(v)),
-        (false, _) => Probe::No,
+        // `CCM_POST /x`: an unregistered method and a path, no version (an
+        // HTTP/0.9-style line, as Zeek reads it). FTP's commands with a
+        // path (`CWD /pub`, `RETR /f`) are all shorter.
+        (false, Some(None)) => {
+            yes_if(method.len() >= 5 && first_line(first).is_some_and(path_only))
+        }
+        (false, None) => Probe::No,
     }
+}
+
+/// A request line of a method and a path alone: `METHOD /path`.
+fn path_only(line: &[u8]) -> bool {
+    line.splitn(2, |b| *b == b' ')
+        .nth(1)
+        .is_some_and(|target| target.starts_with(b"/") && !target.contains(&b' '))
 }
 
 /// The first line of `b` without its end, when `b` holds all of it.

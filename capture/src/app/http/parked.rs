@@ -87,6 +87,9 @@ fn get_index(r: &mut Reader<'_>) -> Option<Option<u32>> {
 
 /// Everything packed before the transactions.
 struct Head {
+    /// Decoded body lengths (and the count of bodies left undecoded) are
+    /// packed: most connections have none, and pack none.
+    decoding: bool,
     caps: Caps,
     counters: HttpCounters,
     txs: u64,
@@ -108,10 +111,12 @@ impl Head {
                 field_len: r.get32()?,
             }
         };
+        let decoding = flags & 1 << 6 != 0;
         let counters = HttpCounters {
             transactions: r.get32()?,
             parse_errors: r.get32()?,
             dropped: r.get32()?,
+            not_decoded: if decoding { r.get32()? } else { 0 },
         };
         let connect_tunnel = flags & 1 != 0;
         let txs = u64::from(flags >> 1 & 3);
@@ -129,6 +134,7 @@ impl Head {
             });
         }
         Some(Head {
+            decoding,
             caps,
             counters,
             txs,
@@ -148,13 +154,15 @@ fn pack_bytes(h: &Http) -> Option<Vec<u8>> {
         return None;
     }
     let usual = h.caps == Caps::from(DEFAULT_HTTP_LIMITS);
+    let decoding = h.counters.not_decoded > 0 || h.txs.iter().any(Tx::has_decoded);
     let mut out = Vec::with_capacity(64);
     // One byte of flags and small counts.
     out.push(
         u8::from(h.connect_tunnel)
             | (h.txs.len() as u8) << 1
             | (h.pending.len() as u8) << 3
-            | u8::from(usual) << 5,
+            | u8::from(usual) << 5
+            | u8::from(decoding) << 6,
     );
     if !usual {
         for v in [h.caps.transactions, h.caps.header_bytes, h.caps.field_len] {
@@ -165,6 +173,9 @@ fn pack_bytes(h: &Http) -> Option<Vec<u8>> {
     for v in [c.transactions, c.parse_errors, c.dropped] {
         put(&mut out, u64::from(v));
     }
+    if decoding {
+        put(&mut out, u64::from(c.not_decoded));
+    }
     put_index(&mut out, h.req.tx);
     put_index(&mut out, h.resp.tx);
     for p in h.pending.iter() {
@@ -172,7 +183,7 @@ fn pack_bytes(h: &Http) -> Option<Vec<u8>> {
         out.push(u8::from(p.head) | u8::from(p.connect) << 1 | u8::from(p.simple) << 2);
     }
     for t in h.txs.iter() {
-        t.pack(&mut out);
+        t.pack(&mut out, decoding);
     }
     Some(out)
 }
@@ -189,7 +200,7 @@ fn unpack(bytes: &[u8]) -> Option<Http> {
     let head = Head::read(&mut r)?;
     let mut txs = Txs::default();
     for _ in 0..head.txs {
-        txs.push(Tx::unpack(&mut r)?);
+        txs.push(Tx::unpack(&mut r, head.decoding)?);
     }
     let mut req = Side::new();
     req.tx = head.req_tx;
@@ -214,7 +225,7 @@ fn transactions(bytes: &[u8]) -> Vec<HttpTransaction> {
     };
     let mut out = Vec::with_capacity(usize::try_from(head.txs).unwrap_or(0).min(1024));
     for _ in 0..head.txs {
-        match Tx::unpack_transaction(&mut r) {
+        match Tx::unpack_transaction(&mut r, head.decoding) {
             Some(t) => out.push(t),
             None => break,
         }
@@ -240,6 +251,7 @@ pub(super) fn record(
     stats.http_transactions += u64::from(counters.transactions);
     stats.http_parse_errors += u64::from(counters.parse_errors);
     stats.http_transactions_dropped += u64::from(counters.dropped);
+    stats.http_bodies_not_decoded += u64::from(counters.not_decoded);
     if rec.http.is_empty() {
         rec.http = txs;
     } else {

@@ -181,11 +181,15 @@ fn the_probe_takes_http_not_other_line_protocols() {
         // Unregistered methods with an HTTP version: HTTP all the same.
         (b"NOTMETHOD / HTTP/1.1\r\n", Yes),
         (b"FOO /x HTTP/1.0\n", Yes),
+        // An unregistered method and a path, no version: HTTP/0.9-style.
+        (b"CCM_POST /HTTP/1.1\n", Yes),
+        (b"CCM_POST /a b\n", No),
         // SMTP, FTP, POP3, IRC, RFB, SIP and RTSP.
         (b"EHLO mail.example.com\r\n", No),
         (b"USER anonymous\r\n", No),
         (b"USER bob", No),
         (b"CWD /pub\r\n", No),
+        (b"RETR /pub/file.txt\r\n", No),
         (b"NICK guest\r\n", No),
         (b"RFB 003.008\n", No),
         (b"INVITE sip:bob@example.com SIP/2.0\r\n", No),
@@ -297,4 +301,44 @@ fn resync_needs_a_whole_request_line() {
     );
     assert_eq!(h.transactions().len(), 2);
     assert_eq!(h.transactions()[1].method.as_deref(), Some("PUT"));
+}
+
+/// A gzip body decodes to its length across any split; a gap inside it
+/// leaves the length unknown while the framing still counts the body.
+#[test]
+fn encoded_bodies_decode_and_gaps_unknow_them() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let plain: Vec<u8> = (0..4000u32)
+        .flat_map(|i| format!("{i},").into_bytes())
+        .collect();
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain).expect("gzip");
+    let gz = e.finish().expect("gzip");
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    );
+    let answer = [head.as_bytes(), &gz].concat();
+    for split in [1, 13, 700, answer.len()] {
+        let mut h = Http::new(LIMITS);
+        feed_all(&mut h, true, b"GET / HTTP/1.1\r\n\r\n", 100);
+        feed_all(&mut h, false, &answer, split);
+        let t = &h.transactions()[0];
+        assert_eq!(t.response_body_bytes, gz.len() as u64, "split {split}");
+        assert_eq!(
+            t.response_body_decoded_bytes,
+            Some(plain.len() as u64),
+            "split {split}"
+        );
+    }
+    let mut h = Http::new(LIMITS);
+    feed_all(&mut h, true, b"GET / HTTP/1.1\r\n\r\n", 100);
+    let (a, b) = answer.split_at(head.len() + 20);
+    feed_all(&mut h, false, a, 1000);
+    h.gap(false, 10);
+    feed_all(&mut h, false, b.get(10..).expect("rest"), 1000);
+    let t = &h.transactions()[0];
+    assert_eq!(t.response_body_bytes, gz.len() as u64);
+    assert_eq!(t.response_body_decoded_bytes, None);
 }

@@ -39,8 +39,8 @@ pub struct Tx {
     text: Box<str>,
     /// Each field's length in `text`, or [`ABSENT`].
     lens: [u16; FIELDS],
-    /// Final response status.
-    pub status: Option<u16>,
+    /// Final response status (0: none; see [`Tx::status`]).
+    status: u16,
     /// Request bytes: request line, headers and body as sent.
     pub request_bytes: u64,
     /// Response bytes: interim and final status lines, headers and body.
@@ -49,18 +49,26 @@ pub struct Tx {
     pub request_body_bytes: u64,
     /// Response body bytes after de-chunking.
     pub response_body_bytes: u64,
+    /// Request and response body bytes once their Content-Encoding is
+    /// undone ([`NOT_DECODED`]: not so encoded, or not decoded whole);
+    /// 32 bits, saturating, as the decoding stops well short of that.
+    decoded: [u32; 2],
 }
+
+/// A body not decoded (see [`Tx::decoded`]).
+const NOT_DECODED: u32 = u32::MAX;
 
 impl Default for Tx {
     fn default() -> Self {
         Tx {
             text: Box::default(),
             lens: [ABSENT; FIELDS],
-            status: None,
+            status: 0,
             request_bytes: 0,
             response_bytes: 0,
             request_body_bytes: 0,
             response_body_bytes: 0,
+            decoded: [NOT_DECODED; 2],
         }
     }
 }
@@ -74,6 +82,35 @@ impl Tx {
         }
     }
 
+    /// The final response's status, if one was read (0 is none: the
+    /// parser keeps no status below 100).
+    pub fn status(&self) -> Option<u16> {
+        (self.status != 0).then_some(self.status)
+    }
+
+    /// Sets the final response's status.
+    pub fn set_status(&mut self, s: Option<u16>) {
+        self.status = s.unwrap_or(0);
+    }
+
+    /// Sets a body's decoded length (`to_server`: the request's); `None`
+    /// says it is not known.
+    pub fn set_decoded(&mut self, to_server: bool, n: Option<u64>) {
+        let v = n.map_or(NOT_DECODED, |n| {
+            u32::try_from(n)
+                .unwrap_or(NOT_DECODED - 1)
+                .min(NOT_DECODED - 1)
+        });
+        if let Some(slot) = self.decoded.get_mut(usize::from(!to_server)) {
+            *slot = v;
+        }
+    }
+
+    /// A body's decoded length, if known (`to_server`: the request's).
+    pub fn decoded(&self, to_server: bool) -> Option<u64> {
+        known(*self.decoded.get(usize::from(!to_server))?)
+    }
+
     /// A field's text, if present.
     pub fn get(&self, f: Field) -> Option<&str> {
         self.view().get(f)
@@ -83,13 +120,14 @@ impl Tx {
         View {
             text: &self.text,
             lens: self.lens,
-            status: self.status,
+            status: self.status(),
             counts: [
                 self.request_bytes,
                 self.response_bytes,
                 self.request_body_bytes,
                 self.response_body_bytes,
             ],
+            decoded: self.decoded,
         }
     }
 
@@ -131,12 +169,18 @@ impl Tx {
         self.lens = lens;
     }
 
-    /// Appends the transaction, packed (see `parked`).
-    pub(super) fn pack(&self, out: &mut Vec<u8>) {
+    /// Whether a body's decoded length is known.
+    pub(super) fn has_decoded(&self) -> bool {
+        self.decoded != [NOT_DECODED; 2]
+    }
+
+    /// Appends the transaction, packed (see `parked`); its decoded
+    /// lengths only `with_decoded` (the packing says so once for all).
+    pub(super) fn pack(&self, out: &mut Vec<u8>, with_decoded: bool) {
         for len in self.lens {
             put(out, if len == ABSENT { 0 } else { u64::from(len) + 1 });
         }
-        put(out, self.status.map_or(0, |s| u64::from(s) + 1));
+        put(out, self.status().map_or(0, |s| u64::from(s) + 1));
         for v in [
             self.request_bytes,
             self.response_bytes,
@@ -145,27 +189,37 @@ impl Tx {
         ] {
             put(out, v);
         }
+        // Shifted by one: an absent length ([`NOT_DECODED`]) packs in a byte.
+        if with_decoded {
+            for d in self.decoded {
+                put(out, u64::from(d.wrapping_add(1)));
+            }
+        }
         out.extend_from_slice(self.text.as_bytes());
     }
 
     /// A transaction packed by [`Tx::pack`].
-    pub(super) fn unpack(r: &mut Reader<'_>) -> Option<Tx> {
-        let v = View::unpack(r)?;
+    pub(super) fn unpack(r: &mut Reader<'_>, with_decoded: bool) -> Option<Tx> {
+        let v = View::unpack(r, with_decoded)?;
         let [request_bytes, response_bytes, request_body_bytes, response_body_bytes] = v.counts;
         Some(Tx {
             text: v.text.into(),
             lens: v.lens,
-            status: v.status,
+            status: v.status.unwrap_or(0),
             request_bytes,
             response_bytes,
             request_body_bytes,
             response_body_bytes,
+            decoded: v.decoded,
         })
     }
 
     /// A transaction packed by [`Tx::pack`], straight to its record form.
-    pub(super) fn unpack_transaction(r: &mut Reader<'_>) -> Option<HttpTransaction> {
-        Some(View::unpack(r)?.to_transaction())
+    pub(super) fn unpack_transaction(
+        r: &mut Reader<'_>,
+        with_decoded: bool,
+    ) -> Option<HttpTransaction> {
+        Some(View::unpack(r, with_decoded)?.to_transaction())
     }
 
     /// The transaction as records carry it.
@@ -183,6 +237,8 @@ struct View<'a> {
     status: Option<u16>,
     /// Request, response, request body and response body bytes.
     counts: [u64; 4],
+    /// As [`Tx::decoded`].
+    decoded: [u32; 2],
 }
 
 impl<'a> View<'a> {
@@ -202,7 +258,7 @@ impl<'a> View<'a> {
         self.text.get(start..start + len as usize)
     }
 
-    fn unpack(r: &mut Reader<'a>) -> Option<View<'a>> {
+    fn unpack(r: &mut Reader<'a>, with_decoded: bool) -> Option<View<'a>> {
         let mut lens = [ABSENT; FIELDS];
         let mut total = 0usize;
         for len in &mut lens {
@@ -216,12 +272,21 @@ impl<'a> View<'a> {
             None => None,
         };
         let counts = [r.get()?, r.get()?, r.get()?, r.get()?];
+        let decoded = if with_decoded {
+            [
+                u32::try_from(r.get()?).ok()?.wrapping_sub(1),
+                u32::try_from(r.get()?).ok()?.wrapping_sub(1),
+            ]
+        } else {
+            [NOT_DECODED; 2]
+        };
         let text = std::str::from_utf8(r.take(total)?).ok()?;
         Some(View {
             text,
             lens,
             status,
             counts,
+            decoded,
         })
     }
 
@@ -229,6 +294,7 @@ impl<'a> View<'a> {
         let owned = |f| self.get(f).map(str::to_owned);
         let word = |f| self.get(f).map(word);
         let [request_bytes, response_bytes, request_body_bytes, response_body_bytes] = self.counts;
+        let [request_decoded, response_decoded] = self.decoded;
         HttpTransaction {
             method: word(Field::Method),
             host: owned(Field::Host),
@@ -242,8 +308,15 @@ impl<'a> View<'a> {
             response_bytes,
             request_body_bytes,
             response_body_bytes,
+            request_body_decoded_bytes: known(request_decoded),
+            response_body_decoded_bytes: known(response_decoded),
         }
     }
+}
+
+/// A decoded length, unless it is [`NOT_DECODED`].
+fn known(v: u32) -> Option<u64> {
+    (v != NOT_DECODED).then_some(u64::from(v))
 }
 
 /// A connection's transactions in request order: the first in place (most
@@ -318,6 +391,33 @@ pub fn word(s: &str) -> Cow<'static, str> {
 mod tests {
     use super::*;
 
+    /// Kept by every HTTP flow with a request waiting: the decoded lengths
+    /// fit in what was padding.
+    #[test]
+    fn a_transaction_is_72_bytes() {
+        assert_eq!(std::mem::size_of::<Tx>(), 72);
+    }
+
+    /// Decoded lengths survive packing, absent ones stay absent.
+    #[test]
+    fn decoded_lengths_pack_and_unpack() {
+        let mut tx = Tx::request(10);
+        tx.set_decoded(false, Some(13_249));
+        let mut packed = Vec::new();
+        tx.pack(&mut packed, true);
+        let back = Tx::unpack(&mut Reader::new(&packed), true).expect("unpacks");
+        assert_eq!(
+            (back.decoded(true), back.decoded(false)),
+            (None, Some(13_249))
+        );
+        let t = back.to_transaction();
+        assert_eq!(t.request_body_decoded_bytes, None);
+        assert_eq!(t.response_body_decoded_bytes, Some(13_249));
+        // Saturates short of the mark of absence.
+        tx.set_decoded(true, Some(u64::MAX));
+        assert_eq!(tx.decoded(true), Some(u64::from(u32::MAX - 1)));
+    }
+
     #[test]
     fn fields_set_in_two_turns_read_back() {
         let mut tx = Tx::default();
@@ -334,7 +434,7 @@ mod tests {
             (Field::ContentType, Some("text/plain; charset=ütf-8")),
             (Field::Uri, Some("")),
         ]);
-        tx.status = Some(200);
+        tx.set_status(Some(200));
         tx.request_bytes = 7;
         let t = tx.to_transaction();
         assert!(matches!(t.method, Some(Cow::Borrowed("POST"))));
@@ -353,7 +453,7 @@ mod tests {
         txs.push(Tx::request(3));
         txs.push(Tx::request(4));
         if let Some(t) = txs.get_mut(2) {
-            t.status = Some(204);
+            t.set_status(Some(204));
         }
         let three = txs.to_transactions();
         assert_eq!((three.len(), three.capacity()), (3, 3));
