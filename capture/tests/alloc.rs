@@ -392,3 +392,63 @@ fn mixed_capture_allocations_per_packet() {
         info.count_total as f64 / packets as f64
     );
 }
+
+/// An encoded body holds one decoder while it is read, and no more: the
+/// first body packet allocates it (about 43 KiB: miniz_oxide's state and
+/// window), no packet after allocates anything, and the body's last one
+/// gives it back.
+#[test]
+fn a_decoder_lives_while_its_body_is_read() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let plain: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| format!("{i} ").into_bytes())
+        .collect();
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain).unwrap();
+    let gz = e.finish().unwrap();
+    let mut cap = Capture::new(pcapgen::wire::LINKTYPE_ETHERNET);
+    let mut tcp = TcpConn::new(
+        Link::Ethernet,
+        "10.2.9.1:40000".parse().unwrap(),
+        "198.18.9.1:80".parse().unwrap(),
+    );
+    tcp.handshake(&mut cap);
+    tcp.client_send(&mut cap, &HttpRequest::get("gz.example", "/page").bytes());
+    let length = gz.len().to_string();
+    let head = HttpResponse::new(
+        "HTTP/1.1",
+        200,
+        "OK",
+        &[("Content-Encoding", "gzip"), ("Content-Length", &length)],
+        Vec::new(),
+    );
+    tcp.server_send(&mut cap, &head.head);
+    let before_body = cap.packets() as usize;
+    tcp.server_send(&mut cap, &gz);
+    let pcap = cap.into_bytes();
+    let mut engine = Engine::new(FlowConfig::default(), 1);
+    let mut held = Vec::new();
+    for rec in records(&pcap) {
+        let info = measure(|| {
+            engine.process_frame(
+                LinkType::Ethernet,
+                rec.ts_us,
+                rec.data,
+                rec.orig_len,
+                &mut |_| {},
+            )
+        });
+        held.push((info.bytes_current, info.count_total));
+    }
+    let body = &held[before_body..];
+    let (first, _) = body[0];
+    println!("decoder: {first} bytes, taken with the first body packet");
+    assert!((32 << 10..64 << 10).contains(&first), "{held:?}");
+    // The body's last byte gives it back (and a little more: the
+    // transaction's text is moved into the record).
+    let freed = body.iter().map(|(b, _)| *b).min().unwrap();
+    assert!(freed <= -first, "{held:?}");
+    // Nothing else is allocated (the output is dropped on the stack).
+    assert!(body[1..].iter().all(|(_, n)| *n == 0), "{held:?}");
+}
