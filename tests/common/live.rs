@@ -111,20 +111,24 @@ pub fn append(path: &Path, line: &str) {
 }
 
 /// A port free on 127.0.0.1 a moment ago, and never handed out before
-/// in this test process (runs started at once each get their own: the
-/// system may give a just-released port out again).
+/// in this test process (runs started at once each get their own). It is
+/// taken below the kernel's ephemeral range (32768 and up), where the
+/// connections other tests open at the same time take their local ports:
+/// a port from that range could be taken by one of them before the run
+/// it was meant for listens on it.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    static NEXT: std::sync::Mutex<u16> = std::sync::Mutex::new(0);
+    let mut next = NEXT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *next == 0 {
+        // Each test process starts at its own place in 20000..32000.
+        *next = 20_000 + (std::process::id() % 600) as u16 * 20;
+    }
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut given = GIVEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !given.contains(&port) {
-            given.push(port);
+        let port = *next;
+        *next = if port >= 31_999 { 20_000 } else { port + 1 };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }

@@ -63,7 +63,8 @@ pub enum ChunkedStep {
 impl Chunked {
     /// Consumes as much of `input` as belongs to the body, handing each
     /// run of chunk data to `on_data`.
-    pub fn step(&mut self, input: &[u8], on_data: &mut dyn FnMut(&[u8])) -> ChunkedStep {
+    #[inline]
+    pub fn step(&mut self, input: &[u8], mut on_data: impl FnMut(&[u8])) -> ChunkedStep {
         let mut used = 0usize;
         let mut data = 0u64;
         // Where the size line being read started in `input`.
@@ -182,7 +183,7 @@ mod tests {
     impl Chunked {
         /// A step whose data goes nowhere.
         fn step_all(&mut self, input: &[u8]) -> ChunkedStep {
-            self.step(input, &mut |_| {})
+            self.step(input, |_| {})
         }
     }
 
@@ -191,7 +192,7 @@ mod tests {
     fn hands_on_the_data() {
         let mut got = Vec::new();
         let mut c = Chunked::default();
-        let step = c.step(b"3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n", &mut |d| {
+        let step = c.step(b"3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n", |d: &[u8]| {
             got.extend_from_slice(d)
         });
         assert_eq!(step, ChunkedStep::Done { used: 22, data: 5 });

@@ -66,13 +66,11 @@ enum Body {
     Length(u64),
     Chunked(Chunked),
     UntilClose,
-    /// A body of one of the framings above whose data is Content-Encoded,
-    /// decoded to count its length (behind a pointer: the parser stays as
-    /// small as the other framings keep it).
-    Decoded(Box<Decoded>),
 }
 
-/// An encoded body: its framing and its decoder.
+/// A Content-Encoded body being decoded: its framing and its decoder
+/// (behind a pointer, so that the parser stays as small as the plain
+/// framings keep it).
 #[derive(Debug)]
 struct Decoded {
     framing: Body,
@@ -97,7 +95,8 @@ enum Step {
 impl Body {
     /// Reads what of `rest` belongs to the body, handing its data (after
     /// de-chunking) to `on_data`.
-    fn step(&mut self, rest: &[u8], on_data: &mut dyn FnMut(&[u8])) -> Step {
+    #[inline]
+    fn step(&mut self, rest: &[u8], mut on_data: impl FnMut(&[u8])) -> Step {
         match self {
             Body::Length(left) => {
                 let n = (*left).min(rest.len() as u64);
@@ -117,7 +116,7 @@ impl Body {
                     data: rest.len() as u64,
                 }
             }
-            Body::Chunked(c) => match c.step(rest, on_data) {
+            Body::Chunked(c) => match c.step(rest, &mut on_data) {
                 ChunkedStep::Progress { used, data } => Step::Progress { used, data },
                 ChunkedStep::Done { used, data } => Step::Done { used, data },
                 ChunkedStep::Invalid { used, data } => Step::Invalid {
@@ -126,20 +125,6 @@ impl Body {
                     unchunked: !c.started(),
                 },
             },
-            // Never nested: an encoded body's framing is a plain one.
-            Body::Decoded(d) => {
-                let Decoded { framing, inflate } = &mut **d;
-                framing.step(rest, &mut |b| inflate.feed(b))
-            }
-        }
-    }
-
-    /// The decoded length so far, for a body being decoded: `Some(None)`
-    /// once it cannot be known.
-    fn decoded(&self) -> Option<Option<u64>> {
-        match self {
-            Body::Decoded(d) => Some(d.inflate.decoded()),
-            _ => None,
         }
     }
 }
@@ -148,6 +133,8 @@ impl Body {
 enum Phase {
     Headers,
     Body(Body),
+    /// A body whose Content-Encoding is being undone.
+    Decoded(Box<Decoded>),
     /// Lost track: wait for a chunk that starts a message.
     Lost,
     /// No longer HTTP.
@@ -330,49 +317,66 @@ impl Http {
                 }
                 Phase::Body(body) => {
                     let idx = side.tx;
-                    let step = body.step(rest, &mut |_| {});
-                    let decoded = body.decoded();
-                    if let (Some(d), Some(tx)) = (decoded, self.tx_mut(idx)) {
-                        tx.set_decoded(to_server, d);
+                    let step = body.step(rest, |_| {});
+                    at += self.body_step(to_server, idx, step, false);
+                }
+                Phase::Decoded(d) => {
+                    let idx = side.tx;
+                    let Decoded { framing, inflate } = &mut **d;
+                    let step = framing.step(rest, |b| inflate.feed(b));
+                    let decoded = inflate.decoded();
+                    if let Some(tx) = self.tx_mut(idx) {
+                        tx.set_decoded(to_server, decoded);
                     }
-                    let (used, data, done) = match step {
-                        Step::Progress { used, data } => (used, data, false),
-                        Step::Done { used, data } => (used, data, true),
-                        Step::Invalid {
-                            used,
-                            data,
-                            unchunked,
-                        } => {
-                            // A size that is no size (or overflows 64
-                            // bits). A response whose first size line is
-                            // none was not chunked at all: faulty framing,
-                            // its body runs to the close (RFC 9112 6.3).
-                            // Anything else is lost, and found again at the
-                            // next line that starts a message. Decoding
-                            // stops with the framing.
-                            at += used;
-                            self.add_bytes(to_server, idx, used as u64, data);
-                            bump(&mut self.counters.parse_errors);
-                            if let (Some(_), Some(tx)) = (decoded, self.tx_mut(idx)) {
-                                tx.set_decoded(to_server, None);
-                            }
-                            self.side(to_server).phase = if !to_server && unchunked {
-                                Phase::Body(Body::UntilClose)
-                            } else {
-                                Phase::Lost
-                            };
-                            continue;
-                        }
-                    };
-                    at += used;
-                    self.add_bytes(to_server, idx, used as u64, data);
-                    if done {
-                        self.side(to_server).phase = Phase::Headers;
-                    }
+                    at += self.body_step(to_server, idx, step, true);
                 }
             }
         }
         Verdict::Continue
+    }
+
+    /// Counts one step of a body in its transaction and moves the side on
+    /// when the body ended or its framing broke; gives the bytes used.
+    fn body_step(
+        &mut self,
+        to_server: bool,
+        idx: Option<u32>,
+        step: Step,
+        decoding: bool,
+    ) -> usize {
+        match step {
+            Step::Progress { used, data } => {
+                self.add_bytes(to_server, idx, used as u64, data);
+                used
+            }
+            Step::Done { used, data } => {
+                self.add_bytes(to_server, idx, used as u64, data);
+                self.side(to_server).phase = Phase::Headers;
+                used
+            }
+            // A size that is no size (or overflows 64 bits). A response
+            // whose first size line is none was not chunked at all: faulty
+            // framing, its body runs to the close (RFC 9112 6.3). Anything
+            // else is lost, and found again at the next line that starts a
+            // message. Decoding stops with the framing.
+            Step::Invalid {
+                used,
+                data,
+                unchunked,
+            } => {
+                self.add_bytes(to_server, idx, used as u64, data);
+                bump(&mut self.counters.parse_errors);
+                if let (true, Some(tx)) = (decoding, self.tx_mut(idx)) {
+                    tx.set_decoded(to_server, None);
+                }
+                self.side(to_server).phase = if !to_server && unchunked {
+                    Phase::Body(Body::UntilClose)
+                } else {
+                    Phase::Lost
+                };
+                used
+            }
+        }
     }
 
     /// Parses a header block from `data` (plus what is buffered). Returns
@@ -580,7 +584,7 @@ impl Http {
         if let Some(tx) = self.tx_mut(idx) {
             tx.set_decoded(to_server, Some(0));
         }
-        Phase::Body(Body::Decoded(Box::new(Decoded { framing, inflate })))
+        Phase::Decoded(Box::new(Decoded { framing, inflate }))
     }
 
     fn on_response(&mut self, len: u64, head: head::Head<'_>) {
@@ -658,8 +662,8 @@ impl Http {
         let idx = side.tx;
         // A decoder cannot go on past missing bytes: the body is read on
         // by its framing alone, its decoded length unknown.
-        if matches!(side.phase, Phase::Body(Body::Decoded(_))) {
-            if let Phase::Body(Body::Decoded(d)) = std::mem::replace(&mut side.phase, Phase::Lost) {
+        if matches!(side.phase, Phase::Decoded(_)) {
+            if let Phase::Decoded(d) = std::mem::replace(&mut side.phase, Phase::Lost) {
                 side.phase = Phase::Body(d.framing);
             }
             if let Some(tx) = self.tx_mut(idx) {
@@ -693,7 +697,7 @@ impl Http {
             }
             Phase::Body(Body::UntilClose) => len,
             // Taken apart above.
-            Phase::Body(Body::Decoded(_)) | Phase::Tunnel | Phase::Lost => 0,
+            Phase::Decoded(_) | Phase::Tunnel | Phase::Lost => 0,
             Phase::Headers => {
                 side.buf.clear();
                 side.phase = Phase::Lost;
