@@ -123,6 +123,29 @@ fn chunk_overflow(cap: &mut Capture) -> ExpectedFlow {
     conn.expected(vec![a, b], None)
 }
 
+/// A Content-Length of 2^64 - 1, then a second request in the same
+/// segment: no body is that long, so the POST has none and the GET is
+/// found.
+fn length_overflow(cap: &mut Capture) -> ExpectedFlow {
+    let mut conn = TcpConn::new(Link::Ethernet, sa("10.0.8.7:48007"), sa("203.0.113.87:80"));
+    conn.handshake(cap);
+    let post = b"POST /upload HTTP/1.1\r\nHost: length.example.com\r\nContent-Length: 18446744073709551615\r\n\r\n";
+    let smuggled = b"GET /smuggled-length HTTP/1.1\r\nHost: length.example.com\r\n\r\n";
+    conn.client_send(cap, &[&post[..], &smuggled[..]].concat());
+    let (r1, r2) = (ok(3), ok(5));
+    conn.server_send(cap, &[r1.clone(), r2.clone()].concat());
+    conn.close(cap);
+    let mut a = answered(tx(Some("POST"), Some("/upload"), post.len()), &r1, 3);
+    a.host = Some("length.example.com".into());
+    let mut b = answered(
+        tx(Some("GET"), Some("/smuggled-length"), smuggled.len()),
+        &r2,
+        5,
+    );
+    b.host = Some("length.example.com".into());
+    conn.expected(vec![a, b], None)
+}
+
 /// `GET HTTP/1.1`: no target between method and version.
 fn no_target(cap: &mut Capture) -> ExpectedFlow {
     let mut conn = TcpConn::new(Link::Ethernet, sa("10.0.8.5:48005"), sa("203.0.113.85:80"));
@@ -167,19 +190,23 @@ pub fn http_malformed() -> Scenario {
         chunk_overflow(&mut cap),
         no_target(&mut cap),
         unregistered_without_version(&mut cap),
+        length_overflow(&mut cap),
     ];
     Scenario {
         name: "http-malformed",
         linktype: LINKTYPE_ETHERNET,
-        description: "Six connections to port 80, each a message that breaks HTTP's grammar: a POST whose header \
+        description: "Seven connections to port 80, each a message that breaks HTTP's grammar: a POST whose header \
                       block has a folded line and a line without a colon (kept, with its Host and 5-byte body; \
                       the next GET on the connection is read too); an HTTP/0.9 request `GET /old.html` answered \
                       with 300 bare bytes until the server closes; an HTTP/1.1 GET answered with 200 bare bytes \
                       (no status line); a chunked POST whose chunk size is 2^64 followed in the same segment by \
                       `GET /smuggled` (the POST's body is lost, the GET found; both answered 200); and \
                       `GET HTTP/1.1` with no target (an empty URI); and `CCM_POST /HTTP/1.1` (an unregistered \
-                      method, no version) with a Host line in the same segment, answered 400 with a status line. \
-                      Two HTTP parse errors are counted: the header block read line by line and the chunk size.",
+                      method, no version) with a Host line in the same segment, answered 400 with a status line; \
+                      and a POST whose Content-Length is 2^64 - 1 followed in the same segment by `GET \
+                      /smuggled-length` (no body is that long: the POST has none, the GET is found; both answered \
+                      200). Three HTTP parse errors are counted: the header block read line by line, the chunk \
+                      size and the length.",
         pcap: cap.into_bytes(),
         flows,
     }

@@ -81,7 +81,12 @@ fn fill<'a>(head: &mut Head<'a>, headers: &[httparse::Header<'a>], max: usize) {
             head.coding = super::inflate::Coding::from_header(h.value);
         } else if name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value).ok().map(str::trim);
-            match v.and_then(|v| v.parse::<u64>().ok()) {
+            // A length of 2^60 bytes or more is no body's (the bound chunk
+            // sizes have too): a smuggling attempt, not a length.
+            match v
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|n| *n < 1 << 60)
+            {
                 // Two different lengths is how request smuggling starts:
                 // refuse to guess.
                 Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
