@@ -615,7 +615,7 @@ fn row_flows(
     }
 }
 
-/// `%XX` decoded, as Zeek logs a request target.
+/// `%XX` decoded, as Zeek logs a request target, in [`canonical`] form.
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -632,7 +632,57 @@ fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    canonical(&out)
+}
+
+/// Zeek's log escaping undone (`\\` a backslash, `\xNN` a byte), in
+/// [`canonical`] form.
+fn zeek_unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1)) {
+            (b'\\', Some(b'\\')) => {
+                out.push(b'\\');
+                i += 2;
+            }
+            (b'\\', Some(b'x')) if i + 3 < b.len() => {
+                if let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3])) {
+                    out.push((h * 16 + l) as u8);
+                    i += 4;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    canonical(&out)
+}
+
+/// Bytes as text both sides can be compared in: UTF-8 kept, control bytes
+/// and bytes that are no UTF-8 written `\xNN`.
+fn canonical(b: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() && c.is_ascii() {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
 }
 
 /// The http columns compared.
@@ -653,6 +703,7 @@ fn zeek_http(row: &Map<String, Value>, field: &str) -> Option<String> {
         "status_code" => number(row, field)
             .filter(|s| *s != 0)
             .map(|s| s.to_string()),
+        "uri" => text(row, field).map(zeek_unescape),
         _ => text(row, field).map(String::from),
     }
 }

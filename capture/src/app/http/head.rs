@@ -59,6 +59,24 @@ fn text(b: &[u8], max: usize) -> Cow<'_, str> {
     String::from_utf8_lossy(cut)
 }
 
+/// A request target as text: at most `max` bytes of it, a byte that is no
+/// UTF-8 written `%XX` as a URI escapes it (the target keeps every byte;
+/// a replacement character would lose which).
+pub fn uri_text(b: &[u8], max: usize) -> Cow<'_, str> {
+    let cut = b.get(..max).unwrap_or(b);
+    if let Ok(s) = std::str::from_utf8(cut) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(cut.len() + 8);
+    for chunk in cut.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn fill<'a>(head: &mut Head<'a>, headers: &[httparse::Header<'a>], max: usize) {
     let mut length: Option<u64> = None;
     for h in headers {
@@ -160,7 +178,7 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed<'_> {
     };
     let mut head = Head {
         method: Some(known(method, max)),
-        uri: Some(text(target, max)),
+        uri: Some(uri_text(target, max)),
         ..Head::default()
     };
     if version.is_none() {

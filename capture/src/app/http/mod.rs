@@ -728,12 +728,7 @@ impl Http {
                 let mut tx = Tx::request(buf.len() as u64);
                 tx.set(&[
                     (Field::Method, Some(&head::known(method, max))),
-                    (
-                        Field::Uri,
-                        Some(&String::from_utf8_lossy(
-                            target.get(..max).unwrap_or(target),
-                        )),
-                    ),
+                    (Field::Uri, Some(&head::uri_text(target, max))),
                     (Field::Version, version.as_deref()),
                 ]);
                 self.new_tx(tx);

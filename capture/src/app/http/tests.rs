@@ -342,3 +342,21 @@ fn encoded_bodies_decode_and_gaps_unknow_them() {
     assert_eq!(t.response_body_bytes, gz.len() as u64);
     assert_eq!(t.response_body_decoded_bytes, None);
 }
+
+/// A target's bytes that are no UTF-8 are kept, written `%XX`; its valid
+/// UTF-8 stays as it is.
+#[test]
+fn targets_keep_every_byte() {
+    let mut h = Http::new(LIMITS);
+    feed_all(
+        &mut h,
+        true,
+        b"GET /r\xfchma/\xe2\x82\xac HTTP/1.1\r\n\r\n",
+        100,
+    );
+    assert_eq!(
+        h.transactions()[0].uri.as_deref(),
+        Some("/r%FChma/\u{20ac}")
+    );
+    assert_eq!(head::uri_text(b"/plain", 3), "/pl");
+}
