@@ -118,9 +118,43 @@ pub fn udp_answer_first(src: Addr, sport: u16, dst: Addr, dport: u16, payload: &
     }
 }
 
+/// For a TCP connection seen without its SYN: whether the first segment's
+/// payload says which side sent it, as a protocol's opening does. `Some(true)`:
+/// its sender is the client (a whole HTTP request line, a TLS
+/// ClientHello); `Some(false)`: the server (a whole HTTP status line, a
+/// TLS ServerHello); `None`: the payload does not say (then the ports
+/// decide).
+pub fn tcp_opening_says(payload: &[u8]) -> Option<bool> {
+    if let Some(client) = crate::app::http::start_line_side(payload) {
+        return Some(client);
+    }
+    // A TLS handshake record (22, version 3.x) whose first message is a
+    // ClientHello (1) or a ServerHello (2).
+    match payload {
+        [22, 3, _, _, _, 1, ..] => Some(true),
+        [22, 3, _, _, _, 2, ..] => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openings_say_their_side() {
+        assert_eq!(
+            tcp_opening_says(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Some(true)
+        );
+        assert_eq!(tcp_opening_says(b"HTTP/1.0 200 OK\r\n\r\n"), Some(false));
+        assert_eq!(tcp_opening_says(&[22, 3, 1, 0, 200, 1, 0]), Some(true));
+        assert_eq!(tcp_opening_says(&[22, 3, 3, 0, 90, 2, 0]), Some(false));
+        // A body's middle, a half line, another protocol: nothing said.
+        assert_eq!(tcp_opening_says(b"<html><body>"), None);
+        assert_eq!(tcp_opening_says(b"GET /x HTT"), None);
+        assert_eq!(tcp_opening_says(b"USER anonymous\r\n"), None);
+    }
 
     const A: Addr = Addr::V4([10, 0, 0, 1]);
     const B: Addr = Addr::V4([10, 0, 0, 2]);

@@ -291,9 +291,13 @@ impl Shard {
             ),
             Transport::Icmp | Transport::Icmpv6 => true,
             Transport::Tcp if syn => !ack,
-            // No SYN seen: the side on the higher (ephemeral) port is the
-            // client; with equal ports, the first sender.
-            Transport::Tcp => pkt.sport >= pkt.dport,
+            // No SYN seen: a protocol's opening says who sent it (a
+            // request line, a ClientHello); else the side on the higher
+            // (ephemeral) port is the client; with equal ports, the first
+            // sender.
+            Transport::Tcp => {
+                super::server_ports::tcp_opening_says(pkt.payload).unwrap_or(pkt.sport >= pkt.dport)
+            }
         };
         let midstream = pkt.transport == Transport::Tcp && !syn;
         if midstream {

@@ -201,13 +201,12 @@ fn lenient_request(data: &[u8], max: usize) -> Parsed<'_> {
     header_block(data.get(eol + 1..).unwrap_or(&[]), eol + 1, head, max)
 }
 
-/// Whether `rest` starts with a header line: a token and a colon.
+/// Whether what follows a request line without a version, in the same
+/// segment, is its header lines: anything but another request (an
+/// HTTP/0.9 client sends its line alone; a line without a colon among
+/// headers is passed over as lenient servers pass it).
 fn header_line_follows(rest: &[u8]) -> bool {
-    let name = rest
-        .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_')
-        .count();
-    name > 0 && rest.get(name) == Some(&b':')
+    !rest.is_empty() && !super::starts_message(true, rest)
 }
 
 /// Reads the header block `rest`, which follows `before` bytes of start

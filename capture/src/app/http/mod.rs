@@ -1004,6 +1004,18 @@ fn resync(to_server: bool, data: &[u8]) -> Resync {
     Resync::None
 }
 
+/// Whether `data` begins with a whole HTTP/1.x request line (`Some(true)`)
+/// or status line (`Some(false)`): which side of a connection sent it.
+pub fn start_line_side(data: &[u8]) -> Option<bool> {
+    if whole_start_line(true, data) {
+        Some(true)
+    } else if whole_start_line(false, data) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// True when `data` begins with a whole HTTP/1.x request or status line:
 /// the strict test for a message start found inside other bytes.
 fn whole_start_line(to_server: bool, data: &[u8]) -> bool {
