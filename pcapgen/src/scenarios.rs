@@ -1071,6 +1071,13 @@ fn midstream() -> Scenario {
         app_bytes_in: 5600,
         ..ExpectedTls::default()
     };
+    // A client bound to a port below its server's (53 against 8080): the
+    // ports alone would name the wrong side; the request line says.
+    let mut low = TcpConn::new(Link::Ethernet, sa("10.0.0.25:53"), sa("203.0.113.112:8080"));
+    let req = HttpRequest::get("low.example.com", "/from-53");
+    let resp = HttpResponse::ok("text/plain", 120, 76);
+    let low_t = exchange(&mut cap, &mut low, &req, &resp);
+    low.close(&mut cap);
     Scenario {
         name: "midstream",
         linktype: LINKTYPE_ETHERNET,
@@ -1080,9 +1087,15 @@ fn midstream() -> Scenario {
                       203.0.113.111:443: the capture starts at a record boundary in the middle of the application \
                       data: client record 300, server records 4000 + 1000, client 120, server 600, close. No \
                       ClientHello/ServerHello is in the capture, so sni/alpn/versions are unknown; the expected \
-                      tls holds only the application_data byte counts (420 out, 5600 in).",
+                      tls holds only the application_data byte counts (420 out, 5600 in). HTTP 10.0.0.25:53 -> \
+                      203.0.113.112:8080, also without its handshake: the client's port is the lower one, and its \
+                      GET /from-53 says it is the client (200 text/plain Content-Length 120, then the close).",
         pcap: cap.into_bytes(),
-        flows: vec![web.expected(vec![t], None), tls.expected(Vec::new(), Some(expected_tls))],
+        flows: vec![
+            web.expected(vec![t], None),
+            tls.expected(Vec::new(), Some(expected_tls)),
+            low.expected(vec![low_t], None),
+        ],
     }
 }
 
