@@ -141,13 +141,18 @@ fn without_the_registration_the_flow_is_plain_udp() {
     assert!(!r.to_json().contains("knock"));
 }
 
+/// A datagram no probe takes leaves the next ones to be probed, within a
+/// direction's first KiB: after that, the flow is not taken.
 #[test]
-fn a_flow_that_starts_otherwise_is_not_taken() {
+fn a_flow_is_taken_within_its_first_kib_only() {
     let cfg = FlowConfig {
         parsers: &PARSERS,
         ..FlowConfig::default()
     };
-    let r = run(cfg, &[(true, b"hello"), (true, b"KNK\x01")]);
+    let r = run(cfg.clone(), &[(true, b"hello"), (true, b"KNK\x01")]);
+    assert_eq!(r.network.protocol.map(|p| p.name()), Some("knock"));
+    let junk = [b'j'; 1100];
+    let r = run(cfg, &[(true, &junk), (true, b"KNK\x01")]);
     assert_eq!(r.network.protocol, None);
     assert!(r.extra.is_empty());
 }

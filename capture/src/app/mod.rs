@@ -61,6 +61,10 @@ pub struct AppLimits {
     pub compact: bool,
 }
 
+/// Bytes of a UDP direction within which each datagram is probed, until
+/// one is taken.
+const UDP_REPROBE: u16 = 1024;
+
 /// Application-layer state of one flow: 40 bytes until a parser is needed
 /// (the limits come from the shard on every call, not kept here).
 #[derive(Debug)]
@@ -278,8 +282,11 @@ impl App {
                 let seen = self.opaque_seen.get(idx).copied().unwrap_or(0);
                 // The other direction's first bytes may tell what the
                 // first did not (a server's `HTTP/1.0 400` to a request
-                // line no probe took).
-                if self.probed & (1 << idx) == 0 && self.parsers.is_empty() {
+                // line no probe took); on UDP, so may a direction's next
+                // datagrams, in its first KiB (a junk datagram before a
+                // DNS query).
+                let again = self.udp && seen < UDP_REPROBE;
+                if (self.probed & (1 << idx) == 0 || again) && self.parsers.is_empty() {
                     self.probed |= 1 << idx;
                     let view = chunk.get(..PROBE_VIEW).unwrap_or(chunk);
                     if let Decision::Take(spec) = decide(limits, self.udp, to_server, view) {
@@ -456,6 +463,20 @@ mod tunnel_tests {
 
     fn txs(app: App) -> Vec<HttpTransaction> {
         record(app).0.http
+    }
+
+    /// A UDP flow whose first datagram no probe takes is probed again on
+    /// its next ones (within a KiB): a junk datagram, then a DNS query.
+    #[test]
+    fn a_udp_flow_is_named_by_a_later_datagram() {
+        let l = limits();
+        let mut app = App::datagrams();
+        app.data(&l, true, b"junk, no protocol at all");
+        assert_eq!(app.protocol(), None);
+        // A query for example.com, type A.
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
+        app.data(&l, true, query);
+        assert_eq!(app.protocol(), Some(AppProtocol::named("dns")));
     }
 
     #[test]
