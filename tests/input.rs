@@ -107,7 +107,19 @@ fn tcpdump_on_a_pipe_into_read() {
     let port = common::live::server("127.0.0.1");
     let mut dump = Killed(
         Command::new(tcpdump)
-            .args(["-i", "lo", "-U", "--immediate-mode", "-w", "-", "-n"])
+            // A 16 MiB kernel buffer: under the whole suite's load the
+            // default 2 MiB one lost a connection's first packets.
+            .args([
+                "-i",
+                "lo",
+                "-U",
+                "--immediate-mode",
+                "-B",
+                "16384",
+                "-w",
+                "-",
+                "-n",
+            ])
             .arg(format!("tcp port {port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -737,18 +737,18 @@ impl Http {
         }
     }
 
-    /// `len` bytes of one side outside any message head: they count in
-    /// the side's last message (a response's, before the first one, in
-    /// the answer it is about to give).
+    /// `len` bytes of one side outside any message, before a head (blanks,
+    /// a head the connection cut): a response's count in the answer a
+    /// waiting request is about to get, else, as a request's, in the
+    /// side's last message.
     fn stray(&mut self, to_server: bool, len: usize) {
         if len == 0 {
             return;
         }
-        let idx = match self.side(to_server).tx {
-            Some(i) => Some(i),
-            None if !to_server => self.pending.front().and_then(|p| p.tx),
-            None => None,
-        };
+        let waiting = (!to_server)
+            .then(|| self.pending.front().map(|p| p.tx))
+            .flatten();
+        let idx = waiting.unwrap_or(self.side(to_server).tx);
         self.add_bytes(to_server, idx, len as u64, 0);
     }
 

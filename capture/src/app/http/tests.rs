@@ -360,3 +360,24 @@ fn targets_keep_every_byte() {
     );
     assert_eq!(head::uri_text(b"/plain", 3), "/pl");
 }
+
+/// Blanks before a status line count in the answer they begin, even with
+/// an earlier answer on the connection.
+#[test]
+fn blanks_before_a_status_line_count_in_its_answer() {
+    let mut h = Http::new(LIMITS);
+    feed_all(
+        &mut h,
+        true,
+        b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        100,
+    );
+    let first = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na";
+    let second = b"\r\n \r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nbb";
+    feed_all(&mut h, false, first, 100);
+    feed_all(&mut h, false, second, 100);
+    let txs = h.transactions();
+    assert_eq!(txs[0].response_bytes, first.len() as u64);
+    assert_eq!(txs[1].response_bytes, second.len() as u64);
+    assert_eq!(txs[1].response_body_bytes, 2);
+}
