@@ -617,53 +617,46 @@ fn row_flows(
 
 /// `%XX` decoded, as Zeek logs a request target, in [`canonical`] form.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    canonical(&out)
+    unescape(s.as_bytes(), |b, i| match b.get(i) {
+        Some(b'%') => hex_byte(b, i + 1).map(|v| (v, 3)),
+        _ => None,
+    })
 }
 
 /// Zeek's log escaping undone (`\\` a backslash, `\xNN` a byte), in
 /// [`canonical`] form.
 fn zeek_unescape(s: &str) -> String {
-    let b = s.as_bytes();
+    unescape(s.as_bytes(), |b, i| match (b.get(i), b.get(i + 1)) {
+        (Some(b'\\'), Some(b'\\')) => Some((b'\\', 2)),
+        (Some(b'\\'), Some(b'x')) => hex_byte(b, i + 2).map(|v| (v, 4)),
+        _ => None,
+    })
+}
+
+/// The bytes of `b` with each escape `escape` finds at an index (the byte
+/// it stands for, and its length) replaced, in [`canonical`] form.
+fn unescape(b: &[u8], escape: impl Fn(&[u8], usize) -> Option<(u8, usize)>) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1)) {
-            (b'\\', Some(b'\\')) => {
-                out.push(b'\\');
-                i += 2;
+    while let Some(&c) = b.get(i) {
+        match escape(b, i) {
+            Some((v, len)) => {
+                out.push(v);
+                i += len;
             }
-            (b'\\', Some(b'x')) if i + 3 < b.len() => {
-                if let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3])) {
-                    out.push((h * 16 + l) as u8);
-                    i += 4;
-                } else {
-                    out.push(b[i]);
-                    i += 1;
-                }
-            }
-            _ => {
-                out.push(b[i]);
+            None => {
+                out.push(c);
                 i += 1;
             }
         }
     }
     canonical(&out)
+}
+
+/// The byte two hex digits at `at` write.
+fn hex_byte(b: &[u8], at: usize) -> Option<u8> {
+    let digit = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(16));
+    Some((digit(at)? * 16 + digit(at + 1)?) as u8)
 }
 
 /// Bytes as text both sides can be compared in: UTF-8 kept, control bytes

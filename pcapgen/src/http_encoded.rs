@@ -7,6 +7,7 @@
 
 use crate::conn::TcpConn;
 use crate::expected::{ExpectedFlow, ExpectedHttp, Scenario};
+use crate::http::chunked;
 use crate::pcap::Capture;
 use crate::rng::SplitMix64;
 use crate::wire::{Link, LINKTYPE_ETHERNET};
@@ -73,18 +74,6 @@ fn raw_deflate(data: &[u8]) -> Vec<u8> {
     e.finish().expect("in memory")
 }
 
-/// `body` in chunks of at most `size` bytes, and the last chunk.
-fn chunked(body: &[u8], size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for c in body.chunks(size) {
-        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
-        out.extend_from_slice(c);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"0\r\n\r\n");
-    out
-}
-
 /// One exchange: its request and answer as sent, and what they read as.
 struct Case {
     request: Vec<u8>,
@@ -121,7 +110,10 @@ fn answered(
     )
     .into_bytes();
     match chunk {
-        Some(size) => answer.extend_from_slice(&chunked(body, size)),
+        Some(size) => {
+            let chunks: Vec<&[u8]> = body.chunks(size).collect();
+            answer.extend_from_slice(&chunked(&chunks, &[]));
+        }
         None => answer.extend_from_slice(body),
     }
     Case {
