@@ -53,7 +53,10 @@ impl<'a> JsonObject<'a> {
 
     /// [`JsonObject::plain`] for a timestamp's text.
     pub fn time(&mut self, key: &str, value: crate::time::Rfc3339) {
-        self.plain_text(key, value.as_str());
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.push(b'"');
     }
 
     #[inline(always)]
@@ -179,21 +182,29 @@ fn put(buf: &mut [u8], len: &mut usize, b: u8) {
     }
 }
 
-/// Writes `n` in decimal.
-fn uint(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        if let Some(d) = digits.get_mut(at) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+/// Writes `n` in decimal (two digits a step, without the formatting
+/// machinery).
+#[inline(always)]
+fn uint(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Whether `bytes` holds a byte JSON escapes. Folded without an early
+/// exit, sixteen bytes a step, so that the compiler can test them side by
+/// side: records' strings are short and almost never hold one.
+#[inline(always)]
+fn needs_escape(bytes: &[u8]) -> bool {
+    let special = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    let mut chunks = bytes.chunks_exact(16);
+    let mut found = false;
+    for chunk in &mut chunks {
+        found |= chunk.iter().fold(false, |acc, &b| acc | special(b));
     }
-    out.extend_from_slice(digits.get(at..).unwrap_or(&[]));
+    found
+        | chunks
+            .remainder()
+            .iter()
+            .fold(false, |acc, &b| acc | special(b))
 }
 
 /// Writes `s` as a JSON string, escaped as serde_json escapes: `"` and
@@ -202,6 +213,11 @@ fn uint(out: &mut Vec<u8>, mut n: u64) {
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
+    if !needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b >= 0x20 && b != b'"' && b != b'\\' {

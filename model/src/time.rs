@@ -78,11 +78,38 @@ impl Rfc3339 {
         let secs = ts / SECOND;
         let days = secs / 86_400;
         let rem = secs % 86_400;
-        let (y, m, d) = civil_from_days(days as i64);
         let mut out = Rfc3339 {
             buf: [0; 32],
             len: 0,
         };
+        out.date(days);
+        out.push(b'T');
+        out.digits(rem / 3600, 2);
+        out.push(b':');
+        out.digits((rem / 60) % 60, 2);
+        out.push(b':');
+        out.digits(rem % 60, 2);
+        out.push(b'.');
+        out.digits(ts % SECOND, 6);
+        out.push(b'Z');
+        out
+    }
+
+    /// Writes the date of `days` since the epoch. The text of the last
+    /// day written on this thread is kept: a record's times, and the
+    /// records of a capture, mostly fall on one day.
+    fn date(&mut self, days: u64) {
+        thread_local! {
+            static LAST: std::cell::Cell<(u64, [u8; 10])> =
+                const { std::cell::Cell::new((u64::MAX, [0; 10])) };
+        }
+        let (day, text) = LAST.get();
+        if day == days {
+            self.extend(&text);
+            return;
+        }
+        let start = self.len;
+        let (y, m, d) = civil_from_days(days as i64);
         // Years past 9999 (not a capture's) are written in full.
         let y = y.clamp(0, 999_999) as u64;
         if y > 9999 {
@@ -97,25 +124,26 @@ impl Rfc3339 {
                 k += 1;
             }
             for &c in digits.get(..k).unwrap_or(&[]).iter().rev() {
-                out.push(c);
+                self.push(c);
             }
         } else {
-            out.digits(y, 4);
+            self.digits(y, 4);
         }
-        out.push(b'-');
-        out.digits(u64::from(m), 2);
-        out.push(b'-');
-        out.digits(u64::from(d), 2);
-        out.push(b'T');
-        out.digits(rem / 3600, 2);
-        out.push(b':');
-        out.digits((rem / 60) % 60, 2);
-        out.push(b':');
-        out.digits(rem % 60, 2);
-        out.push(b'.');
-        out.digits(ts % SECOND, 6);
-        out.push(b'Z');
-        out
+        self.push(b'-');
+        self.digits(u64::from(m), 2);
+        self.push(b'-');
+        self.digits(u64::from(d), 2);
+        if let Some(Ok(text)) = self.buf.get(start..self.len).map(<[u8; 10]>::try_from) {
+            LAST.set((days, text));
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+        }
     }
 
     fn push(&mut self, c: u8) {
@@ -126,17 +154,34 @@ impl Rfc3339 {
     }
 
     /// Writes `n` as exactly `width` digits (the low ones), from the
-    /// right, into the slice they take (one bounds check, not two a digit).
+    /// right, two at a time, into the slice they take.
     fn digits(&mut self, mut n: u64, width: usize) {
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
         let end = self.len + width;
         let Some(dst) = self.buf.get_mut(self.len..end) else {
             return;
         };
-        for slot in dst.iter_mut().rev() {
-            *slot = b'0' + (n % 10) as u8;
-            n /= 10;
+        let mut pairs = dst.rchunks_exact_mut(2);
+        for slot in &mut pairs {
+            let at = (n % 100) as usize * 2;
+            if let Some(pair) = PAIRS.get(at..at + 2) {
+                slot.copy_from_slice(pair);
+            }
+            n /= 100;
+        }
+        if let Some(first) = pairs.into_remainder().first_mut() {
+            *first = b'0' + (n % 10) as u8;
         }
         self.len = end;
+    }
+
+    /// The text's bytes (ASCII).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
     }
 
     /// The text.
