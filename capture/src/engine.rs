@@ -3,6 +3,7 @@
 //! same shards, one per worker.
 
 use crate::config::FlowConfig;
+use crate::decode::Ahead;
 use crate::decode::{
     carrier, decode_with, frame_carrier, icmp, reassembled, DecodeError, Encap, LinkType, Packet,
     TunnelKind, Tunnels,
@@ -226,16 +227,15 @@ impl Engine {
             self.frames.undecoded(DecodeError::TunnelTooDeep);
         }
     }
-}
 
-impl PacketEngine for Engine {
-    /// Processes one captured frame; `wire_len` is its length on the wire.
-    fn process_frame(
+    /// Processes one captured frame, decoded (or not) as `decoded` says.
+    fn decoded_frame(
         &mut self,
         link: LinkType,
         ts: Micros,
         frame: &[u8],
         wire_len: u32,
+        decoded: Result<Packet<'_>, DecodeError>,
         out: &mut dyn FnMut(FlowRecord),
     ) {
         let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
@@ -250,7 +250,7 @@ impl PacketEngine for Engine {
             self.next_sync = ts.saturating_add(SECOND);
         }
         // Matched by reference: the packet is not moved out of the result.
-        match &decode_with(link, frame, &self.tunnels) {
+        match &decoded {
             Ok(pkt) => {
                 let wire = wire_len.max(frame.len() as u32);
                 dispatch(&mut self.shards, pkt, ts, wire, out);
@@ -281,16 +281,43 @@ impl PacketEngine for Engine {
             }
         }
     }
+}
 
+impl PacketEngine for Engine {
+    /// Processes one captured frame; `wire_len` is its length on the wire.
+    fn process_frame(
+        &mut self,
+        link: LinkType,
+        ts: Micros,
+        frame: &[u8],
+        wire_len: u32,
+        out: &mut dyn FnMut(FlowRecord),
+    ) {
+        let decoded = decode_with(link, frame, &self.tunnels);
+        self.decoded_frame(link, ts, frame, wire_len, decoded, out);
+    }
     fn process_block(
         &mut self,
         block: &Arc<FileBlock>,
         packets: &[PacketRef],
+        ahead: &[Ahead],
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        for p in packets {
-            self.process_frame(p.link, p.ts, block.frame(p), p.wire_len, out);
+        if ahead.len() == packets.len() {
+            for (p, a) in packets.iter().zip(ahead) {
+                let frame = block.frame(p);
+                let decoded = a.packet(frame);
+                self.decoded_frame(p.link, p.ts, frame, p.wire_len, decoded, out);
+            }
+        } else {
+            for p in packets {
+                self.process_frame(p.link, p.ts, block.frame(p), p.wire_len, out);
+            }
         }
+    }
+
+    fn decodes_ahead(&self) -> Option<Tunnels> {
+        Some(self.tunnels)
     }
     /// Packet time up to which every flow due to end has been handed out.
     fn watermark(&self) -> Micros {

@@ -5,7 +5,7 @@
 //! (capture files, libpcap, live interfaces) drives either without
 //! knowing which.
 
-use crate::decode::LinkType;
+use crate::decode::{Ahead, LinkType, Tunnels};
 use crate::file::{FileBlock, PacketRef};
 use crate::time::Micros;
 use crate::{FlowRecord, Stats};
@@ -24,12 +24,23 @@ pub trait PacketEngine: Send {
     );
 
     /// Processes the packets of one block of a capture file, in order.
+    /// `ahead` is empty, or holds each packet decoded ahead, when the
+    /// engine asked for that ([`PacketEngine::decodes_ahead`]).
     fn process_block(
         &mut self,
         block: &Arc<FileBlock>,
         packets: &[PacketRef],
+        ahead: &[Ahead],
         out: &mut dyn FnMut(FlowRecord),
     );
+
+    /// The tunnels to decode with, when the engine takes the frames of a
+    /// block decoded ahead of it by the thread that read them (when its
+    /// own thread would otherwise do all the work); `None` when it
+    /// decodes them itself.
+    fn decodes_ahead(&self) -> Option<Tunnels> {
+        None
+    }
 
     /// Packet time up to which every flow due to end has been handed out.
     fn watermark(&self) -> Micros;

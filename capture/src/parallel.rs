@@ -787,6 +787,7 @@ impl PacketEngine for ParallelEngine {
         &mut self,
         chunk: &Arc<FileBlock>,
         packets: &[PacketRef],
+        _ahead: &[crate::decode::Ahead],
         out: &mut dyn FnMut(FlowRecord),
     ) {
         for p in packets {

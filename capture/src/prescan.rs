@@ -192,6 +192,7 @@ impl PacketEngine for Collector {
         &mut self,
         block: &Arc<FileBlock>,
         packets: &[PacketRef],
+        _ahead: &[crate::decode::Ahead],
         _out: &mut dyn FnMut(FlowRecord),
     ) {
         for p in packets {

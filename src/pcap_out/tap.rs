@@ -79,6 +79,7 @@ impl PacketEngine for Tap {
         &mut self,
         block: &Arc<FileBlock>,
         packets: &[PacketRef],
+        ahead: &[capture::decode::Ahead],
         out: &mut dyn FnMut(FlowRecord),
     ) {
         for p in packets {
@@ -86,7 +87,11 @@ impl PacketEngine for Tap {
         }
         // A block's frames reach the stage before the records they end.
         self.send();
-        self.inner.process_block(block, packets, out);
+        self.inner.process_block(block, packets, ahead, out);
+    }
+
+    fn decodes_ahead(&self) -> Option<capture::decode::Tunnels> {
+        self.inner.decodes_ahead()
     }
 
     fn watermark(&self) -> Micros {

@@ -4,6 +4,7 @@
 //! allocation and no capture-library types. Every way a frame can be unusable
 //! is a [`DecodeError`] variant so it can be counted by reason.
 
+mod ahead;
 mod error;
 mod fragment;
 pub mod icmp;
@@ -12,6 +13,7 @@ mod nflog;
 mod tunnel;
 mod wlan;
 
+pub use ahead::Ahead;
 pub use error::{DecodeError, DECODE_ERROR_KINDS};
 pub(crate) use fragment::whole_header;
 pub use fragment::{FragKey, Fragment};

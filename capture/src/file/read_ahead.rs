@@ -3,6 +3,7 @@
 //! work on what was read, and whole blocks go to the engine as they are.
 
 use super::{FileBlock, FileSource, PacketRef, ReadOutcome};
+use crate::decode::Ahead;
 use crate::packets::{PacketEngine, PacketSource, Progress, Reading, PROGRESS_EVERY};
 use crossbeam_channel::bounded;
 use std::path::Path;
@@ -10,6 +11,9 @@ use std::sync::Arc;
 
 /// Blocks read ahead of the engine.
 const READ_AHEAD: usize = 4;
+
+/// A block's frames, and each decoded ahead when the engine asked for it.
+type Lists = (Vec<PacketRef>, Vec<Ahead>);
 
 impl PacketSource for FileSource {
     fn path(&self) -> &Path {
@@ -29,18 +33,27 @@ impl PacketSource for FileSource {
         engine: &mut dyn PacketEngine,
         emit: &mut dyn FnMut(Reading) -> bool,
     ) -> ReadOutcome {
-        let (tx, rx) = bounded::<(Arc<FileBlock>, Vec<PacketRef>)>(READ_AHEAD);
-        let (back, spare) = bounded::<Vec<PacketRef>>(READ_AHEAD + 2);
+        let (tx, rx) = bounded::<(Arc<FileBlock>, Lists)>(READ_AHEAD);
+        let (back, spare) = bounded::<Lists>(READ_AHEAD + 2);
+        let decode = engine.decodes_ahead();
         std::thread::scope(|scope| {
             let reader = std::thread::Builder::new()
                 .name("procflow-read".into())
                 .spawn_scoped(scope, move || {
                     self.for_each_chunk(|chunk, packets| {
-                        let mut list = spare.try_recv().unwrap_or_default();
-                        list.clear();
-                        list.extend_from_slice(packets);
+                        let mut lists: Lists = spare.try_recv().unwrap_or_default();
+                        lists.0.clear();
+                        lists.0.extend_from_slice(packets);
+                        lists.1.clear();
+                        if let Some(tunnels) = &decode {
+                            lists.1.extend(
+                                packets
+                                    .iter()
+                                    .map(|p| Ahead::decode(p.link, chunk.frame(p), tunnels)),
+                            );
+                        }
                         // The receiver goes away when reading stops early.
-                        tx.send((Arc::clone(chunk), list)).is_ok()
+                        tx.send((Arc::clone(chunk), lists)).is_ok()
                     })
                 });
             let reader = match reader {
@@ -54,13 +67,14 @@ impl PacketSource for FileSource {
             };
             let (mut packets_read, mut bytes_read) = (0u64, 0u64);
             let mut next = PROGRESS_EVERY;
-            for (block, packets) in rx {
-                engine.process_block(&block, &packets, &mut |r| {
+            for (block, lists) in rx {
+                let (packets, ahead) = (&lists.0, &lists.1);
+                engine.process_block(&block, packets, ahead, &mut |r| {
                     emit(Reading::Record(r));
                 });
                 packets_read += packets.len() as u64;
                 bytes_read += block.bytes().len() as u64;
-                let _ = back.try_send(packets);
+                let _ = back.try_send(lists);
                 if packets_read >= next {
                     next = packets_read + PROGRESS_EVERY;
                     let go_on = emit(Reading::Progress(Progress {

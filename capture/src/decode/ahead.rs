@@ -1,0 +1,86 @@
+//! Frames decoded ahead of the engine, on the thread that read them.
+//!
+//! With one worker the engine runs on one thread, and packet by packet its
+//! work is the whole run's: the thread that reads the file, and the stage
+//! that writes records, wait on it most of the time. The reading thread
+//! decodes each frame of a block as it reads it (a fifth of the engine's
+//! work on a packet), and the engine takes the packet as decoded. A
+//! decoded packet borrows its payload from the frame; decoded ahead, the
+//! payload is named by its place in the frame instead, and found again in
+//! the same frame by [`Ahead::packet`].
+
+use super::{decode_with, DecodeError, LinkType, Packet, Tunnels};
+
+/// One frame decoded ahead: its packet, or why it is none.
+#[derive(Debug, Clone, Copy)]
+pub struct Ahead(Result<Placed, DecodeError>);
+
+/// A packet whose payload is named by place.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    /// The packet, its payload left empty.
+    pkt: Packet<'static>,
+    /// Where its payload starts in the frame.
+    at: u32,
+    /// Its length.
+    len: u32,
+}
+
+impl Ahead {
+    /// Decodes `frame` (of link type `link`) as [`decode_with`] does.
+    pub fn decode(link: LinkType, frame: &[u8], tunnels: &Tunnels) -> Ahead {
+        Ahead(decode_with(link, frame, tunnels).map(|pkt| {
+            // The payload is a part of the frame: its place is the
+            // distance between the two starts.
+            let at = (pkt.payload.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+            Placed {
+                pkt: Packet {
+                    payload: &[],
+                    ..pkt
+                },
+                at: u32::try_from(at).unwrap_or(u32::MAX),
+                len: u32::try_from(pkt.payload.len()).unwrap_or(0),
+            }
+        }))
+    }
+
+    /// The packet of `frame`, the frame this was decoded from.
+    pub fn packet<'a>(&self, frame: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
+        let placed = self.0?;
+        let (at, len) = (placed.at as usize, placed.len as usize);
+        Ok(Packet {
+            payload: frame.get(at..at + len).unwrap_or(&[]),
+            ..placed.pkt
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every frame of the project's captures decodes ahead to the packet
+    /// (or error) it decodes to in place.
+    #[test]
+    fn decoded_ahead_is_decoded_in_place() {
+        let files = crate::test_captures::every_capture("decoded_ahead_is_decoded_in_place");
+        let tunnels = Tunnels::default();
+        let mut frames = 0;
+        for f in &files {
+            let Ok(mut src) = crate::file::FileSource::open(f) else {
+                continue;
+            };
+            src.for_each(|link, _, frame, _| {
+                let ahead = Ahead::decode(link, frame, &tunnels);
+                assert_eq!(
+                    ahead.packet(frame),
+                    decode_with(link, frame, &tunnels),
+                    "{}",
+                    f.display()
+                );
+                frames += 1;
+            });
+        }
+        assert!(frames > 1000, "{frames} frames");
+    }
+}
