@@ -108,7 +108,8 @@ pub struct ManArgs {
 /// Arguments of `procflow sockets`.
 #[derive(Args, Debug)]
 pub struct SocketsArgs {
-    /// Write the feed here instead of standard output (flushed every poll).
+    /// Write the feed here instead of standard output ("-": standard
+    /// output; flushed every poll).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Milliseconds between two polls.
@@ -131,7 +132,8 @@ pub struct SocketsArgs {
 /// Arguments of `procflow flows`.
 #[derive(Args, Debug)]
 pub struct FlowsArgs {
-    /// Write flow records here instead of standard output.
+    /// Write flow records here instead of standard output ("-":
+    /// standard output).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Write only the flows of this Community ID (repeat for several).

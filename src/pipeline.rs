@@ -112,7 +112,7 @@ pub fn close_lag(o: &FlowOpts, late_window: u64) -> u64 {
 
 /// Opens an output named on the command line, "-" being standard output.
 pub fn output(path: &Path) -> Result<Box<dyn std::io::Write + Send>> {
-    writer((path != Path::new("-")).then_some(path))
+    writer(Some(path))
 }
 
 /// The engine for these settings: on the reading thread, or worker threads.
@@ -351,11 +351,12 @@ pub fn print_summary(s: &Stats) {
     );
 }
 
-/// Opens an output file, or standard output when `path` is `None`.
+/// Opens an output file, or standard output when `path` is `None` or
+/// "-" (as every output option reads it).
 pub fn writer(path: Option<&std::path::Path>) -> Result<Box<dyn std::io::Write + Send>> {
     use anyhow::Context;
     use std::io::BufWriter;
-    Ok(match path {
+    Ok(match path.filter(|p| *p != Path::new("-")) {
         Some(p) => Box::new(BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
         )),

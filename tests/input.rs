@@ -89,6 +89,28 @@ fn standard_input_is_a_capture_once() {
     assert!(run.stderr.contains("can be read once"), "{}", run.stderr);
 }
 
+/// `--out -` is standard output, as every output option reads "-": the
+/// records come out there, and no file named "-" is made.
+#[test]
+fn out_dash_is_standard_output() {
+    let path = pcap("http-keepalive.pcap").display().to_string();
+    let want = records(&[&path]);
+    let dir = temp("out-dash");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let run = Command::new(env!("CARGO_BIN_EXE_procflow"))
+        .args(["flows", "--no-progress", "--out", "-", &path])
+        .current_dir(&dir)
+        .output()
+        .expect("procflow");
+    assert!(run.status.success());
+    let got: Vec<Value> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(got, want);
+    assert!(!dir.join("-").exists(), "a file named - was made");
+}
+
 /// `tcpdump -w - | procflow read -` while three real POSTs cross
 /// loopback: the records come out of the pipe with the exact sizes.
 #[test]
