@@ -83,4 +83,41 @@ mod tests {
         }
         assert!(frames > 1000, "{frames} frames");
     }
+
+    /// The engine writes the same records from a file read with its
+    /// frames decoded ahead as from the frames handed to it one by one.
+    #[test]
+    fn records_are_the_same_decoded_ahead() {
+        use crate::packets::{PacketEngine, PacketSource, Reading};
+        use crate::{Engine, FlowConfig};
+        let files = crate::test_captures::every_capture("records_are_the_same_decoded_ahead");
+        let mut records = 0;
+        for f in &files {
+            let Ok(mut src) = crate::file::FileSource::open(f) else {
+                continue;
+            };
+            let mut engine = Engine::new(FlowConfig::default(), 1);
+            assert!(engine.decodes_ahead().is_some());
+            let mut want = Vec::new();
+            src.for_each(|link, ts, frame, wire| {
+                engine.process_frame(link, ts, frame, wire, &mut |r| want.push(r.to_json()));
+            });
+            engine.finish(&mut |r| want.push(r.to_json()));
+            let Ok(mut src) = crate::file::FileSource::open(f) else {
+                continue;
+            };
+            let mut engine = Engine::new(FlowConfig::default(), 1);
+            let mut got = Vec::new();
+            src.read_into(&mut engine, &mut |r| {
+                if let Reading::Record(r) = r {
+                    got.push(r.to_json());
+                }
+                true
+            });
+            engine.finish(&mut |r| got.push(r.to_json()));
+            assert_eq!(got, want, "{}", f.display());
+            records += got.len();
+        }
+        assert!(records > 50, "{records} records");
+    }
 }
