@@ -6,6 +6,7 @@
 mod common;
 
 use common::{pcap, procflow};
+use serde_json::json;
 use std::io::Write;
 
 fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -142,6 +143,38 @@ fn snaplen_cut_packets_are_counted() {
     assert_eq!(stats["stats"]["truncated_packets"], cut);
     assert_eq!(stats["files"][0]["packets"], records.len());
     assert!(!run.records().is_empty());
+}
+
+/// A capture of packet headers alone (snap length 60): the handshake's segments are
+/// cut inside their TCP options and every data segment inside its
+/// payload. The connection is read whole from the fixed headers, nothing
+/// is a decode error, and the payload cut is missed.
+#[test]
+fn a_capture_of_headers_alone_is_read() {
+    let path = pcap("snaplen-headers.pcap");
+    let (run, stats) = common::flows_with_stats(&[path.to_str().expect("path")]);
+    assert_eq!(stats["stats"]["packets"], 11);
+    assert_eq!(stats["stats"]["truncated_packets"], 5);
+    assert_eq!(stats["stats"]["decoded"], 11);
+    assert_eq!(stats["stats"]["decode_errors"], json!({}));
+    let records = run.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r["flow"]["history"], "ShADadFf");
+    assert_eq!(r["flow"]["midstream"], false);
+    assert_eq!(
+        (&r["source"]["packets"], &r["destination"]["packets"]),
+        (&json!(6), &json!(5))
+    );
+    assert_eq!(
+        (&r["source"]["bytes"], &r["destination"]["bytes"]),
+        (&json!(447), &json!(2371))
+    );
+    assert_eq!(
+        (&r["flow"]["payload_out"], &r["flow"]["payload_in"]),
+        (&json!(6), &json!(12))
+    );
+    assert_eq!(r["flow"]["missed_bytes"], 2182);
 }
 
 #[test]

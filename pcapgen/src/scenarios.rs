@@ -126,6 +126,7 @@ pub fn scenarios() -> Vec<Scenario> {
         ipv4_fragments(),
         midstream(),
         snaplen(),
+        snaplen_headers(),
         bad_ip(),
         tcp_fastopen(),
         http_tunnels(),
@@ -1122,6 +1123,35 @@ fn snaplen() -> Scenario {
                       payload_out/payload_in are the payload bytes present in the capture after the \
                       Ethernet+IPv4+TCP headers (at most 42 per data segment), not the bytes sent; http is left \
                       empty because the messages are cut (a reader may still report a partial request).",
+        pcap: cap.into_bytes(),
+        flows: vec![conn.expected(Vec::new(), None)],
+    }
+}
+
+fn snaplen_headers() -> Scenario {
+    let mut cap = Capture::with_snaplen(LINKTYPE_ETHERNET, 60);
+    let mut conn = TcpConn::new(
+        Link::Ethernet,
+        sa("10.0.0.26:50310"),
+        sa("203.0.113.121:80"),
+    );
+    conn.handshake(&mut cap);
+    let req = HttpRequest::get("headers.example.com", "/only-headers");
+    let resp = HttpResponse::ok("text/html", 2000, 81);
+    conn.client_send(&mut cap, &req.bytes());
+    conn.server_send(&mut cap, &resp.bytes());
+    conn.close(&mut cap);
+    Scenario {
+        name: "snaplen-headers",
+        linktype: LINKTYPE_ETHERNET,
+        description: "Snaplen 60, a header-only capture: the SYN and SYN-ACK (12 bytes of TCP options, a \
+                      32-byte header) are cut inside their options, and every data segment keeps 6 bytes \
+                      of payload. HTTP GET 10.0.0.26:50310 -> 203.0.113.121:80 (Host headers.example.com, \
+                      GET /only-headers -> 200 text/html Content-Length 2000). The connection is read from \
+                      every segment's fixed header: all its packets, its history with the handshake, and \
+                      client_bytes/server_bytes from the lengths on the wire; payload_out/payload_in are the \
+                      payload bytes present in the capture, and the payload the snap length cut is missed \
+                      (the SYNs' cut options are not payload).",
         pcap: cap.into_bytes(),
         flows: vec![conn.expected(Vec::new(), None)],
     }

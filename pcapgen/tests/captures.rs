@@ -81,30 +81,48 @@ struct Pkt<'a> {
 
 fn parse_lax(ip: &[u8]) -> Option<Pkt<'_>> {
     let p = LaxSlicedPacket::from_ip(ip).ok()?;
-    let (s, d): (IpAddr, IpAddr) = match p.net? {
+    let (s, d, carried) = match p.net? {
         LaxNetSlice::Ipv4(v) => (
             v.header().source_addr().into(),
             v.header().destination_addr().into(),
+            v.payload().clone(),
         ),
         LaxNetSlice::Ipv6(v) => (
             v.header().source_addr().into(),
             v.header().destination_addr().into(),
+            v.payload().clone(),
         ),
         LaxNetSlice::Arp(_) => return None,
     };
-    match p.transport? {
-        TransportSlice::Tcp(t) => Some(Pkt {
+    let (s, d): (IpAddr, IpAddr) = (s, d);
+    match p.transport {
+        Some(TransportSlice::Tcp(t)) => Some(Pkt {
             src: SocketAddr::new(s, t.source_port()),
             dst: SocketAddr::new(d, t.destination_port()),
             tcp: Some((t.sequence_number(), t.syn())),
             payload: t.payload(),
         }),
-        TransportSlice::Udp(u) => Some(Pkt {
+        Some(TransportSlice::Udp(u)) => Some(Pkt {
             src: SocketAddr::new(s, u.source_port()),
             dst: SocketAddr::new(d, u.destination_port()),
             tcp: None,
             payload: u.payload(),
         }),
+        // A TCP header the snap length cut inside its options: its fixed
+        // 20 bytes, and no payload.
+        None if carried.ip_number == etherparse::IpNumber::TCP => {
+            let h = carried.payload.get(..20)?;
+            let be16 = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+            Some(Pkt {
+                src: SocketAddr::new(s, be16(0)),
+                dst: SocketAddr::new(d, be16(2)),
+                tcp: Some((
+                    u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+                    h[13] & 0x02 != 0,
+                )),
+                payload: &[],
+            })
+        }
         _ => None,
     }
 }

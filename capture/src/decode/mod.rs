@@ -486,10 +486,13 @@ fn ip_layer(ip: &[u8]) -> Result<IpLayer<'_>, DecodeError> {
 
 #[inline(always)]
 fn tcp_packet<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeError> {
-    let tcp = TcpHeaderSlice::from_slice(l.payload).map_err(|e| match e {
-        etherparse::err::tcp::HeaderSliceError::Len(_) => DecodeError::TcpTruncated,
-        etherparse::err::tcp::HeaderSliceError::Content(_) => DecodeError::TcpBadOffset,
-    })?;
+    let tcp = match TcpHeaderSlice::from_slice(l.payload) {
+        Ok(tcp) => tcp,
+        Err(etherparse::err::tcp::HeaderSliceError::Len(_)) => return cut_tcp_header(l, encap),
+        Err(etherparse::err::tcp::HeaderSliceError::Content(_)) => {
+            return Err(DecodeError::TcpBadOffset)
+        }
+    };
     let hlen = tcp.slice().len();
     let data = l.payload.get(hlen..).unwrap_or(&[]);
     let flags = tcp.slice().get(13).copied().unwrap_or(0);
@@ -506,6 +509,49 @@ fn tcp_packet<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeErr
         }),
         payload: data,
         payload_cut: l.cut,
+        ip_len: l.ip_len,
+        encap,
+    })
+}
+
+/// A TCP segment the capture cut inside its header: a snap length that
+/// keeps the fixed header but not all of the options (`tcpdump -s 64`
+/// against timestamps cuts every segment so). Its ports, numbers and
+/// flags are in the fixed 20 bytes; the options are passed over, and the
+/// payload is all cut. A segment without its fixed header, or one whose
+/// own IP length ends inside the header, is truncated.
+#[cold]
+#[inline(never)]
+fn cut_tcp_header<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeError> {
+    let fixed: [u8; 20] = l
+        .payload
+        .get(..20)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(DecodeError::TcpTruncated)?;
+    let [sp0, sp1, dp0, dp1, s0, s1, s2, s3, a0, a1, a2, a3, offset, flags, ..] = fixed;
+    let header = usize::from(offset >> 4) * 4;
+    if header < 20 {
+        return Err(DecodeError::TcpBadOffset);
+    }
+    // The segment's length on the wire: what was captured and what the
+    // capture cut.
+    let sent = l.payload.len() + l.cut as usize;
+    if l.cut == 0 || sent < header {
+        return Err(DecodeError::TcpTruncated);
+    }
+    Ok(Packet {
+        src: l.src,
+        dst: l.dst,
+        sport: u16::from_be_bytes([sp0, sp1]),
+        dport: u16::from_be_bytes([dp0, dp1]),
+        transport: Transport::Tcp,
+        tcp: Some(TcpInfo {
+            seq: u32::from_be_bytes([s0, s1, s2, s3]),
+            ack: u32::from_be_bytes([a0, a1, a2, a3]),
+            flags,
+        }),
+        payload: &[],
+        payload_cut: u32::try_from(sent - header).unwrap_or(u32::MAX),
         ip_len: l.ip_len,
         encap,
     })

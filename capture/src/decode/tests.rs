@@ -72,6 +72,53 @@ fn snaplen_cut_is_flagged() {
     assert_eq!(p.payload_cut, 200 - 42);
 }
 
+/// A snap length that keeps the fixed TCP header but not all of its
+/// options (`tcpdump -s 60` against timestamps): the segment is read from
+/// its fixed header, its payload all cut. Without the fixed header, or
+/// when the IP length itself ends inside the header, it is truncated.
+#[test]
+fn a_tcp_header_cut_inside_its_options_is_read() {
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [203, 0, 113, 5], 64)
+        .tcp(40000, 80, 1000, 65535)
+        .options(&[etherparse::TcpOptionElement::Timestamp(1, 2)])
+        .expect("options")
+        .ack(77)
+        .psh();
+    let mut frame = Vec::new();
+    b.write(&mut frame, &[b'x'; 100]).expect("build");
+    // 14 + 20 + 32 bytes of headers: cut 6 bytes before the options end.
+    let cut = frame.get(..60).expect("len");
+    let p = decode(LinkType::Ethernet, cut).expect("read from the fixed header");
+    let tcp = p.tcp.expect("tcp");
+    assert_eq!(
+        (p.sport, p.dport, tcp.seq, tcp.ack, tcp.flags),
+        (40000, 80, 1000, 77, tcp_flags::ACK | tcp_flags::PSH)
+    );
+    assert!(p.payload.is_empty());
+    assert_eq!((p.payload_cut, p.ip_len), (100, 20 + 32 + 100));
+    // The fixed header cut: truncated.
+    assert_eq!(
+        decode(LinkType::Ethernet, frame.get(..14 + 20 + 19).expect("len")).err(),
+        Some(DecodeError::TcpTruncated)
+    );
+    // Not cut by the capture but by its own IP length (24 bytes of TCP):
+    // a malformed segment, truncated.
+    let mut short = frame.get(..14 + 20 + 24).expect("len").to_vec();
+    short[14 + 2..14 + 4].copy_from_slice(&44u16.to_be_bytes());
+    assert_eq!(
+        decode(LinkType::Ethernet, &short).err(),
+        Some(DecodeError::TcpTruncated)
+    );
+    // A data offset under 5 words is no header.
+    let mut bad = cut.to_vec();
+    bad[14 + 20 + 12] = 0x40;
+    assert_eq!(
+        decode(LinkType::Ethernet, &bad).err(),
+        Some(DecodeError::TcpBadOffset)
+    );
+}
+
 #[test]
 fn garbage_is_an_error_not_a_panic() {
     assert_eq!(

@@ -538,8 +538,9 @@ fn update(
         (None, TransportState::Tcp(_)) => return None,
     };
     let to_server = dir == TO_SERVER;
-    flow.history
-        .add(to_server, tcp.flags, !pkt.payload.is_empty());
+    // Payload the snap length cut off was sent all the same.
+    let data = !pkt.payload.is_empty() || pkt.payload_cut > 0;
+    flow.history.add(to_server, tcp.flags, data);
     if tcp.flags & tcp_flags::RST != 0 {
         // RST payload is diagnostic text at best: not stream data.
         return flow.closing().is_none().then_some(CloseReason::Rst);
