@@ -550,7 +550,8 @@ fn cut_tcp_header<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, Decod
             ack: u32::from_be_bytes([a0, a1, a2, a3]),
             flags,
         }),
-        payload: &[],
+        // Empty, where the captured bytes end (still a part of the frame).
+        payload: l.payload.get(l.payload.len()..).unwrap_or_default(),
         payload_cut: u32::try_from(sent - header).unwrap_or(u32::MAX),
         ip_len: l.ip_len,
         encap,
