@@ -100,7 +100,9 @@ struct Head {
 }
 
 impl Head {
-    fn read(r: &mut Reader<'_>) -> Option<Head> {
+    /// The flags byte, caps and counters: the part before the indexes,
+    /// all that [`counts`] needs.
+    fn read_start(r: &mut Reader<'_>) -> Option<(u8, Caps, HttpCounters)> {
         let flags = *r.take(1)?.first()?;
         let caps = if flags & 1 << 5 != 0 {
             Caps::from(DEFAULT_HTTP_LIMITS)
@@ -111,13 +113,18 @@ impl Head {
                 field_len: r.get32()?,
             }
         };
-        let decoding = flags & 1 << 6 != 0;
         let counters = HttpCounters {
             transactions: r.get32()?,
             parse_errors: r.get32()?,
             dropped: r.get32()?,
-            not_decoded: if decoding { r.get32()? } else { 0 },
+            not_decoded: if flags & 1 << 6 != 0 { r.get32()? } else { 0 },
         };
+        Some((flags, caps, counters))
+    }
+
+    fn read(r: &mut Reader<'_>) -> Option<Head> {
+        let (flags, caps, counters) = Head::read_start(r)?;
+        let decoding = flags & 1 << 6 != 0;
         let connect_tunnel = flags & 1 != 0;
         let txs = u64::from(flags >> 1 & 3);
         let req_tx = get_index(r)?;
@@ -236,8 +243,10 @@ fn transactions(bytes: &[u8]) -> Vec<HttpTransaction> {
 /// A packing's counters and the number of transactions it recorded,
 /// without unpacking the transactions.
 fn counts(bytes: &[u8]) -> (HttpCounters, u64) {
-    Head::read(&mut Reader::new(bytes))
-        .map_or((HttpCounters::default(), 0), |h| (h.counters, h.txs))
+    Head::read_start(&mut Reader::new(bytes)).map_or((HttpCounters::default(), 0), |h| {
+        let (flags, _, counters) = h;
+        (counters, u64::from(flags >> 1 & 3))
+    })
 }
 
 /// Moves an HTTP parser's transactions into the record (after those of a
