@@ -3,10 +3,9 @@
 //! same shards, one per worker.
 
 use crate::config::FlowConfig;
-use crate::decode::Ahead;
 use crate::decode::{
-    carrier, decode_with, frame_carrier, icmp, reassembled, DecodeError, Encap, LinkType, Packet,
-    TunnelKind, Tunnels,
+    carrier, decode_with, frame_carrier, icmp, reassembled, Ahead, DecodeError, Encap, LinkType,
+    Packet, TunnelKind, Tunnels,
 };
 use crate::defrag::{Defrag, Whole};
 use crate::file::{FileBlock, PacketRef};
