@@ -4,7 +4,8 @@
 //! Oracles: an unusable file is a one-line reason; every flow the engine
 //! creates is written out (none lost); payload and frame byte counts
 //! never exceed what the file holds; every record is valid JSON; one shard and
-//! two shards give the same records.
+//! two shards give the same records, and so does the file read whole
+//! with its frames decoded ahead of the engine.
 
 use super::scratch;
 use capture::decode::LinkType;
@@ -28,6 +29,11 @@ pub fn run(data: &[u8]) {
     let one = engine(&frames, FlowConfig::default(), 1, captured);
     let two = engine(&frames, FlowConfig::default(), 2, captured);
     assert_eq!(one, two, "one shard and two shards disagree");
+    assert_eq!(
+        decoded_ahead(data),
+        one,
+        "frames decoded ahead and one by one disagree"
+    );
     let tight = FlowConfig {
         max_flows: 3,
         max_ooo_bytes_per_stream: 64,
@@ -74,6 +80,28 @@ fn read(data: &[u8]) -> Option<Vec<Frame>> {
             assert!(!why.contains('\n'), "reason of several lines: {why}");
         }
         Some(frames)
+    })
+}
+
+/// The records of the file read whole by its reader, which decodes its
+/// frames ahead of the engine (sorted, as [`engine`] gives them).
+fn decoded_ahead(data: &[u8]) -> Vec<String> {
+    use capture::packets::{PacketSource, Reading};
+    scratch::with_file("pcap", data, |path| {
+        let Ok(mut src) = FileSource::open(path) else {
+            return Vec::new();
+        };
+        let mut engine = Engine::new(FlowConfig::default(), 1);
+        let mut lines = Vec::new();
+        src.read_into(&mut engine, &mut |r| {
+            if let Reading::Record(r) = r {
+                lines.push(r.to_json());
+            }
+            true
+        });
+        engine.finish(&mut |r| lines.push(r.to_json()));
+        lines.sort();
+        lines
     })
 }
 
