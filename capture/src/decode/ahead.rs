@@ -84,6 +84,14 @@ mod tests {
         assert!(frames > 1000, "{frames} frames");
     }
 
+    /// A frame decoded ahead takes 136 bytes: a block's list of them is
+    /// at most about 1 MiB (a 512 KiB block of the smallest frames), and
+    /// the lists are bounded as the blocks in flight are.
+    #[test]
+    fn a_frame_decoded_ahead_stays_small() {
+        assert!(std::mem::size_of::<Ahead>() <= 136);
+    }
+
     /// The engine writes the same records from a file read with its
     /// frames decoded ahead as from the frames handed to it one by one.
     #[test]

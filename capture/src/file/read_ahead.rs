@@ -12,8 +12,13 @@ use std::sync::Arc;
 /// Blocks read ahead of the engine.
 const READ_AHEAD: usize = 4;
 
-/// A block's frames, and each decoded ahead when the engine asked for it.
-type Lists = (Vec<PacketRef>, Vec<Ahead>);
+/// A block's frames, and each decoded ahead when the engine asked for it
+/// (else none). Sent with the block and back again, to be filled anew.
+#[derive(Default)]
+struct Lists {
+    packets: Vec<PacketRef>,
+    ahead: Vec<Ahead>,
+}
 
 impl PacketSource for FileSource {
     fn path(&self) -> &Path {
@@ -42,11 +47,11 @@ impl PacketSource for FileSource {
                 .spawn_scoped(scope, move || {
                     self.for_each_chunk(|chunk, packets| {
                         let mut lists: Lists = spare.try_recv().unwrap_or_default();
-                        lists.0.clear();
-                        lists.0.extend_from_slice(packets);
-                        lists.1.clear();
+                        lists.packets.clear();
+                        lists.packets.extend_from_slice(packets);
+                        lists.ahead.clear();
                         if let Some(tunnels) = &decode {
-                            lists.1.extend(
+                            lists.ahead.extend(
                                 packets
                                     .iter()
                                     .map(|p| Ahead::decode(p.link, chunk.frame(p), tunnels)),
@@ -68,11 +73,10 @@ impl PacketSource for FileSource {
             let (mut packets_read, mut bytes_read) = (0u64, 0u64);
             let mut next = PROGRESS_EVERY;
             for (block, lists) in rx {
-                let (packets, ahead) = (&lists.0, &lists.1);
-                engine.process_block(&block, packets, ahead, &mut |r| {
+                engine.process_block(&block, &lists.packets, &lists.ahead, &mut |r| {
                     emit(Reading::Record(r));
                 });
-                packets_read += packets.len() as u64;
+                packets_read += lists.packets.len() as u64;
                 bytes_read += block.bytes().len() as u64;
                 let _ = back.try_send(lists);
                 if packets_read >= next {

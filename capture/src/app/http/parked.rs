@@ -126,7 +126,7 @@ impl Head {
         let (flags, caps, counters) = Head::read_start(r)?;
         let decoding = flags & 1 << 6 != 0;
         let connect_tunnel = flags & 1 != 0;
-        let txs = u64::from(flags >> 1 & 3);
+        let txs = packed_txs(flags);
         let req_tx = get_index(r)?;
         let resp_tx = get_index(r)?;
         let mut pending = Queue::default();
@@ -243,10 +243,15 @@ fn transactions(bytes: &[u8]) -> Vec<HttpTransaction> {
 /// A packing's counters and the number of transactions it recorded,
 /// without unpacking the transactions.
 fn counts(bytes: &[u8]) -> (HttpCounters, u64) {
-    Head::read_start(&mut Reader::new(bytes)).map_or((HttpCounters::default(), 0), |h| {
-        let (flags, _, counters) = h;
-        (counters, u64::from(flags >> 1 & 3))
-    })
+    Head::read_start(&mut Reader::new(bytes))
+        .map_or((HttpCounters::default(), 0), |(flags, _, counters)| {
+            (counters, packed_txs(flags))
+        })
+}
+
+/// The transactions a packing holds, from its flags byte.
+fn packed_txs(flags: u8) -> u64 {
+    u64::from(flags >> 1 & 3)
 }
 
 /// Moves an HTTP parser's transactions into the record (after those of a
