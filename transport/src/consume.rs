@@ -123,7 +123,9 @@ pub struct FollowEnd {
 
 /// Follows `stream` (subjects matching `filter`) on a thread of its own
 /// until `stop` is set: every message from the start when `from_start`,
-/// else from now on, handed to `on` in order. A server that goes away is
+/// else from now on (this call, not the consumer's making, which waits
+/// for the server: what was published in between is taken), handed to
+/// `on` in order. A server that goes away is
 /// waited for (said once per outage), and following resumes after the
 /// last message taken, so none is taken twice or skipped.
 pub fn follow(
@@ -135,11 +137,18 @@ pub fn follow(
     mut on: impl FnMut(&[u8]) + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<FollowEnd>> {
     let rt = crate::connect::runtime()?;
+    let start = if from_start {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartTime {
+            start_time: time::OffsetDateTime::from(std::time::SystemTime::now()),
+        }
+    };
     std::thread::Builder::new()
         .name("nats-follow".into())
         .spawn(move || {
             rt.block_on(follow_loop(
-                &server, &stream, &filter, from_start, &stop, &mut on,
+                &server, &stream, &filter, start, &stop, &mut on,
             ))
         })
 }
@@ -148,7 +157,7 @@ async fn follow_loop(
     server: &Server,
     stream: &str,
     filter: &str,
-    from_start: bool,
+    start: DeliverPolicy,
     stop: &std::sync::atomic::AtomicBool,
     on: &mut (dyn FnMut(&[u8]) + Send),
 ) -> FollowEnd {
@@ -157,12 +166,12 @@ async fn follow_loop(
     let mut last: Option<u64> = None;
     let mut down = false;
     while !stop.load(Relaxed) {
-        let deliver_policy = match (last, from_start) {
-            (Some(seq), _) => DeliverPolicy::ByStartSequence {
+        // After an outage, on from the last message taken.
+        let deliver_policy = match last {
+            Some(seq) => DeliverPolicy::ByStartSequence {
                 start_sequence: seq + 1,
             },
-            (None, true) => DeliverPolicy::All,
-            (None, false) => DeliverPolicy::New,
+            None => start,
         };
         let result = follow_once(
             server,
