@@ -10,6 +10,7 @@ use crate::decode::{
 use crate::defrag::{Defrag, Whole};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
+use crate::lookahead::{Hint, BUCKET_AHEAD, RING, SLOT_AHEAD};
 use crate::packets::PacketEngine;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
@@ -303,7 +304,19 @@ impl PacketEngine for Engine {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         if ahead.len() == packets.len() {
-            for (p, a) in packets.iter().zip(ahead) {
+            // Each packet's flow is asked for ahead (`lookahead`).
+            let mut hints = [Hint::default(); RING];
+            for (i, (p, a)) in packets.iter().zip(ahead).enumerate() {
+                if let Some(h) = hints.get_mut((i + BUCKET_AHEAD) % RING) {
+                    *h = ahead
+                        .get(i + BUCKET_AHEAD)
+                        .and_then(Ahead::headers)
+                        .map_or_else(Hint::default, |pkt| Hint::bucket(&self.shards, pkt));
+                }
+                if let Some(h) = hints.get((i + SLOT_AHEAD) % RING) {
+                    h.slot(&self.shards);
+                }
+
                 let frame = block.frame(p);
                 let decoded = a.packet(frame);
                 self.decoded_frame(p.link, p.ts, frame, p.wire_len, decoded, out);

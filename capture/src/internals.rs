@@ -7,6 +7,7 @@
 /// Flow keys, tables and state.
 pub mod flow {
     pub use crate::flow::history::History;
+    pub use crate::flow::index::Index;
     pub use crate::flow::key::symmetric_hash;
     pub use crate::flow::state::{Flow, TcpState, TransportState};
     pub use crate::flow::table::{PAGE_SLOTS, SLOT_BYTES};

@@ -29,8 +29,10 @@ pub mod file;
 pub(crate) mod flow;
 #[doc(hidden)]
 pub mod internals;
+pub(crate) mod lookahead;
 pub mod packets;
 pub mod parallel;
+pub(crate) mod prefetch;
 pub mod prescan;
 pub mod record;
 pub mod source;

@@ -25,8 +25,8 @@
 use capture::app::App;
 use capture::decode::LinkType;
 use capture::internals::flow::FlowKey;
-use capture::internals::flow::History;
 use capture::internals::flow::{Flow, TcpState, TransportState};
+use capture::internals::flow::{History, Index};
 use capture::internals::flow::{PAGE_SLOTS, SLOT_BYTES};
 use capture::internals::http::{Http, HttpTransaction, WaitingTransaction};
 use capture::internals::tcp::Stream;
@@ -54,12 +54,13 @@ const TARGET: f64 = 256.0;
 /// for four.
 const HTTP_CEILING: f64 = 310.0;
 
-/// Index bytes of a hashbrown table of 8-byte entries (a slot number and
-/// 32 bits of its hash) holding `n`: a power of two of buckets at most 7/8
-/// full, 9 bytes each, and one group of control bytes more.
+/// Index bytes holding `n` flows: a power of two of 8-byte buckets (a
+/// slot number and 32 bits of its hash), at most 7/8 full.
 fn index_bytes(n: usize) -> usize {
-    let buckets = (n * 8).div_ceil(7).next_power_of_two();
-    (buckets * 8).next_multiple_of(16) + buckets + 16
+    let buckets = (n * 8).div_ceil(7).next_power_of_two().max(16);
+    let bytes = buckets * 8;
+    assert_eq!(bytes, Index::bytes_for(n), "{n} flows");
+    bytes
 }
 
 /// Slot bytes for `n` flows: full pages, and a last page grown by
@@ -115,7 +116,7 @@ fn sizes_of_the_flow_state() {
         );
     }
     // Just after the index doubles it is 7/16 full: the worst case.
-    let worst = SLOT_BYTES as f64 + 5.0 * 16.0 / 7.0;
+    let worst = SLOT_BYTES as f64 + 8.0 * 16.0 / 7.0;
     println!("at worst (index just grown): {worst:.1} (target {TARGET})");
     assert!(worst <= TARGET, "{worst} bytes per idle flow at worst");
     assert_eq!(SLOT_BYTES, size_of::<Flow>() + 8);

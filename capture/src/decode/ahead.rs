@@ -44,6 +44,12 @@ impl Ahead {
         }))
     }
 
+    /// The packet's addresses, ports and transport (its payload left
+    /// empty), if the frame decoded to one.
+    pub fn headers(&self) -> Option<&Packet<'static>> {
+        self.0.as_ref().ok().map(|p| &p.pkt)
+    }
+
     /// The packet of `frame`, the frame this was decoded from.
     pub fn packet<'a>(&self, frame: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
         let placed = self.0?;

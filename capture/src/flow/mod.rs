@@ -2,6 +2,7 @@
 //! owns it.
 
 pub mod history;
+pub mod index;
 pub mod key;
 pub mod server_ports;
 pub mod shard;

@@ -167,6 +167,23 @@ impl Shard {
             });
     }
 
+    /// The hash this shard's table files `key` under, for [`Self::prefetch`].
+    pub fn hash(&self, key: &FlowKey) -> u32 {
+        self.table.hash(key)
+    }
+
+    /// Asks the processor for where the flow of a key with this hash is
+    /// filed: its index bucket, or (asked for a few packets later, once
+    /// the bucket is in) its slot. A hint for the packets ahead; it
+    /// changes nothing.
+    pub fn prefetch(&self, hash: u32, slot: bool) {
+        if slot {
+            self.table.prefetch_slot(hash);
+        } else {
+            self.table.prefetch_bucket(hash);
+        }
+    }
+
     /// Counts a packet in its flow; `carries` names the tunnel of a UDP
     /// tunnel's own datagram.
     fn track(

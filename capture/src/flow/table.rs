@@ -1,24 +1,25 @@
 //! The bounded flow table of one shard.
 //!
 //! Flows live in pages of slots, found through a hash index of slot
-//! numbers, and are threaded on intrusive recency lists by slot number:
+//! numbers (`index.rs`), and are threaded on intrusive recency lists by slot number:
 //! one for open TCP flows, one for UDP, one for flows that closed (FIN
 //! both ways or RST). A page grows as a `Vec` does up to its fixed
 //! size and then never moves, so growing the table copies at most one
 //! page. Each list's timeout is fixed, so the head of each list is always
 //! its next flow to expire. A tracked flow costs its slot (the `Flow` and
-//! two 32-bit links) and its share of the index (8 bytes and a control
-//! byte per bucket): no allocation of its own. The index keeps 32 bits of
+//! two 32-bit links) and its share of the index (8 bytes a bucket): no
+//! allocation of its own. The index keeps 32 bits of
 //! each key's hash beside its slot number, so that growing the index
 //! rehashes without reading a single slot: on a busy link each slot read
 //! is a cache miss, and growing to 500,000 flows read every slot about
 //! twice (4 % of that flood's samples under perf, gone with the hash).
 
+use super::index::Index;
 use super::key::{FlowKey, Transport};
 use super::state::{CloseReason, Flow};
+use crate::prefetch::prefetch;
 use crate::time::Micros;
 use foldhash::quality::RandomState;
-use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 /// A slot number; stable while the flow is tracked.
@@ -81,33 +82,11 @@ pub struct FlowTable {
     pages: Vec<Vec<Slot>>,
     /// Head of the free-slot list.
     free: u32,
-    index: HashTable<Entry>,
+    index: Index,
     hasher: RandomState,
     lists: [Ends; 3],
     len: usize,
     max: usize,
-}
-
-/// An index entry: a slot, and the hash it was filed under.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    id: FlowId,
-    hash: u32,
-}
-
-impl Entry {
-    /// The 64-bit hash the index files this entry under (see
-    /// [`FlowTable::hash`]).
-    fn wide(self) -> u64 {
-        widen(self.hash)
-    }
-}
-
-/// 32 bits of hash as the index's 64: hashbrown picks the bucket from the
-/// low bits and the tag byte from the top 7; both come from the 32 kept
-/// (disjoint bits for up to 2^25 buckets).
-fn widen(h: u32) -> u64 {
-    (u64::from(h) << 32) | u64::from(h)
 }
 
 fn page_of(id: FlowId) -> (usize, usize) {
@@ -135,7 +114,7 @@ impl FlowTable {
         FlowTable {
             pages: Vec::new(),
             free: NIL,
-            index: HashTable::new(),
+            index: Index::default(),
             hasher: RandomState::default(),
             lists: [EMPTY; 3],
             len: 0,
@@ -152,7 +131,7 @@ impl FlowTable {
     pub fn heap_bytes(&self) -> usize {
         self.pages.iter().map(Vec::capacity).sum::<usize>() * SLOT_BYTES
             + self.pages.capacity() * std::mem::size_of::<Vec<Slot>>()
-            + self.index.allocation_size()
+            + self.index.heap_bytes()
     }
 
     /// True when inserting would exceed the cap.
@@ -162,17 +141,33 @@ impl FlowTable {
 
     /// The slot of the flow of `key`.
     pub fn find(&self, key: &FlowKey) -> Option<FlowId> {
-        let hash = self.hash(key);
         let pages = &self.pages;
         self.index
-            .find(widen(hash), |e| {
-                e.hash == hash && key_of(pages, e.id) == Some(key)
-            })
-            .map(|e| e.id)
+            .find(self.hash(key), |id| key_of(pages, id) == Some(key))
+    }
+
+    /// Asks the processor for the index bucket where a search for a key
+    /// of this hash ([`Self::hash`]) starts: the first of a packet's two
+    /// cache misses on a table of many flows, asked for a few packets
+    /// ahead.
+    pub fn prefetch_bucket(&self, hash: u32) {
+        self.index.prefetch(hash);
+    }
+
+    /// Asks the processor for the slot of the first flow filed under
+    /// `hash` (its bucket asked for earlier with [`Self::prefetch_bucket`]):
+    /// the second miss. The key is not compared, which would wait for the
+    /// slot. The slot's first bytes and its last (its links) are asked
+    /// for; the processor's own prefetcher brings in what lies between.
+    pub fn prefetch_slot(&self, hash: u32) {
+        if let Some(s) = self.index.first(hash).and_then(|id| slot(&self.pages, id)) {
+            prefetch(s);
+            prefetch(&s.next);
+        }
     }
 
     /// The 32 bits of `key`'s hash the index keeps.
-    fn hash(&self, key: &FlowKey) -> u32 {
+    pub fn hash(&self, key: &FlowKey) -> u32 {
         (self.hasher.hash_one(key) >> 32) as u32
     }
 
@@ -215,8 +210,7 @@ impl FlowTable {
         let hash = self.hash(&flow.key);
         let list = List::of(&flow);
         let id = self.take_slot(flow);
-        self.index
-            .insert_unique(widen(hash), Entry { id, hash }, |e| e.wide());
+        self.index.insert(hash, id);
         self.len += 1;
         self.link_back(list, id);
         id
@@ -251,9 +245,7 @@ impl FlowTable {
     pub fn remove(&mut self, id: FlowId) -> Option<Flow> {
         let list = List::of(self.get(id)?);
         let hash = self.hash(&self.get(id)?.key);
-        if let Ok(entry) = self.index.find_entry(widen(hash), |e| e.id == id) {
-            entry.remove();
-        }
+        self.index.remove(hash, id);
         self.unlink(list, id);
         let free = self.free;
         let s = slot_mut(&mut self.pages, id)?;
