@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
             &mut no_record,
         );
         let pkt = decode(LinkType::Ethernet, frame).unwrap();
-        shard.process(&pkt, ts, frame.len() as u32, &mut no_record);
+        shard.process(&pkt, None, ts, frame.len() as u32, &mut no_record);
         Ok(())
     })
     .unwrap();
@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let p = &decoded[k % decoded.len()];
             k += 1;
-            shard.process(black_box(p), now, 66, &mut no_record);
+            shard.process(black_box(p), None, now, 66, &mut no_record);
         })
     });
 

@@ -4,13 +4,13 @@
 
 use crate::config::FlowConfig;
 use crate::decode::{
-    carrier, decode_with, frame_carrier, icmp, reassembled, Ahead, DecodeError, Encap, LinkType,
-    Packet, TunnelKind, Tunnels,
+    carrier, decode_with, frame_carrier, icmp, reassembled, Ahead, DecodeAhead, DecodeError, Encap,
+    LinkType, Packet, TunnelKind, Tunnels,
 };
 use crate::defrag::{Defrag, Whole};
 use crate::file::{FileBlock, PacketRef};
 use crate::flow::{FlowKey, Shard};
-use crate::lookahead::{Hint, BUCKET_AHEAD, RING, SLOT_AHEAD};
+use crate::lookahead::{Hint, Placement, BUCKET_AHEAD, SLOT_AHEAD};
 use crate::packets::PacketEngine;
 use crate::record::FlowRecord;
 use crate::stats::Stats;
@@ -28,6 +28,8 @@ pub struct Engine {
     next_sync: Micros,
     /// The tunnels followed.
     tunnels: Tunnels,
+    /// Where each flow is filed (every shard hashes alike).
+    placement: Placement,
     /// IP fragments in flight.
     defrag: Defrag,
 }
@@ -37,13 +39,17 @@ impl Engine {
     /// `cfg.max_flows` flows at most together (each its share).
     pub fn new(cfg: FlowConfig, shards: usize) -> Self {
         let n = shards.max(1);
-        let shards = (0..n).map(|i| Shard::new(cfg.share(i, n))).collect();
+        let placement = Placement::new(n);
+        let shards = (0..n)
+            .map(|i| Shard::with_hasher(cfg.share(i, n), placement.hasher().clone()))
+            .collect();
         Engine {
             shards,
             frames: Stats::default(),
             now: Watermark::default(),
             next_sync: 0,
             tunnels: cfg.tunnels,
+            placement,
             defrag: Defrag::new(cfg.defrag),
         }
     }
@@ -75,16 +81,27 @@ fn shard_for<'s>(shards: &'s mut [Shard], key: &FlowKey) -> Option<&'s mut Shard
     shards.get_mut(idx as usize)
 }
 
-/// Hands a packet to the shard its flow belongs to.
+/// Hands a packet to the shard its flow belongs to (named by `hint`
+/// when the packet was placed ahead).
 fn dispatch(
     shards: &mut [Shard],
     pkt: &Packet<'_>,
+    hint: Hint,
     ts: Micros,
     frame_len: u32,
     out: &mut dyn FnMut(FlowRecord),
 ) {
-    if let Some(shard) = shard_of(shards, pkt) {
-        shard.process(pkt, ts, frame_len, out);
+    match hint.get() {
+        Some((idx, hash)) => {
+            if let Some(shard) = shards.get_mut(idx) {
+                shard.process(pkt, Some(hash), ts, frame_len, out);
+            }
+        }
+        None => {
+            if let Some(shard) = shard_of(shards, pkt) {
+                shard.process(pkt, None, ts, frame_len, out);
+            }
+        }
     }
 }
 
@@ -141,7 +158,7 @@ fn deliver(
 ) -> Option<(Vec<u8>, Encap)> {
     match reassembled(whole.ip, whole.encap, tunnels) {
         Ok(pkt) => {
-            dispatch(shards, &pkt, ts, whole.frame_bytes, out);
+            dispatch(shards, &pkt, Hint::default(), ts, whole.frame_bytes, out);
             // An ICMP error long enough to be cut into fragments.
             if pkt.transport.is_icmp() {
                 quote(shards, &pkt);
@@ -228,7 +245,9 @@ impl Engine {
         }
     }
 
-    /// Processes one captured frame, decoded (or not) as `decoded` says.
+    /// Processes one captured frame, decoded (or not) as `decoded` says
+    /// (and its flow placed, if `hint` says).
+    #[allow(clippy::too_many_arguments)]
     fn decoded_frame(
         &mut self,
         link: LinkType,
@@ -236,6 +255,7 @@ impl Engine {
         frame: &[u8],
         wire_len: u32,
         decoded: Result<Packet<'_>, DecodeError>,
+        hint: Hint,
         out: &mut dyn FnMut(FlowRecord),
     ) {
         let ts = self.frames.frame(self.now, ts, frame.len(), wire_len);
@@ -253,7 +273,7 @@ impl Engine {
         match &decoded {
             Ok(pkt) => {
                 let wire = wire_len.max(frame.len() as u32);
-                dispatch(&mut self.shards, pkt, ts, wire, out);
+                dispatch(&mut self.shards, pkt, hint, ts, wire, out);
                 if pkt.transport.is_icmp() {
                     quote(&mut self.shards, pkt);
                 }
@@ -294,7 +314,7 @@ impl PacketEngine for Engine {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         let decoded = decode_with(link, frame, &self.tunnels);
-        self.decoded_frame(link, ts, frame, wire_len, decoded, out);
+        self.decoded_frame(link, ts, frame, wire_len, decoded, Hint::default(), out);
     }
     fn process_block(
         &mut self,
@@ -305,21 +325,17 @@ impl PacketEngine for Engine {
     ) {
         if ahead.len() == packets.len() {
             // Each packet's flow is asked for ahead (`lookahead`).
-            let mut hints = [Hint::default(); RING];
             for (i, (p, a)) in packets.iter().zip(ahead).enumerate() {
-                if let Some(h) = hints.get_mut((i + BUCKET_AHEAD) % RING) {
-                    *h = ahead
-                        .get(i + BUCKET_AHEAD)
-                        .and_then(Ahead::headers)
-                        .map_or_else(Hint::default, |pkt| Hint::bucket(&self.shards, pkt));
+                if let Some(b) = ahead.get(i + BUCKET_AHEAD) {
+                    b.hint().bucket(&self.shards);
                 }
-                if let Some(h) = hints.get((i + SLOT_AHEAD) % RING) {
-                    h.slot(&self.shards);
+                if let Some(s) = ahead.get(i + SLOT_AHEAD) {
+                    s.hint().slot(&self.shards);
                 }
 
                 let frame = block.frame(p);
                 let decoded = a.packet(frame);
-                self.decoded_frame(p.link, p.ts, frame, p.wire_len, decoded, out);
+                self.decoded_frame(p.link, p.ts, frame, p.wire_len, decoded, a.hint(), out);
             }
         } else {
             for p in packets {
@@ -328,8 +344,11 @@ impl PacketEngine for Engine {
         }
     }
 
-    fn decodes_ahead(&self) -> Option<Tunnels> {
-        Some(self.tunnels)
+    fn decodes_ahead(&self) -> Option<DecodeAhead> {
+        Some(DecodeAhead {
+            tunnels: self.tunnels,
+            placement: self.placement.clone(),
+        })
     }
     /// Packet time up to which every flow due to end has been handed out.
     fn watermark(&self) -> Micros {

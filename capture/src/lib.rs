@@ -29,7 +29,7 @@ pub mod file;
 pub(crate) mod flow;
 #[doc(hidden)]
 pub mod internals;
-pub(crate) mod lookahead;
+pub mod lookahead;
 pub mod packets;
 pub mod parallel;
 pub(crate) mod prefetch;

@@ -4,53 +4,85 @@
 //! early: the bucket [`BUCKET_AHEAD`] packets before the packet is
 //! tracked, then the slot [`SLOT_AHEAD`] packets before (the bucket in
 //! cache by then says which slot). Both are hints: a packet tracked
-//! without them is tracked the same.
+//! without them is tracked the same. Where a packet's flow is filed (its
+//! [`Hint`]) is worked out where the frame is decoded ahead, on the
+//! reading thread ([`Placement`]).
 
 use crate::decode::Packet;
+use crate::flow::table::key_hash;
 use crate::flow::{FlowKey, Shard};
+use foldhash::quality::RandomState;
 
 /// How many packets ahead of the one tracked its flow's index bucket is
 /// asked for.
 pub const BUCKET_AHEAD: usize = 16;
 /// How many packets ahead its flow's slot is asked for.
 pub const SLOT_AHEAD: usize = 8;
-/// Packets whose flow's place is being asked for, as a ring: more than
-/// `BUCKET_AHEAD`, a power of two.
-pub const RING: usize = 32;
 
-/// Where a packet will be looked up: its shard and the hash its table
-/// files it under.
-#[derive(Debug, Clone, Copy, Default)]
+/// How an engine places a flow: the shard it belongs to and the hash that
+/// shard's table files it under. Every shard of an engine hashes with the
+/// same seeded hasher, so the place can be worked out on another thread
+/// (the one decoding frames ahead), and tracking need not hash again.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    hasher: RandomState,
+    shards: usize,
+}
+
+impl Placement {
+    /// Places flows among `shards` shards, with a fresh seed.
+    pub fn new(shards: usize) -> Self {
+        Placement {
+            hasher: RandomState::default(),
+            shards: shards.max(1),
+        }
+    }
+
+    /// The hasher every shard's table files its flows with.
+    pub fn hasher(&self) -> &RandomState {
+        &self.hasher
+    }
+
+    /// Where the flow of `pkt` is filed.
+    pub fn of(&self, pkt: &Packet<'_>) -> Hint {
+        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
+        let shard = match self.shards {
+            0 | 1 => 0,
+            n => (key.shard_hash() % n as u64) as u16,
+        };
+        Hint {
+            shard,
+            hash: key_hash(&self.hasher, &key),
+            some: true,
+        }
+    }
+}
+
+/// Where a packet's flow is filed: its shard and the hash its table files
+/// it under; none for a frame that is no flow's packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hint {
-    shard: u32,
+    shard: u16,
     hash: u32,
     some: bool,
 }
 
 impl Hint {
-    /// The shard (of `shards`, picked as the engine picks it) and hash of
-    /// `pkt`'s flow; it asks that shard for the flow's index bucket.
-    pub fn bucket(shards: &[Shard], pkt: &Packet<'_>) -> Hint {
-        let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-        let idx = match shards.len() {
-            0 | 1 => 0,
-            n => (key.shard_hash() % n as u64) as usize,
-        };
-        let Some(shard) = shards.get(idx) else {
-            return Hint::default();
-        };
-        let hash = shard.hash(&key);
-        shard.prefetch(hash, false);
-        Hint {
-            shard: idx as u32,
-            hash,
-            some: true,
+    /// The shard and the hash, if this names a flow.
+    pub fn get(self) -> Option<(usize, u32)> {
+        self.some.then_some((self.shard as usize, self.hash))
+    }
+
+    /// Asks the flow's shard of `shards` for its index bucket.
+    pub fn bucket(self, shards: &[Shard]) {
+        if let Some(s) = self.get().and_then(|(i, _)| shards.get(i)) {
+            s.prefetch(self.hash, false);
         }
     }
 
-    /// Asks the shard for the flow's slot.
+    /// Asks the flow's shard of `shards` for its slot.
     pub fn slot(self, shards: &[Shard]) {
-        if let Some(s) = shards.get(self.shard as usize).filter(|_| self.some) {
+        if let Some(s) = self.get().and_then(|(i, _)| shards.get(i)) {
             s.prefetch(self.hash, true);
         }
     }

@@ -5,7 +5,7 @@
 //! (capture files, libpcap, live interfaces) drives either without
 //! knowing which.
 
-use crate::decode::{Ahead, LinkType, Tunnels};
+use crate::decode::{Ahead, DecodeAhead, LinkType};
 use crate::file::{FileBlock, PacketRef};
 use crate::time::Micros;
 use crate::{FlowRecord, Stats};
@@ -34,11 +34,11 @@ pub trait PacketEngine: Send {
         out: &mut dyn FnMut(FlowRecord),
     );
 
-    /// The tunnels to decode with, when the engine takes the frames of a
-    /// block decoded ahead of it by the thread that read them (when its
-    /// own thread would otherwise do all the work); `None` when it
-    /// decodes them itself.
-    fn decodes_ahead(&self) -> Option<Tunnels> {
+    /// How to decode frames (the tunnels) and place their flows, when the
+    /// engine takes the frames of a block decoded ahead of it by the
+    /// thread that read them (when its own thread would otherwise do all
+    /// the work); `None` when it decodes them itself.
+    fn decodes_ahead(&self) -> Option<DecodeAhead> {
         None
     }
 

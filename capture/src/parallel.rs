@@ -271,7 +271,7 @@ fn work(
                     None => decode_with(s.link, frame, &tunnels),
                 };
                 match pkt {
-                    Ok(pkt) => shard.process(&pkt, s.ts, s.wire, &mut out),
+                    Ok(pkt) => shard.process(&pkt, None, s.ts, s.wire, &mut out),
                     // The reader only read the addresses and ports.
                     Err(e) => shard.stats.undecoded(e),
                 }

@@ -90,7 +90,7 @@ impl PacketEngine for Tap {
         self.inner.process_block(block, packets, ahead, out);
     }
 
-    fn decodes_ahead(&self) -> Option<capture::decode::Tunnels> {
+    fn decodes_ahead(&self) -> Option<capture::decode::DecodeAhead> {
         self.inner.decodes_ahead()
     }
 

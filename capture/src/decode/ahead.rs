@@ -10,6 +10,17 @@
 //! the same frame by [`Ahead::packet`].
 
 use super::{decode_with, DecodeError, LinkType, Packet, Tunnels};
+use crate::lookahead::{Hint, Placement};
+
+/// What the reading thread needs to decode frames ahead for an engine:
+/// the tunnels it opens, and where it files flows.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeAhead {
+    /// The tunnels to decode with.
+    pub tunnels: Tunnels,
+    /// Where the engine files each flow.
+    pub placement: Placement,
+}
 
 /// One frame decoded ahead: its packet, or why it is none.
 #[derive(Debug, Clone, Copy)]
@@ -24,12 +35,15 @@ struct Placed {
     at: u32,
     /// Its length.
     len: u32,
+    /// Where its flow is filed.
+    hint: Hint,
 }
 
 impl Ahead {
-    /// Decodes `frame` (of link type `link`) as [`decode_with`] does.
-    pub fn decode(link: LinkType, frame: &[u8], tunnels: &Tunnels) -> Ahead {
-        Ahead(decode_with(link, frame, tunnels).map(|pkt| {
+    /// Decodes `frame` (of link type `link`) as [`decode_with`] does,
+    /// and places its flow.
+    pub fn decode(link: LinkType, frame: &[u8], how: &DecodeAhead) -> Ahead {
+        Ahead(decode_with(link, frame, &how.tunnels).map(|pkt| {
             // The payload is a part of the frame: its place is the
             // distance between the two starts.
             let at = (pkt.payload.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
@@ -40,14 +54,14 @@ impl Ahead {
                 },
                 at: u32::try_from(at).unwrap_or(u32::MAX),
                 len: u32::try_from(pkt.payload.len()).unwrap_or(0),
+                hint: how.placement.of(&pkt),
             }
         }))
     }
 
-    /// The packet's addresses, ports and transport (its payload left
-    /// empty), if the frame decoded to one.
-    pub fn headers(&self) -> Option<&Packet<'static>> {
-        self.0.as_ref().ok().map(|p| &p.pkt)
+    /// Where the packet's flow is filed; none if the frame is no packet.
+    pub fn hint(&self) -> Hint {
+        self.0.as_ref().map_or_else(|_| Hint::default(), |p| p.hint)
     }
 
     /// The packet of `frame`, the frame this was decoded from.
@@ -71,13 +85,14 @@ mod tests {
     fn decoded_ahead_is_decoded_in_place() {
         let files = crate::test_captures::every_capture("decoded_ahead_is_decoded_in_place");
         let tunnels = Tunnels::default();
+        let how = DecodeAhead::default();
         let mut frames = 0;
         for f in &files {
             let Ok(mut src) = crate::file::FileSource::open(f) else {
                 continue;
             };
             src.for_each(|link, _, frame, _| {
-                let ahead = Ahead::decode(link, frame, &tunnels);
+                let ahead = Ahead::decode(link, frame, &how);
                 assert_eq!(
                     ahead.packet(frame),
                     decode_with(link, frame, &tunnels),
@@ -90,27 +105,30 @@ mod tests {
         assert!(frames > 1000, "{frames} frames");
     }
 
-    /// A frame decoded ahead takes 136 bytes: a block's list of them is
-    /// at most about 1 MiB (a 512 KiB block of the smallest frames), and
-    /// the lists are bounded as the blocks in flight are.
+    /// A frame decoded ahead takes 144 bytes (its flow's place among
+    /// them): a block's list of them is at most about 1 MiB (a 512 KiB
+    /// block of the smallest frames, 76 bytes with their record header),
+    /// and the lists are bounded as the blocks in flight are.
     #[test]
     fn a_frame_decoded_ahead_stays_small() {
-        assert!(std::mem::size_of::<Ahead>() <= 136);
+        let size = std::mem::size_of::<Ahead>();
+        assert!(size <= 144, "{size} bytes");
     }
 
     /// The engine writes the same records from a file read with its
-    /// frames decoded ahead as from the frames handed to it one by one.
+    /// frames decoded ahead (and their flows placed there) as from the
+    /// frames handed to it one by one, with one shard or three.
     #[test]
     fn records_are_the_same_decoded_ahead() {
         use crate::packets::{PacketEngine, PacketSource, Reading};
         use crate::{Engine, FlowConfig};
         let files = crate::test_captures::every_capture("records_are_the_same_decoded_ahead");
         let mut records = 0;
-        for f in &files {
+        for (f, shards) in files.iter().flat_map(|f| [(f, 1), (f, 3)]) {
             let Ok(mut src) = crate::file::FileSource::open(f) else {
                 continue;
             };
-            let mut engine = Engine::new(FlowConfig::default(), 1);
+            let mut engine = Engine::new(FlowConfig::default(), shards);
             assert!(engine.decodes_ahead().is_some());
             let mut want = Vec::new();
             src.for_each(|link, ts, frame, wire| {
@@ -120,7 +138,7 @@ mod tests {
             let Ok(mut src) = crate::file::FileSource::open(f) else {
                 continue;
             };
-            let mut engine = Engine::new(FlowConfig::default(), 1);
+            let mut engine = Engine::new(FlowConfig::default(), shards);
             let mut got = Vec::new();
             src.read_into(&mut engine, &mut |r| {
                 if let Reading::Record(r) = r {
@@ -129,7 +147,7 @@ mod tests {
                 true
             });
             engine.finish(&mut |r| got.push(r.to_json()));
-            assert_eq!(got, want, "{}", f.display());
+            assert_eq!(got, want, "{} ({shards} shards)", f.display());
             records += got.len();
         }
         assert!(records > 50, "{records} records");

@@ -13,7 +13,7 @@ mod nflog;
 mod tunnel;
 mod wlan;
 
-pub use ahead::Ahead;
+pub use ahead::{Ahead, DecodeAhead};
 pub use error::{DecodeError, DECODE_ERROR_KINDS};
 pub(crate) use fragment::whole_header;
 pub use fragment::{FragKey, Fragment};

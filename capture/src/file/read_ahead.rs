@@ -50,11 +50,11 @@ impl PacketSource for FileSource {
                         lists.packets.clear();
                         lists.packets.extend_from_slice(packets);
                         lists.ahead.clear();
-                        if let Some(tunnels) = &decode {
+                        if let Some(how) = &decode {
                             lists.ahead.extend(
                                 packets
                                     .iter()
-                                    .map(|p| Ahead::decode(p.link, chunk.frame(p), tunnels)),
+                                    .map(|p| Ahead::decode(p.link, chunk.frame(p), how)),
                             );
                         }
                         // The receiver goes away when reading stops early.

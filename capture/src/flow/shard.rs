@@ -18,6 +18,7 @@ use crate::stats::Stats;
 use crate::tcp::reassembly::Budget;
 use crate::tcp::{Chunk, StreamLimits};
 use crate::time::{Micros, SECOND};
+use foldhash::quality::RandomState;
 use std::collections::{BTreeMap, HashMap};
 
 /// Flows in a shard from which parsers are asked to compact their state
@@ -54,6 +55,12 @@ pub struct Shard {
 impl Shard {
     /// An empty shard.
     pub fn new(cfg: FlowConfig) -> Self {
+        Self::with_hasher(cfg, RandomState::default())
+    }
+
+    /// An empty shard whose table files flows by `hasher`'s hash (one
+    /// an engine shares among its shards: `lookahead::Placement`).
+    pub fn with_hasher(cfg: FlowConfig, hasher: RandomState) -> Self {
         crate::app::http::set_max_decoders(cfg.max_body_decoders);
         let stream_limits = StreamLimits {
             max_ooo_bytes: cfg.max_ooo_bytes_per_stream,
@@ -70,7 +77,7 @@ impl Shard {
             compact: false,
         };
         Shard {
-            table: FlowTable::new(cfg.max_flows),
+            table: FlowTable::new(cfg.max_flows, hasher),
             budget: Budget {
                 used: 0,
                 max: cfg.max_ooo_bytes,
@@ -111,10 +118,12 @@ impl Shard {
     }
 
     /// Processes one decoded packet whose frame was `frame_len` bytes on
-    /// the wire (a snap length may have kept fewer).
+    /// the wire (a snap length may have kept fewer); `hash`, its flow's
+    /// hash by this shard's table when the caller knows it.
     pub fn process(
         &mut self,
         pkt: &Packet<'_>,
+        hash: Option<u32>,
         ts: Micros,
         frame_len: u32,
         out: &mut dyn FnMut(FlowRecord),
@@ -122,7 +131,7 @@ impl Shard {
         self.stats.decoded += 1;
         // A tunnelled packet counts as the frame its tunnel carried.
         let frame_len = frame_len.saturating_sub(u32::from(pkt.encap.inner_at));
-        self.track(pkt, None, ts, frame_len, out);
+        self.track(pkt, None, hash, ts, frame_len, out);
     }
 
     /// Counts the datagram of a UDP tunnel ([`crate::decode::carrier`]) in
@@ -136,7 +145,7 @@ impl Shard {
         frame_len: u32,
         out: &mut dyn FnMut(FlowRecord),
     ) {
-        self.track(pkt, Some(carries), ts, frame_len, out);
+        self.track(pkt, Some(carries), None, ts, frame_len, out);
     }
 
     /// Counts an ICMP error (`kind`, `code`, sent by `reporter`) in the
@@ -184,12 +193,13 @@ impl Shard {
         }
     }
 
-    /// Counts a packet in its flow; `carries` names the tunnel of a UDP
+    /// Counts a packet in its flow (`hash`, its hash if known); `carries` names the tunnel of a UDP
     /// tunnel's own datagram.
     fn track(
         &mut self,
         pkt: &Packet<'_>,
         carries: Option<TunnelKind>,
+        hash: Option<u32>,
         ts: Micros,
         frame_len: u32,
         out: &mut dyn FnMut(FlowRecord),
@@ -199,7 +209,8 @@ impl Shard {
         let flags = pkt.tcp.map_or(0, |t| t.flags);
         let opening_syn = flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         // One lookup per packet, whatever happens below.
-        let mut found = self.table.find(&key);
+        let hash = hash.unwrap_or_else(|| self.table.hash(&key));
+        let mut found = self.table.find_hashed(&key, hash);
         if let (true, Some(id)) = (opening_syn, found) {
             // A new SYN on a flow that closed, or a SYN with another initial
             // sequence number, is a new connection on the same ports (a new
@@ -249,7 +260,7 @@ impl Shard {
                     }
                 }
                 let flow = self.new_flow(key, forward, pkt, carries, ts);
-                let id = self.table.insert(flow);
+                let id = self.table.insert_hashed(flow, hash);
                 self.stats.flows_peak = self.stats.flows_peak.max(self.table.len() as u64);
                 self.app_limits.compact = self.table.len() >= COMPACT_FROM;
                 id
@@ -361,7 +372,8 @@ impl Shard {
     /// End of input: writes out every flow still tracked, oldest first.
     pub fn finish(&mut self, out: &mut dyn FnMut(FlowRecord)) {
         self.stats.flow_table_bytes = self.table.heap_bytes() as u64;
-        let table = std::mem::replace(&mut self.table, FlowTable::new(self.cfg.max_flows));
+        let fresh = FlowTable::new(self.cfg.max_flows, self.table.hasher().clone());
+        let table = std::mem::replace(&mut self.table, fresh);
         for flow in table.into_start_order() {
             let reason = flow.closing().unwrap_or(CloseReason::EndOfInput);
             self.emit(flow, reason, out);

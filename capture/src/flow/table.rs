@@ -89,6 +89,11 @@ pub struct FlowTable {
     max: usize,
 }
 
+/// The 32 bits of `key`'s hash by `hasher` that a table's index keeps.
+pub fn key_hash(hasher: &RandomState, key: &FlowKey) -> u32 {
+    (hasher.hash_one(key) >> 32) as u32
+}
+
 fn page_of(id: FlowId) -> (usize, usize) {
     ((id >> PAGE_BITS) as usize, id as usize & (PAGE_SLOTS - 1))
 }
@@ -109,13 +114,13 @@ fn key_of(pages: &[Vec<Slot>], id: FlowId) -> Option<&FlowKey> {
 }
 
 impl FlowTable {
-    /// A table holding at most `max` flows.
-    pub fn new(max: usize) -> Self {
+    /// A table holding at most `max` flows, filed by `hasher`'s hash.
+    pub fn new(max: usize, hasher: RandomState) -> Self {
         FlowTable {
             pages: Vec::new(),
             free: NIL,
             index: Index::default(),
-            hasher: RandomState::default(),
+            hasher,
             lists: [EMPTY; 3],
             len: 0,
             max: max.clamp(1, NIL as usize),
@@ -141,9 +146,13 @@ impl FlowTable {
 
     /// The slot of the flow of `key`.
     pub fn find(&self, key: &FlowKey) -> Option<FlowId> {
+        self.find_hashed(key, self.hash(key))
+    }
+
+    /// The slot of the flow of `key`, whose hash ([`Self::hash`]) is known.
+    pub fn find_hashed(&self, key: &FlowKey, hash: u32) -> Option<FlowId> {
         let pages = &self.pages;
-        self.index
-            .find(self.hash(key), |id| key_of(pages, id) == Some(key))
+        self.index.find(hash, |id| key_of(pages, id) == Some(key))
     }
 
     /// Asks the processor for the index bucket where a search for a key
@@ -168,7 +177,12 @@ impl FlowTable {
 
     /// The 32 bits of `key`'s hash the index keeps.
     pub fn hash(&self, key: &FlowKey) -> u32 {
-        (self.hasher.hash_one(key) >> 32) as u32
+        key_hash(&self.hasher, key)
+    }
+
+    /// The hasher this table files flows with.
+    pub fn hasher(&self) -> &RandomState {
+        &self.hasher
     }
 
     /// The flow in slot `id`.
@@ -206,8 +220,14 @@ impl FlowTable {
     }
 
     /// Adds a flow whose key is not tracked (the caller made room).
+    #[cfg(test)]
     pub fn insert(&mut self, flow: Flow) -> FlowId {
         let hash = self.hash(&flow.key);
+        self.insert_hashed(flow, hash)
+    }
+
+    /// Adds a flow whose key is not tracked and hashes to `hash`.
+    pub fn insert_hashed(&mut self, flow: Flow, hash: u32) -> FlowId {
         let list = List::of(&flow);
         let id = self.take_slot(flow);
         self.index.insert(hash, id);
@@ -442,7 +462,7 @@ mod tests {
 
     #[test]
     fn lists_keep_recency_and_slots_are_reused() {
-        let mut t = FlowTable::new(10);
+        let mut t = FlowTable::new(10, RandomState::default());
         let a = t.insert(flow(1, Transport::Tcp, 10));
         let b = t.insert(flow(2, Transport::Tcp, 20));
         let c = t.insert(flow(3, Transport::Udp, 5));
@@ -485,7 +505,7 @@ mod tests {
     #[test]
     fn many_flows_across_pages() {
         let n = 3 * PAGE_SLOTS as u32 + 7;
-        let mut t = FlowTable::new(n as usize);
+        let mut t = FlowTable::new(n as usize, RandomState::default());
         for i in 0..n {
             t.insert(flow(i, Transport::Tcp, u64::from(i)));
         }
@@ -510,7 +530,7 @@ mod tests {
     #[test]
     fn start_order_sorts_by_start_then_key_and_frees_pages() {
         let n = 2 * PAGE_SLOTS as u32 + 100;
-        let mut t = FlowTable::new(n as usize);
+        let mut t = FlowTable::new(n as usize, RandomState::default());
         let mut want = Vec::new();
         for i in 0..n {
             // Starts run backwards, with runs of three equal ones whose
