@@ -54,6 +54,14 @@ impl Engine {
         }
     }
 
+    /// Has the frames decoded ahead placed (`lookahead`) from `flows`
+    /// tracked flows on, not from [`crate::lookahead::PLACE_FROM`]: 0
+    /// places them always, which tests use on small captures.
+    pub fn place_from(mut self, flows: usize) -> Self {
+        self.placement = self.placement.from(flows);
+        self
+    }
+
     /// Heap bytes the flow tables hold now (slots and index), all shards
     /// together.
     pub fn table_bytes(&self) -> usize {
@@ -324,6 +332,7 @@ impl PacketEngine for Engine {
         out: &mut dyn FnMut(FlowRecord),
     ) {
         if ahead.len() == packets.len() {
+            self.placement.track(self.flows());
             // Each packet's flow is asked for ahead (`lookahead`).
             for (i, (p, a)) in packets.iter().zip(ahead).enumerate() {
                 if let Some(b) = ahead.get(i + BUCKET_AHEAD) {

@@ -41,8 +41,8 @@ struct Placed {
 
 impl Ahead {
     /// Decodes `frame` (of link type `link`) as [`decode_with`] does,
-    /// and places its flow.
-    pub fn decode(link: LinkType, frame: &[u8], how: &DecodeAhead) -> Ahead {
+    /// and places its flow if `place`.
+    pub fn decode(link: LinkType, frame: &[u8], how: &DecodeAhead, place: bool) -> Ahead {
         Ahead(decode_with(link, frame, &how.tunnels).map(|pkt| {
             // The payload is a part of the frame: its place is the
             // distance between the two starts.
@@ -54,7 +54,11 @@ impl Ahead {
                 },
                 at: u32::try_from(at).unwrap_or(u32::MAX),
                 len: u32::try_from(pkt.payload.len()).unwrap_or(0),
-                hint: how.placement.of(&pkt),
+                hint: if place {
+                    how.placement.of(&pkt)
+                } else {
+                    Hint::default()
+                },
             }
         }))
     }
@@ -92,7 +96,7 @@ mod tests {
                 continue;
             };
             src.for_each(|link, _, frame, _| {
-                let ahead = Ahead::decode(link, frame, &how);
+                let ahead = Ahead::decode(link, frame, &how, true);
                 assert_eq!(
                     ahead.packet(frame),
                     decode_with(link, frame, &tunnels),
@@ -138,7 +142,8 @@ mod tests {
             let Ok(mut src) = crate::file::FileSource::open(f) else {
                 continue;
             };
-            let mut engine = Engine::new(FlowConfig::default(), shards);
+            // Placed from the first flow on, as a large table's are.
+            let mut engine = Engine::new(FlowConfig::default(), shards).place_from(0);
             let mut got = Vec::new();
             src.read_into(&mut engine, &mut |r| {
                 if let Reading::Record(r) = r {

@@ -51,10 +51,11 @@ impl PacketSource for FileSource {
                         lists.packets.extend_from_slice(packets);
                         lists.ahead.clear();
                         if let Some(how) = &decode {
+                            let place = how.placement.wanted();
                             lists.ahead.extend(
                                 packets
                                     .iter()
-                                    .map(|p| Ahead::decode(p.link, chunk.frame(p), how)),
+                                    .map(|p| Ahead::decode(p.link, chunk.frame(p), how, place)),
                             );
                         }
                         // The receiver goes away when reading stops early.
