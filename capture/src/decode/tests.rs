@@ -463,3 +463,47 @@ fn ppp_frames_in_every_header_form() {
         Err(DecodeError::LinkTruncated)
     );
 }
+
+/// The hand-read IPv4 header gives what etherparse's lax reading gives,
+/// for every header it takes: headers built around the edges it checks
+/// (version, header length, stated length against the captured bytes,
+/// fragment bits, the Authentication Header), each also cut at every
+/// length.
+#[test]
+fn plain_ipv4_reads_as_etherparse_does() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let header = (
+        prop_oneof![Just(4u8), 0u8..16],
+        0u8..16,
+        prop_oneof![0u16..80, any::<u16>()],
+        prop_oneof![Just(0u16), Just(0x4000), any::<u16>()],
+        prop_oneof![Just(6u8), Just(17), Just(AUTH_HEADER), any::<u8>()],
+        proptest::collection::vec(any::<u8>(), 0..80),
+        any::<u8>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 20_000,
+        ..Config::default()
+    });
+    let taken = std::cell::Cell::new(0u32);
+    runner
+        .run(&header, |(version, ihl, total, frag, proto, rest, tos)| {
+            let mut ip = vec![(version << 4) | ihl, tos];
+            ip.extend_from_slice(&total.to_be_bytes());
+            ip.extend_from_slice(&[0x12, 0x34]);
+            ip.extend_from_slice(&frag.to_be_bytes());
+            ip.extend_from_slice(&[64, proto, 0, 0, 10, 0, 0, 1, 192, 0, 2, 7]);
+            ip.extend_from_slice(&rest);
+            for cut in 0..=ip.len() {
+                let ip = &ip[..cut];
+                if let Some(fast) = plain_ipv4(ip) {
+                    taken.set(taken.get() + 1);
+                    prop_assert_eq!(Ok(fast), lax_ip_layer(ip));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(taken.get() > 10_000, "{} headers taken", taken.get());
+}
