@@ -41,3 +41,12 @@ pub mod quic {
 pub mod tls {
     pub use crate::app::tls::{starts_record, version_name, Tls};
 }
+
+/// Decoding's inner parts.
+pub mod decode {
+    /// Whether the hand-read IPv4 header of `ip`, when it takes it, reads
+    /// as etherparse's lax reader reads it (the fuzz harness's oracle).
+    pub fn plain_ipv4_agrees(ip: &[u8]) -> bool {
+        crate::decode::plain_ipv4_agrees(ip)
+    }
+}

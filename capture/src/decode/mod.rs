@@ -479,6 +479,32 @@ fn plain_ipv4(ip: &[u8]) -> Option<IpLayer<'_>> {
     })
 }
 
+/// Whether [`plain_ipv4`], when it takes `ip`, reads it as
+/// [`lax_ip_layer`] does.
+pub(crate) fn plain_ipv4_agrees(ip: &[u8]) -> bool {
+    let Some(fast) = plain_ipv4(ip) else {
+        return true;
+    };
+    let Ok(lax) = lax_ip_layer(ip) else {
+        return false;
+    };
+    (
+        fast.src,
+        fast.dst,
+        fast.ip_len,
+        fast.proto,
+        fast.payload,
+        fast.cut,
+    ) == (
+        lax.src,
+        lax.dst,
+        lax.ip_len,
+        lax.proto,
+        lax.payload,
+        lax.cut,
+    )
+}
+
 /// Any IP header, read by etherparse's lax reader.
 #[inline(never)]
 fn lax_ip_layer(ip: &[u8]) -> Result<IpLayer<'_>, DecodeError> {

@@ -4,7 +4,8 @@
 //! not), the rest is the frame. Oracles: the payload lies inside the
 //! frame; the shard hint, when it gives one, is the decoded flow's shard
 //! hash; an unsupported link type is an error; a UDP tunnel's own
-//! datagram is UDP, inside the frame.
+//! datagram is UDP, inside the frame; the frame read as an IP packet by
+//! the hand-read IPv4 path reads as etherparse reads it.
 
 use capture::decode::{decode, frame_carrier, shard_hint, syn_hint, tcp_flags, LinkType};
 use capture::internals::flow::FlowKey;
@@ -34,6 +35,10 @@ pub fn run(data: &[u8]) {
         .get(usize::from(*pick) % LINKS.len())
         .copied()
         .unwrap_or(LinkType::Ethernet);
+    assert!(
+        capture::internals::decode::plain_ipv4_agrees(frame),
+        "the hand-read IPv4 header disagrees with etherparse"
+    );
     let hint = shard_hint(link, frame, &capture::decode::Tunnels::default());
     let syn = syn_hint(link, frame);
     match decode(link, frame) {
