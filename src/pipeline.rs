@@ -168,15 +168,29 @@ pub fn run(
             });
         let stage = stage.map_err(|e| anyhow::anyhow!("cannot start a thread: {e}"))?;
         let mut batch = Vec::with_capacity(STAGE_BATCH);
+        // What the stage handed back, freed a tick or two for each new
+        // one (two while more are left than the batch has room for), so
+        // that the blocks of a record freed go to this thread's small
+        // cache of free blocks and straight out again to the next
+        // record's. Freed a batch at once, they overflowed that cache into
+        // the allocator's shared bins, each free there an atomic
+        // operation that waits for every store before it: on the flood,
+        // the allocator went from 12 % of all samples to 5 %.
+        let mut spent: Vec<Tick> = Vec::new();
         let result = read_all(sources, a, stop, frames, &mut |t| {
             let time = matches!(t, Tick::Time(_));
             batch.push(t);
+            spent.pop();
+            if spent.len() > STAGE_BATCH.saturating_sub(batch.len()) {
+                spent.pop();
+            }
             if time || batch.len() >= STAGE_BATCH {
                 let next = spare.try_recv().map_or_else(
                     |_| Vec::with_capacity(STAGE_BATCH),
-                    |mut handed| {
-                        handed.clear();
-                        handed
+                    |handed| {
+                        let mut left = std::mem::replace(&mut spent, handed);
+                        left.clear();
+                        left
                     },
                 );
                 // The stage goes away before its queue closes only when it
