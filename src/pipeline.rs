@@ -6,7 +6,7 @@ use crate::progress::Progress;
 use anyhow::{bail, Result};
 use capture::packets::{self, PacketSource, Reading};
 use capture::{FlowConfig, FlowRecord, PacketEngine, Stats};
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -135,10 +135,11 @@ pub const HANDED_BACK: usize = 2 * STAGE_BATCH;
 /// overlaps reading and flow tracking instead of waiting its turn on the
 /// reading thread. What `sink` hands back (records it is done with, pushed
 /// on its second argument) is dropped on the reading thread, which
-/// allocated it: freed on the stage, each record's blocks went back
-/// through the reading thread's allocator arena under its lock, and the
-/// two threads queued on it (a tenth of the reading thread's time on a
-/// flood of short flows).
+/// allocated it, or given back to the engine's worker that did
+/// ([`PacketEngine::recycler`]): freed on the stage, each record's blocks
+/// went back through the reading thread's allocator arena under its lock,
+/// and the two threads queued on it (a tenth of the reading thread's time
+/// on a flood of short flows).
 /// Reading stops early, and the engine is flushed, once `stop` is set.
 pub fn run(
     sources: &mut [Box<dyn PacketSource>],
@@ -175,21 +176,30 @@ pub fn run(
         // record's. Freed a batch at once, they overflowed that cache into
         // the allocator's shared bins, each free there an atomic
         // operation that waits for every store before it: on the flood,
-        // the allocator went from 12 % of all samples to 5 %.
+        // the allocator went from 12 % of all samples to 5 %. Records a
+        // threaded engine's workers wrote go back to them to be freed
+        // there in the same way (`capture::parallel::Recycler`).
         let mut spent: Vec<Tick> = Vec::new();
-        let result = read_all(sources, a, stop, frames, &mut |t| {
+        let (engine, copies) = engine_for(a, frames);
+        let mut recycler = engine.recycler();
+        let mut free = |t: Option<Tick>| {
+            if let (Some(Tick::Record(r)), Some(rc)) = (t, recycler.as_mut()) {
+                rc.give(r);
+            }
+        };
+        let result = read_all(sources, a, stop, engine, copies, &mut |t| {
             let time = matches!(t, Tick::Time(_));
             batch.push(t);
-            spent.pop();
+            free(spent.pop());
             if spent.len() > STAGE_BATCH.saturating_sub(batch.len()) {
-                spent.pop();
+                free(spent.pop());
             }
             if time || batch.len() >= STAGE_BATCH {
                 let next = spare.try_recv().map_or_else(
                     |_| Vec::with_capacity(STAGE_BATCH),
                     |handed| {
                         let mut left = std::mem::replace(&mut spent, handed);
-                        left.clear();
+                        left.drain(..).for_each(|t| free(Some(t)));
                         left
                     },
                 );
@@ -211,22 +221,33 @@ pub fn run(
     })
 }
 
-fn read_all(
-    sources: &mut [Box<dyn PacketSource>],
+/// The engine for a run, and with --pcap-out the queue of its frame
+/// copies: they go from the engine to the stage in the same queue as the
+/// records, each batch ahead of what follows it.
+fn engine_for(
     a: &CaptureArgs,
-    stop: &AtomicBool,
     frames: bool,
-    sink: &mut dyn FnMut(Tick),
-) -> (Vec<FileReport>, Stats) {
-    // With --pcap-out, frame copies go from the engine to the stage in the
-    // same queue as the records, each batch ahead of what follows it.
-    let (mut engine, copies): (Box<dyn PacketEngine>, _) = if frames {
+) -> (
+    Box<dyn PacketEngine>,
+    Option<Receiver<Vec<crate::pcap_out::FrameCopy>>>,
+) {
+    if frames {
         let (tx, rx) = crossbeam_channel::unbounded();
         let tap = crate::pcap_out::Tap::new(engine(a), tx);
         (Box::new(tap), Some(rx))
     } else {
         (engine(a), None)
-    };
+    }
+}
+
+fn read_all(
+    sources: &mut [Box<dyn PacketSource>],
+    a: &CaptureArgs,
+    stop: &AtomicBool,
+    mut engine: Box<dyn PacketEngine>,
+    copies: Option<Receiver<Vec<crate::pcap_out::FrameCopy>>>,
+    sink: &mut dyn FnMut(Tick),
+) -> (Vec<FileReport>, Stats) {
     let mut sink = |t: Tick| {
         for b in copies.iter().flat_map(|rx| rx.try_iter()) {
             sink(Tick::Frames(b));

@@ -42,6 +42,14 @@ pub trait PacketEngine: Send {
         None
     }
 
+    /// Where the caller gives back records it is done with, when the
+    /// engine wants them freed on the threads that wrote them; `None`
+    /// when they are best freed where the caller is (an engine on the
+    /// caller's thread).
+    fn recycler(&self) -> Option<crate::parallel::Recycler> {
+        None
+    }
+
     /// Packet time up to which every flow due to end has been handed out.
     fn watermark(&self) -> Micros;
 

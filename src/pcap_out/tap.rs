@@ -94,6 +94,10 @@ impl PacketEngine for Tap {
         self.inner.decodes_ahead()
     }
 
+    fn recycler(&self) -> Option<capture::parallel::Recycler> {
+        self.inner.recycler()
+    }
+
     fn watermark(&self) -> Micros {
         self.inner.watermark()
     }
