@@ -58,7 +58,7 @@ impl Engine {
     /// tracked flows on, not from [`crate::lookahead::PLACE_FROM`]: 0
     /// places them always, which tests use on small captures.
     pub fn place_from(mut self, flows: usize) -> Self {
-        self.placement = self.placement.from(flows);
+        self.placement = self.placement.placing_from(flows);
         self
     }
 
@@ -341,7 +341,6 @@ impl PacketEngine for Engine {
                 if let Some(s) = ahead.get(i + SLOT_AHEAD) {
                     s.hint().slot(&self.shards);
                 }
-
                 let frame = block.frame(p);
                 let decoded = a.packet(frame);
                 self.decoded_frame(p.link, p.ts, frame, p.wire_len, decoded, a.hint(), out);

@@ -32,7 +32,7 @@ pub const SLOT_AHEAD: usize = 8;
 /// shard's table files it under. Every shard of an engine hashes with the
 /// same seeded hasher, so the place can be worked out on another thread
 /// (the one decoding frames ahead), and tracking need not hash again.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Placement {
     hasher: RandomState,
     shards: usize,
@@ -42,6 +42,13 @@ pub struct Placement {
     wanted: Arc<AtomicBool>,
     /// Flows from which placing is wanted.
     from: usize,
+}
+
+impl Default for Placement {
+    /// One shard's placement, with a fresh seed.
+    fn default() -> Self {
+        Placement::new(1)
+    }
 }
 
 impl Placement {
@@ -57,7 +64,7 @@ impl Placement {
 
     /// Places packets from `flows` tracked flows on instead of
     /// [`PLACE_FROM`] (0: always).
-    pub fn from(mut self, flows: usize) -> Self {
+    pub fn placing_from(mut self, flows: usize) -> Self {
         self.from = flows;
         self
     }

@@ -176,13 +176,8 @@ impl Shard {
             });
     }
 
-    /// The hash this shard's table files `key` under, for [`Self::prefetch`].
-    pub fn hash(&self, key: &FlowKey) -> u32 {
-        self.table.hash(key)
-    }
-
-    /// Asks the processor for where the flow of a key with this hash is
-    /// filed: its index bucket, or (asked for a few packets later, once
+    /// Asks the processor for where the flow of a key with this hash
+    /// (`lookahead::Placement`) is filed: its index bucket, or (asked for a few packets later, once
     /// the bucket is in) its slot. A hint for the packets ahead; it
     /// changes nothing.
     pub fn prefetch(&self, hash: u32, slot: bool) {
@@ -193,8 +188,8 @@ impl Shard {
         }
     }
 
-    /// Counts a packet in its flow (`hash`, its hash if known); `carries` names the tunnel of a UDP
-    /// tunnel's own datagram.
+    /// Counts a packet in its flow (`hash`, its hash if known); `carries`
+    /// names the tunnel of a UDP tunnel's own datagram.
     fn track(
         &mut self,
         pkt: &Packet<'_>,

@@ -1,18 +1,18 @@
 //! The bounded flow table of one shard.
 //!
 //! Flows live in pages of slots, found through a hash index of slot
-//! numbers (`index.rs`), and are threaded on intrusive recency lists by slot number:
-//! one for open TCP flows, one for UDP, one for flows that closed (FIN
-//! both ways or RST). A page grows as a `Vec` does up to its fixed
-//! size and then never moves, so growing the table copies at most one
-//! page. Each list's timeout is fixed, so the head of each list is always
-//! its next flow to expire. A tracked flow costs its slot (the `Flow` and
-//! two 32-bit links) and its share of the index (8 bytes a bucket): no
-//! allocation of its own. The index keeps 32 bits of
-//! each key's hash beside its slot number, so that growing the index
-//! rehashes without reading a single slot: on a busy link each slot read
-//! is a cache miss, and growing to 500,000 flows read every slot about
-//! twice (4 % of that flood's samples under perf, gone with the hash).
+//! numbers (`index.rs`), and are threaded on intrusive recency lists by
+//! slot number: one for open TCP flows, one for UDP, one for flows that
+//! closed (FIN both ways or RST). A page grows as a `Vec` does up to its
+//! fixed size and then never moves, so growing the table copies at most
+//! one page. Each list's timeout is fixed, so the head of each list is
+//! always its next flow to expire. A tracked flow costs its slot (the
+//! `Flow` and two 32-bit links) and its share of the index (8 bytes a
+//! bucket): no allocation of its own. The index keeps 32 bits of each
+//! key's hash beside its slot number, so that growing the index rehashes
+//! without reading a single slot: on a busy link each slot read is a
+//! cache miss, and growing to 500,000 flows read every slot about twice
+//! (4 % of that flood's samples under perf, gone with the hash).
 
 use super::index::Index;
 use super::key::{FlowKey, Transport};
