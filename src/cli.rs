@@ -436,8 +436,8 @@ pub struct CaptureArgs {
     /// Flow-table and thread settings.
     #[command(flatten)]
     pub flow: FlowOpts,
-    /// Flow-table shards on the reading thread when --threads is 1 (the
-    /// output is the same set of records for any number).
+    /// Flow-table shards on the reading thread when --threads is 1, at
+    /// most 65,535 (the output is the same set of records for any number).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub shards: usize,
     /// Never draw a progress bar.

@@ -35,10 +35,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine with `shards` shards (at least one), owning
-    /// `cfg.max_flows` flows at most together (each its share).
+    /// An engine with `shards` shards (at least one, at most
+    /// [`crate::lookahead::MAX_SHARDS`]), owning `cfg.max_flows` flows at
+    /// most together (each its share).
     pub fn new(cfg: FlowConfig, shards: usize) -> Self {
-        let n = shards.max(1);
+        let n = shards.clamp(1, crate::lookahead::MAX_SHARDS);
         let placement = Placement::new(n);
         let shards = (0..n)
             .map(|i| Shard::with_hasher(cfg.share(i, n), placement.hasher().clone()))

@@ -22,6 +22,10 @@ use std::sync::Arc;
 /// 7 % of the run on two cores).
 pub const PLACE_FROM: usize = 8192;
 
+/// Shards an engine has at most: a packet's [`Hint`] names its shard in
+/// 16 bits.
+pub const MAX_SHARDS: usize = u16::MAX as usize;
+
 /// How many packets ahead of the one tracked its flow's index bucket is
 /// asked for.
 pub const BUCKET_AHEAD: usize = 16;
@@ -52,11 +56,12 @@ impl Default for Placement {
 }
 
 impl Placement {
-    /// Places flows among `shards` shards, with a fresh seed.
+    /// Places flows among `shards` shards (1 to [`MAX_SHARDS`]), with a
+    /// fresh seed.
     pub fn new(shards: usize) -> Self {
         Placement {
             hasher: RandomState::default(),
-            shards: shards.max(1),
+            shards: shards.clamp(1, MAX_SHARDS),
             wanted: Arc::default(),
             from: PLACE_FROM,
         }
