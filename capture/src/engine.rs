@@ -86,8 +86,8 @@ fn shard_of<'s>(shards: &'s mut [Shard], pkt: &Packet<'_>) -> Option<&'s mut Sha
 
 /// The shard the flow of `key` belongs to.
 fn shard_for<'s>(shards: &'s mut [Shard], key: &FlowKey) -> Option<&'s mut Shard> {
-    let idx = key.shard_hash() % shards.len().max(1) as u64;
-    shards.get_mut(idx as usize)
+    let idx = key.shard(shards.len());
+    shards.get_mut(idx)
 }
 
 /// Hands a packet to the shard its flow belongs to (named by `hint`

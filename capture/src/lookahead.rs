@@ -100,12 +100,9 @@ impl Placement {
     /// Where the flow of `pkt` is filed.
     pub fn of(&self, pkt: &Packet<'_>) -> Hint {
         let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-        let shard = match self.shards {
-            0 | 1 => 0,
-            n => (key.shard_hash() % n as u64) as u16,
-        };
         Hint {
-            shard,
+            // At most MAX_SHARDS shards: the number fits.
+            shard: key.shard(self.shards) as u16,
             hash: key_hash(&self.hasher, &key),
             some: true,
         }
@@ -129,15 +126,17 @@ impl Hint {
 
     /// Asks the flow's shard of `shards` for its index bucket.
     pub fn bucket(self, shards: &[Shard]) {
-        if let Some(s) = self.get().and_then(|(i, _)| shards.get(i)) {
-            s.prefetch(self.hash, false);
-        }
+        self.ask(shards, false);
     }
 
     /// Asks the flow's shard of `shards` for its slot.
     pub fn slot(self, shards: &[Shard]) {
+        self.ask(shards, true);
+    }
+
+    fn ask(self, shards: &[Shard], slot: bool) {
         if let Some(s) = self.get().and_then(|(i, _)| shards.get(i)) {
-            s.prefetch(self.hash, true);
+            s.prefetch(self.hash, slot);
         }
     }
 }

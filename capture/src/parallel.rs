@@ -216,7 +216,6 @@ impl Recycler {
     /// one found wrongly, as for some tunnelled or ICMP flows, is freed by
     /// another worker, which is only slower).
     pub fn give(&mut self, r: FlowRecord) {
-        let n = self.returns.len().max(1) as u64;
         let (key, _) = FlowKey::of(
             r.source.ip.into(),
             r.source.port,
@@ -224,7 +223,7 @@ impl Recycler {
             r.destination.port,
             r.network.transport,
         );
-        let idx = (key.shard_hash() % n) as usize;
+        let idx = key.shard(self.returns.len());
         let (Some(pending), Some(tx)) = (self.pending.get_mut(idx), self.returns.get(idx)) else {
             return;
         };
@@ -369,18 +368,17 @@ fn queue_whole(
     whole: &Whole<'_>,
     ts: Micros,
 ) -> Queued {
-    let n = workers.len().max(1) as u64;
     let idx = match reassembled(whole.ip, whole.encap, tunnels) {
         Ok(pkt) => {
             // An ICMP error long enough to be cut into fragments: also to
             // the worker of the flow it quotes.
             if let Some(q) = icmp::quoted(pkt.transport, pkt.payload) {
                 let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
-                let quoted = (key.shard_hash() % n) as usize;
+                let quoted = key.shard(workers.len());
                 push_whole(workers, quoted, whole, ts, Role::Quote);
             }
             let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-            (key.shard_hash() % n) as usize
+            key.shard(workers.len())
         }
         Err(DecodeError::IpFragment) => return Queued::Inner(whole.ip.to_vec(), whole.encap),
         Err(e) => {
@@ -505,8 +503,7 @@ impl ParallelEngine {
                     also.carriers = pkt.encap.tunnel.map_or(0, |t| t.udp_tunnels);
                     if let Some(q) = icmp::quoted(pkt.transport, pkt.payload) {
                         let (key, _) = FlowKey::of(q.src, q.sport, q.dst, q.dport, q.transport);
-                        let n = self.workers.len().max(1) as u64;
-                        also.quote = Some((key.shard_hash() % n) as usize);
+                        also.quote = Some(key.shard(self.workers.len()));
                     }
                     FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport)
                         .0
@@ -643,7 +640,7 @@ impl ParallelEngine {
                 return;
             };
             let (key, _) = FlowKey::of(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.transport);
-            let idx = (key.shard_hash() % self.workers.len() as u64) as usize;
+            let idx = key.shard(self.workers.len());
             let slot = Slot {
                 role: Role::Carrier(nth),
                 ..slot
@@ -971,6 +968,19 @@ mod tests {
         )
     }
 
+    /// The worker the reader sends the packets of `record`'s flow to: its
+    /// shard hint, read from a frame of the flow.
+    fn routed(port: u16, workers: u64) -> u64 {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 1], 64)
+            .tcp(80, port, 1, 1000)
+            .write(&mut frame, b"")
+            .unwrap();
+        let hint = shard_hint(LinkType::Ethernet, &frame, &Tunnels::default()).unwrap();
+        hint % workers
+    }
+
     /// Records go back to the worker that tracks their flow (the worker
     /// the reader routes its packets to), a message of `RECYCLE_BATCH`
     /// at a time; a worker whose queue is full leaves them to the caller
@@ -992,14 +1002,7 @@ mod tests {
             for message in queue.try_iter() {
                 assert_eq!(message.len(), RECYCLE_BATCH);
                 for r in &message {
-                    let (key, _) = FlowKey::of(
-                        r.source.ip.into(),
-                        r.source.port,
-                        r.destination.ip.into(),
-                        r.destination.port,
-                        r.network.transport,
-                    );
-                    assert_eq!(key.shard_hash() % 3, i as u64);
+                    assert_eq!(routed(r.source.port, 3), i as u64);
                 }
             }
         }

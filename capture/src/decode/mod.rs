@@ -429,7 +429,8 @@ pub fn decode_ip(ip: &[u8]) -> Result<Packet<'_>, DecodeError> {
 }
 
 /// An IP header read: addresses, lengths, the protocol and what it carries.
-#[cfg_attr(test, derive(Debug, PartialEq))]
+#[derive(PartialEq)]
+#[cfg_attr(test, derive(Debug))]
 struct IpLayer<'a> {
     src: Addr,
     dst: Addr,
@@ -482,27 +483,7 @@ fn plain_ipv4(ip: &[u8]) -> Option<IpLayer<'_>> {
 /// Whether [`plain_ipv4`], when it takes `ip`, reads it as
 /// [`lax_ip_layer`] does.
 pub(crate) fn plain_ipv4_agrees(ip: &[u8]) -> bool {
-    let Some(fast) = plain_ipv4(ip) else {
-        return true;
-    };
-    let Ok(lax) = lax_ip_layer(ip) else {
-        return false;
-    };
-    (
-        fast.src,
-        fast.dst,
-        fast.ip_len,
-        fast.proto,
-        fast.payload,
-        fast.cut,
-    ) == (
-        lax.src,
-        lax.dst,
-        lax.ip_len,
-        lax.proto,
-        lax.payload,
-        lax.cut,
-    )
+    plain_ipv4(ip).is_none_or(|fast| lax_ip_layer(ip).is_ok_and(|lax| lax == fast))
 }
 
 /// Any IP header, read by etherparse's lax reader.

@@ -79,6 +79,12 @@ impl FlowKey {
     pub fn shard_hash(&self) -> u64 {
         symmetric_hash(self.lo, self.lo_port, self.hi, self.hi_port, self.transport)
     }
+
+    /// The shard (or worker), of `shards`, that owns this flow: the one
+    /// definition the engines route by, place by and give records back by.
+    pub fn shard(&self, shards: usize) -> usize {
+        (self.shard_hash() % shards.max(1) as u64) as usize
+    }
 }
 
 /// The shard hash from a packet's endpoints in either order: each endpoint
