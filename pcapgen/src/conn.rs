@@ -549,6 +549,8 @@ pub struct UdpFlow {
     stats: FlowStats,
     ident: [u16; 2],
     payload: [u64; 2],
+    /// Payload the snap length cut, both ways.
+    missed: u64,
     buf: Vec<u8>,
 }
 
@@ -568,6 +570,7 @@ impl UdpFlow {
             stats: FlowStats::default(),
             ident: [h as u16, (h >> 16) as u16],
             payload: [0, 0],
+            missed: 0,
             buf: Vec::with_capacity(2048),
         }
     }
@@ -596,9 +599,11 @@ impl UdpFlow {
         );
         let captured = cap.emit(&self.buf);
         self.stats.count(dir, self.buf.len());
-        self.payload[i] += payload
+        let seen = payload
             .len()
-            .min(captured.saturating_sub(layout.payload_offset)) as u64;
+            .min(captured.saturating_sub(layout.payload_offset));
+        self.payload[i] += seen as u64;
+        self.missed += (payload.len() - seen) as u64;
     }
 
     /// Client → server datagram.
@@ -623,7 +628,7 @@ impl UdpFlow {
             server_bytes: self.stats.server_bytes,
             payload_out: self.payload[0],
             payload_in: self.payload[1],
-            missed_bytes: 0,
+            missed_bytes: self.missed,
             http: Vec::new(),
             tls: None,
             vlan: self.l2.link.vlan(),

@@ -21,6 +21,7 @@ pub mod bench;
 pub mod conn;
 pub mod detection;
 pub mod dns;
+pub mod dtls;
 pub mod encap;
 pub mod expected;
 pub mod flood;

@@ -127,6 +127,7 @@ pub fn scenarios() -> Vec<Scenario> {
         midstream(),
         snaplen(),
         snaplen_headers(),
+        snaplen_udp(),
         bad_ip(),
         tcp_fastopen(),
         http_tunnels(),
@@ -137,6 +138,7 @@ pub fn scenarios() -> Vec<Scenario> {
         crate::encap::encapsulations(),
         crate::fragments::ip_fragments(),
         crate::quic::quic(),
+        crate::dtls::dtls(),
         crate::icmp::icmp(),
         crate::line_protocols::line_protocols(),
         crate::shims::link_shims(),
@@ -1154,6 +1156,39 @@ fn snaplen_headers() -> Scenario {
                       (the SYNs' cut options are not payload).",
         pcap: cap.into_bytes(),
         flows: vec![conn.expected(Vec::new(), None)],
+    }
+}
+
+fn snaplen_udp() -> Scenario {
+    let mut cap = Capture::with_snaplen(LINKTYPE_ETHERNET, 64);
+    let mut flow = UdpFlow::new(
+        Link::Ethernet,
+        sa("10.0.0.27:53020"),
+        sa("198.51.100.53:53"),
+    );
+    let v4: IpAddr = "203.0.113.27".parse().expect("literal");
+    // 14 + 20 + 8 bytes of headers: 22 bytes of each datagram are kept.
+    flow.client_send(
+        &mut cap,
+        &dns::query(0x7a7a, "snapped.example.com", dns::QTYPE_A),
+    );
+    flow.server_send(
+        &mut cap,
+        &dns::response(0x7a7a, "snapped.example.com", dns::QTYPE_A, &[v4]),
+    );
+    // A datagram that fits: nothing cut.
+    flow.client_send(&mut cap, b"short");
+    Scenario {
+        name: "snaplen-udp",
+        linktype: LINKTYPE_ETHERNET,
+        description: "Snaplen 64: DNS over UDP 10.0.0.27:53020 -> 198.51.100.53:53, a query for \
+                      snapped.example.com A (37 bytes of DNS) and its answer (203.0.113.27, 53 bytes), each cut \
+                      to 22 bytes of payload, then a 5-byte datagram the snap length keeps whole. \
+                      client_bytes/server_bytes are the frames' lengths on the wire; payload_out/payload_in \
+                      count the payload present in the capture (22 + 5 and 22), and missed_bytes what the \
+                      snap length cut of it (15 + 31 = 46), as for TCP.",
+        pcap: cap.into_bytes(),
+        flows: vec![flow.expected()],
     }
 }
 

@@ -3,12 +3,13 @@
 //! ClientHello offers (server name, ALPN, versions, JA4) and what a
 //! ServerHello chose (version, cipher suite, ALPN).
 
-use super::ja4::{self, is_grease, HelloFacts};
+use super::ja4::{self, is_grease, Carrier, HelloFacts};
 use super::tls::{version_name, TlsCounters};
 use model::flow::TlsInfo;
 use tls_parser::{
-    parse_tls_extensions, parse_tls_message_handshake, TlsCipherSuite, TlsClientHelloContents,
-    TlsExtension, TlsMessage, TlsMessageHandshake,
+    parse_dtls_message_handshake, parse_tls_extensions, parse_tls_message_handshake, ClientHello,
+    DTLSMessage, DTLSMessageHandshakeBody, TlsCipherSuite, TlsExtension, TlsMessage,
+    TlsMessageHandshake,
 };
 
 /// Bytes a whole handshake message takes (4-byte header included), once
@@ -20,9 +21,9 @@ pub fn message_len(buf: &[u8]) -> Option<usize> {
     Some(4 + (usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c)))
 }
 
-/// Reads one whole handshake message into `info`; `quic` when CRYPTO
-/// frames carried it (JA4's first letter).
-pub fn read(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8], quic: bool) {
+/// Reads one whole handshake message, as TLS frames it, into `info`;
+/// `carrier` is what carried it (JA4's first letter).
+pub fn read(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8], carrier: Carrier) {
     if let Some((version, cipher, ext)) = draft_server_hello(msg) {
         server_hello(info, version, cipher, ext);
         return;
@@ -30,7 +31,7 @@ pub fn read(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8], quic: bo
     match parse_tls_message_handshake(msg) {
         Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) => {
             counters.client_hellos += 1;
-            client_hello(info, counters, &ch, quic);
+            client_hello(info, counters, &ch, carrier);
         }
         Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) => {
             server_hello(info, sh.version.0, sh.cipher.0, sh.ext);
@@ -44,19 +45,38 @@ pub fn read(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8], quic: bo
     }
 }
 
-fn client_hello(
+/// Reads one whole DTLS handshake message (its 12-byte header, then the
+/// body) into `info`.
+pub fn read_dtls(info: &mut TlsInfo, counters: &mut TlsCounters, msg: &[u8]) {
+    match parse_dtls_message_handshake(msg) {
+        Ok((_, DTLSMessage::Handshake(hs))) => match hs.body {
+            DTLSMessageHandshakeBody::ClientHello(ch) => {
+                counters.client_hellos += 1;
+                client_hello(info, counters, &ch, Carrier::Dtls);
+            }
+            DTLSMessageHandshakeBody::ServerHello(sh) => {
+                server_hello(info, sh.version.0, sh.cipher.0, sh.ext);
+            }
+            _ => {}
+        },
+        Ok(_) => {}
+        Err(_) => counters.parse_errors += 1,
+    }
+}
+
+fn client_hello<'a>(
     info: &mut TlsInfo,
     counters: &mut TlsCounters,
-    ch: &TlsClientHelloContents<'_>,
-    quic: bool,
+    ch: &impl ClientHello<'a>,
+    carrier: Carrier,
 ) {
     let mut facts = HelloFacts {
-        legacy_version: ch.version.0,
-        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-        extensions: ch.ext.map(extension_types).unwrap_or_default(),
+        legacy_version: ch.version().0,
+        ciphers: ch.ciphers().iter().map(|c| c.0).collect(),
+        extensions: ch.ext().map(extension_types).unwrap_or_default(),
         ..HelloFacts::default()
     };
-    if let Some(ext) = ch.ext {
+    if let Some(ext) = ch.ext() {
         match parse_tls_extensions(ext) {
             Ok((_, exts)) => {
                 for e in exts {
@@ -93,10 +113,10 @@ fn client_hello(
         .filter(|v| !is_grease(*v))
         .collect();
     if offered.is_empty() {
-        offered.push(ch.version.0);
+        offered.push(ch.version().0);
     }
     info.client_versions = offered.into_iter().map(version_name).collect();
-    info.ja4 = Some(ja4::fingerprint(&facts, quic));
+    info.ja4 = Some(ja4::fingerprint(&facts, carrier));
 }
 
 /// Extension types in the order offered, read from the raw list (every

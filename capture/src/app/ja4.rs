@@ -1,8 +1,9 @@
 //! JA4, the TLS client fingerprint (FoxIO's JA4 TLS client method, BSD
-//! 3-Clause): `{t|q}{version}{d|i}{ciphers}{extensions}{alpn}_{cipher
+//! 3-Clause): `{t|q|d}{version}{d|i}{ciphers}{extensions}{alpn}_{cipher
 //! hash}_{extension hash}`, GREASE left out everywhere.
 //!
-//! Part a says what the hello is: the transport (`t` TCP, `q` QUIC), the
+//! Part a says what the hello is: the transport (`t` TCP, `q` QUIC, `d`
+//! DTLS), the
 //! highest offered version, whether a server name was given, the cipher and
 //! extension counts (two digits, at most 99) and the first and last
 //! characters of the first ALPN value. Parts b and c are the first 12 hex
@@ -38,8 +39,29 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
-/// The fingerprint; `quic` for a hello carried in QUIC CRYPTO frames.
-pub fn fingerprint(h: &HelloFacts, quic: bool) -> String {
+/// What carried a hello: JA4's first letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// TLS records on TCP.
+    Tcp,
+    /// QUIC CRYPTO frames.
+    Quic,
+    /// DTLS records on UDP.
+    Dtls,
+}
+
+impl Carrier {
+    fn letter(self) -> char {
+        match self {
+            Carrier::Tcp => 't',
+            Carrier::Quic => 'q',
+            Carrier::Dtls => 'd',
+        }
+    }
+}
+
+/// The fingerprint of a hello `carrier` carried.
+pub fn fingerprint(h: &HelloFacts, carrier: Carrier) -> String {
     let mut ciphers: Vec<u16> = h
         .ciphers
         .iter()
@@ -57,10 +79,10 @@ pub fn fingerprint(h: &HelloFacts, quic: bool) -> String {
         .iter()
         .copied()
         .filter(|v| !is_grease(*v))
-        .max()
+        .max_by_key(|v| rank(*v))
         .unwrap_or(h.legacy_version);
     let mut out = String::with_capacity(36);
-    out.push(if quic { 'q' } else { 't' });
+    out.push(carrier.letter());
     out.push_str(version_code(version));
     out.push(if exts.contains(&EXT_SERVER_NAME) {
         'd'
@@ -87,8 +109,22 @@ pub fn fingerprint(h: &HelloFacts, quic: bool) -> String {
     out
 }
 
+/// A version's place among all: DTLS numbers count down (DTLS 1.3 is
+/// 0xfefc, 1.2 0xfefd), so each ranks as the TLS version it follows.
+fn rank(v: u16) -> u16 {
+    match v {
+        0xfeff => 0x0302,
+        0xfefd => 0x0303,
+        0xfefc => 0x0304,
+        other => other,
+    }
+}
+
 fn version_code(v: u16) -> &'static str {
     match v {
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
         0x0304 => "13",
         0x0303 => "12",
         0x0302 => "11",
@@ -171,7 +207,7 @@ mod tests {
     #[test]
     fn the_described_example() {
         assert_eq!(
-            fingerprint(&example(), false),
+            fingerprint(&example(), Carrier::Tcp),
             "t13d1516h2_8daaf6152771_e5627efa2ab1"
         );
     }
@@ -181,7 +217,7 @@ mod tests {
         let mut h = example();
         h.signature_algorithms.clear();
         assert_eq!(
-            fingerprint(&h, true),
+            fingerprint(&h, Carrier::Quic),
             "q13d1516h2_8daaf6152771_6d807ffa2a79"
         );
     }
@@ -193,7 +229,7 @@ mod tests {
             ..HelloFacts::default()
         };
         assert_eq!(
-            fingerprint(&h, false),
+            fingerprint(&h, Carrier::Tcp),
             "t10i000000_000000000000_000000000000"
         );
         assert_eq!(alpn_code(Some(b"http/1.1")), "h1");

@@ -415,7 +415,12 @@ impl Quic {
         match c.take(usize::try_from(offset).ok()?, data, self.max_hello) {
             Ok(Some(msg)) => {
                 c.done = true;
-                hello::read(&mut self.info, &mut self.counters, &msg, true);
+                hello::read(
+                    &mut self.info,
+                    &mut self.counters,
+                    &msg,
+                    super::ja4::Carrier::Quic,
+                );
             }
             Ok(None) => {}
             Err(()) => {

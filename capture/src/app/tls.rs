@@ -78,6 +78,9 @@ pub fn version_name(v: u16) -> String {
         0x0303 => "TLS 1.2".into(),
         0x0304 => "TLS 1.3".into(),
         0x7f00..=0x7fff => format!("TLS 1.3 draft {}", v & 0xff),
+        0xfeff => "DTLS 1.0".into(),
+        0xfefd => "DTLS 1.2".into(),
+        0xfefc => "DTLS 1.3".into(),
         _ => format!("0x{v:04x}"),
     }
 }
@@ -233,7 +236,7 @@ impl Tls {
             &mut self.info,
             &mut self.counters,
             msg.get(..need).unwrap_or(&[]),
-            false,
+            super::ja4::Carrier::Tcp,
         );
     }
 

@@ -614,6 +614,10 @@ fn udp_packet<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeErr
     let claimed = usize::from(udp.length()).saturating_sub(8);
     let rest = l.payload.get(8..).unwrap_or(&[]);
     let data = rest.get(..claimed).unwrap_or(rest);
+    // What the snap length cut: the datagram's payload as its length says
+    // it was sent, within what the IP header says was sent.
+    let sent = claimed.min((l.payload.len() + l.cut as usize).saturating_sub(8));
+    let cut = u32::try_from(sent.saturating_sub(data.len())).unwrap_or(u32::MAX);
     Ok(Packet {
         src: l.src,
         dst: l.dst,
@@ -622,7 +626,7 @@ fn udp_packet<'a>(l: &IpLayer<'a>, encap: Encap) -> Result<Packet<'a>, DecodeErr
         transport: Transport::Udp,
         tcp: None,
         payload: data,
-        payload_cut: l.cut,
+        payload_cut: cut,
         ip_len: l.ip_len,
         encap,
     })

@@ -72,6 +72,33 @@ fn snaplen_cut_is_flagged() {
     assert_eq!(p.payload_cut, 200 - 42);
 }
 
+/// A cut datagram: the payload the snap length cut is what its UDP length
+/// says was sent past what was kept, within what its IP length says.
+#[test]
+fn a_cut_datagram_says_what_was_cut() {
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [198, 51, 100, 53], 64)
+        .udp(53000, 53);
+    let mut frame = Vec::new();
+    b.write(&mut frame, &[b'q'; 200]).expect("build");
+    let p = decode(LinkType::Ethernet, frame.get(..64).expect("len")).expect("decodes");
+    assert_eq!((p.payload.len(), p.payload_cut), (22, 178));
+    // A UDP length short of the IP length (the rest is padding): only the
+    // datagram's own bytes were cut.
+    let mut short = frame.clone();
+    short[14 + 20 + 5] = 8 + 100;
+    let p = decode(LinkType::Ethernet, short.get(..64).expect("len")).expect("decodes");
+    assert_eq!((p.payload.len(), p.payload_cut), (22, 78));
+    // A UDP length past the IP length: the IP length bounds it.
+    let mut long = frame.clone();
+    long[14 + 20 + 4] = 0x10;
+    let p = decode(LinkType::Ethernet, long.get(..64).expect("len")).expect("decodes");
+    assert_eq!((p.payload.len(), p.payload_cut), (22, 178));
+    // Whole: nothing cut.
+    let p = decode(LinkType::Ethernet, &frame).expect("decodes");
+    assert_eq!((p.payload.len(), p.payload_cut), (200, 0));
+}
+
 /// A snap length that keeps the fixed TCP header but not all of its
 /// options (`tcpdump -s 60` against timestamps): the segment is read from
 /// its fixed header, its payload all cut. Without the fixed header, or

@@ -382,13 +382,14 @@ impl Shard {
         let limits = &self.app_limits;
         let mut icmp = None;
         match &flow.proto {
-            TransportState::Udp(udp) => payload = udp.payload,
+            TransportState::Udp(udp) => (payload, missed) = (udp.payload, udp.missed),
             TransportState::Icmp(state) => {
-                payload = state.payload;
+                (payload, missed) = (state.payload, state.missed);
                 icmp = icmp_fields(state);
             }
             TransportState::Tcp(_) => {}
         }
+        self.stats.missed_bytes += missed;
         if let TransportState::Tcp(tcp) = &mut flow.proto {
             let app = &mut tcp.app;
             for (dir, stream) in tcp.streams.iter_mut().enumerate() {
@@ -550,13 +551,15 @@ fn update(
             if let Some(v) = udp.payload.get_mut(dir) {
                 *v += pkt.payload.len() as u64;
             }
+            // Sent, but cut by the snap length.
+            udp.missed += u64::from(pkt.payload_cut);
             if !carrier {
                 udp.app.data(ctx.app_limits, dir == TO_SERVER, pkt.payload);
             }
             return None;
         }
         (_, TransportState::Icmp(icmp)) => {
-            icmp.message(dir, pkt.payload);
+            icmp.message(dir, pkt.payload, pkt.payload_cut);
             return None;
         }
         (None, TransportState::Tcp(_)) => return None,

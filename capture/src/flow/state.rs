@@ -102,16 +102,23 @@ pub enum TransportState {
 pub struct IcmpState {
     /// Payload bytes each way (after each message's 8-byte header).
     pub payload: [u64; 2],
+    /// Payload bytes sent but cut by the snap length, both ways.
+    pub missed: u64,
     /// Type and code of the first message each way.
     pub first: [Option<(u8, u8)>; 2],
 }
 
 impl IcmpState {
-    /// Counts one message (header included) sent in direction `dir`.
-    pub fn message(&mut self, dir: usize, message: &[u8]) {
+    /// Counts one message (header included) sent in direction `dir`, of
+    /// which the capture cut `cut` bytes.
+    pub fn message(&mut self, dir: usize, message: &[u8], cut: u32) {
+        let header = crate::decode::icmp::HEADER as u64;
+        let seen = (message.len() as u64).saturating_sub(header);
+        let sent = (message.len() as u64 + u64::from(cut)).saturating_sub(header);
         if let Some(v) = self.payload.get_mut(dir) {
-            *v += message.len().saturating_sub(crate::decode::icmp::HEADER) as u64;
+            *v += seen;
         }
+        self.missed += sent - seen;
         if let (Some(slot @ None), [kind, code, ..]) = (self.first.get_mut(dir), message) {
             *slot = Some((*kind, *code));
         }
@@ -123,6 +130,8 @@ impl IcmpState {
 pub struct UdpState {
     /// Payload bytes each way.
     pub payload: [u64; 2],
+    /// Payload bytes sent but cut by the snap length, both ways.
+    pub missed: u64,
     /// Datagram parser state.
     pub app: App,
 }
@@ -164,6 +173,7 @@ impl Flow {
                 Transport::Tcp => TransportState::Tcp(TcpState::default()),
                 Transport::Udp => TransportState::Udp(UdpState {
                     payload: [0; 2],
+                    missed: 0,
                     app: App::datagrams(),
                 }),
                 Transport::Icmp | Transport::Icmpv6 => TransportState::Icmp(IcmpState::default()),
