@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${PROCFLOW_SHARED:-$root/../shared}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(capture_file decode http h2 tls quic feed config baseline listen)
+    targets=(capture_file decode http h2 tls quic dtls feed config baseline listen)
 fi
 corpus=$root/fuzz/corpus
 log=$root/fuzz/logs

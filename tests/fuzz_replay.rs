@@ -97,6 +97,19 @@ fn stream_targets_on_real_messages() {
     }
 }
 
+/// The DTLS target with every control value: hellos cut and shuffled
+/// every way it allows, then the generated DTLS capture's bytes as
+/// datagrams.
+#[test]
+fn dtls_target_on_every_control_value() {
+    let capture = std::fs::read(root().join("pcaps/dtls.pcap")).expect("dtls capture");
+    for v in 0..=255u8 {
+        let mut input = vec![v; 24];
+        input.extend_from_slice(&capture[..capture.len().min(600)]);
+        harness::dtls::run(&input);
+    }
+}
+
 /// The HTTP/2 target on a well-formed exchange (settings, a GET with a
 /// table insertion, a 200 with a 2-byte body), cut, interleaved and with a
 /// gap at every control value.

@@ -7,7 +7,8 @@
 //! type (`decode`), and the payloads of each TCP flow, client then server,
 //! behind the control bytes of the `http`, `h2` (the preface left off:
 //! the target puts it back) and `tls` targets (a ClientHello also as the
-//! CRYPTO frame of the `quic` target). Captures with
+//! CRYPTO frame of the `quic` target), and a capture's DTLS datagrams
+//! behind those of the `dtls` target. Captures with
 //! HTTP tunnels or protocol upgrades are left out until the known stack
 //! overflow on them is fixed (issue 11).
 
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 const FRAMES: usize = 24;
 /// Bytes per direction kept of a stream.
 const STREAM: usize = 4096;
+/// Control bytes the `dtls` target reads before its data.
+const DTLS_CONTROL: usize = 24;
 /// Captures larger than this are not seeds themselves.
 const MAX_CAPTURE: u64 = 256 << 10;
 /// The decode target's link-type byte.
@@ -87,6 +90,7 @@ fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
     let mut src = FileSource::open(path).map_err(|e| e.to_string())?;
     let mut frames = 0;
     let mut flows: HashMap<FlowKey, Streams> = HashMap::new();
+    let mut dtls = vec![0u8; DTLS_CONTROL];
     let mut failed = None;
     src.for_each(|link, _, frame, _| {
         if frames < FRAMES {
@@ -100,7 +104,17 @@ fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
             }
         }
         let Ok(p) = decode(link, frame) else { return };
-        if p.tcp.is_none() || p.payload.is_empty() {
+        if p.tcp.is_none() {
+            // DTLS datagrams (a record header of a DTLS version), one
+            // after the other.
+            if let [20..=63, 0xfe, ..] = p.payload {
+                if dtls.len() + p.payload.len() <= DTLS_CONTROL + STREAM {
+                    dtls.extend_from_slice(p.payload);
+                }
+            }
+            return;
+        }
+        if p.payload.is_empty() {
             return;
         }
         let (key, _) = FlowKey::of(p.src, p.sport, p.dst, p.dport, p.transport);
@@ -120,6 +134,10 @@ fn seeds(path: &Path, out: &Path) -> Result<usize, String> {
         return Err(e);
     }
     n += frames;
+    if dtls.len() > DTLS_CONTROL {
+        write(out, "dtls", &stem, &dtls).map_err(|e| e.to_string())?;
+        n += 1;
+    }
     for (i, s) in flows.values().enumerate() {
         let [c, sv] = &s.bytes;
         let (target, c, control) = if let Some(frames) = c.strip_prefix(h2::PREFACE) {

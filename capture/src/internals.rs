@@ -37,6 +37,11 @@ pub mod quic {
     pub use crate::app::quic::Quic;
 }
 
+/// The DTLS parser.
+pub mod dtls {
+    pub use crate::app::dtls::Dtls;
+}
+
 /// The TLS parser.
 pub mod tls {
     pub use crate::app::tls::{starts_record, version_name, Tls};

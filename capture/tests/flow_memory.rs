@@ -63,17 +63,13 @@ fn index_bytes(n: usize) -> usize {
     bytes
 }
 
-/// Slot bytes for `n` flows: full pages, and a last page grown by
-/// doubling.
+/// Slot bytes for `n` flows: the first page grown by doubling, every
+/// later one taken whole.
 fn slot_bytes(n: usize) -> usize {
-    let full = n / PAGE_SLOTS;
-    let rest = n % PAGE_SLOTS;
-    let last = if rest == 0 {
-        0
-    } else {
-        rest.next_power_of_two().max(4)
-    };
-    (full * PAGE_SLOTS + last) * SLOT_BYTES
+    if n <= PAGE_SLOTS {
+        return n.next_power_of_two().max(4) * SLOT_BYTES;
+    }
+    n.div_ceil(PAGE_SLOTS) * PAGE_SLOTS * SLOT_BYTES
 }
 
 fn per_flow(n: usize) -> f64 {

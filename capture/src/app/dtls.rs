@@ -206,6 +206,11 @@ impl Dtls {
         }
     }
 
+    /// What was learnt so far.
+    pub fn info(&self) -> &TlsInfo {
+        &self.info
+    }
+
     /// Reads one datagram's records.
     pub fn datagram(&mut self, to_server: bool, mut d: &[u8]) {
         // RFC 7983: DTLS starts with 20 to 63; STUN, TURN channels and

@@ -3,7 +3,7 @@
 //! [`registry`]), then the parser that took the stream.
 
 pub(crate) mod dns;
-mod dtls;
+pub(crate) mod dtls;
 pub(crate) mod h2;
 mod hello;
 pub(crate) mod http;

@@ -244,9 +244,17 @@ impl FlowTable {
             return id;
         }
         if self.pages.last().is_none_or(|p| p.len() >= PAGE_SLOTS) {
-            // A page grows as a Vec does (no pointer into it is kept), so a
-            // small capture holds a small table.
-            self.pages.push(Vec::new());
+            // The first page grows as a Vec does (no pointer into it is
+            // kept), so a small capture holds a small table; a table past
+            // it is large, and its next pages are taken whole: growing
+            // them would copy every slot and touch its memory twice (the
+            // pages not yet used are not resident).
+            let page = if self.pages.is_empty() {
+                Vec::new()
+            } else {
+                Vec::with_capacity(PAGE_SLOTS)
+            };
+            self.pages.push(page);
         }
         let page_no = self.pages.len().saturating_sub(1);
         let Some(page) = self.pages.last_mut() else {

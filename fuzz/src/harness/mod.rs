@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod capture_file;
 pub mod config;
 pub mod decode;
+pub mod dtls;
 pub mod feed;
 pub mod h2;
 pub mod http;
@@ -29,6 +30,7 @@ pub const TARGETS: &[Target] = &[
     ("h2", h2::run),
     ("tls", tls::run),
     ("quic", quic::run),
+    ("dtls", dtls::run),
     ("feed", feed::run),
     ("config", config::run),
     ("baseline", baseline::run),
