@@ -230,11 +230,17 @@ impl Attributor {
         }
         c.unattributed += 1;
         let ip = r.source.ip;
-        if !self.talkers.contains_key(&ip) && self.talkers.len() >= MAX_TALKERS {
-            c.talkers_dropped += 1;
-            return;
-        }
-        let t = self.talkers.entry(ip).or_default();
+        // One search for a client already tracked (the most: the table
+        // misses cache on a busy link's many clients), a second only to add.
+        let full = self.talkers.len() >= MAX_TALKERS;
+        let t = match self.talkers.get_mut(&ip) {
+            Some(t) => t,
+            None if full => {
+                c.talkers_dropped += 1;
+                return;
+            }
+            None => self.talkers.entry(ip).or_default(),
+        };
         t.flows = t.flows.saturating_add(1);
         t.bytes += bytes;
         if bytes >= t.top_bytes {
