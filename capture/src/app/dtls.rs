@@ -39,22 +39,28 @@ const HANDSHAKE_HEADER: usize = 12;
 /// Separate pieces a hello may be in before it is given up.
 const MAX_PIECES: usize = 16;
 
-/// A datagram starting a DTLS handshake: a handshake record of epoch 0
-/// whose first message is a hello (or a HelloVerifyRequest) of a DTLS
-/// version, within the datagram.
+/// A datagram starting a DTLS handshake (a handshake record of epoch 0
+/// whose first message is a hello or a HelloVerifyRequest, within the
+/// datagram), or one application-data record of a later epoch filling
+/// the datagram (a flow captured after its handshake); of a DTLS version.
 fn probe(_to_server: bool, first: &[u8]) -> Probe {
-    let Some(&[t, major, minor, e0, e1, _, _, _, _, _, _, l0, l1, kind]) = first.get(..14) else {
+    let Some(&[t, major, minor, e0, e1, _, _, _, _, _, _, l0, l1]) = first.get(..RECORD_HEADER)
+    else {
         return Probe::No;
     };
     let len = usize::from(u16::from_be_bytes([l0, l1]));
-    let dtls = t == CONTENT_HANDSHAKE
-        && major == 0xfe
-        && matches!(minor, 0xff | 0xfd | 0xfc)
-        && [e0, e1] == [0, 0]
+    let version = major == 0xfe && matches!(minor, 0xff | 0xfd | 0xfc);
+    let epoch0 = [e0, e1] == [0, 0];
+    let hello = t == CONTENT_HANDSHAKE
+        && epoch0
         && len >= HANDSHAKE_HEADER
         && RECORD_HEADER + len <= first.len()
-        && matches!(kind, CLIENT_HELLO | SERVER_HELLO | HELLO_VERIFY_REQUEST);
-    if dtls {
+        && matches!(
+            first.get(RECORD_HEADER),
+            Some(&(CLIENT_HELLO | SERVER_HELLO | HELLO_VERIFY_REQUEST))
+        );
+    let midstream = t == CONTENT_APPLICATION_DATA && !epoch0 && RECORD_HEADER + len == first.len();
+    if version && (hello || midstream) {
         Probe::Yes
     } else {
         Probe::No

@@ -78,6 +78,11 @@ fn the_probe_takes_hellos_of_dtls_versions_only() {
         probe(true, &record(CONTENT_APPLICATION_DATA, 0, &[0; 20])),
         Probe::No
     );
+    // Application data of a later epoch filling the datagram: a flow whose
+    // handshake the capture missed. Not when the datagram holds more.
+    let app = record(CONTENT_APPLICATION_DATA, 1, &[0; 20]);
+    assert_eq!(probe(true, &app), Probe::Yes);
+    assert_eq!(probe(true, &[app.clone(), vec![0]].concat()), Probe::No);
     assert_eq!(probe(true, &ch[..ch.len() - 1]), Probe::No);
     assert_eq!(
         probe(true, &[0, 1, 0, 0x0c, 0x21, 0x12, 0xa4, 0x42]),
