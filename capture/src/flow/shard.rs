@@ -389,7 +389,6 @@ impl Shard {
             }
             TransportState::Tcp(_) => {}
         }
-        self.stats.missed_bytes += missed;
         if let TransportState::Tcp(tcp) = &mut flow.proto {
             let app = &mut tcp.app;
             for (dir, stream) in tcp.streams.iter_mut().enumerate() {
