@@ -222,8 +222,9 @@ fn webrtc(cap: &mut Capture) -> (UdpFlow, ExpectedTls) {
 
 /// A DTLS 1.3 tunnel: a ClientHello offering 1.3 and 1.2 with a server
 /// name, a ServerHello choosing 1.3 (its hello version 1.2's), then
-/// records with RFC 9147's unified header: one with a length, two without
-/// (each to the end of its datagram).
+/// records with RFC 9147's unified header: the client's encrypted
+/// handshake with a length, two of application data without (each to the
+/// end of its datagram).
 fn dtls13(cap: &mut Capture) -> (UdpFlow, ExpectedTls) {
     let mut flow = UdpFlow::new(
         Link::Ethernet,
@@ -259,11 +260,13 @@ fn dtls13(cap: &mut Capture) -> (UdpFlow, ExpectedTls) {
             &fragment(2, 0, &sh, 0..sh.len()),
         ),
     );
-    // 0x2e: 001 C=0 S=1 L=1 epoch 2, a 16-bit sequence number, a length.
+    // 0x2e: 001 C=0 S=1 L=1 epoch 2 (the client's encrypted handshake, its
+    // Finished), a 16-bit sequence number, a length.
     let mut up = vec![0x2e, 0x00, 0x01, 0x00, 0x50];
     up.extend_from_slice(&SplitMix64::new(62).bytes(80));
     flow.client_send(cap, &up);
-    // 0x23: C=0 S=0 L=0 epoch 3, an 8-bit sequence number, to the end.
+    // 0x23: C=0 S=0 L=0 epoch 3 (application data), an 8-bit sequence
+    // number, to the end.
     let mut down = vec![0x23, 0x02];
     down.extend_from_slice(&SplitMix64::new(63).bytes(500));
     flow.server_send(cap, &down);
@@ -303,8 +306,9 @@ pub fn dtls() -> Scenario {
                       application data (2 x 120 bytes from 203.0.113.50, 64 bytes from 10.0.0.50) and one \
                       SRTP packet each way. 10.0.0.51:40001 -> 198.51.100.51:4433: DTLS 1.3, server name \
                       vpn.example.net, offered DTLS 1.3 and 1.2, chosen 1.3 (supported_versions), then \
-                      records with the unified header: 80 bytes up (with a length field), 500 and 300 down \
-                      (without, each to the end of its datagram). app_bytes_* are the application-data \
+                      records with the unified header: 80 bytes up (with a length field; epoch 2, the \
+                      client's encrypted handshake), 500 and 300 down (without, each to the end of its \
+                      datagram; epoch 3). app_bytes_* are the application-data \
                       records' bodies by the flow's orientation (client = the first sender).",
         pcap: cap.into_bytes(),
         flows,

@@ -1,7 +1,7 @@
 //! DTLS (RFC 6347, RFC 9147) on UDP datagrams: the hellos read as TLS's
 //! are (server name, ALPN, offered and chosen versions, cipher
-//! suite, JA4 with `d`) and application-data bytes each way, without
-//! decryption.
+//! suite, JA4 with `d`) and application-data bytes each way (of them,
+//! DTLS 1.3's encrypted handshake, epoch 2), without decryption.
 //!
 //! A datagram holds whole records; a handshake message may be split in
 //! fragments over several records and datagrams, in any order, each
@@ -232,7 +232,12 @@ impl Dtls {
             };
             match content {
                 CONTENT_HANDSHAKE => self.handshake(body),
-                CONTENT_APPLICATION_DATA => self.count_app(to_server, body.len()),
+                CONTENT_APPLICATION_DATA => {
+                    // Epoch 2 (the unified header's low two bits) is DTLS
+                    // 1.3's encrypted handshake.
+                    let handshake = (0x20..=0x3f).contains(&first) && first & 0x03 == 2;
+                    self.count_app(to_server, body.len(), handshake);
+                }
                 _ => {}
             }
             d = rest;
@@ -261,13 +266,19 @@ impl Dtls {
         }
     }
 
-    fn count_app(&mut self, to_server: bool, n: usize) {
-        let bytes = if to_server {
-            &mut self.info.app_bytes_out
+    /// Application-data bytes of one direction; `handshake` when they
+    /// carry the encrypted handshake (counted in both, as TLS 1.3's are).
+    fn count_app(&mut self, to_server: bool, n: usize, handshake: bool) {
+        let i = &mut self.info;
+        let (app, hs) = if to_server {
+            (&mut i.app_bytes_out, &mut i.handshake_bytes_out)
         } else {
-            &mut self.info.app_bytes_in
+            (&mut i.app_bytes_in, &mut i.handshake_bytes_in)
         };
-        *bytes += n as u64;
+        *app += n as u64;
+        if handshake {
+            *hs += n as u64;
+        }
     }
 }
 

@@ -191,6 +191,11 @@ fn application_bytes_in_both_header_forms() {
         (d.info.app_bytes_out, d.info.app_bytes_in),
         (100, 40 + 70 + 24)
     );
+    // Of them, epoch 2's (0x2e: its low bits 2) are the encrypted handshake.
+    assert_eq!(
+        (d.info.handshake_bytes_out, d.info.handshake_bytes_in),
+        (0, 40)
+    );
     // STUN and SRTP datagrams on the flow are passed over.
     d.datagram(true, &[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]);
     d.datagram(true, &[0x80, 0x6f, 1, 2, 3]);
