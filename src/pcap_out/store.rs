@@ -2,6 +2,7 @@
 
 use super::FrameCopy;
 use capture::decode::{decode, LinkType};
+use rules::alert::AlertFlow;
 use rules::Alert;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -140,44 +141,8 @@ impl FrameStore {
     /// frames are those of its 5-tuple from its start on, up to a new
     /// connection on the same 5-tuple (a client port come round).
     pub fn write(&mut self, a: &Alert) {
-        // Each listed flow: its key and start.
-        let flows: HashMap<Key, u64> = a
-            .flows
-            .iter()
-            .map(|f| {
-                let k = key(
-                    f.transport == "udp",
-                    (f.source.ip, f.source.port),
-                    (f.destination.ip, f.destination.port),
-                );
-                (k, correlate::timestamp::parse(&f.start).unwrap_or(0))
-            })
-            .collect();
-        // Per flow: past its opening SYNs (a SYN now is a new connection),
-        // or ended by one.
-        let mut state: HashMap<Key, Progress> = HashMap::new();
-        let mut frames: Vec<&FrameCopy> = Vec::new();
-        for s in &self.frames {
-            let Some(k) = s.key else { continue };
-            match flows.get(&k) {
-                Some(&start) if s.frame.ts >= start => {}
-                _ => continue,
-            }
-            let p = state.entry(k).or_insert(Progress::Opening);
-            match (*p, s.opens) {
-                (Progress::Ended, _) => continue,
-                // A SYN after the connection went on: the next one.
-                (Progress::Going, true) => {
-                    *p = Progress::Ended;
-                    continue;
-                }
-                (_, false) => *p = Progress::Going,
-                // The opening SYN, or its retransmission.
-                (Progress::Opening, true) => {}
-            }
-            frames.push(&s.frame);
-        }
-        self.flows_missing += flows.keys().filter(|k| !state.contains_key(*k)).count() as u64;
+        let (frames, missing) = select(&self.frames, &a.flows);
+        self.flows_missing += missing;
         let path = self.dir.join(file_name(a));
         match write_pcap(&path, &frames) {
             Ok(n) => {
@@ -190,6 +155,53 @@ impl FrameStore {
             }
         }
     }
+}
+
+/// The stored frames of `flows`, in order, and how many of the flows
+/// have none left. One pair of ports may carry several of the flows (a
+/// client port that came round again): a frame belongs to the last of
+/// them started by its time, and within a flow a SYN after the
+/// connection went on starts another connection, not the flow's.
+fn select<'a>(stored: &'a VecDeque<Stored>, flows: &[AlertFlow]) -> (Vec<&'a FrameCopy>, u64) {
+    let mut starts: HashMap<Key, Vec<u64>> = HashMap::new();
+    for f in flows {
+        let k = key(
+            f.transport == "udp",
+            (f.source.ip, f.source.port),
+            (f.destination.ip, f.destination.port),
+        );
+        let start = correlate::timestamp::parse(&f.start).unwrap_or(0);
+        starts.entry(k).or_default().push(start);
+    }
+    for s in starts.values_mut() {
+        s.sort_unstable();
+    }
+    let mut state: HashMap<(Key, usize), Progress> = HashMap::new();
+    let mut frames: Vec<&FrameCopy> = Vec::new();
+    for s in stored {
+        let Some(k) = s.key else { continue };
+        let Some(nth) = starts
+            .get(&k)
+            .and_then(|t| t.iter().rposition(|start| *start <= s.frame.ts))
+        else {
+            continue;
+        };
+        let p = state.entry((k, nth)).or_insert(Progress::Opening);
+        match (*p, s.opens) {
+            (Progress::Ended, _) => continue,
+            // A SYN after the connection went on: the next one.
+            (Progress::Going, true) => {
+                *p = Progress::Ended;
+                continue;
+            }
+            (_, false) => *p = Progress::Going,
+            // The opening SYN, or its retransmission.
+            (Progress::Opening, true) => {}
+        }
+        frames.push(&s.frame);
+    }
+    let listed: usize = starts.values().map(Vec::len).sum();
+    (frames, listed.saturating_sub(state.len()) as u64)
 }
 
 /// `RULE-HOST-WINDOWSTART-REMOTE.pcap`, with anything but letters,
@@ -241,4 +253,94 @@ fn write_pcap(path: &Path, frames: &[&FrameCopy]) -> std::io::Result<u64> {
     }
     out.flush()?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::alert::AlertEndpoint;
+
+    const CLIENT: [u8; 4] = [10, 0, 0, 5];
+    const SERVER: [u8; 4] = [203, 0, 113, 9];
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+
+    /// An Ethernet IPv4 TCP frame of no payload between the two ends'
+    /// port 40000 and 80, at `ts`.
+    fn frame(ts: u64, from_client: bool, flags: u8) -> FrameCopy {
+        let mut f = vec![0u8; 54];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&40u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        let (src, dst, sp, dp) = if from_client {
+            (CLIENT, SERVER, 40000u16, 80u16)
+        } else {
+            (SERVER, CLIENT, 80, 40000)
+        };
+        f[26..30].copy_from_slice(&src);
+        f[30..34].copy_from_slice(&dst);
+        f[34..36].copy_from_slice(&sp.to_be_bytes());
+        f[36..38].copy_from_slice(&dp.to_be_bytes());
+        f[46] = 0x50;
+        f[47] = flags;
+        FrameCopy {
+            ts,
+            link: LinkType::Ethernet,
+            wire_len: 54,
+            data: f.into_boxed_slice(),
+        }
+    }
+
+    fn flow(start: u64) -> AlertFlow {
+        AlertFlow {
+            community_id: String::new(),
+            start: capture::time::rfc3339(start),
+            transport: "tcp",
+            source: AlertEndpoint {
+                ip: IpAddr::from(CLIENT),
+                port: 40000,
+            },
+            destination: AlertEndpoint {
+                ip: IpAddr::from(SERVER),
+                port: 80,
+            },
+        }
+    }
+
+    /// One client port used by three connections, the first and the last
+    /// in the alert: each listed one's frames are kept, the middle one's
+    /// not, and a flow whose frames are gone is counted.
+    #[test]
+    fn connections_on_one_pair_of_ports_are_told_apart() {
+        let dir = std::env::temp_dir().join(format!("procflow-store-{}", std::process::id()));
+        let mut store = FrameStore::new(&dir, 1 << 20).expect("store");
+        let conn = |t: u64| {
+            vec![
+                frame(t, true, SYN),
+                frame(t + 1, false, SYN | ACK),
+                frame(t + 2, true, ACK),
+            ]
+        };
+        store.add(
+            [conn(1_000), conn(5_000), conn(9_000)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        );
+        let ts = |frames: &[&FrameCopy]| frames.iter().map(|f| f.ts).collect::<Vec<_>>();
+        let (frames, missing) = select(&store.frames, &[flow(9_000), flow(1_000)]);
+        assert_eq!(ts(&frames), [1_000, 1_001, 1_002, 9_000, 9_001, 9_002]);
+        assert_eq!(missing, 0);
+        // A listed flow started after every frame held: none of its own
+        // (the connection at 9,000 is not the one from 5,000 either).
+        let (frames, missing) = select(&store.frames, &[flow(5_000), flow(20_000)]);
+        assert_eq!(ts(&frames), [5_000, 5_001, 5_002]);
+        assert_eq!(missing, 1);
+        let (frames, missing) = select(&store.frames, &[flow(5_000)]);
+        assert_eq!(ts(&frames), [5_000, 5_001, 5_002]);
+        assert_eq!(missing, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
