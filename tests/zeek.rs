@@ -10,9 +10,10 @@
 //! the reason the two readings differ, or be explained by one of Zeek's
 //! conventions that the comparison recognises from what both sides logged
 //! (`http_convention`, and one-way traffic from the server's side); a
-//! listed check that passes fails the test, so the list stays true. Rows that cannot map onto flow records (a
-//! transport procflow does not track, a column the baseline does not keep,
-//! a capture procflow cannot read) are skipped, counted by reason.
+//! listed check that passes fails the test, so the list stays true. Rows
+//! that cannot map onto flow records (a transport procflow does not track,
+//! a column the baseline does not keep, a capture procflow cannot read)
+//! are skipped, counted by reason.
 //!
 //! How Zeek's columns map (the corpus README's table):
 //! - conn rows are matched to flows by 5-tuple (either orientation); when
