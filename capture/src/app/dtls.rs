@@ -348,8 +348,7 @@ impl StreamParser for Dtls {
     fn gap(&mut self, _to_server: bool, _len: u64) {}
 
     fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
-        stats.tls_client_hellos += self.counters.client_hellos;
-        stats.tls_parse_errors += self.counters.parse_errors;
+        self.counters.add_to(stats);
         rec.tls = Some(Box::new(self.info));
     }
 }

@@ -3,10 +3,9 @@
 //! hash}_{extension hash}`, GREASE left out everywhere.
 //!
 //! Part a says what the hello is: the transport (`t` TCP, `q` QUIC, `d`
-//! DTLS), the
-//! highest offered version, whether a server name was given, the cipher and
-//! extension counts (two digits, at most 99) and the first and last
-//! characters of the first ALPN value. Parts b and c are the first 12 hex
+//! DTLS), the highest offered version, whether a server name was given,
+//! the cipher and extension counts (two digits, at most 99) and the first
+//! and last characters of the first ALPN value. Parts b and c are the first 12 hex
 //! digits of the SHA-256 of the sorted cipher list and of the sorted
 //! extension list (server name and ALPN taken out) followed by the
 //! signature algorithms in the order offered.

@@ -606,8 +606,7 @@ impl StreamParser for Quic {
     fn gap(&mut self, _to_server: bool, _len: u64) {}
 
     fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
-        stats.tls_client_hellos += self.counters.client_hellos;
-        stats.tls_parse_errors += self.counters.parse_errors;
+        self.counters.add_to(stats);
         stats.quic_initials += self.initials;
         stats.quic_undecrypted += self.undecrypted;
         if let Some(v) = self.version {

@@ -25,6 +25,14 @@ pub struct TlsCounters {
     pub parse_errors: u64,
 }
 
+impl TlsCounters {
+    /// Adds these to the run's statistics (TLS, QUIC and DTLS alike).
+    pub fn add_to(&self, stats: &mut Stats) {
+        stats.tls_client_hellos += self.client_hellos;
+        stats.tls_parse_errors += self.parse_errors;
+    }
+}
+
 #[derive(Debug, Default)]
 struct Direction {
     header: [u8; 5],
@@ -299,8 +307,7 @@ impl StreamParser for Tls {
     }
 
     fn record(self: Box<Self>, rec: &mut FlowRecord, stats: &mut Stats) {
-        stats.tls_client_hellos += self.counters.client_hellos;
-        stats.tls_parse_errors += self.counters.parse_errors;
+        self.counters.add_to(stats);
         rec.tls = Some(Box::new(self.info));
     }
 }

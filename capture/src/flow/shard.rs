@@ -177,9 +177,9 @@ impl Shard {
     }
 
     /// Asks the processor for where the flow of a key with this hash
-    /// (`lookahead::Placement`) is filed: its index bucket, or (asked for a few packets later, once
-    /// the bucket is in) its slot. A hint for the packets ahead; it
-    /// changes nothing.
+    /// (`lookahead::Placement`) is filed: its index bucket, or (asked for
+    /// a few packets later, once the bucket is in) its slot. A hint for
+    /// the packets ahead; it changes nothing.
     pub fn prefetch(&self, hash: u32, slot: bool) {
         if slot {
             self.table.prefetch_slot(hash);

@@ -3,9 +3,9 @@
 //! Flows live in pages of slots, found through a hash index of slot
 //! numbers (`index.rs`), and are threaded on intrusive recency lists by
 //! slot number: one for open TCP flows, one for UDP, one for flows that
-//! closed (FIN both ways or RST). A page grows as a `Vec` does up to its
-//! fixed size and then never moves, so growing the table copies at most
-//! one page. Each list's timeout is fixed, so the head of each list is
+//! closed (FIN both ways or RST). The first page grows as a `Vec` does
+//! up to its fixed size (a small capture keeps a small table); every
+//! later one is taken whole; no page moves once full. Each list's timeout is fixed, so the head of each list is
 //! always its next flow to expire. A tracked flow costs its slot (the
 //! `Flow` and two 32-bit links) and its share of the index (8 bytes a
 //! bucket): no allocation of its own. The index keeps 32 bits of each

@@ -1,25 +1,9 @@
 use super::*;
+use pcapgen::dtls::{fragment, DTLS12};
 
-/// A DTLS record.
+/// A DTLS 1.2 record, as the generator builds them.
 fn record(content: u8, epoch: u16, body: &[u8]) -> Vec<u8> {
-    let mut r = vec![content, 0xfe, 0xfd];
-    r.extend_from_slice(&epoch.to_be_bytes());
-    r.extend_from_slice(&[0, 0, 0, 0, 0, 1]);
-    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    r.extend_from_slice(body);
-    r
-}
-
-/// One fragment of handshake message `kind` with sequence `seq`.
-fn fragment(kind: u8, seq: u16, body: &[u8], range: std::ops::Range<usize>) -> Vec<u8> {
-    let u24 = |n: usize| (n as u32).to_be_bytes()[1..].to_vec();
-    let mut f = vec![kind];
-    f.extend(u24(body.len()));
-    f.extend_from_slice(&seq.to_be_bytes());
-    f.extend(u24(range.start));
-    f.extend(u24(range.len()));
-    f.extend_from_slice(&body[range]);
-    f
+    pcapgen::dtls::record(content, DTLS12, epoch, 1, body)
 }
 
 /// A DTLS ClientHello body: version 1.2, a random, no session id, a
